@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Installs everything turnpike needs to build, test and benchmark on Debian 12.
+# Idempotent: a re-run with everything present takes seconds.
+# Run as root. wolfSSL 5.5.4 is built from Debian's source package into a
+# project-local prefix (.deps/wolfssl) and never installed over the system one.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+deps="${TURNPIKE_DEPS:-$here/.deps}"
+wolf_prefix="$deps/wolfssl"
+stamp_pkgs="$deps/.pkgs-installed"
+
+log() { printf '[setup-deps] %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup-deps.sh: run as root (it installs Debian packages)" >&2
+  exit 1
+fi
+
+PKGS=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  dpdk dpdk-dev libmimalloc-dev libgtest-dev libgmock-dev libbenchmark-dev
+  clang-14 libclang-rt-14-dev lld-14
+  libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
+  iproute2 iputils-ping iputils-arping ethtool hping3 tcpdump
+  openssl python3 python3-pyelftools
+  dpkg-dev autoconf automake libtool
+)
+pkg_list="${PKGS[*]}"
+
+mkdir -p "$deps"
+if [ -f "$stamp_pkgs" ] && [ "$(cat "$stamp_pkgs")" = "$pkg_list" ] \
+   && dpkg-query -W -f='${Status}\n' "${PKGS[@]}" 2>/dev/null | grep -vq 'install ok installed' ; then
+  rm -f "$stamp_pkgs"   # something was removed since: reinstall
+fi
+if [ ! -f "$stamp_pkgs" ] || [ "$(cat "$stamp_pkgs")" != "$pkg_list" ]; then
+  missing=$(dpkg-query -W -f='${Package} ${Status}\n' "${PKGS[@]}" 2>&1 | grep -v 'install ok installed' || true)
+  if [ -n "$missing" ]; then
+    log "installing Debian packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${PKGS[@]}"
+  fi
+  echo "$pkg_list" > "$stamp_pkgs"
+else
+  log "Debian packages present"
+fi
+
+# --- wolfSSL 5.5.4 from Debian's source package -------------------------------
+WOLF_VERSION=5.5.4
+# Flags: AES-NI/intelasm/SP asm for speed; the TLS features later layers need;
+# PK callbacks (signature memo for the verdict cache); ALWAYS_VERIFY_CB so our
+# verify callback sees every peer certificate; IGNORE_KEY_EXTENSIONS so the
+# whole keyUsage/EKU policy lives in turnpike's callback (see docs/).
+WOLF_CONF=(
+  --prefix="$wolf_prefix" --enable-static --disable-shared --with-pic
+  --enable-intelasm --enable-aesni --enable-sp --enable-sp-asm
+  --enable-tls13 --enable-tlsv12 --enable-session-ticket --enable-sni --enable-alpn
+  --enable-crl --enable-ocsp --enable-certgen --enable-keygen --enable-certreq
+  --enable-certext --enable-pkcallbacks --enable-opensslextra --enable-ed25519
+  --enable-curve25519 --enable-ecc --enable-supportedcurves --enable-secure-renegotiation
+  --enable-des3 --enable-aesgcm --enable-chacha --enable-poly1305 --enable-harden
+  --disable-examples --disable-crypttests --disable-benchmark
+)
+WOLF_CFLAGS="-O3 -DWOLFSSL_ALWAYS_VERIFY_CB -DIGNORE_KEY_EXTENSIONS -DWOLFSSL_VERIFY_CB_ALL_CERTS -DKEEP_PEER_CERT -DWOLFSSL_PUBLIC_MP -DSESSION_CERTS -DHAVE_EX_DATA -DWOLFSSL_CERT_NAME_ALL"
+want_sig="$WOLF_VERSION ${WOLF_CONF[*]} $WOLF_CFLAGS"
+if [ -f "$wolf_prefix/.build-sig" ] && [ "$(cat "$wolf_prefix/.build-sig")" = "$want_sig" ] \
+   && [ -f "$wolf_prefix/lib/libwolfssl.a" ]; then
+  log "wolfSSL $WOLF_VERSION present in $wolf_prefix"
+else
+  log "building wolfSSL $WOLF_VERSION from Debian's source package (about 30-60 s)"
+  if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
+    log "adding a deb-src entry for bookworm"
+    cat > /etc/apt/sources.list.d/turnpike-deb-src.sources <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    apt-get update -q
+  fi
+  src="$deps/src"
+  rm -rf "$src"; mkdir -p "$src"
+  (cd "$src" && apt-get source -q --download-only "wolfssl=$WOLF_VERSION*" >/dev/null 2>&1 \
+      || apt-get source -q --download-only wolfssl)
+  (cd "$src" && dpkg-source -x --no-copy wolfssl_*.dsc wolfssl >/dev/null)
+  (cd "$src/wolfssl" && grep -q "$WOLF_VERSION" configure.ac) \
+    || { echo "setup-deps.sh: Debian's wolfssl source is not $WOLF_VERSION" >&2; exit 1; }
+  cd "$src/wolfssl"
+  [ -x configure ] || ./autogen.sh >/dev/null 2>&1
+  ./configure "${WOLF_CONF[@]}" CFLAGS="$WOLF_CFLAGS" >"$deps/wolfssl-configure.log" 2>&1 \
+    || { tail -30 "$deps/wolfssl-configure.log" >&2; exit 1; }
+  make -j"$(nproc)" >"$deps/wolfssl-build.log" 2>&1 || { tail -30 "$deps/wolfssl-build.log" >&2; exit 1; }
+  rm -rf "$wolf_prefix"
+  make install >>"$deps/wolfssl-build.log" 2>&1
+  echo "$want_sig" > "$wolf_prefix/.build-sig"
+  cd "$here"; rm -rf "$src"
+  log "wolfSSL installed in $wolf_prefix"
+fi
+log "done"
