@@ -1,0 +1,363 @@
+#include "turnpike/config.hpp"
+
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "turnpike/net/wire.hpp"
+
+namespace turnpike {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& origin, const toml::node* n, const std::string& key,
+                       const std::string& what) {
+  std::ostringstream o;
+  o << origin;
+  if (n && n->source().begin.line) o << ':' << n->source().begin.line;
+  o << ": " << key << ": " << what;
+  throw ConfigError(o.str());
+}
+
+// Walks one table and refuses keys we do not know: a typo must not be
+// silently ignored on an edge appliance.
+class Reader {
+ public:
+  Reader(const std::string& origin, const toml::table& t, std::string prefix)
+      : origin_(origin), t_(t), prefix_(std::move(prefix)) {}
+  ~Reader() noexcept(false) {
+    if (std::uncaught_exceptions()) return;
+    for (auto& [k, v] : t_)
+      if (!seen_.count(std::string(k.str())))
+        fail(origin_, &v, prefix_ + std::string(k.str()), "unknown key");
+  }
+
+  template <class T>
+  bool get(const char* key, T& out, long long lo = 0, long long hi = 0) {
+    const toml::node* n = t_.get(key);
+    seen_.insert(key);
+    if (!n) return false;
+    const std::string name = prefix_ + key;
+    if constexpr (std::is_same_v<T, std::string>) {
+      auto v = n->value<std::string>();
+      if (!v || !n->is_string()) fail(origin_, n, name, "expected a string");
+      out = *v;
+    } else if constexpr (std::is_same_v<T, bool>) {
+      if (!n->is_boolean()) fail(origin_, n, name, "expected true or false");
+      out = *n->value<bool>();
+    } else {
+      if (!n->is_integer()) fail(origin_, n, name, "expected an integer");
+      const long long v = *n->value<long long>();
+      if (v < lo || v > hi)
+        fail(origin_, n, name, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+      out = static_cast<T>(v);
+    }
+    return true;
+  }
+
+  const toml::node* raw(const char* key) {
+    seen_.insert(key);
+    return t_.get(key);
+  }
+  const std::string& origin() const { return origin_; }
+  std::string name(const char* key) const { return prefix_ + key; }
+
+ private:
+  const std::string& origin_;
+  const toml::table& t_;
+  std::string prefix_;
+  std::set<std::string> seen_;
+};
+
+const toml::table* subtable(const std::string& origin, const toml::table& root, const char* key) {
+  const toml::node* n = root.get(key);
+  if (!n) return nullptr;
+  if (!n->is_table()) fail(origin, n, key, "expected a table [" + std::string(key) + "]");
+  return n->as_table();
+}
+
+std::vector<std::string> string_array(const std::string& origin, const toml::node* n, const std::string& key) {
+  if (!n->is_array()) fail(origin, n, key, "expected an array of strings");
+  std::vector<std::string> out;
+  for (auto& e : *n->as_array()) {
+    if (!e.is_string()) fail(origin, &e, key, "expected an array of strings");
+    out.push_back(*e.value<std::string>());
+  }
+  return out;
+}
+
+void parse_cidr(const std::string& origin, const toml::node* n, const std::string& key, const std::string& s,
+                std::uint32_t& ip, std::uint8_t& prefix) {
+  const auto slash = s.find('/');
+  const auto a = net::parse_ipv4(s.substr(0, slash));
+  if (!a) fail(origin, n, key, "\"" + s + "\" is not an IPv4 address (expected a.b.c.d/prefix)");
+  ip = *a;
+  prefix = 24;
+  if (slash != std::string::npos) {
+    const std::string p = s.substr(slash + 1);
+    if (p.empty() || p.size() > 2 || p.find_first_not_of("0123456789") != std::string::npos || std::stoi(p) > 32 ||
+        std::stoi(p) < 1)
+      fail(origin, n, key, "prefix length \"" + p + "\" must be 1..32");
+    prefix = static_cast<std::uint8_t>(std::stoi(p));
+  }
+}
+
+Config from_table(const toml::table& root, const std::string& origin) {
+  Config c = default_config();
+  {
+    Reader top(origin, root, "");
+    for (const char* k : {"eal", "workers", "idle", "neighbor", "mbuf", "stats"}) top.raw(k);
+    if (const toml::node* ports = top.raw("ports")) {
+      if (!ports->is_array_of_tables()) fail(origin, ports, "ports", "expected [[ports]] tables");
+      c.ports.clear();
+      std::size_t i = 0;
+      for (auto& pn : *ports->as_array()) {
+        const std::string pre = "ports[" + std::to_string(i++) + "].";
+        Reader r(origin, *pn.as_table(), pre);
+        PortConfig p;
+        r.get("name", p.name);
+        if (!r.get("device", p.device)) fail(origin, &pn, pre + "device", "missing (PCI address or vdev string)");
+        std::string cidr;
+        if (!r.get("ipv4", cidr)) fail(origin, &pn, pre + "ipv4", "missing (a.b.c.d/prefix)");
+        parse_cidr(origin, r.raw("ipv4"), pre + "ipv4", cidr, p.ipv4, p.prefix);
+        std::string gw;
+        if (r.get("gateway", gw)) {
+          auto g = net::parse_ipv4(gw);
+          if (!g) fail(origin, r.raw("gateway"), pre + "gateway", "\"" + gw + "\" is not an IPv4 address");
+          p.gateway = *g;
+        }
+        r.get("rx_desc", p.rx_desc, 64, 16384);
+        r.get("tx_desc", p.tx_desc, 64, 16384);
+        r.get("mtu", p.mtu, 576, 9000);
+        r.get("promiscuous", p.promiscuous);
+        if (p.name.empty()) p.name = "port" + std::to_string(i - 1);
+        c.ports.push_back(p);
+      }
+    }
+  }
+  if (auto* t = subtable(origin, root, "eal")) {
+    Reader r(origin, *t, "eal.");
+    if (auto* n = r.raw("args")) c.eal_args = string_array(origin, n, "eal.args");
+    r.get("file_prefix", c.file_prefix);
+    r.get("log_level", c.log_level);
+  }
+  if (auto* t = subtable(origin, root, "workers")) {
+    Reader r(origin, *t, "workers.");
+    r.get("count", c.workers, 1, 64);
+    if (auto* n = r.raw("cpus")) {
+      if (!n->is_array()) fail(origin, n, "workers.cpus", "expected an array of CPU numbers");
+      c.worker_cpus.clear();
+      for (auto& e : *n->as_array()) {
+        if (!e.is_integer() || *e.value<long long>() < 0 || *e.value<long long>() > 1023)
+          fail(origin, &e, "workers.cpus", "expected CPU numbers 0..1023");
+        c.worker_cpus.push_back(static_cast<unsigned>(*e.value<long long>()));
+      }
+    }
+  }
+  if (auto* t = subtable(origin, root, "idle")) {
+    Reader r(origin, *t, "idle.");
+    std::string pol;
+    if (r.get("policy", pol)) {
+      if (pol == "poll") c.idle = IdlePolicy::Poll;
+      else if (pol == "adaptive") c.idle = IdlePolicy::Adaptive;
+      else if (pol != "auto") fail(origin, r.raw("policy"), "idle.policy", "expected \"poll\", \"adaptive\" or \"auto\"");
+    }
+    r.get("empty_polls", c.idle_empty_polls, 1, 1 << 20);
+    r.get("max_sleep_us", c.idle_max_sleep_us, 1, 100000);
+  }
+  if (auto* t = subtable(origin, root, "neighbor")) {
+    Reader r(origin, *t, "neighbor.");
+    r.get("capacity", c.neigh_capacity, 8, 1 << 20);
+    r.get("timeout_s", c.neigh_timeout_s, 1, 86400);
+    r.get("pending_max", c.neigh_pending_max, 1, 65536);
+    r.get("arp_retry_ms", c.arp_retry_ms, 10, 60000);
+    r.get("resolve_timeout_ms", c.arp_resolve_timeout_ms, 10, 600000);
+  }
+  if (auto* t = subtable(origin, root, "mbuf")) {
+    Reader r(origin, *t, "mbuf.");
+    r.get("pool_size", c.mbuf_pool_size, 0, 1 << 24);
+    r.get("cache", c.mbuf_cache, 0, 512);
+    r.get("data_room", c.mbuf_data_room, 1024, 65535);
+  }
+  if (auto* t = subtable(origin, root, "stats")) {
+    Reader r(origin, *t, "stats.");
+    r.get("interval_s", c.stats_interval_s, 0, 86400);
+  }
+  return c;
+}
+
+toml::table parse_toml(const std::string& text, const std::string& origin) {
+  try {
+    return toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream o;
+    o << origin << ':' << e.source().begin.line << ": syntax error: " << e.description();
+    throw ConfigError(o.str());
+  }
+}
+
+}  // namespace
+
+Config default_config() {
+  Config c;
+  PortConfig p;
+  p.name = "demo0";
+  p.device = "net_tap0,iface=tp-demo0";
+  p.ipv4 = *net::parse_ipv4("198.18.0.1");
+  p.prefix = 24;
+  c.ports.push_back(p);
+  return c;
+}
+
+IdlePolicy Config::idle_policy() const {
+  if (idle) return *idle;
+  for (auto& p : ports)
+    if (!p.is_vdev()) return IdlePolicy::Poll;
+  return IdlePolicy::Adaptive;
+}
+
+std::uint32_t Config::mbufs_needed() const {
+  if (mbuf_pool_size) return mbuf_pool_size;
+  std::uint64_t n = 0;
+  for (auto& p : ports) n += std::uint64_t(workers) * (p.rx_desc + p.tx_desc + 2 * 32);
+  n += std::uint64_t(workers + 1) * mbuf_cache + neigh_pending_max * workers + 1024;
+  return static_cast<std::uint32_t>(n);
+}
+
+Config parse_config(const std::string& text, const std::string& origin) {
+  Config c = from_table(parse_toml(text, origin), origin);
+  validate(c);
+  return c;
+}
+
+Config load_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot open config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+void apply_override(Config& c, const std::string& a) {
+  const auto eq = a.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError("--set " + a + ": expected section.key=value");
+  const std::string path = a.substr(0, eq), value = a.substr(eq + 1);
+  // Re-express the override as TOML so it goes through the same checks.
+  // Re-express the override as TOML so it goes through the same checks; a
+  // value that is not TOML (a bare word, a path) is taken as a string.
+  std::string lit = value;
+  try {
+    (void)toml::parse("v = " + value);
+  } catch (const toml::parse_error&) {
+    std::ostringstream o;
+    o << toml::value<std::string>(value);
+    lit = o.str();
+  }
+  std::string doc;
+  const auto dot = path.find('.');
+  if (path.rfind("ports.", 0) == 0) {
+    // ports.N.key=value: edit the Nth port through a synthetic [[ports]] list.
+    const auto dot2 = path.find('.', 6);
+    if (dot2 == std::string::npos) throw ConfigError("--set " + a + ": expected ports.N.key=value");
+    const std::size_t idx = std::stoul(path.substr(6, dot2 - 6));
+    if (idx > c.ports.size()) throw ConfigError("--set " + a + ": no port " + std::to_string(idx));
+    if (idx == c.ports.size()) c.ports.push_back(PortConfig{});
+    PortConfig& p = c.ports[idx];
+    std::ostringstream o;
+    o << "[[ports]]\nname = " << toml::value<std::string>(p.name.empty() ? "port" + std::to_string(idx) : p.name)
+      << "\ndevice = " << toml::value<std::string>(p.device.empty() ? "unset" : p.device) << "\nipv4 = "
+      << toml::value<std::string>(net::ipv4_to_string(p.ipv4) + "/" + std::to_string(p.prefix)) << "\n";
+    if (p.gateway) o << "gateway = " << toml::value<std::string>(net::ipv4_to_string(p.gateway)) << "\n";
+    o << "rx_desc = " << p.rx_desc << "\ntx_desc = " << p.tx_desc << "\nmtu = " << p.mtu
+      << "\npromiscuous = " << (p.promiscuous ? "true" : "false") << "\n";
+    toml::table t = parse_toml(o.str(), "--set");
+    auto& pt = *t["ports"].as_array()->get(0)->as_table();
+    toml::table v = parse_toml("v = " + lit, "--set " + a);
+    pt.insert_or_assign(path.substr(dot2 + 1), *v.get("v"));
+    Config tmp = from_table(t, "--set " + a);
+    c.ports[idx] = tmp.ports.at(0);
+    return;
+  }
+  if (dot == std::string::npos) throw ConfigError("--set " + a + ": expected section.key=value");
+  doc = "[" + path.substr(0, dot) + "]\n" + path.substr(dot + 1) + " = " + lit + "\n";
+  toml::table t = parse_toml(doc, "--set " + a);
+  // Merge: parse the override on top of the current values of that section.
+  Config tmp = from_table(t, "--set " + a);
+  const std::string sec = path.substr(0, dot), key = path.substr(dot + 1);
+  if (sec == "eal") {
+    if (key == "args") c.eal_args = tmp.eal_args;
+    else if (key == "file_prefix") c.file_prefix = tmp.file_prefix;
+    else if (key == "log_level") c.log_level = tmp.log_level;
+  } else if (sec == "workers") {
+    if (key == "count") c.workers = tmp.workers;
+    else c.worker_cpus = tmp.worker_cpus;
+  } else if (sec == "idle") {
+    if (key == "policy") c.idle = tmp.idle;
+    else if (key == "empty_polls") c.idle_empty_polls = tmp.idle_empty_polls;
+    else c.idle_max_sleep_us = tmp.idle_max_sleep_us;
+  } else if (sec == "neighbor") {
+    if (key == "capacity") c.neigh_capacity = tmp.neigh_capacity;
+    else if (key == "timeout_s") c.neigh_timeout_s = tmp.neigh_timeout_s;
+    else if (key == "pending_max") c.neigh_pending_max = tmp.neigh_pending_max;
+    else if (key == "arp_retry_ms") c.arp_retry_ms = tmp.arp_retry_ms;
+    else c.arp_resolve_timeout_ms = tmp.arp_resolve_timeout_ms;
+  } else if (sec == "mbuf") {
+    if (key == "pool_size") c.mbuf_pool_size = tmp.mbuf_pool_size;
+    else if (key == "cache") c.mbuf_cache = tmp.mbuf_cache;
+    else c.mbuf_data_room = tmp.mbuf_data_room;
+  } else if (sec == "stats") {
+    c.stats_interval_s = tmp.stats_interval_s;
+  }
+}
+
+void validate(const Config& c) {
+  if (c.ports.empty()) throw ConfigError("ports: at least one [[ports]] entry is required");
+  std::set<std::string> names, devices;
+  for (std::size_t i = 0; i < c.ports.size(); ++i) {
+    const auto& p = c.ports[i];
+    const std::string pre = "ports[" + std::to_string(i) + "].";
+    if (!names.insert(p.name).second) throw ConfigError(pre + "name: duplicate port name \"" + p.name + "\"");
+    if (p.device.empty() || p.device == "unset") throw ConfigError(pre + "device: missing");
+    if (!devices.insert(p.device).second) throw ConfigError(pre + "device: used by two ports");
+    if (p.ipv4 == 0 || (p.ipv4 >> 28) >= 0xe || (p.ipv4 >> 24) == 127)
+      throw ConfigError(pre + "ipv4: " + net::ipv4_to_string(p.ipv4) + " is not a usable unicast address");
+    const std::uint32_t mask = ~std::uint32_t(0) << (32 - p.prefix);
+    if (p.prefix < 31 && ((p.ipv4 & ~mask) == 0 || (p.ipv4 & ~mask) == ~mask))
+      throw ConfigError(pre + "ipv4: " + net::ipv4_to_string(p.ipv4) + "/" + std::to_string(p.prefix) +
+                        " is the network or broadcast address");
+    if (p.gateway && (p.gateway & mask) != (p.ipv4 & mask))
+      throw ConfigError(pre + "gateway: " + net::ipv4_to_string(p.gateway) + " is not inside " +
+                        net::ipv4_to_string(p.ipv4 & mask) + "/" + std::to_string(p.prefix));
+    if (p.gateway == p.ipv4) throw ConfigError(pre + "gateway: equals the port's own address");
+  }
+  if (c.file_prefix.empty()) throw ConfigError("eal.file_prefix: must not be empty");
+  if (!c.worker_cpus.empty() && c.worker_cpus.size() != c.workers)
+    throw ConfigError("workers.cpus: has " + std::to_string(c.worker_cpus.size()) + " entries for " +
+                      std::to_string(c.workers) + " workers");
+  if (c.mbuf_pool_size && c.mbuf_pool_size < c.mbufs_needed() / 2)
+    throw ConfigError("mbuf.pool_size: " + std::to_string(c.mbuf_pool_size) +
+                      " is too small for the configured queues (need about " +
+                      std::to_string([&] {
+                        Config auto_sized = c;
+                        auto_sized.mbuf_pool_size = 0;
+                        return auto_sized.mbufs_needed();
+                      }()) + ")");
+}
+
+std::string describe(const Config& c) {
+  std::ostringstream o;
+  o << "workers=" << c.workers << " idle=" << (c.idle_policy() == IdlePolicy::Poll ? "poll" : "adaptive")
+    << " mbufs=" << c.mbufs_needed() << " file_prefix=" << c.file_prefix << "\n";
+  for (auto& p : c.ports)
+    o << "port " << p.name << ": device=" << p.device << " ipv4=" << net::ipv4_to_string(p.ipv4) << "/"
+      << int(p.prefix) << " gateway=" << (p.gateway ? net::ipv4_to_string(p.gateway) : "none")
+      << " rx_desc=" << p.rx_desc << " tx_desc=" << p.tx_desc << " mtu=" << p.mtu
+      << " promiscuous=" << (p.promiscuous ? "on" : "off") << "\n";
+  return o.str();
+}
+
+}  // namespace turnpike

@@ -1,0 +1,214 @@
+// turnpike daemon: configuration, EAL, ports, workers, telemetry, signals.
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+
+#include "turnpike/config.hpp"
+#include "turnpike/log.hpp"
+#include "turnpike/port/port.hpp"
+#include "turnpike/worker/runtime.hpp"
+
+using namespace turnpike;
+
+namespace {
+
+constexpr const char* kDefaultConfigPath = "/etc/turnpike/turnpike.toml";
+std::atomic<bool> g_dump{false};
+
+void on_signal(int sig) {
+  // relaxed: flags polled by the control loop; no data rides on them.
+  if (sig == SIGUSR1) g_dump.store(true, std::memory_order_relaxed);
+  else worker::g_stop.store(true, std::memory_order_relaxed);
+}
+
+std::vector<unsigned> allowed_cpus() {
+  cpu_set_t set;
+  std::vector<unsigned> out;
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (unsigned i = 0; i < CPU_SETSIZE; ++i)
+      if (CPU_ISSET(i, &set)) out.push_back(i);
+  return out;
+}
+
+int run_daemon(Config cfg) {
+  LogLevel lvl = LogLevel::Info;
+  parse_log_level(cfg.log_level.c_str(), lvl);
+  set_log_level(lvl);
+
+  std::vector<std::string> args = port::eal_argv(cfg, "turnpike", allowed_cpus());
+  std::vector<char*> argv;
+  std::string joined;
+  for (auto& a : args) {
+    argv.push_back(a.data());
+    joined += " " + a;
+  }
+  log(LogLevel::Info, "EAL:%s", joined.c_str());
+  if (rte_eal_init(int(argv.size()), argv.data()) < 0) {
+    log(LogLevel::Error, "EAL initialisation failed: %s", rte_strerror(rte_errno));
+    return 1;
+  }
+  if (rte_lcore_count() < cfg.workers + 1) {
+    log(LogLevel::Error, "%u workers need %u lcores, EAL has %u (check eal.args --lcores)", cfg.workers,
+        cfg.workers + 1, rte_lcore_count());
+    rte_eal_cleanup();
+    return 1;
+  }
+
+  auto rt = std::make_unique<worker::Runtime>();
+  rt->config = cfg;
+  rt->tsc_hz = rte_get_tsc_hz();
+  const std::uint32_t nmbuf = cfg.mbufs_needed();
+  rte_mempool* pool = rte_pktmbuf_pool_create("tp_mbuf", nmbuf, cfg.mbuf_cache, 0, cfg.mbuf_data_room,
+                                              rte_socket_id());
+  if (!pool) {
+    log(LogLevel::Error, "mbuf pool of %u mbufs: %s", nmbuf, rte_strerror(rte_errno));
+    rte_eal_cleanup();
+    return 1;
+  }
+  int rc = 0;
+  try {
+    for (auto& pc : cfg.ports) {
+      port::PortInfo pi = port::setup_port(pc, static_cast<std::uint16_t>(cfg.workers), pool);
+      log(LogLevel::Info, "port %s: %s (%s) mac %s ipv4 %s/%u link %s %u Mb/s, %u queue(s), RSS %s", pi.name.c_str(),
+          pc.device.c_str(), pi.driver.c_str(), pi.mac.to_string().c_str(), net::ipv4_to_string(pc.ipv4).c_str(),
+          pc.prefix, pi.link_up ? "up" : "down", pi.link_speed_mbps, pi.queues,
+          pi.rss ? "symmetric Toeplitz" : pi.rss_note.c_str());
+      rt->ports.push_back(pi);
+      rt->neigh.push_back(std::make_unique<net::NeighborTable>(cfg.neigh_capacity, cfg.neigh_timeout_s * rt->tsc_hz));
+    }
+  } catch (const std::exception& e) {
+    log(LogLevel::Error, "%s", e.what());
+    rc = 1;
+  }
+  if (rc) {
+    for (auto& p : rt->ports) port::stop_port(p.port_id);
+    rte_eal_cleanup();
+    return rc;
+  }
+
+  std::vector<net::PortNet> pnets;
+  for (std::size_t i = 0; i < cfg.ports.size(); ++i) {
+    net::PortNet pn;
+    pn.port_id = rt->ports[i].port_id;
+    pn.mac = rt->ports[i].mac;
+    pn.ip = cfg.ports[i].ipv4;
+    pn.prefix = cfg.ports[i].prefix;
+    pn.gateway = cfg.ports[i].gateway;
+    pn.neigh = rt->neigh[i].get();
+    pnets.push_back(pn);
+  }
+  const net::NetTimers timers{cfg.arp_retry_ms * rt->tsc_hz / 1000, cfg.arp_resolve_timeout_ms * rt->tsc_hz / 1000};
+  const bool adaptive = cfg.idle_policy() == IdlePolicy::Adaptive;
+  unsigned lcore = rte_get_next_lcore(-1, 1, 0);
+  for (unsigned i = 0; i < cfg.workers; ++i, lcore = rte_get_next_lcore(lcore, 1, 0)) {
+    auto w = std::make_unique<worker::Worker>();
+    w->index = i;
+    w->lcore = lcore;
+    w->queue = static_cast<std::uint16_t>(i);
+    w->tsc_hz = rt->tsc_hz;
+    w->announce = i == 0;
+    w->idle = {adaptive, cfg.idle_empty_polls, cfg.idle_max_sleep_us};
+    for (auto& p : rt->ports) w->port_ids.push_back(p.port_id);
+    const std::uint16_t q = w->queue;
+    std::vector<std::uint16_t> ids = w->port_ids;
+    w->net = std::make_unique<net::NetWorker>(
+        pnets, pool,
+        [ids, q](std::uint16_t p, rte_mbuf** pkts, std::uint16_t n) { return rte_eth_tx_burst(ids[p], q, pkts, n); },
+        cfg.neigh_pending_max, timers);
+    rt->workers.push_back(std::move(w));
+  }
+  worker::register_telemetry(*rt);
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGUSR1, &sa, nullptr);
+
+  for (auto& w : rt->workers) rte_eal_remote_launch(worker::run, w.get(), w->lcore);
+  log(LogLevel::Info, "ready: %u worker(s), idle policy %s; telemetry: dpdk-telemetry.py -f %s, /turnpike/stats",
+      cfg.workers, adaptive ? "adaptive" : "poll", cfg.file_prefix.c_str());
+
+  std::uint64_t last_expire = rte_get_tsc_cycles(), last_stats = last_expire;
+  while (!worker::g_stop.load(std::memory_order_relaxed)) {
+    usleep(50 * 1000);
+    const std::uint64_t now = rte_get_tsc_cycles();
+    if (g_dump.exchange(false, std::memory_order_relaxed)) {
+      log(LogLevel::Info, "counters (SIGUSR1):\n%s", worker::format_stats(*rt).c_str());
+    }
+    if (now - last_expire > rt->tsc_hz) {
+      // The control thread ages neighbours: a CAS-locked write off the fast path.
+      for (auto& n : rt->neigh) n->expire(now);
+      last_expire = now;
+    }
+    if (cfg.stats_interval_s && now - last_stats > cfg.stats_interval_s * rt->tsc_hz) {
+      log(LogLevel::Info, "counters:\n%s", worker::format_stats(*rt).c_str());
+      last_stats = now;
+    }
+  }
+  log(LogLevel::Info, "stopping");
+  rte_eal_mp_wait_lcore();
+  log(LogLevel::Info, "final counters:\n%s", worker::format_stats(*rt).c_str());
+  rt->workers.clear();
+  for (auto& p : rt->ports) port::stop_port(p.port_id);
+  rte_mempool_free(pool);
+  rte_eal_cleanup();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"turnpike: kernel-bypass SIP-over-TLS edge proxy"};
+  std::string config_path;
+  bool check = false;
+  std::vector<std::string> sets;
+  unsigned workers = 0;
+  std::string device, ipv4, gateway, log_level;
+  app.add_option("-c,--config", config_path, std::string("TOML configuration (default ") + kDefaultConfigPath +
+                                                 " if present, else the embedded net_tap demo config)");
+  app.add_flag("--check-config", check, "Validate the configuration, print it and exit");
+  app.add_option("-s,--set", sets, "Override a key: section.key=value or ports.N.key=value (repeatable)");
+  app.add_option("-w,--workers", workers, "Worker lcores (one RX/TX queue each per port)")->check(CLI::Range(1, 64));
+  app.add_option("--device", device, "Device of port 0 (vdev string or PCI address)");
+  app.add_option("--ipv4", ipv4, "Address/prefix of port 0");
+  app.add_option("--gateway", gateway, "Default gateway of port 0");
+  app.add_option("--log-level", log_level, "debug | info | warn | error");
+  app.set_version_flag("--version", "turnpike 0.1.0");
+  CLI11_PARSE(app, argc, argv);
+
+  Config cfg;
+  try {
+    if (config_path.empty() && std::filesystem::exists(kDefaultConfigPath)) config_path = kDefaultConfigPath;
+    cfg = config_path.empty() ? default_config() : load_config_file(config_path);
+    for (auto& s : sets) apply_override(cfg, s);
+    if (workers) apply_override(cfg, "workers.count=" + std::to_string(workers));
+    if (!device.empty()) apply_override(cfg, "ports.0.device=" + device);
+    if (!ipv4.empty()) apply_override(cfg, "ports.0.ipv4=" + ipv4);
+    if (!gateway.empty()) apply_override(cfg, "ports.0.gateway=" + gateway);
+    if (!log_level.empty()) apply_override(cfg, "eal.log_level=" + log_level);
+    validate(cfg);
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "turnpike: configuration error: %s\n", e.what());
+    return 2;
+  }
+  if (check) {
+    std::printf("%s%s: configuration OK\n", describe(cfg).c_str(),
+                config_path.empty() ? "embedded default" : config_path.c_str());
+    return 0;
+  }
+  return run_daemon(std::move(cfg));
+}

@@ -1,0 +1,189 @@
+#include <rte_cycles.h>
+#include <rte_telemetry.h>
+
+#include <cstring>
+#include <sstream>
+
+#include "turnpike/worker/runtime.hpp"
+
+namespace turnpike::worker {
+
+namespace {
+
+const Runtime* g_rt = nullptr;  // set once before the telemetry commands can run
+
+struct PortTotals {
+#define TURNPIKE_X(n, d) std::uint64_t n = 0;
+  TURNPIKE_PORT_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+  std::uint64_t drops[net::kDropCount] = {};
+  std::uint64_t drops_total = 0;
+};
+
+PortTotals sum_port(const Runtime& rt, std::size_t p) {
+  PortTotals t;
+  for (auto& w : rt.workers) {
+    const net::PortStats& s = w->net->stats(static_cast<std::uint16_t>(p));
+#define TURNPIKE_X(n, d) t.n += s.n.get();
+    TURNPIKE_PORT_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+    for (std::size_t i = 0; i < net::kDropCount; ++i) t.drops[i] += s.drops[i].get();
+  }
+  for (auto v : t.drops) t.drops_total += v;
+  return t;
+}
+
+void fill_port(rte_tel_data* d, const PortTotals& t, bool with_zero_drops) {
+#define TURNPIKE_X(n, desc) rte_tel_data_add_dict_u64(d, #n, t.n);
+  TURNPIKE_PORT_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+  rte_tel_data_add_dict_u64(d, "drops_total", t.drops_total);
+  for (std::size_t i = 0; i < net::kDropCount; ++i) {
+    if (!t.drops[i] && !with_zero_drops) continue;
+    std::string k = "drop_" + std::string(net::drop_name(static_cast<net::Drop>(i)));
+    rte_tel_data_add_dict_u64(d, k.c_str(), t.drops[i]);
+  }
+}
+
+int find_port(const Runtime& rt, const char* params) {
+  if (!params || !*params) return -1;
+  for (std::size_t i = 0; i < rt.ports.size(); ++i)
+    if (rt.ports[i].name == params) return int(i);
+  char* end;
+  long v = std::strtol(params, &end, 10);
+  if (*end == 0 && v >= 0 && std::size_t(v) < rt.ports.size()) return int(v);
+  return -2;
+}
+
+int cmd_stats(const char*, const char* params, rte_tel_data* d) {
+  const Runtime& rt = *g_rt;
+  const int p = find_port(rt, params);
+  if (p == -2) return -EINVAL;
+  rte_tel_data_start_dict(d);
+  if (p >= 0) {
+    fill_port(d, sum_port(rt, p), true);
+    return 0;
+  }
+  for (std::size_t i = 0; i < rt.ports.size(); ++i) {
+    rte_tel_data* sub = rte_tel_data_alloc();
+    rte_tel_data_start_dict(sub);
+    fill_port(sub, sum_port(rt, i), false);
+    rte_tel_data_add_dict_container(d, rt.ports[i].name.c_str(), sub, 0);
+  }
+  return 0;
+}
+
+int cmd_drops(const char*, const char*, rte_tel_data* d) {
+  const Runtime& rt = *g_rt;
+  rte_tel_data_start_dict(d);
+  std::uint64_t total[net::kDropCount] = {};
+  for (std::size_t p = 0; p < rt.ports.size(); ++p) {
+    PortTotals t = sum_port(rt, p);
+    for (std::size_t i = 0; i < net::kDropCount; ++i) total[i] += t.drops[i];
+  }
+  for (std::size_t i = 0; i < net::kDropCount; ++i)
+    rte_tel_data_add_dict_u64(d, std::string(net::drop_name(static_cast<net::Drop>(i))).c_str(), total[i]);
+  return 0;
+}
+
+int cmd_workers(const char*, const char*, rte_tel_data* d) {
+  const Runtime& rt = *g_rt;
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_u64(d, "tsc_hz", rt.tsc_hz);
+  for (auto& w : rt.workers) {
+    rte_tel_data* sub = rte_tel_data_alloc();
+    rte_tel_data_start_dict(sub);
+    rte_tel_data_add_dict_u64(sub, "lcore", w->lcore);
+    rte_tel_data_add_dict_u64(sub, "queue", w->queue);
+    rte_tel_data_add_dict_u64(sub, "busy_cycles", w->cycles.busy.get());
+    rte_tel_data_add_dict_u64(sub, "idle_poll_cycles", w->cycles.idle_poll.get());
+    rte_tel_data_add_dict_u64(sub, "sleep_cycles", w->cycles.sleep.get());
+    rte_tel_data_add_dict_u64(sub, "busy_iterations", w->cycles.busy_iterations.get());
+    rte_tel_data_add_dict_u64(sub, "idle_iterations", w->cycles.idle_iterations.get());
+    rte_tel_data_add_dict_u64(sub, "sleeps", w->cycles.sleeps.get());
+    std::uint64_t rx = 0;
+    for (std::uint16_t p = 0; p < w->net->port_count(); ++p) rx += w->net->stats(p).rx_packets.get();
+    rte_tel_data_add_dict_u64(sub, "rx_packets", rx);
+    rte_tel_data_add_dict_u64(sub, "busy_cycles_per_packet", rx ? w->cycles.busy.get() / rx : 0);
+    rte_tel_data_add_dict_u64(sub, "pending_arp", w->net->pending());
+    rte_tel_data_add_dict_container(d, ("worker" + std::to_string(w->index)).c_str(), sub, 0);
+  }
+  return 0;
+}
+
+int cmd_ports(const char*, const char*, rte_tel_data* d) {
+  const Runtime& rt = *g_rt;
+  rte_tel_data_start_dict(d);
+  for (std::size_t i = 0; i < rt.ports.size(); ++i) {
+    const auto& p = rt.ports[i];
+    const auto& pc = rt.config.ports[i];
+    rte_tel_data* sub = rte_tel_data_alloc();
+    rte_tel_data_start_dict(sub);
+    rte_tel_data_add_dict_u64(sub, "port_id", p.port_id);
+    rte_tel_data_add_dict_string(sub, "device", pc.device.c_str());
+    rte_tel_data_add_dict_string(sub, "driver", p.driver.c_str());
+    rte_tel_data_add_dict_string(sub, "mac", p.mac.to_string().c_str());
+    rte_tel_data_add_dict_string(sub, "ipv4",
+                                 (net::ipv4_to_string(pc.ipv4) + "/" + std::to_string(pc.prefix)).c_str());
+    rte_tel_data_add_dict_string(sub, "gateway", pc.gateway ? net::ipv4_to_string(pc.gateway).c_str() : "none");
+    rte_tel_data_add_dict_u64(sub, "queues", p.queues);
+    rte_tel_data_add_dict_string(sub, "rss", p.rss ? "symmetric-toeplitz" : p.rss_note.c_str());
+    rte_tel_data_add_dict_u64(sub, "neighbors", rt.neigh[i]->size());
+    rte_tel_data_add_dict_u64(sub, "neighbor_evictions", rt.neigh[i]->evictions());
+    rte_tel_data_add_dict_container(d, p.name.c_str(), sub, 0);
+  }
+  return 0;
+}
+
+int cmd_neighbors(const char*, const char* params, rte_tel_data* d) {
+  const Runtime& rt = *g_rt;
+  int p = find_port(rt, params);
+  if (p == -2) return -EINVAL;
+  if (p < 0) p = 0;
+  rte_tel_data_start_dict(d);
+  const std::uint64_t now = rte_get_tsc_cycles();
+  rt.neigh[p]->for_each(now, [&](net::Ipv4Addr ip, const net::MacAddr& mac, std::uint64_t age) {
+    const std::string v = mac.to_string() + " age_ms=" + std::to_string(age * 1000 / rt.tsc_hz);
+    rte_tel_data_add_dict_string(d, net::ipv4_to_string(ip).c_str(), v.c_str());
+  });
+  return 0;
+}
+
+}  // namespace
+
+void register_telemetry(const Runtime& rt) {
+  g_rt = &rt;
+  rte_telemetry_register_cmd("/turnpike/stats", cmd_stats,
+                             "Counters per port summed over workers. Parameter: port name or index (optional)");
+  rte_telemetry_register_cmd("/turnpike/drops", cmd_drops, "Dropped frames by reason, all ports. No parameters");
+  rte_telemetry_register_cmd("/turnpike/workers", cmd_workers,
+                             "Per-worker TSC cycles: busy (iterations that moved packets), idle polls, sleeps");
+  rte_telemetry_register_cmd("/turnpike/ports", cmd_ports, "Port configuration, RSS status, neighbour count");
+  rte_telemetry_register_cmd("/turnpike/neighbors", cmd_neighbors, "ARP table. Parameter: port name or index");
+}
+
+std::string format_stats(const Runtime& rt) {
+  std::ostringstream o;
+  for (std::size_t i = 0; i < rt.ports.size(); ++i) {
+    PortTotals t = sum_port(rt, i);
+    o << "port " << rt.ports[i].name << ":";
+#define TURNPIKE_X(n, d) o << " " #n "=" << t.n;
+    TURNPIKE_PORT_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+    o << " drops_total=" << t.drops_total;
+    for (std::size_t k = 0; k < net::kDropCount; ++k)
+      if (t.drops[k]) o << " drop_" << net::drop_name(static_cast<net::Drop>(k)) << "=" << t.drops[k];
+    o << "\n";
+  }
+  for (auto& w : rt.workers) {
+    std::uint64_t rx = 0;
+    for (std::uint16_t p = 0; p < w->net->port_count(); ++p) rx += w->net->stats(p).rx_packets.get();
+    o << "worker " << w->index << " (lcore " << w->lcore << "): busy_cycles=" << w->cycles.busy.get()
+      << " idle_poll_cycles=" << w->cycles.idle_poll.get() << " sleep_cycles=" << w->cycles.sleep.get()
+      << " busy_iterations=" << w->cycles.busy_iterations.get() << " rx_packets=" << rx
+      << " busy_cycles_per_packet=" << (rx ? w->cycles.busy.get() / rx : 0) << "\n";
+  }
+  return o.str();
+}
+
+}  // namespace turnpike::worker

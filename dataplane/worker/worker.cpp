@@ -1,0 +1,77 @@
+#include "turnpike/worker/worker.hpp"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_pause.h>
+
+#include <ctime>
+
+namespace turnpike::worker {
+
+std::atomic<bool> g_stop{false};
+
+namespace {
+void sleep_us(std::uint64_t us) {
+  timespec ts{0, static_cast<long>(us * 1000)};
+  nanosleep(&ts, nullptr);
+}
+}  // namespace
+
+int run(void* arg) {
+  Worker& w = *static_cast<Worker*>(arg);
+  net::NetWorker& nw = *w.net;
+  std::uint64_t now = rte_rdtsc();
+  if (w.announce) {
+    for (std::uint16_t p = 0; p < w.port_ids.size(); ++p) {
+      nw.announce(p);
+      if (nw.port(p).gateway) nw.solicit(p, nw.port(p).gateway);
+    }
+    nw.flush();
+  }
+  const std::uint64_t tick_every = w.tsc_hz / 1000;  // timers at 1 ms granularity
+  std::uint64_t next_tick = now + tick_every;
+  unsigned empty = 0;
+  std::uint64_t sleep_for = 1;
+  rte_mbuf* pkts[net::NetWorker::kBurst];
+  // relaxed: a stop request only needs to be noticed eventually.
+  while (!g_stop.load(std::memory_order_relaxed)) {
+    const std::uint64_t t0 = rte_rdtsc();
+    unsigned got = 0;
+    for (std::uint16_t p = 0; p < w.port_ids.size(); ++p) {
+      const std::uint16_t n = rte_eth_rx_burst(w.port_ids[p], w.queue, pkts, net::NetWorker::kBurst);
+      if (n) {
+        nw.input(p, pkts, n, t0);
+        got += n;
+      }
+    }
+    if (t0 >= next_tick) {
+      nw.tick(t0);
+      next_tick = t0 + tick_every;
+    }
+    nw.flush();
+    const std::uint64_t t1 = rte_rdtsc();
+    if (got) {
+      w.cycles.busy.add(t1 - t0);
+      w.cycles.busy_iterations.add();
+      empty = 0;
+      sleep_for = 1;
+      continue;
+    }
+    w.cycles.idle_poll.add(t1 - t0);
+    w.cycles.idle_iterations.add();
+    if (w.idle.adaptive && ++empty >= w.idle.empty_polls) {
+      // Back off exponentially so an idle worker costs almost nothing, yet
+      // the first packet after a pause waits at most max_sleep_us.
+      sleep_us(sleep_for);
+      if (sleep_for < w.idle.max_sleep_us) sleep_for = std::min<std::uint64_t>(sleep_for * 2, w.idle.max_sleep_us);
+      w.cycles.sleep.add(rte_rdtsc() - t1);
+      w.cycles.sleeps.add();
+    } else {
+      rte_pause();
+    }
+  }
+  nw.flush();
+  return 0;
+}
+
+}  // namespace turnpike::worker

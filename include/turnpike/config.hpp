@@ -1,0 +1,73 @@
+// Daemon configuration: TOML file + command-line overrides, validated with
+// errors that name the key and the line.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace turnpike {
+
+struct PortConfig {
+  std::string name;
+  std::string device;  // PCI address (0000:03:00.0) or vdev string (net_af_packet0,iface=x)
+  std::uint32_t ipv4 = 0;
+  std::uint8_t prefix = 24;
+  std::uint32_t gateway = 0;
+  std::uint16_t rx_desc = 1024;
+  std::uint16_t tx_desc = 1024;
+  std::uint16_t mtu = 1500;
+  bool promiscuous = false;
+  bool is_vdev() const { return device.rfind("net_", 0) == 0; }
+};
+
+enum class IdlePolicy { Poll, Adaptive };
+
+struct Config {
+  // [eal]
+  std::vector<std::string> eal_args{"--no-huge", "-m", "256", "--no-pci"};
+  std::string file_prefix = "turnpike";
+  std::string log_level = "info";
+  // [workers]
+  unsigned workers = 1;
+  std::vector<unsigned> worker_cpus;  // empty: spread over the CPUs we may use
+  // [idle]
+  std::optional<IdlePolicy> idle;     // unset: adaptive if every port is a vdev
+  unsigned idle_empty_polls = 64;     // empty polls before the first sleep
+  unsigned idle_max_sleep_us = 200;   // sleeps double from 1 us up to this
+  // [neighbor]
+  std::uint32_t neigh_capacity = 1024;
+  std::uint32_t neigh_timeout_s = 300;  // RFC 1122 §2.3.2.1: entries must age out
+  std::uint32_t neigh_pending_max = 256;
+  std::uint32_t arp_retry_ms = 1000;
+  std::uint32_t arp_resolve_timeout_ms = 3000;
+  // [mbuf]
+  std::uint32_t mbuf_pool_size = 0;  // 0: sized from ports, queues and workers
+  std::uint32_t mbuf_cache = 256;
+  std::uint16_t mbuf_data_room = 2048 + 128;
+  // [stats]
+  unsigned stats_interval_s = 0;  // 0: only on SIGUSR1 and at exit
+  std::vector<PortConfig> ports;
+
+  IdlePolicy idle_policy() const;
+  std::uint32_t mbufs_needed() const;
+};
+
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The embedded default: one net_tap port, no hugepages, no PCI.
+Config default_config();
+// Parses TOML text; `origin` names the file in messages. Throws ConfigError
+// ("file:line: key: problem").
+Config parse_config(const std::string& text, const std::string& origin);
+Config load_config_file(const std::string& path);
+// Applies "section.key=value" overrides (value in TOML syntax or a bare string).
+void apply_override(Config& c, const std::string& assignment);
+// Cross-field checks (ports present, addresses sane, counts in range).
+void validate(const Config& c);
+std::string describe(const Config& c);
+
+}  // namespace turnpike

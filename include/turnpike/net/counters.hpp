@@ -1,0 +1,89 @@
+// Per-worker, per-port packet counters. Each counter has exactly one writer
+// (its worker); readers (telemetry, SIGUSR1 dump) run on other threads, so the
+// cells are relaxed atomics: a plain load/add/store on x86, no lock prefix.
+#pragma once
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+namespace turnpike::net {
+
+// X(name, description): every drop has a named reason (style.md 15).
+#define TURNPIKE_DROP_REASONS(X)                                                  \
+  X(eth_runt, "frame shorter than an Ethernet header")                           \
+  X(not_for_us, "destination MAC is neither ours nor broadcast")                 \
+  X(multicast, "multicast destination MAC (no multicast services)")              \
+  X(ethertype, "unsupported EtherType (VLAN, IPv6, ...)")                         \
+  X(arp_short, "ARP payload shorter than 28 bytes")                              \
+  X(arp_format, "ARP hardware/protocol type or length not Ethernet/IPv4")        \
+  X(arp_op, "ARP operation neither request nor reply")                           \
+  X(arp_bad_sender, "ARP sender address broadcast, multicast or zero")           \
+  X(arp_not_for_us, "ARP for another host (nothing learned)")                    \
+  X(ipv4_short, "truncated IPv4 header")                                          \
+  X(ipv4_version, "IP version is not 4")                                          \
+  X(ipv4_ihl, "IPv4 IHL below 5")                                                 \
+  X(ipv4_total_len, "IPv4 total length inconsistent with the frame")             \
+  X(ipv4_checksum, "IPv4 header checksum mismatch")                               \
+  X(ipv4_fragment, "IPv4 fragment (reassembly not supported)")                   \
+  X(ipv4_not_for_us, "IPv4 destination is not our address")                      \
+  X(ipv4_bad_src, "IPv4 source is broadcast, multicast or ours (RFC 1122 3.2.1.3)") \
+  X(ipv4_proto, "IPv4 protocol without a service")                               \
+  X(icmp_short, "ICMP message shorter than its header")                          \
+  X(icmp_checksum, "ICMP checksum mismatch")                                      \
+  X(icmp_type, "ICMP type other than echo request")                               \
+  X(neigh_queue_full, "next hop unresolved and the pending queue is full")       \
+  X(neigh_unresolved, "next hop did not answer ARP in time")                      \
+  X(no_route, "destination off-link and no gateway configured")                  \
+  X(mbuf_alloc, "no mbuf available to build a frame")                             \
+  X(tx_full, "TX queue refused the frame")
+
+enum class Drop : std::uint8_t {
+#define TURNPIKE_X(n, d) n,
+  TURNPIKE_DROP_REASONS(TURNPIKE_X)
+#undef TURNPIKE_X
+  count_
+};
+inline constexpr std::size_t kDropCount = static_cast<std::size_t>(Drop::count_);
+
+std::string_view drop_name(Drop d) noexcept;
+std::string_view drop_description(Drop d) noexcept;
+
+class Counter {
+ public:
+  void add(std::uint64_t n = 1) noexcept {
+    // relaxed: single writer; readers only need an eventually current value.
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};
+};
+
+#define TURNPIKE_PORT_STATS(X)                                       \
+  X(rx_packets, "frames received")                                   \
+  X(rx_bytes, "bytes received")                                      \
+  X(tx_packets, "frames sent")                                       \
+  X(tx_bytes, "bytes sent")                                          \
+  X(arp_requests_answered, "ARP requests for our address answered")  \
+  X(arp_learned, "neighbour entries created or refreshed")           \
+  X(arp_requests_sent, "ARP requests sent to resolve next hops")     \
+  X(arp_gratuitous_sent, "gratuitous ARP announcements sent")        \
+  X(icmp_echo_replies, "ICMP echo replies sent")                     \
+  X(neigh_queued, "frames held while their next hop was resolved")
+
+struct PortStats {
+#define TURNPIKE_X(n, d) Counter n;
+  TURNPIKE_PORT_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+  std::array<Counter, kDropCount> drops;
+  void drop(Drop d, std::uint64_t n = 1) noexcept { drops[static_cast<std::size_t>(d)].add(n); }
+  std::uint64_t total_drops() const noexcept {
+    std::uint64_t s = 0;
+    for (auto& c : drops) s += c.get();
+    return s;
+  }
+};
+
+}  // namespace turnpike::net

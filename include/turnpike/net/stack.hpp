@@ -1,0 +1,111 @@
+// Per-worker L2/L3 stack: Ethernet -> ARP / IPv4 -> ICMP echo, next-hop
+// resolution with a bounded pending queue, and TX batching. One instance per
+// worker; it touches only its own state plus the ports' shared neighbour
+// tables (lock-free reads).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "turnpike/net/counters.hpp"
+#include "turnpike/net/neighbor.hpp"
+#include "turnpike/net/wire.hpp"
+
+struct rte_mbuf;
+struct rte_mempool;
+
+namespace turnpike::net {
+
+// What a worker knows about one port (shared, read-only after start).
+struct PortNet {
+  std::uint16_t port_id = 0;
+  MacAddr mac;
+  Ipv4Addr ip = 0;
+  std::uint8_t prefix = 24;
+  Ipv4Addr gateway = 0;  // 0: none
+  NeighborTable* neigh = nullptr;
+
+  Ipv4Addr netmask() const noexcept { return prefix ? ~Ipv4Addr(0) << (32 - prefix) : 0; }
+  bool on_link(Ipv4Addr a) const noexcept { return (a & netmask()) == (ip & netmask()); }
+  Ipv4Addr subnet_broadcast() const noexcept { return ip | ~netmask(); }
+};
+
+struct NetTimers {
+  std::uint64_t arp_retry = 0;        // between ARP requests for one next hop
+  std::uint64_t resolve_timeout = 0;  // a held frame is dropped after this
+};
+
+class NetWorker {
+ public:
+  static constexpr std::uint16_t kBurst = 32;
+  // Sends frames of port index `port`; returns how many the queue accepted.
+  using TxFn = std::function<std::uint16_t(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n)>;
+  // Receives IPv4 payloads of other protocols (TCP later); returns true if it
+  // took ownership of the mbuf.
+  using L4Fn = std::function<bool(std::uint16_t port, rte_mbuf* m, const Ipv4Hdr& ip, std::uint64_t now)>;
+
+  NetWorker(std::vector<PortNet> ports, rte_mempool* pool, TxFn tx, std::uint32_t pending_max,
+            NetTimers timers);
+  ~NetWorker();
+  NetWorker(const NetWorker&) = delete;
+  NetWorker& operator=(const NetWorker&) = delete;
+
+  // Processes a received burst; replies go to the TX buffers (call flush()).
+  void input(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n, std::uint64_t now);
+  // Hands buffered frames to the NIC, freeing (and counting) what it refuses.
+  void flush();
+  // Timers: retries ARP for held frames, drops those that timed out.
+  void tick(std::uint64_t now);
+  // RFC 5227 §2.3 announcement (gratuitous ARP request).
+  bool announce(std::uint16_t port);
+  // Sends an ARP request for `ip` (used for gateways at start and for held frames).
+  bool solicit(std::uint16_t port, Ipv4Addr ip);
+  // Routes an IPv4 packet whose IP header is complete: picks the next hop,
+  // fills the Ethernet header from the neighbour table or holds the frame
+  // while ARP resolves it. Takes ownership of `m`.
+  void ip_output(std::uint16_t port, rte_mbuf* m, Ipv4Addr dst, std::uint64_t now);
+
+  void set_l4_handler(L4Fn f) { l4_ = std::move(f); }
+  PortStats& stats(std::uint16_t port) noexcept { return *stats_[port]; }
+  const PortStats& stats(std::uint16_t port) const noexcept { return *stats_[port]; }
+  std::size_t port_count() const noexcept { return ports_.size(); }
+  const PortNet& port(std::uint16_t p) const noexcept { return ports_[p]; }
+  std::uint32_t pending() const noexcept { return pending_n_; }
+
+ private:
+  struct Pending {
+    rte_mbuf* m;
+    std::uint16_t port;
+    Ipv4Addr nexthop;
+    std::uint64_t since;
+  };
+  struct TxBuf {
+    std::array<rte_mbuf*, kBurst> pkts;
+    std::uint16_t n = 0;
+  };
+
+  void handle_arp(std::uint16_t port, rte_mbuf* m, const EthHdr& eth, std::uint64_t now);
+  void handle_ipv4(std::uint16_t port, rte_mbuf* m, std::uint64_t now);
+  void handle_icmp(std::uint16_t port, rte_mbuf* m, const Ipv4Hdr& ip, std::uint64_t now);
+  void enqueue_tx(std::uint16_t port, rte_mbuf* m);
+  void drop(std::uint16_t port, rte_mbuf* m, Drop why);
+  bool hold(std::uint16_t port, rte_mbuf* m, Ipv4Addr nexthop, std::uint64_t now);
+
+  std::vector<PortNet> ports_;
+  std::vector<std::unique_ptr<PortStats>> stats_;
+  std::vector<TxBuf> tx_;
+  rte_mempool* pool_;
+  TxFn tx_fn_;
+  L4Fn l4_;
+  NetTimers timers_;
+  std::vector<Pending> pending_;
+  std::uint32_t pending_n_ = 0;
+  std::uint64_t seen_generation_ = 0;
+  std::uint64_t next_retry_ = 0;
+  std::uint16_t ip_id_ = 0;
+};
+
+}  // namespace turnpike::net

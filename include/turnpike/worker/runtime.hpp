@@ -1,0 +1,28 @@
+// Everything the control thread knows about the running data plane, for
+// telemetry, the SIGUSR1 dump and shutdown.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "turnpike/config.hpp"
+#include "turnpike/net/neighbor.hpp"
+#include "turnpike/port/port.hpp"
+#include "turnpike/worker/worker.hpp"
+
+namespace turnpike::worker {
+
+struct Runtime {
+  Config config;
+  std::vector<port::PortInfo> ports;
+  std::vector<std::unique_ptr<net::NeighborTable>> neigh;  // one per port
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::uint64_t tsc_hz = 0;
+};
+
+// Registers /turnpike/... commands with DPDK telemetry (dpdk-telemetry.py).
+void register_telemetry(const Runtime& rt);
+// Human-readable counters (SIGUSR1 and exit).
+std::string format_stats(const Runtime& rt);
+
+}  // namespace turnpike::worker

@@ -1,0 +1,47 @@
+// The per-lcore pipeline: rx burst on each port's queue -> NetWorker -> tx,
+// with TSC cycle accounting and an adaptive idle policy.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "turnpike/config.hpp"
+#include "turnpike/net/counters.hpp"
+#include "turnpike/net/stack.hpp"
+
+namespace turnpike::worker {
+
+// Cycles split honestly for a busy-polling process: iterations that moved at
+// least one packet are "busy"; empty polls and sleeps are idle. Busy cycles
+// divided by packets (or handshakes, messages) is the CPU cost per unit.
+struct Cycles {
+  net::Counter busy, idle_poll, sleep;
+  net::Counter busy_iterations, idle_iterations, sleeps;
+};
+
+struct IdleParams {
+  bool adaptive = true;
+  unsigned empty_polls = 64;
+  std::uint64_t max_sleep_us = 200;
+};
+
+struct Worker {
+  unsigned index = 0;
+  unsigned lcore = 0;
+  std::uint16_t queue = 0;  // RX and TX queue id on every port
+  std::vector<std::uint16_t> port_ids;
+  std::unique_ptr<net::NetWorker> net;
+  Cycles cycles;
+  IdleParams idle;
+  std::uint64_t tsc_hz = 0;
+  bool announce = false;  // send gratuitous ARP / solicit gateways at start
+};
+
+// Set by signal handlers; workers exit their loop when it turns true.
+extern std::atomic<bool> g_stop;
+
+// Entry for rte_eal_remote_launch (arg: Worker*).
+int run(void* arg);
+
+}  // namespace turnpike::worker
