@@ -107,6 +107,7 @@ void parse_cidr(const std::string& origin, const toml::node* n, const std::strin
 
 Config from_table(const toml::table& root, const std::string& origin) {
   Config c = default_config();
+  c.ports.clear();  // a file names its own ports; the demo port is only the no-file default
   {
     Reader top(origin, root, "");
     for (const char* k : {"eal", "workers", "idle", "neighbor", "mbuf", "stats"}) top.raw(k);

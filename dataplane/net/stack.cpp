@@ -168,7 +168,14 @@ void NetWorker::handle_icmp(std::uint16_t port, rte_mbuf* m, const Ipv4Hdr& ip, 
   icmp[0] = kIcmpEchoReply;
   // RFC 1624 eqn. 3 incremental update: HC' = ~(~HC + ~m + m'), m = 0x0800 -> 0.
   const std::uint32_t sum = std::uint32_t(static_cast<std::uint16_t>(~load_be16(icmp + 2))) + 0xf7ffu;
-  store_be16(icmp + 2, csum_fold(sum));
+  std::uint16_t ck = csum_fold(sum);
+  if (ck == 0) {
+    // 0x0000 is wrong only when the rest sums to +0 (all-zero message), where
+    // the checksum must be 0xffff; recompute that rare case from scratch.
+    store_be16(icmp + 2, 0);
+    ck = inet_checksum(icmp, icmp_len);
+  }
+  store_be16(icmp + 2, ck);
   write_ipv4_hdr(d, static_cast<std::uint16_t>(kIpv4MinHdr + icmp_len), ip_id_++, kDefaultTtl, kIpProtoIcmp,
                  ports_[port].ip, ip.src);
   stats_[port]->icmp_echo_replies.add();

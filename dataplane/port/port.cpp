@@ -73,8 +73,8 @@ PortInfo setup_port(const PortConfig& pc, std::uint16_t queues, rte_mempool* poo
       conf.rx_adv_conf.rss_conf.rss_hf = hf;
       info.rss = true;
     } else {
-      info.rss_note = info.driver + " has no configurable RSS; it spreads flows by its own hash "
-                      "(af_packet: kernel fanout), so flows may reach any worker";
+      // af_packet spreads by the kernel's fanout hash; flows may reach any worker.
+      info.rss_note = "unavailable on " + info.driver + " (PMD's own spreading)";
     }
   } else {
     info.rss_note = "single queue";
