@@ -140,11 +140,13 @@ int cmd_neighbors(const char*, const char* params, rte_tel_data* d) {
   int p = find_port(rt, params);
   if (p == -2) return -EINVAL;
   if (p < 0) p = 0;
-  rte_tel_data_start_dict(d);
+  // A list of strings: telemetry dict keys may not contain the dots of an address.
+  rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
   const std::uint64_t now = rte_get_tsc_cycles();
   rt.neigh[p]->for_each(now, [&](net::Ipv4Addr ip, const net::MacAddr& mac, std::uint64_t age) {
-    const std::string v = mac.to_string() + " age_ms=" + std::to_string(age * 1000 / rt.tsc_hz);
-    rte_tel_data_add_dict_string(d, net::ipv4_to_string(ip).c_str(), v.c_str());
+    const std::string v =
+        net::ipv4_to_string(ip) + " " + mac.to_string() + " age_ms=" + std::to_string(age * 1000 / rt.tsc_hz);
+    rte_tel_data_add_array_string(d, v.c_str());
   });
   return 0;
 }
