@@ -1,0 +1,15 @@
+// libFuzzer: arbitrary text as a configuration file. Must yield a Config or a
+// ConfigError, never a crash or another exception.
+#include <string>
+
+#include "turnpike/config.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  try {
+    turnpike::Config c = turnpike::parse_config(text, "fuzz.toml");
+    (void)turnpike::describe(c);
+  } catch (const turnpike::ConfigError&) {
+  }
+  return 0;
+}
