@@ -1,0 +1,110 @@
+// Per-worker hierarchical timer wheel (Varghese & Lauck, scheme 7; the
+// cascading layout of the classic Linux timer wheel). Arm and cancel are O(1):
+// timers are intrusive list nodes. Time is an explicit microsecond clock that
+// the caller passes in; nothing reads a system clock, so tests are exact.
+#pragma once
+#include <cstdint>
+
+namespace turnpike::tcp {
+
+struct Timer {
+  Timer* next = nullptr;  // nullptr when not armed
+  Timer* prev = nullptr;
+  std::uint64_t expires = 0;  // tick
+  std::uint32_t owner = 0;    // free for the user (e.g. connection index)
+  std::uint8_t kind = 0;      // free for the user
+
+  bool armed() const noexcept { return next != nullptr; }
+};
+
+class TimerWheel {
+ public:
+  static constexpr unsigned kBits0 = 8;  // level 0: 256 ticks
+  static constexpr unsigned kBitsN = 6;  // levels 1..3: 64 slots each
+  static constexpr unsigned kLevels = 4;
+  static constexpr unsigned kSlots0 = 1u << kBits0;
+  static constexpr unsigned kSlotsN = 1u << kBitsN;
+  // Longest distance that fits the wheel; later expiries are re-armed on the way.
+  static constexpr std::uint64_t kSpan = 1ull << (kBits0 + kBitsN * (kLevels - 1));
+
+  explicit TimerWheel(std::uint32_t tick_us = 1000, std::uint64_t now_us = 0) noexcept;
+  TimerWheel(const TimerWheel&) = delete;
+  TimerWheel& operator=(const TimerWheel&) = delete;
+
+  // Arms (or re-arms) `t` to fire at the first tick at or after `at_us`.
+  // A time in the past fires on the next advance().
+  void arm(Timer& t, std::uint64_t at_us) noexcept;
+  void cancel(Timer& t) noexcept;
+
+  // Fires, in tick order, every timer due at `now_us`. `fire(Timer&)` may arm
+  // or cancel any timer, including the one it was given.
+  template <class F>
+  void advance(std::uint64_t now_us, F&& fire);
+
+  std::uint32_t tick_us() const noexcept { return tick_us_; }
+  std::uint64_t armed_count() const noexcept { return count_; }
+  std::uint64_t current_tick() const noexcept { return next_ - 1; }
+
+ private:
+  struct Head {
+    Timer node;  // circular sentinel
+  };
+  void place(Timer& t) noexcept;
+  void cascade(unsigned level, unsigned idx) noexcept;
+  static void link(Head& h, Timer& t) noexcept;
+  static void init(Head& h) noexcept;
+
+  std::uint32_t tick_us_;
+  std::uint64_t next_;  // next tick to process
+  std::uint64_t count_ = 0;
+  Head l0_[kSlots0];
+  Head ln_[kLevels - 1][kSlotsN];
+};
+
+template <class F>
+void TimerWheel::advance(std::uint64_t now_us, F&& fire) {
+  const std::uint64_t target = now_us / tick_us_;
+  while (next_ <= target) {
+    if (count_ == 0) {  // nothing armed: jump straight to now
+      next_ = target + 1;
+      return;
+    }
+    const unsigned idx = static_cast<unsigned>(next_ & (kSlots0 - 1));
+    if (idx == 0) {
+      // Crossing a level-0 revolution: bring the next slot of each upper
+      // level down, as long as the lower level also wrapped.
+      for (unsigned lv = 0; lv < kLevels - 1; ++lv) {
+        const unsigned shift = kBits0 + kBitsN * lv;
+        const unsigned j = static_cast<unsigned>((next_ >> shift) & (kSlotsN - 1));
+        cascade(lv, j);
+        if (j != 0) break;
+      }
+    }
+    const std::uint64_t tick = next_++;
+    // Detach the slot so callbacks may re-arm into it safely.
+    Head local;
+    init(local);
+    Head& h = l0_[idx];
+    if (h.node.next != &h.node) {
+      local.node.next = h.node.next;
+      local.node.prev = h.node.prev;
+      local.node.next->prev = &local.node;
+      local.node.prev->next = &local.node;
+      init(h);
+    }
+    while (local.node.next != &local.node) {
+      Timer& t = *local.node.next;
+      t.prev->next = t.next;
+      t.next->prev = t.prev;
+      t.next = t.prev = nullptr;
+      --count_;
+      if (t.expires > tick) {  // parked beyond the wheel's span: re-place
+        place(t);
+        continue;
+      }
+      fire(t);
+    }
+  }
+}
+
+}  // namespace turnpike::tcp
