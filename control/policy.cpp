@@ -1,0 +1,114 @@
+#include "turnpike/control/policy.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace turnpike::control {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+constexpr Verdict kAccept{true, {}};
+constexpr Verdict kRejectPurpose{false, kDetailPurpose};
+
+}  // namespace
+
+std::string_view to_string(EkuMode m) { return m == EkuMode::On ? "On" : "Off"; }
+std::string_view to_string(Role r) { return r == Role::Inbound ? "inbound" : "outbound"; }
+
+bool parse_eku_mode(std::string_view s, EkuMode& out) {
+  if (iequals(s, "on")) out = EkuMode::On;
+  else if (iequals(s, "off")) out = EkuMode::Off;
+  else return false;
+  return true;
+}
+
+bool allows_client_auth(const CertFacts& c) {
+  return !c.eku_present || (c.eku & (kEkuClientAuth | kEkuAny));
+}
+bool allows_server_auth(const CertFacts& c) {
+  return !c.eku_present || (c.eku & (kEkuServerAuth | kEkuAny));
+}
+
+Verdict verdict(const CertFacts& c, EkuMode mode, Role role) {
+  if (role == Role::Inbound) {
+    // RFC 5280 4.2.1.3 as OpenSSL's SSL-client purpose applies it: the key
+    // must be usable for the handshake signature or key agreement.
+    if (c.ku_present && !(c.key_usage & (kKuDigitalSignature | kKuKeyAgreement))) return kRejectPurpose;
+    // RFC 5280 4.2.1.12: no EKU extension means no restriction.
+    if (!c.eku_present) return kAccept;
+    if (c.eku & (kEkuClientAuth | kEkuAny)) return kAccept;
+    // serverAuth only: the public-CA profile. Mode Off tolerates it; other
+    // purposes (codeSigning, ...) are refused in both modes.
+    if ((c.eku & kEkuServerAuth) && mode == EkuMode::Off) return kAccept;
+    return kRejectPurpose;
+  }
+  // Outbound: the remote server must allow serverAuth whatever the mode.
+  if (c.ku_present &&
+      !(c.key_usage & (kKuDigitalSignature | kKuKeyEncipherment | kKuKeyAgreement)))
+    return kRejectPurpose;
+  return allows_server_auth(c) ? kAccept : kRejectPurpose;
+}
+
+Verdict verdict_ca(const CertFacts& c, EkuMode mode, Role role) {
+  // RFC 5280 4.2.1.3: a CA that signs certificates needs keyCertSign.
+  if (c.ku_present && !(c.key_usage & kKuKeyCertSign)) return {false, kDetailInvalidCa};
+  if (!c.eku_present) return kAccept;
+  if (role == Role::Inbound) {
+    if (mode == EkuMode::Off) return kAccept;
+    return (c.eku & (kEkuClientAuth | kEkuAny)) ? kAccept : kRejectPurpose;
+  }
+  return (c.eku & (kEkuServerAuth | kEkuAny)) ? kAccept : kRejectPurpose;
+}
+
+Verdict check_validity(const CertFacts& c, int64_t now) {
+  if (now < c.not_before) return {false, kDetailNotYetValid};
+  if (now > c.not_after) return {false, kDetailExpired};
+  return kAccept;
+}
+
+std::string_view chain_detail(ChainStatus s) {
+  switch (s) {
+    case ChainStatus::Ok: return {};
+    case ChainStatus::Expired: return kDetailExpired;
+    case ChainStatus::NotYetValid: return kDetailNotYetValid;
+    case ChainStatus::UnknownIssuer: return kDetailUnknownIssuer;
+    case ChainStatus::Revoked: return kDetailRevoked;
+    case ChainStatus::BadSignature: return kDetailBadSignature;
+    case ChainStatus::Other: break;
+  }
+  return "certificate verify failed";
+}
+
+namespace {
+// RFC 6125 6.4.3 wildcard: "*" only as the whole left-most label.
+bool dns_match(std::string_view pattern, std::string_view name) {
+  if (iequals(pattern, name)) return true;
+  if (pattern.size() > 2 && pattern[0] == '*' && pattern[1] == '.') {
+    size_t dot = name.find('.');
+    return dot != std::string_view::npos && dot > 0 && iequals(pattern.substr(1), name.substr(dot));
+  }
+  return false;
+}
+}  // namespace
+
+bool matches_peer_name(const CertFacts& c, std::string_view name, bool name_is_ip) {
+  if (name_is_ip) return std::find(c.san_ip.begin(), c.san_ip.end(), name) != c.san_ip.end();
+  // RFC 5922 7.1: a SIP URI SAN is matched first (no wildcards, 7.2).
+  for (const auto& u : c.san_uri) {
+    if (u.size() > 4 && iequals(std::string_view(u).substr(0, 4), "sip:") &&
+        iequals(std::string_view(u).substr(4), name))
+      return true;
+  }
+  for (const auto& d : c.san_dns)
+    if (dns_match(d, name)) return true;
+  if (!c.has_san()) return iequals(c.subject_cn, name);
+  return false;
+}
+
+}  // namespace turnpike::control

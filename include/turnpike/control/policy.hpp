@@ -1,0 +1,57 @@
+// EKU / keyUsage policy of eku-semantics.md as pure functions over CertFacts.
+// No I/O, no clock: callers pass the time where it matters.
+#pragma once
+#include <cstdint>
+#include <string_view>
+
+#include "turnpike/control/certs.hpp"
+
+namespace turnpike::control {
+
+// "SIP TLS Certificate ExtendedKeyUsage Checking Mode", default On.
+enum class EkuMode : uint8_t { On, Off };
+// Inbound: turnpike is the TLS server and judges a client certificate.
+// Outbound: turnpike is the TLS client and judges a server certificate.
+enum class Role : uint8_t { Inbound, Outbound };
+
+std::string_view to_string(EkuMode m);
+std::string_view to_string(Role r);
+bool parse_eku_mode(std::string_view s, EkuMode& out);  // "on"/"off", any case
+
+// detail is empty on accept; on reject it is the event Detail text.
+struct Verdict {
+  bool accept = false;
+  std::string_view detail;
+};
+
+inline constexpr std::string_view kDetailPurpose = "unsupported certificate purpose";
+inline constexpr std::string_view kDetailExpired = "certificate has expired";
+inline constexpr std::string_view kDetailNotYetValid = "certificate is not yet valid";
+inline constexpr std::string_view kDetailUnknownIssuer = "unable to get local issuer certificate";
+inline constexpr std::string_view kDetailRevoked = "certificate revoked";
+inline constexpr std::string_view kDetailBadSignature = "certificate signature failure";
+inline constexpr std::string_view kDetailHostname = "hostname mismatch";
+inline constexpr std::string_view kDetailInvalidCa = "invalid CA certificate";
+
+// Verdict on the peer's leaf certificate, given its chain is valid.
+Verdict verdict(const CertFacts& leaf, EkuMode mode, Role role);
+// Verdict on a CA certificate of the presented chain (RFC 5280 4.2.1.12 as
+// OpenSSL applies it to CAs since 1.1.1).
+Verdict verdict_ca(const CertFacts& ca, EkuMode mode, Role role);
+// Validity window (RFC 5280 4.1.2.5), now in Unix seconds.
+Verdict check_validity(const CertFacts& c, int64_t now);
+
+// Outcome of chain verification, as stored in the verdict cache.
+enum class ChainStatus : uint8_t { Ok, Expired, NotYetValid, UnknownIssuer, Revoked, BadSignature, Other };
+std::string_view chain_detail(ChainStatus s);
+
+// Upload-time rules: does the certificate allow the role it is uploaded for?
+bool allows_client_auth(const CertFacts& c);  // clientAuth, any, or no EKU
+bool allows_server_auth(const CertFacts& c);  // serverAuth, any, or no EKU
+
+// RFC 5922 7.1 peer identity for outbound connections: SAN URI "sip:<name>"
+// first, then SAN DNS (and SAN IP when the peer is configured by address);
+// the subject CN only when the certificate has no SAN at all.
+bool matches_peer_name(const CertFacts& c, std::string_view name, bool name_is_ip);
+
+}  // namespace turnpike::control
