@@ -4,7 +4,8 @@
 #      tests (root), benchmarks built (not run: they are not tests);
 #   2. ASan+UBSan build (clang-14): unit tests again, bounded libFuzzer runs;
 #   3. TSan build: the concurrency tests (CTest label "tsan").
-# Options: --quick (release only), FUZZ_SECONDS (default 60 per target).
+# Options: --quick (release only), FUZZ_SECONDS (default 60 per target),
+# TURNPIKE_ONLY="net;app;..." to build some components only (see CMakeLists.txt).
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -12,6 +13,7 @@ quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 fuzz_seconds=${FUZZ_SECONDS:-60}
 jobs=$(nproc)
+only=(-DTURNPIKE_ONLY="${TURNPIKE_ONLY:-}")  # always passed, so a stale cache value is reset
 total_pass=0
 total_fail=0
 step() { printf '\n==== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
@@ -42,7 +44,7 @@ bash deploy/setup-deps.sh || { echo "dependency setup failed"; echo "tests: 0 pa
 bash tests/rig/rig.sh cleanup-all
 
 step "release build"
-cmake --preset release >/dev/null && cmake --build --preset release -j "$jobs" || {
+cmake --preset release "${only[@]}" >/dev/null && cmake --build --preset release -j "$jobs" || {
   echo "tests: 0 passed, 1 failed"
   exit 1
 }
@@ -51,7 +53,7 @@ ctest_run build/release
 
 if [ $quick -eq 0 ]; then
   step "ASan+UBSan build"
-  if cmake --preset asan >/dev/null && cmake --build --preset asan -j "$jobs"; then
+  if cmake --preset asan "${only[@]}" >/dev/null && cmake --build --preset asan -j "$jobs"; then
     step "ASan+UBSan unit tests"
     # Integration tests drive the release daemon; here the unit suites matter.
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -77,7 +79,7 @@ if [ $quick -eq 0 ]; then
   fi
 
   step "TSan build"
-  if cmake --preset tsan >/dev/null && cmake --build build/tsan --target turnpike_tsan_tests -j "$jobs"; then
+  if cmake --preset tsan "${only[@]}" >/dev/null && cmake --build build/tsan --target turnpike_tsan_tests -j "$jobs"; then
     step "TSan tests"
     TSAN_OPTIONS=halt_on_error=1 ctest_run build/tsan -L tsan
   else

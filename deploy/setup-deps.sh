@@ -8,7 +8,6 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 deps="${TURNPIKE_DEPS:-$here/.deps}"
 wolf_prefix="$deps/wolfssl"
-stamp_pkgs="$deps/.pkgs-installed"
 
 log() { printf '[setup-deps] %s\n' "$*"; }
 
@@ -26,22 +25,14 @@ PKGS=(
   openssl python3 python3-pyelftools
   dpkg-dev autoconf automake libtool
 )
-pkg_list="${PKGS[*]}"
-
 mkdir -p "$deps"
-if [ -f "$stamp_pkgs" ] && [ "$(cat "$stamp_pkgs")" = "$pkg_list" ] \
-   && dpkg-query -W -f='${Status}\n' "${PKGS[@]}" 2>/dev/null | grep -vq 'install ok installed' ; then
-  rm -f "$stamp_pkgs"   # something was removed since: reinstall
-fi
-if [ ! -f "$stamp_pkgs" ] || [ "$(cat "$stamp_pkgs")" != "$pkg_list" ]; then
-  missing=$(dpkg-query -W -f='${Package} ${Status}\n' "${PKGS[@]}" 2>&1 | grep -v 'install ok installed' || true)
-  if [ -n "$missing" ]; then
-    log "installing Debian packages"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "${PKGS[@]}"
-  fi
-  echo "$pkg_list" > "$stamp_pkgs"
+# dpkg-query answers in milliseconds: ask it every time instead of keeping a stamp.
+missing=$(dpkg-query -W -f='${Package} ${Status}\n' "${PKGS[@]}" 2>&1 | grep -v 'install ok installed' || true)
+if [ -n "$missing" ]; then
+  log "installing Debian packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${PKGS[@]}"
 else
   log "Debian packages present"
 fi

@@ -1,4 +1,5 @@
 #include <rte_cycles.h>
+#include <rte_ethdev.h>
 #include <rte_telemetry.h>
 
 #include <cstring>
@@ -127,6 +128,10 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
                                  (net::ipv4_to_string(pc.ipv4) + "/" + std::to_string(pc.prefix)).c_str());
     rte_tel_data_add_dict_string(sub, "gateway", pc.gateway ? net::ipv4_to_string(pc.gateway).c_str() : "none");
     rte_tel_data_add_dict_u64(sub, "queues", p.queues);
+    rte_eth_link link{};
+    rte_eth_link_get_nowait(p.port_id, &link);  // live: operators watch this
+    rte_tel_data_add_dict_string(sub, "link", link.link_status == RTE_ETH_LINK_UP ? "up" : "down");
+    rte_tel_data_add_dict_u64(sub, "link_speed_mbps", link.link_speed);
     rte_tel_data_add_dict_string(sub, "rss", p.rss ? "symmetric-toeplitz" : p.rss_note.c_str());
     rte_tel_data_add_dict_u64(sub, "neighbors", rt.neigh[i]->size());
     rte_tel_data_add_dict_u64(sub, "neighbor_evictions", rt.neigh[i]->evictions());

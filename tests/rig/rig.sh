@@ -7,6 +7,10 @@
 #   peer CMD...          run CMD in the kernel-side namespace
 #   tp_telemetry CMD     query DPDK telemetry (/turnpike/...) as JSON
 #   rig_down             stop turnpike (by PID), delete namespaces (idempotent)
+#   rig_up_impaired IMPAIR_BIN "ARGS"   like rig_up, with a third namespace
+#                        between the two ends running tp-impair ARGS
+#                        (e.g. "--loss 2 --delay 5 --jitter 2 --reorder 5 --duplicate 1");
+#                        impair_stats prints its counters as JSON
 # Addresses come from 198.18.0.0/15 and exist only inside these namespaces.
 # Everything is removed on exit, error, INT/TERM/HUP; a rig left behind by a
 # SIGKILLed run is removed by the next rig_up of the same ID or by
@@ -28,9 +32,21 @@ rig_init() {
   RIG_TMP=$(mktemp -d "/tmp/tprig${RIG_ID}.XXXXXX")
   TP_LOG="$RIG_TMP/turnpike.log"
   TP_PID=""
+  NS_RELAY="tprig${RIG_ID}re"
+  IF_RL="tpr${RIG_ID}l"
+  IF_RR="tpr${RIG_ID}r"
+  RELAY_PID=""
+  RELAY_STATS="$RIG_TMP/impair.json"
   trap 'rig_down' EXIT
   trap 'rig_down; exit 130' INT
   trap 'rig_down; exit 143' TERM HUP
+}
+
+# Kernel veths hand frames over with checksums left to "offload" and as
+# 64 KiB GSO super-frames; a DPDK port or a relay reading them raw would see
+# bad checksums and oversize frames. Make the kernel finish every frame.
+rig_no_offload() {  # rig_no_offload NS IF
+  ip netns exec "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true
 }
 
 rig_up() {
@@ -46,6 +62,58 @@ rig_up() {
   ip -n "$NS_PEER" link set lo up
   ip -n "$NS_PEER" addr add "$PEER_IP/24" dev "$IF_PEER"
   ip -n "$NS_PEER" link set "$IF_PEER" up
+  rig_no_offload "$NS_PEER" "$IF_PEER"
+  rig_no_offload "$NS_DP" "$IF_DP"
+}
+
+rig_up_impaired() {
+  local relay_bin=$1 args=$2
+  rig_delete_netns
+  ip netns add "$NS_DP"
+  ip netns add "$NS_PEER"
+  ip netns add "$NS_RELAY"
+  ip link add "$IF_DP" netns "$NS_DP" type veth peer name "$IF_RL" netns "$NS_RELAY"
+  ip link add "$IF_RR" netns "$NS_RELAY" type veth peer name "$IF_PEER" netns "$NS_PEER"
+  ip netns exec "$NS_DP" sysctl -qw "net.ipv6.conf.$IF_DP.disable_ipv6=1"
+  ip netns exec "$NS_PEER" sysctl -qw "net.ipv6.conf.$IF_PEER.disable_ipv6=1"
+  ip netns exec "$NS_RELAY" sysctl -qw "net.ipv6.conf.$IF_RL.disable_ipv6=1"
+  ip netns exec "$NS_RELAY" sysctl -qw "net.ipv6.conf.$IF_RR.disable_ipv6=1"
+  local ns
+  for ns in "$NS_DP" "$NS_PEER" "$NS_RELAY"; do ip -n "$ns" link set lo up; done
+  ip -n "$NS_DP" link set "$IF_DP" up
+  ip -n "$NS_RELAY" link set "$IF_RL" up
+  ip -n "$NS_RELAY" link set "$IF_RR" up
+  ip -n "$NS_PEER" addr add "$PEER_IP/24" dev "$IF_PEER"
+  ip -n "$NS_PEER" link set "$IF_PEER" up
+  rig_no_offload "$NS_PEER" "$IF_PEER"
+  rig_no_offload "$NS_DP" "$IF_DP"
+  rig_no_offload "$NS_RELAY" "$IF_RL"
+  rig_no_offload "$NS_RELAY" "$IF_RR"
+  # shellcheck disable=SC2086
+  ip netns exec "$NS_RELAY" "$relay_bin" --left "$IF_RL" --right "$IF_RR" --stats "$RELAY_STATS" $args \
+    2>"$RIG_TMP/impair.log" &
+  RELAY_PID=$!
+  local i
+  for i in $(seq 1 50); do
+    grep -q ready "$RIG_TMP/impair.log" 2>/dev/null && return 0
+    kill -0 "$RELAY_PID" 2>/dev/null || { cat "$RIG_TMP/impair.log" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "rig: tp-impair not ready" >&2
+  return 1
+}
+
+# impair_stats: the relay's counters as JSON (asks it to write them now).
+impair_stats() {
+  [ -n "$RELAY_PID" ] || return 1
+  rm -f "$RELAY_STATS"
+  kill -USR1 "$RELAY_PID"
+  local i
+  for i in $(seq 1 50); do
+    [ -s "$RELAY_STATS" ] && { cat "$RELAY_STATS"; return 0; }
+    sleep 0.05
+  done
+  return 1
 }
 
 # rig_start_turnpike BINARY QUEUES [extra turnpike args...]
@@ -116,11 +184,17 @@ tp_stop() {
 rig_delete_netns() {
   ip netns del "$NS_DP" 2>/dev/null || true
   ip netns del "$NS_PEER" 2>/dev/null || true
+  ip netns del "$NS_RELAY" 2>/dev/null || true
 }
 
 rig_down() {
   [ -n "${RIG_ID:-}" ] || return 0
   tp_stop TERM >/dev/null 2>&1 || true
+  if [ -n "${RELAY_PID:-}" ]; then
+    kill -TERM "$RELAY_PID" 2>/dev/null
+    wait "$RELAY_PID" 2>/dev/null
+    RELAY_PID=""
+  fi
   rig_delete_netns
   rm -rf "/var/run/dpdk/$TP_PREFIX" 2>/dev/null || true
   if [ -n "${RIG_KEEP_LOG:-}" ] && [ -f "$TP_LOG" ]; then cp "$TP_LOG" "$RIG_KEEP_LOG"; fi
@@ -131,7 +205,7 @@ rig_down() {
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   case "${1:-}" in
     cleanup-all)
-      for ns in $(ip netns list | awk '{print $1}' | grep -E '^tprig[0-9]+(dp|pe)$'); do ip netns del "$ns"; done ;;
+      for ns in $(ip netns list | awk '{print $1}' | grep -E '^tprig[0-9]+(dp|pe|re)$'); do ip netns del "$ns"; done ;;
     *) echo "usage: source rig.sh (see header) | rig.sh cleanup-all" >&2; exit 2 ;;
   esac
 fi
