@@ -1,0 +1,97 @@
+// Verdict cache: certificate facts + chain verdict keyed by the SHA-256
+// fingerprint of the peer leaf (architecture.md, "Verdict cache").
+//
+// Fixed capacity, set-associative (kWays slots per set, one 64-byte cache line
+// per slot). Each slot is a seqlock: readers never write shared memory and
+// retry (then miss) if a writer is inside; writers claim a slot with a CAS on
+// its sequence word and give up rather than wait if another writer holds it.
+// Every payload word is a relaxed atomic, so concurrent access is data-race
+// free in the C++ model (and under TSan); the sequence word and fences give
+// readers a consistent snapshot.
+//
+// Entries carry the trust epoch they were computed under. A trust store or
+// CRL change bumps the epoch; entries of older epochs count as misses
+// ("stale"). The EKU mode is not part of the entry: policy is applied to the
+// cached facts per handshake, so a mode change needs no invalidation.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "turnpike/control/certs.hpp"
+#include "turnpike/control/policy.hpp"
+
+namespace turnpike::control {
+
+// The subset of CertFacts the per-handshake policy needs (verdict()).
+struct CachedFacts {
+  bool eku_present = false;
+  uint8_t eku = 0;
+  bool ku_present = false;
+  uint16_t key_usage = 0;
+  bool is_ca = false;
+  // Unix seconds, clamped to [0, 2^32-1] (year 2106) in the cache.
+  int64_t not_before = 0;
+  int64_t not_after = 0;
+
+  static CachedFacts from(const CertFacts& f);
+  CertFacts to_facts() const;  // for verdict(); names and SANs left empty
+  bool operator==(const CachedFacts&) const = default;
+};
+
+struct CacheEntry {
+  Fingerprint fp{};
+  uint64_t epoch = 0;
+  ChainStatus chain = ChainStatus::Other;
+  CachedFacts facts;
+};
+
+struct CacheStats {
+  uint64_t hits = 0;
+  uint64_t misses = 0;     // includes stale
+  uint64_t stale = 0;      // key found but computed under an older epoch
+  uint64_t inserts = 0;
+  uint64_t evictions = 0;  // a live entry of another key was replaced
+  uint64_t contended = 0;  // insert skipped: another writer held the slot
+  uint64_t retries = 0;    // reader saw a writer and re-read
+};
+
+class VerdictCache {
+ public:
+  static constexpr unsigned kWays = 8;
+  // capacity: number of entries (rounded up to a power of two of sets).
+  explicit VerdictCache(size_t capacity);
+  ~VerdictCache();
+  VerdictCache(const VerdictCache&) = delete;
+  VerdictCache& operator=(const VerdictCache&) = delete;
+
+  // Lock-free; writes nothing shared (counters live in a per-thread shard).
+  // True on a hit for `epoch`; out is then a consistent copy of the entry.
+  bool lookup(const Fingerprint& fp, uint64_t epoch, CacheEntry& out) const;
+  bool lookup(const Fingerprint& fp, CacheEntry& out) const { return lookup(fp, epoch(), out); }
+
+  // Lock-free, best effort: returns false if the chosen slot was being written.
+  bool insert(const CacheEntry& e);
+
+  uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
+  // New epoch (previous + 1); every older entry becomes stale.
+  uint64_t bump_epoch();
+
+  size_t capacity() const { return sets_ * kWays; }
+  size_t memory_bytes() const;
+  CacheStats stats() const;  // sums the shards; approximate while running
+
+ private:
+  struct Slot;
+  struct Shard;
+  Shard& shard() const;
+
+  size_t sets_;
+  size_t set_mask_;
+  Slot* slots_;
+  std::unique_ptr<Shard[]> shards_;
+  std::atomic<uint64_t> epoch_{1};
+};
+
+}  // namespace turnpike::control
