@@ -1,0 +1,54 @@
+// Trust store: CA bundle + CRLs in a wolfSSL CertManager. Verifies a leaf
+// with the intermediates the peer (or uploader) supplied; intermediates are
+// never trusted by themselves, only after they verify up to a bundled CA.
+#pragma once
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "turnpike/control/certs.hpp"
+#include "turnpike/control/policy.hpp"
+
+namespace turnpike::control {
+
+struct ChainResult {
+  ChainStatus status = ChainStatus::Other;
+  std::string detail;  // OpenSSL-style text (chain_detail) plus wolfSSL's code
+};
+
+class TrustStore {
+ public:
+  TrustStore();
+  ~TrustStore();
+  TrustStore(TrustStore&&) noexcept;
+  TrustStore& operator=(TrustStore&&) noexcept;
+
+  // Adds every certificate of a PEM bundle as a trust anchor.
+  // Returns an error text (empty on success).
+  std::string add_ca_bundle(std::string_view pem);
+  // Adds one CRL (PEM or DER). Its issuer must already be a trusted CA.
+  std::string add_crl(std::string_view pem_or_der);
+
+  // RFC 5280 6.1 path validation as wolfSSL implements it (signatures,
+  // validity, CRL status); EKU/keyUsage are turnpike's policy, not checked here.
+  ChainResult verify(std::span<const uint8_t> leaf, std::span<const Der> intermediates) const;
+
+  size_t ca_count() const { return ca_count_; }
+  size_t crl_count() const { return crl_count_; }
+
+ private:
+  struct CM;
+  std::unique_ptr<CM> cm_;
+  size_t ca_count_ = 0;
+  size_t crl_count_ = 0;
+};
+
+// Ensures wolfSSL_Init() ran once in this process.
+void ensure_wolfssl();
+
+// Private key DER back to PEM (for storing a decrypted upload).
+std::string private_key_to_pem(const PrivateKey& k);
+
+}  // namespace turnpike::control

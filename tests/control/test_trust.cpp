@@ -1,0 +1,93 @@
+// Chain verification against the trust store (CA bundle + CRLs).
+#include <gtest/gtest.h>
+
+#include "pki_fixture.hpp"
+#include "turnpike/control/trust.hpp"
+
+using namespace turnpike::control;
+using turnpike::testing::pki_der;
+using turnpike::testing::pki_file;
+
+namespace {
+ChainResult verify_chain(const TrustStore& t, const std::string& chain_file) {
+  auto v = pem_certs_to_der(pki_file(chain_file));
+  EXPECT_TRUE(v) << v.error;
+  std::vector<Der> inter(v->begin() + 1, v->end());
+  return t.verify((*v)[0], inter);
+}
+TrustStore root_store(bool with_crl) {
+  TrustStore t;
+  EXPECT_EQ(t.add_ca_bundle(pki_file("ca.pem")), "");
+  if (with_crl) {
+    EXPECT_EQ(t.add_crl(pki_file("root.crl")), "");
+  }
+  return t;
+}
+}  // namespace
+
+TEST(Trust, LeafWithIntermediateVerifies) {
+  TrustStore t = root_store(false);
+  EXPECT_EQ(verify_chain(t, "both-chain.pem").status, ChainStatus::Ok);
+  EXPECT_EQ(verify_chain(t, "rsa2048-chain.pem").status, ChainStatus::Ok);
+  EXPECT_EQ(verify_chain(t, "ed25519-chain.pem").status, ChainStatus::Ok);
+}
+
+TEST(Trust, LeafWithoutIntermediateHasUnknownIssuer) {
+  TrustStore t = root_store(false);
+  ChainResult r = t.verify(pki_der("both"), {});
+  EXPECT_EQ(r.status, ChainStatus::UnknownIssuer);
+  EXPECT_NE(r.detail.find("unable to get local issuer certificate"), std::string::npos);
+}
+
+TEST(Trust, WrongIssuerAndSelfSignedIssuerAreNotTrusted) {
+  TrustStore t = root_store(false);
+  EXPECT_EQ(verify_chain(t, "wrongissuer-chain.pem").status, ChainStatus::UnknownIssuer);
+  // The peer presenting its own (untrusted) root does not make it trusted.
+  auto leaf = pki_der("wrongissuer");
+  std::vector<Der> presented{pki_der("other-root")};
+  EXPECT_EQ(t.verify(leaf, presented).status, ChainStatus::UnknownIssuer);
+}
+
+TEST(Trust, ExpiredAndNotYetValid) {
+  TrustStore t = root_store(false);
+  EXPECT_EQ(verify_chain(t, "expired-chain.pem").status, ChainStatus::Expired);
+  EXPECT_EQ(verify_chain(t, "notyet-chain.pem").status, ChainStatus::NotYetValid);
+}
+
+TEST(Trust, RevokedInCrl) {
+  TrustStore t = root_store(true);
+  // A CRL for the root only: the leaf's issuer has none, which is not an error.
+  EXPECT_EQ(verify_chain(t, "revoked-chain.pem").status, ChainStatus::Ok);
+  // inter.crl is signed by the intermediate: kept and checked per chain.
+  ASSERT_EQ(t.add_crl(pki_file("inter.crl")), "");
+  EXPECT_EQ(verify_chain(t, "revoked-chain.pem").status, ChainStatus::Revoked);
+  EXPECT_EQ(verify_chain(t, "both-chain.pem").status, ChainStatus::Ok);
+}
+
+TEST(Trust, BadInputs) {
+  TrustStore t;
+  EXPECT_NE(t.add_ca_bundle("nope"), "");
+  EXPECT_NE(t.add_ca_bundle(pki_file("both.pem")), "");  // not a CA
+  EXPECT_NE(t.add_crl("garbage"), "");
+  EXPECT_EQ(t.ca_count(), 0u);
+}
+
+TEST(Trust, DecryptedKeyRoundTripsThroughPem) {
+  for (const char* n : {"both-enc.key", "both-enc-trad.key"}) {
+    KeyLoad k = load_private_key(pki_file(n), "secret");
+    ASSERT_TRUE(k.key);
+    std::string pem = private_key_to_pem(*k.key);
+    ASSERT_FALSE(pem.empty());
+    EXPECT_EQ(pem.find("ENCRYPTED"), std::string::npos);
+    KeyLoad again = load_private_key(pem);
+    ASSERT_TRUE(again.key) << again.message << "\n" << pem;
+    EXPECT_TRUE(key_matches_cert(*again.key, pki_der("both")));
+  }
+  for (const char* n : {"rsa2048", "ed25519"}) {
+    KeyLoad k = load_private_key(pki_file(std::string(n) + ".key"));
+    ASSERT_TRUE(k.key);
+    KeyLoad again = load_private_key(private_key_to_pem(*k.key));
+    ASSERT_TRUE(again.key) << n;
+    EXPECT_TRUE(key_matches_cert(*again.key, pki_der(n)));
+  }
+}
