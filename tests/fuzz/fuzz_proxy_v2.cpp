@@ -1,0 +1,23 @@
+// libFuzzer: PROXY v2 parser on arbitrary bytes; whatever parses must
+// re-encode and parse back to the same facts.
+#include <cstdlib>
+
+#include "turnpike/proxy/proxy_v2.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t size) {
+  using namespace turnpike::proxy;
+  ParseResult r = parse(std::span(data, size));
+  if (r.status != ParseStatus::Ok) return 0;
+  if (r.length > size) std::abort();
+  std::vector<std::uint8_t> out;
+  encode(r.header, out);
+  ParseResult back = parse(out);
+  if (back.status != ParseStatus::Ok) std::abort();
+  const Header &a = r.header, &b = back.header;
+  if (a.local != b.local) std::abort();
+  if (!a.local && (a.src_ip != b.src_ip || a.dst_ip != b.dst_ip || a.src_port != b.src_port ||
+                   a.dst_port != b.dst_port || a.client_cn != b.client_cn || a.cipher != b.cipher ||
+                   a.tls_version != b.tls_version || a.cert_sha256 != b.cert_sha256 || a.authority != b.authority))
+    std::abort();
+  return 0;
+}
