@@ -1,0 +1,1356 @@
+// Per-worker TCP: segment arrival follows RFC 9293 §3.10.7 step by step.
+#include "turnpike/tcp/stack.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "turnpike/net/byteorder.hpp"
+
+namespace turnpike::tcp {
+
+namespace {
+constexpr std::uint32_t kNil = UINT32_MAX;
+constexpr std::uint8_t kEvConnected = 1, kEvAccept = 2, kEvReadable = 4, kEvWritable = 8,
+                       kEvPeerClosed = 16, kEvClosed = 32;
+constexpr std::uint16_t kDefaultMss = 536;  // RFC 9293 §3.7.1 / RFC 6691
+constexpr std::uint64_t kPawsIdleUs = 24ull * 24 * 3600 * 1'000'000;  // RFC 7323 §5.5
+
+unsigned log2_ceil(std::uint64_t v) {
+  unsigned s = 0;
+  while ((std::uint64_t{1} << s) < v) ++s;
+  return s;
+}
+
+bool synchronized(State s) {
+  return s >= State::established;
+}
+}  // namespace
+
+const char* state_name(State s) noexcept {
+  static const char* const names[] = {"CLOSED",     "LISTEN",     "SYN_SENT",   "SYN_RECEIVED",
+                                      "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT",
+                                      "CLOSING",    "LAST_ACK",   "TIME_WAIT"};
+  return names[static_cast<unsigned>(s)];
+}
+
+const char* error_name(Error e) noexcept {
+  static const char* const names[] = {"none", "timeout", "refused", "reset", "aborted", "no_resources"};
+  return names[static_cast<unsigned>(e)];
+}
+
+// --- construction and table ---------------------------------------------------
+
+Stack::Stack(const Config& cfg, SegmentSink& sink, std::uint64_t now_us)
+    : cfg_(cfg),
+      sink_(sink),
+      now_(now_us),
+      wheel_(cfg.tick_us, now_us),
+      pool_(cfg.chunk_size, cfg.max_chunks),
+      next_ephemeral_(cfg.ephemeral_lo) {
+  if (cfg_.max_ooo_ranges > kMaxOoo) cfg_.max_ooo_ranges = kMaxOoo;
+  if (cfg_.max_ooo_ranges == 0) cfg_.max_ooo_ranges = 1;
+  if (cfg_.mss < 64) cfg_.mss = 64;
+  auto chunks_for = [&](std::uint32_t bytes) {
+    std::uint64_t n = (std::uint64_t{bytes} + pool_.chunk_size() - 1) / pool_.chunk_size();
+    unsigned c = 1u << log2_ceil(n ? n : 1);
+    return std::min(c, SeqBuffer::kMaxChunks);
+  };
+  snd_chunks_ = chunks_for(cfg_.sndbuf);
+  rcv_chunks_ = chunks_for(cfg_.rcvbuf);
+  // RFC 7323 §2.3: the smallest shift that lets the window cover the buffer.
+  const std::uint64_t rcap = std::uint64_t{rcv_chunks_} * pool_.chunk_size();
+  while (cfg_.window_scaling && rcv_wscale_ < 14 && (rcap >> rcv_wscale_) > 65535) ++rcv_wscale_;
+
+  tcbs_.resize(cfg_.max_connections);
+  free_.reserve(cfg_.max_connections);
+  for (std::uint32_t i = cfg_.max_connections; i-- > 0;) {
+    tcbs_[i].idx = i;
+    tcbs_[i].t_rexmit.owner = tcbs_[i].t_delack.owner = tcbs_[i].t_wait.owner = i;
+    tcbs_[i].t_rexmit.kind = kTimerRexmit;
+    tcbs_[i].t_delack.kind = kTimerDelack;
+    tcbs_[i].t_wait.kind = kTimerWait;
+    free_.push_back(i);
+  }
+  const unsigned nb = 1u << log2_ceil(std::max<std::uint64_t>(2ull * cfg_.max_connections, 16));
+  buckets_.assign(nb, kNil);
+  bucket_mask_ = nb - 1;
+  table_key_ = SipKey{cfg_.secret.k0 ^ 0x5bd1e9955bd1e995ull, cfg_.secret.k1 + 0x9e3779b97f4a7c15ull};
+}
+
+Stack::~Stack() {
+  for (auto& t : tcbs_) {
+    wheel_.cancel(t.t_rexmit);
+    wheel_.cancel(t.t_delack);
+    wheel_.cancel(t.t_wait);
+    t.sndbuf.release_all(pool_);
+    t.rcvbuf.release_all(pool_);
+  }
+}
+
+std::uint32_t Stack::bucket(std::uint32_t la, std::uint16_t lp, std::uint32_t ra,
+                            std::uint16_t rp) const noexcept {
+  std::uint32_t k[3] = {la, ra, (std::uint32_t{lp} << 16) | rp};
+  return static_cast<std::uint32_t>(siphash13(table_key_, k, sizeof k)) & bucket_mask_;
+}
+
+Tcb* Stack::lookup(std::uint32_t la, std::uint16_t lp, std::uint32_t ra, std::uint16_t rp) {
+  for (std::uint32_t i = buckets_[bucket(la, lp, ra, rp)]; i != kNil; i = tcbs_[i].hnext) {
+    Tcb& t = tcbs_[i];
+    if (t.laddr == la && t.raddr == ra && t.lport == lp && t.rport == rp) return &t;
+  }
+  return nullptr;
+}
+
+Tcb* Stack::alloc_tcb(std::uint32_t la, std::uint16_t lp, std::uint32_t ra, std::uint16_t rp) {
+  if (free_.empty()) return nullptr;
+  const std::uint32_t i = free_.back();
+  free_.pop_back();
+  Tcb& t = tcbs_[i];
+  const std::uint32_t gen = t.gen;
+  // Timers and buffers are already idle; reset everything else.
+  t.~Tcb();
+  new (&t) Tcb();
+  t.idx = i;
+  t.gen = gen;
+  t.used = true;
+  t.t_rexmit.owner = t.t_delack.owner = t.t_wait.owner = i;
+  t.t_rexmit.kind = kTimerRexmit;
+  t.t_delack.kind = kTimerDelack;
+  t.t_wait.kind = kTimerWait;
+  t.laddr = la;
+  t.lport = lp;
+  t.raddr = ra;
+  t.rport = rp;
+  t.sndbuf.configure(snd_chunks_, pool_.chunk_shift());
+  t.rcvbuf.configure(rcv_chunks_, pool_.chunk_shift());
+  t.rto_us = cfg_.rto_initial_us;
+  t.ssthresh = 0xffffffffu;  // RFC 5681 §3.1: arbitrarily high
+  const std::uint32_t b = bucket(la, lp, ra, rp);
+  t.hnext = buckets_[b];
+  buckets_[b] = i;
+  ++active_;
+  return &t;
+}
+
+void Stack::release(Tcb& t) {
+  wheel_.cancel(t.t_rexmit);
+  wheel_.cancel(t.t_delack);
+  wheel_.cancel(t.t_wait);
+  t.sndbuf.release_all(pool_);
+  t.rcvbuf.release_all(pool_);
+  std::uint32_t* p = &buckets_[bucket(t.laddr, t.lport, t.raddr, t.rport)];
+  while (*p != t.idx) p = &tcbs_[*p].hnext;
+  *p = t.hnext;
+  t.hnext = kNil;
+  t.state = State::closed;
+  t.handler = nullptr;
+  t.used = false;
+  ++t.gen;
+  free_.push_back(t.idx);
+  --active_;
+  ++ctr_.closed;
+}
+
+Tcb* Stack::get(ConnId id) noexcept {
+  if (id.idx >= tcbs_.size()) return nullptr;
+  Tcb& t = tcbs_[id.idx];
+  return t.used && t.gen == id.gen ? &t : nullptr;
+}
+
+const Tcb* Stack::get(ConnId id) const noexcept { return const_cast<Stack*>(this)->get(id); }
+
+Listener* Stack::find_listener(std::uint32_t ip, std::uint16_t port) const noexcept {
+  Listener* any = nullptr;
+  for (const auto& e : listeners_) {
+    if (e.port != port) continue;
+    if (e.ip == ip) return e.l;
+    if (e.ip == 0) any = e.l;
+  }
+  return any;
+}
+
+// RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey),
+// M a 4 µs clock. The other half of the hash offsets the timestamp clock
+// per connection (RFC 7323 §5.4).
+Seq Stack::isn(std::uint32_t la, std::uint16_t lp, std::uint32_t ra, std::uint16_t rp,
+               std::uint32_t* ts_offset) const noexcept {
+  std::uint32_t k[3] = {la, ra, (std::uint32_t{lp} << 16) | rp};
+  const std::uint64_t f = siphash24(cfg_.secret, k, sizeof k);
+  if (ts_offset) *ts_offset = static_cast<std::uint32_t>(f >> 32);
+  return Seq(static_cast<std::uint32_t>(now_ / 4) + static_cast<std::uint32_t>(f));
+}
+
+// --- output -------------------------------------------------------------------
+
+std::uint16_t Stack::advertise_window(Tcb& t, bool syn) {
+  const Seq limit = t.rcvbuf.limit(t.read_pos);
+  std::uint32_t room = limit > t.rcv_nxt ? seq_dist(t.rcv_nxt, limit) : 0;
+  if (syn) {
+    // RFC 7323 §2.2: the window in a SYN is never scaled.
+    room = std::min<std::uint32_t>(room, 65535);
+    t.rcv_adv = t.rcv_nxt + room;
+    return static_cast<std::uint16_t>(room);
+  }
+  room = std::min<std::uint32_t>(room, 65535u << t.rcv_wscale);
+  Seq edge = t.rcv_nxt + room;
+  // RFC 9293 §3.8.6.2.2 receiver SWS avoidance: move the right edge only by
+  // min(buffer/2, MSS) or more.
+  const std::uint32_t step = std::min<std::uint32_t>(t.rcvbuf.capacity() / 2, t.smss);
+  if (t.rcv_adv > t.rcv_nxt && edge > t.rcv_adv && seq_dist(t.rcv_adv, edge) < step) edge = t.rcv_adv;
+  // Never shrink an advertised window (RFC 9293 §3.8.6.2.2).
+  if (edge < t.rcv_adv) edge = t.rcv_adv;
+  std::uint32_t win = seq_dist(t.rcv_nxt, edge) >> t.rcv_wscale;
+  if (win > 65535) win = 65535;
+  const Seq adv = t.rcv_nxt + (win << t.rcv_wscale);
+  if (adv > t.rcv_adv) t.rcv_adv = adv;
+  return static_cast<std::uint16_t>(win);
+}
+
+bool Stack::emit(Tcb& t, Seq seq, std::uint32_t len, std::uint8_t flags) {
+  OptionsOut o;
+  const bool syn = flags & flag::syn;
+  if (syn) {
+    o.mss = true;
+    o.mss_value = cfg_.mss;
+    // RFC 7323 §2.2 / RFC 2018 §2: offered in our SYN, echoed in the SYN-ACK
+    // only when the peer offered them.
+    const bool offer = t.state == State::syn_sent;
+    o.wscale = offer ? cfg_.window_scaling : t.ws_offered;
+    o.wscale_value = t.rcv_wscale;
+    o.sack_permitted = offer ? cfg_.sack : t.sack_on;
+    o.ts = offer ? cfg_.timestamps : t.ts_on;
+  } else {
+    o.ts = t.ts_on;
+  }
+  if (o.ts) {
+    o.ts_val = ts_now(t);
+    o.ts_ecr = (flags & flag::ack) ? t.ts_recent : 0;
+  }
+  // RFC 2018 §4: SACK blocks on ACKs while holes exist, most recent first.
+  if (t.sack_on && t.ooo_count && (flags & flag::ack) && !syn) {
+    const std::size_t base = options_size(o);
+    unsigned room = static_cast<unsigned>((40 - base - 4) / 8);
+    // Data segments carry blocks only if the segment still fits the MSS.
+    while (room && len && len + base + 4 + 8 * room > t.peer_mss) --room;
+    if (room > kMaxSackBlocks) room = kMaxSackBlocks;
+    unsigned n = 0;
+    if (room) o.sack[n++] = {t.ooo[t.ooo_latest].left, t.ooo[t.ooo_latest].right};
+    for (unsigned i = 0; i < t.ooo_count && n < room; ++i)
+      if (i != t.ooo_latest) o.sack[n++] = {t.ooo[i].left, t.ooo[i].right};
+    o.sack_count = static_cast<std::uint8_t>(n);
+  }
+  const std::uint16_t win = advertise_window(t, syn);
+  const std::size_t hlen = kHeaderMin + options_size(o);
+  void* handle = nullptr;
+  std::uint8_t* p = sink_.alloc(hlen + len, &handle);
+  if (!p) {
+    ++ctr_.tx_alloc_fail;
+    return false;
+  }
+  HeaderOut h{.src_port = t.lport, .dst_port = t.rport, .seq = seq, .ack = t.rcv_nxt, .flags = flags,
+              .window = win};
+  if (!(flags & flag::ack)) h.ack = Seq(0);
+  build_header(p, h, o);
+  if (len) t.sndbuf.read(seq, p + hlen, len);
+  const std::size_t total = hlen + len;
+  net::store_be16(p + 16, cfg_.tx_checksum_offload ? tcp_pseudo_checksum(t.laddr, t.raddr, total)
+                                                   : tcp_checksum(t.laddr, t.raddr, p, total));
+  sink_.send(handle, t.laddr, t.raddr, total);
+  ++ctr_.tx_segments;
+  ctr_.tx_bytes += len;
+  if (flags & flag::ack) {
+    t.last_ack_sent = t.rcv_nxt;
+    t.ack_now = false;
+    t.unacked_segs = 0;
+    wheel_.cancel(t.t_delack);
+  }
+  return true;
+}
+
+void Stack::send_rst(std::uint32_t src, std::uint32_t dst, std::uint16_t sport, std::uint16_t dport,
+                     Seq seq, Seq ack, bool with_ack) {
+  void* handle = nullptr;
+  std::uint8_t* p = sink_.alloc(kHeaderMin, &handle);
+  if (!p) {
+    ++ctr_.tx_alloc_fail;
+    return;
+  }
+  HeaderOut h{.src_port = sport, .dst_port = dport, .seq = seq, .ack = with_ack ? ack : Seq(0),
+              .flags = static_cast<std::uint8_t>(flag::rst | (with_ack ? flag::ack : 0)), .window = 0};
+  build_header(p, h, OptionsOut{});
+  net::store_be16(p + 16, cfg_.tx_checksum_offload ? tcp_pseudo_checksum(src, dst, kHeaderMin)
+                                                   : tcp_checksum(src, dst, p, kHeaderMin));
+  sink_.send(handle, src, dst, kHeaderMin);
+  ++ctr_.tx_segments;
+  ++ctr_.tx_rst;
+}
+
+// RFC 9293 §3.10.7.1: a segment for no connection draws a RST, never one for a RST.
+void Stack::reply_rst(const SegmentIn& seg, const Header& h) {
+  if (h.has(flag::rst)) return;
+  if (h.has(flag::ack)) {
+    send_rst(seg.dst, seg.src, h.dst_port, h.src_port, h.ack, Seq(0), false);
+  } else {
+    const std::uint32_t seglen = static_cast<std::uint32_t>(h.payload_len) + h.has(flag::syn) +
+                                 h.has(flag::fin);
+    send_rst(seg.dst, seg.src, h.dst_port, h.src_port, Seq(0), h.seq + seglen, true);
+  }
+}
+
+// RFC 5961 §3.2/§4/§5.2 challenge ACK, rate-limited per worker (§7).
+void Stack::challenge_ack(Tcb& t) {
+  if (now_ - chack_window_start_ >= 1'000'000) {
+    chack_window_start_ = now_;
+    chack_count_ = 0;
+  }
+  if (++chack_count_ > cfg_.challenge_ack_per_sec) {
+    ++ctr_.challenge_acks_limited;
+    return;
+  }
+  ++ctr_.challenge_acks;
+  send_ack(t);
+}
+
+void Stack::arm_rto(Tcb& t) {
+  std::uint64_t rto = std::uint64_t{t.rto_us} << t.backoff;
+  if (rto > cfg_.rto_max_us) rto = cfg_.rto_max_us;
+  wheel_.arm(t.t_rexmit, now_ + rto);
+}
+
+// Sends what the windows allow (RFC 5681 §3, RFC 9293 §3.8.6.2.1 sender SWS).
+void Stack::output(Tcb& t, bool force) {
+  switch (t.state) {
+    case State::established:
+    case State::close_wait:
+    case State::fin_wait_1:
+    case State::closing:
+    case State::last_ack:
+      break;
+    default:
+      return;
+  }
+  for (;;) {
+    if (t.snd_nxt < t.snd_una) t.snd_nxt = t.snd_una;
+    const std::uint32_t in_flight = seq_dist(t.snd_una, t.snd_nxt);
+    // RFC 3042 limited transmit: one new segment per early duplicate ACK.
+    const std::uint32_t cw = t.cwnd + (t.in_recovery ? 0 : std::uint32_t{t.dupacks} * t.smss);
+    const std::uint32_t win = std::min(t.snd_wnd, cw);
+    const std::uint32_t usable = win > in_flight ? win - in_flight : 0;
+    const std::uint32_t avail = t.snd_nxt < t.snd_end ? seq_dist(t.snd_nxt, t.snd_end) : 0;
+    std::uint32_t len = std::min<std::uint32_t>({avail, t.smss, usable});
+    const bool fin_pending = t.wr_shutdown && t.snd_nxt <= t.snd_end;
+    const bool fin = fin_pending && t.snd_nxt + len == t.snd_end;
+    if (len == 0 && !fin) break;
+    if (force) {
+      force = false;  // RFC 9293 §3.8.6.2.1 override timeout: send what fits
+    } else if (len && len < t.smss && len < avail) {
+      // Sender SWS: a partial segment only when it is at least half the
+      // largest window the peer offered.
+      if (len < t.max_snd_wnd / 2) break;
+    } else if (len && len < t.smss && cfg_.nagle && in_flight) {
+      break;  // RFC 9293 §3.7.4 Nagle: one small segment in flight
+    }
+    std::uint8_t fl = flag::ack;
+    if (len && len == avail) fl |= flag::psh;
+    if (fin) fl |= flag::fin;
+    const Seq seq = t.snd_nxt;
+    const bool retrans = seq < t.snd_max;
+    if (!emit(t, seq, len, fl)) break;
+    if (retrans) {
+      ++ctr_.retransmits;
+      ++t.retransmits;
+    }
+    t.snd_nxt += len + (fin ? 1 : 0);
+    if (t.snd_nxt > t.snd_max) t.snd_max = t.snd_nxt;
+    // RFC 6298 §3 timing of one segment at a time when timestamps are off;
+    // Karn: never time a retransmission.
+    if (!t.ts_on && !t.rtt_timing && !retrans) {
+      t.rtt_timing = true;
+      t.rtt_seq = seq;
+      t.rtt_start = now_;
+    }
+    if (!t.t_rexmit.armed() || t.persist) {  // RFC 6298 §5.1
+      t.persist = false;
+      t.backoff = 0;
+      arm_rto(t);
+    }
+    if (fin) break;
+  }
+  // RFC 9293 §3.8.6.1: nothing in flight, data waiting, window closed (or
+  // too small to use): the persist timer probes or overrides.
+  if (t.snd_una == t.snd_max && t.snd_nxt < t.snd_end && !t.t_rexmit.armed()) {
+    t.persist = true;
+    arm_rto(t);
+  }
+}
+
+void Stack::retransmit_first(Tcb& t) {
+  std::uint32_t len = 0;
+  const Seq lo = data_lo(t);
+  if (t.snd_una < t.snd_end) len = std::min<std::uint32_t>(seq_dist(lo, t.snd_end), t.smss);
+  const bool fin = t.wr_shutdown && lo + len == t.snd_end && t.snd_max > t.snd_end;
+  std::uint8_t fl = flag::ack | (fin ? flag::fin : 0);
+  if (len == 0 && !fin) return;
+  if (emit(t, lo, len, fl)) {
+    ++ctr_.retransmits;
+    ++t.retransmits;
+  }
+  if (t.rtt_timing && t.rtt_seq >= t.snd_una) t.rtt_timing = false;  // Karn
+}
+
+void Stack::maybe_window_update(Tcb& t) {
+  if (!synchronized(t.state) || t.peer_fin) return;
+  const Seq limit = t.rcvbuf.limit(t.read_pos);
+  const Seq edge = seq_min(limit, t.rcv_nxt + (65535u << t.rcv_wscale));
+  // RFC 9293 §3.8.6.2.2 / RFC 1122 4.2.3.3: update when the window grows by
+  // min(buffer/2, MSS), or from nearly closed.
+  const std::uint32_t step = std::min<std::uint32_t>(t.rcvbuf.capacity() / 2, t.smss);
+  if (edge > t.rcv_adv && seq_dist(t.rcv_adv, edge) >= step) t.ack_now = true;
+}
+
+// --- timers -------------------------------------------------------------------
+
+void Stack::poll_timers(std::uint64_t now_us) {
+  if (now_us > now_) now_ = now_us;
+  wheel_.advance(now_, [this](Timer& tm) { on_timer(tm); });
+}
+
+void Stack::on_timer(Timer& tm) {
+  Tcb& t = tcbs_[tm.owner];
+  switch (tm.kind) {
+    case kTimerDelack:
+      if (t.ack_now || t.unacked_segs) {
+        ++ctr_.tx_delayed_acks;
+        send_ack(t);
+      }
+      break;
+    case kTimerWait:
+      // TIME_WAIT 2MSL (RFC 9293 §3.10.8) or an orphaned FIN_WAIT_2.
+      if (t.state == State::time_wait || t.state == State::fin_wait_2) to_closed(t, Term::closed);
+      break;
+    case kTimerRexmit:
+      on_rto(t);
+      break;
+  }
+  finish(t);
+}
+
+void Stack::on_rto(Tcb& t) {
+  if (t.state == State::syn_sent || t.state == State::syn_received) {
+    const unsigned limit = t.state == State::syn_sent ? cfg_.syn_retries : cfg_.synack_retries;
+    if (t.backoff >= limit) {
+      ++ctr_.timeouts;
+      to_closed(t, t.state == State::syn_sent ? Term::timeout : Term::closed);
+      return;
+    }
+    ++t.backoff;
+    if (t.state == State::syn_received) ++ctr_.synack_retransmits;
+    ++ctr_.retransmits;
+    ++t.retransmits;
+    t.rtt_timing = false;  // Karn
+    emit(t, t.iss, 0, t.state == State::syn_sent ? flag::syn : flag::syn | flag::ack);
+    arm_rto(t);
+    return;
+  }
+  if (t.persist) {
+    // RFC 9293 §3.8.6.1 zero-window probe. An old sequence number makes any
+    // receiver answer with an ACK carrying its window (§3.10.7.4).
+    if (t.snd_wnd > 0) {  // window open but below the SWS threshold
+      t.persist = false;
+      t.backoff = 0;
+      output(t, true);
+      return;
+    }
+    ++ctr_.persist_probes;
+    emit(t, t.snd_una - 1, 0, flag::ack);
+    if (t.backoff < 12) ++t.backoff;
+    arm_rto(t);
+    return;
+  }
+  if (t.snd_una == t.snd_max) return;  // nothing outstanding
+  if (t.backoff >= cfg_.max_retries) {
+    ++ctr_.timeouts;
+    do_abort(t, Term::timeout);
+    return;
+  }
+  ++ctr_.rto_timeouts;
+  // RFC 5681 §3.1 eq. (4) on the first timeout; RFC 6298 §5.5 back off.
+  if (t.backoff == 0) t.ssthresh = std::max<std::uint32_t>(flight(t) / 2, 2u * t.smss);
+  t.cwnd = t.smss;  // loss window
+  t.ca_acc = 0;
+  t.in_recovery = false;
+  t.dupacks = 0;
+  t.recover = t.snd_max;  // RFC 6582 §3.2 step 4
+  t.rtt_timing = false;   // Karn
+  if (t.backoff < 30) ++t.backoff;
+  // Go back: resend from the oldest unacknowledged byte (RFC 6298 §5.4).
+  t.snd_nxt = t.snd_una;
+  retransmit_first(t);
+  t.snd_nxt = std::min(data_lo(t) + std::min<std::uint32_t>(seq_dist(data_lo(t), t.snd_end), t.smss),
+                       t.snd_max);
+  if (t.wr_shutdown && t.snd_nxt == t.snd_end && t.snd_max > t.snd_end) t.snd_nxt = t.snd_end + 1;
+  arm_rto(t);
+}
+
+// RFC 6298 §2.2-2.4.
+void Stack::rtt_sample(Tcb& t, std::uint64_t r) {
+  if (r > 60'000'000) return;
+  const std::uint32_t r32 = static_cast<std::uint32_t>(r);
+  if (t.srtt_us == 0) {
+    t.srtt_us = r32 ? r32 : 1;
+    t.rttvar_us = r32 / 2;
+  } else {
+    const std::uint32_t diff = t.srtt_us > r32 ? t.srtt_us - r32 : r32 - t.srtt_us;
+    t.rttvar_us = (3 * t.rttvar_us + diff) / 4;
+    t.srtt_us = (7 * t.srtt_us + r32) / 8;
+    if (t.srtt_us == 0) t.srtt_us = 1;
+  }
+  std::uint64_t rto = t.srtt_us + std::max<std::uint64_t>(cfg_.tick_us, 4ull * t.rttvar_us);
+  rto = std::clamp<std::uint64_t>(rto, cfg_.rto_min_us, cfg_.rto_max_us);
+  t.rto_us = static_cast<std::uint32_t>(rto);
+}
+
+void Stack::enter_time_wait(Tcb& t) {
+  t.state = State::time_wait;
+  t.events |= kEvClosed;
+  wheel_.cancel(t.t_rexmit);
+  wheel_.cancel(t.t_delack);
+  t.sndbuf.release_all(pool_);
+  wheel_.arm(t.t_wait, now_ + cfg_.time_wait_us);
+}
+
+void Stack::to_closed(Tcb& t, Term why) {
+  if (t.state == State::syn_received && t.passive && half_open_) --half_open_;
+  t.state = State::closed;
+  if (t.term == Term::none) t.term = why;
+  wheel_.cancel(t.t_rexmit);
+  wheel_.cancel(t.t_delack);
+  wheel_.cancel(t.t_wait);
+  t.ack_now = false;
+}
+
+void Stack::do_abort(Tcb& t, Term why) {
+  // RFC 9293 §3.10.5: RST from synchronized states and SYN_RECEIVED.
+  if (t.state != State::syn_sent && t.state != State::closed && t.state != State::time_wait)
+    send_rst(t.laddr, t.raddr, t.lport, t.rport, t.snd_max, Seq(0), false);
+  to_closed(t, why);
+}
+
+// Delivers pending events, then releases a closed block. Re-entrant: API calls
+// made from callbacks only mark state; the outermost call finishes.
+void Stack::finish(Tcb& t) {
+  if (t.in_dispatch) return;
+  t.in_dispatch = true;
+  const ConnId id = id_of(t);
+  while (t.events) {
+    const std::uint8_t ev = t.events;
+    t.events = 0;
+    if (ev & kEvAccept) {
+      ConnHandler* h = t.listener ? t.listener->on_accept(*this, id) : nullptr;
+      if (!h) {
+        ++ctr_.refused_by_app;
+        do_abort(t, Term::aborted);
+        break;
+      }
+      if (t.state != State::closed && !t.app_closed) t.handler = h;
+    }
+    if (!t.handler) continue;
+    if (ev & kEvConnected) t.handler->on_connected(*this, id);
+    if (t.handler && (ev & kEvReadable)) t.handler->on_readable(*this, id);
+    if (t.handler && (ev & kEvPeerClosed)) t.handler->on_peer_closed(*this, id);
+    if (t.handler && (ev & kEvWritable)) t.handler->on_writable(*this, id);
+    if (t.handler && (ev & kEvClosed)) {  // both directions done (TIME_WAIT)
+      ConnHandler* h = t.handler;
+      t.handler = nullptr;
+      h->on_closed(*this, id);
+    }
+  }
+  if (t.state != State::closed && t.ack_now) send_ack(t);
+  if (t.state == State::closed) {
+    if (ConnHandler* h = t.handler) {
+      t.handler = nullptr;
+      switch (t.term) {
+        case Term::reset: h->on_reset(*this, id); break;
+        case Term::timeout: h->on_error(*this, id, Error::timeout); break;
+        case Term::refused: h->on_error(*this, id, Error::refused); break;
+        case Term::aborted: h->on_error(*this, id, Error::aborted); break;
+        default: h->on_closed(*this, id); break;
+      }
+    }
+    release(t);
+  }
+  t.in_dispatch = false;
+}
+
+// --- input --------------------------------------------------------------------
+
+void Stack::input(const SegmentIn& seg, std::uint64_t now_us) {
+  if (now_us > now_) now_ = now_us;
+  ++ctr_.rx_segments;
+  if (!seg.csum_verified && !tcp_checksum_ok(seg.src, seg.dst, seg.data, seg.len)) {
+    ++ctr_.rx_bad_checksum;
+    return;
+  }
+  Header h;
+  if (parse_header(seg.data, seg.len, h) != ParseError::ok) {
+    ++ctr_.rx_malformed;
+    return;
+  }
+  if (h.opt.malformed) ++ctr_.rx_bad_options;
+  Tcb* t = lookup(seg.dst, h.dst_port, seg.src, h.src_port);
+  if (t && t->state == State::time_wait && h.has(flag::syn) && !h.has(flag::ack) &&
+      !h.has(flag::rst)) {
+    // RFC 6191 §2 / RFC 9293 §3.10.7.4: a new SYN may end TIME_WAIT early when
+    // its timestamp (or, without timestamps, its sequence number) is newer.
+    const bool newer = t->ts_on && h.opt.has_ts ? ts_before(t->ts_recent, h.opt.ts_val)
+                                                : (!t->ts_on && h.seq > t->rcv_nxt);
+    if (newer && find_listener(seg.dst, h.dst_port)) {
+      ++ctr_.time_wait_reused;
+      to_closed(*t, Term::closed);
+      finish(*t);
+      t = nullptr;
+    }
+  }
+  if (!t) {
+    if (Listener* l = find_listener(seg.dst, h.dst_port)) {
+      on_listen(*l, seg, h);
+    } else {
+      ++ctr_.rx_no_conn;
+      reply_rst(seg, h);
+    }
+    return;
+  }
+  if (t->state == State::syn_sent)
+    on_syn_sent(*t, h);
+  else
+    on_segment(*t, h);
+  output(*t);
+  finish(*t);
+}
+
+// Window scale, SACK, timestamps and MSS from a SYN (RFC 7323 §2.2, §3.2;
+// RFC 2018 §2; RFC 9293 §3.7.1).
+void Stack::negotiate(Tcb& t, const Header& h, bool active) {
+  std::uint16_t mss = h.opt.has_mss ? h.opt.mss : kDefaultMss;
+  if (mss < 64) mss = 64;  // a tiny MSS is a resource attack; floor it
+  t.peer_mss = std::min(mss, cfg_.mss);
+  if (h.opt.has_wscale && cfg_.window_scaling) {
+    t.snd_wscale = std::min<std::uint8_t>(h.opt.wscale, 14);  // RFC 7323 §2.3
+    t.rcv_wscale = rcv_wscale_;
+    t.ws_offered = true;
+  } else {
+    t.snd_wscale = t.rcv_wscale = 0;
+  }
+  t.sack_on = h.opt.sack_permitted && cfg_.sack;
+  t.ts_on = h.opt.has_ts && cfg_.timestamps;
+  if (t.ts_on) {
+    t.ts_recent = h.opt.ts_val;
+    t.ts_recent_us = now_;
+  }
+  (void)active;
+  // RFC 6691: data per segment is the MSS less the options we always send.
+  t.smss = static_cast<std::uint16_t>(t.peer_mss - (t.ts_on ? 12 : 0));
+  // RFC 5681 §3.1 / RFC 6928: IW10.
+  t.cwnd = std::uint32_t{cfg_.init_cwnd_segments} * t.smss;
+}
+
+// RFC 9293 §3.10.7.2 LISTEN.
+void Stack::on_listen(Listener& l, const SegmentIn& seg, const Header& h) {
+  if (h.has(flag::rst)) return;  // first: ignore RST
+  if (h.has(flag::ack)) {        // second: ACK to a listener draws RST <SEQ=SEG.ACK>
+    ++ctr_.rx_no_conn;
+    reply_rst(seg, h);
+    return;
+  }
+  if (!h.has(flag::syn)) return;  // fourth: anything else is dropped
+  if (half_open_ >= cfg_.max_half_open) {
+    ++ctr_.syn_dropped_half_open;
+    return;
+  }
+  Tcb* tp = alloc_tcb(seg.dst, h.dst_port, seg.src, h.src_port);
+  if (!tp) {
+    ++ctr_.syn_dropped_no_conn;  // issue 4 item 9: refuse new, keep the rest running
+    return;
+  }
+  Tcb& t = *tp;
+  ++ctr_.syn_received;
+  ++half_open_;
+  t.passive = true;
+  t.listener = &l;
+  t.state = State::syn_received;
+  t.irs = h.seq;
+  t.rcv_nxt = t.rcv_data = t.read_pos = h.seq + 1;
+  t.iss = isn(t.laddr, t.lport, t.raddr, t.rport, &t.ts_offset);
+  t.snd_una = t.iss;
+  t.snd_nxt = t.snd_max = t.iss + 1;
+  t.snd_end = t.iss + 1;
+  t.recover = t.iss;
+  t.rtt_start = now_;
+  negotiate(t, h, false);
+  t.snd_wnd = h.window;  // RFC 7323 §2.2: unscaled in a SYN
+  t.max_snd_wnd = t.snd_wnd;
+  t.snd_wl1 = h.seq;
+  t.snd_wl2 = t.iss;
+  // Data and FIN on a SYN are not queued: the peer will send them again.
+  emit(t, t.iss, 0, flag::syn | flag::ack);
+  arm_rto(t);
+}
+
+// RFC 9293 §3.10.7.3 SYN-SENT.
+void Stack::on_syn_sent(Tcb& t, const Header& h) {
+  bool ack_ok = false;
+  if (h.has(flag::ack)) {  // first: check the ACK
+    if (h.ack <= t.iss || h.ack > t.snd_max) {
+      if (!h.has(flag::rst)) send_rst(t.laddr, t.raddr, t.lport, t.rport, h.ack, Seq(0), false);
+      return;
+    }
+    ack_ok = true;
+  }
+  if (h.has(flag::rst)) {  // second: RST
+    if (ack_ok) {
+      ++ctr_.resets_received;
+      to_closed(t, Term::refused);
+    }
+    return;
+  }
+  if (!h.has(flag::syn)) return;  // fourth: neither SYN nor RST
+  t.irs = h.seq;
+  t.rcv_nxt = t.rcv_data = t.read_pos = t.rcv_adv = h.seq + 1;
+  negotiate(t, h, true);
+  if (!h.opt.has_wscale || !cfg_.window_scaling) t.snd_wscale = t.rcv_wscale = 0;
+  t.snd_wnd = h.window;
+  t.max_snd_wnd = t.snd_wnd;
+  t.snd_wl1 = h.seq;
+  if (ack_ok) {
+    t.snd_una = h.ack;
+    t.snd_wl2 = h.ack;
+    if (t.backoff == 0) rtt_sample(t, now_ - t.rtt_start);  // Karn: SYN not retransmitted
+    t.backoff = 0;
+    wheel_.cancel(t.t_rexmit);
+    t.state = State::established;
+    ++ctr_.connected;
+    t.events |= kEvConnected;
+    send_ack(t);
+  } else {
+    // Simultaneous open: SYN_RECEIVED, answer with SYN-ACK <SEQ=ISS>.
+    t.state = State::syn_received;
+    emit(t, t.iss, 0, flag::syn | flag::ack);
+    arm_rto(t);
+  }
+}
+
+bool Stack::ooo_insert(Tcb& t, Seq l, Seq r) {
+  OooRange out[kMaxOoo + 1];
+  unsigned n = 0;
+  bool placed = false;
+  for (unsigned i = 0; i < t.ooo_count; ++i) {
+    const OooRange& g = t.ooo[i];
+    if (g.right < l) {
+      out[n++] = g;
+    } else if (r < g.left) {
+      if (!placed) {
+        out[n++] = {l, r};
+        placed = true;
+      }
+      out[n++] = g;
+    } else {  // overlaps or touches: merge
+      l = seq_min(l, g.left);
+      r = seq_max(r, g.right);
+    }
+  }
+  if (!placed) out[n++] = {l, r};
+  if (n > cfg_.max_ooo_ranges) return false;
+  t.ooo_count = static_cast<std::uint8_t>(n);
+  for (unsigned i = 0; i < n; ++i) {
+    t.ooo[i] = out[i];
+    if (out[i].left == l) t.ooo_latest = static_cast<std::uint8_t>(i);
+  }
+  return true;
+}
+
+// rcv_data moved: absorb queued ranges that now touch it, then a queued FIN.
+void Stack::deliver_in_order(Tcb& t) {
+  unsigned k = 0;
+  while (k < t.ooo_count && t.ooo[k].left <= t.rcv_data) {
+    t.rcv_data = seq_max(t.rcv_data, t.ooo[k].right);
+    ++k;
+  }
+  if (k) {
+    for (unsigned i = k; i < t.ooo_count; ++i) t.ooo[i - k] = t.ooo[i];
+    t.ooo_count = static_cast<std::uint8_t>(t.ooo_count - k);
+    t.ooo_latest = 0;
+  }
+  t.rcv_nxt = t.rcv_data;
+  if (t.ooo_fin && t.fin_seq_in == t.rcv_data) on_fin(t);
+}
+
+// RFC 9293 §3.10.7.4 seventh: segment text.
+void Stack::on_data(Tcb& t, const Header& h) {
+  const Seq seq = h.seq;
+  const std::uint32_t len = static_cast<std::uint32_t>(h.payload_len);
+  if (t.app_closed) {
+    // RFC 1122 4.2.2.13 / RFC 9293 §3.10.4: nobody will read it: reset.
+    ++ctr_.data_after_close;
+    do_abort(t, Term::aborted);
+    return;
+  }
+  if (!t.rcvbuf.write(pool_, seq, h.payload, len)) {
+    ++ctr_.rx_no_buffer;
+    t.ack_now = true;
+    return;
+  }
+  if (seq == t.rcv_data) {
+    const bool had_holes = t.ooo_count != 0;
+    t.rcv_data = seq + len;
+    ctr_.rx_bytes += len;
+    const Seq before = t.rcv_data;
+    deliver_in_order(t);
+    ctr_.rx_bytes += seq_dist(before, t.rcv_data);
+    t.events |= kEvReadable;
+    // RFC 5681 §4.2: ACK at least every second full segment and at once when
+    // a hole is filled; otherwise delay.
+    if (had_holes || ++t.unacked_segs >= 2) t.ack_now = true;
+    else if (!t.t_delack.armed()) wheel_.arm(t.t_delack, now_ + cfg_.delack_us);
+  } else {
+    // RFC 5681 §4.2: an out-of-order segment is ACKed at once (duplicate ACK).
+    if (ooo_insert(t, seq, seq + len))
+      ++ctr_.rx_ooo_segments;
+    else
+      ++ctr_.rx_ooo_dropped;
+    t.ack_now = true;
+  }
+}
+
+// RFC 9293 §3.10.7.4 eighth: FIN at rcv_data.
+void Stack::on_fin(Tcb& t) {
+  t.ooo_fin = false;
+  t.peer_fin = true;
+  t.rcv_nxt = t.rcv_data + 1;
+  t.ack_now = true;
+  t.events |= kEvPeerClosed;
+  switch (t.state) {
+    case State::syn_received:
+    case State::established:
+      t.state = State::close_wait;
+      break;
+    case State::fin_wait_1:
+      // Our FIN acked already would have moved us to FIN_WAIT_2.
+      t.state = State::closing;
+      break;
+    case State::fin_wait_2:
+      enter_time_wait(t);
+      break;
+    default:
+      break;
+  }
+}
+
+void Stack::on_dup_ack(Tcb& t) {
+  ++ctr_.rx_dup_acks;
+  if (t.in_recovery) {
+    t.cwnd += t.smss;  // RFC 6582 §3.2 step 3 / RFC 5681 §3.2 step 4: inflate
+    return;
+  }
+  if (++t.dupacks < 3) return;  // RFC 3042 limited transmit handled in output()
+  if (t.dupacks > 3) return;
+  // RFC 6582 §3.2 step 2: enter only if the ACK covers more than recover.
+  if (t.snd_una < t.recover) return;  // recover is one past the highest byte sent
+  ++ctr_.fast_retransmits;
+  t.ssthresh = std::max<std::uint32_t>(flight(t) / 2, 2u * t.smss);  // RFC 5681 eq. (4)
+  t.recover = t.snd_max;
+  t.in_recovery = true;
+  retransmit_first(t);
+  t.cwnd = t.ssthresh + 3u * t.smss;
+}
+
+void Stack::on_new_ack(Tcb& t, const Header& h, Seq ack) {
+  std::uint32_t acked = seq_dist(t.snd_una, ack);
+  if (t.snd_una == t.iss) --acked;  // the SYN is not data
+  // RTT: RFC 7323 §4.2 from the echoed timestamp, else the timed segment (RFC 6298 §3).
+  if (t.ts_on && h.opt.has_ts && h.opt.ts_ecr) {
+    const std::uint32_t d = ts_now(t) - h.opt.ts_ecr;
+    if (d < 0x80000000u) rtt_sample(t, std::uint64_t{d} * 1000);
+  } else if (t.rtt_timing && ack > t.rtt_seq) {
+    rtt_sample(t, now_ - t.rtt_start);
+    t.rtt_timing = false;
+  }
+  t.backoff = 0;
+  // Congestion control: RFC 5681 §3.1, RFC 6582 §3.2 steps 3-5.
+  if (t.in_recovery) {
+    if (ack >= t.recover) {  // full ACK
+      t.in_recovery = false;
+      t.dupacks = 0;
+      const std::uint32_t fl = seq_dist(ack, t.snd_max);
+      t.cwnd = std::min(t.ssthresh, std::max(fl, std::uint32_t{t.smss}) + t.smss);
+    } else {  // partial ACK: retransmit the next hole, deflate
+      ++ctr_.partial_acks;
+      const Seq old = t.snd_una;
+      t.snd_una = ack;
+      retransmit_first(t);
+      t.snd_una = old;
+      t.cwnd = t.cwnd > acked ? t.cwnd - acked : 0;
+      if (acked >= t.smss) t.cwnd += t.smss;
+      if (t.cwnd < t.smss) t.cwnd = t.smss;
+    }
+  } else if (acked) {
+    t.dupacks = 0;
+    if (t.cwnd < t.ssthresh) {
+      t.cwnd += std::min<std::uint32_t>(acked, t.smss);  // slow start, L = 1 SMSS
+    } else {
+      t.ca_acc += acked;  // congestion avoidance: one SMSS per cwnd acked
+      if (t.ca_acc >= t.cwnd) {
+        t.ca_acc -= t.cwnd;
+        t.cwnd += t.smss;
+      }
+    }
+  }
+  const Seq old_lo = data_lo(t);
+  t.snd_una = ack;
+  const Seq new_lo = data_lo(t);
+  if (new_lo != old_lo || new_lo == t.snd_end) t.sndbuf.release(pool_, old_lo, new_lo, new_lo == t.snd_end);
+  if (t.snd_nxt < t.snd_una) t.snd_nxt = t.snd_una;
+  // RFC 6298 §5.2/5.3: stop the timer when all is acked, else restart it.
+  t.persist = false;
+  if (t.snd_una == t.snd_max)
+    wheel_.cancel(t.t_rexmit);
+  else
+    arm_rto(t);
+  if (t.want_write && t.handler && !t.wr_shutdown) {
+    t.want_write = false;
+    t.events |= kEvWritable;
+  }
+}
+
+// RFC 9293 §3.10.7.4 fifth: the ACK field. Returns false to drop the segment.
+bool Stack::on_ack(Tcb& t, const Header& h) {
+  const Seq ack = h.ack;
+  if (t.state == State::syn_received) {
+    if (!(t.snd_una < ack && ack <= t.snd_max)) {
+      send_rst(t.laddr, t.raddr, t.lport, t.rport, ack, Seq(0), false);
+      return false;
+    }
+    if (half_open_) --half_open_;
+    t.state = State::established;
+    t.snd_wnd = std::uint32_t{h.window} << t.snd_wscale;
+    t.max_snd_wnd = std::max(t.max_snd_wnd, t.snd_wnd);
+    t.snd_wl1 = h.seq;
+    t.snd_wl2 = ack;
+    if (t.backoff == 0 && !t.ts_on) rtt_sample(t, now_ - t.rtt_start);
+    if (t.passive) {
+      ++ctr_.accepted;
+      t.events |= kEvAccept;
+    } else {
+      ++ctr_.connected;
+      t.events |= kEvConnected;
+    }
+    // fall through to ESTABLISHED processing of the same ACK
+  }
+  // RFC 5961 §5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT].
+  if (ack > t.snd_max) {
+    ++ctr_.rx_ack_too_new;
+    t.ack_now = true;
+    return false;
+  }
+  if (ack < t.snd_una - t.max_snd_wnd) {
+    ++ctr_.rx_ack_too_old;
+    t.ack_now = true;
+    return false;
+  }
+  const std::uint32_t new_wnd = std::uint32_t{h.window} << t.snd_wscale;
+  if (ack > t.snd_una) {
+    on_new_ack(t, h, ack);
+  } else if (ack == t.snd_una && h.payload_len == 0 && !h.has(flag::syn) && !h.has(flag::fin) &&
+             new_wnd == t.snd_wnd && t.snd_una != t.snd_max) {
+    on_dup_ack(t);  // RFC 5681 §2 duplicate ACK definition
+  }
+  // Window update (RFC 9293 §3.10.7.4: SND.WL1/SND.WL2 guard old segments).
+  if (t.snd_wl1 < h.seq || (t.snd_wl1 == h.seq && t.snd_wl2 <= ack)) {
+    t.snd_wnd = new_wnd;
+    t.max_snd_wnd = std::max(t.max_snd_wnd, new_wnd);
+    t.snd_wl1 = h.seq;
+    t.snd_wl2 = ack;
+  }
+  // Our FIN is acknowledged once SND.UNA passes it.
+  const bool fin_acked = t.wr_shutdown && t.snd_una == t.snd_end + 1;
+  switch (t.state) {
+    case State::fin_wait_1:
+      if (fin_acked) {
+        t.state = State::fin_wait_2;
+        if (t.app_closed) wheel_.arm(t.t_wait, now_ + cfg_.fin_wait2_us);
+      }
+      break;
+    case State::closing:
+      if (fin_acked) enter_time_wait(t);
+      break;
+    case State::last_ack:
+      if (fin_acked) {
+        to_closed(t, Term::closed);
+        return false;
+      }
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
+// RFC 9293 §3.10.7.4 "Otherwise": SYN_RECEIVED and the synchronized states.
+void Stack::on_segment(Tcb& t, Header& h) {
+  const bool rst = h.has(flag::rst);
+  // RFC 7323 §3.2: once negotiated, a segment without TSopt is dropped.
+  if (t.ts_on && !h.opt.has_ts && !rst) {
+    ++ctr_.rx_no_timestamp;
+    return;
+  }
+  // RFC 7323 §5.3 R1 (PAWS), before the sequence check.
+  if (t.ts_on && h.opt.has_ts && !rst && ts_before(h.opt.ts_val, t.ts_recent)) {
+    if (now_ - t.ts_recent_us > kPawsIdleUs) {
+      t.ts_recent = h.opt.ts_val;  // §5.5: ts_recent too old to trust
+    } else {
+      ++ctr_.rx_paws;
+      t.ack_now = true;
+      return;
+    }
+  }
+  // A retransmitted SYN in SYN_RECEIVED: our SYN-ACK was lost.
+  if (t.state == State::syn_received && h.has(flag::syn) && !h.has(flag::ack) && h.seq == t.irs) {
+    ++ctr_.synack_retransmits;
+    emit(t, t.iss, 0, flag::syn | flag::ack);
+    return;
+  }
+  // Simultaneous open (RFC 9293 §3.5 figure 7): the peer's SYN-ACK repeats its
+  // SYN, already counted; what matters is its ACK.
+  if (t.state == State::syn_received && h.has(flag::syn) && h.has(flag::ack) && h.seq == t.irs) {
+    h.flags &= static_cast<std::uint8_t>(~flag::syn);
+    h.seq += 1;
+  }
+
+  // first: sequence number acceptability (RFC 9293 §3.10.7.4 table).
+  const Seq orig_seq = h.seq;
+  std::uint32_t seglen = static_cast<std::uint32_t>(h.payload_len) + h.has(flag::syn) + h.has(flag::fin);
+  const Seq wnd_end = seq_max(t.rcv_adv, t.rcv_nxt);
+  const std::uint32_t wnd = seq_dist(t.rcv_nxt, wnd_end);
+  bool ok;
+  if (seglen == 0)
+    ok = wnd == 0 ? h.seq == t.rcv_nxt : (t.rcv_nxt <= h.seq && h.seq <= wnd_end);
+  else if (wnd == 0)
+    ok = h.seq == t.rcv_nxt;  // zero window: take the ACK, the text is trimmed away
+  else
+    ok = seq_in(h.seq, t.rcv_nxt, wnd_end) || seq_in(h.seq + (seglen - 1), t.rcv_nxt, wnd_end);
+  if (!ok) {
+    ++ctr_.rx_out_of_window;
+    if (!rst) {
+      t.ack_now = true;
+      if (t.state == State::time_wait && h.has(flag::fin))
+        wheel_.arm(t.t_wait, now_ + cfg_.time_wait_us);  // §3.10.7.4: restart 2MSL
+    }
+    return;
+  }
+  // Trim to the window: old bytes (and an old SYN) at the front, excess at the end.
+  if (h.seq < t.rcv_nxt) {
+    std::uint32_t d = seq_dist(h.seq, t.rcv_nxt);
+    if (h.has(flag::syn)) {
+      h.flags &= static_cast<std::uint8_t>(~flag::syn);
+      h.seq += 1;
+      --d;
+    }
+    const std::uint32_t cut = std::min<std::uint32_t>(d, static_cast<std::uint32_t>(h.payload_len));
+    h.payload += cut;
+    h.payload_len -= cut;
+    h.seq += cut;
+  }
+  if (h.payload_len && h.seq + static_cast<std::uint32_t>(h.payload_len) > wnd_end) {
+    h.payload_len = seq_dist(h.seq, wnd_end);
+    h.flags &= static_cast<std::uint8_t>(~flag::fin);
+  }
+
+  // second: RST (RFC 5961 §3.2): exact match resets, in-window challenges.
+  if (rst) {
+    if (orig_seq != t.rcv_nxt) {
+      challenge_ack(t);
+      return;
+    }
+    ++ctr_.resets_received;
+    // SYN_RECEIVED from a passive open returns to LISTEN: nothing to tell.
+    to_closed(t, t.state == State::syn_received && !t.passive ? Term::refused : Term::reset);
+    return;
+  }
+  // fourth: SYN in window (RFC 5961 §4.2 challenge ACK; RFC 9293 §3.10.7.4).
+  if (h.has(flag::syn)) {
+    if (t.state == State::syn_received && t.passive) {
+      to_closed(t, Term::closed);
+      return;
+    }
+    challenge_ack(t);
+    return;
+  }
+  // fifth: ACK.
+  if (!h.has(flag::ack)) return;
+  if (!on_ack(t, h)) return;
+  if (t.state == State::closed) return;
+
+  // RFC 7323 §4.3: TS.Recent from a segment covering Last.ACK.sent.
+  if (t.ts_on && h.opt.has_ts && orig_seq <= t.last_ack_sent && !ts_before(h.opt.ts_val, t.ts_recent)) {
+    t.ts_recent = h.opt.ts_val;
+    t.ts_recent_us = now_;
+  }
+
+  // seventh: text, only while the peer may still send.
+  if (h.payload_len) {
+    if (t.peer_fin) {
+      // Text beyond the peer's own FIN is nonsense; ignore (and ACK).
+      t.ack_now = true;
+    } else if (t.state == State::established || t.state == State::fin_wait_1 ||
+               t.state == State::fin_wait_2) {
+      on_data(t, h);
+      if (t.state == State::closed) return;
+    }
+  }
+  // eighth: FIN.
+  if (h.has(flag::fin)) {
+    if (t.state == State::time_wait) {
+      t.ack_now = true;
+      wheel_.arm(t.t_wait, now_ + cfg_.time_wait_us);
+    } else if (!t.peer_fin) {
+      const Seq fin_at = h.seq + static_cast<std::uint32_t>(h.payload_len);
+      if (fin_at == t.rcv_data) {
+        on_fin(t);
+      } else {
+        t.ooo_fin = true;  // reached when the hole before it fills
+        t.fin_seq_in = fin_at;
+        t.ack_now = true;
+      }
+    }
+  }
+}
+
+// --- API ------------------------------------------------------------------------
+
+int Stack::listen(std::uint32_t ip, std::uint16_t port, Listener& l) {
+  if (port == 0) return -EINVAL;
+  for (const auto& e : listeners_)
+    if (e.ip == ip && e.port == port) return -EADDRINUSE;
+  listeners_.push_back({ip, port, &l});
+  return 0;
+}
+
+int Stack::unlisten(std::uint32_t ip, std::uint16_t port) {
+  for (auto it = listeners_.begin(); it != listeners_.end(); ++it)
+    if (it->ip == ip && it->port == port) {
+      listeners_.erase(it);
+      return 0;
+    }
+  return -ENOENT;
+}
+
+ConnId Stack::connect(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr, std::uint16_t rport,
+                      ConnHandler& h) {
+  if (lport == 0) {
+    const unsigned span = cfg_.ephemeral_hi - cfg_.ephemeral_lo + 1u;
+    for (unsigned i = 0; i < span; ++i) {
+      const std::uint16_t p = next_ephemeral_;
+      next_ephemeral_ = p >= cfg_.ephemeral_hi ? cfg_.ephemeral_lo : static_cast<std::uint16_t>(p + 1);
+      if (!lookup(laddr, p, raddr, rport)) {
+        lport = p;
+        break;
+      }
+    }
+    if (lport == 0) return ConnId{};
+  } else if (lookup(laddr, lport, raddr, rport)) {
+    return ConnId{};
+  }
+  Tcb* tp = alloc_tcb(laddr, lport, raddr, rport);
+  if (!tp) return ConnId{};
+  Tcb& t = *tp;
+  ++ctr_.connects;
+  t.handler = &h;
+  t.state = State::syn_sent;
+  t.iss = isn(laddr, lport, raddr, rport, &t.ts_offset);
+  t.snd_una = t.iss;
+  t.snd_nxt = t.snd_max = t.snd_end = t.iss + 1;
+  t.recover = t.iss;
+  t.rcv_wscale = rcv_wscale_;  // offered; cleared if the peer does not echo it
+  t.rtt_start = now_;
+  emit(t, t.iss, 0, flag::syn);
+  arm_rto(t);
+  return id_of(t);
+}
+
+long Stack::write(ConnId id, const void* data, std::size_t n) {
+  Tcb* t = get(id);
+  if (!t || t->state == State::closed) return -ENOTCONN;
+  if (t->wr_shutdown || t->app_closed) return -EPIPE;
+  if (t->state != State::established && t->state != State::close_wait && t->state != State::syn_sent &&
+      t->state != State::syn_received)
+    return -ENOTCONN;
+  const Seq limit = t->sndbuf.limit(data_lo(*t));
+  const std::uint32_t cap = t->sndbuf.capacity();
+  std::uint32_t space = limit > t->snd_end ? seq_dist(t->snd_end, limit) : 0;
+  const std::uint32_t used = seq_dist(data_lo(*t), t->snd_end);
+  space = std::min(space, cap - std::min(cap, used));
+  const std::uint32_t k = static_cast<std::uint32_t>(std::min<std::size_t>(n, space));
+  if (k && !t->sndbuf.write(pool_, t->snd_end, static_cast<const std::uint8_t*>(data), k)) {
+    t->want_write = true;
+    return 0;  // chunk pool exhausted: back-pressure
+  }
+  t->snd_end += k;
+  if (k < n) t->want_write = true;
+  output(*t);
+  finish(*t);
+  return static_cast<long>(k);
+}
+
+std::size_t Stack::write_space(ConnId id) const {
+  const Tcb* t = get(id);
+  if (!t || t->wr_shutdown) return 0;
+  const Seq lo = data_lo(*t);
+  const Seq limit = t->sndbuf.limit(lo);
+  return limit > t->snd_end ? seq_dist(t->snd_end, limit) : 0;
+}
+
+std::size_t Stack::readable(ConnId id) const {
+  const Tcb* t = get(id);
+  if (!t) return 0;
+  return seq_dist(t->read_pos, t->rcv_data);
+}
+
+std::span<const std::uint8_t> Stack::peek(ConnId id) const {
+  const Tcb* t = get(id);
+  if (!t || t->read_pos == t->rcv_data) return {};
+  return t->rcvbuf.contiguous(t->read_pos, seq_dist(t->read_pos, t->rcv_data));
+}
+
+void Stack::consume(ConnId id, std::size_t n) {
+  Tcb* t = get(id);
+  if (!t) return;
+  n = std::min<std::size_t>(n, seq_dist(t->read_pos, t->rcv_data));
+  if (n == 0) return;
+  const Seq old = t->read_pos;
+  t->read_pos += static_cast<std::uint32_t>(n);
+  t->rcvbuf.release(pool_, old, t->read_pos, t->read_pos == t->rcv_data && t->ooo_count == 0);
+  maybe_window_update(*t);
+  finish(*t);
+}
+
+std::size_t Stack::read(ConnId id, void* out, std::size_t n) {
+  auto* o = static_cast<std::uint8_t*>(out);
+  std::size_t done = 0;
+  while (done < n) {
+    auto s = peek(id);
+    if (s.empty()) break;
+    const std::size_t k = std::min(s.size(), n - done);
+    std::memcpy(o + done, s.data(), k);
+    done += k;
+    Tcb* t = get(id);
+    const Seq old = t->read_pos;
+    t->read_pos += static_cast<std::uint32_t>(k);
+    t->rcvbuf.release(pool_, old, t->read_pos, t->read_pos == t->rcv_data && t->ooo_count == 0);
+  }
+  if (done) {
+    Tcb* t = get(id);
+    maybe_window_update(*t);
+    finish(*t);
+  }
+  return done;
+}
+
+int Stack::shutdown_write(ConnId id) {
+  Tcb* t = get(id);
+  if (!t || t->state == State::closed) return -ENOTCONN;
+  if (t->wr_shutdown) return 0;
+  switch (t->state) {
+    case State::syn_sent:
+      to_closed(*t, Term::closed);
+      finish(*t);
+      return 0;
+    case State::syn_received:
+    case State::established:
+      t->wr_shutdown = true;
+      t->state = State::fin_wait_1;  // RFC 9293 §3.10.4: FIN queued after the data
+      break;
+    case State::close_wait:
+      t->wr_shutdown = true;
+      t->state = State::last_ack;
+      break;
+    default:
+      return -ENOTCONN;
+  }
+  output(*t);
+  finish(*t);
+  return 0;
+}
+
+int Stack::close(ConnId id) {
+  Tcb* t = get(id);
+  if (!t) return -ENOTCONN;
+  t->handler = nullptr;
+  t->events = 0;
+  if (t->state == State::closed) return 0;
+  // RFC 1122 4.2.2.13: closing with unread data resets the connection.
+  if (t->read_pos != t->rcv_data) {
+    do_abort(*t, Term::aborted);
+    finish(*t);
+    return 0;
+  }
+  t->app_closed = true;
+  if (t->state == State::fin_wait_2) wheel_.arm(t->t_wait, now_ + cfg_.fin_wait2_us);
+  if (!t->wr_shutdown && t->state != State::time_wait) {
+    if (t->state == State::syn_sent) {
+      to_closed(*t, Term::closed);
+      finish(*t);
+      return 0;
+    }
+    shutdown_write(id);
+  } else {
+    finish(*t);
+  }
+  return 0;
+}
+
+int Stack::abort(ConnId id) {
+  Tcb* t = get(id);
+  if (!t) return -ENOTCONN;
+  t->handler = nullptr;
+  t->events = 0;
+  if (t->state != State::closed) do_abort(*t, Term::aborted);
+  finish(*t);
+  return 0;
+}
+
+int Stack::set_handler(ConnId id, ConnHandler* h) {
+  Tcb* t = get(id);
+  if (!t || t->app_closed) return -ENOTCONN;
+  t->handler = h;
+  return 0;
+}
+
+State Stack::state(ConnId id) const {
+  const Tcb* t = get(id);
+  return t ? t->state : State::closed;
+}
+
+ConnId Stack::find(std::uint32_t la, std::uint16_t lp, std::uint32_t ra, std::uint16_t rp) {
+  Tcb* t = lookup(la, lp, ra, rp);
+  return t ? id_of(*t) : ConnId{};
+}
+
+bool Stack::info(ConnId id, ConnInfo& o) const {
+  const Tcb* t = get(id);
+  if (!t) return false;
+  o.state = t->state;
+  o.srtt_us = t->srtt_us;
+  o.rto_us = t->rto_us;
+  o.cwnd = t->cwnd;
+  o.ssthresh = t->ssthresh;
+  o.snd_wnd = t->snd_wnd;
+  o.smss = t->smss;
+  o.snd_wscale = t->snd_wscale;
+  o.rcv_wscale = t->rcv_wscale;
+  o.timestamps = t->ts_on;
+  o.sack = t->sack_on;
+  o.retransmits = t->retransmits;
+  return true;
+}
+
+}  // namespace turnpike::tcp

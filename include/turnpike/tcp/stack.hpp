@@ -1,0 +1,305 @@
+// Per-worker TCP stack (RFC 9293): connection table, listeners, timers and
+// buffers for one worker, no locks, no system calls, no allocation per segment.
+//
+// The packet plane drives it with three calls:
+//   stack.input(SegmentIn{...}, now_us)   every received TCP segment
+//   stack.poll_timers(now_us)             once per loop iteration
+//   SegmentSink::alloc/send               implemented by the packet plane
+// and the layer above (TLS) uses connect/listen/read/write/close with
+// ConnHandler callbacks. Time is an explicit microsecond clock.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "turnpike/tcp/buffer.hpp"
+#include "turnpike/tcp/header.hpp"
+#include "turnpike/tcp/seq.hpp"
+#include "turnpike/tcp/siphash.hpp"
+#include "turnpike/tcp/tcb.hpp"
+#include "turnpike/tcp/timer_wheel.hpp"
+
+namespace turnpike::tcp {
+
+// One received segment: IPv4 addresses in host order, TCP header + payload.
+struct SegmentIn {
+  std::uint32_t src = 0;
+  std::uint32_t dst = 0;
+  const std::uint8_t* data = nullptr;
+  std::size_t len = 0;
+  bool csum_verified = false;  // the NIC checked it; otherwise the stack does
+};
+
+// Where the stack puts outgoing segments. alloc() returns room for a TCP
+// header + payload of up to max_len bytes (the packet plane keeps headroom
+// for Ethernet/IPv4 in front) or nullptr; send() hands it over.
+class SegmentSink {
+ public:
+  virtual ~SegmentSink() = default;
+  virtual std::uint8_t* alloc(std::size_t max_len, void** handle) = 0;
+  virtual void send(void* handle, std::uint32_t src, std::uint32_t dst, std::size_t tcp_len) = 0;
+};
+
+struct ConnId {
+  std::uint32_t idx = UINT32_MAX;
+  std::uint32_t gen = 0;
+  bool valid() const noexcept { return idx != UINT32_MAX; }
+  friend bool operator==(ConnId, ConnId) = default;
+};
+
+enum class Error : std::uint8_t { none, timeout, refused, reset, aborted, no_resources };
+const char* error_name(Error e) noexcept;
+
+class Stack;
+
+// Callbacks for the layer above. on_reset, on_error and on_closed are final:
+// the ConnId becomes invalid when they return (data still unread may be read
+// inside them). After close() or abort() no callback comes at all.
+class ConnHandler {
+ public:
+  virtual ~ConnHandler() = default;
+  virtual void on_connected(Stack&, ConnId) {}     // active open completed
+  virtual void on_readable(Stack&, ConnId) {}      // new in-order bytes
+  virtual void on_writable(Stack&, ConnId) {}      // space again after a short write()
+  virtual void on_peer_closed(Stack&, ConnId) {}   // FIN: no bytes after those readable
+  virtual void on_reset(Stack&, ConnId) {}         // RST from the peer (final)
+  virtual void on_error(Stack&, ConnId, Error) {}  // timeout, refused (final)
+  virtual void on_closed(Stack&, ConnId) {}        // orderly end, both FINs done (final)
+};
+
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  // Three-way handshake completed. Return the handler, or nullptr to refuse (RST).
+  virtual ConnHandler* on_accept(Stack&, ConnId) = 0;
+};
+
+enum class CongestionControl : std::uint8_t { newreno };
+
+struct Config {
+  std::uint16_t mss = 1460;                 // advertised: port MTU - 40
+  std::uint32_t rcvbuf = 256 * 1024;        // rounded to a power of two chunks
+  std::uint32_t sndbuf = 256 * 1024;
+  std::uint32_t chunk_size = 16 * 1024;     // buffer granule (power of two)
+  std::uint32_t max_chunks = 8192;          // per-worker buffer memory bound
+  std::uint32_t max_connections = 4096;     // pooled control blocks
+  std::uint32_t max_half_open = 1024;       // SYN_RECEIVED bound per worker
+  std::uint32_t tick_us = 1000;             // timer wheel granularity
+  std::uint32_t rto_initial_us = 1'000'000; // RFC 6298 §2.1
+  std::uint32_t rto_min_us = 200'000;       // RFC 6298 §2.4 says 1 s; 200 ms as Linux
+  std::uint32_t rto_max_us = 60'000'000;    // RFC 6298 §2.5
+  std::uint32_t delack_us = 40'000;         // RFC 5681 §4.2: < 500 ms
+  std::uint64_t time_wait_us = 60'000'000;  // 2 MSL (RFC 9293 §3.4.2)
+  std::uint64_t fin_wait2_us = 60'000'000;  // orphaned FIN_WAIT_2 lifetime
+  std::uint8_t syn_retries = 6;
+  std::uint8_t synack_retries = 5;
+  std::uint8_t max_retries = 15;            // RFC 1122 4.2.3.5 R2
+  std::uint8_t init_cwnd_segments = 10;     // RFC 6928 IW10
+  std::uint8_t max_ooo_ranges = 8;          // out-of-order holes kept (<= kMaxOoo)
+  bool timestamps = true;                   // RFC 7323 §3
+  bool window_scaling = true;               // RFC 7323 §2
+  bool sack = true;                         // RFC 2018 (receiver blocks)
+  bool nagle = false;                       // RFC 9293 §3.7.4, off by default
+  bool tx_checksum_offload = false;         // leave pseudo-header sum for the NIC
+  std::uint32_t challenge_ack_per_sec = 1000;  // RFC 5961 §7
+  CongestionControl cc = CongestionControl::newreno;
+  SipKey secret{0x0123456789abcdefull, 0xfedcba9876543210ull};  // RFC 6528 key: set per boot
+  std::uint16_t ephemeral_lo = 32768;
+  std::uint16_t ephemeral_hi = 60999;
+};
+
+// X(name, description): every drop and every decision has a named counter.
+#define TURNPIKE_TCP_COUNTERS(X)                                                   \
+  X(rx_segments, "segments handed to input()")                                     \
+  X(rx_bad_checksum, "dropped: TCP checksum mismatch")                             \
+  X(rx_malformed, "dropped: header shorter than 20 bytes or bad data offset")      \
+  X(rx_bad_options, "segments with malformed options (options ignored)")           \
+  X(rx_no_conn, "segments for no connection or listener (RST sent unless RST)")    \
+  X(rx_out_of_window, "unacceptable sequence number (ACK sent, RFC 9293 §3.10.7.4)") \
+  X(rx_paws, "dropped by PAWS (RFC 7323 §5.3)")                                    \
+  X(rx_no_timestamp, "dropped: no timestamp after negotiation (RFC 7323 §3.2)")    \
+  X(rx_ack_too_new, "ACK for data not yet sent (ACK sent, dropped)")               \
+  X(rx_ack_too_old, "ACK older than the send window (RFC 5961 §5.2)")              \
+  X(rx_ooo_segments, "out-of-order segments queued")                               \
+  X(rx_ooo_dropped, "out-of-order segments dropped: too many holes")               \
+  X(rx_no_buffer, "segments dropped: buffer chunk pool exhausted")                 \
+  X(rx_bytes, "in-order payload bytes received")                                   \
+  X(rx_dup_acks, "duplicate ACKs (RFC 5681 §2)")                                   \
+  X(tx_segments, "segments sent")                                                  \
+  X(tx_bytes, "payload bytes sent (incl. retransmissions)")                        \
+  X(tx_alloc_fail, "segments not sent: sink had no buffer")                        \
+  X(tx_rst, "RST segments sent")                                                   \
+  X(tx_delayed_acks, "delayed ACKs sent by the timer")                             \
+  X(retransmits, "segments retransmitted (all causes)")                            \
+  X(rto_timeouts, "retransmission timeouts (RFC 6298 §5.4)")                       \
+  X(fast_retransmits, "fast retransmits (RFC 5681 §3.2)")                          \
+  X(partial_acks, "NewReno partial ACKs (RFC 6582 §3.2)")                          \
+  X(persist_probes, "zero-window probes sent (RFC 9293 §3.8.6.1)")                 \
+  X(challenge_acks, "challenge ACKs sent (RFC 5961)")                              \
+  X(challenge_acks_limited, "challenge ACKs suppressed by the rate limit")         \
+  X(syn_received, "SYNs accepted on listeners")                                    \
+  X(syn_dropped_half_open, "SYNs dropped: half-open table full")                   \
+  X(syn_dropped_no_conn, "SYNs dropped: connection pool exhausted")                \
+  X(synack_retransmits, "SYN-ACK retransmissions")                                 \
+  X(accepted, "passive opens completed")                                           \
+  X(refused_by_app, "handshakes refused by the listener callback")                 \
+  X(connects, "active opens started")                                              \
+  X(connected, "active opens completed")                                           \
+  X(resets_received, "connections reset by the peer")                              \
+  X(timeouts, "connections dropped after retries ran out")                         \
+  X(time_wait_reused, "TIME_WAIT reused early by a new SYN (RFC 6191)")            \
+  X(closed, "connections released")                                                \
+  X(data_after_close, "data after close(): connection reset (RFC 1122 4.2.2.13)")
+
+struct Counters {
+#define TURNPIKE_TCP_FIELD(name, desc) std::uint64_t name = 0;
+  TURNPIKE_TCP_COUNTERS(TURNPIKE_TCP_FIELD)
+#undef TURNPIKE_TCP_FIELD
+};
+
+struct ConnInfo {
+  State state = State::closed;
+  std::uint32_t srtt_us = 0;
+  std::uint32_t rto_us = 0;
+  std::uint32_t cwnd = 0;
+  std::uint32_t ssthresh = 0;
+  std::uint32_t snd_wnd = 0;
+  std::uint16_t smss = 0;
+  std::uint8_t snd_wscale = 0;
+  std::uint8_t rcv_wscale = 0;
+  bool timestamps = false;
+  bool sack = false;
+  std::uint64_t retransmits = 0;
+};
+
+class Stack {
+ public:
+  Stack(const Config& cfg, SegmentSink& sink, std::uint64_t now_us = 0);
+  ~Stack();
+  Stack(const Stack&) = delete;
+  Stack& operator=(const Stack&) = delete;
+
+  // --- packet plane --------------------------------------------------------
+  void input(const SegmentIn& seg, std::uint64_t now_us);
+  void poll_timers(std::uint64_t now_us);
+
+  // --- layer above -----------------------------------------------------------
+  // ip 0 = any local address. Returns 0, -EADDRINUSE or -EINVAL.
+  int listen(std::uint32_t ip, std::uint16_t port, Listener& l);
+  int unlisten(std::uint32_t ip, std::uint16_t port);
+  // Active open; lport 0 picks an ephemeral port. Invalid id on failure.
+  ConnId connect(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr, std::uint16_t rport,
+                 ConnHandler& h);
+
+  // Copies up to n bytes into the send buffer; returns bytes accepted (0 when
+  // full: on_writable follows). Negative errno for a bad id or closed side.
+  long write(ConnId id, const void* data, std::size_t n);
+  std::size_t write_space(ConnId id) const;
+  std::size_t readable(ConnId id) const;
+  // Zero-copy read: the longest contiguous run of readable bytes; consume()
+  // releases them (and opens the window).
+  std::span<const std::uint8_t> peek(ConnId id) const;
+  void consume(ConnId id, std::size_t n);
+  std::size_t read(ConnId id, void* out, std::size_t n);
+  int shutdown_write(ConnId id);  // send FIN after queued data
+  int close(ConnId id);           // FIN (RST if unread data), detach the handler
+  int abort(ConnId id);           // RST now, detach the handler
+  int set_handler(ConnId id, ConnHandler* h);
+
+  State state(ConnId id) const;
+  // The connection for a 4-tuple (diagnostics, tests); invalid if none.
+  ConnId find(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr, std::uint16_t rport);
+  bool info(ConnId id, ConnInfo& out) const;
+  const Counters& counters() const noexcept { return ctr_; }
+  std::size_t connections() const noexcept { return active_; }
+  std::size_t half_open() const noexcept { return half_open_; }
+  std::size_t chunks_in_use() const noexcept { return pool_.in_use(); }
+  std::size_t chunk_size() const noexcept { return pool_.chunk_size(); }
+  std::uint64_t now() const noexcept { return now_; }
+  const Config& config() const noexcept { return cfg_; }
+  static constexpr std::size_t control_block_size() noexcept { return sizeof(Tcb); }
+
+ private:
+  struct ListenerEntry {
+    std::uint32_t ip;
+    std::uint16_t port;
+    Listener* l;
+  };
+
+  // table
+  Tcb* lookup(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr, std::uint16_t rport);
+  std::uint32_t bucket(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr,
+                       std::uint16_t rport) const noexcept;
+  Tcb* alloc_tcb(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr, std::uint16_t rport);
+  void release(Tcb& t);
+  Tcb* get(ConnId id) noexcept;
+  const Tcb* get(ConnId id) const noexcept;
+  ConnId id_of(const Tcb& t) const noexcept { return ConnId{t.idx, t.gen}; }
+  Listener* find_listener(std::uint32_t ip, std::uint16_t port) const noexcept;
+
+  // input
+  void on_listen(Listener& l, const SegmentIn& seg, const Header& h);
+  void on_syn_sent(Tcb& t, const Header& h);
+  void on_segment(Tcb& t, Header& h);
+  bool on_ack(Tcb& t, const Header& h);
+  void on_new_ack(Tcb& t, const Header& h, Seq ack);
+  void on_dup_ack(Tcb& t);
+  void on_data(Tcb& t, const Header& h);
+  void on_fin(Tcb& t);
+  void negotiate(Tcb& t, const Header& h, bool active);
+  bool ooo_insert(Tcb& t, Seq l, Seq r);
+  void deliver_in_order(Tcb& t);
+
+  // output
+  bool emit(Tcb& t, Seq seq, std::uint32_t len, std::uint8_t flags);
+  void output(Tcb& t, bool force = false);
+  void send_ack(Tcb& t) { emit(t, t.snd_max, 0, flag::ack); }
+  void challenge_ack(Tcb& t);
+  void send_rst(std::uint32_t src, std::uint32_t dst, std::uint16_t sport, std::uint16_t dport, Seq seq,
+                Seq ack, bool with_ack);
+  void reply_rst(const SegmentIn& seg, const Header& h);
+  void retransmit_first(Tcb& t);
+  std::uint16_t advertise_window(Tcb& t, bool syn);
+  void maybe_window_update(Tcb& t);
+  std::uint32_t ts_now(const Tcb& t) const noexcept {
+    return static_cast<std::uint32_t>(now_ / 1000) + t.ts_offset;
+  }
+
+  // timers and state
+  void on_timer(Timer& tm);
+  void on_rto(Tcb& t);
+  void arm_rto(Tcb& t);
+  void rtt_sample(Tcb& t, std::uint64_t r_us);
+  void enter_time_wait(Tcb& t);
+  void to_closed(Tcb& t, Term why);
+  void finish(Tcb& t);
+  void do_abort(Tcb& t, Term why);
+  Seq isn(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr, std::uint16_t rport,
+          std::uint32_t* ts_offset) const noexcept;
+  std::uint32_t flight(const Tcb& t) const noexcept { return seq_dist(t.snd_una, t.snd_max); }
+  Seq data_lo(const Tcb& t) const noexcept { return seq_min(seq_max(t.snd_una, t.iss + 1), t.snd_end); }
+
+  Config cfg_;
+  SegmentSink& sink_;
+  std::uint64_t now_;
+  TimerWheel wheel_;
+  ChunkPool pool_;
+  std::vector<Tcb> tcbs_;
+  std::vector<std::uint32_t> free_;
+  std::vector<std::uint32_t> buckets_;
+  std::uint32_t bucket_mask_ = 0;
+  std::vector<ListenerEntry> listeners_;
+  SipKey table_key_;
+  std::size_t active_ = 0;
+  std::size_t half_open_ = 0;
+  std::uint16_t next_ephemeral_;
+  unsigned snd_chunks_ = 1;
+  unsigned rcv_chunks_ = 1;
+  std::uint8_t rcv_wscale_ = 0;
+  std::uint64_t chack_window_start_ = 0;
+  std::uint32_t chack_count_ = 0;
+  Counters ctr_;
+};
+
+}  // namespace turnpike::tcp

@@ -1,0 +1,100 @@
+// The transmission control block (RFC 9293 §3.3.1): types only; behaviour
+// lives in Stack. Pooled per worker; ~700 bytes, buffers held only while they
+// carry bytes.
+#pragma once
+#include <cstdint>
+
+#include "turnpike/tcp/buffer.hpp"
+#include "turnpike/tcp/seq.hpp"
+#include "turnpike/tcp/timer_wheel.hpp"
+
+namespace turnpike::tcp {
+
+enum class State : std::uint8_t {
+  closed,
+  listen,
+  syn_sent,
+  syn_received,
+  established,
+  fin_wait_1,
+  fin_wait_2,
+  close_wait,
+  closing,
+  last_ack,
+  time_wait,
+};
+const char* state_name(State s) noexcept;
+
+// Why a connection went to CLOSED (which final callback the handler gets).
+enum class Term : std::uint8_t { none, closed, reset, timeout, refused, aborted };
+
+enum TimerKind : std::uint8_t { kTimerRexmit = 1, kTimerDelack = 2, kTimerWait = 3 };
+
+class ConnHandler;
+class Listener;
+
+inline constexpr unsigned kMaxOoo = 8;
+
+struct OooRange {
+  Seq left;
+  Seq right;
+};
+
+struct Tcb {
+  // identity and table linkage
+  std::uint32_t laddr = 0, raddr = 0;
+  std::uint16_t lport = 0, rport = 0;
+  std::uint32_t idx = 0;
+  std::uint32_t gen = 0;
+  std::uint32_t hnext = UINT32_MAX;
+
+  State state = State::closed;
+  Term term = Term::none;
+  bool used = false;
+  bool passive = false;
+  bool app_closed = false;   // close(): handler detached, FIN queued
+  bool wr_shutdown = false;  // FIN queued at snd_end
+  bool peer_fin = false;     // FIN received in order
+  bool ooo_fin = false;      // FIN received ahead of a hole
+  bool ts_on = false, sack_on = false;
+  bool ws_offered = false;   // peer sent window scale in its SYN
+  bool in_recovery = false;
+  bool rtt_timing = false;
+  bool persist = false;      // rexmit timer is the persist timer
+  bool ack_now = false;
+  bool want_write = false;   // a write() came back short
+  bool in_dispatch = false;
+  std::uint8_t events = 0;
+  std::uint8_t backoff = 0;
+  std::uint8_t snd_wscale = 0, rcv_wscale = 0;
+  std::uint8_t unacked_segs = 0;
+  std::uint8_t dupacks = 0;
+  std::uint8_t ooo_count = 0;
+  std::uint8_t ooo_latest = 0;
+
+  ConnHandler* handler = nullptr;
+  Listener* listener = nullptr;
+
+  // send sequence space (RFC 9293 §3.3.1)
+  Seq iss, snd_una, snd_nxt, snd_max, snd_end, snd_wl1, snd_wl2, recover, rtt_seq;
+  std::uint32_t snd_wnd = 0, max_snd_wnd = 0;
+  std::uint32_t cwnd = 0, ssthresh = 0, ca_acc = 0;
+  std::uint16_t smss = 536;  // payload bytes per segment after options
+  std::uint16_t peer_mss = 536;
+
+  // RTT (RFC 6298)
+  std::uint32_t srtt_us = 0, rttvar_us = 0, rto_us = 0;
+  std::uint64_t rtt_start = 0;
+  std::uint64_t retransmits = 0;
+
+  // receive sequence space
+  Seq irs, rcv_nxt, rcv_data, rcv_adv, read_pos, last_ack_sent, fin_seq_in;
+  std::uint32_t ts_recent = 0, ts_offset = 0;
+  std::uint64_t ts_recent_us = 0;
+  OooRange ooo[kMaxOoo];
+
+  SeqBuffer sndbuf, rcvbuf;
+  Timer t_rexmit, t_delack, t_wait;
+};
+
+}  // namespace turnpike::tcp
