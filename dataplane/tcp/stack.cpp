@@ -813,12 +813,13 @@ void Stack::on_data(Tcb& t, const Header& h) {
     if (had_holes || ++t.unacked_segs >= 2) t.ack_now = true;
     else if (!t.t_delack.armed()) wheel_.arm(t.t_delack, now_ + cfg_.delack_us);
   } else {
-    // RFC 5681 §4.2: an out-of-order segment is ACKed at once (duplicate ACK).
+    // RFC 5681 §4.2: an out-of-order segment is ACKed at once. A pure ACK,
+    // not one riding on data, so the sender can count it (RFC 5681 §2).
     if (ooo_insert(t, seq, seq + len))
       ++ctr_.rx_ooo_segments;
     else
       ++ctr_.rx_ooo_dropped;
-    t.ack_now = true;
+    send_ack(t);
   }
 }
 

@@ -1,0 +1,184 @@
+// Two stacks wired back to back through a deterministic impairment shim
+// (architecture.md "net_ring" rig, in-process): a seeded PRNG decides loss,
+// reordering, duplication and corruption, and the shim counts what it did so
+// a test can prove the impairment happened. Time is simulated.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <queue>
+#include <vector>
+
+#include "turnpike/tcp/stack.hpp"
+
+namespace tcptest {
+
+using namespace turnpike::tcp;
+
+struct Impairment {
+  double loss = 0, reorder = 0, duplicate = 0, corrupt = 0;
+  std::uint64_t delay_us = 1000;        // one way
+  std::uint64_t reorder_extra_us = 2500;
+  double bits_per_us = 1000;            // 1 Gbit/s serialisation
+};
+
+struct ShimCounts {
+  std::uint64_t sent = 0, delivered = 0, dropped = 0, reordered = 0, duplicated = 0, corrupted = 0;
+  std::uint64_t corrupted_delivered = 0;  // copies of corrupted segments handed to a stack
+};
+
+// xoshiro256** seeded by splitmix64: deterministic across platforms.
+class Prng {
+ public:
+  explicit Prng(std::uint64_t seed) {
+    for (auto& x : s_) {
+      seed += 0x9e3779b97f4a7c15ull;
+      std::uint64_t z = seed;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      x = z ^ (z >> 31);
+    }
+  }
+  std::uint64_t next() {
+    const std::uint64_t r = rotl(s_[1] * 5, 7) * 9;
+    const std::uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return r;
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+ private:
+  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  std::uint64_t s_[4];
+};
+
+class NetSim {
+ public:
+  NetSim(const Config& ca, const Config& cb, const Impairment& imp, std::uint64_t seed)
+      : imp_(imp), rng_(seed), side_{Side(this, 0), Side(this, 1)} {
+    a = std::make_unique<Stack>(ca, side_[0], now_);
+    b = std::make_unique<Stack>(cb, side_[1], now_);
+  }
+
+  std::unique_ptr<Stack> a, b;
+  ShimCounts counts;
+  std::uint64_t now() const { return now_; }
+
+  // Runs until done() or the simulated deadline; returns done().
+  template <class Done>
+  bool run(Done&& done, std::uint64_t max_us, std::uint64_t step_us = 1000) {
+    const std::uint64_t end = now_ + max_us;
+    while (now_ < end) {
+      deliver();
+      a->poll_timers(now_);
+      b->poll_timers(now_);
+      if (done()) return true;
+      std::uint64_t next = now_ + step_us;
+      if (!q_.empty() && q_.top().at < next) next = q_.top().at;
+      now_ = next > now_ ? next : now_ + 1;
+    }
+    return done();
+  }
+
+ private:
+  struct Pkt {
+    std::uint64_t at, order;
+    int to;
+    bool corrupt;
+    std::uint32_t src, dst;
+    std::vector<std::uint8_t> bytes;
+    bool operator>(const Pkt& o) const { return at != o.at ? at > o.at : order > o.order; }
+  };
+  class Side : public SegmentSink {
+   public:
+    Side(NetSim* n, int i) : net_(n), idx_(i) {}
+    std::uint8_t* alloc(std::size_t max_len, void** handle) override {
+      buf_.resize(max_len);
+      *handle = nullptr;
+      return buf_.data();
+    }
+    void send(void*, std::uint32_t src, std::uint32_t dst, std::size_t len) override {
+      net_->transmit(idx_, src, dst, buf_.data(), len);
+    }
+
+   private:
+    NetSim* net_;
+    int idx_;
+    std::vector<std::uint8_t> buf_;
+  };
+
+  void transmit(int from, std::uint32_t src, std::uint32_t dst, const std::uint8_t* p, std::size_t len) {
+    ++counts.sent;
+    if (rng_.uniform() < imp_.loss) {
+      ++counts.dropped;
+      return;
+    }
+    std::uint64_t& free_at = link_free_[from];
+    const std::uint64_t ser = static_cast<std::uint64_t>((len + 40) * 8 / imp_.bits_per_us) + 1;
+    free_at = (free_at > now_ ? free_at : now_) + ser;
+    Pkt k{free_at + imp_.delay_us, order_++, 1 - from, false, src, dst, std::vector<std::uint8_t>(p, p + len)};
+    if (rng_.uniform() < imp_.corrupt) {
+      ++counts.corrupted;  // one byte flipped after the checksum was computed
+      k.corrupt = true;
+      k.bytes[rng_.next() % len] ^= static_cast<std::uint8_t>(1 + rng_.next() % 255);
+    }
+    if (rng_.uniform() < imp_.reorder) {
+      ++counts.reordered;
+      k.at += imp_.reorder_extra_us;
+    }
+    if (rng_.uniform() < imp_.duplicate) {
+      ++counts.duplicated;
+      Pkt d = k;
+      d.order = order_++;
+      d.at += 50;
+      q_.push(std::move(d));
+    }
+    q_.push(std::move(k));
+  }
+
+  void deliver() {
+    while (!q_.empty() && q_.top().at <= now_) {
+      Pkt k = std::move(const_cast<Pkt&>(q_.top()));
+      q_.pop();
+      ++counts.delivered;
+      counts.corrupted_delivered += k.corrupt;
+      Stack& s = k.to == 0 ? *a : *b;
+      s.input(SegmentIn{.src = k.src, .dst = k.dst, .data = k.bytes.data(), .len = k.bytes.size()}, now_);
+    }
+  }
+
+  Impairment imp_;
+  Prng rng_;
+  Side side_[2];
+  std::uint64_t now_ = 1'000'000;
+  std::uint64_t order_ = 0;
+  std::uint64_t link_free_[2] = {0, 0};
+  std::priority_queue<Pkt, std::vector<Pkt>, std::greater<>> q_;
+};
+
+// A deterministic byte stream: byte i is pattern[(i + shift) % kPeriod]; the
+// prime period never lines up with segment or chunk sizes.
+class Pattern {
+ public:
+  static constexpr std::size_t kPeriod = 65521;
+  explicit Pattern(std::uint64_t seed) : bytes_(kPeriod) {
+    Prng r(seed);
+    for (auto& b : bytes_) b = static_cast<std::uint8_t>(r.next());
+  }
+  // Contiguous pattern bytes from stream offset `off`, at most `max`.
+  const std::uint8_t* at(std::uint64_t off, std::size_t max, std::size_t* n) const {
+    const std::size_t i = off % kPeriod;
+    *n = std::min(max, kPeriod - i);
+    return bytes_.data() + i;
+  }
+
+ private:
+  std::vector<std::uint8_t> bytes_;
+};
+
+}  // namespace tcptest
