@@ -1,0 +1,457 @@
+// Focused behaviour tests: negotiation, buffers, back-pressure, limits and
+// counters, on the fake wire or two stacks back to back.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "harness.hpp"
+#include "netsim.hpp"
+
+using namespace tcptest;
+
+namespace {
+
+constexpr std::uint32_t kLocal = 0xc6120001, kRemote = 0xc6120002;
+constexpr std::uint16_t kLport = 5061;
+
+class Sink : public ConnHandler, public Listener {
+ public:
+  ConnId id;
+  int accepted = 0, readable = 0, writable = 0, peer_closed = 0, resets = 0, closed = 0;
+  Error error = Error::none;
+  bool auto_read = true;
+  std::string data;
+  ConnHandler* on_accept(Stack&, ConnId i) override {
+    id = i;
+    ++accepted;
+    return this;
+  }
+  void on_connected(Stack&, ConnId) override {}
+  void on_readable(Stack& s, ConnId i) override {
+    ++readable;
+    if (!auto_read) return;
+    char buf[4096];
+    std::size_t n;
+    while ((n = s.read(i, buf, sizeof buf)) > 0) data.append(buf, n);
+  }
+  void on_writable(Stack&, ConnId) override { ++writable; }
+  void on_peer_closed(Stack&, ConnId) override { ++peer_closed; }
+  void on_reset(Stack&, ConnId) override { ++resets; }
+  void on_error(Stack&, ConnId, Error e) override { error = e; }
+  void on_closed(Stack&, ConnId) override { ++closed; }
+};
+
+// The stack under test on a fake wire; the test plays the peer.
+struct Wire {
+  explicit Wire(Config c = Config{}) : cfg(c), stack(cfg, sink, now) { stack.listen(kLocal, kLport, app); }
+  Config cfg;
+  VecSink sink;
+  std::uint64_t now = 1'000'000;
+  Stack stack;
+  Sink app;
+  Seq peer_isn{1000};
+  Seq iss;
+
+  void in(std::uint16_t sport, std::uint8_t f, Seq seq, Seq ack, std::string d = {}, OptionsOut o = {},
+          std::uint16_t win = 65535) {
+    auto b = make_segment(kRemote, kLocal,
+                          SegSpec{.sport = sport, .dport = kLport, .seq = seq, .ack = ack, .flags = f,
+                                  .window = win, .data = std::move(d), .opt = o});
+    stack.input(SegmentIn{.src = kRemote, .dst = kLocal, .data = b.data(), .len = b.size()}, now);
+  }
+  Header pop() {
+    EXPECT_FALSE(sink.out.empty());
+    if (sink.out.empty()) return Header{};
+    last = sink.out.front();
+    sink.out.pop_front();
+    return last.h();
+  }
+  // Handshake from `sport` with options `o`; returns the SYN-ACK.
+  Header open(std::uint16_t sport, OptionsOut o = {}) {
+    in(sport, flag::syn, peer_isn, Seq(0), {}, o);
+    Header sa = pop();
+    iss = sa.seq;
+    OptionsOut ao;
+    if (o.ts) {
+      ao.ts = true;
+      ao.ts_val = o.ts_val + 1;
+      ao.ts_ecr = sa.opt.ts_val;
+    }
+    in(sport, flag::ack, peer_isn + 1, iss + 1, {}, ao);
+    return sa;
+  }
+  Captured last;
+};
+
+TEST(Negotiation, AllOptionsBothWays) {
+  Config c;
+  NetSim net(c, c, Impairment{}, 1);
+  Sink srv, cli;
+  net.b->listen(kRemote, kLport, srv);
+  cli.id = net.a->connect(kLocal, 0, kRemote, kLport, cli);
+  ASSERT_TRUE(net.run([&] { return srv.accepted == 1; }, 1'000'000));
+  ConnInfo ci, si;
+  ASSERT_TRUE(net.a->info(cli.id, ci));
+  ASSERT_TRUE(net.b->info(srv.id, si));
+  EXPECT_EQ(ci.state, State::established);
+  EXPECT_TRUE(ci.timestamps && si.timestamps);
+  EXPECT_TRUE(ci.sack && si.sack);
+  EXPECT_EQ(ci.smss, 1460 - 12);  // RFC 6691: data per segment excludes the TS option
+  EXPECT_EQ(si.smss, 1460 - 12);
+  EXPECT_EQ(ci.rcv_wscale, si.snd_wscale);
+  EXPECT_EQ(si.rcv_wscale, ci.snd_wscale);
+  EXPECT_EQ(ci.rcv_wscale, 3);  // 256 KiB buffer needs a shift of 3 (RFC 7323 §2.3)
+  EXPECT_EQ(ci.cwnd, 10u * ci.smss);  // RFC 6928 IW10
+}
+
+TEST(Negotiation, PeerWithoutOptionsAndSmallMss) {
+  Config c;
+  Config s;
+  s.timestamps = false;
+  s.window_scaling = false;
+  s.sack = false;
+  s.mss = 1000;
+  NetSim net(c, s, Impairment{}, 1);
+  Sink srv, cli;
+  net.b->listen(kRemote, kLport, srv);
+  cli.id = net.a->connect(kLocal, 0, kRemote, kLport, cli);
+  ASSERT_TRUE(net.run([&] { return srv.accepted == 1; }, 1'000'000));
+  ConnInfo ci;
+  ASSERT_TRUE(net.a->info(cli.id, ci));
+  EXPECT_FALSE(ci.timestamps);
+  EXPECT_FALSE(ci.sack);
+  EXPECT_EQ(ci.snd_wscale, 0);
+  EXPECT_EQ(ci.rcv_wscale, 0);  // not echoed: neither side scales (RFC 7323 §2.2)
+  EXPECT_EQ(ci.smss, 1000);     // the peer's MSS is honoured
+}
+
+TEST(Negotiation, WindowScaleClampedTo14AndNoMssMeans536) {
+  Wire w;
+  OptionsOut o;
+  o.wscale = true;
+  o.wscale_value = 15;
+  w.open(40000, o);
+  ConnInfo i;
+  ASSERT_TRUE(w.stack.info(w.app.id, i));
+  EXPECT_EQ(i.snd_wscale, 14);
+  EXPECT_EQ(i.smss, 536);  // RFC 9293 §3.7.1 default
+}
+
+TEST(Isn, KeyedPerTupleAndClockDriven) {
+  Wire w;
+  w.in(40000, flag::syn, Seq(1), Seq(0));
+  const Seq a = w.pop().seq;
+  w.in(40001, flag::syn, Seq(1), Seq(0));
+  const Seq b = w.pop().seq;
+  EXPECT_NE(a, b);
+  // Same tuple later: the 4 µs clock moved the ISN forward (RFC 6528 §3).
+  w.in(40000, flag::rst, Seq(2), Seq(0));
+  w.now += 4'000'000;
+  w.in(40000, flag::syn, Seq(1), Seq(0));
+  const Seq c = w.pop().seq;
+  EXPECT_EQ(c - a, 1'000'000);
+  // Another secret gives unrelated ISNs.
+  Config k;
+  k.secret = SipKey{1, 2};
+  Wire w2(k);
+  w2.in(40000, flag::syn, Seq(1), Seq(0));
+  EXPECT_NE(w2.pop().seq, a);
+}
+
+TEST(Sack, BlocksReportHolesMostRecentFirst) {
+  Wire w;
+  OptionsOut o;
+  o.sack_permitted = true;
+  w.open(40000, o);
+  const Seq base = w.peer_isn + 1;
+  w.in(40000, flag::ack, base + 100, w.iss + 1, std::string(50, 'x'));
+  Header h = w.pop();
+  EXPECT_EQ(h.ack, base);
+  ASSERT_EQ(h.opt.sack_count, 1);
+  EXPECT_EQ(h.opt.sack[0].left, base + 100);
+  EXPECT_EQ(h.opt.sack[0].right, base + 150);
+  w.in(40000, flag::ack, base + 300, w.iss + 1, std::string(10, 'y'));
+  h = w.pop();
+  ASSERT_EQ(h.opt.sack_count, 2);
+  EXPECT_EQ(h.opt.sack[0].left, base + 300);  // RFC 2018 §4: the newest block first
+  EXPECT_EQ(h.opt.sack[1].left, base + 100);
+  // Fill the first hole: the ACK jumps, one block remains.
+  w.in(40000, flag::ack, base, w.iss + 1, std::string(100, 'a'));
+  h = w.pop();
+  EXPECT_EQ(h.ack, base + 150);
+  ASSERT_EQ(h.opt.sack_count, 1);
+  EXPECT_EQ(h.opt.sack[0].left, base + 300);
+  EXPECT_EQ(w.app.data.size(), 150u);
+}
+
+TEST(Reassembly, BoundedHoles) {
+  Config c;
+  c.max_ooo_ranges = 2;
+  Wire w(c);
+  w.open(40000);
+  const Seq base = w.peer_isn + 1;
+  w.in(40000, flag::ack, base + 10, w.iss + 1, "a");
+  w.in(40000, flag::ack, base + 20, w.iss + 1, "b");
+  w.in(40000, flag::ack, base + 30, w.iss + 1, "c");  // a third hole: dropped
+  w.in(40000, flag::ack, base + 21, w.iss + 1, "b");  // extends a range: kept
+  EXPECT_EQ(w.stack.counters().rx_ooo_segments, 3u);
+  EXPECT_EQ(w.stack.counters().rx_ooo_dropped, 1u);
+  std::string fill(10, 'z');
+  w.in(40000, flag::ack, base, w.iss + 1, fill);
+  EXPECT_EQ(w.app.data, fill + "a");
+}
+
+TEST(Buffers, IdleConnectionHoldsNoChunksAndZeroCopyPeek) {
+  Config c;
+  c.chunk_size = 1024;
+  Wire w(c);
+  w.app.auto_read = false;
+  w.open(40000);
+  EXPECT_EQ(w.stack.chunks_in_use(), 0u);
+  const Seq base = w.peer_isn + 1;
+  std::string d(1500, '\0');
+  for (std::size_t i = 0; i < d.size(); ++i) d[i] = static_cast<char>('a' + i % 26);
+  w.in(40000, flag::ack | flag::psh, base, w.iss + 1, d);
+  EXPECT_EQ(w.stack.readable(w.app.id), 1500u);
+  EXPECT_GE(w.stack.chunks_in_use(), 1u);
+  // Zero-copy runs: the peer's bytes sit where their sequence number says, so
+  // a run ends at a chunk boundary; consuming run by run gives the stream back.
+  std::string got;
+  for (auto run = w.stack.peek(w.app.id); !run.empty(); run = w.stack.peek(w.app.id)) {
+    EXPECT_LE(run.size(), 1024u);
+    got.append(reinterpret_cast<const char*>(run.data()), run.size());
+    w.stack.consume(w.app.id, run.size());
+  }
+  EXPECT_EQ(got, d);
+  EXPECT_EQ(w.stack.chunks_in_use(), 0u);  // released as soon as read
+  // Sending: buffered until acknowledged, then released.
+  EXPECT_EQ(w.stack.write(w.app.id, d.data(), d.size()), 1500);
+  EXPECT_GE(w.stack.chunks_in_use(), 1u);
+  w.in(40000, flag::ack, base + 1500, w.iss + 1 + 1500);
+  EXPECT_EQ(w.stack.chunks_in_use(), 0u);
+  EXPECT_LT(Stack::control_block_size(), 1024u);  // issue 4: < 1 KiB per idle connection
+}
+
+// The receiver does not read: the sender fills the window, write() pushes
+// back, zero-window probes keep asking, and reading resumes everything.
+TEST(FlowControl, BackPressureZeroWindowAndResume) {
+  Config c;
+  c.rcvbuf = 64 * 1024;
+  c.sndbuf = 64 * 1024;
+  NetSim net(c, c, Impairment{}, 5);
+  Sink srv, cli;
+  srv.auto_read = false;
+  net.b->listen(kRemote, kLport, srv);
+  cli.id = net.a->connect(kLocal, 0, kRemote, kLport, cli);
+  ASSERT_TRUE(net.run([&] { return srv.accepted == 1; }, 1'000'000));
+  std::string blob(300 * 1024, 'q');
+  std::size_t sent = 0;
+  for (int i = 0; i < 100 && sent < blob.size(); ++i) {
+    const long k = net.a->write(cli.id, blob.data() + sent, blob.size() - sent);
+    ASSERT_GE(k, 0);
+    sent += static_cast<std::size_t>(k);
+    net.run([] { return false; }, 50'000);
+  }
+  EXPECT_LT(sent, blob.size());                    // back-pressure visible
+  EXPECT_EQ(net.a->write(cli.id, "x", 1), 0);       // full
+  net.run([] { return false; }, 5'000'000);
+  EXPECT_GT(net.a->counters().persist_probes, 0u);  // RFC 9293 §3.8.6.1
+  EXPECT_EQ(net.a->state(cli.id), State::established);
+  // Drain the receiver: the window opens, on_writable fires, data flows.
+  std::size_t got = 0;
+  srv.auto_read = true;
+  const int w0 = cli.writable;
+  ASSERT_TRUE(net.run(
+      [&] {
+        char buf[8192];
+        std::size_t n;
+        while ((n = net.b->read(srv.id, buf, sizeof buf)) > 0) got += n;
+        if (cli.writable > w0 && sent < blob.size()) {
+          const long k = net.a->write(cli.id, blob.data() + sent, blob.size() - sent);
+          if (k > 0) sent += static_cast<std::size_t>(k);
+        }
+        return got + srv.data.size() == blob.size();
+      },
+      60'000'000));
+  EXPECT_GT(cli.writable, w0);
+}
+
+TEST(Limits, HalfOpenBoundAndPoolExhaustion) {
+  Config c;
+  c.max_half_open = 2;
+  c.max_connections = 3;
+  Wire w(c);
+  w.in(40000, flag::syn, Seq(1), Seq(0));
+  w.in(40001, flag::syn, Seq(1), Seq(0));
+  w.in(40002, flag::syn, Seq(1), Seq(0));
+  EXPECT_EQ(w.sink.out.size(), 2u);
+  EXPECT_EQ(w.stack.counters().syn_dropped_half_open, 1u);
+  EXPECT_EQ(w.stack.half_open(), 2u);
+  // Complete one: half-open room again, the pool has 3 blocks.
+  const Seq iss0 = w.pop().seq;
+  const Seq iss1 = w.pop().seq;
+  w.in(40000, flag::ack, Seq(2), iss0 + 1);
+  w.in(40001, flag::ack, Seq(2), iss1 + 1);
+  EXPECT_EQ(w.app.accepted, 2);
+  EXPECT_EQ(w.stack.half_open(), 0u);
+  w.in(40003, flag::syn, Seq(1), Seq(0));
+  EXPECT_EQ(w.stack.connections(), 3u);
+  w.in(40004, flag::syn, Seq(1), Seq(0));  // half-open has room, the pool does not
+  EXPECT_EQ(w.stack.counters().syn_dropped_no_conn, 1u);
+  EXPECT_EQ(w.stack.connections(), 3u);
+}
+
+TEST(Limits, ChallengeAckRateLimited) {
+  Config c;
+  c.challenge_ack_per_sec = 2;
+  Wire w(c);
+  w.open(40000);
+  for (int i = 0; i < 5; ++i) w.in(40000, flag::rst, w.peer_isn + 100 + static_cast<std::uint32_t>(i), Seq(0));
+  EXPECT_EQ(w.stack.counters().challenge_acks, 2u);
+  EXPECT_EQ(w.stack.counters().challenge_acks_limited, 3u);
+  w.now += 1'000'000;
+  w.in(40000, flag::rst, w.peer_isn + 100, Seq(0));
+  EXPECT_EQ(w.stack.counters().challenge_acks, 3u);
+  EXPECT_EQ(w.app.resets, 0);
+}
+
+TEST(TimeWait, NewerSynReusesEarly) {
+  Wire w;
+  w.open(40000);
+  w.sink.out.clear();
+  w.stack.close(w.app.id);
+  const Header fin = w.pop();
+  ASSERT_TRUE(fin.has(flag::fin));
+  w.in(40000, flag::fin | flag::ack, w.peer_isn + 1, w.iss + 2);
+  w.pop();  // ACK of the peer's FIN
+  ASSERT_EQ(w.stack.state(w.stack.find(kLocal, kLport, kRemote, 40000)), State::time_wait);
+  // RFC 6191: sequence number above the old RCV.NXT (no timestamps).
+  w.in(40000, flag::syn, w.peer_isn + 100000, Seq(0));
+  const Header sa = w.pop();
+  EXPECT_TRUE(sa.has(flag::syn) && sa.has(flag::ack));
+  EXPECT_EQ(sa.ack, w.peer_isn + 100001);
+  EXPECT_EQ(w.stack.counters().time_wait_reused, 1u);
+  EXPECT_EQ(w.stack.state(w.stack.find(kLocal, kLport, kRemote, 40000)), State::syn_received);
+}
+
+TEST(Retransmission, GivesUpAfterMaxRetriesWithTimeout) {
+  Config c;
+  c.max_retries = 3;
+  Wire w(c);
+  w.open(40000);
+  ASSERT_EQ(w.stack.write(w.app.id, "data", 4), 4);
+  for (int i = 0; i < 40; ++i) {
+    w.now += 1'000'000;
+    w.stack.poll_timers(w.now);
+  }
+  EXPECT_EQ(w.app.error, Error::timeout);
+  EXPECT_EQ(w.stack.connections(), 0u);
+  EXPECT_EQ(w.stack.counters().timeouts, 1u);
+  EXPECT_EQ(w.stack.counters().rto_timeouts, 3u);
+  EXPECT_TRUE(w.sink.out.back().h().has(flag::rst));
+}
+
+TEST(Retransmission, RtoStaysWithinBounds) {
+  Config c;
+  c.rto_min_us = 50'000;
+  c.rto_max_us = 1'500'000;
+  Impairment slow;
+  slow.delay_us = 400'000;  // RTT 800 ms
+  NetSim net(c, c, slow, 9);
+  Sink srv, cli;
+  net.b->listen(kRemote, kLport, srv);
+  cli.id = net.a->connect(kLocal, 0, kRemote, kLport, cli);
+  ASSERT_TRUE(net.run([&] { return srv.accepted == 1; }, 10'000'000));
+  ConnInfo i;
+  ASSERT_TRUE(net.a->info(cli.id, i));
+  // srtt + 4 * rttvar = 2.4 s, clamped to the maximum (RFC 6298 §2.5).
+  EXPECT_EQ(i.rto_us, 1'500'000u);
+  EXPECT_GT(i.srtt_us, 700'000u);
+  EXPECT_EQ(i.retransmits, 0u);
+}
+
+TEST(Retransmission, RtoFloorOnFastPath) {
+  Config c;
+  c.rto_min_us = 50'000;
+  NetSim net(c, c, Impairment{}, 9);  // RTT ~2 ms
+  Sink srv, cli;
+  net.b->listen(kRemote, kLport, srv);
+  cli.id = net.a->connect(kLocal, 0, kRemote, kLport, cli);
+  ASSERT_TRUE(net.run([&] { return srv.accepted == 1; }, 10'000'000));
+  ConnInfo i;
+  ASSERT_TRUE(net.a->info(cli.id, i));
+  EXPECT_EQ(i.rto_us, 50'000u);  // RFC 6298 §2.4 minimum
+}
+
+TEST(Input, ChecksumAndMalformedCounted) {
+  Wire w;
+  auto b = make_segment(kRemote, kLocal, SegSpec{.sport = 40000, .dport = kLport, .seq = Seq(1), .flags = flag::syn});
+  b[4] ^= 1;
+  w.stack.input(SegmentIn{.src = kRemote, .dst = kLocal, .data = b.data(), .len = b.size()}, w.now);
+  EXPECT_EQ(w.stack.counters().rx_bad_checksum, 1u);
+  EXPECT_TRUE(w.sink.out.empty());
+  // The NIC said the checksum was fine: the stack does not look again.
+  w.stack.input(SegmentIn{.src = kRemote, .dst = kLocal, .data = b.data(), .len = b.size(), .csum_verified = true},
+                w.now);
+  EXPECT_EQ(w.sink.out.size(), 1u);
+  std::uint8_t tiny[12] = {};
+  w.stack.input(SegmentIn{.src = kRemote, .dst = kLocal, .data = tiny, .len = sizeof tiny, .csum_verified = true},
+                w.now);
+  EXPECT_EQ(w.stack.counters().rx_malformed, 1u);
+}
+
+TEST(Output, SinkOutOfBuffersIsCountedAndRecovered) {
+  Wire w;
+  w.open(40000);
+  w.sink.out.clear();
+  w.sink.fail_alloc = true;
+  EXPECT_EQ(w.stack.write(w.app.id, "abc", 3), 3);
+  EXPECT_EQ(w.stack.counters().tx_alloc_fail, 1u);
+  w.sink.fail_alloc = false;
+  w.now += 1'000'000;
+  w.stack.poll_timers(w.now);  // RTO sends it
+  const Header h = w.pop();
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(h.payload), h.payload_len), "abc");
+}
+
+TEST(Output, ChecksumOffloadLeavesPseudoHeaderSum) {
+  Config c;
+  c.tx_checksum_offload = true;
+  Wire w(c);
+  w.in(40000, flag::syn, Seq(1), Seq(0));
+  const Header sa = w.pop();
+  EXPECT_EQ(sa.checksum, tcp_pseudo_checksum(kLocal, kRemote, w.last.bytes.size()));
+}
+
+TEST(Nagle, OnHoldsSecondSmallSegment) {
+  Config c;
+  c.nagle = true;
+  Wire w(c);
+  w.open(40000);
+  w.sink.out.clear();
+  w.stack.write(w.app.id, "a", 1);
+  w.stack.write(w.app.id, "b", 1);
+  EXPECT_EQ(w.sink.out.size(), 1u);  // RFC 9293 §3.7.4: one small segment in flight
+  w.in(40000, flag::ack, w.peer_isn + 1, w.iss + 2);
+  EXPECT_EQ(w.sink.out.size(), 2u);
+}
+
+TEST(Api, BadIdsAndClosedSides) {
+  Wire w;
+  ConnId bogus{3, 77};
+  EXPECT_EQ(w.stack.write(bogus, "x", 1), -ENOTCONN);
+  EXPECT_EQ(w.stack.close(bogus), -ENOTCONN);
+  EXPECT_EQ(w.stack.abort(ConnId{}), -ENOTCONN);
+  EXPECT_EQ(w.stack.readable(bogus), 0u);
+  EXPECT_TRUE(w.stack.peek(bogus).empty());
+  EXPECT_EQ(w.stack.listen(kLocal, 0, w.app), -EINVAL);
+  w.open(40000);
+  EXPECT_EQ(w.stack.shutdown_write(w.app.id), 0);
+  EXPECT_EQ(w.stack.write(w.app.id, "x", 1), -EPIPE);
+  const ConnId old = w.app.id;
+  w.stack.abort(old);
+  EXPECT_EQ(w.stack.write(old, "x", 1), -ENOTCONN);  // stale generation
+}
+
+}  // namespace
