@@ -42,7 +42,9 @@ WOLF_VERSION=5.5.4
 # Flags: AES-NI/intelasm/SP asm for speed; the TLS features later layers need;
 # PK callbacks (signature memo for the verdict cache); ALWAYS_VERIFY_CB so our
 # verify callback sees every peer certificate; IGNORE_KEY_EXTENSIONS so the
-# whole keyUsage/EKU policy lives in turnpike's callback (see docs/).
+# whole keyUsage/EKU policy lives in turnpike's callback (see docs/);
+# altcertchains so a CA certificate the peer presents is never added to the
+# context's signers (trust comes only from turnpike's trust store).
 WOLF_CONF=(
   --prefix="$wolf_prefix" --enable-static --disable-shared --with-pic
   --enable-intelasm --enable-aesni --enable-sp --enable-sp-asm
@@ -50,7 +52,7 @@ WOLF_CONF=(
   --enable-crl --enable-ocsp --enable-certgen --enable-keygen --enable-certreq
   --enable-certext --enable-pkcallbacks --enable-opensslextra --enable-ed25519
   --enable-curve25519 --enable-ecc --enable-supportedcurves --enable-secure-renegotiation
-  --enable-des3 --enable-aesgcm --enable-chacha --enable-poly1305 --enable-harden
+  --enable-altcertchains --enable-des3 --enable-aesgcm --enable-chacha --enable-poly1305 --enable-harden
   --disable-examples --disable-crypttests --disable-benchmark
 )
 WOLF_CFLAGS="-O3 -DWOLFSSL_ALWAYS_VERIFY_CB -DIGNORE_KEY_EXTENSIONS -DWOLFSSL_VERIFY_CB_ALL_CERTS -DKEEP_PEER_CERT -DWOLFSSL_PUBLIC_MP -DSESSION_CERTS -DHAVE_EX_DATA -DWOLFSSL_CERT_NAME_ALL"
@@ -83,9 +85,16 @@ SRC
   ./configure "${WOLF_CONF[@]}" CFLAGS="$WOLF_CFLAGS" >"$deps/wolfssl-configure.log" 2>&1 \
     || { tail -30 "$deps/wolfssl-configure.log" >&2; exit 1; }
   make -j"$(nproc)" >"$deps/wolfssl-build.log" 2>&1 || { tail -30 "$deps/wolfssl-build.log" >&2; exit 1; }
-  rm -rf "$wolf_prefix"
-  make install >>"$deps/wolfssl-build.log" 2>&1
-  echo "$want_sig" > "$wolf_prefix/.build-sig"
+  # Stage, then swap directories: builds using the old library never see a
+  # half-installed prefix.
+  stage="$deps/stage"
+  rm -rf "$stage"
+  make install DESTDIR="$stage" >>"$deps/wolfssl-build.log" 2>&1
+  echo "$want_sig" > "$stage$wolf_prefix/.build-sig"
+  rm -rf "$wolf_prefix.old"
+  [ -d "$wolf_prefix" ] && mv "$wolf_prefix" "$wolf_prefix.old"
+  mv "$stage$wolf_prefix" "$wolf_prefix"
+  rm -rf "$wolf_prefix.old" "$stage"
   cd "$here"; rm -rf "$src"
   log "wolfSSL installed in $wolf_prefix"
 fi

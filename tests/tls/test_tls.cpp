@@ -1,0 +1,252 @@
+// TLS engine end to end in memory: turnpike server session <-> turnpike client
+// session, with the EKU matrix of eku-semantics.md, chain failures, the
+// verdict cache, and the outbound (client-role) rules.
+#include <gtest/gtest.h>
+
+#include "tls_util.hpp"
+
+using namespace turnpike;
+using namespace turnpike::testing;
+using control::EkuMode;
+
+namespace {
+
+struct Outcome {
+  tls::Session::State server, client;
+  std::string failure;
+  int alert = 0;
+  bool cache_hit = false;
+};
+
+class Tls : public ::testing::Test {
+ protected:
+  control::VerdictCache cache{1024};
+
+  std::shared_ptr<const tls::Context> server_ctx(EkuMode mode, std::uint64_t epoch = 1,
+                                                 tls::ClientCertMode cm = tls::ClientCertMode::Require) {
+    tls::Options o = leaf_options("both");
+    o.client_cert = cm;
+    auto r = tls::Context::make_server(o, tls::Verifier{test_trust(), &cache, mode, epoch});
+    EXPECT_TRUE(r) << r.error;
+    return *r;
+  }
+  std::shared_ptr<const tls::Context> client_ctx(const std::string& leaf, bool check_key = true,
+                                                 const std::string& key = {}) {
+    tls::Options o;
+    if (!leaf.empty()) {
+      o = leaf_options(leaf);
+      if (!key.empty()) o.key_pem = pki_file(key + ".key");
+    }
+    o.check_key_matches = check_key;
+    auto r = tls::Context::make_client(o, tls::Verifier{test_trust(), nullptr, EkuMode::On, 1});
+    EXPECT_TRUE(r) << r.error;
+    return *r;
+  }
+  Outcome run(std::shared_ptr<const tls::Context> srv, std::shared_ptr<const tls::Context> cli,
+              const std::string& name = "both.test") {
+    tls::Session s(srv), c(cli, name);
+    pump(c, s);
+    // Application data both ways proves the session is usable.
+    if (s.state() == tls::Session::State::Open && c.state() == tls::Session::State::Open) {
+      const std::string msg = "OPTIONS sip:x SIP/2.0\r\n";
+      EXPECT_EQ(c.write(reinterpret_cast<const std::uint8_t*>(msg.data()), msg.size()), msg.size());
+      pump(c, s);
+      std::uint8_t buf[256];
+      const std::size_t n = s.read(buf, sizeof buf);
+      EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), n), msg);
+    }
+    return {s.state(), c.state(), s.failure(), s.alert_sent(), s.peer().cache_hit};
+  }
+};
+
+struct Row {
+  const char* leaf;
+  bool accept_on, accept_off;
+  const char* detail;  // on reject (mode On)
+};
+
+}  // namespace
+
+// Every row of the spec's table, both modes, plus keyUsage variants.
+TEST_F(Tls, InboundEkuMatrix) {
+  const Row rows[] = {
+      {"client", true, true, ""},
+      {"both", true, true, ""},
+      {"server", false, true, "unsupported certificate purpose"},  // serverAuth only: the public-CA case
+      {"noeku", true, true, ""},
+      {"any", true, true, ""},
+      {"codesign", false, false, "unsupported certificate purpose"},
+      {"ku-dsig", true, true, ""},
+      {"ku-kagree", true, true, ""},
+      {"ku-kenc", false, false, "unsupported certificate purpose"},
+      {"rsa2048", true, true, ""},
+      {"p384", true, true, ""},
+  };
+  for (EkuMode mode : {EkuMode::On, EkuMode::Off}) {
+    auto srv = server_ctx(mode);
+    for (const Row& r : rows) {
+      const bool want = mode == EkuMode::On ? r.accept_on : r.accept_off;
+      Outcome o = run(srv, client_ctx(r.leaf));
+      SCOPED_TRACE(std::string(r.leaf) + " mode " + std::string(control::to_string(mode)));
+      if (want) {
+        EXPECT_EQ(o.server, tls::Session::State::Open) << o.failure;
+      } else {
+        EXPECT_EQ(o.server, tls::Session::State::Failed);
+        EXPECT_EQ(o.failure, r.detail);
+        EXPECT_EQ(o.alert, 43);  // unsupported_certificate
+      }
+    }
+  }
+}
+
+TEST_F(Tls, ServerAuthOnlyCaChainFailsInModeOnOnly) {
+  // srvsub: leaf (serverAuth) under a serverAuth-only intermediate.
+  EXPECT_EQ(run(server_ctx(EkuMode::On), client_ctx("srvsub")).failure, "unsupported certificate purpose");
+  EXPECT_EQ(run(server_ctx(EkuMode::Off), client_ctx("srvsub")).server, tls::Session::State::Open);
+}
+
+TEST_F(Tls, ChainFailuresHaveTheirOwnDetails) {
+  auto srv = server_ctx(EkuMode::Off);  // Off: only chain problems can refuse
+  struct {
+    const char* leaf;
+    const char* detail;
+    int alert;
+  } cases[] = {{"expired", "certificate has expired", 45},
+               {"notyet", "certificate is not yet valid", 45},
+               {"revoked", "certificate revoked", 44},
+               {"wrongissuer", "unable to get local issuer certificate", 48}};
+  for (auto& c : cases) {
+    Outcome o = run(srv, client_ctx(c.leaf));
+    EXPECT_EQ(o.server, tls::Session::State::Failed) << c.leaf;
+    EXPECT_EQ(o.failure, c.detail) << c.leaf;
+    EXPECT_EQ(o.alert, c.alert) << c.leaf;
+  }
+}
+
+TEST_F(Tls, RequireRefusesClientWithoutCertificate) {
+  Outcome o = run(server_ctx(EkuMode::On), client_ctx(""));
+  EXPECT_EQ(o.server, tls::Session::State::Failed);
+  EXPECT_EQ(o.failure, "peer did not return a certificate");
+  // With "request", no certificate is fine.
+  Outcome req = run(server_ctx(EkuMode::On, 1, tls::ClientCertMode::Request), client_ctx(""));
+  EXPECT_EQ(req.server, tls::Session::State::Open) << req.failure;
+}
+
+TEST_F(Tls, VerdictCacheHitAndEpoch) {
+  auto srv = server_ctx(EkuMode::On, 7);
+  Outcome first = run(srv, client_ctx("client"));
+  EXPECT_EQ(first.server, tls::Session::State::Open);
+  EXPECT_FALSE(first.cache_hit);
+  Outcome second = run(srv, client_ctx("client"));
+  EXPECT_EQ(second.server, tls::Session::State::Open);
+  EXPECT_TRUE(second.cache_hit);
+  // Policy is applied to cached facts per handshake: a cached serverAuth-only
+  // certificate is accepted in mode Off and refused in mode On.
+  EXPECT_EQ(run(server_ctx(EkuMode::Off, 7), client_ctx("server")).server, tls::Session::State::Open);
+  Outcome on = run(server_ctx(EkuMode::On, 7), client_ctx("server"));
+  EXPECT_TRUE(on.cache_hit);
+  EXPECT_EQ(on.failure, "unsupported certificate purpose");
+  // A new trust epoch (CA or CRL change) makes old entries misses.
+  Outcome fresh = run(server_ctx(EkuMode::On, 8), client_ctx("client"));
+  EXPECT_FALSE(fresh.cache_hit);
+  EXPECT_GT(cache.stats().stale, 0u);
+}
+
+TEST_F(Tls, CachedCertificateWithoutItsKeyIsRefused) {
+  auto srv = server_ctx(EkuMode::On);
+  ASSERT_EQ(run(srv, client_ctx("client")).server, tls::Session::State::Open);  // now cached
+  // Same certificate, someone else's key: CertificateVerify must fail even
+  // though the chain verdict comes from the cache.
+  Outcome o = run(srv, client_ctx("client", /*check_key=*/false, "both"));
+  EXPECT_TRUE(o.cache_hit);
+  EXPECT_EQ(o.server, tls::Session::State::Failed);
+  EXPECT_EQ(o.failure, "certificate verify failed");
+}
+
+TEST_F(Tls, PresentedRootIsNotTrusted) {
+  // wrongissuer's chain file carries its self-signed root: trust must come
+  // only from the trust store, never from what the peer sends.
+  tls::Options o = leaf_options("wrongissuer");
+  o.cert_chain_pem = pki_file("wrongissuer.pem") + pki_file("other-root.pem");
+  auto cli = tls::Context::make_client(o, tls::Verifier{test_trust(), nullptr, EkuMode::On, 1});
+  ASSERT_TRUE(cli) << cli.error;
+  auto srv = server_ctx(EkuMode::Off);
+  Outcome first = run(srv, *cli);
+  EXPECT_EQ(first.failure, "unable to get local issuer certificate");
+  // And it was not remembered as a signer for the next handshake either.
+  EXPECT_EQ(run(srv, *cli).failure, "unable to get local issuer certificate");
+}
+
+TEST_F(Tls, OutboundRequiresServerAuthAndName) {
+  auto make_srv = [&](const std::string& leaf) {
+    auto r = tls::Context::make_server(leaf_options(leaf),
+                                       tls::Verifier{test_trust(), nullptr, EkuMode::On, 1});
+    EXPECT_TRUE(r) << r.error;
+    return *r;
+  };
+  auto cli = client_ctx("client");
+  auto connect = [&](const std::string& srv_leaf, const std::string& name) {
+    tls::Session s(make_srv(srv_leaf)), c(cli, name);
+    pump(c, s);
+    return std::make_pair(c.state(), c.failure());
+  };
+  EXPECT_EQ(connect("server", "server.test").first, tls::Session::State::Open);
+  EXPECT_EQ(connect("noeku", "noeku.test").first, tls::Session::State::Open);
+  auto ca = connect("client", "client.test");  // clientAuth only: not a server
+  EXPECT_EQ(ca.first, tls::Session::State::Failed);
+  EXPECT_EQ(ca.second, "unsupported certificate purpose");
+  auto name = connect("server", "elsewhere.test");
+  EXPECT_EQ(name.first, tls::Session::State::Failed);
+  EXPECT_EQ(name.second, "hostname mismatch");
+  EXPECT_EQ(connect("san", "sip.example.test").first, tls::Session::State::Open);
+}
+
+TEST_F(Tls, BadConfigurationIsRefusedClearly) {
+  tls::Options o = leaf_options("both");
+  o.key_pem = pki_file("client.key");
+  auto r = tls::Context::make_server(o, tls::Verifier{test_trust(), nullptr, EkuMode::On, 1});
+  EXPECT_FALSE(r);
+  EXPECT_EQ(r.error, "private key could not be loaded or does not match the certificate");
+  tls::Options none;
+  EXPECT_EQ(tls::Context::make_server(none, tls::Verifier{test_trust(), nullptr, EkuMode::On, 1}).error,
+            "a server context needs a certificate");
+  o = leaf_options("both");
+  o.tls12 = o.tls13 = false;
+  EXPECT_FALSE(tls::Context::make_server(o, tls::Verifier{test_trust(), nullptr, EkuMode::On, 1}));
+  o = leaf_options("both");
+  o.cipher_list = "NOT-A-CIPHER";
+  EXPECT_FALSE(tls::Context::make_server(o, tls::Verifier{test_trust(), nullptr, EkuMode::On, 1}));
+}
+
+TEST_F(Tls, GarbageInsteadOfClientHello) {
+  tls::Session s(server_ctx(EkuMode::On));
+  const std::string junk = "REGISTER sip:example.test SIP/2.0\r\n\r\n";
+  s.feed(reinterpret_cast<const std::uint8_t*>(junk.data()), junk.size());
+  EXPECT_EQ(s.step(), tls::Session::State::Failed);
+  EXPECT_FALSE(s.failure().empty());
+}
+
+TEST_F(Tls, ClientHelloOneByteAtATime) {
+  tls::Session s(server_ctx(EkuMode::On)), c(client_ctx("client"), "both.test");
+  c.step();
+  auto hello = c.output();
+  std::vector<std::uint8_t> bytes(hello.begin(), hello.end());
+  c.consume_output(bytes.size());
+  for (std::uint8_t b : bytes) {
+    s.feed(&b, 1);
+    ASSERT_NE(s.step(), tls::Session::State::Failed) << s.failure();
+  }
+  pump(c, s);
+  EXPECT_EQ(s.state(), tls::Session::State::Open) << s.failure();
+}
+
+TEST_F(Tls, TruncatedHandshakeThenEof) {
+  tls::Session s(server_ctx(EkuMode::On)), c(client_ctx("client"), "both.test");
+  c.step();
+  auto hello = c.output();
+  s.feed(hello.data(), hello.size() / 2);
+  EXPECT_EQ(s.step(), tls::Session::State::Handshaking);
+  s.feed_eof();
+  EXPECT_EQ(s.step(), tls::Session::State::Failed);
+  EXPECT_EQ(s.failure(), "connection closed during handshake");
+}
