@@ -1,0 +1,129 @@
+// Shared by the libFuzzer target and its ctest smoke run: puts one connection
+// into a chosen state on the fake wire, then feeds arbitrary segments (mostly
+// aimed at that connection's 4-tuple), API calls and clock jumps. Afterwards
+// everything must drain: no control block and no buffer chunk may leak.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "harness.hpp"
+
+namespace tcptest {
+
+class FuzzApp : public ConnHandler, public Listener {
+ public:
+  ConnId id;
+  bool reads = true;
+  ConnHandler* on_accept(Stack&, ConnId i) override {
+    id = i;
+    return this;
+  }
+  void on_readable(Stack& s, ConnId i) override {
+    if (!reads) return;
+    char b[2048];
+    while (s.read(i, b, sizeof b) > 0) {
+    }
+  }
+};
+
+inline void fuzz_one(const std::uint8_t* data, std::size_t size) {
+  constexpr std::uint32_t kL = 0xc6120001, kR = 0xc6120002;
+  constexpr std::uint16_t kLp = 5061, kRp = 40000;
+  if (size < 2) return;
+  Config cfg;
+  cfg.max_connections = 4;
+  cfg.max_chunks = 64;
+  cfg.chunk_size = 2048;
+  cfg.rcvbuf = cfg.sndbuf = 8192;
+  cfg.time_wait_us = 500'000;
+  cfg.max_retries = 4;
+  cfg.syn_retries = 2;
+  cfg.synack_retries = 2;
+  cfg.fin_wait2_us = 1'000'000;
+  VecSink sink;
+  std::uint64_t now = 1'000'000;
+  Stack st(cfg, sink, now);
+  FuzzApp app;
+  st.listen(kL, kLp, app);
+  app.reads = data[1] & 1;
+  const Seq peer(0x7ffffff0u);
+  Seq iss;
+  auto in = [&](std::uint8_t f, Seq seq, Seq ack, const char* d = "") {
+    auto b = make_segment(kR, kL, SegSpec{.sport = kRp, .dport = kLp, .seq = seq, .ack = ack, .flags = f,
+                                          .data = d});
+    st.input(SegmentIn{.src = kR, .dst = kL, .data = b.data(), .len = b.size()}, now);
+  };
+  auto last_seq = [&] { return sink.out.empty() ? Seq(0) : sink.out.back().h().seq; };
+  // Drive to the chosen state (RFC 9293 figure 5 paths).
+  const unsigned target = data[0] % 10;
+  if (target == 1) {
+    app.id = st.connect(kL, kLp, kR, kRp, app);  // SYN_SENT
+  } else if (target >= 2) {
+    in(flag::syn, peer, Seq(0));  // SYN_RECEIVED
+    iss = last_seq();
+    if (target >= 3) in(flag::ack, peer + 1, iss + 1);  // ESTABLISHED
+    switch (target) {
+      case 4: st.shutdown_write(app.id); break;  // FIN_WAIT_1
+      case 5: st.shutdown_write(app.id); in(flag::ack, peer + 1, iss + 2); break;  // FIN_WAIT_2
+      case 6: in(flag::fin | flag::ack, peer + 1, iss + 1); break;  // CLOSE_WAIT
+      case 7: in(flag::fin | flag::ack, peer + 1, iss + 1); st.shutdown_write(app.id); break;  // LAST_ACK
+      case 8: st.shutdown_write(app.id); in(flag::fin | flag::ack, peer + 1, iss + 1); break;  // CLOSING
+      case 9:
+        st.shutdown_write(app.id);
+        in(flag::ack, peer + 1, iss + 2);
+        in(flag::fin | flag::ack, peer + 1, iss + 2);  // TIME_WAIT
+        break;
+      default: break;
+    }
+  }
+  // The rest: records of [op][len][bytes...].
+  std::size_t i = 2;
+  std::vector<std::uint8_t> seg;
+  while (i + 2 <= size) {
+    const std::uint8_t op = data[i];
+    const std::size_t len = std::min<std::size_t>(data[i + 1], size - i - 2);
+    const std::uint8_t* p = data + i + 2;
+    i += 2 + len;
+    switch (op % 8) {
+      case 0: case 1: case 2: case 3: {  // a segment aimed at our connection
+        seg.assign(p, p + len);
+        if (seg.size() >= 4) {
+          turnpike::net::store_be16(seg.data(), kRp);
+          turnpike::net::store_be16(seg.data() + 2, kLp);
+        }
+        if (op & 1 && seg.size() >= 12) {  // plausible numbers make deep paths reachable
+          turnpike::net::store_be32(seg.data() + 4, (peer + 1 + seg[4]).raw());
+          turnpike::net::store_be32(seg.data() + 8, (iss + seg[8] % 4).raw());
+        }
+        st.input(SegmentIn{.src = kR, .dst = kL, .data = seg.data(), .len = seg.size(), .csum_verified = true}, now);
+        break;
+      }
+      case 4:  // raw bytes, checksum checked by the stack
+        st.input(SegmentIn{.src = kR, .dst = kL, .data = p, .len = len}, now);
+        break;
+      case 5:
+        now += (len + 1) * 7919;
+        st.poll_timers(now);
+        break;
+      case 6:
+        if (len) st.write(app.id, p, len);
+        break;
+      case 7:
+        switch (len % 4) {
+          case 0: st.shutdown_write(app.id); break;
+          case 1: st.close(app.id); break;
+          case 2: st.abort(app.id); break;
+          default: { char b[64]; st.read(app.id, b, sizeof b); break; }
+        }
+        break;
+    }
+    if (sink.out.size() > 256) sink.out.clear();
+  }
+  st.abort(app.id);
+  st.abort(st.find(kL, kLp, kR, kRp));
+  for (int k = 0; k < 8; ++k) st.poll_timers(now += 100'000'000);
+  if (st.connections() != 0 || st.chunks_in_use() != 0) __builtin_trap();
+}
+
+}  // namespace tcptest
