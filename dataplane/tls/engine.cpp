@@ -2,6 +2,8 @@
 
 #include <wolfssl/ssl.h>
 
+#include "turnpike/tls/alloc.hpp"
+
 #include <cstring>
 #include <ctime>
 #include <mutex>
@@ -18,7 +20,10 @@ using control::ChainStatus;
 
 void init_library() {
   static std::once_flag once;
-  std::call_once(once, [] { wolfSSL_Init(); });
+  std::call_once(once, [] {
+    install_allocators();  // also done before main; this keeps alloc.o linked
+    wolfSSL_Init();
+  });
 }
 
 namespace {

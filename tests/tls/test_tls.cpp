@@ -3,7 +3,12 @@
 // verdict cache, and the outbound (client-role) rules.
 #include <gtest/gtest.h>
 
+#include <mimalloc.h>
+
+#include <thread>
+
 #include "tls_util.hpp"
+#include "turnpike/tls/alloc.hpp"
 
 using namespace turnpike;
 using namespace turnpike::testing;
@@ -249,4 +254,21 @@ TEST_F(Tls, TruncatedHandshakeThenEof) {
   s.feed_eof();
   EXPECT_EQ(s.step(), tls::Session::State::Failed);
   EXPECT_EQ(s.failure(), "connection closed during handshake");
+}
+
+TEST_F(Tls, WolfsslAllocatesOnTheWorkerHeap) {
+  auto srv = server_ctx(EkuMode::On);
+  auto cli = client_ctx("client");
+  bool on_heap = false, handshake_ok = false;
+  std::thread worker([&] {
+    mi_heap_t* h = tls::bind_worker_heap();
+    tls::Session s(srv), c(cli, "both.test");
+    pump(c, s);
+    handshake_ok = s.state() == tls::Session::State::Open;
+    on_heap = mi_heap_contains_block(h, s.raw()) && mi_heap_contains_block(h, c.raw());
+  });
+  worker.join();
+  EXPECT_TRUE(handshake_ok);
+  EXPECT_TRUE(on_heap);
+  EXPECT_EQ(tls::worker_heap(), nullptr);  // this thread never bound one
 }
