@@ -66,6 +66,16 @@ Verdict verdict_ca(const CertFacts& c, EkuMode mode, Role role) {
   return (c.eku & (kEkuServerAuth | kEkuAny)) ? kAccept : kRejectPurpose;
 }
 
+Verdict verdict_path(const CertFacts& leaf, bool cas_allow_client, bool cas_allow_server, EkuMode mode, Role role) {
+  Verdict v = verdict(leaf, mode, role);
+  if (!v.accept) return v;
+  // RFC 5280 4.2.1.12 applied to CAs as OpenSSL does since 1.1.1; mode Off
+  // drops the clientAuth check on CAs as well as on the leaf.
+  if (role == Role::Inbound && mode == EkuMode::On && !cas_allow_client) return kRejectPurpose;
+  if (role == Role::Outbound && !cas_allow_server) return kRejectPurpose;
+  return kAccept;
+}
+
 Verdict check_validity(const CertFacts& c, int64_t now) {
   if (now < c.not_before) return {false, kDetailNotYetValid};
   if (now > c.not_after) return {false, kDetailExpired};
@@ -80,6 +90,7 @@ std::string_view chain_detail(ChainStatus s) {
     case ChainStatus::UnknownIssuer: return kDetailUnknownIssuer;
     case ChainStatus::Revoked: return kDetailRevoked;
     case ChainStatus::BadSignature: return kDetailBadSignature;
+    case ChainStatus::InvalidCa: return kDetailInvalidCa;
     case ChainStatus::Other: break;
   }
   return "certificate verify failed";

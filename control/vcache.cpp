@@ -34,7 +34,8 @@ inline void bump(std::atomic<uint64_t>& c) {
   c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
-constexpr uint8_t kFlagEku = 1, kFlagKu = 2, kFlagCa = 4;
+// Inverted CA flags so that a zeroed slot means "no restriction seen".
+constexpr uint8_t kFlagEku = 1, kFlagKu = 2, kFlagCa = 4, kFlagCaNoClient = 8, kFlagCaNoServer = 16;
 
 uint64_t load_word(const uint8_t* p) {
   uint64_t v;
@@ -83,6 +84,13 @@ CertFacts CachedFacts::to_facts() const {
   f.not_before = not_before;
   f.not_after = not_after;
   return f;
+}
+
+Verdict CachedFacts::evaluate(ChainStatus chain, const CachedFacts& f, EkuMode mode, Role role, int64_t now) {
+  if (chain != ChainStatus::Ok) return {false, chain_detail(chain)};
+  CertFacts leaf = f.to_facts();
+  if (Verdict v = check_validity(leaf, now); !v.accept) return v;
+  return verdict_path(leaf, f.cas_allow_client, f.cas_allow_server, mode, role);
 }
 
 VerdictCache::VerdictCache(size_t capacity) {
@@ -182,6 +190,8 @@ bool VerdictCache::lookup(const Fingerprint& fp, uint64_t want_epoch, CacheEntry
       out.facts.eku_present = flags & kFlagEku;
       out.facts.ku_present = flags & kFlagKu;
       out.facts.is_ca = flags & kFlagCa;
+      out.facts.cas_allow_client = !(flags & kFlagCaNoClient);
+      out.facts.cas_allow_server = !(flags & kFlagCaNoServer);
       out.facts.not_before = static_cast<int64_t>(val >> 32);
       out.facts.not_after = static_cast<int64_t>(val & 0xffffffffu);
       bump(sh.hits);
@@ -239,7 +249,8 @@ bool VerdictCache::insert(const CacheEntry& e) {
   // observes seq + 1 (odd) or later on its re-check, and retries.
   std::atomic_thread_fence(std::memory_order_release);
   uint8_t flags = (e.facts.eku_present ? kFlagEku : 0) | (e.facts.ku_present ? kFlagKu : 0) |
-                  (e.facts.is_ca ? kFlagCa : 0);
+                  (e.facts.is_ca ? kFlagCa : 0) | (e.facts.cas_allow_client ? 0 : kFlagCaNoClient) |
+                  (e.facts.cas_allow_server ? 0 : kFlagCaNoServer);
   uint64_t meta48 = uint64_t{e.facts.eku} | uint64_t{e.facts.key_usage} << 8 |
                     uint64_t{static_cast<uint8_t>(e.chain)} << 24 | uint64_t{flags} << 32;
   uint64_t validity = clamp32(e.facts.not_before) << 32 | clamp32(e.facts.not_after);

@@ -49,8 +49,11 @@ void check(const Row& r, bool ca) {
   for (const auto& c : cols) {
     Verdict got = v(c.m, c.role);
     EXPECT_EQ(got.accept, c.want) << to_string(c.role) << " mode " << to_string(c.m);
-    if (got.accept) EXPECT_TRUE(got.detail.empty());
-    else EXPECT_EQ(got.detail, "unsupported certificate purpose");
+    if (got.accept) {
+      EXPECT_TRUE(got.detail.empty());
+    } else {
+      EXPECT_EQ(got.detail, "unsupported certificate purpose");
+    }
   }
 }
 }  // namespace
@@ -139,4 +142,19 @@ TEST(PeerName, Rfc5922Order) {
   EXPECT_TRUE(matches_peer_name(w, "a.example.test", false));
   EXPECT_FALSE(matches_peer_name(w, "a.b.example.test", false));
   EXPECT_FALSE(matches_peer_name(w, "example.test", false));
+}
+
+TEST(Verdict, PathCombinesLeafAndCaRule) {
+  CertFacts both = pki_facts("both");
+  // Every CA allows both purposes: the leaf decides.
+  EXPECT_TRUE(verdict_path(both, true, true, EkuMode::On, Role::Inbound).accept);
+  // A serverAuth-only CA: refused inbound in mode On only, fine outbound.
+  EXPECT_FALSE(verdict_path(both, false, true, EkuMode::On, Role::Inbound).accept);
+  EXPECT_TRUE(verdict_path(both, false, true, EkuMode::Off, Role::Inbound).accept);
+  EXPECT_TRUE(verdict_path(both, false, true, EkuMode::On, Role::Outbound).accept);
+  // A clientAuth-only CA breaks outbound in both modes.
+  EXPECT_FALSE(verdict_path(both, true, false, EkuMode::Off, Role::Outbound).accept);
+  // The leaf rule still applies first.
+  EXPECT_FALSE(verdict_path(pki_facts("codesign"), true, true, EkuMode::Off, Role::Inbound).accept);
+  EXPECT_EQ(chain_detail(ChainStatus::InvalidCa), "invalid CA certificate");
 }

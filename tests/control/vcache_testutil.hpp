@@ -23,6 +23,8 @@ inline control::CacheEntry make_entry(const control::Fingerprint& fp, uint64_t e
   e.facts.ku_present = (fp[0] >> 1 ^ v) & 1;
   e.facts.key_usage = static_cast<uint16_t>(((fp[2] | fp[3] << 8) ^ (v * 0x1111u)) & 0x1ff);
   e.facts.is_ca = (fp[0] >> 2 ^ v) & 1;
+  e.facts.cas_allow_client = (fp[0] >> 3 ^ v) & 1;
+  e.facts.cas_allow_server = (fp[0] >> 4 ^ v) & 1;
   uint32_t base;
   std::memcpy(&base, fp.data() + 4, 4);
   e.facts.not_before = (base >> 1) + v;

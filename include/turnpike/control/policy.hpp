@@ -38,11 +38,15 @@ Verdict verdict(const CertFacts& leaf, EkuMode mode, Role role);
 // Verdict on a CA certificate of the presented chain (RFC 5280 4.2.1.12 as
 // OpenSSL applies it to CAs since 1.1.1).
 Verdict verdict_ca(const CertFacts& ca, EkuMode mode, Role role);
+// Leaf verdict plus the CA rule summarised over the presented CAs:
+// cas_allow_client / cas_allow_server are true when every CA certificate
+// with an EKU extension allows that purpose (or anyExtendedKeyUsage).
+Verdict verdict_path(const CertFacts& leaf, bool cas_allow_client, bool cas_allow_server, EkuMode mode, Role role);
 // Validity window (RFC 5280 4.1.2.5), now in Unix seconds.
 Verdict check_validity(const CertFacts& c, int64_t now);
 
 // Outcome of chain verification, as stored in the verdict cache.
-enum class ChainStatus : uint8_t { Ok, Expired, NotYetValid, UnknownIssuer, Revoked, BadSignature, Other };
+enum class ChainStatus : uint8_t { Ok, Expired, NotYetValid, UnknownIssuer, Revoked, BadSignature, Other, InvalidCa };
 std::string_view chain_detail(ChainStatus s);
 
 // Upload-time rules: does the certificate allow the role it is uploaded for?

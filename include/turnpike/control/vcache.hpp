@@ -31,12 +31,17 @@ struct CachedFacts {
   bool ku_present = false;
   uint16_t key_usage = 0;
   bool is_ca = false;
+  // CA rule summary over the CAs the peer presented (see verdict_path).
+  bool cas_allow_client = true;
+  bool cas_allow_server = true;
   // Unix seconds, clamped to [0, 2^32-1] (year 2106) in the cache.
   int64_t not_before = 0;
   int64_t not_after = 0;
 
   static CachedFacts from(const CertFacts& f);
   CertFacts to_facts() const;  // for verdict(); names and SANs left empty
+  // Policy on a cached entry (chain status, validity, leaf and CA rules).
+  static Verdict evaluate(ChainStatus chain, const CachedFacts& f, EkuMode mode, Role role, int64_t now);
   bool operator==(const CachedFacts&) const = default;
 };
 

@@ -29,6 +29,7 @@
 #     san-uri       EKU both; SAN URI sip:example.test (wolfSSL 5.5.4 refuses to parse
 #                   a URI without "//": ASN_ALT_NAME_E; kept to document it)
 #     srvsub        EKU serverAuth, issued by inter-srv (serverAuth-only CA chain)
+#     srvsub-both   EKU serverAuth+clientAuth, issued by inter-srv (the CA EKU rule)
 #     wrongissuer   EKU both, issued by other-root
 #   inter.crl       CRL of inter revoking "revoked" (PEM); root.crl (empty, PEM)
 #   both-enc.key    key of "both" encrypted with AES-256 (PKCS#8), passphrase "secret"
@@ -158,6 +159,7 @@ rsa rsa4096.key 4096; sign inter rsa4096 both
 ec p384.key P-384;    sign inter p384 both
 openssl genpkey -algorithm ED25519 -out ed25519.key 2>/dev/null; sign inter ed25519 both
 ec srvsub.key;        sign inter-srv srvsub server
+ec srvsub-both.key;   sign inter-srv srvsub-both both
 ec wrongissuer.key;   sign other-root wrongissuer both
 
 for n in client server both noeku any codesign ku-dsig ku-kagree ku-kenc san revoked \
@@ -165,6 +167,7 @@ for n in client server both noeku any codesign ku-dsig ku-kagree ku-kenc san rev
   cat "$n.pem" inter.pem > "$n-chain.pem"
 done
 cat srvsub.pem inter-srv.pem > srvsub-chain.pem
+cat srvsub-both.pem inter-srv.pem > srvsub-both-chain.pem
 cp wrongissuer.pem wrongissuer-chain.pem
 
 openssl ca -config db-inter/ca.cnf -revoke revoked.pem >/dev/null 2>&1
