@@ -76,6 +76,7 @@ Stack::Stack(const Config& cfg, SegmentSink& sink, std::uint64_t now_us)
   buckets_.assign(nb, kNil);
   bucket_mask_ = nb - 1;
   table_key_ = SipKey{cfg_.secret.k0 ^ 0x5bd1e9955bd1e995ull, cfg_.secret.k1 + 0x9e3779b97f4a7c15ull};
+  cookie_key_ = SipKey{cfg_.secret.k1 ^ 0x736f6d6570736575ull, cfg_.secret.k0 + 0x6c7967656e657261ull};
 }
 
 Stack::~Stack() {
@@ -655,17 +656,127 @@ void Stack::negotiate(Tcb& t, const Header& h, bool active) {
   t.cwnd = std::uint32_t{cfg_.init_cwnd_segments} * t.smss;
 }
 
+// A passive block in SYN_RECEIVED for the SYN `syn` (real, or rebuilt from a cookie).
+void Stack::init_passive(Tcb& t, Listener& l, const Header& syn, Seq iss) {
+  t.passive = true;
+  t.listener = &l;
+  t.state = State::syn_received;
+  t.irs = syn.seq;
+  t.rcv_nxt = t.rcv_data = t.read_pos = syn.seq + 1;
+  // What the SYN-ACK offers (unscaled, RFC 7323 §2.2); emit() recomputes it.
+  t.rcv_adv = t.rcv_nxt + std::min<std::uint32_t>(65535, t.rcvbuf.capacity());
+  std::uint32_t ts_off = 0;
+  const Seq fresh = isn(t.laddr, t.lport, t.raddr, t.rport, &ts_off);
+  t.ts_offset = ts_off;
+  t.iss = iss == Seq(0) ? fresh : iss;
+  t.snd_una = t.iss;
+  t.snd_nxt = t.snd_max = t.iss + 1;
+  t.snd_end = t.iss + 1;
+  t.recover = t.iss;
+  t.rtt_start = now_;
+  negotiate(t, syn, false);
+  t.snd_wnd = syn.window;  // RFC 7323 §2.2: unscaled in a SYN
+  t.max_snd_wnd = t.snd_wnd;
+  t.snd_wl1 = syn.seq;
+  t.snd_wl2 = t.iss;
+}
+
+// SYN cookies (RFC 4987 §3.6). 32 bits of ISN:
+//   5 bits time slot (64 s) | 3 bits MSS index | 4 bits peer window shift
+//   (15 = none) | 1 bit SACK-permitted | 19 bits MAC over the 4-tuple, the
+//   peer's ISN, the slot and those option bits.
+// Timestamps need no bit: the peer echoes them in the ACK only if both sides
+// offered them, and our TS clock offset is a function of the 4-tuple.
+namespace {
+constexpr std::uint16_t kCookieMss[8] = {216, 536, 1024, 1200, 1360, 1440, 1452, 1460};
+constexpr std::uint64_t kCookieSlotUs = 64'000'000;
+}  // namespace
+
+std::uint32_t Stack::cookie_mac(const SegmentIn& seg, const Header& h, Seq peer_isn, std::uint32_t slot,
+                                std::uint32_t bits) const noexcept {
+  const std::uint32_t k[6] = {seg.dst, seg.src, (std::uint32_t{h.dst_port} << 16) | h.src_port,
+                              peer_isn.raw(), slot, bits};
+  return static_cast<std::uint32_t>(siphash24(cookie_key_, k, sizeof k)) & 0x7ffff;
+}
+
+Seq Stack::make_cookie(const SegmentIn& seg, const Header& h) const noexcept {
+  const std::uint16_t mss = h.opt.has_mss ? h.opt.mss : kDefaultMss;
+  std::uint32_t mi = 0;
+  while (mi < 7 && kCookieMss[mi + 1] <= mss) ++mi;
+  const std::uint32_t ws = h.opt.has_wscale && cfg_.window_scaling ? std::min<std::uint8_t>(h.opt.wscale, 14) : 15;
+  const std::uint32_t sack = h.opt.sack_permitted && cfg_.sack ? 1 : 0;
+  const std::uint32_t bits = mi | (ws << 3) | (sack << 7);
+  const std::uint32_t slot = static_cast<std::uint32_t>(now_ / kCookieSlotUs);
+  return Seq(((slot & 31) << 27) | (bits << 19) | cookie_mac(seg, h, h.seq, slot, bits));
+}
+
+bool Stack::check_cookie(const SegmentIn& seg, const Header& h, Header& syn) const noexcept {
+  const std::uint32_t c = (h.ack - 1).raw();
+  const std::uint32_t bits = (c >> 19) & 0xff;
+  const std::uint32_t cur = static_cast<std::uint32_t>(now_ / kCookieSlotUs);
+  for (std::uint32_t slot : {cur, cur - 1}) {  // valid for 64 to 128 s
+    if ((slot & 31) != (c >> 27) || cookie_mac(seg, h, h.seq - 1, slot, bits) != (c & 0x7ffff)) continue;
+    syn = Header{};
+    syn.src_port = h.src_port;
+    syn.dst_port = h.dst_port;
+    syn.seq = h.seq - 1;
+    syn.flags = flag::syn;
+    syn.window = h.window;
+    syn.opt.has_mss = true;
+    syn.opt.mss = kCookieMss[bits & 7];
+    syn.opt.has_wscale = ((bits >> 3) & 15) != 15;
+    syn.opt.wscale = static_cast<std::uint8_t>((bits >> 3) & 15);
+    syn.opt.sack_permitted = (bits >> 7) & 1;
+    syn.opt.has_ts = h.opt.has_ts && cfg_.timestamps;
+    syn.opt.ts_val = h.opt.ts_val;
+    return true;
+  }
+  return false;
+}
+
 // RFC 9293 §3.10.7.2 LISTEN.
-void Stack::on_listen(Listener& l, const SegmentIn& seg, const Header& h) {
+void Stack::on_listen(Listener& l, const SegmentIn& seg, Header& h) {
   if (h.has(flag::rst)) return;  // first: ignore RST
-  if (h.has(flag::ack)) {        // second: ACK to a listener draws RST <SEQ=SEG.ACK>
+  if (h.has(flag::ack)) {
+    // An ACK may complete a cookie handshake (RFC 4987 §3.6); otherwise it
+    // draws RST <SEQ=SEG.ACK> (second check).
+    Header syn;
+    if (cfg_.syn_cookies && !h.has(flag::syn) && check_cookie(seg, h, syn)) {
+      Tcb* tp = alloc_tcb(seg.dst, h.dst_port, seg.src, h.src_port);
+      if (!tp) {
+        ++ctr_.syn_dropped_no_conn;
+        return;
+      }
+      ++ctr_.syn_cookies_ok;
+      ++half_open_;  // SYN_RECEIVED for the length of this segment
+      init_passive(*tp, l, syn, h.ack - 1);
+      on_segment(*tp, h);
+      output(*tp);
+      finish(*tp);
+      return;
+    }
+    if (cfg_.syn_cookies && !h.has(flag::syn)) ++ctr_.syn_cookies_bad;
     ++ctr_.rx_no_conn;
     reply_rst(seg, h);
     return;
   }
   if (!h.has(flag::syn)) return;  // fourth: anything else is dropped
   if (half_open_ >= cfg_.max_half_open) {
-    ++ctr_.syn_dropped_half_open;
+    if (!cfg_.syn_cookies) {
+      ++ctr_.syn_dropped_half_open;
+      return;
+    }
+    // Stateless answer: a scratch block only carries the fields emit() reads.
+    Tcb& t = scratch_;
+    t = Tcb{};
+    t.laddr = seg.dst;
+    t.lport = h.dst_port;
+    t.raddr = seg.src;
+    t.rport = h.src_port;
+    t.rcvbuf.configure(rcv_chunks_, pool_.chunk_shift());
+    init_passive(t, l, h, make_cookie(seg, h));
+    ++ctr_.syn_cookies_sent;
+    emit(t, t.iss, 0, flag::syn | flag::ack);
     return;
   }
   Tcb* tp = alloc_tcb(seg.dst, h.dst_port, seg.src, h.src_port);
@@ -676,22 +787,7 @@ void Stack::on_listen(Listener& l, const SegmentIn& seg, const Header& h) {
   Tcb& t = *tp;
   ++ctr_.syn_received;
   ++half_open_;
-  t.passive = true;
-  t.listener = &l;
-  t.state = State::syn_received;
-  t.irs = h.seq;
-  t.rcv_nxt = t.rcv_data = t.read_pos = h.seq + 1;
-  t.iss = isn(t.laddr, t.lport, t.raddr, t.rport, &t.ts_offset);
-  t.snd_una = t.iss;
-  t.snd_nxt = t.snd_max = t.iss + 1;
-  t.snd_end = t.iss + 1;
-  t.recover = t.iss;
-  t.rtt_start = now_;
-  negotiate(t, h, false);
-  t.snd_wnd = h.window;  // RFC 7323 §2.2: unscaled in a SYN
-  t.max_snd_wnd = t.snd_wnd;
-  t.snd_wl1 = h.seq;
-  t.snd_wl2 = t.iss;
+  init_passive(t, l, h, Seq(0));
   // Data and FIN on a SYN are not queued: the peer will send them again.
   emit(t, t.iss, 0, flag::syn | flag::ack);
   arm_rto(t);

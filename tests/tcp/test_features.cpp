@@ -281,6 +281,7 @@ TEST(Limits, HalfOpenBoundAndPoolExhaustion) {
   Config c;
   c.max_half_open = 2;
   c.max_connections = 3;
+  c.syn_cookies = false;
   Wire w(c);
   w.in(40000, flag::syn, Seq(1), Seq(0));
   w.in(40001, flag::syn, Seq(1), Seq(0));
@@ -300,6 +301,87 @@ TEST(Limits, HalfOpenBoundAndPoolExhaustion) {
   w.in(40004, flag::syn, Seq(1), Seq(0));  // half-open has room, the pool does not
   EXPECT_EQ(w.stack.counters().syn_dropped_no_conn, 1u);
   EXPECT_EQ(w.stack.connections(), 3u);
+}
+
+// RFC 4987 §3.6: with the half-open table full the listener answers with a
+// cookie and keeps no state; the ACK that returns it creates the connection
+// with the options the SYN asked for.
+TEST(SynCookies, FullHalfOpenTableStillAccepts) {
+  Config c;
+  c.max_half_open = 1;
+  Wire w(c);
+  w.in(40000, flag::syn, Seq(1), Seq(0));  // fills the half-open table
+  w.pop();
+  OptionsOut o;
+  o.mss = true;
+  o.mss_value = 1400;
+  o.wscale = true;
+  o.wscale_value = 7;
+  o.sack_permitted = true;
+  o.ts = true;
+  o.ts_val = 5000;
+  w.in(40001, flag::syn, Seq(777), Seq(0), {}, o);
+  const Header sa = w.pop();
+  EXPECT_TRUE(sa.has(flag::syn) && sa.has(flag::ack));
+  EXPECT_EQ(sa.ack, Seq(778));
+  EXPECT_TRUE(sa.opt.has_wscale && sa.opt.sack_permitted && sa.opt.has_ts);
+  EXPECT_EQ(w.stack.counters().syn_cookies_sent, 1u);
+  EXPECT_EQ(w.stack.connections(), 1u);  // no state for the cookie SYN
+  // A forged ACK (wrong cookie) is refused with RST.
+  OptionsOut ao;
+  ao.ts = true;
+  ao.ts_val = 5001;
+  ao.ts_ecr = sa.opt.ts_val;
+  w.in(40001, flag::ack, Seq(778), sa.seq + 2, {}, ao);
+  EXPECT_TRUE(w.pop().has(flag::rst));
+  EXPECT_EQ(w.stack.counters().syn_cookies_bad, 1u);
+  // The right one, carrying data, creates the connection.
+  w.in(40001, flag::ack | flag::psh, Seq(778), sa.seq + 1, "hello", ao);
+  EXPECT_EQ(w.stack.counters().syn_cookies_ok, 1u);
+  EXPECT_EQ(w.app.accepted, 1);
+  EXPECT_EQ(w.app.data, "hello");
+  ConnInfo i;
+  ASSERT_TRUE(w.stack.info(w.app.id, i));
+  EXPECT_EQ(i.state, State::established);
+  EXPECT_EQ(i.snd_wscale, 7);
+  EXPECT_TRUE(i.sack);
+  EXPECT_TRUE(i.timestamps);
+  EXPECT_EQ(i.smss, 1360 - 12);  // MSS rounded down to the cookie table
+  EXPECT_EQ(w.stack.half_open(), 1u);
+  // Too late: a cookie from more than two 64 s slots ago is refused.
+  w.sink.out.clear();  // the window update that followed the read
+  w.in(40002, flag::syn, Seq(5), Seq(0));
+  const Header sa2 = w.pop();
+  w.now += 200'000'000;
+  w.in(40002, flag::ack, Seq(6), sa2.seq + 1);
+  EXPECT_TRUE(w.pop().has(flag::rst));
+  EXPECT_EQ(w.stack.counters().syn_cookies_bad, 2u);
+}
+
+TEST(SynCookies, BulkTransferOverCookieConnections) {
+  Config c;
+  Config s;
+  s.max_half_open = 0;  // every connection goes through a cookie
+  NetSim net(c, s, Impairment{}, 3);
+  Sink srv, cli;
+  net.b->listen(kRemote, kLport, srv);
+  cli.id = net.a->connect(kLocal, 0, kRemote, kLport, cli);
+  ASSERT_TRUE(net.run([&] { return srv.accepted == 1; }, 1'000'000));
+  std::string blob(1 << 20, 'c');
+  for (std::size_t i = 0; i < blob.size(); ++i) blob[i] = static_cast<char>(i * 31 + (i >> 9));
+  std::size_t sent = 0;
+  ASSERT_TRUE(net.run(
+      [&] {
+        if (sent < blob.size()) {
+          const long k = net.a->write(cli.id, blob.data() + sent, blob.size() - sent);
+          if (k > 0) sent += static_cast<std::size_t>(k);
+        }
+        return srv.data.size() == blob.size();
+      },
+      60'000'000));
+  EXPECT_EQ(srv.data, blob);
+  EXPECT_EQ(net.b->counters().syn_cookies_ok, 1u);
+  EXPECT_EQ(net.b->half_open(), 0u);
 }
 
 TEST(Limits, ChallengeAckRateLimited) {

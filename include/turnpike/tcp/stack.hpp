@@ -102,6 +102,7 @@ struct Config {
   bool sack = true;                         // RFC 2018 (receiver blocks)
   bool nagle = false;                       // RFC 9293 §3.7.4, off by default
   bool tx_checksum_offload = false;         // leave pseudo-header sum for the NIC
+  bool syn_cookies = true;                  // RFC 4987 when the half-open table is full
   std::uint32_t challenge_ack_per_sec = 1000;  // RFC 5961 §7
   CongestionControl cc = CongestionControl::newreno;
   SipKey secret{0x0123456789abcdefull, 0xfedcba9876543210ull};  // RFC 6528 key: set per boot
@@ -141,6 +142,9 @@ struct Config {
   X(syn_received, "SYNs accepted on listeners")                                    \
   X(syn_dropped_half_open, "SYNs dropped: half-open table full")                   \
   X(syn_dropped_no_conn, "SYNs dropped: connection pool exhausted")                \
+  X(syn_cookies_sent, "SYN-ACKs with a cookie (half-open table full, RFC 4987)")  \
+  X(syn_cookies_ok, "connections created by a valid cookie ACK")                  \
+  X(syn_cookies_bad, "ACKs to a listener with no valid cookie (RST sent)")        \
   X(synack_retransmits, "SYN-ACK retransmissions")                                 \
   X(accepted, "passive opens completed")                                           \
   X(refused_by_app, "handshakes refused by the listener callback")                 \
@@ -239,7 +243,12 @@ class Stack {
   Listener* find_listener(std::uint32_t ip, std::uint16_t port) const noexcept;
 
   // input
-  void on_listen(Listener& l, const SegmentIn& seg, const Header& h);
+  void on_listen(Listener& l, const SegmentIn& seg, Header& h);
+  void init_passive(Tcb& t, Listener& l, const Header& syn, Seq iss);
+  std::uint32_t cookie_mac(const SegmentIn& seg, const Header& h, Seq peer_isn, std::uint32_t slot,
+                           std::uint32_t bits) const noexcept;
+  Seq make_cookie(const SegmentIn& seg, const Header& h) const noexcept;
+  bool check_cookie(const SegmentIn& seg, const Header& h, Header& syn) const noexcept;
   void on_syn_sent(Tcb& t, const Header& h);
   void on_segment(Tcb& t, Header& h);
   bool on_ack(Tcb& t, const Header& h);
@@ -291,6 +300,8 @@ class Stack {
   std::uint32_t bucket_mask_ = 0;
   std::vector<ListenerEntry> listeners_;
   SipKey table_key_;
+  SipKey cookie_key_;
+  Tcb scratch_;  // stateless SYN-ACKs (cookies)
   std::size_t active_ = 0;
   std::size_t half_open_ = 0;
   std::uint16_t next_ephemeral_;
