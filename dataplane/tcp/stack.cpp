@@ -477,7 +477,7 @@ void Stack::on_rto(Tcb& t) {
   }
   ++ctr_.rto_timeouts;
   // RFC 5681 §3.1 eq. (4) on the first timeout; RFC 6298 §5.5 back off.
-  if (t.backoff == 0) t.ssthresh = std::max<std::uint32_t>(flight(t) / 2, 2u * t.smss);
+  if (t.backoff == 0) t.ssthresh = reduce(t);
   t.cwnd = t.smss;  // loss window
   t.ca_acc = 0;
   t.in_recovery = false;
@@ -492,6 +492,12 @@ void Stack::on_rto(Tcb& t) {
                        t.snd_max);
   if (t.wr_shutdown && t.snd_nxt == t.snd_end && t.snd_max > t.snd_end) t.snd_nxt = t.snd_end + 1;
   arm_rto(t);
+}
+
+// ssthresh after a congestion event: RFC 5681 eq. (4), or CUBIC's beta (RFC 9438 §4.6).
+std::uint32_t Stack::reduce(Tcb& t) {
+  if (cfg_.cc == CongestionControl::cubic) return t.cubic.on_congestion(t.cwnd, t.smss);
+  return std::max<std::uint32_t>(flight(t) / 2, 2u * t.smss);
 }
 
 // RFC 6298 §2.2-2.4.
@@ -954,7 +960,7 @@ void Stack::on_dup_ack(Tcb& t) {
   // RFC 6582 §3.2 step 2: enter only if the ACK covers more than recover.
   if (t.snd_una < t.recover) return;  // recover is one past the highest byte sent
   ++ctr_.fast_retransmits;
-  t.ssthresh = std::max<std::uint32_t>(flight(t) / 2, 2u * t.smss);  // RFC 5681 eq. (4)
+  t.ssthresh = reduce(t);
   t.recover = t.snd_max;
   t.in_recovery = true;
   retransmit_first(t);
@@ -994,6 +1000,8 @@ void Stack::on_new_ack(Tcb& t, const Header& h, Seq ack) {
     t.dupacks = 0;
     if (t.cwnd < t.ssthresh) {
       t.cwnd += std::min<std::uint32_t>(acked, t.smss);  // slow start, L = 1 SMSS
+    } else if (cfg_.cc == CongestionControl::cubic) {
+      t.cwnd = t.cubic.on_ack(t.cwnd, acked, t.smss, now_, t.srtt_us);
     } else {
       t.ca_acc += acked;  // congestion avoidance: one SMSS per cwnd acked
       if (t.ca_acc >= t.cwnd) {

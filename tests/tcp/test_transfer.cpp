@@ -85,6 +85,7 @@ struct LinkRun {
   double loss;
   bool extras;  // reordering, duplication and corruption as well
   std::uint64_t seed;
+  CongestionControl cc = CongestionControl::newreno;
 };
 
 class Transfer : public ::testing::TestWithParam<LinkRun> {};
@@ -95,6 +96,7 @@ TEST_P(Transfer, TwentyMiBEachWayByteExact) {
   Config cfg;
   cfg.time_wait_us = 2'000'000;
   cfg.max_connections = 16;
+  cfg.cc = r.cc;
   Impairment imp;
   imp.loss = r.loss;
   if (r.extras) {
@@ -141,9 +143,9 @@ TEST_P(Transfer, TwentyMiBEachWayByteExact) {
     EXPECT_GT(ca.rx_ooo_segments + cb.rx_ooo_segments, 0u);
   }
   std::printf(
-      "[loss %.0f%%%s] %.2f s simulated, %.1f Mbit/s each way; shim sent %llu dropped %llu reordered %llu "
+      "[loss %.0f%%%s%s] %.2f s simulated, %.1f Mbit/s each way; shim sent %llu dropped %llu reordered %llu "
       "duplicated %llu corrupted %llu; retransmits %llu+%llu (fast %llu+%llu, rto %llu+%llu, partial %llu+%llu)\n",
-      r.loss * 100, r.extras ? " +reorder/dup/corrupt" : "", secs, kTotal * 8 / secs / 1e6,
+      r.loss * 100, r.extras ? " +reorder/dup/corrupt" : "", r.cc == CongestionControl::cubic ? " cubic" : "", secs, kTotal * 8 / secs / 1e6,
       (unsigned long long)net.counts.sent, (unsigned long long)net.counts.dropped,
       (unsigned long long)net.counts.reordered, (unsigned long long)net.counts.duplicated,
       (unsigned long long)net.counts.corrupted, (unsigned long long)ca.retransmits,
@@ -166,9 +168,11 @@ TEST_P(Transfer, TwentyMiBEachWayByteExact) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Impaired, Transfer,
-                         ::testing::Values(LinkRun{0.0, false, 11}, LinkRun{0.01, true, 12}, LinkRun{0.05, true, 13}),
+                         ::testing::Values(LinkRun{0.0, false, 11}, LinkRun{0.01, true, 12}, LinkRun{0.05, true, 13},
+                                           LinkRun{0.01, true, 14, CongestionControl::cubic}),
                          [](const auto& info) {
-                           return "loss" + std::to_string(static_cast<int>(info.param.loss * 100)) + "pct";
+                           return "loss" + std::to_string(static_cast<int>(info.param.loss * 100)) + "pct" +
+                                  (info.param.cc == CongestionControl::cubic ? "_cubic" : "");
                          });
 
 }  // namespace

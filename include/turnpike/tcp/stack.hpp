@@ -75,7 +75,7 @@ class Listener {
   virtual ConnHandler* on_accept(Stack&, ConnId) = 0;
 };
 
-enum class CongestionControl : std::uint8_t { newreno };
+enum class CongestionControl : std::uint8_t { newreno, cubic };  // RFC 5681/6582, RFC 9438
 
 struct Config {
   std::uint16_t mss = 1460;                 // advertised: port MTU - 40
@@ -280,6 +280,7 @@ class Stack {
   void on_rto(Tcb& t);
   void arm_rto(Tcb& t);
   void rtt_sample(Tcb& t, std::uint64_t r_us);
+  std::uint32_t reduce(Tcb& t);
   void enter_time_wait(Tcb& t);
   void to_closed(Tcb& t, Term why);
   void finish(Tcb& t);

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "turnpike/tcp/buffer.hpp"
+#include "turnpike/tcp/cubic.hpp"
 #include "turnpike/tcp/seq.hpp"
 #include "turnpike/tcp/timer_wheel.hpp"
 
@@ -81,6 +82,7 @@ struct Tcb {
   std::uint32_t cwnd = 0, ssthresh = 0, ca_acc = 0;
   std::uint16_t smss = 536;  // payload bytes per segment after options
   std::uint16_t peer_mss = 536;
+  Cubic cubic;  // used when Config::cc is cubic
 
   // RTT (RFC 6298)
   std::uint32_t srtt_us = 0, rttvar_us = 0, rto_us = 0;
