@@ -1,6 +1,7 @@
 // EventSink: bounded MPSC queue (per-cell sequence numbers, after D. Vyukov's
 // bounded queue) drained by one writer thread into a size-rotated file.
 #include <fcntl.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -81,6 +82,7 @@ struct EventSink::Impl {
   }
 
   void write_line(const char* p, size_t n) {
+    if (opts.syslog) ::syslog(LOG_DAEMON | LOG_NOTICE, "%.*s", static_cast<int>(n), p);
     if (file_size > 0 && file_size + n + 1 > opts.max_bytes) rotate();
     if (fd < 0) {
       write_errors.fetch_add(1, std::memory_order_relaxed);

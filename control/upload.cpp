@@ -60,6 +60,14 @@ bool valid_crl_name(std::string_view n) {
 
 }  // namespace
 
+StageResult Transaction::refuse_trust(std::string msg) {
+  if (mgr_) {
+    std::lock_guard<std::mutex> l(mgr_->mu_);
+    mgr_->emit({kEventUploadRefused, {{"Store", "trust"}, {"Reason", msg}, {"Source", source_}}});
+  }
+  return {false, std::move(msg), {}};
+}
+
 Transaction::Transaction(StoreManager* m, std::shared_ptr<const StoreSnapshot> base)
     : mgr_(m),
       base_(base ? std::move(base) : std::make_shared<const StoreSnapshot>()),
@@ -156,7 +164,7 @@ StageResult Transaction::set_ca_bundle(std::string_view pem) {
   next.ca_facts.clear();
   if (!pem.empty()) {
     TrustStore t;
-    if (std::string e = t.add_ca_bundle(pem); !e.empty()) return {false, "Invalid CA bundle: " + e, {}};
+    if (std::string e = t.add_ca_bundle(pem); !e.empty()) return refuse_trust("Invalid CA bundle: " + e);
     auto ders = pem_certs_to_der(pem);
     next.ca_der = std::move(*ders);
     int64_t now = now_or(0);
@@ -169,7 +177,7 @@ StageResult Transaction::set_ca_bundle(std::string_view pem) {
     r.warnings.push_back("The CA bundle is empty: no peer certificate will verify.");
   }
   TrustStore t;
-  if (std::string e = build_trust(next, t); !e.empty()) return {false, "Invalid trust store: " + e, {}};
+  if (std::string e = build_trust(next, t); !e.empty()) return refuse_trust("Invalid trust store: " + e);
   *staged_ = std::move(next);
   dirty_ = trust_changed_ = true;
   return r;
@@ -179,11 +187,11 @@ StageResult Transaction::add_crl(std::string_view name, std::string_view content
   if (done_) return {false, "the transaction is already finished", {}};
   std::string n(name);
   if (n.size() < 4 || n.substr(n.size() - 4) != ".crl") n += ".crl";
-  if (!valid_crl_name(n)) return {false, "Invalid CRL name: use letters, digits, '.', '-', '_' and the .crl suffix", {}};
+  if (!valid_crl_name(n)) return refuse_trust("Invalid CRL name: use letters, digits, '.', '-', '_' and the .crl suffix");
   StoreSnapshot next = *staged_;
   next.crls[n] = std::string(content);
   TrustStore t;
-  if (std::string e = build_trust(next, t); !e.empty()) return {false, "Invalid CRL: " + e, {}};
+  if (std::string e = build_trust(next, t); !e.empty()) return refuse_trust("Invalid CRL: " + e);
   *staged_ = std::move(next);
   dirty_ = trust_changed_ = true;
   return {};

@@ -30,6 +30,12 @@ inline const std::filesystem::path& pki_dir() {
     if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     std::string cmd = std::string("bash '") + TURNPIKE_PKI_SCRIPT + "' " + tmpl + " >/dev/null";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("make-pki.sh failed");
+    // Removed at exit: nothing generated outlives the test binary.
+    static std::string made = tmpl;
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(made, ec);
+    });
     return std::filesystem::path(tmpl);
   }();
   return dir;

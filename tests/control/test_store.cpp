@@ -277,6 +277,7 @@ TEST_F(Store, TrustChangesBumpEpoch) {
   EXPECT_EQ(mgr->snapshot()->trust_epoch, e1 + 2);
   Transaction t3 = mgr->begin();
   EXPECT_FALSE(t3.set_ca_bundle(pki_file("both.pem")).ok);  // not a CA
+  EXPECT_TRUE(has_event("Event=\"Certificate Upload Refused\" Store=\"trust\" Reason=\"Invalid CA bundle: not a CA"));
 }
 
 TEST_F(Store, TamperedFileIsDetectedAtLoad) {

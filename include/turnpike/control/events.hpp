@@ -90,6 +90,7 @@ struct SinkOptions {
   size_t queue_capacity = 4096;             // rounded up to a power of two
   uint32_t rate_per_second = 20;            // per (kind, source)
   bool fsync_on_rotate = true;
+  bool syslog = false;                      // also send each line to syslog(3) (LOG_DAEMON)
 };
 
 struct SinkStats {

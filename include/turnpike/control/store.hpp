@@ -106,6 +106,7 @@ class Transaction {
   friend class StoreManager;
   Transaction(StoreManager* m, std::shared_ptr<const StoreSnapshot> base);
   StageResult stage(StoreKind kind, std::string_view cert, std::string_view key, const UploadOptions& o);
+  StageResult refuse_trust(std::string msg);  // refusal + event
 
   StoreManager* mgr_;
   std::shared_ptr<const StoreSnapshot> base_;
