@@ -201,6 +201,10 @@ EventSink::Push EventSink::submit(std::string_view kind, std::string_view source
   }
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
   if (!impl_->limiter.allow(kind, source, now)) {
+    // Wake the writer on the first suppression of a burst (and every 1024th)
+    // so the "Events Suppressed" summary is not held back until the next
+    // accepted event; the other suppressed calls cost no syscall.
+    if ((impl_->limiter.suppressed() & 1023) == 1) impl_->ring();
     return Push::RateLimited;
   }
   if (!impl_->try_push(line)) {

@@ -196,3 +196,16 @@ TEST(EventSinkConcurrency, ManyProducersNeverBlockAndNothingIsLost) {
   }
   (void)dropped;
 }
+
+TEST(EventSink, SuppressionSummaryIsWrittenWithoutFurtherEvents) {
+  TempDir d;
+  fs::path p = d.path / "events.log";
+  EventSink sink({.path = p.string(), .rate_per_second = 1});
+  for (int i = 0; i < 50; ++i) sink.submit("k", "198.18.0.7", "flood");
+  bool found = false;
+  for (int i = 0; i < 200 && !found; ++i) {  // up to 2 s
+    for (const auto& l : lines_of(p)) found |= l.find("Event=\"Events Suppressed\"") != std::string::npos;
+    if (!found) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(found);
+}
