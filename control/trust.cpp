@@ -19,8 +19,6 @@ struct TrustStore::CM {
     int type;
   };
   WOLFSSL_CERT_MANAGER* cm = nullptr;
-  std::vector<Der> anchors;  // kept to rebuild per-call managers
-  std::vector<Crl> crls;           // verified against an anchor
   std::vector<Crl> deferred_crls;  // issuer not an anchor (intermediate CA)
   ~CM() {
     if (cm) wolfSSL_CertManagerFree(cm);
@@ -46,7 +44,6 @@ std::string TrustStore::add_ca_bundle(std::string_view pem) {
     int rc = wolfSSL_CertManagerLoadCABuffer(cm_->cm, d.data(), static_cast<long>(d.size()), WOLFSSL_FILETYPE_ASN1);
     if (rc != WOLFSSL_SUCCESS)
       return "CA certificate " + f->subject + " not accepted: " + wc_GetErrorString(rc);
-    cm_->anchors.push_back(d);
     ++ca_count_;
   }
   return {};
@@ -86,7 +83,6 @@ std::string TrustStore::add_crl(std::string_view data) {
   } else if (rc != WOLFSSL_SUCCESS) {
     return std::string("CRL not accepted: ") + wc_GetErrorString(rc);
   } else {
-    cm_->crls.push_back({std::string(data), type});
   }
   ++crl_count_;
   return {};
@@ -106,40 +102,51 @@ ChainStatus map_error(int rc) {
 }  // namespace
 
 ChainResult TrustStore::verify(std::span<const uint8_t> leaf, std::span<const Der> intermediates) const {
-  ChainResult r;
-  WOLFSSL_CERT_MANAGER* cm = cm_->cm;
-  WOLFSSL_CERT_MANAGER* owned = nullptr;
-  int rc = WOLFSSL_SUCCESS;
-  if (!intermediates.empty()) {
-    // Per-call manager: anchors and CRLs again, plus each intermediate that
-    // verifies (closest to the root is last in the list, so go backwards).
-    // Intermediates that do not verify are simply not added.
-    owned = wolfSSL_CertManagerNew();
-    for (const Der& d : cm_->anchors)
-      wolfSSL_CertManagerLoadCABuffer(owned, d.data(), static_cast<long>(d.size()), WOLFSSL_FILETYPE_ASN1);
-    if (!cm_->crls.empty()) wolfSSL_CertManagerEnableCRL(owned, 0);
-    for (const auto& c : cm_->crls)
-      wolfSSL_CertManagerLoadCRLBuffer(owned, reinterpret_cast<const unsigned char*>(c.data.data()),
-                                       static_cast<long>(c.data.size()), c.type);
+  auto verify_in = [](WOLFSSL_CERT_MANAGER* m, std::span<const uint8_t> d) {
+    int rc = wolfSSL_CertManagerVerifyBuffer(m, d.data(), static_cast<long>(d.size()), WOLFSSL_FILETYPE_ASN1);
+    // wolfSSL checks CRLs only after the signature verified; no CRL for this
+    // issuer means "not known to be revoked" (CRLs are optional per CA).
+    return rc == CRL_MISSING ? WOLFSSL_SUCCESS : rc;
+  };
+  // Directly under an anchor (or no usable intermediates): one lookup.
+  int rc = verify_in(cm_->cm, leaf);
+  if (rc == ASN_NO_SIGNER_E && !intermediates.empty()) {
+    // RFC 5280 6.1: build the path top-down. Each presented intermediate must
+    // verify against an anchor or an intermediate verified before it; only
+    // then is it loaded, into a small per-call manager (the anchors stay in
+    // the shared one and are not copied).
+    WOLFSSL_CERT_MANAGER* path = wolfSSL_CertManagerNew();
+    bool loaded = false;
     for (size_t i = intermediates.size(); i-- > 0;) {
-      const Der& d = intermediates[i];
-      if (wolfSSL_CertManagerVerifyBuffer(owned, d.data(), static_cast<long>(d.size()), WOLFSSL_FILETYPE_ASN1) ==
-          WOLFSSL_SUCCESS)
-        wolfSSL_CertManagerLoadCABuffer(owned, d.data(), static_cast<long>(d.size()), WOLFSSL_FILETYPE_ASN1);
+      std::span<const uint8_t> d = intermediates[i];
+      // RFC 5280 6.1.4 (k), (n): only a CA (basicConstraints cA, keyCertSign
+      // if keyUsage is present) may sign the next certificate. wolfSSL's
+      // CertManager would accept an end-entity certificate as a signer.
+      auto f = extract_facts(d);
+      if (!f || !f->is_ca || (f->ku_present && !(f->key_usage & kKuKeyCertSign))) continue;
+      int irc = verify_in(cm_->cm, d);
+      if (irc == ASN_NO_SIGNER_E && loaded) irc = verify_in(path, d);
+      if (irc == WOLFSSL_SUCCESS) {
+        loaded |= wolfSSL_CertManagerLoadCABuffer(path, d.data(), static_cast<long>(d.size()),
+                                                  WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS;
+      } else if (irc != ASN_NO_SIGNER_E) {
+        rc = irc;  // an intermediate of our hierarchy is expired, revoked, ...
+        loaded = false;
+        break;
+      }
     }
-    // CRLs of intermediates: their signatures are checked now, against the
-    // verified intermediates; one that does not verify is ignored.
-    if (!cm_->deferred_crls.empty() && cm_->crls.empty()) wolfSSL_CertManagerEnableCRL(owned, 0);
-    for (const auto& c : cm_->deferred_crls)
-      wolfSSL_CertManagerLoadCRLBuffer(owned, reinterpret_cast<const unsigned char*>(c.data.data()),
-                                       static_cast<long>(c.data.size()), c.type);
-    cm = owned;
+    if (loaded) {
+      // CRLs issued by intermediates: their signatures are checked now,
+      // against the verified intermediates; one that does not verify is ignored.
+      if (!cm_->deferred_crls.empty()) wolfSSL_CertManagerEnableCRL(path, 0);
+      for (const auto& c : cm_->deferred_crls)
+        wolfSSL_CertManagerLoadCRLBuffer(path, reinterpret_cast<const unsigned char*>(c.data.data()),
+                                         static_cast<long>(c.data.size()), c.type);
+      rc = verify_in(path, leaf);
+    }
+    wolfSSL_CertManagerFree(path);
   }
-  rc = wolfSSL_CertManagerVerifyBuffer(cm, leaf.data(), static_cast<long>(leaf.size()), WOLFSSL_FILETYPE_ASN1);
-  if (owned) wolfSSL_CertManagerFree(owned);
-  // wolfSSL checks CRLs only after the chain verified; no CRL for this issuer
-  // means "not known to be revoked" (soft policy: CRLs are optional per CA).
-  if (rc == CRL_MISSING) rc = WOLFSSL_SUCCESS;
+  ChainResult r;
   if (rc == WOLFSSL_SUCCESS) {
     r.status = ChainStatus::Ok;
     return r;

@@ -100,6 +100,12 @@ TEST_F(Peer, UntrustedLeafWithItsOwnRootIsRefused) {
             "unable to get local issuer certificate");
 }
 
+TEST_F(Peer, EndEntityPresentedAsIntermediateIsRefused) {
+  PeerResult r = check(load("evil-chain.pem"), EkuMode::Off, Role::Inbound, &cache);
+  EXPECT_FALSE(r.verdict.accept);
+  EXPECT_EQ(r.verdict.detail, "unable to get local issuer certificate");
+}
+
 TEST_F(Peer, ValidityIsCheckedOnEveryHit) {
   auto chain = load("both-chain.pem");
   ASSERT_TRUE(check(chain, EkuMode::On, Role::Inbound, &cache).verdict.accept);

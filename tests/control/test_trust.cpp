@@ -91,3 +91,12 @@ TEST(Trust, DecryptedKeyRoundTripsThroughPem) {
     EXPECT_TRUE(key_matches_cert(*again.key, pki_der(n)));
   }
 }
+
+// Regression guard: a certificate with CA:FALSE issued by a trusted root must
+// not act as an intermediate, even if the peer sends it as one.
+TEST(Trust, EndEntityCannotSignForOthers) {
+  TrustStore t = root_store(false);
+  EXPECT_EQ(t.verify(pki_der("rootleaf"), {}).status, ChainStatus::Ok);
+  ChainResult r = verify_chain(t, "evil-chain.pem");
+  EXPECT_NE(r.status, ChainStatus::Ok) << r.detail;
+}

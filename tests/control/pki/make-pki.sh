@@ -31,6 +31,8 @@
 #     srvsub        EKU serverAuth, issued by inter-srv (serverAuth-only CA chain)
 #     srvsub-both   EKU serverAuth+clientAuth, issued by inter-srv (the CA EKU rule)
 #     wrongissuer   EKU both, issued by other-root
+#     rootleaf      end-entity (CA:FALSE) issued directly by root
+#     evil          EKU both, "issued" by rootleaf (must never verify: RFC 5280 4.2.1.9)
 #   inter.crl       CRL of inter revoking "revoked" (PEM); root.crl (empty, PEM)
 #   both-enc.key    key of "both" encrypted with AES-256 (PKCS#8), passphrase "secret"
 #   x448.key        a key type turnpike does not support (X448)
@@ -161,6 +163,10 @@ openssl genpkey -algorithm ED25519 -out ed25519.key 2>/dev/null; sign inter ed25
 ec srvsub.key;        sign inter-srv srvsub server
 ec srvsub-both.key;   sign inter-srv srvsub-both both
 ec wrongissuer.key;   sign other-root wrongissuer both
+ec rootleaf.key;      sign root rootleaf noeku
+mkca rootleaf
+ec evil.key;          sign rootleaf evil both
+cat evil.pem rootleaf.pem > evil-chain.pem
 
 for n in client server both noeku any codesign ku-dsig ku-kagree ku-kenc san revoked \
          expired notyet rsa2048 rsa4096 p384 ed25519; do
