@@ -331,6 +331,10 @@ void Stack::output(Tcb& t, bool force) {
     default:
       return;
   }
+  if (t.in_recovery && t.sack_on) {
+    sack_output(t);
+    return;
+  }
   for (;;) {
     if (t.snd_nxt < t.snd_una) t.snd_nxt = t.snd_una;
     const std::uint32_t in_flight = seq_dist(t.snd_una, t.snd_nxt);
@@ -484,6 +488,7 @@ void Stack::on_rto(Tcb& t) {
   t.dupacks = 0;
   t.recover = t.snd_max;  // RFC 6582 §3.2 step 4
   t.rtt_timing = false;   // Karn
+  t.sacked_count = 0;     // RFC 2018 §8: forget SACKed state after a timeout
   if (t.backoff < 30) ++t.backoff;
   // Go back: resend from the oldest unacknowledged byte (RFC 6298 §5.4).
   t.snd_nxt = t.snd_una;
@@ -952,13 +957,18 @@ void Stack::on_fin(Tcb& t) {
 void Stack::on_dup_ack(Tcb& t) {
   ++ctr_.rx_dup_acks;
   if (t.in_recovery) {
-    t.cwnd += t.smss;  // RFC 6582 §3.2 step 3 / RFC 5681 §3.2 step 4: inflate
+    // RFC 6582 §3.2 step 3 / RFC 5681 §3.2 step 4: inflate (SACK uses pipe).
+    if (!t.sack_on) t.cwnd += t.smss;
     return;
   }
   if (++t.dupacks < 3) return;  // RFC 3042 limited transmit handled in output()
   if (t.dupacks > 3) return;
   // RFC 6582 §3.2 step 2: enter only if the ACK covers more than recover.
   if (t.snd_una < t.recover) return;  // recover is one past the highest byte sent
+  if (t.sack_on) {
+    sack_enter_recovery(t);
+    return;
+  }
   ++ctr_.fast_retransmits;
   t.ssthresh = reduce(t);
   t.recover = t.snd_max;
@@ -986,6 +996,8 @@ void Stack::on_new_ack(Tcb& t, const Header& h, Seq ack) {
       t.dupacks = 0;
       const std::uint32_t fl = seq_dist(ack, t.snd_max);
       t.cwnd = std::min(t.ssthresh, std::max(fl, std::uint32_t{t.smss}) + t.smss);
+    } else if (t.sack_on) {  // RFC 6675: pipe decides what goes out next
+      ++ctr_.partial_acks;
     } else {  // partial ACK: retransmit the next hole, deflate
       ++ctr_.partial_acks;
       const Seq old = t.snd_una;
@@ -1068,6 +1080,12 @@ bool Stack::on_ack(Tcb& t, const Header& h) {
   } else if (ack == t.snd_una && h.payload_len == 0 && !h.has(flag::syn) && !h.has(flag::fin) &&
              new_wnd == t.snd_wnd && t.snd_una != t.snd_max) {
     on_dup_ack(t);  // RFC 5681 §2 duplicate ACK definition
+  }
+  if (t.sack_on) {
+    sack_update(t, h);
+    // RFC 6675 §5 step 3: enough SACKed above SND.UNA means it is lost.
+    if (!t.in_recovery && t.sacked_count && t.snd_una >= t.recover && sack_lost_edge(t) > t.snd_una)
+      sack_enter_recovery(t);
   }
   // Window update (RFC 9293 §3.10.7.4: SND.WL1/SND.WL2 guard old segments).
   if (t.snd_wl1 < h.seq || (t.snd_wl1 == h.seq && t.snd_wl2 <= ack)) {

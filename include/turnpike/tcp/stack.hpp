@@ -135,7 +135,9 @@ struct Config {
   X(retransmits, "segments retransmitted (all causes)")                            \
   X(rto_timeouts, "retransmission timeouts (RFC 6298 §5.4)")                       \
   X(fast_retransmits, "fast retransmits (RFC 5681 §3.2)")                          \
-  X(partial_acks, "NewReno partial ACKs (RFC 6582 §3.2)")                          \
+  X(partial_acks, "partial ACKs in recovery (RFC 6582 §3.2)")                     \
+  X(sack_recoveries, "SACK-based loss recoveries entered (RFC 6675 §5)")          \
+  X(sack_retransmits, "retransmissions chosen by NextSeg (RFC 6675 §4)")          \
   X(persist_probes, "zero-window probes sent (RFC 9293 §3.8.6.1)")                 \
   X(challenge_acks, "challenge ACKs sent (RFC 5961)")                              \
   X(challenge_acks_limited, "challenge ACKs suppressed by the rate limit")         \
@@ -281,6 +283,13 @@ class Stack {
   void arm_rto(Tcb& t);
   void rtt_sample(Tcb& t, std::uint64_t r_us);
   std::uint32_t reduce(Tcb& t);
+  // SACK loss recovery (RFC 6675), sack.cpp
+  void sack_update(Tcb& t, const Header& h);
+  Seq sack_lost_edge(const Tcb& t) const noexcept;
+  std::uint32_t sack_pipe(const Tcb& t, Seq lost) const noexcept;
+  bool sack_next_lost(const Tcb& t, Seq lost, Seq& seq, std::uint32_t& len) const noexcept;
+  void sack_enter_recovery(Tcb& t);
+  void sack_output(Tcb& t);
   void enter_time_wait(Tcb& t);
   void to_closed(Tcb& t, Term why);
   void finish(Tcb& t);

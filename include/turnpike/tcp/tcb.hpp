@@ -95,6 +95,11 @@ struct Tcb {
   std::uint64_t ts_recent_us = 0;
   OooRange ooo[kMaxOoo];
 
+  // sender scoreboard (RFC 6675)
+  OooRange sacked[kMaxOoo];
+  std::uint8_t sacked_count = 0;
+  Seq high_rxt;
+
   SeqBuffer sndbuf, rcvbuf;
   Timer t_rexmit, t_delack, t_wait;
 };
