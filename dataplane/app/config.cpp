@@ -110,7 +110,7 @@ Config from_table(const toml::table& root, const std::string& origin) {
   c.ports.clear();  // a file names its own ports; the demo port is only the no-file default
   {
     Reader top(origin, root, "");
-    for (const char* k : {"eal", "workers", "idle", "neighbor", "mbuf", "stats"}) top.raw(k);
+    for (const char* k : {"eal", "workers", "idle", "neighbor", "mbuf", "stats", "tcp", "services"}) top.raw(k);
     if (const toml::node* ports = top.raw("ports")) {
       if (!ports->is_array_of_tables()) fail(origin, ports, "ports", "expected [[ports]] tables");
       c.ports.clear();
@@ -182,6 +182,29 @@ Config from_table(const toml::table& root, const std::string& origin) {
     r.get("pool_size", c.mbuf_pool_size, 0, 1 << 24);
     r.get("cache", c.mbuf_cache, 0, 512);
     r.get("data_room", c.mbuf_data_room, 1024, 65535);
+  }
+  if (auto* t = subtable(origin, root, "tcp")) {
+    Reader r(origin, *t, "tcp.");
+    r.get("max_connections", c.tcp_max_connections, 16, 1 << 22);
+    r.get("rcvbuf", c.tcp_rcvbuf, 4096, 64 << 20);
+    r.get("sndbuf", c.tcp_sndbuf, 4096, 64 << 20);
+    r.get("max_buffer_mb", c.tcp_max_buffer_mb, 1, 65536);
+    r.get("time_wait_ms", c.tcp_time_wait_ms, 0, 600000);
+  }
+  if (auto* t = subtable(origin, root, "services")) {
+    Reader r(origin, *t, "services.");
+    for (auto [key, out] : {std::pair{"echo_ports", &c.echo_ports}, std::pair{"discard_ports", &c.discard_ports}}) {
+      const toml::node* n = r.raw(key);
+      if (!n) continue;
+      const std::string name = std::string("services.") + key;
+      if (!n->is_array()) fail(origin, n, name, "expected an array of TCP ports");
+      out->clear();
+      for (auto& e : *n->as_array()) {
+        if (!e.is_integer() || *e.value<long long>() < 1 || *e.value<long long>() > 65535)
+          fail(origin, &e, name, "expected TCP ports 1..65535");
+        out->push_back(static_cast<std::uint16_t>(*e.value<long long>()));
+      }
+    }
   }
   if (auto* t = subtable(origin, root, "stats")) {
     Reader r(origin, *t, "stats.");
@@ -312,11 +335,25 @@ void apply_override(Config& c, const std::string& a) {
     else c.mbuf_data_room = tmp.mbuf_data_room;
   } else if (sec == "stats") {
     c.stats_interval_s = tmp.stats_interval_s;
+  } else if (sec == "tcp") {
+    if (key == "max_connections") c.tcp_max_connections = tmp.tcp_max_connections;
+    else if (key == "rcvbuf") c.tcp_rcvbuf = tmp.tcp_rcvbuf;
+    else if (key == "sndbuf") c.tcp_sndbuf = tmp.tcp_sndbuf;
+    else if (key == "max_buffer_mb") c.tcp_max_buffer_mb = tmp.tcp_max_buffer_mb;
+    else c.tcp_time_wait_ms = tmp.tcp_time_wait_ms;
+  } else if (sec == "services") {
+    if (key == "echo_ports") c.echo_ports = tmp.echo_ports;
+    else c.discard_ports = tmp.discard_ports;
   }
 }
 
 void validate(const Config& c) {
   if (c.ports.empty()) throw ConfigError("ports: at least one [[ports]] entry is required");
+  std::set<std::uint16_t> svc;
+  for (auto p : c.echo_ports)
+    if (!svc.insert(p).second) throw ConfigError("services.echo_ports: port " + std::to_string(p) + " listed twice");
+  for (auto p : c.discard_ports)
+    if (!svc.insert(p).second) throw ConfigError("services.discard_ports: port " + std::to_string(p) + " already used");
   std::set<std::string> names, devices;
   for (std::size_t i = 0; i < c.ports.size(); ++i) {
     const auto& p = c.ports[i];

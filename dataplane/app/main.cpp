@@ -6,6 +6,8 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <sys/random.h>
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
@@ -111,6 +113,30 @@ int run_daemon(Config cfg) {
   }
   const net::NetTimers timers{cfg.arp_retry_ms * rt->tsc_hz / 1000, cfg.arp_resolve_timeout_ms * rt->tsc_hz / 1000};
   const bool adaptive = cfg.idle_policy() == IdlePolicy::Adaptive;
+  // Per-core TCP: one stack per worker; rings hand mis-steered segments to
+  // their owner when the port cannot steer by symmetric RSS.
+  tcp::Config tcfg;
+  std::uint16_t mtu = 9000;
+  for (auto& p : cfg.ports) mtu = std::min(mtu, p.mtu);
+  tcfg.mss = static_cast<std::uint16_t>(mtu - 40);  // RFC 9293 §3.7.1: MTU minus IPv4 and TCP headers
+  tcfg.rcvbuf = cfg.tcp_rcvbuf;
+  tcfg.sndbuf = cfg.tcp_sndbuf;
+  tcfg.max_connections = cfg.tcp_max_connections;
+  tcfg.max_chunks = static_cast<std::uint32_t>((std::uint64_t(cfg.tcp_max_buffer_mb) << 20) / tcfg.chunk_size);
+  tcfg.time_wait_us = std::uint64_t(cfg.tcp_time_wait_ms) * 1000;
+  // RFC 6528: the ISN secret is random per boot.
+  if (getrandom(&tcfg.secret, sizeof tcfg.secret, 0) != sizeof tcfg.secret)
+    log(LogLevel::Warn, "getrandom failed: ISN secret is the compiled default");
+  std::vector<rte_ring*> rings;
+  if (cfg.workers > 1)
+    for (unsigned i = 0; i < cfg.workers; ++i) {
+      rte_ring* r = rte_ring_create(("tp_steer" + std::to_string(i)).c_str(), 4096, rte_socket_id(), RING_F_SC_DEQ);
+      if (!r) {
+        log(LogLevel::Error, "steering ring: %s", rte_strerror(rte_errno));
+        return 1;
+      }
+      rings.push_back(r);
+    }
   unsigned lcore = rte_get_next_lcore(-1, 1, 0);
   for (unsigned i = 0; i < cfg.workers; ++i, lcore = rte_get_next_lcore(lcore, 1, 0)) {
     auto w = std::make_unique<worker::Worker>();
@@ -127,6 +153,21 @@ int run_daemon(Config cfg) {
         pnets, pool,
         [ids, q](std::uint16_t p, rte_mbuf** pkts, std::uint16_t n) { return rte_eth_tx_burst(ids[p], q, pkts, n); },
         cfg.neigh_pending_max, timers);
+    w->tcp = std::make_unique<worker::TcpGlue>(*w->net, pool, tcfg, rt->tsc_hz, i, rings,
+                                               rt->ports[0].rss ? rt->ports[0].reta_size : 0);
+    worker::TcpGlue* glue = w->tcp.get();
+    w->net->set_l4_handler([glue](std::uint16_t port, rte_mbuf* m, const net::Ipv4Hdr& ip, std::uint64_t now) {
+      return glue->on_ipv4(port, m, ip, now);
+    });
+    for (auto [ports, discard] : {std::pair{&cfg.echo_ports, false}, std::pair{&cfg.discard_ports, true}})
+      for (std::uint16_t port : *ports) {
+        auto svc = std::make_unique<services::EchoService>(discard, cfg.tcp_max_connections);
+        if (int rc = glue->stack().listen(0, port, *svc); rc != 0) {
+          log(LogLevel::Error, "%s service on port %u: %s", discard ? "discard" : "echo", port, rte_strerror(-rc));
+          return 1;
+        }
+        w->services.push_back(std::move(svc));
+      }
     rt->workers.push_back(std::move(w));
   }
   worker::register_telemetry(*rt);
@@ -139,8 +180,11 @@ int run_daemon(Config cfg) {
   sigaction(SIGUSR1, &sa, nullptr);
 
   for (auto& w : rt->workers) rte_eal_remote_launch(worker::run, w.get(), w->lcore);
-  log(LogLevel::Info, "ready: %u worker(s), idle policy %s; telemetry: dpdk-telemetry.py -f %s, /turnpike/stats",
-      cfg.workers, adaptive ? "adaptive" : "poll", cfg.file_prefix.c_str());
+  std::string svcs;
+  for (auto p : cfg.echo_ports) svcs += " echo:" + std::to_string(p);
+  for (auto p : cfg.discard_ports) svcs += " discard:" + std::to_string(p);
+  log(LogLevel::Info, "ready: %u worker(s), idle policy %s, tcp mss %u%s; telemetry: dpdk-telemetry.py -f %s, /turnpike/stats",
+      cfg.workers, adaptive ? "adaptive" : "poll", tcfg.mss, svcs.c_str(), cfg.file_prefix.c_str());
 
   std::uint64_t last_expire = rte_get_tsc_cycles(), last_stats = last_expire;
   while (!worker::g_stop.load(std::memory_order_relaxed)) {
@@ -163,6 +207,7 @@ int run_daemon(Config cfg) {
   rte_eal_mp_wait_lcore();
   log(LogLevel::Info, "final counters:\n%s", worker::format_stats(*rt).c_str());
   rt->workers.clear();
+  for (auto* r : rings) rte_ring_free(r);
   for (auto& p : rt->ports) port::stop_port(p.port_id);
   rte_mempool_free(pool);
   rte_eal_cleanup();

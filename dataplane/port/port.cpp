@@ -110,6 +110,22 @@ PortInfo setup_port(const PortConfig& pc, std::uint16_t queues, rte_mempool* poo
       info.rss_note = info.driver + " did not keep the symmetric RSS key";
     }
   }
+  if (info.rss && di.reta_size) {
+    // Program the redirection table explicitly (entry i -> queue i % queues)
+    // so software can compute a flow's queue exactly (TcpGlue::owner_of).
+    std::vector<rte_eth_rss_reta_entry64> reta(di.reta_size / RTE_ETH_RETA_GROUP_SIZE);
+    for (std::uint16_t i = 0; i < di.reta_size; ++i) {
+      auto& g = reta[i / RTE_ETH_RETA_GROUP_SIZE];
+      g.mask |= 1ull << (i % RTE_ETH_RETA_GROUP_SIZE);
+      g.reta[i % RTE_ETH_RETA_GROUP_SIZE] = static_cast<std::uint16_t>(i % queues);
+    }
+    if (rte_eth_dev_rss_reta_update(info.port_id, reta.data(), di.reta_size) == 0) {
+      info.reta_size = di.reta_size;
+    } else {
+      info.rss = false;
+      info.rss_note = info.driver + " refused the redirection table";
+    }
+  }
   rte_eth_link link{};
   rte_eth_link_get_nowait(info.port_id, &link);
   info.link_up = link.link_status == RTE_ETH_LINK_UP;

@@ -156,6 +156,36 @@ int cmd_neighbors(const char*, const char* params, rte_tel_data* d) {
   return 0;
 }
 
+int cmd_tcp(const char*, const char*, rte_tel_data* d) {
+  const Runtime& rt = *g_rt;
+  rte_tel_data_start_dict(d);
+  // Counters are read while workers write them: each value is a whole word
+  // on x86, possibly a moment old; good enough for monitoring.
+  tcp::Counters total{};
+  std::uint64_t conns = 0, half_open = 0, chunks = 0, steered = 0, ring_full = 0;
+  for (auto& w : rt.workers) {
+    if (!w->tcp) continue;
+    const auto& c = w->tcp->stack().counters();
+#define TURNPIKE_X(n, desc) total.n += c.n;
+    TURNPIKE_TCP_COUNTERS(TURNPIKE_X)
+#undef TURNPIKE_X
+    conns += w->tcp->stack().connections();
+    half_open += w->tcp->stack().half_open();
+    chunks += w->tcp->stack().chunks_in_use();
+    steered += w->tcp->stats().steered_out.get();
+    ring_full += w->tcp->stats().steer_ring_full.get();
+  }
+  rte_tel_data_add_dict_u64(d, "connections", conns);
+  rte_tel_data_add_dict_u64(d, "half_open", half_open);
+  rte_tel_data_add_dict_u64(d, "buffer_chunks_in_use", chunks);
+  rte_tel_data_add_dict_u64(d, "steered_to_owner", steered);
+  rte_tel_data_add_dict_u64(d, "steer_ring_full", ring_full);
+#define TURNPIKE_X(n, desc) rte_tel_data_add_dict_u64(d, #n, total.n);
+  TURNPIKE_TCP_COUNTERS(TURNPIKE_X)
+#undef TURNPIKE_X
+  return 0;
+}
+
 }  // namespace
 
 void register_telemetry(const Runtime& rt) {
@@ -167,6 +197,7 @@ void register_telemetry(const Runtime& rt) {
                              "Per-worker TSC cycles: busy (iterations that moved packets), idle polls, sleeps");
   rte_telemetry_register_cmd("/turnpike/ports", cmd_ports, "Port configuration, RSS status, neighbour count");
   rte_telemetry_register_cmd("/turnpike/neighbors", cmd_neighbors, "ARP table. Parameter: port name or index");
+  rte_telemetry_register_cmd("/turnpike/tcp", cmd_tcp, "TCP counters summed over workers, live connections");
 }
 
 std::string format_stats(const Runtime& rt) {

@@ -44,6 +44,7 @@ int run(void* arg) {
         got += n;
       }
     }
+    if (w.tcp) got += w.tcp->poll(t0);  // steered segments, TCP timers
     if (t0 >= next_tick) {
       nw.tick(t0);
       next_tick = t0 + tick_every;

@@ -46,6 +46,15 @@ struct Config {
   std::uint32_t mbuf_pool_size = 0;  // 0: sized from ports, queues and workers
   std::uint32_t mbuf_cache = 256;
   std::uint16_t mbuf_data_room = 2048 + 128;
+  // [tcp]
+  std::uint32_t tcp_max_connections = 4096;  // per worker
+  std::uint32_t tcp_rcvbuf = 256 * 1024;
+  std::uint32_t tcp_sndbuf = 256 * 1024;
+  std::uint32_t tcp_max_buffer_mb = 128;     // per worker, all connections
+  std::uint32_t tcp_time_wait_ms = 60000;    // 2 MSL (RFC 9293 §3.4.2)
+  // [services]
+  std::vector<std::uint16_t> echo_ports;     // RFC 862 echo listeners (empty: off)
+  std::vector<std::uint16_t> discard_ports;  // RFC 863 discard listeners
   // [stats]
   unsigned stats_interval_s = 0;  // 0: only on SIGUSR1 and at exit
   std::vector<PortConfig> ports;

@@ -31,6 +31,7 @@ struct PortInfo {
   net::MacAddr mac;
   bool rss = false;        // symmetric Toeplitz configured
   std::string rss_note;    // why not, when not
+  std::uint16_t reta_size = 0;  // redirection table entries (programmed i -> i % queues)
   bool link_up = false;
   std::uint32_t link_speed_mbps = 0;
   std::uint16_t queues = 0;

@@ -9,6 +9,8 @@
 #include "turnpike/config.hpp"
 #include "turnpike/net/counters.hpp"
 #include "turnpike/net/stack.hpp"
+#include "turnpike/services/echo.hpp"
+#include "turnpike/worker/tcp_glue.hpp"
 
 namespace turnpike::worker {
 
@@ -32,6 +34,8 @@ struct Worker {
   std::uint16_t queue = 0;  // RX and TX queue id on every port
   std::vector<std::uint16_t> port_ids;
   std::unique_ptr<net::NetWorker> net;
+  std::unique_ptr<TcpGlue> tcp;  // per-core TCP stack bound to `net`
+  std::vector<std::unique_ptr<services::EchoService>> services;
   Cycles cycles;
   IdleParams idle;
   std::uint64_t tsc_hz = 0;

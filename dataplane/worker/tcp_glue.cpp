@@ -1,0 +1,158 @@
+#include "turnpike/worker/tcp_glue.hpp"
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_thash.h>
+
+#include "turnpike/net/byteorder.hpp"
+#include "turnpike/net/wire.hpp"
+#include "turnpike/port/port.hpp"
+
+namespace turnpike::worker {
+
+namespace {
+constexpr std::size_t kL3Off = net::kEthHdrLen;
+constexpr std::size_t kL4Off = net::kEthHdrLen + net::kIpv4MinHdr;
+
+tcp::SegmentIn segment(const rte_mbuf* m, const net::Ipv4Hdr& ip) {
+  const auto* d = rte_pktmbuf_mtod(m, const std::uint8_t*);
+  return tcp::SegmentIn{ip.src, ip.dst, d + kL3Off + ip.ihl_bytes,
+                        static_cast<std::size_t>(ip.total_len) - ip.ihl_bytes, false};
+}
+}  // namespace
+
+TcpGlue::TcpGlue(net::NetWorker& nw, rte_mempool* pool, const tcp::Config& cfg, std::uint64_t tsc_hz, unsigned index,
+                 std::vector<rte_ring*> rings, unsigned reta_size)
+    : nw_(nw),
+      pool_(pool),
+      tsc_hz_(tsc_hz),
+      index_(index),
+      rings_(std::move(rings)),
+      reta_size_(reta_size),
+      rss_key_(port::symmetric_rss_key(40)) {
+  stack_ = std::make_unique<tcp::Stack>(cfg, *this, 0);
+  eph_lo_ = cfg.ephemeral_lo;
+  eph_hi_ = cfg.ephemeral_hi;
+  next_port_ = eph_lo_;
+}
+
+TcpGlue::~TcpGlue() {
+  if (index_ < rings_.size() && rings_[index_]) {
+    void* m;
+    while (rte_ring_dequeue(rings_[index_], &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+  }
+}
+
+unsigned TcpGlue::owner_of(std::uint32_t a, std::uint16_t pa, std::uint32_t b, std::uint16_t pb) const {
+  const unsigned n = static_cast<unsigned>(rings_.size());
+  if (n <= 1) return index_;
+  // Toeplitz over (src, dst, sport, dport) with the symmetric key: the same
+  // value for both directions, and the queue a NIC with that key and the
+  // default redirection table (entry i -> queue i % n) would pick.
+  std::uint32_t tuple[3] = {a, b, (std::uint32_t(pa) << 16) | pb};
+  const std::uint32_t h = rte_softrss(tuple, 3, rss_key_.data());
+  return reta_size_ ? (h % reta_size_) % n : h % n;
+}
+
+bool TcpGlue::on_ipv4(std::uint16_t, rte_mbuf* m, const net::Ipv4Hdr& ip, std::uint64_t now_tsc) {
+  if (ip.proto != net::kIpProtoTcp) return false;
+  now_tsc_ = now_tsc;
+  const auto* d = rte_pktmbuf_mtod(m, const std::uint8_t*);
+  if (ip.total_len < ip.ihl_bytes + 4u) {
+    stack_->input(segment(m, ip), to_us(now_tsc));  // too short for ports: the stack counts it malformed
+    rte_pktmbuf_free(m);
+    return true;
+  }
+  const std::uint16_t sport = net::load_be16(d + kL3Off + ip.ihl_bytes);
+  const std::uint16_t dport = net::load_be16(d + kL3Off + ip.ihl_bytes + 2);
+  const unsigned owner = owner_of(ip.src, sport, ip.dst, dport);
+  if (owner != index_) {
+    // Mis-steered: the owner's ring (multi-producer, single consumer).
+    if (rte_ring_enqueue(rings_[owner], m) != 0) {
+      stats_.steer_ring_full.add();
+      rte_pktmbuf_free(m);
+    } else {
+      stats_.steered_out.add();
+    }
+    return true;
+  }
+  stack_->input(segment(m, ip), to_us(now_tsc));
+  rte_pktmbuf_free(m);  // the stack copied what it keeps
+  return true;
+}
+
+void TcpGlue::deliver(rte_mbuf* m, std::uint64_t now_us) {
+  const auto* d = rte_pktmbuf_mtod(m, const std::uint8_t*);
+  net::Ipv4Hdr ip;
+  // Already validated by the receiving worker; re-read the fields we need.
+  if (net::parse_ipv4_hdr(d + kL3Off, rte_pktmbuf_data_len(m) - kL3Off, ip, false) == net::Ipv4Parse::Ok)
+    stack_->input(segment(m, ip), now_us);
+  rte_pktmbuf_free(m);
+}
+
+unsigned TcpGlue::poll(std::uint64_t now_tsc) {
+  now_tsc_ = now_tsc;
+  const std::uint64_t now_us = to_us(now_tsc);
+  unsigned n = 0;
+  if (rings_.size() > 1) {
+    void* burst[32];
+    n = rte_ring_dequeue_burst(rings_[index_], burst, 32, nullptr);
+    for (unsigned i = 0; i < n; ++i) deliver(static_cast<rte_mbuf*>(burst[i]), now_us);
+    stats_.steered_in.add(n);
+  }
+  stack_->poll_timers(now_us);
+  return n;
+}
+
+std::uint16_t TcpGlue::pick_local_port(std::uint32_t laddr, std::uint32_t raddr, std::uint16_t rport) {
+  const unsigned span = eph_hi_ - eph_lo_ + 1u;
+  for (unsigned tries = 0; tries < span; ++tries) {
+    const std::uint16_t p = next_port_;
+    next_port_ = next_port_ >= eph_hi_ ? eph_lo_ : static_cast<std::uint16_t>(next_port_ + 1);
+    if (owner_of(raddr, rport, laddr, p) != index_) continue;  // replies would land elsewhere
+    if (!stack_->find(laddr, p, raddr, rport).valid()) return p;
+  }
+  return 0;
+}
+
+std::uint8_t* TcpGlue::alloc(std::size_t max_len, void** handle) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (!m) {
+    stats_.tx_alloc_fail.add();
+    return nullptr;
+  }
+  if (kL4Off + max_len > rte_pktmbuf_tailroom(m)) {
+    rte_pktmbuf_free(m);
+    stats_.tx_alloc_fail.add();
+    return nullptr;
+  }
+  *handle = m;
+  return rte_pktmbuf_mtod(m, std::uint8_t*) + kL4Off;
+}
+
+void TcpGlue::send(void* handle, std::uint32_t src, std::uint32_t dst, std::size_t tcp_len) {
+  auto* m = static_cast<rte_mbuf*>(handle);
+  std::uint16_t port = 0;
+  bool found = false;
+  for (std::uint16_t p = 0; p < nw_.port_count(); ++p)
+    if (nw_.port(p).ip == src) {
+      port = p;
+      found = true;
+      break;
+    }
+  if (!found) {
+    stats_.no_port.add();
+    rte_pktmbuf_free(m);
+    return;
+  }
+  const std::size_t len = kL4Off + tcp_len;
+  m->data_len = static_cast<std::uint16_t>(len);
+  m->pkt_len = static_cast<std::uint32_t>(len);
+  // RFC 6864 §4.1: with DF set the ID has no meaning; a per-worker counter suffices.
+  net::write_ipv4_hdr(rte_pktmbuf_mtod(m, std::uint8_t*) + kL3Off,
+                      static_cast<std::uint16_t>(net::kIpv4MinHdr + tcp_len), ip_id_++, net::kDefaultTtl,
+                      net::kIpProtoTcp, src, dst);
+  nw_.ip_output(port, m, dst, now_tsc_);
+}
+
+}  // namespace turnpike::worker

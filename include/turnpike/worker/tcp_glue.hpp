@@ -1,0 +1,73 @@
+// Binds a worker's TCP stack to its packet plane: TCP segments from the
+// NetWorker go to the stack, the stack's segments become mbufs routed by
+// ip_output.
+//
+// With several workers every connection has one owner, computed from its
+// 4-tuple exactly as symmetric Toeplitz RSS would place it (hash with the
+// symmetric key, then the default redirection table). On a NIC doing that
+// RSS, segments arrive at their owner already; where the port cannot
+// (net_af_packet spreads by the kernel's fanout hash and rolls over to other
+// queues when one is full), a segment that reached another worker is handed
+// to its owner through the owner's ring. Active opens pick a local port
+// whose tuple maps to the opening worker (as Seastar's tcp::connect does).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "turnpike/net/counters.hpp"
+#include "turnpike/net/stack.hpp"
+#include "turnpike/tcp/stack.hpp"
+
+struct rte_mbuf;
+struct rte_mempool;
+struct rte_ring;
+
+namespace turnpike::worker {
+
+struct TcpGlueStats {
+  net::Counter steered_out, steered_in, steer_ring_full, no_port, tx_alloc_fail;
+};
+
+class TcpGlue final : public tcp::SegmentSink {
+ public:
+  // reta_size: entries of the ports' RSS redirection table (0: none).
+  TcpGlue(net::NetWorker& nw, rte_mempool* pool, const tcp::Config& cfg, std::uint64_t tsc_hz, unsigned index,
+          std::vector<rte_ring*> rings, unsigned reta_size = 0);
+  ~TcpGlue() override;
+
+  tcp::Stack& stack() { return *stack_; }
+  const tcp::Stack& stack() const { return *stack_; }
+  const TcpGlueStats& stats() const { return stats_; }
+  // NetWorker L4 handler: takes every TCP segment addressed to us.
+  bool on_ipv4(std::uint16_t port, rte_mbuf* m, const net::Ipv4Hdr& ip, std::uint64_t now_tsc);
+  // Once per loop iteration: segments steered to us, then timers.
+  unsigned poll(std::uint64_t now_tsc);
+  // Local port for an active open owned by this worker (0 if none is free).
+  std::uint16_t pick_local_port(std::uint32_t laddr, std::uint32_t raddr, std::uint16_t rport);
+
+  std::uint8_t* alloc(std::size_t max_len, void** handle) override;
+  void send(void* handle, std::uint32_t src, std::uint32_t dst, std::size_t tcp_len) override;
+
+ private:
+  std::uint64_t to_us(std::uint64_t tsc) const { return static_cast<std::uint64_t>((unsigned __int128)tsc * 1000000u / tsc_hz_); }
+  // Owner worker of a connection (symmetric: either direction's tuple).
+  unsigned owner_of(std::uint32_t a, std::uint16_t pa, std::uint32_t b, std::uint16_t pb) const;
+  void deliver(rte_mbuf* m, std::uint64_t now_us);
+
+  net::NetWorker& nw_;
+  rte_mempool* pool_;
+  std::unique_ptr<tcp::Stack> stack_;
+  std::uint64_t tsc_hz_;
+  unsigned index_;
+  std::vector<rte_ring*> rings_;  // one per worker; ours is rings_[index_]
+  std::uint64_t now_tsc_ = 0;
+  std::uint16_t next_port_;
+  std::uint16_t eph_lo_, eph_hi_;
+  std::uint16_t ip_id_ = 0;
+  unsigned reta_size_;
+  std::vector<std::uint8_t> rss_key_;
+  TcpGlueStats stats_;
+};
+
+}  // namespace turnpike::worker
