@@ -1,5 +1,7 @@
 #include "turnpike/control/vcache.hpp"
 
+#include <sys/mman.h>
+
 #include <bit>
 #include <cstring>
 #include <new>
@@ -17,12 +19,25 @@ struct alignas(64) VerdictCache::Slot {
   std::atomic<uint64_t> validity;  // not_before << 32 | not_after
 };
 
+// First key word of each way: an advisory filter read before the slot. It may
+// lag behind the slot (written after it); the slot's seqlock is what counts.
+struct alignas(64) VerdictCache::Tags {
+  std::atomic<uint64_t> tag[kWays];
+};
+
+struct VerdictCache::Set {
+  Tags tags;
+  Slot slot[kWays];
+};
+
 // Counters: one cache line per shard; a thread only ever writes its own shard,
 // so the hit path stores to a line no other thread writes.
 struct alignas(64) VerdictCache::Shard {
   std::atomic<uint64_t> hits, misses, stale, inserts, evictions, contended, retries;
 };
 namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+constexpr size_t table_align(size_t bytes) { return bytes >= kHugePage ? kHugePage : 64; }
 constexpr size_t kShards = 64;
 constexpr int kReadRetries = 4;
 std::atomic<unsigned> g_next_shard{0};
@@ -98,15 +113,22 @@ VerdictCache::VerdictCache(size_t capacity) {
   size_t sets = (capacity + kWays - 1) / kWays;
   sets_ = std::bit_ceil(sets < 1 ? size_t{1} : sets);
   set_mask_ = sets_ - 1;
-  size_t n = sets_ * kWays;
-  slots_ = static_cast<Slot*>(::operator new[](n * sizeof(Slot), std::align_val_t{64}));
-  for (size_t i = 0; i < n; ++i) {
-    Slot* s = new (&slots_[i]) Slot;
-    s->seq.store(0, std::memory_order_relaxed);
-    for (auto& k : s->key) k.store(0, std::memory_order_relaxed);
-    s->epoch.store(0, std::memory_order_relaxed);
-    s->meta.store(0, std::memory_order_relaxed);
-    s->validity.store(0, std::memory_order_relaxed);
+  static_assert(sizeof(Set) == (kWays + 1) * 64, "tags and slots are whole cache lines");
+  // Large tables are 2 MiB aligned and asked for transparent huge pages: a
+  // random lookup then costs a DRAM miss, not a DRAM miss plus a page walk.
+  const size_t bytes = sets_ * sizeof(Set);
+  sets_mem_ = static_cast<Set*>(::operator new[](bytes, std::align_val_t{table_align(bytes)}));
+  if (bytes >= kHugePage) ::madvise(sets_mem_, bytes & ~(kHugePage - 1), MADV_HUGEPAGE);
+  for (size_t i = 0; i < sets_; ++i) {
+    Set* set = new (&sets_mem_[i]) Set;
+    for (auto& w : set->tags.tag) w.store(0, std::memory_order_relaxed);
+    for (Slot& sl : set->slot) {
+      sl.seq.store(0, std::memory_order_relaxed);
+      for (auto& k : sl.key) k.store(0, std::memory_order_relaxed);
+      sl.epoch.store(0, std::memory_order_relaxed);
+      sl.meta.store(0, std::memory_order_relaxed);
+      sl.validity.store(0, std::memory_order_relaxed);
+    }
   }
   shards_ = std::make_unique<Shard[]>(kShards);
   for (size_t i = 0; i < kShards; ++i) {
@@ -119,12 +141,13 @@ VerdictCache::VerdictCache(size_t capacity) {
 }
 
 VerdictCache::~VerdictCache() {
-  size_t n = sets_ * kWays;
-  for (size_t i = 0; i < n; ++i) slots_[i].~Slot();
-  ::operator delete[](slots_, std::align_val_t{64});
+  for (size_t i = 0; i < sets_; ++i) sets_mem_[i].~Set();
+  ::operator delete[](sets_mem_, std::align_val_t{table_align(sets_ * sizeof(Set))});
 }
 
-size_t VerdictCache::memory_bytes() const { return sets_ * kWays * sizeof(Slot) + kShards * sizeof(Shard); }
+size_t VerdictCache::memory_bytes() const {
+  return sets_ * sizeof(Set) + kShards * sizeof(Shard);
+}
 
 VerdictCache::Shard& VerdictCache::shard() const {
   // One shard per thread for the process lifetime (ids are global).
@@ -142,9 +165,13 @@ bool VerdictCache::lookup(const Fingerprint& fp, uint64_t want_epoch, CacheEntry
   Shard& sh = shard();
   uint64_t k[4];
   for (int i = 0; i < 4; ++i) k[i] = load_word(fp.data() + 8 * i);
-  Slot* set = &slots_[(k[0] & set_mask_) * kWays];
+  const size_t idx = k[0] & set_mask_;
+  Slot* set = sets_mem_[idx].slot;
+  const Tags& tags = sets_mem_[idx].tags;
   bool stale = false;
   for (unsigned w = 0; w < kWays; ++w) {
+    // relaxed: advisory filter; a stale tag only costs a miss or a slot read.
+    if (tags.tag[w].load(std::memory_order_relaxed) != k[0]) continue;
     Slot& s = set[w];
     for (int attempt = 0; attempt < kReadRetries; ++attempt) {
       // acquire: pairs with the writer's final release store of seq, so the
@@ -207,7 +234,9 @@ bool VerdictCache::insert(const CacheEntry& e) {
   Shard& sh = shard();
   uint64_t k[4];
   for (int i = 0; i < 4; ++i) k[i] = load_word(e.fp.data() + 8 * i);
-  Slot* set = &slots_[(k[0] & set_mask_) * kWays];
+  const size_t idx = k[0] & set_mask_;
+  Slot* set = sets_mem_[idx].slot;
+  Tags& tags = sets_mem_[idx].tags;
   const uint64_t cur_epoch = epoch_.load(std::memory_order_acquire);
 
   // Victim choice on relaxed (possibly torn) reads: a wrong guess only costs
@@ -216,7 +245,8 @@ bool VerdictCache::insert(const CacheEntry& e) {
   bool evicts_live = false;
   for (unsigned w = 0; w < kWays && !victim; ++w) {  // same key: overwrite
     Slot& s = set[w];
-    if (s.key[0].load(std::memory_order_relaxed) == k[0] && s.key[1].load(std::memory_order_relaxed) == k[1] &&
+    if (tags.tag[w].load(std::memory_order_relaxed) == k[0] && s.key[0].load(std::memory_order_relaxed) == k[0] &&
+        s.key[1].load(std::memory_order_relaxed) == k[1] &&
         s.key[2].load(std::memory_order_relaxed) == k[2] && s.key[3].load(std::memory_order_relaxed) == k[3])
       victim = &s;
   }
@@ -262,6 +292,8 @@ bool VerdictCache::insert(const CacheEntry& e) {
   s.validity.store(validity, std::memory_order_relaxed);
   // release: the payload is complete before the slot is even (stable) again.
   s.seq.store(seq + 2, std::memory_order_release);
+  // relaxed: the tag only steers readers to the slot, which they validate.
+  tags.tag[victim - set].store(k[0], std::memory_order_relaxed);
   bump(sh.inserts);
   if (evicts_live) bump(sh.evictions);
   return true;

@@ -2,7 +2,8 @@
 // fingerprint of the peer leaf (architecture.md, "Verdict cache").
 //
 // Fixed capacity, set-associative (kWays slots per set, one 64-byte cache line
-// per slot). Each slot is a seqlock: readers never write shared memory and
+// per slot, plus one line of per-set tags so that a miss reads one line and a
+// hit two). Each slot is a seqlock: readers never write shared memory and
 // retry (then miss) if a writer is inside; writers claim a slot with a CAS on
 // its sequence word and give up rather than wait if another writer holds it.
 // Every payload word is a relaxed atomic, so concurrent access is data-race
@@ -89,12 +90,14 @@ class VerdictCache {
 
  private:
   struct Slot;
+  struct Tags;
   struct Shard;
   Shard& shard() const;
 
   size_t sets_;
   size_t set_mask_;
-  Slot* slots_;
+  struct Set;
+  Set* sets_mem_;  // per set: one tag line, then kWays slot lines (same pages)
   std::unique_ptr<Shard[]> shards_;
   std::atomic<uint64_t> epoch_{1};
 };
