@@ -74,6 +74,7 @@ Stack::Stack(const Config& cfg, SegmentSink& sink, std::uint64_t now_us)
   }
   const unsigned nb = 1u << log2_ceil(std::max<std::uint64_t>(2ull * cfg_.max_connections, 16));
   buckets_.assign(nb, kNil);
+  src_buckets_.assign(nb, kNil);
   bucket_mask_ = nb - 1;
   table_key_ = SipKey{cfg_.secret.k0 ^ 0x5bd1e9955bd1e995ull, cfg_.secret.k1 + 0x9e3779b97f4a7c15ull};
   cookie_key_ = SipKey{cfg_.secret.k1 ^ 0x736f6d6570736575ull, cfg_.secret.k0 + 0x6c7967656e657261ull};
@@ -93,6 +94,18 @@ std::uint32_t Stack::bucket(std::uint32_t la, std::uint16_t lp, std::uint32_t ra
                             std::uint16_t rp) const noexcept {
   std::uint32_t k[3] = {la, ra, (std::uint32_t{lp} << 16) | rp};
   return static_cast<std::uint32_t>(siphash13(table_key_, k, sizeof k)) & bucket_mask_;
+}
+
+std::uint32_t Stack::src_bucket(std::uint32_t raddr) const noexcept {
+  return static_cast<std::uint32_t>(siphash13(table_key_, &raddr, sizeof raddr)) & bucket_mask_;
+}
+
+// Connections from `raddr`, counted up to `limit` (the walk stops there).
+std::uint32_t Stack::count_from(std::uint32_t raddr, std::uint32_t limit) const noexcept {
+  std::uint32_t n = 0;
+  for (std::uint32_t i = src_buckets_[src_bucket(raddr)]; i != kNil && n < limit; i = tcbs_[i].snext)
+    n += tcbs_[i].raddr == raddr;
+  return n;
 }
 
 Tcb* Stack::lookup(std::uint32_t la, std::uint16_t lp, std::uint32_t ra, std::uint16_t rp) {
@@ -130,6 +143,9 @@ Tcb* Stack::alloc_tcb(std::uint32_t la, std::uint16_t lp, std::uint32_t ra, std:
   const std::uint32_t b = bucket(la, lp, ra, rp);
   t.hnext = buckets_[b];
   buckets_[b] = i;
+  const std::uint32_t sb = src_bucket(ra);
+  t.snext = src_buckets_[sb];
+  src_buckets_[sb] = i;
   ++active_;
   return &t;
 }
@@ -144,6 +160,10 @@ void Stack::release(Tcb& t) {
   while (*p != t.idx) p = &tcbs_[*p].hnext;
   *p = t.hnext;
   t.hnext = kNil;
+  std::uint32_t* q = &src_buckets_[src_bucket(t.raddr)];
+  while (*q != t.idx) q = &tcbs_[*q].snext;
+  *q = t.snext;
+  t.snext = kNil;
   t.state = State::closed;
   t.handler = nullptr;
   t.used = false;
@@ -432,7 +452,10 @@ void Stack::on_timer(Timer& tm) {
       break;
     case kTimerWait:
       // TIME_WAIT 2MSL (RFC 9293 §3.10.8) or an orphaned FIN_WAIT_2.
-      if (t.state == State::time_wait || t.state == State::fin_wait_2) to_closed(t, Term::closed);
+      if (t.state == State::time_wait || t.state == State::fin_wait_2)
+        to_closed(t, Term::closed);
+      else if (t.state == State::established || t.state == State::close_wait)
+        on_keepalive(t);
       break;
     case kTimerRexmit:
       on_rto(t);
@@ -497,6 +520,33 @@ void Stack::on_rto(Tcb& t) {
                        t.snd_max);
   if (t.wr_shutdown && t.snd_nxt == t.snd_end && t.snd_max > t.snd_end) t.snd_nxt = t.snd_end + 1;
   arm_rto(t);
+}
+
+// RFC 1122 4.2.3.6 keep-alive: after an idle period, probe with an old
+// sequence number (any live peer answers with an ACK); give up after N probes.
+void Stack::on_keepalive(Tcb& t) {
+  if (cfg_.keepalive_idle_us == 0) return;
+  if (t.snd_una != t.snd_max || now_ - t.last_rx_us < cfg_.keepalive_idle_us) {
+    // Busy (the RTO watches outstanding data) or heard from recently.
+    if (t.snd_una == t.snd_max) t.ka_probes = 0;
+    wheel_.arm(t.t_wait, std::max(now_ + 1, t.last_rx_us + cfg_.keepalive_idle_us));
+    return;
+  }
+  if (t.ka_probes >= cfg_.keepalive_probes) {
+    ++ctr_.keepalive_timeouts;
+    do_abort(t, Term::timeout);
+    return;
+  }
+  ++t.ka_probes;
+  ++ctr_.keepalive_probes;
+  emit(t, t.snd_una - 1, 0, flag::ack);
+  wheel_.arm(t.t_wait, now_ + cfg_.keepalive_interval_us);
+}
+
+void Stack::established(Tcb& t) {
+  t.state = State::established;
+  t.last_rx_us = now_;
+  if (cfg_.keepalive_idle_us) wheel_.arm(t.t_wait, now_ + cfg_.keepalive_idle_us);
 }
 
 // ssthresh after a congestion event: RFC 5681 eq. (4), or CUBIC's beta (RFC 9438 §4.6).
@@ -753,6 +803,10 @@ void Stack::on_listen(Listener& l, const SegmentIn& seg, Header& h) {
     // draws RST <SEQ=SEG.ACK> (second check).
     Header syn;
     if (cfg_.syn_cookies && !h.has(flag::syn) && check_cookie(seg, h, syn)) {
+      if (cfg_.max_per_source && count_from(seg.src, cfg_.max_per_source) >= cfg_.max_per_source) {
+        ++ctr_.refused_per_source;
+        return;
+      }
       Tcb* tp = alloc_tcb(seg.dst, h.dst_port, seg.src, h.src_port);
       if (!tp) {
         ++ctr_.syn_dropped_no_conn;
@@ -772,6 +826,11 @@ void Stack::on_listen(Listener& l, const SegmentIn& seg, Header& h) {
     return;
   }
   if (!h.has(flag::syn)) return;  // fourth: anything else is dropped
+  // Issue 4 item 9: a per-source cap keeps one peer from taking the pool.
+  if (cfg_.max_per_source && count_from(seg.src, cfg_.max_per_source) >= cfg_.max_per_source) {
+    ++ctr_.refused_per_source;
+    return;
+  }
   if (half_open_ >= cfg_.max_half_open) {
     if (!cfg_.syn_cookies) {
       ++ctr_.syn_dropped_half_open;
@@ -835,7 +894,7 @@ void Stack::on_syn_sent(Tcb& t, const Header& h) {
     if (t.backoff == 0) rtt_sample(t, now_ - t.rtt_start);  // Karn: SYN not retransmitted
     t.backoff = 0;
     wheel_.cancel(t.t_rexmit);
-    t.state = State::established;
+    established(t);
     ++ctr_.connected;
     t.events |= kEvConnected;
     send_ack(t);
@@ -1048,7 +1107,7 @@ bool Stack::on_ack(Tcb& t, const Header& h) {
       return false;
     }
     if (half_open_) --half_open_;
-    t.state = State::established;
+    established(t);
     t.snd_wnd = std::uint32_t{h.window} << t.snd_wscale;
     t.max_snd_wnd = std::max(t.max_snd_wnd, t.snd_wnd);
     t.snd_wl1 = h.seq;
@@ -1170,6 +1229,8 @@ void Stack::on_segment(Tcb& t, Header& h) {
     }
     return;
   }
+  t.last_rx_us = now_;  // a live peer (keep-alive)
+  if (t.ka_probes && t.snd_una == t.snd_max) t.ka_probes = 0;
   // Trim to the window: old bytes (and an old SYN) at the front, excess at the end.
   if (h.seq < t.rcv_nxt) {
     std::uint32_t d = seq_dist(h.seq, t.rcv_nxt);
@@ -1462,6 +1523,10 @@ bool Stack::info(ConnId id, ConnInfo& o) const {
   const Tcb* t = get(id);
   if (!t) return false;
   o.state = t->state;
+  o.laddr = t->laddr;
+  o.raddr = t->raddr;
+  o.lport = t->lport;
+  o.rport = t->rport;
   o.srtt_us = t->srtt_us;
   o.rto_us = t->rto_us;
   o.cwnd = t->cwnd;

@@ -609,3 +609,68 @@ TEST(SackRecovery, BogusBlocksIgnored) {
   EXPECT_TRUE(s.w.sink.out.empty());
   EXPECT_EQ(s.w.stack.counters().sack_recoveries, 0u);
 }
+
+TEST(Keepalive, ProbesIdlePeerAndGivesUp) {
+  Config c;
+  c.keepalive_idle_us = 10'000'000;
+  c.keepalive_interval_us = 1'000'000;
+  c.keepalive_probes = 3;
+  Wire w(c);
+  w.open(40000);
+  w.sink.out.clear();
+  auto tick_to = [&](std::uint64_t t) {
+    while (w.now < t) {
+      w.now += 100'000;
+      w.stack.poll_timers(w.now);
+    }
+  };
+  const std::uint64_t t0 = w.now;
+  tick_to(t0 + 9'900'000);
+  EXPECT_TRUE(w.sink.out.empty());
+  tick_to(t0 + 10'100'000);
+  ASSERT_EQ(w.sink.out.size(), 1u);
+  Header p = w.pop();
+  EXPECT_EQ(p.seq, w.iss);  // SND.UNA - 1: any live peer must answer
+  EXPECT_EQ(p.payload_len, 0u);
+  // The peer answers: idle again for a full period.
+  w.in(40000, flag::ack, w.peer_isn + 1, w.iss + 1);
+  tick_to(t0 + 19'900'000);
+  EXPECT_TRUE(w.sink.out.empty());
+  // Now silent: three probes a second apart, then the connection is dropped.
+  tick_to(t0 + 30'000'000);
+  int probes = 0;
+  bool rst = false;
+  while (!w.sink.out.empty()) {
+    const Header h = w.pop();
+    if (h.has(flag::rst)) rst = true;
+    else ++probes;
+  }
+  EXPECT_EQ(probes, 3);
+  EXPECT_TRUE(rst);
+  EXPECT_EQ(w.app.error, Error::timeout);
+  EXPECT_EQ(w.stack.counters().keepalive_timeouts, 1u);
+  EXPECT_EQ(w.stack.connections(), 0u);
+}
+
+TEST(Limits, PerSourceCap) {
+  Config c;
+  c.max_per_source = 2;
+  Wire w(c);
+  auto syn_from = [&](std::uint32_t ip, std::uint16_t port) {
+    auto b = make_segment(ip, kLocal, SegSpec{.sport = port, .dport = kLport, .seq = Seq(1), .flags = flag::syn});
+    w.stack.input(SegmentIn{.src = ip, .dst = kLocal, .data = b.data(), .len = b.size()}, w.now);
+  };
+  syn_from(kRemote, 1);
+  syn_from(kRemote, 2);
+  syn_from(kRemote, 3);
+  syn_from(kRemote + 1, 1);
+  EXPECT_EQ(w.stack.connections(), 3u);
+  EXPECT_EQ(w.stack.counters().refused_per_source, 1u);
+  // One goes away: the source may connect again.
+  w.stack.input(SegmentIn{}, w.now);  // empty input: dropped and counted, nothing else
+  auto rst = make_segment(kRemote, kLocal, SegSpec{.sport = 1, .dport = kLport, .seq = Seq(2), .flags = flag::rst});
+  w.stack.input(SegmentIn{.src = kRemote, .dst = kLocal, .data = rst.data(), .len = rst.size()}, w.now);
+  syn_from(kRemote, 4);
+  EXPECT_EQ(w.stack.connections(), 3u);
+  EXPECT_EQ(w.stack.counters().refused_per_source, 1u);
+}

@@ -103,6 +103,10 @@ struct Config {
   bool nagle = false;                       // RFC 9293 §3.7.4, off by default
   bool tx_checksum_offload = false;         // leave pseudo-header sum for the NIC
   bool syn_cookies = true;                  // RFC 4987 when the half-open table is full
+  std::uint32_t max_per_source = 0;         // passive connections per remote address (0 = no cap)
+  std::uint64_t keepalive_idle_us = 0;      // RFC 1122 4.2.3.6; 0 = off
+  std::uint64_t keepalive_interval_us = 75'000'000;
+  std::uint8_t keepalive_probes = 9;
   std::uint32_t challenge_ack_per_sec = 1000;  // RFC 5961 §7
   CongestionControl cc = CongestionControl::newreno;
   SipKey secret{0x0123456789abcdefull, 0xfedcba9876543210ull};  // RFC 6528 key: set per boot
@@ -156,6 +160,9 @@ struct Config {
   X(timeouts, "connections dropped after retries ran out")                         \
   X(time_wait_reused, "TIME_WAIT reused early by a new SYN (RFC 6191)")            \
   X(closed, "connections released")                                                \
+  X(refused_per_source, "SYNs dropped: per-source connection cap reached")        \
+  X(keepalive_probes, "keep-alive probes sent (RFC 1122 4.2.3.6)")                 \
+  X(keepalive_timeouts, "connections dropped: keep-alive probes unanswered")      \
   X(data_after_close, "data after close(): connection reset (RFC 1122 4.2.2.13)")
 
 struct Counters {
@@ -166,6 +173,8 @@ struct Counters {
 
 struct ConnInfo {
   State state = State::closed;
+  std::uint32_t laddr = 0, raddr = 0;  // host order
+  std::uint16_t lport = 0, rport = 0;
   std::uint32_t srtt_us = 0;
   std::uint32_t rto_us = 0;
   std::uint32_t cwnd = 0;
@@ -291,6 +300,10 @@ class Stack {
   void sack_enter_recovery(Tcb& t);
   void sack_output(Tcb& t);
   void enter_time_wait(Tcb& t);
+  void established(Tcb& t);
+  void on_keepalive(Tcb& t);
+  std::uint32_t src_bucket(std::uint32_t raddr) const noexcept;
+  std::uint32_t count_from(std::uint32_t raddr, std::uint32_t limit) const noexcept;
   void to_closed(Tcb& t, Term why);
   void finish(Tcb& t);
   void do_abort(Tcb& t, Term why);
@@ -307,6 +320,7 @@ class Stack {
   std::vector<Tcb> tcbs_;
   std::vector<std::uint32_t> free_;
   std::vector<std::uint32_t> buckets_;
+  std::vector<std::uint32_t> src_buckets_;  // chains by remote address (per-source cap)
   std::uint32_t bucket_mask_ = 0;
   std::vector<ListenerEntry> listeners_;
   SipKey table_key_;

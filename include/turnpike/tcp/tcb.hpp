@@ -48,6 +48,7 @@ struct Tcb {
   std::uint32_t idx = 0;
   std::uint32_t gen = 0;
   std::uint32_t hnext = UINT32_MAX;
+  std::uint32_t snext = UINT32_MAX;  // chain by remote address
 
   State state = State::closed;
   Term term = Term::none;
@@ -70,6 +71,7 @@ struct Tcb {
   std::uint8_t snd_wscale = 0, rcv_wscale = 0;
   std::uint8_t unacked_segs = 0;
   std::uint8_t dupacks = 0;
+  std::uint8_t ka_probes = 0;
   std::uint8_t ooo_count = 0;
   std::uint8_t ooo_latest = 0;
 
@@ -93,6 +95,7 @@ struct Tcb {
   Seq irs, rcv_nxt, rcv_data, rcv_adv, read_pos, last_ack_sent, fin_seq_in;
   std::uint32_t ts_recent = 0, ts_offset = 0;
   std::uint64_t ts_recent_us = 0;
+  std::uint64_t last_rx_us = 0;  // keep-alive idleness
   OooRange ooo[kMaxOoo];
 
   // sender scoreboard (RFC 6675)
