@@ -1335,6 +1335,7 @@ ConnId Stack::connect(std::uint32_t laddr, std::uint16_t lport, std::uint32_t ra
     for (unsigned i = 0; i < span; ++i) {
       const std::uint16_t p = next_ephemeral_;
       next_ephemeral_ = p >= cfg_.ephemeral_hi ? cfg_.ephemeral_lo : static_cast<std::uint16_t>(p + 1);
+      if (cfg_.port_ok && !cfg_.port_ok(cfg_.port_ok_ctx, laddr, p, raddr, rport)) continue;
       if (!lookup(laddr, p, raddr, rport)) {
         lport = p;
         break;

@@ -112,6 +112,11 @@ struct Config {
   SipKey secret{0x0123456789abcdefull, 0xfedcba9876543210ull};  // RFC 6528 key: set per boot
   std::uint16_t ephemeral_lo = 32768;
   std::uint16_t ephemeral_hi = 60999;
+  // Active opens with lport 0 take only ports this accepts, e.g.
+  // RssSteering::port_ok so replies hash to this worker's RX queue.
+  bool (*port_ok)(void* ctx, std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr,
+                  std::uint16_t rport) = nullptr;
+  void* port_ok_ctx = nullptr;
 };
 
 // X(name, description): every drop and every decision has a named counter.
