@@ -1319,10 +1319,22 @@ int Stack::listen(std::uint32_t ip, std::uint16_t port, Listener& l) {
   return 0;
 }
 
+// Established connections stay; half-open ones die with their listener (the
+// Listener object may go away after this returns).
 int Stack::unlisten(std::uint32_t ip, std::uint16_t port) {
   for (auto it = listeners_.begin(); it != listeners_.end(); ++it)
     if (it->ip == ip && it->port == port) {
+      Listener* l = it->l;
       listeners_.erase(it);
+      for (auto& t : tcbs_) {
+        if (!t.used || t.listener != l) continue;
+        if (t.state == State::syn_received) {
+          do_abort(t, Term::aborted);
+          finish(t);
+        } else {
+          t.listener = nullptr;
+        }
+      }
       return 0;
     }
   return -ENOENT;

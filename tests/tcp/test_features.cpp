@@ -674,3 +674,18 @@ TEST(Limits, PerSourceCap) {
   EXPECT_EQ(w.stack.connections(), 3u);
   EXPECT_EQ(w.stack.counters().refused_per_source, 1u);
 }
+
+TEST(Api, UnlistenDropsHalfOpenKeepsEstablished) {
+  Wire w;
+  w.open(40000);
+  w.in(40001, flag::syn, Seq(1), Seq(0));
+  EXPECT_EQ(w.stack.connections(), 2u);
+  EXPECT_EQ(w.stack.unlisten(kLocal, kLport), 0);
+  EXPECT_EQ(w.stack.unlisten(kLocal, kLport), -ENOENT);
+  EXPECT_EQ(w.stack.connections(), 1u);
+  EXPECT_EQ(w.stack.half_open(), 0u);
+  EXPECT_EQ(w.stack.state(w.app.id), State::established);
+  w.sink.out.clear();
+  w.in(40002, flag::syn, Seq(1), Seq(0));  // nobody listens: RST
+  EXPECT_TRUE(w.pop().has(flag::rst));
+}
