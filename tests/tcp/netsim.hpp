@@ -67,6 +67,13 @@ class NetSim {
 
   std::unique_ptr<Stack> a, b;
   ShimCounts counts;
+  // Destinations nobody answers for (e.g. spoofed flood sources): dropped.
+  std::uint32_t blackhole_lo = 0, blackhole_hi = 0;
+  std::uint64_t blackholed = 0;
+  // Injects a segment into stack `to` (0 = a, 1 = b) right now, bypassing the shim.
+  void inject(int to, std::uint32_t src, std::uint32_t dst, const std::vector<std::uint8_t>& seg) {
+    (to == 0 ? *a : *b).input(SegmentIn{.src = src, .dst = dst, .data = seg.data(), .len = seg.size()}, now_);
+  }
   std::uint64_t now() const { return now_; }
 
   // Runs until done() or the simulated deadline; returns done().
@@ -113,6 +120,10 @@ class NetSim {
   };
 
   void transmit(int from, std::uint32_t src, std::uint32_t dst, const std::uint8_t* p, std::size_t len) {
+    if (dst >= blackhole_lo && dst < blackhole_hi) {
+      ++blackholed;
+      return;
+    }
     ++counts.sent;
     if (rng_.uniform() < imp_.loss) {
       ++counts.dropped;

@@ -1,0 +1,149 @@
+// Many connections at once over an impaired link, and a SYN flood against the
+// listener while legitimate connections transfer (the in-process analogues of
+// issue 4's namespace tests).
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+#include "netsim.hpp"
+#include "turnpike/tcp/services.hpp"
+
+using namespace tcptest;
+
+namespace {
+
+constexpr std::uint32_t kC = 0xc6120001, kS = 0xc6120002;
+
+class EchoClient : public ConnHandler {
+ public:
+  EchoClient(std::size_t n, std::uint64_t seed) : out_(n) {
+    Prng r(seed);
+    for (auto& c : out_) c = static_cast<std::uint8_t>(r.next());
+  }
+  ConnId id;
+  std::vector<std::uint8_t> in;
+  bool closed = false, failed = false;
+  void on_connected(Stack& s, ConnId) override { pump(s); }
+  void on_writable(Stack& s, ConnId) override { pump(s); }
+  void on_readable(Stack& s, ConnId i) override {
+    for (auto r = s.peek(i); !r.empty(); r = s.peek(i)) {
+      in.insert(in.end(), r.begin(), r.end());
+      s.consume(i, r.size());
+    }
+  }
+  void on_closed(Stack&, ConnId) override { closed = true; }
+  void on_reset(Stack&, ConnId) override { failed = true; }
+  void on_error(Stack&, ConnId, Error) override { failed = true; }
+  bool ok() const { return closed && in == out_; }
+  void pump(Stack& s) {
+    while (sent_ < out_.size()) {
+      const long k = s.write(id, out_.data() + sent_, out_.size() - sent_);
+      if (k <= 0) return;
+      sent_ += static_cast<std::size_t>(k);
+    }
+    if (!shut_) {
+      shut_ = true;
+      s.shutdown_write(id);
+    }
+  }
+
+ private:
+  std::vector<std::uint8_t> out_;
+  std::size_t sent_ = 0;
+  bool shut_ = false;
+};
+
+// 200 concurrent echo connections, loss 2%, reordering 5%, duplication 1%.
+TEST(Scale, TwoHundredEchoConnectionsImpaired) {
+  Config c;
+  c.max_connections = 512;
+  c.time_wait_us = 5'000'000;
+  Impairment imp;
+  imp.loss = 0.02;
+  imp.reorder = 0.05;
+  imp.duplicate = 0.01;
+  imp.delay_us = 5000;
+  NetSim net(c, c, imp, 77);
+  EchoService echo;
+  ASSERT_EQ(net.b->listen(kS, 7, echo), 0);
+  std::vector<std::unique_ptr<EchoClient>> cl;
+  for (int i = 0; i < 200; ++i) {
+    cl.push_back(std::make_unique<EchoClient>(64 * 1024 + static_cast<std::size_t>(i) * 37, 1000 + i));
+    cl.back()->id = net.a->connect(kC, 0, kS, 7, *cl.back());
+    ASSERT_TRUE(cl.back()->id.valid());
+  }
+  ASSERT_TRUE(net.run(
+      [&] {
+        for (auto& x : cl)
+          if (!x->closed && !x->failed) return false;
+        return true;
+      },
+      1800'000'000));
+  int good = 0;
+  for (auto& x : cl) good += x->ok();
+  EXPECT_EQ(good, 200);
+  EXPECT_GT(net.counts.dropped, 0u);
+  EXPECT_GT(net.counts.reordered, 0u);
+  EXPECT_GT(net.counts.duplicated, 0u);
+  net.run([] { return false; }, 10'000'000);
+  EXPECT_EQ(echo.counters().finished, 200u);
+  EXPECT_EQ(net.a->connections(), 0u);  // no leaked control blocks
+  EXPECT_EQ(net.b->connections(), 0u);
+  EXPECT_EQ(net.a->chunks_in_use(), 0u);
+  EXPECT_EQ(net.b->chunks_in_use(), 0u);
+  std::printf("[200 conns] retransmits %llu+%llu, sack recoveries %llu+%llu, rto %llu+%llu\n",
+              (unsigned long long)net.a->counters().retransmits, (unsigned long long)net.b->counters().retransmits,
+              (unsigned long long)net.a->counters().sack_recoveries,
+              (unsigned long long)net.b->counters().sack_recoveries,
+              (unsigned long long)net.a->counters().rto_timeouts, (unsigned long long)net.b->counters().rto_timeouts);
+}
+
+// Spoofed SYNs fill the half-open table; cookies keep the listener open to
+// 50 legitimate clients, whose transfers complete byte-exact.
+TEST(Scale, SynFloodWhileLegitimateTransfersComplete) {
+  Config c;
+  Config s;
+  s.max_half_open = 64;
+  s.max_connections = 256;
+  NetSim net(c, s, Impairment{}, 78);
+  net.blackhole_lo = 0xc6130000;  // 198.19.0.0/16: the spoofed sources
+  net.blackhole_hi = 0xc6140000;
+  DiscardService sink;
+  ASSERT_EQ(net.b->listen(kS, 9, sink), 0);
+  Prng rng(5);
+  auto flood = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      const std::uint32_t src = 0xc6130000 | static_cast<std::uint32_t>(rng.next() & 0xffff);
+      auto seg = make_segment(src, kS, SegSpec{.sport = static_cast<std::uint16_t>(1024 + rng.next() % 60000),
+                                               .dport = 9, .seq = Seq(static_cast<std::uint32_t>(rng.next())),
+                                               .flags = flag::syn});
+      net.inject(1, src, kS, seg);
+    }
+  };
+  flood(500);  // table full before anyone legitimate arrives
+  std::vector<std::unique_ptr<EchoClient>> cl;
+  for (int i = 0; i < 50; ++i) {
+    cl.push_back(std::make_unique<EchoClient>(100 * 1024, 50 + i));
+    cl.back()->id = net.a->connect(kC, 0, kS, 9, *cl.back());
+  }
+  std::uint64_t bytes_goal = 50ull * 100 * 1024;
+  ASSERT_TRUE(net.run(
+      [&] {
+        flood(20);  // 20 spoofed SYNs per step, all along
+        return sink.counters().bytes == bytes_goal;
+      },
+      120'000'000));
+  const Counters& k = net.b->counters();
+  EXPECT_GT(k.syn_cookies_sent, 1000u);
+  EXPECT_EQ(k.syn_cookies_ok, 50u);  // every legitimate client came in through a cookie
+  EXPECT_EQ(net.b->half_open(), 64u);
+  EXPECT_EQ(sink.counters().accepted, 50u);
+  std::printf("[syn flood] cookies sent %llu, ok %llu, half-open %zu, SYN-ACKs blackholed %llu\n",
+              (unsigned long long)k.syn_cookies_sent, (unsigned long long)k.syn_cookies_ok, net.b->half_open(),
+              (unsigned long long)net.blackholed);
+}
+
+}  // namespace
