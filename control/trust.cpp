@@ -57,7 +57,10 @@ bool crl_parses(std::string_view data, bool pem) {
   const unsigned char* p = reinterpret_cast<const unsigned char*>(data.data());
   int len = static_cast<int>(data.size());
   if (pem) {
-    if (wc_PemToDer(p, static_cast<long>(data.size()), CRL_TYPE, &der, nullptr, nullptr, nullptr) != 0) return false;
+    if (wc_PemToDer(p, static_cast<long>(data.size()), CRL_TYPE, &der, nullptr, nullptr, nullptr) != 0) {
+      if (der) wc_FreeDer(&der);  // wolfSSL may allocate before failing
+      return false;
+    }
     p = der->buffer;
     len = static_cast<int>(der->length);
   }
