@@ -689,3 +689,38 @@ TEST(Api, UnlistenDropsHalfOpenKeepsEstablished) {
   w.in(40002, flag::syn, Seq(1), Seq(0));  // nobody listens: RST
   EXPECT_TRUE(w.pop().has(flag::rst));
 }
+
+// RFC 6191: with timestamps, only a SYN whose TSval is newer than the old
+// connection's TS.Recent may end TIME_WAIT early.
+TEST(TimeWait, TimestampDecidesEarlyReuse) {
+  Wire w;
+  OptionsOut o;
+  o.ts = true;
+  o.ts_val = 5000;
+  w.open(40000, o);
+  w.sink.out.clear();
+  w.stack.close(w.app.id);
+  const Header fin = w.pop();
+  OptionsOut fo;
+  fo.ts = true;
+  fo.ts_val = 5010;
+  fo.ts_ecr = fin.opt.ts_val;
+  w.in(40000, flag::fin | flag::ack, w.peer_isn + 1, w.iss + 2, {}, fo);
+  w.pop();
+  ASSERT_EQ(w.stack.state(w.stack.find(kLocal, kLport, kRemote, 40000)), State::time_wait);
+  OptionsOut old;
+  old.ts = true;
+  old.ts_val = 4000;  // older than TS.Recent: must not reuse
+  w.in(40000, flag::syn, w.peer_isn + 100000, Seq(0), {}, old);
+  EXPECT_EQ(w.stack.counters().time_wait_reused, 0u);
+  EXPECT_EQ(w.stack.state(w.stack.find(kLocal, kLport, kRemote, 40000)), State::time_wait);
+  w.sink.out.clear();
+  OptionsOut fresh;
+  fresh.ts = true;
+  fresh.ts_val = 6000;
+  w.in(40000, flag::syn, w.peer_isn + 5, Seq(0), {}, fresh);  // even a lower sequence number is fine
+  EXPECT_EQ(w.stack.counters().time_wait_reused, 1u);
+  const Header sa = w.pop();
+  EXPECT_TRUE(sa.has(flag::syn) && sa.has(flag::ack));
+  EXPECT_EQ(sa.opt.ts_ecr, 6000u);
+}
