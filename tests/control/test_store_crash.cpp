@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -36,9 +37,13 @@ bool commit_state(StoreManager& m, const State& s) {
   return static_cast<bool>(t.commit());
 }
 
-[[noreturn]] void child(const std::filesystem::path& dir, const State& a, const State& b) {
+[[noreturn]] void child(const std::filesystem::path& dir, const State& a, const State& b, int ready_fd) {
   StoreManager m({.dir = dir});
   if (!m.load().empty()) _exit(2);
+  // Tell the parent the commit loop starts now, so its kill delay is
+  // measured from here and not from fork (start-up is slow on a loaded box).
+  char c = 1;
+  if (write(ready_fd, &c, 1) != 1) _exit(4);
   for (uint64_t i = 0;; ++i)
     if (!commit_state(m, i % 2 ? a : b)) _exit(3);
 }
@@ -60,14 +65,31 @@ TEST(StoreCrash, SigkillDuringCommitsLeavesOldOrNewState) {
     ASSERT_TRUE(commit_state(m, a));
     sa = *m.snapshot();
   }
+  // Kill delays span about three commits, measured here on this machine.
+  auto t0 = std::chrono::steady_clock::now();
+  {
+    StoreManager m({.dir = dir.path});
+    ASSERT_EQ(m.load(), "");
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(commit_state(m, i % 2 ? a : b));
+  }
+  auto per_commit = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0) / 4;
   std::mt19937 rng(12345);
-  std::uniform_int_distribution<int> delay_us(0, 15000);
+  std::uniform_int_distribution<long> delay_us(0, 3 * std::max<long>(per_commit.count(), 100));
   int saw_a = 0, saw_b = 0, mid_commit = 0;
   uint64_t last_gen = sa.generation;
   for (int k = 0; k < kKills; ++k) {
+    int ready[2];
+    ASSERT_EQ(pipe(ready), 0);
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
-    if (pid == 0) child(dir.path, a, b);
+    if (pid == 0) {
+      close(ready[0]);
+      child(dir.path, a, b, ready[1]);
+    }
+    close(ready[1]);
+    char c;
+    ASSERT_EQ(read(ready[0], &c, 1), 1) << "child failed to start";
+    close(ready[0]);
     std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
     kill(pid, SIGKILL);
     int status = 0;
@@ -95,6 +117,6 @@ TEST(StoreCrash, SigkillDuringCommitsLeavesOldOrNewState) {
   EXPECT_GT(saw_a, 0);
   EXPECT_GT(saw_b, 0);
   EXPECT_GT(mid_commit, 0);  // and some inside a commit
-  std::printf("kills=%d state_a=%d state_b=%d mid_commit=%d last_generation=%lu\n", kKills, saw_a, saw_b,
-              mid_commit, static_cast<unsigned long>(last_gen));
+  std::printf("kills=%d state_a=%d state_b=%d mid_commit=%d last_generation=%lu commit_us=%ld\n", kKills, saw_a,
+              saw_b, mid_commit, static_cast<unsigned long>(last_gen), static_cast<long>(per_commit.count()));
 }
