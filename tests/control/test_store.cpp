@@ -152,6 +152,16 @@ TEST_F(Store, KeyTypesAndSizes) {
   }
 }
 
+TEST_F(Store, UnsupportedKeySizesAreRefused) {
+  Transaction t = mgr->begin();
+  EXPECT_EQ(t.stage_server(chain("rsa1024"), key("rsa1024")).error,
+            "Invalid certificate: unsupported key type (RSA 1024); supported: RSA 2048-4096, ECDSA P-256/P-384, "
+            "Ed25519");
+  EXPECT_NE(t.stage_server(chain("p521"), key("p521")).error.find("unsupported key type (ECDSA 521)"),
+            std::string::npos);
+  EXPECT_FALSE(t.dirty());
+}
+
 TEST_F(Store, ExpiredAndNotYetValidAreRefused) {
   Transaction t = mgr->begin();
   StageResult r = t.stage_server(chain("expired"), key("expired"));

@@ -24,6 +24,7 @@
 #     revoked       EKU both, listed in inter.crl
 #     rsa2048 rsa4096  RSA keys, EKU both
 #     p384          EC P-384, EKU both
+#     rsa1024 p521  key sizes turnpike refuses (RSA < 2048, ECDSA P-521), EKU both
 #     ed25519       Ed25519, EKU both
 #     san           EKU both; SAN DNS sip.example.test, IP 198.18.0.1
 #     san-uri       EKU both; SAN URI sip:example.test (wolfSSL 5.5.4 refuses to parse
@@ -159,6 +160,8 @@ ec notyet.key;   sign inter notyet both 20990101000000Z 21000101000000Z
 rsa rsa2048.key 2048; sign inter rsa2048 both
 rsa rsa4096.key 4096; sign inter rsa4096 both
 ec p384.key P-384;    sign inter p384 both
+rsa rsa1024.key 1024; sign inter rsa1024 both
+ec p521.key P-521;    sign inter p521 both
 openssl genpkey -algorithm ED25519 -out ed25519.key 2>/dev/null; sign inter ed25519 both
 ec srvsub.key;        sign inter-srv srvsub server
 ec srvsub-both.key;   sign inter-srv srvsub-both both
@@ -169,7 +172,7 @@ ec evil.key;          sign rootleaf evil both
 cat evil.pem rootleaf.pem > evil-chain.pem
 
 for n in client server both noeku any codesign ku-dsig ku-kagree ku-kenc san revoked \
-         expired notyet rsa2048 rsa4096 p384 ed25519; do
+         expired notyet rsa2048 rsa4096 p384 ed25519 rsa1024 p521; do
   cat "$n.pem" inter.pem > "$n-chain.pem"
 done
 cat srvsub.pem inter-srv.pem > srvsub-chain.pem
