@@ -724,3 +724,46 @@ TEST(TimeWait, TimestampDecidesEarlyReuse) {
   EXPECT_TRUE(sa.has(flag::syn) && sa.has(flag::ack));
   EXPECT_EQ(sa.opt.ts_ecr, 6000u);
 }
+
+TEST(Counters, EveryCounterNamedAndDescribed) {
+  Wire w;
+  w.open(40000);
+  int n = 0;
+  bool saw_accepted = false;
+  w.stack.counters().for_each([&](const char* name, const char* desc, std::uint64_t v) {
+    ++n;
+    EXPECT_GT(std::strlen(desc), 10u) << name;
+    if (std::string(name) == "accepted") {
+      saw_accepted = true;
+      EXPECT_EQ(v, 1u);
+    }
+  });
+  EXPECT_GT(n, 40);
+  EXPECT_TRUE(saw_accepted);
+  const Counters snapshot = w.stack.counters();  // copyable snapshot
+  EXPECT_EQ(snapshot.syn_received, 1u);
+}
+
+TEST(Timeouts, SynSentGivesUpAndOrphanedFinWait2Expires) {
+  Config c;
+  c.syn_retries = 2;
+  c.fin_wait2_us = 5'000'000;
+  Wire w(c);
+  Sink cli;
+  cli.id = w.stack.connect(kLocal, 1234, kRemote, 80, cli);
+  for (int i = 0; i < 20; ++i) w.stack.poll_timers(w.now += 1'000'000);
+  EXPECT_EQ(cli.error, Error::timeout);
+  int syns = 0;
+  while (!w.sink.out.empty()) syns += w.pop().has(flag::syn);
+  EXPECT_EQ(syns, 3);  // first SYN and two retries (1 s, then 2 s later)
+  // Orphaned FIN_WAIT_2: closed by the app, the peer never sends its FIN.
+  w.open(40000);
+  w.stack.close(w.app.id);
+  w.in(40000, flag::ack, w.peer_isn + 1, w.iss + 2);
+  const ConnId id = w.stack.find(kLocal, kLport, kRemote, 40000);
+  EXPECT_EQ(w.stack.state(id), State::fin_wait_2);
+  w.stack.poll_timers(w.now += 4'900'000);
+  EXPECT_EQ(w.stack.state(id), State::fin_wait_2);
+  w.stack.poll_timers(w.now += 200'000);
+  EXPECT_EQ(w.stack.connections(), 0u);
+}

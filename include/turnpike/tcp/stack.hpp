@@ -8,6 +8,7 @@
 // and the layer above (TLS) uses connect/listen/read/write/close with
 // ConnHandler callbacks. Time is an explicit microsecond clock.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -170,10 +171,39 @@ struct Config {
   X(keepalive_timeouts, "connections dropped: keep-alive probes unanswered")      \
   X(data_after_close, "data after close(): connection reset (RFC 1122 4.2.2.13)")
 
+// One writer (the worker), readers on other threads (telemetry): relaxed
+// atomic cells, a plain load/add/store on x86 with no lock prefix.
+class Counter {
+ public:
+  Counter() noexcept = default;
+  Counter(const Counter& o) noexcept : v_(o.load()) {}
+  Counter& operator=(const Counter& o) noexcept {
+    v_.store(o.load(), std::memory_order_relaxed);
+    return *this;
+  }
+  Counter& operator++() noexcept { return *this += 1; }
+  Counter& operator+=(std::uint64_t n) noexcept {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // single writer
+    return *this;
+  }
+  std::uint64_t load() const noexcept { return v_.load(std::memory_order_relaxed); }
+  operator std::uint64_t() const noexcept { return load(); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};
+};
+
 struct Counters {
-#define TURNPIKE_TCP_FIELD(name, desc) std::uint64_t name = 0;
+#define TURNPIKE_TCP_FIELD(name, desc) Counter name;
   TURNPIKE_TCP_COUNTERS(TURNPIKE_TCP_FIELD)
 #undef TURNPIKE_TCP_FIELD
+  // Calls f(name, description, value) for every counter (telemetry export).
+  template <class F>
+  void for_each(F&& f) const {
+#define TURNPIKE_TCP_VISIT(name, desc) f(#name, desc, name.load());
+    TURNPIKE_TCP_COUNTERS(TURNPIKE_TCP_VISIT)
+#undef TURNPIKE_TCP_VISIT
+  }
 };
 
 struct ConnInfo {
