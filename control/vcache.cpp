@@ -161,6 +161,13 @@ uint64_t VerdictCache::bump_epoch() {
   return epoch_.fetch_add(1, std::memory_order_acq_rel) + 1;
 }
 
+void VerdictCache::advance_epoch(uint64_t e) {
+  uint64_t cur = epoch_.load(std::memory_order_relaxed);
+  // acq_rel on success: same contract as bump_epoch().
+  while (cur < e && !epoch_.compare_exchange_weak(cur, e, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+  }
+}
+
 bool VerdictCache::lookup(const Fingerprint& fp, uint64_t want_epoch, CacheEntry& out) const {
   Shard& sh = shard();
   uint64_t k[4];
@@ -237,6 +244,7 @@ bool VerdictCache::insert(const CacheEntry& e) {
   const size_t idx = k[0] & set_mask_;
   Slot* set = sets_mem_[idx].slot;
   Tags& tags = sets_mem_[idx].tags;
+  if (e.epoch > epoch_.load(std::memory_order_relaxed)) advance_epoch(e.epoch);
   const uint64_t cur_epoch = epoch_.load(std::memory_order_acquire);
 
   // Victim choice on relaxed (possibly torn) reads: a wrong guess only costs

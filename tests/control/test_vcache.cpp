@@ -118,3 +118,19 @@ TEST(VerdictCache, PolicyOnCachedFacts) {
   EXPECT_FALSE(verdict(out.facts.to_facts(), EkuMode::On, Role::Inbound).accept);
   EXPECT_TRUE(verdict(out.facts.to_facts(), EkuMode::Off, Role::Inbound).accept);
 }
+
+TEST(VerdictCache, SnapshotEpochsDriveVictimChoice) {
+  VerdictCache c(8);
+  c.advance_epoch(5);
+  EXPECT_EQ(c.epoch(), 5u);
+  c.advance_epoch(3);  // never goes back
+  EXPECT_EQ(c.epoch(), 5u);
+  for (uint64_t i = 0; i < 8; ++i) c.insert(make_entry(test_fp(i), 5, 0));
+  // An entry of a newer snapshot epoch raises the cache epoch: the epoch-5
+  // entries are now stale and are replaced before any live one.
+  for (uint64_t i = 8; i < 16; ++i) c.insert(make_entry(test_fp(i), 6, 0));
+  EXPECT_EQ(c.epoch(), 6u);
+  EXPECT_EQ(c.stats().evictions, 0u);
+  CacheEntry out;
+  for (uint64_t i = 8; i < 16; ++i) EXPECT_TRUE(c.lookup(test_fp(i), 6, out));
+}

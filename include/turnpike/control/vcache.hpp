@@ -83,6 +83,10 @@ class VerdictCache {
   uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
   // New epoch (previous + 1); every older entry becomes stale.
   uint64_t bump_epoch();
+  // Raises the epoch to e if it is lower (e.g. StoreSnapshot::trust_epoch at
+  // publication). insert() does this too with the entry's epoch, so a cache
+  // driven only by snapshot epochs still prefers stale slots as victims.
+  void advance_epoch(uint64_t e);
 
   size_t capacity() const { return sets_ * kWays; }
   size_t memory_bytes() const;
