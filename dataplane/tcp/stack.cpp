@@ -428,10 +428,16 @@ void Stack::maybe_window_update(Tcb& t) {
   if (!synchronized(t.state) || t.peer_fin) return;
   const Seq limit = t.rcvbuf.limit(t.read_pos);
   const Seq edge = seq_min(limit, t.rcv_nxt + (65535u << t.rcv_wscale));
-  // RFC 9293 §3.8.6.2.2 / RFC 1122 4.2.3.3: update when the window grows by
-  // min(buffer/2, MSS), or from nearly closed.
+  // RFC 9293 §3.8.6.2.2 / RFC 1122 4.2.3.3: a window update only moves the
+  // edge by min(buffer/2, MSS) or more. It is worth its own segment only when
+  // the window the peer still sees has shrunk to half the buffer or less and
+  // the update at least doubles it; otherwise the next (delayed) ACK carries it.
+  if (!(edge > t.rcv_adv)) return;
   const std::uint32_t step = std::min<std::uint32_t>(t.rcvbuf.capacity() / 2, t.smss);
-  if (edge > t.rcv_adv && seq_dist(t.rcv_adv, edge) >= step) t.ack_now = true;
+  if (seq_dist(t.rcv_adv, edge) < step) return;
+  const std::uint32_t remaining = t.rcv_adv > t.rcv_nxt ? seq_dist(t.rcv_nxt, t.rcv_adv) : 0;
+  const std::uint32_t offered = seq_dist(t.rcv_nxt, edge);
+  if (remaining <= t.rcvbuf.capacity() / 2 && offered >= 2 * remaining) t.ack_now = true;
 }
 
 // --- timers -------------------------------------------------------------------
