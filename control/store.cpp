@@ -117,6 +117,23 @@ std::string StoreSnapshot::pem(std::string_view which) const {
   return {};
 }
 
+std::string diagnostic_file_name(std::string_view kind, std::string_view host, int64_t t, std::string_view ext) {
+  time_t tt = static_cast<time_t>(t);
+  struct tm tm {};
+  gmtime_r(&tt, &tm);
+  char ts[32];
+  strftime(ts, sizeof ts, "%Y-%m-%d_%H_%M_%S", &tm);
+  return std::string(kind) + "_" + std::string(host) + "_" + ts + "." + std::string(ext);
+}
+
+std::string write_pem_dumps(const StoreSnapshot& s, const fs::path& outdir, std::string_view host, int64_t t) {
+  for (const char* kind : {"ca", "client", "server"}) {
+    fs::path p = outdir / diagnostic_file_name(kind, host, t, "pem");
+    if (std::string e = write_durable(p, s.pem(kind), 0644); !e.empty()) return e;
+  }
+  return {};
+}
+
 Result<StoredCert> parse_stored_cert(std::string_view chain_pem, std::string_view key_pem) {
   using R = Result<StoredCert>;
   StoredCert c;

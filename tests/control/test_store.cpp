@@ -311,6 +311,16 @@ TEST_F(Store, PemDumpsForDiagnostics) {
   EXPECT_EQ(s->pem("client"), "");
 }
 
+TEST_F(Store, DiagnosticPemDumpNames) {
+  trust_root();
+  EXPECT_EQ(diagnostic_file_name("ca", "edge1", 1774767279, "pem"), "ca_edge1_2026-03-29_06_54_39.pem");
+  TempDir out;
+  ASSERT_EQ(write_pem_dumps(*mgr->snapshot(), out.path, "edge1", 1774767279), "");
+  EXPECT_EQ(slurp(out.path / "ca_edge1_2026-03-29_06_54_39.pem"), pki_file("ca.pem"));
+  EXPECT_TRUE(std::filesystem::exists(out.path / "client_edge1_2026-03-29_06_54_39.pem"));
+  EXPECT_TRUE(std::filesystem::exists(out.path / "server_edge1_2026-03-29_06_54_39.pem"));
+}
+
 // --- legacy single-store layout ------------------------------------------------
 TEST(Migration, SingleStoreIsCopiedToClientOnceAndLogged) {
   TempDir dir;

@@ -157,6 +157,14 @@ class StoreManager {
   std::vector<std::string> events_;
 };
 
+// Diagnostics snapshot names: "<kind>_<host>_<YYYY-MM-DD_HH_MM_SS>.<ext>" (UTC).
+std::string diagnostic_file_name(std::string_view kind, std::string_view host, int64_t unix_seconds,
+                                 std::string_view ext);
+// Writes the ca, client and server PEMs of a snapshot into outdir under those
+// names (an empty store gives an empty file). Returns an error text.
+std::string write_pem_dumps(const StoreSnapshot& s, const std::filesystem::path& outdir, std::string_view host,
+                            int64_t unix_seconds);
+
 // Parses a store's staged state into facts: used by load and by tests.
 Result<StoredCert> parse_stored_cert(std::string_view chain_pem, std::string_view key_pem);
 
