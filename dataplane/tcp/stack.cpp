@@ -832,6 +832,12 @@ void Stack::on_listen(Listener& l, const SegmentIn& seg, Header& h) {
     return;
   }
   if (!h.has(flag::syn)) return;  // fourth: anything else is dropped
+  // Issue 4 item 9: when buffer memory runs low, new connections are refused
+  // so that established ones keep the chunks they need.
+  if (pool_.in_use() >= pool_.limit() - pool_.limit() / 8) {
+    ++ctr_.syn_dropped_no_memory;
+    return;
+  }
   // Issue 4 item 9: a per-source cap keeps one peer from taking the pool.
   if (cfg_.max_per_source && count_from(seg.src, cfg_.max_per_source) >= cfg_.max_per_source) {
     ++ctr_.refused_per_source;

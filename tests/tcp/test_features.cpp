@@ -767,3 +767,27 @@ TEST(Timeouts, SynSentGivesUpAndOrphanedFinWait2Expires) {
   w.stack.poll_timers(w.now += 200'000);
   EXPECT_EQ(w.stack.connections(), 0u);
 }
+
+TEST(Limits, LowBufferMemoryRefusesNewConnectionsOnly) {
+  Config c;
+  c.chunk_size = 1024;
+  c.max_chunks = 8;
+  Wire w(c);
+  w.app.auto_read = false;
+  w.open(40000);
+  // Unread data pins 7 of the 8 chunks.
+  w.in(40000, flag::ack, w.peer_isn + 1, w.iss + 1, std::string(7 * 1024 - 200, 'm'));
+  EXPECT_GE(w.stack.chunks_in_use(), 7u);
+  w.sink.out.clear();
+  w.in(40001, flag::syn, Seq(1), Seq(0));
+  EXPECT_TRUE(w.sink.out.empty());
+  EXPECT_EQ(w.stack.counters().syn_dropped_no_memory, 1u);
+  // Reading frees memory; new connections are welcome again.
+  char buf[8192];
+  while (w.stack.read(w.app.id, buf, sizeof buf) > 0) {
+  }
+  w.sink.out.clear();
+  w.in(40001, flag::syn, Seq(1), Seq(0));
+  ASSERT_FALSE(w.sink.out.empty());
+  EXPECT_TRUE(w.pop().has(flag::syn));
+}

@@ -80,7 +80,7 @@ enum class CongestionControl : std::uint8_t { newreno, cubic };  // RFC 5681/658
 
 struct Config {
   std::uint16_t mss = 1460;                 // advertised: port MTU - 40
-  std::uint32_t rcvbuf = 256 * 1024;        // rounded to a power of two chunks
+  std::uint32_t rcvbuf = 256 * 1024;        // rounded up to 2^k chunks, at most 16 chunks
   std::uint32_t sndbuf = 256 * 1024;
   std::uint32_t chunk_size = 16 * 1024;     // buffer granule (power of two)
   std::uint32_t max_chunks = 8192;          // per-worker buffer memory bound
@@ -154,6 +154,7 @@ struct Config {
   X(syn_received, "SYNs accepted on listeners")                                    \
   X(syn_dropped_half_open, "SYNs dropped: half-open table full")                   \
   X(syn_dropped_no_conn, "SYNs dropped: connection pool exhausted")                \
+  X(syn_dropped_no_memory, "SYNs dropped: buffer chunks above 7/8 of the pool")    \
   X(syn_cookies_sent, "SYN-ACKs with a cookie (half-open table full, RFC 4987)")  \
   X(syn_cookies_ok, "connections created by a valid cookie ACK")                  \
   X(syn_cookies_bad, "ACKs to a listener with no valid cookie (RST sent)")        \
