@@ -58,15 +58,28 @@ class Drain : public ConnHandler, public Listener {
 };
 
 struct Established {
-  explicit Established(Config c = Config{}) : stack(c, sink, now) {
+  explicit Established(Config c = Config{}, bool ts = false) : stack(c, sink, now), ts_(ts) {
     stack.listen(kL, kLp, app);
     in(flag::syn, peer, Seq(0), 0);
     iss = sink.last_seq;
     in(flag::ack, peer + 1, iss + 1, 0);
   }
+  OptionsOut opts(std::uint8_t f) const {
+    OptionsOut o;
+    if (f & flag::syn) {
+      o.mss = true;
+      o.mss_value = 1460;
+      o.wscale = true;
+      o.wscale_value = 7;
+      o.sack_permitted = true;
+    }
+    o.ts = ts_;
+    o.ts_val = 1000;
+    return o;
+  }
   void in(std::uint8_t f, Seq seq, Seq ack, std::size_t len) {
     auto b = make_segment(kR, kL, SegSpec{.sport = kRp, .dport = kLp, .seq = seq, .ack = ack, .flags = f,
-                                          .data = std::string(len, 'x')});
+                                          .data = std::string(len, 'x'), .opt = opts(f)});
     stack.input(SegmentIn{.src = kR, .dst = kL, .data = b.data(), .len = b.size()}, now);
   }
   NullSink sink;
@@ -75,13 +88,16 @@ struct Established {
   Drain app;
   Seq peer{0xfff00000u};
   Seq iss;
+  bool ts_;
 };
 
 void BM_RxInOrder1448(benchmark::State& state) {
-  Established e;
+  const bool ts = state.range(1) != 0;  // a Linux peer: timestamps, SACK, window scaling
+  Established e(Config{}, ts);
   Seq seq = e.peer + 1;
   auto seg = make_segment(kR, kL, SegSpec{.sport = kRp, .dport = kLp, .seq = seq, .ack = e.iss + 1,
-                                          .flags = flag::ack, .data = std::string(1448, 'd')});
+                                          .flags = flag::ack, .data = std::string(1448, 'd'),
+                                          .opt = e.opts(flag::ack)});
   const bool sw_csum = state.range(0) != 0;
   std::uint64_t cycles = 0, n = 0;
   for (auto _ : state) {
@@ -101,7 +117,7 @@ void BM_RxInOrder1448(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(n) * 1448);
   if (e.stack.counters().rx_bytes != n * 1448) state.SkipWithError("bytes lost");
 }
-BENCHMARK(BM_RxInOrder1448)->Arg(0)->Arg(1)->ArgNames({"sw_csum"});
+BENCHMARK(BM_RxInOrder1448)->ArgsProduct({{0, 1}, {0, 1}})->ArgNames({"sw_csum", "ts"});
 
 void BM_AckProcessing(benchmark::State& state) {
   Config c;
