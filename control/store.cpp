@@ -283,7 +283,17 @@ void StoreManager::ensure_links() {
     fs::path p = opts_.dir / n;
     std::string target = std::string("current/") + n;
     std::error_code ec;
-    if (fs::is_symlink(fs::symlink_status(p, ec)) && fs::read_symlink(p, ec) == target) continue;
+    auto st = fs::symlink_status(p, ec);
+    if (fs::is_symlink(st) && fs::read_symlink(p, ec) == target) continue;
+    if (fs::is_regular_file(st) && read_all(p) != read_all(opts_.dir / target)) {
+      // A file put here by hand (not a leftover of our migration): keep it
+      // aside instead of silently replacing it, and say so.
+      fs::path aside = opts_.dir / (std::string(n) + ".ignored");
+      ::rename(p.c_str(), aside.c_str());
+      emit({kEventFileIgnored,
+            {{"File", n}, {"Reason", "file changed outside turnpike; kept as " + aside.filename().string()},
+             {"Source", "filesystem"}}});
+    }
     fs::path tmp = opts_.dir / (std::string(n) + ".link.tmp");
     ::unlink(tmp.c_str());
     if (::symlink(target.c_str(), tmp.c_str()) == 0) ::rename(tmp.c_str(), p.c_str());

@@ -311,6 +311,17 @@ TEST_F(Store, PemDumpsForDiagnostics) {
   EXPECT_EQ(s->pem("client"), "");
 }
 
+TEST_F(Store, HandEditedTopLevelFileIsKeptAsideNotLost) {
+  trust_root();
+  std::filesystem::remove(dir.path / "ca.pem");
+  std::ofstream(dir.path / "ca.pem") << "hand edited\n";
+  reopen();
+  EXPECT_TRUE(std::filesystem::is_symlink(dir.path / "ca.pem"));
+  EXPECT_EQ(slurp(dir.path / "ca.pem.ignored"), "hand edited\n");
+  EXPECT_TRUE(has_event("kept as ca.pem.ignored"));
+  EXPECT_EQ(mgr->snapshot()->ca_pem, pki_file("ca.pem"));
+}
+
 TEST_F(Store, DiagnosticPemDumpNames) {
   trust_root();
   EXPECT_EQ(diagnostic_file_name("ca", "edge1", 1774767279, "pem"), "ca_edge1_2026-03-29_06_54_39.pem");

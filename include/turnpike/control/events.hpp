@@ -63,6 +63,7 @@ inline constexpr std::string_view kEventMigration = "Certificate Store Migration
 inline constexpr std::string_view kEventUploadRefused = "Certificate Upload Refused";
 inline constexpr std::string_view kEventDeprecatedSetting = "Deprecated Setting";
 inline constexpr std::string_view kEventSuppressed = "Events Suppressed";
+inline constexpr std::string_view kEventFileIgnored = "Certificate Store File Ignored";
 
 // ---------------------------------------------------------------------------
 // Per-(kind, source) rate limiter: at most `per_second` events per key per
