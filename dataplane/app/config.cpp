@@ -110,7 +110,7 @@ Config from_table(const toml::table& root, const std::string& origin) {
   c.ports.clear();  // a file names its own ports; the demo port is only the no-file default
   {
     Reader top(origin, root, "");
-    for (const char* k : {"eal", "workers", "idle", "neighbor", "mbuf", "stats", "tcp", "services"}) top.raw(k);
+    for (const char* k : {"eal", "workers", "idle", "neighbor", "mbuf", "stats", "tcp", "services", "stores", "sip", "events"}) top.raw(k);
     if (const toml::node* ports = top.raw("ports")) {
       if (!ports->is_array_of_tables()) fail(origin, ports, "ports", "expected [[ports]] tables");
       c.ports.clear();
@@ -205,6 +205,43 @@ Config from_table(const toml::table& root, const std::string& origin) {
         out->push_back(static_cast<std::uint16_t>(*e.value<long long>()));
       }
     }
+  }
+  if (auto* t = subtable(origin, root, "stores")) {
+    Reader r(origin, *t, "stores.");
+    r.get("dir", c.stores_dir);
+    if (r.get("eku_mode", c.stores_eku_mode) && c.stores_eku_mode != "on" && c.stores_eku_mode != "off")
+      fail(origin, r.raw("eku_mode"), "stores.eku_mode", "expected \"on\" or \"off\"");
+  }
+  if (auto* t = subtable(origin, root, "sip")) {
+    Reader r(origin, *t, "sip.");
+    r.get("listen_port", c.sip_port, 0, 65535);
+    if (auto* n = r.raw("backends")) {
+      for (auto& s : string_array(origin, n, "sip.backends")) {
+        const auto colon = s.rfind(':');
+        const auto ip = net::parse_ipv4(s.substr(0, colon));
+        long port = 5060;
+        if (colon != std::string::npos) {
+          const std::string ps = s.substr(colon + 1);
+          port = ps.empty() || ps.find_first_not_of("0123456789") != std::string::npos || ps.size() > 5 ? -1 : std::stol(ps);
+        }
+        if (!ip || port < 1 || port > 65535) fail(origin, n, "sip.backends", "\"" + s + "\" is not a.b.c.d[:port]");
+        c.sip_backends.emplace_back(*ip, static_cast<std::uint16_t>(port));
+      }
+    }
+    r.get("proxy_v2", c.sip_proxy_v2);
+    if (r.get("client_cert", c.sip_client_cert) && c.sip_client_cert != "none" && c.sip_client_cert != "request" &&
+        c.sip_client_cert != "require")
+      fail(origin, r.raw("client_cert"), "sip.client_cert", "expected \"none\", \"request\" or \"require\"");
+    r.get("max_header", c.sip_max_header, 1024, 1 << 20);
+    r.get("max_body", c.sip_max_body, 0, 16 << 20);
+    r.get("keepalive_pong", c.sip_keepalive_pong);
+    r.get("handshake_timeout_ms", c.sip_handshake_timeout_ms, 100, 600000);
+    r.get("verdict_cache", c.verdict_cache_entries, 64, 1 << 24);
+  }
+  if (auto* t = subtable(origin, root, "events")) {
+    Reader r(origin, *t, "events.");
+    r.get("file", c.events_file);
+    r.get("rate_per_second", c.events_rate_per_second, 1, 100000);
   }
   if (auto* t = subtable(origin, root, "stats")) {
     Reader r(origin, *t, "stats.");
@@ -341,6 +378,22 @@ void apply_override(Config& c, const std::string& a) {
     else if (key == "sndbuf") c.tcp_sndbuf = tmp.tcp_sndbuf;
     else if (key == "max_buffer_mb") c.tcp_max_buffer_mb = tmp.tcp_max_buffer_mb;
     else c.tcp_time_wait_ms = tmp.tcp_time_wait_ms;
+  } else if (sec == "stores") {
+    if (key == "dir") c.stores_dir = tmp.stores_dir;
+    else c.stores_eku_mode = tmp.stores_eku_mode;
+  } else if (sec == "sip") {
+    if (key == "listen_port") c.sip_port = tmp.sip_port;
+    else if (key == "backends") c.sip_backends = tmp.sip_backends;
+    else if (key == "proxy_v2") c.sip_proxy_v2 = tmp.sip_proxy_v2;
+    else if (key == "client_cert") c.sip_client_cert = tmp.sip_client_cert;
+    else if (key == "max_header") c.sip_max_header = tmp.sip_max_header;
+    else if (key == "max_body") c.sip_max_body = tmp.sip_max_body;
+    else if (key == "keepalive_pong") c.sip_keepalive_pong = tmp.sip_keepalive_pong;
+    else if (key == "handshake_timeout_ms") c.sip_handshake_timeout_ms = tmp.sip_handshake_timeout_ms;
+    else c.verdict_cache_entries = tmp.verdict_cache_entries;
+  } else if (sec == "events") {
+    if (key == "file") c.events_file = tmp.events_file;
+    else c.events_rate_per_second = tmp.events_rate_per_second;
   } else if (sec == "services") {
     if (key == "echo_ports") c.echo_ports = tmp.echo_ports;
     else c.discard_ports = tmp.discard_ports;

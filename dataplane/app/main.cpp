@@ -18,6 +18,11 @@
 #include <filesystem>
 
 #include "turnpike/config.hpp"
+#include "turnpike/control/events.hpp"
+#include "turnpike/control/store.hpp"
+#include "turnpike/control/trust.hpp"
+#include "turnpike/control/vcache.hpp"
+#include "turnpike/tls/engine.hpp"
 #include "turnpike/log.hpp"
 #include "turnpike/port/port.hpp"
 #include "turnpike/worker/runtime.hpp"
@@ -100,6 +105,80 @@ int run_daemon(Config cfg) {
     return rc;
   }
 
+  // SIP over TLS (eku-semantics.md): stores -> trust + server context.
+  std::unique_ptr<control::EventSink> events;
+  if (!cfg.events_file.empty()) {
+    control::SinkOptions so;
+    so.path = cfg.events_file;
+    so.rate_per_second = cfg.events_rate_per_second;
+    events = std::make_unique<control::EventSink>(so);
+  }
+  std::unique_ptr<control::StoreManager> stores;
+  std::unique_ptr<control::VerdictCache> vcache;
+  std::shared_ptr<const tls::Context> server_ctx;
+  if (!cfg.stores_dir.empty() && cfg.sip_port) {
+    control::StoreManager::Options so;
+    so.dir = cfg.stores_dir;
+    so.events = events.get();
+    if (!events) so.on_event = [](const std::string& line) { log(LogLevel::Info, "event: %s", line.c_str()); };
+    stores = std::make_unique<control::StoreManager>(so);
+    std::string err = stores->load();
+    if (err.empty() && !cfg.stores_eku_mode.empty()) {
+      // "SIP TLS Certificate ExtendedKeyUsage Checking Mode" from the config.
+      auto r = stores->apply_setting("eku_mode", cfg.stores_eku_mode, "config");
+      if (!r.ok) err = r.error;
+    }
+    if (!err.empty()) {
+      log(LogLevel::Error, "stores %s: %s", cfg.stores_dir.c_str(), err.c_str());
+      rc = 1;
+    } else if (auto snap = stores->snapshot(); !snap->server.present()) {
+      log(LogLevel::Error, "stores %s: the server store is empty (server.pem/privkey.pem): nothing to present",
+          cfg.stores_dir.c_str());
+      rc = 1;
+    } else {
+      auto trust = std::make_shared<control::TrustStore>();
+      std::string err;
+      if (!snap->ca_pem.empty()) err = trust->add_ca_bundle(snap->ca_pem);
+      for (auto& [name, crl] : snap->crls)
+        if (err.empty()) {
+          err = trust->add_crl(crl);
+          if (!err.empty()) err = name + ": " + err;
+        }
+      vcache = std::make_unique<control::VerdictCache>(cfg.verdict_cache_entries);
+      tls::Options o;
+      o.cert_chain_pem = snap->server.chain_pem;
+      o.key_pem = snap->server.key_pem;
+      o.client_cert = cfg.sip_client_cert == "none"      ? tls::ClientCertMode::None
+                      : cfg.sip_client_cert == "require" ? tls::ClientCertMode::Require
+                                                         : tls::ClientCertMode::Request;
+      auto r = err.empty() ? tls::Context::make_server(
+                                 o, tls::Verifier{trust, vcache.get(), snap->eku_mode, snap->trust_epoch})
+                           : decltype(tls::Context::make_server(o, {})){std::nullopt, err};
+      if (!r) {
+        log(LogLevel::Error, "TLS server context: %s", r.error.c_str());
+        rc = 1;
+      } else {
+        server_ctx = *r;
+        log(LogLevel::Info, "TLS: server certificate %s, %zu CA(s), %zu CRL(s), EKU checking mode %s, client certificates %s",
+            snap->server.leaf.subject.c_str(), trust->ca_count(), trust->crl_count(),
+            std::string(control::to_string(snap->eku_mode)).c_str(), cfg.sip_client_cert.c_str());
+      }
+    }
+    if (rc) {
+      for (auto& p : rt->ports) port::stop_port(p.port_id);
+      rte_eal_cleanup();
+      return rc;
+    }
+  }
+  auto emit_tls = [ev = events.get()](const control::TlsErrorEvent& e) {
+    if (ev) ev->submit(e);
+    else log(LogLevel::Info, "%s", control::format_tls_error_event(e).c_str());
+  };
+  auto emit_sip = [ev = events.get()](const control::EventLine& e) {
+    if (ev) ev->submit(e, e.fields.size() > 1 ? std::string_view(e.fields[1].second) : std::string_view{});
+    else log(LogLevel::Info, "%s", control::format_event(e).c_str());
+  };
+
   std::vector<net::PortNet> pnets;
   for (std::size_t i = 0; i < cfg.ports.size(); ++i) {
     net::PortNet pn;
@@ -168,6 +247,21 @@ int run_daemon(Config cfg) {
         }
         w->services.push_back(std::move(svc));
       }
+    if (server_ctx) {
+      proxy::SipProxyOptions so;
+      for (auto [ip, port] : cfg.sip_backends) so.backends.push_back(proxy::Backend{ip, port});
+      so.proxy_v2 = cfg.sip_proxy_v2;
+      so.limits.max_header = cfg.sip_max_header;
+      so.limits.max_body = cfg.sip_max_body;
+      so.answer_keepalive = cfg.sip_keepalive_pong;
+      so.handshake_timeout_us = std::uint64_t(cfg.sip_handshake_timeout_ms) * 1000;
+      w->sip = std::make_unique<proxy::SipProxy>(
+          *glue, [ctx = server_ctx] { return ctx; }, so, emit_tls, emit_sip);
+      if (int rc2 = glue->stack().listen(0, cfg.sip_port, *w->sip); rc2 != 0) {
+        log(LogLevel::Error, "SIP TLS listener on port %u: %s", cfg.sip_port, rte_strerror(-rc2));
+        return 1;
+      }
+    }
     rt->workers.push_back(std::move(w));
   }
   worker::register_telemetry(*rt);
@@ -183,6 +277,7 @@ int run_daemon(Config cfg) {
   std::string svcs;
   for (auto p : cfg.echo_ports) svcs += " echo:" + std::to_string(p);
   for (auto p : cfg.discard_ports) svcs += " discard:" + std::to_string(p);
+  if (server_ctx) svcs += " sip-tls:" + std::to_string(cfg.sip_port);
   log(LogLevel::Info, "ready: %u worker(s), idle policy %s, tcp mss %u%s; telemetry: dpdk-telemetry.py -f %s, /turnpike/stats",
       cfg.workers, adaptive ? "adaptive" : "poll", tcfg.mss, svcs.c_str(), cfg.file_prefix.c_str());
 
@@ -207,6 +302,7 @@ int run_daemon(Config cfg) {
   rte_eal_mp_wait_lcore();
   log(LogLevel::Info, "final counters:\n%s", worker::format_stats(*rt).c_str());
   rt->workers.clear();
+  if (events) events->flush();
   for (auto* r : rings) rte_ring_free(r);
   for (auto& p : rt->ports) port::stop_port(p.port_id);
   rte_mempool_free(pool);

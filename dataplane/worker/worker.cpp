@@ -6,6 +6,8 @@
 
 #include <ctime>
 
+#include "turnpike/tls/alloc.hpp"
+
 namespace turnpike::worker {
 
 std::atomic<bool> g_stop{false};
@@ -20,6 +22,7 @@ void sleep_us(std::uint64_t us) {
 int run(void* arg) {
   Worker& w = *static_cast<Worker*>(arg);
   net::NetWorker& nw = *w.net;
+  tls::bind_worker_heap();  // wolfSSL allocations of this worker stay on its heap
   std::uint64_t now = rte_rdtsc();
   if (w.announce) {
     for (std::uint16_t p = 0; p < w.port_ids.size(); ++p) {
@@ -47,6 +50,7 @@ int run(void* arg) {
     if (w.tcp) got += w.tcp->poll(t0);  // steered segments, TCP timers
     if (t0 >= next_tick) {
       nw.tick(t0);
+      if (w.sip) w.sip->poll(w.tcp->stack().now());
       next_tick = t0 + tick_every;
     }
     nw.flush();

@@ -55,6 +55,22 @@ struct Config {
   // [services]
   std::vector<std::uint16_t> echo_ports;     // RFC 862 echo listeners (empty: off)
   std::vector<std::uint16_t> discard_ports;  // RFC 863 discard listeners
+  // [stores]
+  std::string stores_dir;                    // server/client/trust stores; empty: no TLS service
+  std::string stores_eku_mode;               // "on" | "off": applied to the stores at start; empty: keep
+  // [sip]
+  std::uint16_t sip_port = 5061;             // TLS listener (needs stores.dir)
+  std::vector<std::pair<std::uint32_t, std::uint16_t>> sip_backends;
+  bool sip_proxy_v2 = false;
+  std::string sip_client_cert = "request";   // none | request | require
+  std::uint32_t sip_max_header = 16 * 1024;
+  std::uint32_t sip_max_body = 64 * 1024;
+  bool sip_keepalive_pong = true;
+  std::uint32_t sip_handshake_timeout_ms = 10000;
+  std::uint32_t verdict_cache_entries = 65536;
+  // [events]
+  std::string events_file;                   // empty: events go to the daemon log
+  std::uint32_t events_rate_per_second = 20; // per (kind, source address)
   // [stats]
   unsigned stats_interval_s = 0;  // 0: only on SIGUSR1 and at exit
   std::vector<PortConfig> ports;

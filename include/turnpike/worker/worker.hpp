@@ -9,6 +9,7 @@
 #include "turnpike/config.hpp"
 #include "turnpike/net/counters.hpp"
 #include "turnpike/net/stack.hpp"
+#include "turnpike/proxy/sip_proxy.hpp"
 #include "turnpike/services/echo.hpp"
 #include "turnpike/worker/tcp_glue.hpp"
 
@@ -36,6 +37,7 @@ struct Worker {
   std::unique_ptr<net::NetWorker> net;
   std::unique_ptr<TcpGlue> tcp;  // per-core TCP stack bound to `net`
   std::vector<std::unique_ptr<services::EchoService>> services;
+  std::unique_ptr<proxy::SipProxy> sip;  // SIP-over-TLS edge listener, if configured
   Cycles cycles;
   IdleParams idle;
   std::uint64_t tsc_hz = 0;

@@ -1,0 +1,351 @@
+#include "turnpike/proxy/sip_proxy.hpp"
+
+#include <algorithm>
+
+#include "turnpike/net/wire.hpp"
+#include "turnpike/proxy/proxy_v2.hpp"
+#include "turnpike/worker/tcp_glue.hpp"
+
+namespace turnpike::proxy {
+
+namespace {
+constexpr std::string_view kEventSipError = "SIP Message Error";
+constexpr std::string_view kEventNoBackend = "SIP Backend Unavailable";
+}  // namespace
+
+struct SipProxy::Pair final : tcp::ConnHandler {
+  SipProxy& px;
+  tcp::Stack& st;
+  tcp::ConnId cli, be;
+  tls::Session tls;
+  tcp::ConnInfo ci;
+  std::string in_plain, to_backend;
+  std::uint64_t t_accept;
+  const Backend* backend = nullptr;
+  bool be_up = false, cli_gone = false, be_gone = false, dead = false, no_backend = false;
+
+  Pair(SipProxy& p, tcp::Stack& s, tcp::ConnId id, std::shared_ptr<const tls::Context> ctx)
+      : px(p), st(s), cli(id), tls(std::move(ctx)), t_accept(s.now()) {
+    st.info(id, ci);
+  }
+
+  // --- tcp::ConnHandler ---------------------------------------------------
+  void on_readable(tcp::Stack&, tcp::ConnId id) override { id == cli ? from_client() : from_backend(); }
+  void on_writable(tcp::Stack&, tcp::ConnId id) override {
+    if (id == cli) {
+      flush_client();
+      from_backend();  // resume what client back-pressure held
+    } else {
+      drain_backend();
+      from_client();
+    }
+  }
+  void on_connected(tcp::Stack&, tcp::ConnId id) override {
+    if (id != be) return;
+    be_up = true;
+    if (px.opt_.proxy_v2) send_proxy_header();
+    drain_backend();
+  }
+  void on_peer_closed(tcp::Stack&, tcp::ConnId id) override {
+    if (id == cli) {
+      tls.feed_eof();
+      from_client();
+    } else {
+      from_backend();
+      flush_client();
+    }
+    finish();
+  }
+  void on_reset(tcp::Stack&, tcp::ConnId id) override { leg_gone(id); }
+  void on_closed(tcp::Stack&, tcp::ConnId id) override { leg_gone(id); }
+  void on_error(tcp::Stack&, tcp::ConnId id, tcp::Error) override {
+    if (id == be && !be_up) {
+      // Connect refused or timed out: skip this backend for a while.
+      px.stats_.backend_failures.add();
+      if (backend) px.mark_failed(backend->ip, backend->port, st.now());
+      be_gone = true;
+      refuse_no_backend();
+      return;
+    }
+    leg_gone(id);
+  }
+
+  void leg_gone(tcp::ConnId id) {
+    (id == cli ? cli_gone : be_gone) = true;
+    finish();
+  }
+
+  // --- client -> backend --------------------------------------------------
+  void from_client() {
+    if (dead) return;
+    while (to_backend.size() < px.opt_.max_buffer) {
+      const auto d = st.peek(cli);
+      if (d.empty()) break;
+      tls.feed(d.data(), d.size());
+      st.consume(cli, d.size());
+    }
+    advance();
+  }
+
+  void advance() {
+    if (dead) return;
+    if (tls.state() == tls::Session::State::Handshaking) {
+      tls.step();
+      if (tls.state() == tls::Session::State::Failed) return handshake_failed(tls.failure());
+      if (tls.state() == tls::Session::State::Open) {
+        px.stats_.handshakes_ok.add();
+        if (tls.resumed()) px.stats_.resumed.add();
+        if (tls.peer().cache_hit) px.stats_.verdict_cache_hits.add();
+        connect_backend();
+      }
+    }
+    if (tls.state() == tls::Session::State::Open) {
+      std::uint8_t buf[16384];
+      // Bounded: the framer refuses anything longer than header+body limits.
+      while (in_plain.size() <= px.opt_.limits.max_header + px.opt_.limits.max_body) {
+        const std::size_t n = tls.read(buf, sizeof buf);
+        if (!n) break;
+        in_plain.append(reinterpret_cast<const char*>(buf), n);
+      }
+      frame_messages();
+    }
+    flush_client();
+    if (!dead && (tls.state() == tls::Session::State::Closed || tls.state() == tls::Session::State::Failed))
+      finish();  // close_notify or a broken record after the handshake
+  }
+
+  void frame_messages() {
+    while (!dead && !in_plain.empty()) {
+      const sip::Frame f = sip::frame(in_plain, px.opt_.limits);
+      switch (f.status) {
+        case sip::Status::NeedMore: return;
+        case sip::Status::Ignore: in_plain.erase(0, f.length); break;
+        case sip::Status::KeepAlivePing:
+          if (px.opt_.answer_keepalive) {
+            static const std::uint8_t crlf[2] = {'\r', '\n'};  // RFC 5626 §3.5.1 pong
+            tls.write(crlf, 2);
+            px.stats_.keepalive_pongs.add();
+          } else {
+            forward(std::string_view(in_plain).substr(0, f.length));
+          }
+          in_plain.erase(0, f.length);
+          break;
+        case sip::Status::Message:
+          px.stats_.requests_in.add();
+          if (no_backend) {
+            respond(std::string_view(in_plain).substr(0, f.header_len), f.is_request, 503, "Service Unavailable");
+          } else {
+            forward(std::string_view(in_plain).substr(0, f.length));
+          }
+          in_plain.erase(0, f.length);
+          break;
+        case sip::Status::Error: return sip_error(f);
+      }
+    }
+  }
+
+  void forward(std::string_view bytes) {
+    to_backend.append(bytes);
+    drain_backend();
+  }
+
+  void drain_backend() {
+    if (!be_up || be_gone || dead) return;
+    while (!to_backend.empty()) {
+      const long w = st.write(be, to_backend.data(), to_backend.size());
+      if (w <= 0) break;  // on_writable resumes; the client is held meanwhile
+      to_backend.erase(0, static_cast<std::size_t>(w));
+    }
+  }
+
+  void send_proxy_header() {
+    Header h;
+    h.src_ip = ci.raddr;
+    h.src_port = ci.rport;
+    h.dst_ip = ci.laddr;
+    h.dst_port = ci.lport;
+    h.ssl = true;
+    h.client_cert = tls.peer().presented;
+    h.verify = 0;  // only verified clients get this far
+    h.tls_version = tls.version();
+    h.cipher = tls.cipher();
+    h.client_cn = tls.peer().cn;
+    if (tls.peer().presented) h.cert_sha256 = tls.peer().fp;
+    std::vector<std::uint8_t> out;
+    encode(h, out);
+    to_backend.insert(0, reinterpret_cast<const char*>(out.data()), out.size());
+  }
+
+  // --- backend -> client --------------------------------------------------
+  void from_backend() {
+    if (dead || be_gone || tls.state() != tls::Session::State::Open) return;
+    while (tls.output().size() < px.opt_.max_buffer) {
+      const auto d = st.peek(be);
+      if (d.empty()) break;
+      const std::size_t w = tls.write(d.data(), d.size());
+      st.consume(be, w);
+      px.stats_.responses_out.add();
+      if (w < d.size()) break;
+    }
+    flush_client();
+  }
+
+  void flush_client() {
+    if (cli_gone) return;
+    const auto out = tls.output();
+    if (out.empty()) return;
+    const long w = st.write(cli, out.data(), out.size());
+    if (w > 0) tls.consume_output(static_cast<std::size_t>(w));
+  }
+
+  // --- outcomes -------------------------------------------------------------
+  void connect_backend() {
+    backend = px.pick_backend(st.now());
+    if (!backend) return refuse_no_backend();
+    const std::uint16_t lport = px.glue_.pick_local_port(ci.laddr, backend->ip, backend->port);
+    be = lport ? st.connect(ci.laddr, lport, backend->ip, backend->port, *this) : tcp::ConnId{};
+    if (!be.valid()) {
+      px.stats_.backend_failures.add();
+      refuse_no_backend();
+    }
+  }
+
+  // RFC 3261 §21.5.4: 503 to every request we hold, then the client goes.
+  void refuse_no_backend() {
+    if (no_backend) return;
+    no_backend = true;
+    px.stats_.no_backend.add();
+    std::string held;
+    held.swap(to_backend);
+    std::string_view v(held);
+    while (!v.empty()) {
+      const sip::Frame f = sip::frame(v, px.opt_.limits);
+      if (f.status != sip::Status::Message && f.status != sip::Status::Ignore && f.status != sip::Status::KeepAlivePing)
+        break;
+      if (f.status == sip::Status::Message) respond(v.substr(0, f.header_len), f.is_request, 503, "Service Unavailable");
+      v.remove_prefix(f.length);
+    }
+    emit_sip(kEventNoBackend, "no backend available");
+    flush_client();
+  }
+
+  void respond(std::string_view head, bool is_request, int code, std::string_view reason) {
+    if (!is_request) return;  // responses are never answered (RFC 3261 §8.1.3)
+    const std::string r = sip::build_response(head, code, reason);
+    if (r.empty()) return;
+    tls.write(reinterpret_cast<const std::uint8_t*>(r.data()), r.size());
+    px.stats_.error_responses.add();
+  }
+
+  void sip_error(const sip::Frame& f) {
+    px.stats_.sip_errors.add();
+    if (f.response_code && f.header_len)
+      respond(std::string_view(in_plain).substr(0, f.header_len), f.is_request, f.response_code,
+              f.response_code == 513 ? "Message Too Large" : "Bad Request");
+    emit_sip(kEventSipError, sip::error_name(f.error));
+    tls.close();
+    flush_client();
+    finish();
+  }
+
+  void handshake_failed(std::string_view detail) {
+    px.stats_.handshakes_failed.add();
+    const std::string src = net::ipv4_to_string(ci.raddr), dst = net::ipv4_to_string(ci.laddr);
+    control::TlsErrorEvent e;
+    e.src_ip = src;
+    e.src_port = ci.rport;
+    e.dst_ip = dst;
+    e.dst_port = ci.lport;
+    e.detail = detail;
+    if (px.tls_event_) px.tls_event_(e);
+    flush_client();  // the alert
+    finish();
+  }
+
+  void emit_sip(std::string_view kind, std::string_view detail) {
+    if (!px.sip_event_) return;
+    control::EventLine e;
+    e.kind = kind;
+    e.fields = {{"Service", "SIP"},
+                {"Src-ip", net::ipv4_to_string(ci.raddr)},
+                {"Src-port", std::to_string(ci.rport)},
+                {"Dst-ip", net::ipv4_to_string(ci.laddr)},
+                {"Dst-port", std::to_string(ci.lport)},
+                {"Detail", std::string(detail)},
+                {"Protocol", "TLS"}};
+    px.sip_event_(e);
+  }
+
+  // Ends both legs once; the object is freed later by poll(), never inside
+  // one of its own callbacks.
+  void finish() {
+    if (dead) return;
+    dead = true;
+    if (!cli_gone) {
+      flush_client();
+      st.close(cli);  // FIN after what is queued
+      cli_gone = true;
+    }
+    if (be.valid() && !be_gone) {
+      st.close(be);
+      be_gone = true;
+    }
+    px.stats_.closed.add();
+    auto it = px.pairs_.find(cli.idx);
+    if (it != px.pairs_.end() && it->second.get() == this) {
+      px.graveyard_.push_back(std::move(it->second));
+      px.pairs_.erase(it);
+    }
+  }
+};
+
+SipProxy::SipProxy(worker::TcpGlue& glue, ContextFn ctx, SipProxyOptions o, EventFn tls_event, SipEventFn sip_event)
+    : glue_(glue),
+      ctx_(std::move(ctx)),
+      opt_(std::move(o)),
+      tls_event_(std::move(tls_event)),
+      sip_event_(std::move(sip_event)),
+      backend_down_until_(opt_.backends.size(), 0) {}
+
+SipProxy::~SipProxy() = default;
+
+tcp::ConnHandler* SipProxy::on_accept(tcp::Stack& st, tcp::ConnId id) {
+  auto ctx = ctx_();
+  if (!ctx) return nullptr;  // no server certificate yet: refuse (RST)
+  stats_.accepted.add();
+  auto p = std::make_unique<Pair>(*this, st, id, std::move(ctx));
+  Pair* raw = p.get();
+  pairs_[id.idx] = std::move(p);
+  return raw;
+}
+
+void SipProxy::poll(std::uint64_t now_us) {
+  graveyard_.clear();
+  std::vector<Pair*> late;
+  for (auto& [idx, p] : pairs_)
+    if (p->tls.state() == tls::Session::State::Handshaking && now_us - p->t_accept > opt_.handshake_timeout_us)
+      late.push_back(p.get());
+  for (Pair* p : late) {
+    stats_.handshake_timeouts.add();
+    p->handshake_failed("handshake timeout");
+  }
+}
+
+const Backend* SipProxy::pick_backend(std::uint64_t now_us) {
+  // Round-robin over backends not marked down.
+  for (std::size_t i = 0; i < opt_.backends.size(); ++i) {
+    const std::size_t k = (rr_ + i) % opt_.backends.size();
+    if (backend_down_until_[k] <= now_us) {
+      rr_ = k + 1;
+      return &opt_.backends[k];
+    }
+  }
+  return nullptr;
+}
+
+void SipProxy::mark_failed(std::uint32_t ip, std::uint16_t port, std::uint64_t now_us) {
+  for (std::size_t k = 0; k < opt_.backends.size(); ++k)
+    if (opt_.backends[k].ip == ip && opt_.backends[k].port == port) backend_down_until_[k] = now_us + opt_.backend_retry_us;
+}
+
+}  // namespace turnpike::proxy

@@ -1,0 +1,98 @@
+// SIP over TLS at the edge, per worker: inbound TLS connections on the
+// per-core TCP (tls::Session on the TCP buffers), SIP framing and limits
+// (RFC 3261 §18.3), RFC 5626 keep-alives answered here, one backend TCP
+// connection per client (round-robin over healthy backends, optional PROXY
+// v2 header), back-pressure both ways with bounded buffers, and the spec's
+// event line for every refused handshake.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "turnpike/control/events.hpp"
+#include "turnpike/net/counters.hpp"
+#include "turnpike/sip/framer.hpp"
+#include "turnpike/tcp/stack.hpp"
+#include "turnpike/tls/engine.hpp"
+
+namespace turnpike::worker {
+class TcpGlue;
+}
+
+namespace turnpike::proxy {
+
+struct Backend {
+  std::uint32_t ip = 0;
+  std::uint16_t port = 5060;
+};
+
+struct SipProxyOptions {
+  std::vector<Backend> backends;
+  bool proxy_v2 = false;
+  sip::Limits limits;
+  bool answer_keepalive = true;           // RFC 5626 §3.5.1 pong from the edge
+  std::uint64_t handshake_timeout_us = 10'000'000;
+  std::uint64_t backend_retry_us = 5'000'000;  // a failed backend is skipped this long
+  std::size_t max_buffer = 256 * 1024;    // per direction, per connection
+};
+
+#define TURNPIKE_SIP_STATS(X)                                          \
+  X(accepted, "TLS connections accepted")                              \
+  X(handshakes_ok, "TLS handshakes completed")                         \
+  X(handshakes_failed, "TLS handshakes refused or failed")             \
+  X(handshake_timeouts, "handshakes not finished within the timeout")  \
+  X(resumed, "resumed TLS sessions")                                   \
+  X(verdict_cache_hits, "peer chains judged from the verdict cache")   \
+  X(requests_in, "SIP messages from clients forwarded to backends")    \
+  X(responses_out, "bytes chunks from backends sent to clients")       \
+  X(keepalive_pongs, "RFC 5626 double-CRLF pings answered")            \
+  X(sip_errors, "malformed or oversized SIP messages (connection closed)") \
+  X(error_responses, "400/513/503 responses generated here")           \
+  X(no_backend, "clients refused: no healthy backend (503)")           \
+  X(backend_failures, "backend connections refused or timed out")      \
+  X(closed, "connection pairs finished")
+
+struct SipProxyStats {
+#define TURNPIKE_X(n, d) net::Counter n;
+  TURNPIKE_SIP_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+};
+
+class SipProxy final : public tcp::Listener {
+ public:
+  using ContextFn = std::function<std::shared_ptr<const tls::Context>()>;  // current snapshot's context
+  using EventFn = std::function<void(const control::TlsErrorEvent&)>;
+  using SipEventFn = std::function<void(const control::EventLine&)>;
+
+  SipProxy(worker::TcpGlue& glue, ContextFn ctx, SipProxyOptions o, EventFn tls_event, SipEventFn sip_event);
+  ~SipProxy() override;
+
+  tcp::ConnHandler* on_accept(tcp::Stack&, tcp::ConnId) override;
+  // Handshake timeouts and deferred clean-up; call every few milliseconds.
+  void poll(std::uint64_t now_us);
+
+  std::size_t live() const { return pairs_.size(); }
+  const SipProxyStats& stats() const { return stats_; }
+
+ private:
+  struct Pair;
+  friend struct Pair;
+  const Backend* pick_backend(std::uint64_t now_us);
+  void mark_failed(std::uint32_t ip, std::uint16_t port, std::uint64_t now_us);
+
+  worker::TcpGlue& glue_;
+  ContextFn ctx_;
+  SipProxyOptions opt_;
+  EventFn tls_event_;
+  SipEventFn sip_event_;
+  std::unordered_map<std::uint32_t, std::unique_ptr<Pair>> pairs_;  // by client control block index
+  std::vector<std::unique_ptr<Pair>> graveyard_;  // freed in poll(), never inside a callback
+  std::vector<std::uint64_t> backend_down_until_;
+  std::size_t rr_ = 0;
+  SipProxyStats stats_;
+};
+
+}  // namespace turnpike::proxy

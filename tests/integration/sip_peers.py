@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""SIP test peers for the namespace rig.
+
+backend HOST PORT LOGFILE   plain-TCP SIP server: answers every request with
+                            200 OK (Via/From/To/Call-ID/CSeq copied), logs a
+                            PROXY v2 source address if one arrives. Runs
+                            until killed.
+client HOST PORT CA CERT KEY MODE   TLS client (Python ssl); MODE is one of
+                            options | keepalive | oversize | badlength | many:N
+                            and prints what came back.
+"""
+import socket
+import ssl
+import struct
+import sys
+import threading
+
+SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def request(method="OPTIONS", call_id="c1", body=b"", extra=""):
+    head = (f"{method} sip:edge.test SIP/2.0\r\n"
+            f"Via: SIP/2.0/TLS 198.18.0.9:5061;branch=z9hG4bK-{call_id}\r\n"
+            f"Max-Forwards: 70\r\nTo: <sip:edge.test>\r\nFrom: <sip:probe@test>;tag=1\r\n"
+            f"Call-ID: {call_id}\r\nCSeq: 1 {method}\r\n{extra}Content-Length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+def read_message(f):
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        b = f.read(1)
+        if not b:
+            return head
+        head += b
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:") or line.lower().startswith(b"l:"):
+            length = int(line.split(b":", 1)[1])
+    return head + (f.read(length) if length else b"")
+
+
+def backend(host, port, logfile):
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host, int(port)))
+    srv.listen(512)
+    log = open(logfile, "a", buffering=1)
+
+    def serve(c):
+        f = c.makefile("rb")
+        first = f.peek(16)[:16] if hasattr(f, "peek") else b""
+        if first.startswith(SIG):
+            hdr = f.read(16)
+            n = struct.unpack("!H", hdr[14:16])[0]
+            body = f.read(n)
+            src = socket.inet_ntoa(body[0:4])
+            sport = struct.unpack("!H", body[8:10])[0]
+            log.write(f"proxy-v2 src={src}:{sport} len={n}\n")
+        while True:
+            m = read_message(f)
+            if not m.endswith(b"\r\n\r\n") and b"\r\n\r\n" not in m:
+                break
+            lines = m.split(b"\r\n")
+            keep = [l for l in lines[1:] if l.split(b":")[0].strip().lower() in
+                    (b"via", b"from", b"to", b"call-id", b"cseq")]
+            log.write("request " + lines[0].decode(errors="replace") + "\n")
+            c.sendall(b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) + b"\r\nContent-Length: 0\r\n\r\n")
+        c.close()
+
+    while True:
+        c, _ = srv.accept()
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+
+def client(host, port, ca, cert, key, mode):
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = False
+    ctx.load_cert_chain(cert, key)
+    s = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10), server_hostname="both.test")
+    f = s.makefile("rb")
+    try:
+        if mode == "options":
+            s.sendall(request())
+            print(read_message(f).split(b"\r\n")[0].decode())
+        elif mode == "keepalive":
+            s.sendall(b"\r\n\r\n")
+            pong = f.read(2)
+            s.sendall(request(call_id="after-ping"))
+            print("pong" if pong == b"\r\n" else f"no pong {pong!r}", read_message(f).split(b"\r\n")[0].decode())
+        elif mode == "oversize":
+            s.sendall(request(body=b"x" * 70000))
+            print(read_message(f).split(b"\r\n")[0].decode())
+        elif mode == "badlength":
+            s.sendall(request(extra="").replace(b"Content-Length: 0", b"Content-Length: abc"))
+            print(read_message(f).split(b"\r\n")[0].decode())
+        elif mode.startswith("many:"):
+            n = int(mode.split(":")[1])
+            ok = 0
+            for i in range(n):
+                s.sendall(request(call_id=f"m{i}"))
+                m = read_message(f)
+                ok += m.startswith(b"SIP/2.0 200") and f"Call-ID: m{i}".encode() in m
+            print(f"{ok}/{n}")
+    except (ssl.SSLError, ConnectionError, socket.timeout) as e:
+        print("error", type(e).__name__, e)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "backend":
+        backend(*sys.argv[2:5])
+    else:
+        client(*sys.argv[2:8])
