@@ -699,7 +699,7 @@ void Stack::input(const SegmentIn& seg, std::uint64_t now_us) {
 
 // Window scale, SACK, timestamps and MSS from a SYN (RFC 7323 §2.2, §3.2;
 // RFC 2018 §2; RFC 9293 §3.7.1).
-void Stack::negotiate(Tcb& t, const Header& h, bool active) {
+void Stack::negotiate(Tcb& t, const Header& h) {
   std::uint16_t mss = h.opt.has_mss ? h.opt.mss : kDefaultMss;
   if (mss < 64) mss = 64;  // a tiny MSS is a resource attack; floor it
   t.peer_mss = std::min(mss, cfg_.mss);
@@ -716,7 +716,6 @@ void Stack::negotiate(Tcb& t, const Header& h, bool active) {
     t.ts_recent = h.opt.ts_val;
     t.ts_recent_us = now_;
   }
-  (void)active;
   // RFC 6691: data per segment is the MSS less the options we always send.
   t.smss = static_cast<std::uint16_t>(t.peer_mss - (t.ts_on ? 12 : 0));
   // RFC 5681 §3.1 / RFC 6928: IW10.
@@ -741,7 +740,7 @@ void Stack::init_passive(Tcb& t, Listener& l, const Header& syn, Seq iss) {
   t.snd_end = t.iss + 1;
   t.recover = t.iss;
   t.rtt_start = now_;
-  negotiate(t, syn, false);
+  negotiate(t, syn);
   t.snd_wnd = syn.window;  // RFC 7323 §2.2: unscaled in a SYN
   t.max_snd_wnd = t.snd_wnd;
   t.snd_wl1 = syn.seq;
@@ -895,7 +894,7 @@ void Stack::on_syn_sent(Tcb& t, const Header& h) {
   if (!h.has(flag::syn)) return;  // fourth: neither SYN nor RST
   t.irs = h.seq;
   t.rcv_nxt = t.rcv_data = t.read_pos = t.rcv_adv = h.seq + 1;
-  negotiate(t, h, true);
+  negotiate(t, h);
   if (!h.opt.has_wscale || !cfg_.window_scaling) t.snd_wscale = t.rcv_wscale = 0;
   t.snd_wnd = h.window;
   t.max_snd_wnd = t.snd_wnd;

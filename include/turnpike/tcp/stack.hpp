@@ -303,7 +303,7 @@ class Stack {
   void on_dup_ack(Tcb& t);
   void on_data(Tcb& t, const Header& h);
   void on_fin(Tcb& t);
-  void negotiate(Tcb& t, const Header& h, bool active);
+  void negotiate(Tcb& t, const Header& h);
   bool ooo_insert(Tcb& t, Seq l, Seq r);
   void deliver_in_order(Tcb& t);
 
