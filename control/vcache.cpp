@@ -175,6 +175,10 @@ bool VerdictCache::lookup(const Fingerprint& fp, uint64_t want_epoch, CacheEntry
   const size_t idx = k[0] & set_mask_;
   Slot* set = sets_mem_[idx].slot;
   const Tags& tags = sets_mem_[idx].tags;
+  // Start the slot lines while the tag line is fetched: on a DRAM-resident
+  // table a hit then costs about one memory latency instead of two serial
+  // ones (same 576-byte block, so one page).
+  for (unsigned w = 0; w < kWays; ++w) __builtin_prefetch(&set[w]);
   bool stale = false;
   for (unsigned w = 0; w < kWays; ++w) {
     // relaxed: advisory filter; a stale tag only costs a miss or a slot read.
