@@ -82,20 +82,6 @@ Verdict check_validity(const CertFacts& c, int64_t now) {
   return kAccept;
 }
 
-std::string_view chain_detail(ChainStatus s) {
-  switch (s) {
-    case ChainStatus::Ok: return {};
-    case ChainStatus::Expired: return kDetailExpired;
-    case ChainStatus::NotYetValid: return kDetailNotYetValid;
-    case ChainStatus::UnknownIssuer: return kDetailUnknownIssuer;
-    case ChainStatus::Revoked: return kDetailRevoked;
-    case ChainStatus::BadSignature: return kDetailBadSignature;
-    case ChainStatus::InvalidCa: return kDetailInvalidCa;
-    case ChainStatus::Other: break;
-  }
-  return "certificate verify failed";
-}
-
 namespace {
 // RFC 6125 6.4.3 wildcard: "*" only as the whole left-most label.
 bool dns_match(std::string_view pattern, std::string_view name) {

@@ -159,6 +159,32 @@ ChainResult TrustStore::verify(std::span<const uint8_t> leaf, std::span<const De
   return r;
 }
 
+std::string_view tls_error_detail(int e) {
+  switch (e) {
+    case ASN_AFTER_DATE_E: return kDetailExpired;
+    case ASN_BEFORE_DATE_E: return kDetailNotYetValid;
+    case ASN_NO_SIGNER_E: return kDetailUnknownIssuer;
+    case ASN_SELF_SIGNED_E: return kDetailSelfSigned;
+    case CRL_CERT_REVOKED: return kDetailRevoked;
+    case ASN_SIG_CONFIRM_E:
+    case SIG_VERIFY_E: return kDetailBadSignature;
+    case EXTKEYUSE_AUTH_E:
+    case KEYUSE_SIGNATURE_E:
+    case KEYUSE_ENCIPHER_E: return kDetailPurpose;
+    case DOMAIN_NAME_MISMATCH:
+    case IPADDR_MISMATCH: return kDetailHostname;
+    case MATCH_SUITE_ERROR: return kDetailNoSharedCipher;
+    case NO_PEER_CERT: return kDetailNoPeerCertificate;
+    case ASN_PATHLEN_INV_E:
+    case ASN_PATHLEN_SIZE_E: return kDetailInvalidCa;
+    case VERIFY_CERT_ERROR:
+    case CRL_MISSING:
+    case CRL_CERT_DATE_ERR: return kDetailVerifyFailed;
+    default: break;
+  }
+  return wolfSSL_ERR_reason_error_string(static_cast<unsigned long>(e));
+}
+
 std::string private_key_to_pem(const PrivateKey& k) {
   // PKCS#8 has an AlgorithmIdentifier SEQUENCE after the version INTEGER;
   // traditional RSA/EC keys have an INTEGER / OCTET STRING there.

@@ -100,3 +100,12 @@ TEST(Trust, EndEntityCannotSignForOthers) {
   ChainResult r = verify_chain(t, "evil-chain.pem");
   EXPECT_NE(r.status, ChainStatus::Ok) << r.detail;
 }
+
+TEST(Trust, WolfsslErrorsMapToEventDetails) {
+  EXPECT_EQ(tls_error_detail(-386), "unsupported certificate purpose");  // EXTKEYUSE_AUTH_E
+  EXPECT_EQ(tls_error_detail(-151), "certificate has expired");          // ASN_AFTER_DATE_E
+  EXPECT_EQ(tls_error_detail(-188), "unable to get local issuer certificate");
+  EXPECT_EQ(tls_error_detail(-361), "certificate revoked");
+  EXPECT_EQ(tls_error_detail(-501), "no shared cipher");  // MATCH_SUITE_ERROR
+  EXPECT_FALSE(tls_error_detail(-308).empty());           // SOCKET_ERROR_E: wolfSSL's text
+}

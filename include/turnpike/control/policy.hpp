@@ -32,6 +32,11 @@ inline constexpr std::string_view kDetailRevoked = "certificate revoked";
 inline constexpr std::string_view kDetailBadSignature = "certificate signature failure";
 inline constexpr std::string_view kDetailHostname = "hostname mismatch";
 inline constexpr std::string_view kDetailInvalidCa = "invalid CA certificate";
+inline constexpr std::string_view kDetailHandshakeTimeout = "handshake timeout";
+inline constexpr std::string_view kDetailNoSharedCipher = "no shared cipher";
+inline constexpr std::string_view kDetailNoPeerCertificate = "peer did not return a certificate";
+inline constexpr std::string_view kDetailSelfSigned = "self-signed certificate";
+inline constexpr std::string_view kDetailVerifyFailed = "certificate verify failed";
 
 // Verdict on the peer's leaf certificate, given its chain is valid.
 Verdict verdict(const CertFacts& leaf, EkuMode mode, Role role);
@@ -47,7 +52,20 @@ Verdict check_validity(const CertFacts& c, int64_t now);
 
 // Outcome of chain verification, as stored in the verdict cache.
 enum class ChainStatus : uint8_t { Ok, Expired, NotYetValid, UnknownIssuer, Revoked, BadSignature, Other, InvalidCa };
-std::string_view chain_detail(ChainStatus s);
+// Header-only so that the certs library (trust store) can use it too.
+constexpr std::string_view chain_detail(ChainStatus s) {
+  switch (s) {
+    case ChainStatus::Ok: return {};
+    case ChainStatus::Expired: return kDetailExpired;
+    case ChainStatus::NotYetValid: return kDetailNotYetValid;
+    case ChainStatus::UnknownIssuer: return kDetailUnknownIssuer;
+    case ChainStatus::Revoked: return kDetailRevoked;
+    case ChainStatus::BadSignature: return kDetailBadSignature;
+    case ChainStatus::InvalidCa: return kDetailInvalidCa;
+    case ChainStatus::Other: break;
+  }
+  return kDetailVerifyFailed;
+}
 
 // Upload-time rules: does the certificate allow the role it is uploaded for?
 bool allows_client_auth(const CertFacts& c);  // clientAuth, any, or no EKU

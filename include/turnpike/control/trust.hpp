@@ -45,6 +45,12 @@ class TrustStore {
   size_t crl_count_ = 0;
 };
 
+// One place that turns a wolfSSL error code (wolfSSL_get_error or a
+// certificate error seen in the verify callback) into the event's Detail
+// text, OpenSSL wording; unknown codes give "certificate verify failed" for
+// certificate errors and wolfSSL's own string otherwise.
+std::string_view tls_error_detail(int wolfssl_error);
+
 // Ensures wolfSSL_Init() ran once in this process.
 void ensure_wolfssl();
 
