@@ -137,6 +137,13 @@ StageResult Transaction::stage(StoreKind kind, std::string_view cert, std::strin
   c.leaf = leaf;
 
   if (std::string w = chain_warning(*staged_, c, to_string(kind)); !w.empty()) r.warnings.push_back(std::move(w));
+  // RFC 5280 4.2.1.3: judge the keyUsage as the peer will (a server
+  // certificate is checked by clients with the outbound rule, ours by theirs).
+  Role peer_view = kind == StoreKind::Server ? Role::Outbound : Role::Inbound;
+  if (leaf.ku_present && !verdict(leaf, EkuMode::Off, peer_view).accept)
+    r.warnings.push_back("The certificate's keyUsage does not allow TLS " +
+                         std::string(kind == StoreKind::Server ? "server" : "client") +
+                         " use: peers will refuse it (unsupported certificate purpose).");
   if (kind == StoreKind::Server) {
     staged_->server = c;
     if (o.also_as_client) {

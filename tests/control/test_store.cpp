@@ -95,6 +95,17 @@ TEST_F(Store, ServerCertificateAsClientBypassesClientAuthCheck) {
   EXPECT_EQ(s->client.key_pem, s->server.key_pem);
 }
 
+TEST_F(Store, KeyUsageThatPeersRefuseWarns) {
+  trust_root();
+  Transaction t = mgr->begin();
+  StageResult r = t.stage_client(chain("ku-kenc"), key("ku-kenc"));  // keyEncipherment only
+  ASSERT_TRUE(r.ok);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("keyUsage does not allow TLS client use"), std::string::npos);
+  EXPECT_TRUE(t.stage_server(chain("ku-kenc"), key("ku-kenc")).warnings.empty());  // fine for a server
+  EXPECT_TRUE(t.stage_client(chain("ku-dsig"), key("ku-dsig")).warnings.empty());
+}
+
 TEST_F(Store, KeyMustMatchAndParse) {
   Transaction t = mgr->begin();
   EXPECT_EQ(t.stage_client(chain("client"), key("both")).error,
