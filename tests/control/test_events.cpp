@@ -209,3 +209,11 @@ TEST(EventSink, SuppressionSummaryIsWrittenWithoutFurtherEvents) {
   }
   EXPECT_TRUE(found);
 }
+
+TEST(EventSink, UnwritablePathCountsErrorsAndNeverBlocks) {
+  EventSink sink({.path = "/nonexistent-dir/turnpike/events.log"});
+  EXPECT_EQ(sink.submit("t", "", "line"), EventSink::Push::Queued);
+  sink.flush();
+  EXPECT_GE(sink.stats().write_errors, 1u);
+  EXPECT_EQ(sink.stats().written, 0u);
+}
