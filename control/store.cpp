@@ -180,6 +180,7 @@ std::string StoreManager::write_generation(const StoreSnapshot& s) {
   const fs::path tmp = dir / (name + ".tmp");
   const fs::path final_dir = dir / name;
   std::error_code ec;
+  if (fs::read_symlink(dir / "current", ec) == name) return "generation " + name + " is current (store tampered?)";
   fs::remove_all(tmp, ec);
   fs::remove_all(final_dir, ec);  // leftover of a crashed commit: never `current`
   if (!fs::create_directory(tmp, ec)) return "mkdir " + tmp.string() + ": " + ec.message();
