@@ -1094,6 +1094,9 @@ void Stack::on_new_ack(Tcb& t, const Header& h, Seq ack) {
   }
   const Seq old_lo = data_lo(t);
   t.snd_una = ack;
+  // Keep `recover` trailing SND.UNA outside recovery so the RFC 6582 test
+  // (SND.UNA >= recover) stays within 2^31 of it on long connections.
+  if (!t.in_recovery && t.recover < t.snd_una) t.recover = t.snd_una;
   const Seq new_lo = data_lo(t);
   if (new_lo != old_lo || new_lo == t.snd_end) t.sndbuf.release(pool_, old_lo, new_lo, new_lo == t.snd_end);
   if (t.snd_nxt < t.snd_una) t.snd_nxt = t.snd_una;

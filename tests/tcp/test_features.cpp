@@ -791,3 +791,87 @@ TEST(Limits, LowBufferMemoryRefusesNewConnectionsOnly) {
   ASSERT_FALSE(w.sink.out.empty());
   EXPECT_TRUE(w.pop().has(flag::syn));
 }
+
+namespace {
+// Keeps only the last segment and the highest sequence number sent.
+class LastSink : public SegmentSink {
+ public:
+  std::uint8_t* alloc(std::size_t max_len, void** h) override {
+    *h = nullptr;
+    if (buf.size() < max_len) buf.resize(max_len);
+    return buf.data();
+  }
+  void send(void*, std::uint32_t, std::uint32_t, std::size_t len) override {
+    Header h;
+    parse_header(buf.data(), len, h);
+    last_seq = h.seq;
+    last_len = h.payload_len;
+    last_payload.assign(h.payload, h.payload + h.payload_len);
+    const Seq end = h.seq + static_cast<std::uint32_t>(h.payload_len);
+    if (!any || end > high) high = end;
+    any = true;
+    ++count;
+  }
+  std::vector<std::uint8_t> buf, last_payload;
+  Seq last_seq, high;
+  std::size_t last_len = 0;
+  std::uint64_t count = 0;
+  bool any = false;
+};
+}  // namespace
+
+// Regression: after 2 GiB on one connection, comparisons against ISS flipped
+// (RFC 9293 §3.4 holds only within 2^31): the oldest unacknowledged byte was
+// computed wrong and the send buffer read a released chunk; `recover` went
+// stale and could block fast retransmit. 2.5 GiB then one loss.
+TEST(LongConnection, SequenceSpaceBeyondTwoGiB) {
+  Config c;
+  c.mss = 60000;
+  LastSink sink;
+  std::uint64_t now = 1'000'000;
+  Stack st(c, sink, now);
+  Sink app;
+  st.listen(kLocal, kLport, app);
+  const Seq peer(1000);
+  auto in = [&](std::uint8_t f, Seq ack, OptionsOut o = {}) {
+    auto b = make_segment(kRemote, kLocal, SegSpec{.sport = 40000, .dport = kLport, .seq = f & flag::syn ? peer : peer + 1,
+                                                   .ack = ack, .flags = f, .window = 65535, .opt = o});
+    st.input(SegmentIn{.src = kRemote, .dst = kLocal, .data = b.data(), .len = b.size(), .csum_verified = true}, now);
+  };
+  OptionsOut syn;
+  syn.mss = true;
+  syn.mss_value = 60000;
+  syn.wscale = true;
+  syn.wscale_value = 7;
+  in(flag::syn, Seq(0), syn);
+  const Seq iss = sink.last_seq;
+  in(flag::ack, iss + 1);
+  ASSERT_TRUE(app.id.valid());
+  Pattern pat(99);
+  std::uint64_t written = 0;
+  constexpr std::uint64_t kTarget = 5ull << 29;  // 2.5 GiB
+  while (written < kTarget) {
+    std::size_t n;
+    const std::uint8_t* p = pat.at(written, st.write_space(app.id), &n);
+    const long k = st.write(app.id, p, n);
+    ASSERT_GE(k, 0);
+    written += static_cast<std::uint64_t>(k);
+    in(flag::ack, sink.high);  // everything sent is acknowledged
+  }
+  // Now a loss: the peer holds its ACK at `hole` and repeats it.
+  std::size_t n = 0;
+  const std::uint8_t* more = pat.at(written, st.write_space(app.id), &n);
+  st.write(app.id, more, n);
+  const Seq hole = sink.high - 3 * static_cast<std::uint32_t>(sink.last_len);
+  in(flag::ack, hole);
+  const std::uint64_t before = st.counters().fast_retransmits;
+  for (int i = 0; i < 3; ++i) in(flag::ack, hole);
+  EXPECT_EQ(st.counters().fast_retransmits, before + 1);
+  EXPECT_EQ(sink.last_seq, hole);
+  // The retransmitted bytes are the stream's bytes at that offset (the whole
+  // stream is under 4 GiB, so the 32-bit distance is the offset).
+  ASSERT_GT(sink.last_payload.size(), 0u);
+  std::size_t m = 0;
+  const std::uint8_t* want = pat.at(seq_dist(iss + 1, hole), sink.last_payload.size(), &m);
+  EXPECT_EQ(std::memcmp(want, sink.last_payload.data(), std::min(m, sink.last_payload.size())), 0);
+}

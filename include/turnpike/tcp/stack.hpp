@@ -346,7 +346,11 @@ class Stack {
   Seq isn(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr, std::uint16_t rport,
           std::uint32_t* ts_offset) const noexcept;
   std::uint32_t flight(const Tcb& t) const noexcept { return seq_dist(t.snd_una, t.snd_max); }
-  Seq data_lo(const Tcb& t) const noexcept { return seq_min(seq_max(t.snd_una, t.iss + 1), t.snd_end); }
+  // Oldest unacknowledged data byte. Compared with SND.UNA only: comparisons
+  // against ISS stop being meaningful after 2 GiB (RFC 9293 §3.4).
+  Seq data_lo(const Tcb& t) const noexcept {
+    return seq_min(t.snd_una == t.iss ? t.iss + 1 : t.snd_una, t.snd_end);
+  }
 
   Config cfg_;
   SegmentSink& sink_;
