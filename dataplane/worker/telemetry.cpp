@@ -186,6 +186,27 @@ int cmd_tcp(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+int cmd_sip(const char*, const char*, rte_tel_data* d) {
+  const Runtime& rt = *g_rt;
+  rte_tel_data_start_dict(d);
+  std::uint64_t live = 0;
+#define TURNPIKE_X(n, desc) std::uint64_t n = 0;
+  TURNPIKE_SIP_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+  for (auto& w : rt.workers) {
+    if (!w->sip) continue;
+    live += w->sip->live();
+#define TURNPIKE_X(n, desc) n += w->sip->stats().n.get();
+    TURNPIKE_SIP_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+  }
+  rte_tel_data_add_dict_u64(d, "connections", live);
+#define TURNPIKE_X(n, desc) rte_tel_data_add_dict_u64(d, #n, n);
+  TURNPIKE_SIP_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+  return 0;
+}
+
 }  // namespace
 
 void register_telemetry(const Runtime& rt) {
@@ -198,6 +219,7 @@ void register_telemetry(const Runtime& rt) {
   rte_telemetry_register_cmd("/turnpike/ports", cmd_ports, "Port configuration, RSS status, neighbour count");
   rte_telemetry_register_cmd("/turnpike/neighbors", cmd_neighbors, "ARP table. Parameter: port name or index");
   rte_telemetry_register_cmd("/turnpike/tcp", cmd_tcp, "TCP counters summed over workers, live connections");
+  rte_telemetry_register_cmd("/turnpike/sip", cmd_sip, "SIP-over-TLS edge: handshakes, refusals, messages, backends");
 }
 
 std::string format_stats(const Runtime& rt) {

@@ -21,7 +21,7 @@ cp "$pki/ca.pem" "$stores/ca.pem"
 cp "$pki/inter.crl" "$stores/inter.crl"
 events="$RIG_TMP/events.log"
 
-peer python3 "$here/sip_peers.py" backend "$PEER_IP" 5060 "$RIG_TMP/backend.log" &
+ip netns exec "$NS_PEER" python3 "$here/sip_peers.py" backend "$PEER_IP" 5060 "$RIG_TMP/backend.log" &
 BACKEND_PID=$!
 trap 'kill $BACKEND_PID 2>/dev/null; rig_down' EXIT
 start() {  # start EKU_MODE
