@@ -240,7 +240,9 @@ int run_daemon(Config cfg) {
     });
     for (auto [ports, discard] : {std::pair{&cfg.echo_ports, false}, std::pair{&cfg.discard_ports, true}})
       for (std::uint16_t port : *ports) {
-        auto svc = std::make_unique<services::EchoService>(discard, cfg.tcp_max_connections);
+        std::unique_ptr<tcp::Listener> svc;
+        if (discard) svc = std::make_unique<tcp::DiscardService>();
+        else svc = std::make_unique<tcp::EchoService>();
         if (int rc = glue->stack().listen(0, port, *svc); rc != 0) {
           log(LogLevel::Error, "%s service on port %u: %s", discard ? "discard" : "echo", port, rte_strerror(-rc));
           return 1;

@@ -2,7 +2,6 @@
 
 #include <rte_mbuf.h>
 #include <rte_ring.h>
-#include <rte_thash.h>
 
 #include "turnpike/net/byteorder.hpp"
 #include "turnpike/net/wire.hpp"
@@ -21,6 +20,16 @@ tcp::SegmentIn segment(const rte_mbuf* m, const net::Ipv4Hdr& ip) {
 }
 }  // namespace
 
+namespace {
+// Redirection table as the port programs it (entry i -> queue i % workers);
+// without RSS a table of one entry per worker gives hash % workers.
+std::vector<std::uint16_t> reta_for(unsigned workers, unsigned reta_size) {
+  std::vector<std::uint16_t> r(reta_size ? reta_size : std::max(workers, 1u));
+  for (std::size_t i = 0; i < r.size(); ++i) r[i] = static_cast<std::uint16_t>(i % std::max(workers, 1u));
+  return r;
+}
+}  // namespace
+
 TcpGlue::TcpGlue(net::NetWorker& nw, rte_mempool* pool, const tcp::Config& cfg, std::uint64_t tsc_hz, unsigned index,
                  std::vector<rte_ring*> rings, unsigned reta_size)
     : nw_(nw),
@@ -28,12 +37,15 @@ TcpGlue::TcpGlue(net::NetWorker& nw, rte_mempool* pool, const tcp::Config& cfg, 
       tsc_hz_(tsc_hz),
       index_(index),
       rings_(std::move(rings)),
-      reta_size_(reta_size),
-      rss_key_(port::symmetric_rss_key(40)) {
-  stack_ = std::make_unique<tcp::Stack>(cfg, *this, 0);
-  eph_lo_ = cfg.ephemeral_lo;
-  eph_hi_ = cfg.ephemeral_hi;
-  next_port_ = eph_lo_;
+      steer_(port::symmetric_rss_key(40), reta_for(static_cast<unsigned>(rings_.size()), reta_size),
+             static_cast<std::uint16_t>(index)) {
+  tcp::Config c = cfg;
+  if (rings_.size() > 1) {
+    // Active opens pick a local port whose replies map to this worker.
+    c.port_ok = &tcp::RssSteering::port_ok;
+    c.port_ok_ctx = &steer_;
+  }
+  stack_ = std::make_unique<tcp::Stack>(c, *this, 0);
 }
 
 TcpGlue::~TcpGlue() {
@@ -44,14 +56,10 @@ TcpGlue::~TcpGlue() {
 }
 
 unsigned TcpGlue::owner_of(std::uint32_t a, std::uint16_t pa, std::uint32_t b, std::uint16_t pb) const {
-  const unsigned n = static_cast<unsigned>(rings_.size());
-  if (n <= 1) return index_;
-  // Toeplitz over (src, dst, sport, dport) with the symmetric key: the same
-  // value for both directions, and the queue a NIC with that key and the
-  // default redirection table (entry i -> queue i % n) would pick.
-  std::uint32_t tuple[3] = {a, b, (std::uint32_t(pa) << 16) | pb};
-  const std::uint32_t h = rte_softrss(tuple, 3, rss_key_.data());
-  return reta_size_ ? (h % reta_size_) % n : h % n;
+  if (rings_.size() <= 1) return index_;
+  // Toeplitz with the symmetric key, then the redirection table: the queue a
+  // NIC doing symmetric RSS puts this flow on, in either direction.
+  return steer_.queue_for_reply(b, pb, a, pa);
 }
 
 bool TcpGlue::on_ipv4(std::uint16_t, rte_mbuf* m, const net::Ipv4Hdr& ip, std::uint64_t now_tsc) {
@@ -102,17 +110,6 @@ unsigned TcpGlue::poll(std::uint64_t now_tsc) {
   }
   stack_->poll_timers(now_us);
   return n;
-}
-
-std::uint16_t TcpGlue::pick_local_port(std::uint32_t laddr, std::uint32_t raddr, std::uint16_t rport) {
-  const unsigned span = eph_hi_ - eph_lo_ + 1u;
-  for (unsigned tries = 0; tries < span; ++tries) {
-    const std::uint16_t p = next_port_;
-    next_port_ = next_port_ >= eph_hi_ ? eph_lo_ : static_cast<std::uint16_t>(next_port_ + 1);
-    if (owner_of(raddr, rport, laddr, p) != index_) continue;  // replies would land elsewhere
-    if (!stack_->find(laddr, p, raddr, rport).valid()) return p;
-  }
-  return 0;
 }
 
 std::uint8_t* TcpGlue::alloc(std::size_t max_len, void** handle) {

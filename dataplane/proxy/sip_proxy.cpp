@@ -202,8 +202,8 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   void connect_backend() {
     backend = px.pick_backend(st.now());
     if (!backend) return refuse_no_backend();
-    const std::uint16_t lport = px.glue_.pick_local_port(ci.laddr, backend->ip, backend->port);
-    be = lport ? st.connect(ci.laddr, lport, backend->ip, backend->port, *this) : tcp::ConnId{};
+    // Local port 0: the stack picks one whose replies reach this worker.
+    be = st.connect(ci.laddr, 0, backend->ip, backend->port, *this);
     if (!be.valid()) {
       px.stats_.backend_failures.add();
       refuse_no_backend();

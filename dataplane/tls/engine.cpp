@@ -2,6 +2,7 @@
 
 #include <wolfssl/ssl.h>
 
+#include "turnpike/control/peer.hpp"
 #include "turnpike/tls/alloc.hpp"
 
 #include <cstring>
@@ -40,18 +41,14 @@ int alert_for(ChainStatus s) {
   }
 }
 
-// Error codes of a failed handshake in the words the event Detail uses
-// (OpenSSL's texts, which operators search for). One place (style.md 14).
+// Error codes of a failed handshake in the words the event Detail uses.
+// Session-level codes are decided here; certificate and negotiation codes
+// by the control plane's one mapping (control::tls_error_detail).
 std::string describe_error(int err) {
   switch (err) {
-    case MATCH_SUITE_ERROR: return "no shared cipher";
-    case VERSION_ERROR: return "unsupported protocol";
-    case NO_PEER_CERT: return "peer did not return a certificate";
     case VERIFY_SIGN_ERROR:
-    case SIG_VERIFY_E: return "certificate verify failed";  // CertificateVerify: wrong key
-    case ASN_NO_SIGNER_E: return "unable to get local issuer certificate";
-    case ASN_AFTER_DATE_E: return "certificate has expired";
-    case ASN_BEFORE_DATE_E: return "certificate is not yet valid";
+    case SIG_VERIFY_E: return "certificate verify failed";  // CertificateVerify: the peer lacks the key
+    case VERSION_ERROR: return "unsupported protocol";
     case SOCKET_PEER_CLOSED_E:
     case SOCKET_ERROR_E: return "connection closed during handshake";
     case FATAL_ERROR: return "alert received";
@@ -64,11 +61,7 @@ std::string describe_error(int err) {
     case VERIFY_MAC_ERROR: return "decryption failed";
     case UNKNOWN_HANDSHAKE_TYPE:
     case OUT_OF_ORDER_E: return "unexpected message";
-    default: {
-      char buf[WOLFSSL_MAX_ERROR_SZ];
-      wolfSSL_ERR_error_string_n(static_cast<unsigned long>(err), buf, sizeof buf);
-      return buf;
-    }
+    default: return std::string(control::tls_error_detail(err));
   }
 }
 
@@ -275,55 +268,36 @@ int Session::verify_cb(int preverify, WOLFSSL_X509_STORE_CTX* store) {
 bool Session::verify_peer(std::span<const std::uint8_t> leaf, std::span<const control::Der> chain) {
   const Verifier& v = ctx_->verifier();
   const control::Role role = ctx_->is_server() ? control::Role::Inbound : control::Role::Outbound;
-  const std::int64_t now = std::time(nullptr);
   peer_.presented = true;
-  peer_.fp = control::sha256(leaf);
   auto reject = [&](std::string_view detail, int alert) {
     failure_ = std::string(detail);
     alert_sent_ = alert;
     SendAlert(ssl_, kAlertFatal, alert);
     return false;
   };
-
-  control::CertFacts facts;
-  ChainStatus chain_status = ChainStatus::Other;
-  control::CacheEntry hit;
-  // A cached verdict counts only under the current trust epoch and while
-  // the certificate's validity window covers now; otherwise verify afresh.
-  if (v.cache && v.cache->lookup(peer_.fp, v.epoch, hit) && hit.facts.not_before <= now &&
-      now <= hit.facts.not_after) {
-    facts = hit.facts.to_facts();
-    chain_status = hit.chain;
-    peer_.cache_hit = true;
-  } else {
-    auto f = control::extract_facts(leaf);
-    if (!f) return reject("unable to decode certificate", bad_certificate);
-    facts = std::move(*f);
-    chain_status = v.trust->verify(leaf, chain).status;
-    // Time-dependent outcomes are not cached: the window check above covers them.
-    if (v.cache && chain_status != ChainStatus::Expired && chain_status != ChainStatus::NotYetValid &&
-        chain_status != ChainStatus::Other) {
-      control::CacheEntry e;
-      e.fp = peer_.fp;
-      e.epoch = v.epoch;
-      e.chain = chain_status;
-      e.facts = control::CachedFacts::from(facts);
-      v.cache->insert(e);
-    }
+  // The whole verdict (cache, chain, validity, leaf and CA purpose) is the
+  // control plane's check_peer; here only the TLS consequences are decided.
+  std::vector<std::span<const std::uint8_t>> certs{leaf};
+  for (const auto& der : chain) certs.emplace_back(der);
+  const control::PeerResult r =
+      control::check_peer(certs, *v.trust, v.cache, v.epoch, v.mode, role, std::time(nullptr));
+  peer_.cache_hit = r.cache_hit;
+  peer_.fp = r.entry.fp;
+  if (!r.verdict.accept) {
+    int alert = unsupported_certificate;  // purpose refusals (eku-semantics.md)
+    if (r.entry.chain != ChainStatus::Ok) alert = alert_for(r.entry.chain);
+    else if (r.verdict.detail == control::kDetailExpired || r.verdict.detail == control::kDetailNotYetValid)
+      alert = certificate_expired;
+    else if (r.verdict.detail != control::kDetailPurpose) alert = bad_certificate;
+    return reject(r.verdict.detail, alert);
   }
-  peer_.cn = facts.subject_cn;
-  if (chain_status != ChainStatus::Ok) return reject(control::chain_detail(chain_status), alert_for(chain_status));
-  if (auto val = control::check_validity(facts, now); !val.accept) return reject(val.detail, certificate_expired);
-  // eku-semantics.md: purpose of the leaf, then of every CA the peer sent.
-  if (auto pv = control::verdict(facts, v.mode, role); !pv.accept) return reject(pv.detail, unsupported_certificate);
-  for (const auto& der : chain) {
-    auto cf = control::extract_facts(der);
-    if (!cf) return reject("unable to decode certificate", bad_certificate);
-    if (!cf->is_ca) continue;
-    if (auto cv = control::verdict_ca(*cf, v.mode, role); !cv.accept) return reject(cv.detail, unsupported_certificate);
-  }
+  // Names are not part of the cached facts: parse the leaf for the CN (PROXY
+  // v2, logs) and, as a client, the RFC 5922 §7.1 identity check.
+  auto facts = control::extract_facts(leaf);
+  if (!facts) return reject("unable to decode certificate", bad_certificate);
+  peer_.cn = facts->subject_cn;
   if (role == control::Role::Outbound && !peer_name_.empty() &&
-      !control::matches_peer_name(facts, peer_name_, name_is_ip_))
+      !control::matches_peer_name(*facts, peer_name_, name_is_ip_))
     return reject(control::kDetailHostname, bad_certificate);
   return true;
 }

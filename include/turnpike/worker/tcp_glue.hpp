@@ -17,6 +17,7 @@
 
 #include "turnpike/net/counters.hpp"
 #include "turnpike/net/stack.hpp"
+#include "turnpike/tcp/rss.hpp"
 #include "turnpike/tcp/stack.hpp"
 
 struct rte_mbuf;
@@ -43,8 +44,6 @@ class TcpGlue final : public tcp::SegmentSink {
   bool on_ipv4(std::uint16_t port, rte_mbuf* m, const net::Ipv4Hdr& ip, std::uint64_t now_tsc);
   // Once per loop iteration: segments steered to us, then timers.
   unsigned poll(std::uint64_t now_tsc);
-  // Local port for an active open owned by this worker (0 if none is free).
-  std::uint16_t pick_local_port(std::uint32_t laddr, std::uint32_t raddr, std::uint16_t rport);
 
   std::uint8_t* alloc(std::size_t max_len, void** handle) override;
   void send(void* handle, std::uint32_t src, std::uint32_t dst, std::size_t tcp_len) override;
@@ -57,16 +56,13 @@ class TcpGlue final : public tcp::SegmentSink {
 
   net::NetWorker& nw_;
   rte_mempool* pool_;
-  std::unique_ptr<tcp::Stack> stack_;
   std::uint64_t tsc_hz_;
   unsigned index_;
   std::vector<rte_ring*> rings_;  // one per worker; ours is rings_[index_]
   std::uint64_t now_tsc_ = 0;
-  std::uint16_t next_port_;
-  std::uint16_t eph_lo_, eph_hi_;
+  std::unique_ptr<tcp::Stack> stack_;  // last: built from the members above
   std::uint16_t ip_id_ = 0;
-  unsigned reta_size_;
-  std::vector<std::uint8_t> rss_key_;
+  tcp::RssSteering steer_;  // owner of a tuple; also picks active-open ports (Config::port_ok)
   TcpGlueStats stats_;
 };
 

@@ -10,7 +10,7 @@
 #include "turnpike/net/counters.hpp"
 #include "turnpike/net/stack.hpp"
 #include "turnpike/proxy/sip_proxy.hpp"
-#include "turnpike/services/echo.hpp"
+#include "turnpike/tcp/services.hpp"
 #include "turnpike/worker/tcp_glue.hpp"
 
 namespace turnpike::worker {
@@ -36,7 +36,7 @@ struct Worker {
   std::vector<std::uint16_t> port_ids;
   std::unique_ptr<net::NetWorker> net;
   std::unique_ptr<TcpGlue> tcp;  // per-core TCP stack bound to `net`
-  std::vector<std::unique_ptr<services::EchoService>> services;
+  std::vector<std::unique_ptr<tcp::Listener>> services;  // echo/discard (RFC 862/863)
   std::unique_ptr<proxy::SipProxy> sip;  // SIP-over-TLS edge listener, if configured
   Cycles cycles;
   IdleParams idle;
