@@ -193,6 +193,24 @@ Config from_table(const toml::table& root, const std::string& origin) {
   }
   if (auto* t = subtable(origin, root, "services")) {
     Reader r(origin, *t, "services.");
+    if (auto* n = r.raw("relays")) {
+      c.relays.clear();
+      for (auto& s : string_array(origin, n, "services.relays")) {
+        // LISTEN_PORT=IP:PORT
+        const auto eq = s.find('='), colon = s.rfind(':');
+        const auto ip = eq == std::string::npos || colon == std::string::npos || colon < eq
+                            ? std::nullopt
+                            : net::parse_ipv4(s.substr(eq + 1, colon - eq - 1));
+        auto num = [](const std::string& v) {
+          return v.empty() || v.size() > 5 || v.find_first_not_of("0123456789") != std::string::npos ? -1L
+                                                                                                    : std::stol(v);
+        };
+        const long lp = ip ? num(s.substr(0, eq)) : -1, tp = ip ? num(s.substr(colon + 1)) : -1;
+        if (!ip || lp < 1 || lp > 65535 || tp < 1 || tp > 65535)
+          fail(origin, n, "services.relays", "\"" + s + "\" is not LISTEN_PORT=a.b.c.d:PORT");
+        c.relays.push_back({static_cast<std::uint16_t>(lp), *ip, static_cast<std::uint16_t>(tp)});
+      }
+    }
     for (auto [key, out] : {std::pair{"echo_ports", &c.echo_ports}, std::pair{"discard_ports", &c.discard_ports}}) {
       const toml::node* n = r.raw(key);
       if (!n) continue;
@@ -396,6 +414,7 @@ void apply_override(Config& c, const std::string& a) {
     else c.events_rate_per_second = tmp.events_rate_per_second;
   } else if (sec == "services") {
     if (key == "echo_ports") c.echo_ports = tmp.echo_ports;
+    else if (key == "relays") c.relays = tmp.relays;
     else c.discard_ports = tmp.discard_ports;
   }
 }
@@ -407,6 +426,9 @@ void validate(const Config& c) {
     if (!svc.insert(p).second) throw ConfigError("services.echo_ports: port " + std::to_string(p) + " listed twice");
   for (auto p : c.discard_ports)
     if (!svc.insert(p).second) throw ConfigError("services.discard_ports: port " + std::to_string(p) + " already used");
+  for (auto& r : c.relays)
+    if (!svc.insert(r.listen_port).second)
+      throw ConfigError("services.relays: port " + std::to_string(r.listen_port) + " already used");
   std::set<std::string> names, devices;
   for (std::size_t i = 0; i < c.ports.size(); ++i) {
     const auto& p = c.ports[i];

@@ -249,6 +249,14 @@ int run_daemon(Config cfg) {
         }
         w->services.push_back(std::move(svc));
       }
+    for (auto& rl : cfg.relays) {
+      auto relay = std::make_unique<proxy::TcpRelay>(rl.ip, rl.port);
+      if (int rc2 = glue->stack().listen(0, rl.listen_port, *relay); rc2 != 0) {
+        log(LogLevel::Error, "relay on port %u: %s", rl.listen_port, rte_strerror(-rc2));
+        return 1;
+      }
+      w->relays.push_back(std::move(relay));
+    }
     if (server_ctx) {
       proxy::SipProxyOptions so;
       for (auto [ip, port] : cfg.sip_backends) so.backends.push_back(proxy::Backend{ip, port});
@@ -280,6 +288,8 @@ int run_daemon(Config cfg) {
   for (auto p : cfg.echo_ports) svcs += " echo:" + std::to_string(p);
   for (auto p : cfg.discard_ports) svcs += " discard:" + std::to_string(p);
   if (server_ctx) svcs += " sip-tls:" + std::to_string(cfg.sip_port);
+  for (auto& rl : cfg.relays)
+    svcs += " relay:" + std::to_string(rl.listen_port) + "->" + net::ipv4_to_string(rl.ip) + ":" + std::to_string(rl.port);
   log(LogLevel::Info, "ready: %u worker(s), idle policy %s, tcp mss %u%s; telemetry: dpdk-telemetry.py -f %s, /turnpike/stats",
       cfg.workers, adaptive ? "adaptive" : "poll", tcfg.mss, svcs.c_str(), cfg.file_prefix.c_str());
 

@@ -51,6 +51,7 @@ int run(void* arg) {
     if (t0 >= next_tick) {
       nw.tick(t0);
       if (w.sip) w.sip->poll(w.tcp->stack().now());
+      for (auto& r : w.relays) r->poll();
       next_tick = t0 + tick_every;
     }
     nw.flush();

@@ -55,6 +55,12 @@ struct Config {
   // [services]
   std::vector<std::uint16_t> echo_ports;     // RFC 862 echo listeners (empty: off)
   std::vector<std::uint16_t> discard_ports;  // RFC 863 discard listeners
+  struct Relay {
+    std::uint16_t listen_port;
+    std::uint32_t ip;
+    std::uint16_t port;
+  };
+  std::vector<Relay> relays;                 // "8000=198.18.0.2:7": plain TCP forwarders
   // [stores]
   std::string stores_dir;                    // server/client/trust stores; empty: no TLS service
   std::string stores_eku_mode;               // "on" | "off": applied to the stores at start; empty: keep

@@ -10,6 +10,7 @@
 #include "turnpike/net/counters.hpp"
 #include "turnpike/net/stack.hpp"
 #include "turnpike/proxy/sip_proxy.hpp"
+#include "turnpike/proxy/tcp_relay.hpp"
 #include "turnpike/tcp/services.hpp"
 #include "turnpike/worker/tcp_glue.hpp"
 
@@ -38,6 +39,7 @@ struct Worker {
   std::unique_ptr<TcpGlue> tcp;  // per-core TCP stack bound to `net`
   std::vector<std::unique_ptr<tcp::Listener>> services;  // echo/discard (RFC 862/863)
   std::unique_ptr<proxy::SipProxy> sip;  // SIP-over-TLS edge listener, if configured
+  std::vector<std::unique_ptr<proxy::TcpRelay>> relays;
   Cycles cycles;
   IdleParams idle;
   std::uint64_t tsc_hz = 0;

@@ -1,0 +1,39 @@
+// Plain TCP relay on the per-core stack: each accepted connection is joined
+// to an active open towards one configured target, bytes are piped both
+// ways with back-pressure (a full send buffer stops reading the other
+// side). Operators use it to forward a port; tests use it to exercise
+// turnpike's active open against kernel servers.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "turnpike/net/counters.hpp"
+#include "turnpike/tcp/stack.hpp"
+
+namespace turnpike::proxy {
+
+struct RelayStats {
+  net::Counter accepted, connected, connect_failed, bytes_up, bytes_down, closed;
+};
+
+class TcpRelay final : public tcp::Listener {
+ public:
+  TcpRelay(std::uint32_t target_ip, std::uint16_t target_port);
+  ~TcpRelay() override;
+  tcp::ConnHandler* on_accept(tcp::Stack& st, tcp::ConnId id) override;
+  void poll();  // frees finished pairs outside their callbacks
+  std::size_t live() const { return pairs_.size(); }
+  const RelayStats& stats() const { return stats_; }
+
+ private:
+  struct Pair;
+  std::uint32_t ip_;
+  std::uint16_t port_;
+  std::unordered_map<std::uint32_t, std::unique_ptr<Pair>> pairs_;
+  std::vector<std::unique_ptr<Pair>> graveyard_;
+  RelayStats stats_;
+};
+
+}  // namespace turnpike::proxy
