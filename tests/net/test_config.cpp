@@ -135,3 +135,41 @@ TEST(Port, SymmetricKeyHashesBothDirectionsAlike) {
     ASSERT_EQ(rte_softrss(fwd, 3, k.data()), rte_softrss(rev, 3, k.data())) << i;
   }
 }
+
+TEST(Config, TlsSipServicesSections) {
+  Config c = parse_config(std::string(kPort) + R"(
+[stores]
+dir = "/var/lib/turnpike/stores"
+eku_mode = "off"
+[sip]
+listen_port = 5061
+backends = ["198.18.0.2:5060", "198.18.0.3"]
+proxy_v2 = true
+client_cert = "require"
+[services]
+echo_ports = [7]
+relays = ["8000=198.18.0.2:7"]
+[events]
+file = "/tmp/ev.log"
+[tcp]
+time_wait_ms = 1000
+)", "t.toml");
+  EXPECT_EQ(c.stores_eku_mode, "off");
+  ASSERT_EQ(c.sip_backends.size(), 2u);
+  EXPECT_EQ(c.sip_backends[1].second, 5060);  // default SIP port
+  EXPECT_TRUE(c.sip_proxy_v2);
+  ASSERT_EQ(c.relays.size(), 1u);
+  EXPECT_EQ(c.relays[0].listen_port, 8000);
+  EXPECT_EQ(c.relays[0].port, 7);
+  EXPECT_EQ(c.tcp_time_wait_ms, 1000u);
+  EXPECT_EQ(err(std::string(kPort) + "[sip]\nbackends = [\"198.18.0.2:99999\"]\n"),
+            "t.toml:5: sip.backends: \"198.18.0.2:99999\" is not a.b.c.d[:port]");
+  EXPECT_EQ(err(std::string(kPort) + "[sip]\nclient_cert = \"maybe\"\n"),
+            "t.toml:5: sip.client_cert: expected \"none\", \"request\" or \"require\"");
+  EXPECT_EQ(err(std::string(kPort) + "[stores]\neku_mode = \"sometimes\"\n"),
+            "t.toml:5: stores.eku_mode: expected \"on\" or \"off\"");
+  EXPECT_EQ(err(std::string(kPort) + "[services]\nrelays = [\"8000-198.18.0.2:7\"]\n"),
+            "t.toml:5: services.relays: \"8000-198.18.0.2:7\" is not LISTEN_PORT=a.b.c.d:PORT");
+  EXPECT_EQ(err(std::string(kPort) + "[services]\necho_ports = [7]\ndiscard_ports = [7]\n"),
+            "services.discard_ports: port 7 already used");
+}
