@@ -88,10 +88,11 @@ int run_daemon(Config cfg) {
   try {
     for (auto& pc : cfg.ports) {
       port::PortInfo pi = port::setup_port(pc, static_cast<std::uint16_t>(cfg.workers), pool);
-      log(LogLevel::Info, "port %s: %s (%s) mac %s ipv4 %s/%u link %s %u Mb/s, %u queue(s), RSS %s", pi.name.c_str(),
-          pc.device.c_str(), pi.driver.c_str(), pi.mac.to_string().c_str(), net::ipv4_to_string(pc.ipv4).c_str(),
-          pc.prefix, pi.link_up ? "up" : "down", pi.link_speed_mbps, pi.queues,
-          pi.rss ? "symmetric Toeplitz" : pi.rss_note.c_str());
+      log(LogLevel::Info, "port %s: %s (%s) mac %s ipv4 %s/%u link %s %u Mb/s, %u queue(s), RSS %s, checksum offload rx %s tx %s",
+          pi.name.c_str(), pc.device.c_str(), pi.driver.c_str(), pi.mac.to_string().c_str(),
+          net::ipv4_to_string(pc.ipv4).c_str(), pc.prefix, pi.link_up ? "up" : "down", pi.link_speed_mbps, pi.queues,
+          pi.rss ? "symmetric Toeplitz" : pi.rss_note.c_str(), pi.rx_csum_offload ? "on" : "off",
+          pi.tx_csum_offload ? "on" : "off");
       rt->ports.push_back(pi);
       rt->neigh.push_back(std::make_unique<net::NeighborTable>(cfg.neigh_capacity, cfg.neigh_timeout_s * rt->tsc_hz));
     }
@@ -232,8 +233,10 @@ int run_daemon(Config cfg) {
         pnets, pool,
         [ids, q](std::uint16_t p, rte_mbuf** pkts, std::uint16_t n) { return rte_eth_tx_burst(ids[p], q, pkts, n); },
         cfg.neigh_pending_max, timers);
+    bool tx_offload = true;
+    for (auto& p : rt->ports) tx_offload &= p.tx_csum_offload;
     w->tcp = std::make_unique<worker::TcpGlue>(*w->net, pool, tcfg, rt->tsc_hz, i, rings,
-                                               rt->ports[0].rss ? rt->ports[0].reta_size : 0);
+                                               rt->ports[0].rss ? rt->ports[0].reta_size : 0, tx_offload);
     worker::TcpGlue* glue = w->tcp.get();
     w->net->set_l4_handler([glue](std::uint16_t port, rte_mbuf* m, const net::Ipv4Hdr& ip, std::uint64_t now) {
       return glue->on_ipv4(port, m, ip, now);

@@ -15,8 +15,11 @@ constexpr std::size_t kL4Off = net::kEthHdrLen + net::kIpv4MinHdr;
 
 tcp::SegmentIn segment(const rte_mbuf* m, const net::Ipv4Hdr& ip) {
   const auto* d = rte_pktmbuf_mtod(m, const std::uint8_t*);
+  // RX checksum offload: a GOOD flag spares the stack its software check; BAD
+  // and UNKNOWN are verified in software (a BAD one then fails and is counted).
+  const bool good = (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
   return tcp::SegmentIn{ip.src, ip.dst, d + kL3Off + ip.ihl_bytes,
-                        static_cast<std::size_t>(ip.total_len) - ip.ihl_bytes, false};
+                        static_cast<std::size_t>(ip.total_len) - ip.ihl_bytes, good};
 }
 }  // namespace
 
@@ -31,15 +34,17 @@ std::vector<std::uint16_t> reta_for(unsigned workers, unsigned reta_size) {
 }  // namespace
 
 TcpGlue::TcpGlue(net::NetWorker& nw, rte_mempool* pool, const tcp::Config& cfg, std::uint64_t tsc_hz, unsigned index,
-                 std::vector<rte_ring*> rings, unsigned reta_size)
+                 std::vector<rte_ring*> rings, unsigned reta_size, bool tx_csum_offload)
     : nw_(nw),
       pool_(pool),
       tsc_hz_(tsc_hz),
       index_(index),
       rings_(std::move(rings)),
       steer_(port::symmetric_rss_key(40), reta_for(static_cast<unsigned>(rings_.size()), reta_size),
-             static_cast<std::uint16_t>(index)) {
+             static_cast<std::uint16_t>(index)),
+      tx_offload_(tx_csum_offload) {
   tcp::Config c = cfg;
+  c.tx_checksum_offload = tx_csum_offload;
   if (rings_.size() > 1) {
     // Active opens pick a local port whose replies map to this worker.
     c.port_ok = &tcp::RssSteering::port_ok;
@@ -149,6 +154,14 @@ void TcpGlue::send(void* handle, std::uint32_t src, std::uint32_t dst, std::size
   net::write_ipv4_hdr(rte_pktmbuf_mtod(m, std::uint8_t*) + kL3Off,
                       static_cast<std::uint16_t>(net::kIpv4MinHdr + tcp_len), ip_id_++, net::kDefaultTtl,
                       net::kIpProtoTcp, src, dst);
+  if (tx_offload_) {
+    // The NIC computes both checksums (the stack left the pseudo-header sum).
+    auto* ip = rte_pktmbuf_mtod(m, std::uint8_t*) + kL3Off;
+    ip[10] = ip[11] = 0;
+    m->l2_len = net::kEthHdrLen;
+    m->l3_len = net::kIpv4MinHdr;
+    m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
+  }
   nw_.ip_output(port, m, dst, now_tsc_);
 }
 

@@ -127,7 +127,10 @@ void NetWorker::handle_ipv4(std::uint16_t port, rte_mbuf* m, std::uint64_t now) 
   const PortNet& pn = ports_[port];
   const auto* d = rte_pktmbuf_mtod(m, const std::uint8_t*) + kEthHdrLen;
   Ipv4Hdr ip;
-  switch (parse_ipv4_hdr(d, rte_pktmbuf_data_len(m) - kEthHdrLen, ip)) {
+  // A port with RX checksum offload has judged the header already.
+  const std::uint64_t ipck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+  if (ipck == RTE_MBUF_F_RX_IP_CKSUM_BAD) return drop(port, m, Drop::ipv4_checksum);
+  switch (parse_ipv4_hdr(d, rte_pktmbuf_data_len(m) - kEthHdrLen, ip, ipck != RTE_MBUF_F_RX_IP_CKSUM_GOOD)) {
     case Ipv4Parse::Ok: break;
     case Ipv4Parse::Short: return drop(port, m, Drop::ipv4_short);
     case Ipv4Parse::BadVersion: return drop(port, m, Drop::ipv4_version);

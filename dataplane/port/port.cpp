@@ -80,6 +80,17 @@ PortInfo setup_port(const PortConfig& pc, std::uint16_t queues, rte_mempool* poo
     info.rss_note = "single queue";
   }
   conf.rxmode.mtu = pc.mtu;
+  // Checksum offloads where the port has them; software otherwise.
+  constexpr std::uint64_t kTxCsum = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+  constexpr std::uint64_t kRxCsum = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+  if ((di.tx_offload_capa & kTxCsum) == kTxCsum) {
+    conf.txmode.offloads |= kTxCsum;
+    info.tx_csum_offload = true;
+  }
+  if ((di.rx_offload_capa & kRxCsum) == kRxCsum) {
+    conf.rxmode.offloads |= kRxCsum;
+    info.rx_csum_offload = true;
+  }
   if (int rc = rte_eth_dev_configure(info.port_id, queues, queues, &conf); rc != 0)
     throw std::runtime_error("port " + pc.name + ": configure: " + rte_strerror(-rc));
   std::uint16_t rxd = pc.rx_desc, txd = pc.tx_desc;

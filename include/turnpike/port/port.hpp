@@ -32,6 +32,8 @@ struct PortInfo {
   bool rss = false;        // symmetric Toeplitz configured
   std::string rss_note;    // why not, when not
   std::uint16_t reta_size = 0;  // redirection table entries (programmed i -> i % queues)
+  bool tx_csum_offload = false; // the NIC fills IPv4 and TCP checksums
+  bool rx_csum_offload = false; // the NIC checks them and flags the mbuf
   bool link_up = false;
   std::uint32_t link_speed_mbps = 0;
   std::uint16_t queues = 0;

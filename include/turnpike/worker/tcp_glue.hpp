@@ -33,8 +33,10 @@ struct TcpGlueStats {
 class TcpGlue final : public tcp::SegmentSink {
  public:
   // reta_size: entries of the ports' RSS redirection table (0: none).
+  // tx_csum_offload: every port fills IPv4/TCP checksums (Config's flag is
+  // set accordingly: the stack then leaves the pseudo-header sum).
   TcpGlue(net::NetWorker& nw, rte_mempool* pool, const tcp::Config& cfg, std::uint64_t tsc_hz, unsigned index,
-          std::vector<rte_ring*> rings, unsigned reta_size = 0);
+          std::vector<rte_ring*> rings, unsigned reta_size = 0, bool tx_csum_offload = false);
   ~TcpGlue() override;
 
   tcp::Stack& stack() { return *stack_; }
@@ -60,10 +62,11 @@ class TcpGlue final : public tcp::SegmentSink {
   unsigned index_;
   std::vector<rte_ring*> rings_;  // one per worker; ours is rings_[index_]
   std::uint64_t now_tsc_ = 0;
-  std::unique_ptr<tcp::Stack> stack_;  // last: built from the members above
   std::uint16_t ip_id_ = 0;
   tcp::RssSteering steer_;  // owner of a tuple; also picks active-open ports (Config::port_ok)
+  bool tx_offload_;         // ports fill IPv4/TCP checksums
   TcpGlueStats stats_;
+  std::unique_ptr<tcp::Stack> stack_;  // built in the constructor body from the members above
 };
 
 }  // namespace turnpike::worker
