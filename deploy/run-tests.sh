@@ -59,8 +59,8 @@ if [ $quick -eq 0 ]; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       ctest_run build/asan -LE integration
     step "fuzzing (${fuzz_seconds}s per target)"
-    for f in build/asan/tests/fuzz/fuzz_* build/asan/tests/*/fuzz_*; do
-      [ -x "$f" ] || continue
+    for f in build/asan/tests/*/fuzz_*; do  # tests/fuzz and the component folders
+      [ -f "$f" ] && [ -x "$f" ] || continue
       corpus=$(mktemp -d)
       if ASAN_OPTIONS=detect_leaks=1 "$f" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=1 \
           "$corpus" >"$corpus.log" 2>&1; then
