@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 #include <queue>
+#include <string>
 #include <vector>
 
 #include "turnpike/tcp/stack.hpp"
@@ -191,5 +192,52 @@ class Pattern {
  private:
   std::vector<std::uint8_t> bytes_;
 };
+
+// A client that sends `out`, half-closes, and collects what comes back (the
+// echo tests of test_services.cpp and test_scale.cpp share it).
+class StreamClient : public ConnHandler {
+ public:
+  explicit StreamClient(std::string out) : out_(std::move(out)) {}
+  ConnId id;
+  std::string in;
+  bool peer_closed = false, closed = false, failed = false;
+  void on_connected(Stack& s, ConnId) override { pump(s); }
+  void on_writable(Stack& s, ConnId) override { pump(s); }
+  void on_readable(Stack& s, ConnId i) override {
+    for (auto r = s.peek(i); !r.empty(); r = s.peek(i)) {
+      in.append(reinterpret_cast<const char*>(r.data()), r.size());
+      s.consume(i, r.size());
+    }
+  }
+  void on_peer_closed(Stack&, ConnId) override { peer_closed = true; }
+  void on_closed(Stack&, ConnId) override { closed = true; }
+  void on_reset(Stack&, ConnId) override { failed = true; }
+  void on_error(Stack&, ConnId, Error) override { failed = true; }
+  bool ok() const { return closed && in == out_; }
+  void pump(Stack& s) {
+    while (sent_ < out_.size()) {
+      const long k = s.write(id, out_.data() + sent_, out_.size() - sent_);
+      if (k <= 0) return;
+      sent_ += static_cast<std::size_t>(k);
+    }
+    if (!shut_) {
+      shut_ = true;
+      s.shutdown_write(id);
+    }
+  }
+
+ private:
+  std::string out_;
+  std::size_t sent_ = 0;
+  bool shut_ = false;
+};
+
+// n pseudo-random bytes from `seed`.
+inline std::string blob(std::size_t n, std::uint64_t seed) {
+  std::string b(n, '\0');
+  Prng r(seed);
+  for (auto& c : b) c = static_cast<char>(r.next());
+  return b;
+}
 
 }  // namespace tcptest

@@ -17,45 +17,6 @@ namespace {
 
 constexpr std::uint32_t kC = 0xc6120001, kS = 0xc6120002;
 
-class EchoClient : public ConnHandler {
- public:
-  EchoClient(std::size_t n, std::uint64_t seed) : out_(n) {
-    Prng r(seed);
-    for (auto& c : out_) c = static_cast<std::uint8_t>(r.next());
-  }
-  ConnId id;
-  std::vector<std::uint8_t> in;
-  bool closed = false, failed = false;
-  void on_connected(Stack& s, ConnId) override { pump(s); }
-  void on_writable(Stack& s, ConnId) override { pump(s); }
-  void on_readable(Stack& s, ConnId i) override {
-    for (auto r = s.peek(i); !r.empty(); r = s.peek(i)) {
-      in.insert(in.end(), r.begin(), r.end());
-      s.consume(i, r.size());
-    }
-  }
-  void on_closed(Stack&, ConnId) override { closed = true; }
-  void on_reset(Stack&, ConnId) override { failed = true; }
-  void on_error(Stack&, ConnId, Error) override { failed = true; }
-  bool ok() const { return closed && in == out_; }
-  void pump(Stack& s) {
-    while (sent_ < out_.size()) {
-      const long k = s.write(id, out_.data() + sent_, out_.size() - sent_);
-      if (k <= 0) return;
-      sent_ += static_cast<std::size_t>(k);
-    }
-    if (!shut_) {
-      shut_ = true;
-      s.shutdown_write(id);
-    }
-  }
-
- private:
-  std::vector<std::uint8_t> out_;
-  std::size_t sent_ = 0;
-  bool shut_ = false;
-};
-
 // 200 concurrent echo connections, loss 2%, reordering 5%, duplication 1%.
 TEST(Scale, TwoHundredEchoConnectionsImpaired) {
   Config c;
@@ -69,9 +30,9 @@ TEST(Scale, TwoHundredEchoConnectionsImpaired) {
   NetSim net(c, c, imp, 77);
   EchoService echo;
   ASSERT_EQ(net.b->listen(kS, 7, echo), 0);
-  std::vector<std::unique_ptr<EchoClient>> cl;
+  std::vector<std::unique_ptr<StreamClient>> cl;
   for (int i = 0; i < 200; ++i) {
-    cl.push_back(std::make_unique<EchoClient>(64 * 1024 + static_cast<std::size_t>(i) * 37, 1000 + i));
+    cl.push_back(std::make_unique<StreamClient>(blob(64 * 1024 + static_cast<std::size_t>(i) * 37, 1000 + i)));
     cl.back()->id = net.a->connect(kC, 0, kS, 7, *cl.back());
     ASSERT_TRUE(cl.back()->id.valid());
   }
@@ -124,9 +85,9 @@ TEST(Scale, SynFloodWhileLegitimateTransfersComplete) {
     }
   };
   flood(500);  // table full before anyone legitimate arrives
-  std::vector<std::unique_ptr<EchoClient>> cl;
+  std::vector<std::unique_ptr<StreamClient>> cl;
   for (int i = 0; i < 50; ++i) {
-    cl.push_back(std::make_unique<EchoClient>(100 * 1024, 50 + i));
+    cl.push_back(std::make_unique<StreamClient>(blob(100 * 1024, 50 + i)));
     cl.back()->id = net.a->connect(kC, 0, kS, 9, *cl.back());
   }
   std::uint64_t bytes_goal = 50ull * 100 * 1024;

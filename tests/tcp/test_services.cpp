@@ -12,48 +12,7 @@ namespace {
 
 constexpr std::uint32_t kC = 0xc6120001, kS = 0xc6120002;
 
-class Client : public ConnHandler {
- public:
-  explicit Client(std::string out) : out_(std::move(out)) {}
-  ConnId id;
-  std::string in;
-  bool peer_closed = false, closed = false, failed = false;
-  void on_connected(Stack& s, ConnId) override { pump(s); }
-  void on_writable(Stack& s, ConnId) override { pump(s); }
-  void on_readable(Stack& s, ConnId i) override {
-    for (auto r = s.peek(i); !r.empty(); r = s.peek(i)) {
-      in.append(reinterpret_cast<const char*>(r.data()), r.size());
-      s.consume(i, r.size());
-    }
-  }
-  void on_peer_closed(Stack&, ConnId) override { peer_closed = true; }
-  void on_closed(Stack&, ConnId) override { closed = true; }
-  void on_reset(Stack&, ConnId) override { failed = true; }
-  void on_error(Stack&, ConnId, Error) override { failed = true; }
-  void pump(Stack& s) {
-    while (sent_ < out_.size()) {
-      const long k = s.write(id, out_.data() + sent_, out_.size() - sent_);
-      if (k <= 0) return;
-      sent_ += static_cast<std::size_t>(k);
-    }
-    if (!shut_) {
-      shut_ = true;
-      s.shutdown_write(id);
-    }
-  }
-
- private:
-  std::string out_;
-  std::size_t sent_ = 0;
-  bool shut_ = false;
-};
-
-std::string blob(std::size_t n, unsigned seed) {
-  std::string b(n, '\0');
-  Prng r(seed);
-  for (auto& c : b) c = static_cast<char>(r.next());
-  return b;
-}
+using Client = StreamClient;
 
 TEST(Services, EchoUnderLossWithBackPressure) {
   Config c;
