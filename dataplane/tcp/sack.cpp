@@ -114,9 +114,9 @@ void Stack::sack_enter_recovery(Tcb& t) {
   t.recover = t.snd_max;
   t.in_recovery = true;
   t.high_rxt = t.snd_una;
-  const std::uint32_t len = std::min<std::uint32_t>(seq_dist(data_lo(t), t.snd_end), t.smss);
-  retransmit_first(t);
-  t.high_rxt = data_lo(t) + (len ? len : 1);
+  const Seq lo = data_lo(t);
+  const Seq end = retransmit_first(t);
+  t.high_rxt = end == lo ? lo + 1 : end;
 }
 
 // RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send NextSeg.

@@ -410,18 +410,25 @@ void Stack::output(Tcb& t, bool force) {
   }
 }
 
-void Stack::retransmit_first(Tcb& t) {
+// RFC 6298 §5.4 / RFC 5681 §3.2: the earliest segment not acknowledged, but
+// only as far as it was sent (SND.MAX). Bytes queued behind it are new data
+// for output() under the windows; sending them here would leave SND.MAX
+// behind, and the peer's ACK for them would be dropped as "too new" (RFC 5961
+// §5.2) at every RTO until the connection times out.
+Seq Stack::retransmit_first(Tcb& t) {
   std::uint32_t len = 0;
   const Seq lo = data_lo(t);
-  if (t.snd_una < t.snd_end) len = std::min<std::uint32_t>(seq_dist(lo, t.snd_end), t.smss);
+  const Seq sent = seq_min(t.snd_max, t.snd_end);
+  if (lo < sent) len = std::min<std::uint32_t>(seq_dist(lo, sent), t.smss);
   const bool fin = t.wr_shutdown && lo + len == t.snd_end && t.snd_max > t.snd_end;
   std::uint8_t fl = flag::ack | (fin ? flag::fin : 0);
-  if (len == 0 && !fin) return;
+  if (len == 0 && !fin) return lo;
   if (emit(t, lo, len, fl)) {
     ++ctr_.retransmits;
     ++t.retransmits;
   }
   if (t.rtt_timing && t.rtt_seq >= t.snd_una) t.rtt_timing = false;  // Karn
+  return lo + len + (fin ? 1 : 0);
 }
 
 void Stack::maybe_window_update(Tcb& t) {
@@ -520,11 +527,7 @@ void Stack::on_rto(Tcb& t) {
   t.sacked_count = 0;     // RFC 2018 §8: forget SACKed state after a timeout
   if (t.backoff < 30) ++t.backoff;
   // Go back: resend from the oldest unacknowledged byte (RFC 6298 §5.4).
-  t.snd_nxt = t.snd_una;
-  retransmit_first(t);
-  t.snd_nxt = std::min(data_lo(t) + std::min<std::uint32_t>(seq_dist(data_lo(t), t.snd_end), t.smss),
-                       t.snd_max);
-  if (t.wr_shutdown && t.snd_nxt == t.snd_end && t.snd_max > t.snd_end) t.snd_nxt = t.snd_end + 1;
+  t.snd_nxt = seq_max(retransmit_first(t), t.snd_una);
   arm_rto(t);
 }
 

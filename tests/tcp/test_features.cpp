@@ -434,6 +434,47 @@ TEST(Retransmission, GivesUpAfterMaxRetriesWithTimeout) {
   EXPECT_TRUE(w.sink.out.back().h().has(flag::rst));
 }
 
+// RFC 6298 §5.4 retransmits the earliest unacknowledged segment: what was
+// sent, never bytes queued behind it. Sending queued bytes without moving
+// SND.MAX made the peer's ACK for them "too new" (RFC 5961 §5.2); the ACK was
+// dropped, the same segment went out at every RTO and the connection timed
+// out (the net_ring 5 % loss + corruption run, where a zero window had left
+// less than one MSS in flight).
+TEST(Retransmission, RtoResendsOnlyWhatWasSent) {
+  Config c;
+  c.nagle = true;  // holds the second small write behind the first
+  Wire w(c);
+  w.open(40000);
+  w.sink.out.clear();
+  ASSERT_EQ(w.stack.write(w.app.id, std::string(100, 'a').data(), 100), 100);
+  ASSERT_EQ(w.stack.write(w.app.id, std::string(200, 'b').data(), 200), 200);
+  ASSERT_EQ(w.sink.out.size(), 1u);
+  EXPECT_EQ(w.pop().payload_len, 100u);  // lost on the wire
+  w.now += 1'100'000;                    // past the initial RTO
+  w.stack.poll_timers(w.now);
+  ASSERT_EQ(w.stack.counters().rto_timeouts, 1u);
+  ASSERT_FALSE(w.sink.out.empty());
+  const Header rx = w.pop();
+  EXPECT_EQ(rx.seq, w.iss + 1);
+  EXPECT_EQ(rx.payload_len, 100u);
+  // The peer ACKs everything the retransmission carried: it must be accepted.
+  const Seq got = rx.seq + static_cast<std::uint32_t>(rx.payload_len);
+  w.in(40000, flag::ack, w.peer_isn + 1, got);
+  EXPECT_EQ(w.stack.counters().rx_ack_too_new, 0u);
+  // The held bytes follow as new data, and their ACK completes the transfer.
+  std::uint32_t total = seq_dist(w.iss + 1, got);
+  while (!w.sink.out.empty()) {
+    const Header d = w.pop();
+    if (!d.payload_len) continue;
+    EXPECT_EQ(d.seq, w.iss + 1 + total);
+    total += static_cast<std::uint32_t>(d.payload_len);
+    w.in(40000, flag::ack, w.peer_isn + 1, d.seq + static_cast<std::uint32_t>(d.payload_len));
+  }
+  EXPECT_EQ(total, 300u);
+  EXPECT_EQ(w.stack.counters().rx_ack_too_new, 0u);
+  EXPECT_EQ(w.stack.counters().rto_timeouts, 1u);
+}
+
 TEST(Retransmission, RtoStaysWithinBounds) {
   Config c;
   c.rto_min_us = 50'000;

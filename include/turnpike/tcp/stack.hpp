@@ -315,7 +315,9 @@ class Stack {
   void send_rst(std::uint32_t src, std::uint32_t dst, std::uint16_t sport, std::uint16_t dport, Seq seq,
                 Seq ack, bool with_ack);
   void reply_rst(const SegmentIn& seg, const Header& h);
-  void retransmit_first(Tcb& t);
+  // Resends the oldest unacknowledged segment; returns the sequence number
+  // just past what it covered.
+  Seq retransmit_first(Tcb& t);
   std::uint16_t advertise_window(Tcb& t, bool syn);
   void maybe_window_update(Tcb& t);
   std::uint32_t ts_now(const Tcb& t) const noexcept {
