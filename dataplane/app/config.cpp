@@ -110,7 +110,7 @@ Config from_table(const toml::table& root, const std::string& origin) {
   c.ports.clear();  // a file names its own ports; the demo port is only the no-file default
   {
     Reader top(origin, root, "");
-    for (const char* k : {"eal", "workers", "idle", "neighbor", "mbuf", "stats", "tcp", "services", "stores", "sip", "events"}) top.raw(k);
+    for (const char* k : {"eal", "workers", "idle", "neighbor", "mbuf", "stats", "tcp", "services", "stores", "sip", "egress", "events"}) top.raw(k);
     if (const toml::node* ports = top.raw("ports")) {
       if (!ports->is_array_of_tables()) fail(origin, ports, "ports", "expected [[ports]] tables");
       c.ports.clear();
@@ -255,6 +255,42 @@ Config from_table(const toml::table& root, const std::string& origin) {
     r.get("keepalive_pong", c.sip_keepalive_pong);
     r.get("handshake_timeout_ms", c.sip_handshake_timeout_ms, 100, 600000);
     r.get("verdict_cache", c.verdict_cache_entries, 64, 1 << 24);
+    if (r.get("balance", c.sip_balance) && c.sip_balance != "round-robin" && c.sip_balance != "least-connections")
+      fail(origin, r.raw("balance"), "sip.balance", "expected \"round-robin\" or \"least-connections\"");
+    r.get("health_check_interval_ms", c.sip_health_interval_ms, 0, 3600000);
+    r.get("health_check_timeout_ms", c.sip_health_timeout_ms, 10, 600000);
+    r.get("backend_retry_ms", c.sip_backend_retry_ms, 0, 3600000);
+    r.get("backend_tls", c.sip_backend_tls);
+    r.get("backend_tls_name", c.sip_backend_tls_name);
+  }
+  if (auto* t = subtable(origin, root, "egress")) {
+    Reader r(origin, *t, "egress.");
+    r.get("handshake_timeout_ms", c.egress_handshake_timeout_ms, 100, 600000);
+    if (auto* n = r.raw("routes")) {
+      if (!n->is_array()) fail(origin, n, "egress.routes", "expected an array of tables");
+      std::size_t i = 0;
+      for (auto& e : *n->as_array()) {
+        const std::string pre = "egress.routes[" + std::to_string(i++) + "].";
+        if (!e.is_table()) fail(origin, &e, pre.substr(0, pre.size() - 1), "expected a table {listen_port, remote, name}");
+        Reader er(origin, *e.as_table(), pre);
+        Config::EgressRoute route;
+        if (!er.get("listen_port", route.listen_port, 1, 65535)) fail(origin, &e, pre + "listen_port", "missing");
+        std::string remote;
+        if (!er.get("remote", remote)) fail(origin, &e, pre + "remote", "missing (a.b.c.d:port)");
+        const auto colon = remote.rfind(':');
+        const auto ip = net::parse_ipv4(remote.substr(0, colon));
+        long port = 5061;
+        if (colon != std::string::npos) {
+          const std::string ps = remote.substr(colon + 1);
+          port = ps.empty() || ps.find_first_not_of("0123456789") != std::string::npos || ps.size() > 5 ? -1 : std::stol(ps);
+        }
+        if (!ip || port < 1 || port > 65535) fail(origin, er.raw("remote"), pre + "remote", "\"" + remote + "\" is not a.b.c.d[:port]");
+        route.ip = *ip;
+        route.port = static_cast<std::uint16_t>(port);
+        er.get("name", route.name);
+        c.egress.push_back(route);
+      }
+    }
   }
   if (auto* t = subtable(origin, root, "events")) {
     Reader r(origin, *t, "events.");
@@ -408,7 +444,16 @@ void apply_override(Config& c, const std::string& a) {
     else if (key == "max_body") c.sip_max_body = tmp.sip_max_body;
     else if (key == "keepalive_pong") c.sip_keepalive_pong = tmp.sip_keepalive_pong;
     else if (key == "handshake_timeout_ms") c.sip_handshake_timeout_ms = tmp.sip_handshake_timeout_ms;
+    else if (key == "balance") c.sip_balance = tmp.sip_balance;
+    else if (key == "health_check_interval_ms") c.sip_health_interval_ms = tmp.sip_health_interval_ms;
+    else if (key == "health_check_timeout_ms") c.sip_health_timeout_ms = tmp.sip_health_timeout_ms;
+    else if (key == "backend_retry_ms") c.sip_backend_retry_ms = tmp.sip_backend_retry_ms;
+    else if (key == "backend_tls") c.sip_backend_tls = tmp.sip_backend_tls;
+    else if (key == "backend_tls_name") c.sip_backend_tls_name = tmp.sip_backend_tls_name;
     else c.verdict_cache_entries = tmp.verdict_cache_entries;
+  } else if (sec == "egress") {
+    if (key == "routes") c.egress = tmp.egress;
+    else c.egress_handshake_timeout_ms = tmp.egress_handshake_timeout_ms;
   } else if (sec == "events") {
     if (key == "file") c.events_file = tmp.events_file;
     else c.events_rate_per_second = tmp.events_rate_per_second;
@@ -429,6 +474,13 @@ void validate(const Config& c) {
   for (auto& r : c.relays)
     if (!svc.insert(r.listen_port).second)
       throw ConfigError("services.relays: port " + std::to_string(r.listen_port) + " already used");
+  for (auto& e : c.egress)
+    if (!svc.insert(e.listen_port).second)
+      throw ConfigError("egress.routes: port " + std::to_string(e.listen_port) + " already used");
+  if (!c.stores_dir.empty() && c.sip_port && svc.count(c.sip_port))
+    throw ConfigError("sip.listen_port: port " + std::to_string(c.sip_port) + " is also used by a service or egress route");
+  if (!c.egress.empty() && c.stores_dir.empty())
+    throw ConfigError("egress.routes: needs stores.dir (the client store and trust store)");
   std::set<std::string> names, devices;
   for (std::size_t i = 0; i < c.ports.size(); ++i) {
     const auto& p = c.ports[i];

@@ -116,8 +116,8 @@ int run_daemon(Config cfg) {
   }
   std::unique_ptr<control::StoreManager> stores;
   std::unique_ptr<control::VerdictCache> vcache;
-  std::shared_ptr<const tls::Context> server_ctx;
-  if (!cfg.stores_dir.empty() && cfg.sip_port) {
+  std::shared_ptr<const tls::Context> server_ctx, client_ctx;
+  if (!cfg.stores_dir.empty()) {
     control::StoreManager::Options so;
     so.dir = cfg.stores_dir;
     so.events = events.get();
@@ -132,7 +132,7 @@ int run_daemon(Config cfg) {
     if (!err.empty()) {
       log(LogLevel::Error, "stores %s: %s", cfg.stores_dir.c_str(), err.c_str());
       rc = 1;
-    } else if (auto snap = stores->snapshot(); !snap->server.present()) {
+    } else if (auto snap = stores->snapshot(); cfg.sip_port && !snap->server.present()) {
       log(LogLevel::Error, "stores %s: the server store is empty (server.pem/privkey.pem): nothing to present",
           cfg.stores_dir.c_str());
       rc = 1;
@@ -152,17 +152,37 @@ int run_daemon(Config cfg) {
       o.client_cert = cfg.sip_client_cert == "none"      ? tls::ClientCertMode::None
                       : cfg.sip_client_cert == "require" ? tls::ClientCertMode::Require
                                                          : tls::ClientCertMode::Request;
-      auto r = err.empty() ? tls::Context::make_server(
-                                 o, tls::Verifier{trust, vcache.get(), snap->eku_mode, snap->trust_epoch})
-                           : decltype(tls::Context::make_server(o, {})){std::nullopt, err};
+      const tls::Verifier verifier{trust, vcache.get(), snap->eku_mode, snap->trust_epoch};
+      auto r = !err.empty()  ? decltype(tls::Context::make_server(o, {})){std::nullopt, err}
+               : cfg.sip_port ? tls::Context::make_server(o, verifier)
+                              : decltype(tls::Context::make_server(o, {})){nullptr, {}};
       if (!r) {
         log(LogLevel::Error, "TLS server context: %s", r.error.c_str());
         rc = 1;
-      } else {
+      } else if (*r) {
         server_ctx = *r;
         log(LogLevel::Info, "TLS: server certificate %s, %zu CA(s), %zu CRL(s), EKU checking mode %s, client certificates %s",
             snap->server.leaf.subject.c_str(), trust->ca_count(), trust->crl_count(),
             std::string(control::to_string(snap->eku_mode)).c_str(), cfg.sip_client_cert.c_str());
+      }
+      // The client store is what turnpike presents as a TLS client (egress,
+      // TLS to backends); an empty one still allows server-auth-only TLS.
+      if (!rc && (!cfg.egress.empty() || cfg.sip_backend_tls)) {
+        tls::Options co;
+        co.cert_chain_pem = snap->client.chain_pem;
+        co.key_pem = snap->client.key_pem;
+        auto c = tls::Context::make_client(co, verifier);
+        if (!c) {
+          log(LogLevel::Error, "TLS client context (client store): %s", c.error.c_str());
+          rc = 1;
+        } else {
+          client_ctx = *c;
+          if (snap->client.present())
+            log(LogLevel::Info, "TLS: client certificate %s (presented on egress%s)", snap->client.leaf.subject.c_str(),
+                cfg.sip_backend_tls ? " and to backends" : "");
+          else
+            log(LogLevel::Warn, "TLS: the client store is empty: peers that require a client certificate will refuse us");
+        }
       }
     }
     if (rc) {
@@ -193,6 +213,17 @@ int run_daemon(Config cfg) {
   }
   const net::NetTimers timers{cfg.arp_retry_ms * rt->tsc_hz / 1000, cfg.arp_resolve_timeout_ms * rt->tsc_hz / 1000};
   const bool adaptive = cfg.idle_policy() == IdlePolicy::Adaptive;
+  // Source address for active opens: the port on the destination's subnet,
+  // else one with a gateway, else the first.
+  auto source_for = [pnets](std::uint32_t dst) -> std::uint32_t {
+    for (auto& p : pnets) {
+      const std::uint32_t mask = ~std::uint32_t(0) << (32 - p.prefix);
+      if ((dst & mask) == (p.ip & mask)) return p.ip;
+    }
+    for (auto& p : pnets)
+      if (p.gateway) return p.ip;
+    return pnets.empty() ? 0 : pnets[0].ip;
+  };
   // Per-core TCP: one stack per worker; rings hand mis-steered segments to
   // their owner when the port cannot steer by symmetric RSS.
   tcp::Config tcfg;
@@ -260,20 +291,45 @@ int run_daemon(Config cfg) {
       }
       w->relays.push_back(std::move(relay));
     }
-    if (server_ctx) {
+    if (server_ctx && cfg.sip_port) {
+      proxy::BackendPoolOptions bo;
+      for (auto [ip, port] : cfg.sip_backends) bo.backends.push_back(proxy::Backend{ip, port});
+      bo.balance = cfg.sip_balance == "least-connections" ? proxy::Balance::LeastConnections : proxy::Balance::RoundRobin;
+      bo.retry_us = std::uint64_t(cfg.sip_backend_retry_ms) * 1000;
+      bo.check_interval_us = std::uint64_t(cfg.sip_health_interval_ms) * 1000;
+      bo.check_timeout_us = std::uint64_t(cfg.sip_health_timeout_ms) * 1000;
+      bo.source_for = source_for;
+      w->backends = std::make_unique<proxy::BackendPool>(glue->stack(), std::move(bo));
       proxy::SipProxyOptions so;
-      for (auto [ip, port] : cfg.sip_backends) so.backends.push_back(proxy::Backend{ip, port});
       so.proxy_v2 = cfg.sip_proxy_v2;
       so.limits.max_header = cfg.sip_max_header;
       so.limits.max_body = cfg.sip_max_body;
       so.answer_keepalive = cfg.sip_keepalive_pong;
       so.handshake_timeout_us = std::uint64_t(cfg.sip_handshake_timeout_ms) * 1000;
+      if (cfg.sip_backend_tls) {
+        so.backend_tls = [ctx = client_ctx] { return ctx; };
+        so.backend_tls_name = cfg.sip_backend_tls_name;
+      }
       w->sip = std::make_unique<proxy::SipProxy>(
-          *glue, [ctx = server_ctx] { return ctx; }, so, emit_tls, emit_sip);
+          *w->backends, [ctx = server_ctx] { return ctx; }, so, emit_tls, emit_sip);
       if (int rc2 = glue->stack().listen(0, cfg.sip_port, *w->sip); rc2 != 0) {
         log(LogLevel::Error, "SIP TLS listener on port %u: %s", cfg.sip_port, rte_strerror(-rc2));
         return 1;
       }
+    }
+    for (auto& route : cfg.egress) {
+      proxy::EgressOptions eo;
+      eo.remote_ip = route.ip;
+      eo.remote_port = route.port;
+      eo.source_ip = source_for(route.ip);
+      eo.name = route.name;
+      eo.handshake_timeout_us = std::uint64_t(cfg.egress_handshake_timeout_ms) * 1000;
+      auto eg = std::make_unique<proxy::Egress>([ctx = client_ctx] { return ctx; }, eo, emit_tls);
+      if (int rc2 = glue->stack().listen(0, route.listen_port, *eg); rc2 != 0) {
+        log(LogLevel::Error, "egress listener on port %u: %s", route.listen_port, rte_strerror(-rc2));
+        return 1;
+      }
+      w->egress.push_back(std::move(eg));
     }
     rt->workers.push_back(std::move(w));
   }
@@ -290,7 +346,13 @@ int run_daemon(Config cfg) {
   std::string svcs;
   for (auto p : cfg.echo_ports) svcs += " echo:" + std::to_string(p);
   for (auto p : cfg.discard_ports) svcs += " discard:" + std::to_string(p);
-  if (server_ctx) svcs += " sip-tls:" + std::to_string(cfg.sip_port);
+  if (server_ctx && cfg.sip_port) {
+    svcs += " sip-tls:" + std::to_string(cfg.sip_port) + " (" + std::to_string(cfg.sip_backends.size()) + " backend(s), " +
+            cfg.sip_balance + (cfg.sip_backend_tls ? ", TLS to backends" : "") + ")";
+  }
+  for (auto& e : cfg.egress)
+    svcs += " egress:" + std::to_string(e.listen_port) + "->tls:" + net::ipv4_to_string(e.ip) + ":" +
+            std::to_string(e.port) + (e.name.empty() ? "" : "(" + e.name + ")");
   for (auto& rl : cfg.relays)
     svcs += " relay:" + std::to_string(rl.listen_port) + "->" + net::ipv4_to_string(rl.ip) + ":" + std::to_string(rl.port);
   log(LogLevel::Info, "ready: %u worker(s), idle policy %s, tcp mss %u%s; telemetry: dpdk-telemetry.py -f %s, /turnpike/stats",

@@ -4,7 +4,6 @@
 
 #include "turnpike/net/wire.hpp"
 #include "turnpike/proxy/proxy_v2.hpp"
-#include "turnpike/worker/tcp_glue.hpp"
 
 namespace turnpike::proxy {
 
@@ -20,8 +19,12 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   tls::Session tls;
   tcp::ConnInfo ci;
   std::string in_plain, to_backend;
-  std::uint64_t t_accept;
-  const Backend* backend = nullptr;
+  std::uint64_t t_accept, t_backend = 0;
+  int backend = -1;                  // index in the worker's pool while held
+  std::size_t tries = 0;             // backends tried for this client
+  std::unique_ptr<tls::Session> be_tls;  // TLS towards the backend, if configured
+  std::string be_hdr;                // PROXY v2 header, sent before anything else
+  bool be_got = false;               // plaintext came back from the backend
   bool be_up = false, cli_gone = false, be_gone = false, dead = false, no_backend = false;
 
   Pair(SipProxy& p, tcp::Stack& s, tcp::ConnId id, std::shared_ptr<const tls::Context> ctx)
@@ -43,7 +46,9 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   void on_connected(tcp::Stack&, tcp::ConnId id) override {
     if (id != be) return;
     be_up = true;
+    // The PROXY header precedes the TLS handshake on a TLS backend leg too.
     if (px.opt_.proxy_v2) send_proxy_header();
+    if (be_tls) be_tls->step();  // ClientHello
     drain_backend();
   }
   void on_peer_closed(tcp::Stack&, tcp::ConnId id) override {
@@ -60,12 +65,11 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   void on_closed(tcp::Stack&, tcp::ConnId id) override { leg_gone(id); }
   void on_error(tcp::Stack&, tcp::ConnId id, tcp::Error) override {
     if (id == be && !be_up) {
-      // Connect refused or timed out: skip this backend for a while.
+      // Connect refused or timed out: mark it and try the next backend.
       px.stats_.backend_failures.add();
-      if (backend) px.mark_failed(backend->ip, backend->port, st.now());
-      be_gone = true;
-      refuse_no_backend();
-      return;
+      px.pool_.connect_failed(backend, st.now());
+      be = {};
+      return connect_backend();
     }
     leg_gone(id);
   }
@@ -151,11 +155,35 @@ struct SipProxy::Pair final : tcp::ConnHandler {
 
   void drain_backend() {
     if (!be_up || be_gone || dead) return;
+    if (!be_hdr.empty()) {
+      const long w = st.write(be, be_hdr.data(), be_hdr.size());
+      if (w > 0) be_hdr.erase(0, static_cast<std::size_t>(w));
+      if (!be_hdr.empty()) return;
+    }
+    if (be_tls) {
+      if (be_tls->state() == tls::Session::State::Open)
+        while (!to_backend.empty() && be_tls->output().size() < px.opt_.max_buffer) {
+          const std::size_t w = be_tls->write(reinterpret_cast<const std::uint8_t*>(to_backend.data()),
+                                              std::min<std::size_t>(to_backend.size(), 16384));
+          if (!w) break;
+          to_backend.erase(0, w);
+        }
+      flush_backend_tls();
+      return;
+    }
     while (!to_backend.empty()) {
       const long w = st.write(be, to_backend.data(), to_backend.size());
       if (w <= 0) break;  // on_writable resumes; the client is held meanwhile
       to_backend.erase(0, static_cast<std::size_t>(w));
     }
+  }
+
+  void flush_backend_tls() {
+    if (!be_up || be_gone) return;
+    const auto out = be_tls->output();
+    if (out.empty()) return;
+    const long w = st.write(be, out.data(), out.size());
+    if (w > 0) be_tls->consume_output(static_cast<std::size_t>(w));
   }
 
   void send_proxy_header() {
@@ -173,12 +201,13 @@ struct SipProxy::Pair final : tcp::ConnHandler {
     if (tls.peer().presented) h.cert_sha256 = tls.peer().fp;
     std::vector<std::uint8_t> out;
     encode(h, out);
-    to_backend.insert(0, reinterpret_cast<const char*>(out.data()), out.size());
+    be_hdr.assign(reinterpret_cast<const char*>(out.data()), out.size());
   }
 
   // --- backend -> client --------------------------------------------------
   void from_backend() {
     if (dead || be_gone || tls.state() != tls::Session::State::Open) return;
+    if (be_tls) return from_tls_backend();
     while (tls.output().size() < px.opt_.max_buffer) {
       const auto d = st.peek(be);
       if (d.empty()) break;
@@ -188,6 +217,48 @@ struct SipProxy::Pair final : tcp::ConnHandler {
       if (w < d.size()) break;
     }
     flush_client();
+  }
+
+  void from_tls_backend() {
+    while (tls.output().size() < px.opt_.max_buffer) {
+      const auto d = st.peek(be);
+      if (!d.empty()) {
+        be_tls->feed(d.data(), d.size());
+        st.consume(be, d.size());
+      }
+      if (be_tls->state() == tls::Session::State::Handshaking) {
+        be_tls->step();
+        if (be_tls->state() == tls::Session::State::Failed) return backend_tls_failed(be_tls->failure());
+        if (be_tls->state() == tls::Session::State::Open) drain_backend();
+      }
+      std::uint8_t buf[16384];
+      const std::size_t n = be_tls->read(buf, sizeof buf);
+      if (n) {
+        tls.write(buf, n);
+        px.stats_.responses_out.add();
+        be_got = true;
+      }
+      // TLS 1.3: the backend's refusal of our certificate arrives as an
+      // alert after our Finished (RFC 8446 §4.4.2).
+      if (be_tls->state() == tls::Session::State::Failed && !be_got) return backend_tls_failed(be_tls->failure());
+      if (!n && d.empty()) break;
+    }
+    flush_backend_tls();
+    flush_client();
+    if (be_tls->state() == tls::Session::State::Closed || be_tls->state() == tls::Session::State::Failed) finish();
+  }
+
+  // The backend refused our certificate or we refused its: an outbound
+  // negotiation error (eku-semantics.md), then the client is told 503.
+  void backend_tls_failed(std::string_view detail) {
+    px.stats_.backend_tls_failures.add();
+    tcp::ConnInfo bi;
+    st.info(be, bi);
+    emit_tls_failure(control::kEventOutboundTlsError, bi, detail);
+    flush_backend_tls();  // our alert, if any
+    st.close(be);
+    be_gone = true;
+    refuse_no_backend();
   }
 
   void flush_client() {
@@ -200,13 +271,33 @@ struct SipProxy::Pair final : tcp::ConnHandler {
 
   // --- outcomes -------------------------------------------------------------
   void connect_backend() {
-    backend = px.pick_backend(st.now());
-    if (!backend) return refuse_no_backend();
-    // Local port 0: the stack picks one whose replies reach this worker.
-    be = st.connect(ci.laddr, 0, backend->ip, backend->port, *this);
-    if (!be.valid()) {
+    for (;;) {
+      if (backend >= 0) px.pool_.release(backend);
+      backend = -1;
+      if (tries++ >= px.pool_.size()) return refuse_no_backend();
+      backend = px.pool_.pick(st.now());
+      if (backend < 0) return refuse_no_backend();
+      const Backend& b = px.pool_.at(backend);
+      // Local port 0: the stack picks one whose replies reach this worker.
+      be = st.connect(ci.laddr, 0, b.ip, b.port, *this);
+      if (be.valid()) break;
       px.stats_.backend_failures.add();
-      refuse_no_backend();
+    }
+    be_up = false;
+    be_hdr.clear();
+    be_tls.reset();
+    if (px.opt_.backend_tls) {
+      auto ctx = px.opt_.backend_tls();
+      const Backend& b = px.pool_.at(backend);
+      const bool by_ip = px.opt_.backend_tls_name.empty();
+      if (!ctx) {  // no client context in this snapshot: never fall back to plain
+        st.abort(be);
+        be_gone = true;
+        return refuse_no_backend();
+      }
+      be_tls = std::make_unique<tls::Session>(std::move(ctx),
+                                              by_ip ? net::ipv4_to_string(b.ip) : px.opt_.backend_tls_name, by_ip);
+      t_backend = st.now();
     }
   }
 
@@ -250,16 +341,26 @@ struct SipProxy::Pair final : tcp::ConnHandler {
 
   void handshake_failed(std::string_view detail) {
     px.stats_.handshakes_failed.add();
-    const std::string src = net::ipv4_to_string(ci.raddr), dst = net::ipv4_to_string(ci.laddr);
-    control::TlsErrorEvent e;
-    e.src_ip = src;
-    e.src_port = ci.rport;
-    e.dst_ip = dst;
-    e.dst_port = ci.lport;
-    e.detail = detail;
-    if (px.tls_event_) px.tls_event_(e);
+    emit_tls_failure(control::kEventInboundTlsError, ci, detail);
     flush_client();  // the alert
     finish();
+  }
+
+  // Src is the side that opened the connection: the client inbound, this
+  // edge on the backend leg.
+  void emit_tls_failure(std::string_view kind, const tcp::ConnInfo& c, std::string_view detail) {
+    if (!px.tls_event_) return;
+    const bool inbound = kind == control::kEventInboundTlsError;
+    const std::string src = net::ipv4_to_string(inbound ? c.raddr : c.laddr),
+                      dst = net::ipv4_to_string(inbound ? c.laddr : c.raddr);
+    control::TlsErrorEvent e;
+    e.event = kind;
+    e.src_ip = src;
+    e.src_port = inbound ? c.rport : c.lport;
+    e.dst_ip = dst;
+    e.dst_port = inbound ? c.lport : c.rport;
+    e.detail = detail;
+    px.tls_event_(e);
   }
 
   void emit_sip(std::string_view kind, std::string_view detail) {
@@ -287,9 +388,15 @@ struct SipProxy::Pair final : tcp::ConnHandler {
       cli_gone = true;
     }
     if (be.valid() && !be_gone) {
+      if (be_tls && be_tls->state() == tls::Session::State::Open) {
+        be_tls->close();  // close_notify (RFC 8446 §6.1)
+        flush_backend_tls();
+      }
       st.close(be);
       be_gone = true;
     }
+    if (backend >= 0) px.pool_.release(backend);
+    backend = -1;
     px.stats_.closed.add();
     auto it = px.pairs_.find(cli.idx);
     if (it != px.pairs_.end() && it->second.get() == this) {
@@ -299,13 +406,8 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   }
 };
 
-SipProxy::SipProxy(worker::TcpGlue& glue, ContextFn ctx, SipProxyOptions o, EventFn tls_event, SipEventFn sip_event)
-    : glue_(glue),
-      ctx_(std::move(ctx)),
-      opt_(std::move(o)),
-      tls_event_(std::move(tls_event)),
-      sip_event_(std::move(sip_event)),
-      backend_down_until_(opt_.backends.size(), 0) {}
+SipProxy::SipProxy(BackendPool& pool, ContextFn ctx, SipProxyOptions o, EventFn tls_event, SipEventFn sip_event)
+    : pool_(pool), ctx_(std::move(ctx)), opt_(std::move(o)), tls_event_(std::move(tls_event)), sip_event_(std::move(sip_event)) {}
 
 SipProxy::~SipProxy() = default;
 
@@ -329,23 +431,12 @@ void SipProxy::poll(std::uint64_t now_us) {
     stats_.handshake_timeouts.add();
     p->handshake_failed("handshake timeout");
   }
-}
-
-const Backend* SipProxy::pick_backend(std::uint64_t now_us) {
-  // Round-robin over backends not marked down.
-  for (std::size_t i = 0; i < opt_.backends.size(); ++i) {
-    const std::size_t k = (rr_ + i) % opt_.backends.size();
-    if (backend_down_until_[k] <= now_us) {
-      rr_ = k + 1;
-      return &opt_.backends[k];
-    }
-  }
-  return nullptr;
-}
-
-void SipProxy::mark_failed(std::uint32_t ip, std::uint16_t port, std::uint64_t now_us) {
-  for (std::size_t k = 0; k < opt_.backends.size(); ++k)
-    if (opt_.backends[k].ip == ip && opt_.backends[k].port == port) backend_down_until_[k] = now_us + opt_.backend_retry_us;
+  late.clear();
+  for (auto& [idx, p] : pairs_)
+    if (p->be_tls && !p->be_gone && p->be_tls->state() == tls::Session::State::Handshaking &&
+        now_us - p->t_backend > opt_.handshake_timeout_us)
+      late.push_back(p.get());
+  for (Pair* p : late) p->backend_tls_failed("handshake timeout");
 }
 
 }  // namespace turnpike::proxy

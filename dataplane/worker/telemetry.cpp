@@ -204,6 +204,41 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
 #define TURNPIKE_X(n, desc) rte_tel_data_add_dict_u64(d, #n, n);
   TURNPIKE_SIP_STATS(TURNPIKE_X)
 #undef TURNPIKE_X
+  std::uint64_t b[6] = {};
+  for (auto& w : rt.workers) {
+    if (!w->backends) continue;
+    const auto& s = w->backends->stats();
+    b[0] += s.picks.get();
+    b[1] += s.connect_failures.get();
+    b[2] += s.checks_ok.get();
+    b[3] += s.checks_failed.get();
+    b[4] += s.went_down.get();
+    b[5] += s.came_up.get();
+  }
+  const char* names[6] = {"backend_picks", "backend_connect_failures", "health_checks_ok", "health_checks_failed",
+                          "backend_went_down", "backend_came_up"};
+  for (int i = 0; i < 6; ++i) rte_tel_data_add_dict_u64(d, names[i], b[i]);
+  return 0;
+}
+
+int cmd_egress(const char*, const char*, rte_tel_data* d) {
+  const Runtime& rt = *g_rt;
+  rte_tel_data_start_dict(d);
+  std::uint64_t live = 0;
+#define TURNPIKE_X(n, desc) std::uint64_t n = 0;
+  TURNPIKE_EGRESS_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+  for (auto& w : rt.workers)
+    for (auto& e : w->egress) {
+      live += e->live();
+#define TURNPIKE_X(n, desc) n += e->stats().n.get();
+      TURNPIKE_EGRESS_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+    }
+  rte_tel_data_add_dict_u64(d, "connections", live);
+#define TURNPIKE_X(n, desc) rte_tel_data_add_dict_u64(d, #n, n);
+  TURNPIKE_EGRESS_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
   return 0;
 }
 
@@ -220,6 +255,7 @@ void register_telemetry(const Runtime& rt) {
   rte_telemetry_register_cmd("/turnpike/neighbors", cmd_neighbors, "ARP table. Parameter: port name or index");
   rte_telemetry_register_cmd("/turnpike/tcp", cmd_tcp, "TCP counters summed over workers, live connections");
   rte_telemetry_register_cmd("/turnpike/sip", cmd_sip, "SIP-over-TLS edge: handshakes, refusals, messages, backends");
+  rte_telemetry_register_cmd("/turnpike/egress", cmd_egress, "Egress (plain inside -> TLS to remote peers) counters");
 }
 
 std::string format_stats(const Runtime& rt) {

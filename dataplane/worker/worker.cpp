@@ -50,8 +50,10 @@ int run(void* arg) {
     if (w.tcp) got += w.tcp->poll(t0);  // steered segments, TCP timers
     if (t0 >= next_tick) {
       nw.tick(t0);
+      if (w.backends) w.backends->poll(w.tcp->stack().now());
       if (w.sip) w.sip->poll(w.tcp->stack().now());
       for (auto& r : w.relays) r->poll();
+      for (auto& e : w.egress) e->poll(w.tcp->stack().now());
       next_tick = t0 + tick_every;
     }
     nw.flush();

@@ -74,6 +74,21 @@ struct Config {
   bool sip_keepalive_pong = true;
   std::uint32_t sip_handshake_timeout_ms = 10000;
   std::uint32_t verdict_cache_entries = 65536;
+  std::string sip_balance = "round-robin";   // round-robin | least-connections
+  std::uint32_t sip_health_interval_ms = 2000;  // TCP connect checks; 0 = off
+  std::uint32_t sip_health_timeout_ms = 1000;
+  std::uint32_t sip_backend_retry_ms = 5000;    // skip after a failure when checks are off
+  bool sip_backend_tls = false;              // TLS to backends, presenting the client store
+  std::string sip_backend_tls_name;          // name backends must prove; empty: their address
+  // [egress]: plain TCP from the inside, TLS (client store) to a remote peer
+  struct EgressRoute {
+    std::uint16_t listen_port = 0;
+    std::uint32_t ip = 0;
+    std::uint16_t port = 5061;
+    std::string name;  // RFC 5922 name to verify and send as SNI; empty: the address
+  };
+  std::vector<EgressRoute> egress;
+  std::uint32_t egress_handshake_timeout_ms = 10000;
   // [events]
   std::string events_file;                   // empty: events go to the daemon log
   std::uint32_t events_rate_per_second = 20; // per (kind, source address)

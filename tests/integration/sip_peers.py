@@ -5,9 +5,17 @@ backend HOST PORT LOGFILE   plain-TCP SIP server: answers every request with
                             200 OK (Via/From/To/Call-ID/CSeq copied), logs a
                             PROXY v2 source address if one arrives. Runs
                             until killed.
+tlsbackend HOST PORT LOGFILE CHAIN KEY CA
+                            the same over TLS (after an optional PROXY v2
+                            header): requires a client certificate verified
+                            against CA with OpenSSL's SSL-client purpose
+                            (clientAuth), logs "tls-ok cn=..." or
+                            "tls-refused <reason>", and adds
+                            "X-TLS-Client: <cn>" to its answers.
 client HOST PORT CA CERT KEY MODE   TLS client (Python ssl); MODE is one of
                             options | keepalive | oversize | badlength | many:N
                             and prints what came back.
+plainclient HOST PORT MODE  the same modes over plain TCP (egress tests).
 """
 import socket
 import ssl
@@ -40,23 +48,57 @@ def read_message(f):
     return head + (f.read(length) if length else b"")
 
 
-def backend(host, port, logfile):
+def recv_exact(c, n):
+    data = b""
+    while len(data) < n:
+        b = c.recv(n - len(data))
+        if not b:
+            break
+        data += b
+    return data
+
+
+def backend(host, port, logfile, chain=None, key=None, ca=None):
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((host, int(port)))
     srv.listen(512)
     log = open(logfile, "a", buffering=1)
+    ctx = None
+    if chain:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(chain, key)
+        ctx.load_verify_locations(ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
 
     def serve(c):
-        f = c.makefile("rb")
-        first = f.peek(16)[:16] if hasattr(f, "peek") else b""
-        if first.startswith(SIG):
-            hdr = f.read(16)
+        try:
+            serve_one(c)
+        except OSError as e:  # a peer that resets or goes silent ends only its own thread
+            log.write(f"connection error {e}\n")
+
+    def serve_one(c):
+        c.settimeout(30)
+        first = c.recv(16, socket.MSG_PEEK)
+        if first.startswith(SIG[:len(first)]) and first:
+            hdr = recv_exact(c, 16)
             n = struct.unpack("!H", hdr[14:16])[0]
-            body = f.read(n)
+            body = recv_exact(c, n)
             src = socket.inet_ntoa(body[0:4])
             sport = struct.unpack("!H", body[8:10])[0]
             log.write(f"proxy-v2 src={src}:{sport} len={n}\n")
+        extra = b""
+        if ctx:
+            try:
+                c = ctx.wrap_socket(c, server_side=True)
+            except (ssl.SSLError, OSError) as e:
+                log.write(f"tls-refused {e}\n")
+                c.close()
+                return
+            cn = dict(x[0] for x in c.getpeercert()["subject"]).get("commonName", "")
+            log.write(f"tls-ok cn={cn}\n")
+            extra = f"\r\nX-TLS-Client: {cn}".encode()
+        f = c.makefile("rb")
         while True:
             m = read_message(f)
             if not m.endswith(b"\r\n\r\n") and b"\r\n\r\n" not in m:
@@ -65,7 +107,7 @@ def backend(host, port, logfile):
             keep = [l for l in lines[1:] if l.split(b":")[0].strip().lower() in
                     (b"via", b"from", b"to", b"call-id", b"cseq")]
             log.write("request " + lines[0].decode(errors="replace") + "\n")
-            c.sendall(b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) + b"\r\nContent-Length: 0\r\n\r\n")
+            c.sendall(b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) + extra + b"\r\nContent-Length: 0\r\n\r\n")
         c.close()
 
     while True:
@@ -74,12 +116,18 @@ def backend(host, port, logfile):
 
 
 def client(host, port, ca, cert, key, mode):
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.check_hostname = False
-    ctx.load_cert_chain(cert, key)
-    s = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10), server_hostname="both.test")
+    if ca is None:
+        s = socket.create_connection((host, int(port)), timeout=10)
+    else:
+        ctx = ssl.create_default_context(cafile=ca)
+        ctx.check_hostname = False
+        ctx.load_cert_chain(cert, key)
+        s = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10), server_hostname="both.test")
     f = s.makefile("rb")
     try:
+        if mode == "show":
+            s.sendall(request())
+            print(read_message(f).decode(errors="replace"))
         if mode == "options":
             s.sendall(request())
             print(read_message(f).split(b"\r\n")[0].decode())
@@ -102,12 +150,16 @@ def client(host, port, ca, cert, key, mode):
                 m = read_message(f)
                 ok += m.startswith(b"SIP/2.0 200") and f"Call-ID: m{i}".encode() in m
             print(f"{ok}/{n}")
-    except (ssl.SSLError, ConnectionError, socket.timeout) as e:
+    except (ssl.SSLError, OSError) as e:
         print("error", type(e).__name__, e)
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "backend":
         backend(*sys.argv[2:5])
+    elif sys.argv[1] == "tlsbackend":
+        backend(*sys.argv[2:8])
+    elif sys.argv[1] == "plainclient":
+        client(sys.argv[2], sys.argv[3], None, None, None, sys.argv[4])
     else:
         client(*sys.argv[2:8])

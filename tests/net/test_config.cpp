@@ -173,3 +173,51 @@ time_wait_ms = 1000
   EXPECT_EQ(err(std::string(kPort) + "[services]\necho_ports = [7]\ndiscard_ports = [7]\n"),
             "services.discard_ports: port 7 already used");
 }
+
+TEST(Config, EgressBackendPoolAndBackendTls) {
+  Config c = parse_config(std::string(kPort) + R"(
+[stores]
+dir = "/var/lib/turnpike"
+[sip]
+backends = ["198.18.0.2:5060", "198.18.0.3"]
+balance = "least-connections"
+health_check_interval_ms = 500
+backend_tls = true
+backend_tls_name = "core.example.test"
+[egress]
+handshake_timeout_ms = 3000
+routes = [
+  { listen_port = 5070, remote = "198.18.1.2:5061", name = "peer.example.test" },
+  { listen_port = 5071, remote = "198.18.1.3" },
+]
+)", "t.toml");
+  EXPECT_EQ(c.sip_balance, "least-connections");
+  EXPECT_EQ(c.sip_health_interval_ms, 500u);
+  EXPECT_TRUE(c.sip_backend_tls);
+  EXPECT_EQ(c.sip_backend_tls_name, "core.example.test");
+  EXPECT_EQ(c.egress_handshake_timeout_ms, 3000u);
+  ASSERT_EQ(c.egress.size(), 2u);
+  EXPECT_EQ(c.egress[0].listen_port, 5070);
+  EXPECT_EQ(c.egress[0].name, "peer.example.test");
+  EXPECT_EQ(c.egress[1].port, 5061);  // SIP over TLS default (RFC 3261 §19.1.2)
+  EXPECT_TRUE(c.egress[1].name.empty());
+  // Overrides use the same TOML forms.
+  apply_override(c, "egress.routes=[{listen_port=6000, remote=\"198.18.1.9:6001\"}]");
+  ASSERT_EQ(c.egress.size(), 1u);
+  EXPECT_EQ(c.egress[0].port, 6001);
+  apply_override(c, "sip.balance=round-robin");
+  EXPECT_EQ(c.sip_balance, "round-robin");
+
+  const std::string st = std::string(kPort) + "[stores]\ndir = \"/x\"\n";
+  EXPECT_EQ(err(st + "[sip]\nbalance = \"random\"\n"),
+            "t.toml:7: sip.balance: expected \"round-robin\" or \"least-connections\"");
+  EXPECT_EQ(err(st + "[egress]\nroutes = [{listen_port = 5070}]\n"), "t.toml:7: egress.routes[0].remote: missing (a.b.c.d:port)");
+  EXPECT_EQ(err(st + "[egress]\nroutes = [{listen_port = 5070, remote = \"peer:5061\"}]\n"),
+            "t.toml:7: egress.routes[0].remote: \"peer:5061\" is not a.b.c.d[:port]");
+  EXPECT_EQ(err(st + "[egress]\nroutes = [{listen_port = 5070, remote = \"198.18.1.2\", sni = true}]\n"),
+            "t.toml:7: egress.routes[0].sni: unknown key");
+  EXPECT_EQ(err(st + "[egress]\nroutes = [{listen_port = 5061, remote = \"198.18.1.2\"}]\n"),
+            "sip.listen_port: port 5061 is also used by a service or egress route");
+  EXPECT_EQ(err(std::string(kPort) + "[egress]\nroutes = [{listen_port = 5070, remote = \"198.18.1.2\"}]\n"),
+            "egress.routes: needs stores.dir (the client store and trust store)");
+}

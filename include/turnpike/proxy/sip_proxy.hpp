@@ -14,28 +14,23 @@
 
 #include "turnpike/control/events.hpp"
 #include "turnpike/net/counters.hpp"
+#include "turnpike/proxy/backends.hpp"
 #include "turnpike/sip/framer.hpp"
 #include "turnpike/tcp/stack.hpp"
 #include "turnpike/tls/engine.hpp"
 
-namespace turnpike::worker {
-class TcpGlue;
-}
-
 namespace turnpike::proxy {
 
-struct Backend {
-  std::uint32_t ip = 0;
-  std::uint16_t port = 5060;
-};
-
 struct SipProxyOptions {
-  std::vector<Backend> backends;
   bool proxy_v2 = false;
   sip::Limits limits;
   bool answer_keepalive = true;           // RFC 5626 §3.5.1 pong from the edge
   std::uint64_t handshake_timeout_us = 10'000'000;
-  std::uint64_t backend_retry_us = 5'000'000;  // a failed backend is skipped this long
+  // TLS towards the backend (presenting the client store); empty: plain TCP.
+  // The backend must prove backend_tls_name (RFC 5922 §7.1), or its address
+  // when the name is empty.
+  std::function<std::shared_ptr<const tls::Context>()> backend_tls;
+  std::string backend_tls_name;
   std::size_t max_buffer = 256 * 1024;    // per direction, per connection
 };
 
@@ -53,6 +48,7 @@ struct SipProxyOptions {
   X(error_responses, "400/513/503 responses generated here")           \
   X(no_backend, "clients refused: no healthy backend (503)")           \
   X(backend_failures, "backend connections refused or timed out")      \
+  X(backend_tls_failures, "TLS handshakes towards backends refused")    \
   X(closed, "connection pairs finished")
 
 struct SipProxyStats {
@@ -67,7 +63,8 @@ class SipProxy final : public tcp::Listener {
   using EventFn = std::function<void(const control::TlsErrorEvent&)>;
   using SipEventFn = std::function<void(const control::EventLine&)>;
 
-  SipProxy(worker::TcpGlue& glue, ContextFn ctx, SipProxyOptions o, EventFn tls_event, SipEventFn sip_event);
+  // tls_event receives inbound and outbound (backend leg) TLS failures.
+  SipProxy(BackendPool& pool, ContextFn ctx, SipProxyOptions o, EventFn tls_event, SipEventFn sip_event);
   ~SipProxy() override;
 
   tcp::ConnHandler* on_accept(tcp::Stack&, tcp::ConnId) override;
@@ -80,18 +77,13 @@ class SipProxy final : public tcp::Listener {
  private:
   struct Pair;
   friend struct Pair;
-  const Backend* pick_backend(std::uint64_t now_us);
-  void mark_failed(std::uint32_t ip, std::uint16_t port, std::uint64_t now_us);
-
-  worker::TcpGlue& glue_;
+  BackendPool& pool_;
   ContextFn ctx_;
   SipProxyOptions opt_;
   EventFn tls_event_;
   SipEventFn sip_event_;
   std::unordered_map<std::uint32_t, std::unique_ptr<Pair>> pairs_;  // by client control block index
   std::vector<std::unique_ptr<Pair>> graveyard_;  // freed in poll(), never inside a callback
-  std::vector<std::uint64_t> backend_down_until_;
-  std::size_t rr_ = 0;
   SipProxyStats stats_;
 };
 

@@ -9,6 +9,7 @@
 #include "turnpike/config.hpp"
 #include "turnpike/net/counters.hpp"
 #include "turnpike/net/stack.hpp"
+#include "turnpike/proxy/egress.hpp"
 #include "turnpike/proxy/sip_proxy.hpp"
 #include "turnpike/proxy/tcp_relay.hpp"
 #include "turnpike/tcp/services.hpp"
@@ -38,8 +39,11 @@ struct Worker {
   std::unique_ptr<net::NetWorker> net;
   std::unique_ptr<TcpGlue> tcp;  // per-core TCP stack bound to `net`
   std::vector<std::unique_ptr<tcp::Listener>> services;  // echo/discard (RFC 862/863)
+  // Declared after `tcp`: destroyed first, while the stack still exists.
+  std::unique_ptr<proxy::BackendPool> backends;  // SIP backends of this worker
   std::unique_ptr<proxy::SipProxy> sip;  // SIP-over-TLS edge listener, if configured
   std::vector<std::unique_ptr<proxy::TcpRelay>> relays;
+  std::vector<std::unique_ptr<proxy::Egress>> egress;  // plain inside -> TLS to a remote peer
   Cycles cycles;
   IdleParams idle;
   std::uint64_t tsc_hz = 0;

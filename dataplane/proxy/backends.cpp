@@ -1,0 +1,158 @@
+#include "turnpike/proxy/backends.hpp"
+
+#include <cstdio>
+
+#include "turnpike/net/wire.hpp"
+
+namespace turnpike::proxy {
+
+// A health check is a TCP connect: the backend is up when it completes the
+// three-way handshake (RFC 9293 §3.5), which is what a SIP-over-TCP server
+// must do before anything else. The probe then resets the connection so
+// neither side keeps TIME-WAIT state for it.
+struct BackendPool::Probe final : tcp::ConnHandler {
+  BackendPool& pool;
+  std::size_t idx;
+  tcp::ConnId id;
+  std::uint64_t started;
+  bool finished = false;
+  Probe(BackendPool& p, std::size_t i, std::uint64_t now) : pool(p), idx(i), started(now) {}
+
+  void end(bool ok) {
+    if (finished) return;
+    finished = true;
+    if (id.valid()) pool.st_.abort(id);
+    pool.check_result(idx, ok, pool.st_.now());
+  }
+  void on_connected(tcp::Stack&, tcp::ConnId) override { end(true); }
+  void on_error(tcp::Stack&, tcp::ConnId, tcp::Error) override {
+    id = {};
+    end(false);
+  }
+  void on_reset(tcp::Stack&, tcp::ConnId) override {
+    id = {};
+    end(false);
+  }
+  void on_closed(tcp::Stack&, tcp::ConnId) override { id = {}; }
+};
+
+BackendPool::BackendPool(tcp::Stack& st, BackendPoolOptions o)
+    : st_(st), opt_(std::move(o)), state_(opt_.backends.size()) {
+  if (!opt_.rise) opt_.rise = 1;
+  if (!opt_.fall) opt_.fall = 1;
+  // Spread the first checks over one interval so workers and backends do
+  // not all probe in the same millisecond.
+  for (std::size_t i = 0; i < state_.size(); ++i)
+    state_[i].next_check = opt_.check_interval_us ? opt_.check_interval_us * i / state_.size() : 0;
+}
+
+BackendPool::~BackendPool() {
+  for (auto& s : state_)
+    if (s.probe && !s.probe->finished && s.probe->id.valid()) st_.abort(s.probe->id);
+}
+
+bool BackendPool::up(int idx, std::uint64_t now_us) const {
+  const State& s = state_[static_cast<std::size_t>(idx)];
+  return !s.down && s.down_until <= now_us;
+}
+
+int BackendPool::pick(std::uint64_t now_us) {
+  const std::size_t n = opt_.backends.size();
+  int best = -1;
+  if (opt_.balance == Balance::RoundRobin) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t k = (rr_ + i) % n;
+      if (up(static_cast<int>(k), now_us)) {
+        rr_ = k + 1;
+        best = static_cast<int>(k);
+        break;
+      }
+    }
+  } else {
+    // Least connections; ties go round-robin so equal backends share load.
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t k = (rr_ + i) % n;
+      if (!up(static_cast<int>(k), now_us)) continue;
+      if (best < 0 || state_[k].active < state_[static_cast<std::size_t>(best)].active) best = static_cast<int>(k);
+    }
+    if (best >= 0) rr_ = static_cast<std::size_t>(best) + 1;
+  }
+  if (best >= 0) {
+    ++state_[static_cast<std::size_t>(best)].active;
+    stats_.picks.add();
+  }
+  return best;
+}
+
+void BackendPool::release(int idx) {
+  if (idx < 0 || static_cast<std::size_t>(idx) >= state_.size()) return;
+  State& s = state_[static_cast<std::size_t>(idx)];
+  if (s.active) --s.active;
+}
+
+void BackendPool::connect_failed(int idx, std::uint64_t now_us) {
+  if (idx < 0 || static_cast<std::size_t>(idx) >= state_.size()) return;
+  stats_.connect_failures.add();
+  State& s = state_[static_cast<std::size_t>(idx)];
+  if (opt_.check_interval_us) {
+    // Real traffic failed: down now; the checks decide when it is back.
+    if (!s.down) stats_.went_down.add();
+    s.down = true;
+    s.pass_streak = 0;
+  } else {
+    s.down_until = now_us + opt_.retry_us;
+  }
+}
+
+void BackendPool::check_result(std::size_t idx, bool ok, std::uint64_t now_us) {
+  State& s = state_[idx];
+  (ok ? stats_.checks_ok : stats_.checks_failed).add();
+  if (ok) {
+    s.fail_streak = 0;
+    if (s.down && ++s.pass_streak >= opt_.rise) {
+      s.down = false;
+      s.down_until = 0;
+      stats_.came_up.add();
+    }
+  } else {
+    s.pass_streak = 0;
+    if (!s.down && ++s.fail_streak >= opt_.fall) {
+      s.down = true;
+      stats_.went_down.add();
+    }
+  }
+  s.next_check = now_us + opt_.check_interval_us;
+  // The probe object may be inside its own callback: free it later.
+  if (s.probe) done_.push_back(std::move(s.probe));
+}
+
+void BackendPool::poll(std::uint64_t now_us) {
+  done_.clear();
+  if (!opt_.check_interval_us) return;
+  for (std::size_t i = 0; i < state_.size(); ++i) {
+    State& s = state_[i];
+    if (s.probe) {
+      if (now_us - s.probe->started > opt_.check_timeout_us) s.probe->end(false);
+      continue;
+    }
+    if (now_us < s.next_check) continue;
+    const Backend& b = opt_.backends[i];
+    s.probe = std::make_unique<Probe>(*this, i, now_us);
+    Probe* p = s.probe.get();
+    p->id = st_.connect(source_for(b.ip), 0, b.ip, b.port, *p);
+    if (!p->id.valid()) p->end(false);  // no port or control block free now
+  }
+}
+
+std::string BackendPool::describe(std::uint64_t now_us) const {
+  std::string out;
+  char line[160];
+  for (std::size_t i = 0; i < state_.size(); ++i) {
+    std::snprintf(line, sizeof line, "%s:%u %s active=%u\n", net::ipv4_to_string(opt_.backends[i].ip).c_str(),
+                  opt_.backends[i].port, up(static_cast<int>(i), now_us) ? "up" : "down", state_[i].active);
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace turnpike::proxy

@@ -1,0 +1,84 @@
+// Backend pool of one worker: balancing (round-robin or least connections),
+// passive failure marking and active TCP health checks. Share-nothing like
+// the rest of the worker: each worker balances and checks on its own, so
+// "least connections" counts the connections of this worker.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "turnpike/net/counters.hpp"
+#include "turnpike/tcp/stack.hpp"
+
+namespace turnpike::proxy {
+
+struct Backend {
+  std::uint32_t ip = 0;
+  std::uint16_t port = 5060;
+};
+
+enum class Balance : std::uint8_t { RoundRobin, LeastConnections };
+
+struct BackendPoolOptions {
+  std::vector<Backend> backends;
+  Balance balance = Balance::RoundRobin;
+  // Without health checks a backend that refused or timed out is skipped
+  // this long; with them it stays down until `rise` checks in a row pass.
+  std::uint64_t retry_us = 5'000'000;
+  std::uint64_t check_interval_us = 0;  // 0: no active checks
+  std::uint64_t check_timeout_us = 1'000'000;
+  std::uint32_t rise = 2;  // consecutive passes to come back up
+  std::uint32_t fall = 2;  // consecutive failures to go down
+  // Local address for an active open towards `ip` (the port that reaches it).
+  std::function<std::uint32_t(std::uint32_t ip)> source_for;
+};
+
+struct BackendStats {
+  net::Counter picks, connect_failures, checks_ok, checks_failed, went_down, came_up;
+};
+
+class BackendPool {
+ public:
+  BackendPool(tcp::Stack& st, BackendPoolOptions o);
+  ~BackendPool();
+  BackendPool(const BackendPool&) = delete;
+  BackendPool& operator=(const BackendPool&) = delete;
+
+  // Index of the backend for a new connection, or -1 when none is usable.
+  int pick(std::uint64_t now_us);
+  void release(int idx);                        // that connection ended
+  void connect_failed(int idx, std::uint64_t now_us);  // refused or timed out
+  // Starts due health checks and expires late ones; call every few ms.
+  void poll(std::uint64_t now_us);
+
+  std::size_t size() const { return opt_.backends.size(); }
+  const Backend& at(int idx) const { return opt_.backends[static_cast<std::size_t>(idx)]; }
+  bool up(int idx, std::uint64_t now_us) const;
+  std::uint32_t active(int idx) const { return state_[static_cast<std::size_t>(idx)].active; }
+  std::uint32_t source_for(std::uint32_t ip) const { return opt_.source_for ? opt_.source_for(ip) : 0; }
+  const BackendStats& stats() const { return stats_; }
+  std::string describe(std::uint64_t now_us) const;  // one line per backend
+
+ private:
+  struct Probe;
+  struct State {
+    bool down = false;              // by health checks (or a failure while checks run)
+    std::uint64_t down_until = 0;   // passive skip when checks are off
+    std::uint32_t active = 0;
+    std::uint32_t pass_streak = 0, fail_streak = 0;
+    std::uint64_t next_check = 0;
+    std::unique_ptr<Probe> probe;   // the check in flight
+  };
+  void check_result(std::size_t idx, bool ok, std::uint64_t now_us);
+
+  tcp::Stack& st_;
+  BackendPoolOptions opt_;
+  std::vector<State> state_;
+  std::vector<std::unique_ptr<Probe>> done_;  // probes freed outside their callbacks
+  std::size_t rr_ = 0;
+  BackendStats stats_;
+};
+
+}  // namespace turnpike::proxy

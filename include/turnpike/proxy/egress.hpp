@@ -1,0 +1,71 @@
+// Egress: turnpike as the TLS client for the inside. A plain TCP listener
+// takes connections from backends; each is carried over TLS to one
+// configured remote peer, presenting the client store's certificate
+// (eku-semantics.md: "when turnpike is the TLS client it presents the
+// client store") and requiring the remote to allow serverAuth and to prove
+// the configured name (RFC 5922 §7.1). Bytes are relayed unchanged both
+// ways with bounded buffers; nothing is parsed.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "turnpike/control/events.hpp"
+#include "turnpike/net/counters.hpp"
+#include "turnpike/tcp/stack.hpp"
+#include "turnpike/tls/engine.hpp"
+
+namespace turnpike::proxy {
+
+struct EgressOptions {
+  std::uint32_t remote_ip = 0;
+  std::uint16_t remote_port = 5061;
+  std::uint32_t source_ip = 0;        // local address for the outbound leg
+  std::string name;                   // name the remote must prove; empty: its address
+  std::uint64_t handshake_timeout_us = 10'000'000;
+  std::size_t max_buffer = 256 * 1024;  // per direction, per connection
+};
+
+#define TURNPIKE_EGRESS_STATS(X)                                         \
+  X(accepted, "inside connections accepted")                             \
+  X(connect_failures, "outbound TCP connects refused or timed out")      \
+  X(handshakes_ok, "outbound TLS handshakes completed")                  \
+  X(handshakes_failed, "outbound TLS handshakes refused or failed")      \
+  X(bytes_out, "plaintext bytes carried to remote peers")                \
+  X(bytes_in, "plaintext bytes carried back from remote peers")          \
+  X(closed, "connection pairs finished")
+
+struct EgressStats {
+#define TURNPIKE_X(n, d) net::Counter n;
+  TURNPIKE_EGRESS_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+};
+
+class Egress final : public tcp::Listener {
+ public:
+  using ContextFn = std::function<std::shared_ptr<const tls::Context>()>;  // client store's context
+  using EventFn = std::function<void(const control::TlsErrorEvent&)>;
+  Egress(ContextFn ctx, EgressOptions o, EventFn tls_event);
+  ~Egress() override;
+
+  tcp::ConnHandler* on_accept(tcp::Stack&, tcp::ConnId) override;
+  void poll(std::uint64_t now_us);  // handshake timeouts, deferred frees
+  std::size_t live() const { return pairs_.size(); }
+  const EgressStats& stats() const { return stats_; }
+  const EgressOptions& options() const { return opt_; }
+
+ private:
+  struct Pair;
+  friend struct Pair;
+  ContextFn ctx_;
+  EgressOptions opt_;
+  EventFn tls_event_;
+  std::unordered_map<std::uint32_t, std::unique_ptr<Pair>> pairs_;  // by inside control block index
+  std::vector<std::unique_ptr<Pair>> graveyard_;
+  EgressStats stats_;
+};
+
+}  // namespace turnpike::proxy
