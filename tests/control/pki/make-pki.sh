@@ -35,6 +35,8 @@
 #     rootleaf      end-entity (CA:FALSE) issued directly by root
 #     evil          EKU both, "issued" by rootleaf (must never verify: RFC 5280 4.2.1.9)
 #   inter.crl       CRL of inter revoking "revoked" (PEM); root.crl (empty, PEM)
+#     multi         EKU both; SAN DNS alpha.test, beta.test, *.wild.test (SNI tests)
+#     multi-rsa     RSA 2048, EKU both; SAN DNS rsa.sni.test, *.rsa-wild.test (SNI tests)
 #   both-enc.key    key of "both" encrypted with AES-256 (PKCS#8), passphrase "secret"
 #   x448.key        a key type turnpike does not support (X448)
 #   both-enc-trad.key  same key in traditional encrypted PEM (Proc-Type), passphrase "secret"
@@ -186,5 +188,18 @@ openssl ca -config db-root/ca.cnf -gencrl -out root.crl >/dev/null 2>&1
 openssl pkey -in both.key -aes256 -passout pass:secret -out both-enc.key 2>/dev/null
 openssl pkey -in both.key -traditional -aes256 -passout pass:secret -out both-enc-trad.key 2>/dev/null
 openssl genpkey -algorithm X448 -out x448.key 2>/dev/null
+# SNI identities (added last so that every earlier certificate keeps its serial).
+cat >> ext.cnf <<'CNF'
+[multi]
+extendedKeyUsage = serverAuth,clientAuth
+subjectAltName = DNS:alpha.test,DNS:beta.test,DNS:*.wild.test
+[multi-rsa]
+extendedKeyUsage = serverAuth,clientAuth
+subjectAltName = DNS:rsa.sni.test,DNS:*.rsa-wild.test
+CNF
+ec multi.key;             sign inter multi multi
+rsa multi-rsa.key 2048;   sign inter multi-rsa multi-rsa
+for n in multi multi-rsa; do cat "$n.pem" inter.pem > "$n-chain.pem"; done
+
 touch .complete
 echo ok
