@@ -220,3 +220,113 @@ TEST(TlsPeers, PythonSslClient) {
     }
   }
 }
+
+// ---- resumption, groups and SNI against OpenSSL ----------------------------
+
+namespace {
+
+std::shared_ptr<const tls::Context> ticket_server(EkuMode mode, std::shared_ptr<tls::TicketKeys> keys) {
+  tls::Options o = leaf_options("both");
+  o.client_cert = tls::ClientCertMode::Require;
+  o.tickets = std::move(keys);
+  auto r = tls::Context::make_server(o, tls::Verifier{test_trust(), nullptr, mode, 1});
+  if (!r) throw std::runtime_error(r.error);
+  return *r;
+}
+
+struct TempFile {
+  std::string path;
+  TempFile() {
+    char t[] = "/tmp/turnpike-sess-XXXXXX";
+    const int fd = mkstemp(t);
+    if (fd >= 0) ::close(fd);
+    path = t;
+  }
+  ~TempFile() { std::remove(path.c_str()); }
+};
+
+}  // namespace
+
+// OpenSSL's client resumes with turnpike's tickets in both versions; after
+// the mode changes to On, a serverAuth-only certificate's ticket is declined
+// and the full handshake ends in unsupported_certificate (eku-semantics.md).
+TEST(TlsPeers, OpenSslResumptionAfterModeChange) {
+  for (const char* version : {"-tls1_3", "-tls1_2"}) {
+    SCOPED_TRACE(version);
+    auto keys = std::make_shared<tls::TicketKeys>();
+    for (const char* leaf : {"client", "server"}) {
+      SCOPED_TRACE(leaf);
+      TempFile sess;
+      {
+        OneShotServer srv(ticket_server(EkuMode::Off, keys));
+        const std::string out = s_client(srv.port(), leaf, (std::string(version) + " -sess_out " + sess.path).c_str());
+        EXPECT_NE(out.find("SIP/2.0 200 OK"), std::string::npos) << out;
+        EXPECT_NE(out.find("New, TLSv1."), std::string::npos) << out;
+      }
+      {
+        OneShotServer srv(ticket_server(EkuMode::Off, keys));
+        const std::string out = s_client(srv.port(), leaf, (std::string(version) + " -sess_in " + sess.path).c_str());
+        EXPECT_NE(out.find("Reused, TLSv1."), std::string::npos) << out;
+        EXPECT_NE(out.find("SIP/2.0 200 OK"), std::string::npos) << out;
+      }
+      OneShotServer srv(ticket_server(EkuMode::On, keys));
+      const std::string out = s_client(srv.port(), leaf, (std::string(version) + " -sess_in " + sess.path).c_str());
+      ServerResult res = srv.result();
+      if (std::string(leaf) == "client") {  // clientAuth: fine in mode On too
+        EXPECT_NE(out.find("Reused, TLSv1."), std::string::npos) << out;
+        EXPECT_NE(out.find("SIP/2.0 200 OK"), std::string::npos) << out;
+      } else {
+        EXPECT_EQ(out.find("Reused, TLSv1."), std::string::npos) << out;
+        EXPECT_EQ(res.failure, "unsupported certificate purpose");
+        EXPECT_NE(out.find("alert unsupported certificate"), std::string::npos) << out;
+      }
+    }
+  }
+}
+
+TEST(TlsPeers, OpenSslClientGroups) {
+  auto ctx = server(EkuMode::On);  // default groups X25519:P-256
+  {
+    OneShotServer srv(ctx);
+    const std::string out = s_client(srv.port(), "client", "-groups X25519:P-384");
+    EXPECT_NE(out.find("Server Temp Key: X25519"), std::string::npos) << out;
+  }
+  for (const char* v : {"-tls1_3", "-tls1_2"}) {
+    OneShotServer srv(ctx);
+    const std::string out = s_client(srv.port(), "client", (std::string(v) + " -groups P-384").c_str());
+    ServerResult res = srv.result();
+    EXPECT_NE(res.state, tls::Session::State::Open) << v;
+    EXPECT_EQ(out.find("SIP/2.0 200 OK"), std::string::npos) << out;
+    // TLS 1.2: our own check sends handshake_failure; TLS 1.3: wolfSSL
+    // answers with a HelloRetryRequest the client cannot satisfy.
+    if (std::string(v) == "-tls1_2") {
+      EXPECT_NE(out.find("handshake failure"), std::string::npos) << out;
+      EXPECT_EQ(res.failure, "no shared group");
+    }
+  }
+}
+
+TEST(TlsPeers, OpenSslClientSni) {
+  const std::string d = pki_dir().string();
+  tls::Options o = leaf_options("both");
+  o.identities.push_back({pki_file("multi-chain.pem"), pki_file("multi.key")});
+  o.identities.push_back({pki_file("multi-rsa-chain.pem"), pki_file("multi-rsa.key")});
+  o.client_cert = tls::ClientCertMode::None;
+  auto ctx = *tls::Context::make_server(o, tls::Verifier{test_trust(), nullptr, EkuMode::On, 1});
+  struct {
+    const char* sni;
+    const char* subject;
+  } cases[] = {{"beta.test", "CN = multi.test"}, {"x.rsa-wild.test", "CN = multi-rsa.test"},
+               {"nobody.test", "CN = both.test"}};
+  for (const char* v : {"-tls1_3", "-tls1_2"})
+    for (auto& k : cases) {
+      SCOPED_TRACE(std::string(k.sni) + " " + v);
+      OneShotServer srv(ctx);
+      const std::string out = run_cmd(
+          "printf 'OPTIONS sip:x SIP/2.0\\r\\nContent-Length: 0\\r\\n\\r\\n' | timeout 20 openssl s_client -connect 127.0.0.1:" +
+          std::to_string(srv.port()) + " " + v + " -servername " + k.sni + " -CAfile " + d + "/ca.pem -ign_eof");
+      EXPECT_NE(out.find(std::string("subject=") + k.subject), std::string::npos) << out;
+      EXPECT_NE(out.find("Verify return code: 0 (ok)"), std::string::npos) << out;
+      EXPECT_NE(out.find("SIP/2.0 200 OK"), std::string::npos) << out;
+    }
+}
