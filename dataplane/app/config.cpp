@@ -105,6 +105,14 @@ void parse_cidr(const std::string& origin, const toml::node* n, const std::strin
   }
 }
 
+std::vector<std::string> tls_versions(const std::string& origin, const toml::node* n, const std::string& key) {
+  std::vector<std::string> v = string_array(origin, n, key);
+  if (v.empty()) fail(origin, n, key, "at least one of \"1.2\", \"1.3\"");
+  for (auto& s : v)
+    if (s != "1.2" && s != "1.3") fail(origin, n, key, "\"" + s + "\": expected \"1.2\" or \"1.3\"");
+  return v;
+}
+
 Config from_table(const toml::table& root, const std::string& origin) {
   Config c = default_config();
   c.ports.clear();  // a file names its own ports; the demo port is only the no-file default
@@ -255,6 +263,56 @@ Config from_table(const toml::table& root, const std::string& origin) {
     r.get("keepalive_pong", c.sip_keepalive_pong);
     r.get("handshake_timeout_ms", c.sip_handshake_timeout_ms, 100, 600000);
     r.get("verdict_cache", c.verdict_cache_entries, 64, 1 << 24);
+    if (auto* n = r.raw("tls_versions")) c.sip_tls_versions = tls_versions(origin, n, "sip.tls_versions");
+    r.get("ciphers", c.sip_ciphers);
+    r.get("groups", c.sip_groups);
+    r.get("session_tickets", c.sip_session_tickets);
+    r.get("ticket_key_file", c.sip_ticket_key_file);
+    r.get("ticket_rotate_s", c.sip_ticket_rotate_s, 60, 7 * 86400);
+    r.get("ticket_lifetime_s", c.sip_ticket_lifetime_s, 1, 7 * 86400);  // RFC 8446 §4.6.1: at most 7 days
+    if (auto* n = r.raw("sni_certificates")) {
+      if (!n->is_array()) fail(origin, n, "sip.sni_certificates", "expected an array of {chain, key} tables");
+      std::size_t i = 0;
+      for (auto& e : *n->as_array()) {
+        const std::string pre = "sip.sni_certificates[" + std::to_string(i++) + "].";
+        if (!e.is_table()) fail(origin, &e, pre.substr(0, pre.size() - 1), "expected a table {chain, key}");
+        Reader er(origin, *e.as_table(), pre);
+        Config::SniCert sc;
+        if (!er.get("chain", sc.chain)) fail(origin, &e, pre + "chain", "missing (PEM file: leaf then intermediates)");
+        if (!er.get("key", sc.key)) fail(origin, &e, pre + "key", "missing (PEM private key file)");
+        c.sip_sni_certs.push_back(sc);
+      }
+    }
+    if (auto* n = r.raw("listeners")) {
+      if (!n->is_array()) fail(origin, n, "sip.listeners", "expected an array of tables");
+      std::size_t i = 0;
+      for (auto& e : *n->as_array()) {
+        const std::string pre = "sip.listeners[" + std::to_string(i++) + "].";
+        if (!e.is_table()) fail(origin, &e, pre.substr(0, pre.size() - 1), "expected a table {address, ...}");
+        Reader er(origin, *e.as_table(), pre);
+        Config::SipListener l;
+        std::string addr;
+        if (!er.get("address", addr)) fail(origin, &e, pre + "address", "missing (a.b.c.d:port, 0.0.0.0 = every address)");
+        const auto colon = addr.rfind(':');
+        const auto ip = net::parse_ipv4(addr.substr(0, colon));
+        long port = -1;
+        if (colon != std::string::npos) {
+          const std::string ps = addr.substr(colon + 1);
+          port = ps.empty() || ps.find_first_not_of("0123456789") != std::string::npos || ps.size() > 5 ? -1 : std::stol(ps);
+        }
+        if (!ip || port < 1 || port > 65535) fail(origin, er.raw("address"), pre + "address", "\"" + addr + "\" is not a.b.c.d:port");
+        l.ip = *ip;
+        l.port = static_cast<std::uint16_t>(port);
+        if (er.get("client_cert", l.client_cert) && l.client_cert != "none" && l.client_cert != "request" &&
+            l.client_cert != "require")
+          fail(origin, er.raw("client_cert"), pre + "client_cert", "expected \"none\", \"request\" or \"require\"");
+        if (auto* v = er.raw("tls_versions")) l.tls_versions = tls_versions(origin, v, pre + "tls_versions");
+        er.get("ciphers", l.ciphers);
+        er.get("groups", l.groups);
+        er.get("handshake_timeout_ms", l.handshake_timeout_ms, 100, 600000);
+        c.sip_listeners.push_back(l);
+      }
+    }
     if (r.get("balance", c.sip_balance) && c.sip_balance != "round-robin" && c.sip_balance != "least-connections")
       fail(origin, r.raw("balance"), "sip.balance", "expected \"round-robin\" or \"least-connections\"");
     r.get("health_check_interval_ms", c.sip_health_interval_ms, 0, 3600000);
@@ -325,6 +383,19 @@ Config default_config() {
   p.prefix = 24;
   c.ports.push_back(p);
   return c;
+}
+
+std::vector<Config::SipListener> Config::effective_listeners() const {
+  std::vector<SipListener> out = sip_listeners;
+  if (out.empty() && sip_port) out.push_back(SipListener{0, sip_port, {}, {}, {}, {}, 0});
+  for (auto& l : out) {
+    if (l.client_cert.empty()) l.client_cert = sip_client_cert;
+    if (l.tls_versions.empty()) l.tls_versions = sip_tls_versions;
+    if (l.ciphers.empty()) l.ciphers = sip_ciphers;
+    if (l.groups.empty()) l.groups = sip_groups;
+    if (!l.handshake_timeout_ms) l.handshake_timeout_ms = sip_handshake_timeout_ms;
+  }
+  return out;
 }
 
 IdlePolicy Config::idle_policy() const {
@@ -445,6 +516,15 @@ void apply_override(Config& c, const std::string& a) {
     else if (key == "keepalive_pong") c.sip_keepalive_pong = tmp.sip_keepalive_pong;
     else if (key == "handshake_timeout_ms") c.sip_handshake_timeout_ms = tmp.sip_handshake_timeout_ms;
     else if (key == "balance") c.sip_balance = tmp.sip_balance;
+    else if (key == "tls_versions") c.sip_tls_versions = tmp.sip_tls_versions;
+    else if (key == "ciphers") c.sip_ciphers = tmp.sip_ciphers;
+    else if (key == "groups") c.sip_groups = tmp.sip_groups;
+    else if (key == "session_tickets") c.sip_session_tickets = tmp.sip_session_tickets;
+    else if (key == "ticket_key_file") c.sip_ticket_key_file = tmp.sip_ticket_key_file;
+    else if (key == "ticket_rotate_s") c.sip_ticket_rotate_s = tmp.sip_ticket_rotate_s;
+    else if (key == "ticket_lifetime_s") c.sip_ticket_lifetime_s = tmp.sip_ticket_lifetime_s;
+    else if (key == "sni_certificates") c.sip_sni_certs = tmp.sip_sni_certs;
+    else if (key == "listeners") c.sip_listeners = tmp.sip_listeners;
     else if (key == "health_check_interval_ms") c.sip_health_interval_ms = tmp.sip_health_interval_ms;
     else if (key == "health_check_timeout_ms") c.sip_health_timeout_ms = tmp.sip_health_timeout_ms;
     else if (key == "backend_retry_ms") c.sip_backend_retry_ms = tmp.sip_backend_retry_ms;
@@ -477,8 +557,16 @@ void validate(const Config& c) {
   for (auto& e : c.egress)
     if (!svc.insert(e.listen_port).second)
       throw ConfigError("egress.routes: port " + std::to_string(e.listen_port) + " already used");
-  if (!c.stores_dir.empty() && c.sip_port && svc.count(c.sip_port))
-    throw ConfigError("sip.listen_port: port " + std::to_string(c.sip_port) + " is also used by a service or egress route");
+  if (!c.stores_dir.empty()) {
+    std::set<std::pair<std::uint32_t, std::uint16_t>> seen;
+    for (auto& l : c.effective_listeners()) {
+      const std::string where = c.sip_listeners.empty() ? "sip.listen_port" : "sip.listeners";
+      if (svc.count(l.port))
+        throw ConfigError(where + ": port " + std::to_string(l.port) + " is also used by a service or egress route");
+      if (!seen.insert({l.ip, l.port}).second)
+        throw ConfigError(where + ": " + net::ipv4_to_string(l.ip) + ":" + std::to_string(l.port) + " listed twice");
+    }
+  }
   if (!c.egress.empty() && c.stores_dir.empty())
     throw ConfigError("egress.routes: needs stores.dir (the client store and trust store)");
   std::set<std::string> names, devices;

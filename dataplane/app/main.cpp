@@ -26,6 +26,7 @@
 #include "turnpike/log.hpp"
 #include "turnpike/port/port.hpp"
 #include "turnpike/worker/runtime.hpp"
+#include "tls_setup.hpp"
 
 using namespace turnpike;
 
@@ -116,7 +117,7 @@ int run_daemon(Config cfg) {
   }
   std::unique_ptr<control::StoreManager> stores;
   std::unique_ptr<control::VerdictCache> vcache;
-  std::shared_ptr<const tls::Context> server_ctx, client_ctx;
+  TlsSetup tlsset;
   if (!cfg.stores_dir.empty()) {
     control::StoreManager::Options so;
     so.dir = cfg.stores_dir;
@@ -129,62 +130,15 @@ int run_daemon(Config cfg) {
       auto r = stores->apply_setting("eku_mode", cfg.stores_eku_mode, "config");
       if (!r.ok) err = r.error;
     }
-    if (!err.empty()) {
-      log(LogLevel::Error, "stores %s: %s", cfg.stores_dir.c_str(), err.c_str());
-      rc = 1;
-    } else if (auto snap = stores->snapshot(); cfg.sip_port && !snap->server.present()) {
-      log(LogLevel::Error, "stores %s: the server store is empty (server.pem/privkey.pem): nothing to present",
-          cfg.stores_dir.c_str());
-      rc = 1;
-    } else {
-      auto trust = std::make_shared<control::TrustStore>();
-      std::string err;
-      if (!snap->ca_pem.empty()) err = trust->add_ca_bundle(snap->ca_pem);
-      for (auto& [name, crl] : snap->crls)
-        if (err.empty()) {
-          err = trust->add_crl(crl);
-          if (!err.empty()) err = name + ": " + err;
-        }
+    if (err.empty()) {
       vcache = std::make_unique<control::VerdictCache>(cfg.verdict_cache_entries);
-      tls::Options o;
-      o.cert_chain_pem = snap->server.chain_pem;
-      o.key_pem = snap->server.key_pem;
-      o.client_cert = cfg.sip_client_cert == "none"      ? tls::ClientCertMode::None
-                      : cfg.sip_client_cert == "require" ? tls::ClientCertMode::Require
-                                                         : tls::ClientCertMode::Request;
-      const tls::Verifier verifier{trust, vcache.get(), snap->eku_mode, snap->trust_epoch};
-      auto r = !err.empty()  ? decltype(tls::Context::make_server(o, {})){std::nullopt, err}
-               : cfg.sip_port ? tls::Context::make_server(o, verifier)
-                              : decltype(tls::Context::make_server(o, {})){nullptr, {}};
-      if (!r) {
-        log(LogLevel::Error, "TLS server context: %s", r.error.c_str());
-        rc = 1;
-      } else if (*r) {
-        server_ctx = *r;
-        log(LogLevel::Info, "TLS: server certificate %s, %zu CA(s), %zu CRL(s), EKU checking mode %s, client certificates %s",
-            snap->server.leaf.subject.c_str(), trust->ca_count(), trust->crl_count(),
-            std::string(control::to_string(snap->eku_mode)).c_str(), cfg.sip_client_cert.c_str());
-      }
-      // The client store is what turnpike presents as a TLS client (egress,
-      // TLS to backends); an empty one still allows server-auth-only TLS.
-      if (!rc && (!cfg.egress.empty() || cfg.sip_backend_tls)) {
-        tls::Options co;
-        co.cert_chain_pem = snap->client.chain_pem;
-        co.key_pem = snap->client.key_pem;
-        auto c = tls::Context::make_client(co, verifier);
-        if (!c) {
-          log(LogLevel::Error, "TLS client context (client store): %s", c.error.c_str());
-          rc = 1;
-        } else {
-          client_ctx = *c;
-          if (snap->client.present())
-            log(LogLevel::Info, "TLS: client certificate %s (presented on egress%s)", snap->client.leaf.subject.c_str(),
-                cfg.sip_backend_tls ? " and to backends" : "");
-          else
-            log(LogLevel::Warn, "TLS: the client store is empty: peers that require a client certificate will refuse us");
-        }
-      }
+      err = build_tls(cfg, *stores->snapshot(), *stores, vcache.get(), tlsset);
     }
+    if (!err.empty()) {
+      log(LogLevel::Error, "TLS (stores %s): %s", cfg.stores_dir.c_str(), err.c_str());
+      rc = 1;
+    }
+    for (auto& n : tlsset.notes) log(LogLevel::Info, "TLS: %s", n.c_str());
     if (rc) {
       for (auto& p : rt->ports) port::stop_port(p.port_id);
       rte_eal_cleanup();
@@ -291,7 +245,7 @@ int run_daemon(Config cfg) {
       }
       w->relays.push_back(std::move(relay));
     }
-    if (server_ctx && cfg.sip_port) {
+    if (!tlsset.listeners.empty()) {
       proxy::BackendPoolOptions bo;
       for (auto [ip, port] : cfg.sip_backends) bo.backends.push_back(proxy::Backend{ip, port});
       bo.balance = cfg.sip_balance == "least-connections" ? proxy::Balance::LeastConnections : proxy::Balance::RoundRobin;
@@ -300,22 +254,27 @@ int run_daemon(Config cfg) {
       bo.check_timeout_us = std::uint64_t(cfg.sip_health_timeout_ms) * 1000;
       bo.source_for = source_for;
       w->backends = std::make_unique<proxy::BackendPool>(glue->stack(), std::move(bo));
+    }
+    for (std::size_t li = 0; li < tlsset.listeners.size(); ++li) {
+      const auto& l = tlsset.listeners[li];
       proxy::SipProxyOptions so;
       so.proxy_v2 = cfg.sip_proxy_v2;
       so.limits.max_header = cfg.sip_max_header;
       so.limits.max_body = cfg.sip_max_body;
       so.answer_keepalive = cfg.sip_keepalive_pong;
-      so.handshake_timeout_us = std::uint64_t(cfg.sip_handshake_timeout_ms) * 1000;
+      so.handshake_timeout_us = std::uint64_t(l.handshake_timeout_ms) * 1000;
       if (cfg.sip_backend_tls) {
-        so.backend_tls = [ctx = client_ctx] { return ctx; };
+        so.backend_tls = [ctx = tlsset.client_ctx] { return ctx; };
         so.backend_tls_name = cfg.sip_backend_tls_name;
       }
-      w->sip = std::make_unique<proxy::SipProxy>(
-          *w->backends, [ctx = server_ctx] { return ctx; }, so, emit_tls, emit_sip);
-      if (int rc2 = glue->stack().listen(0, cfg.sip_port, *w->sip); rc2 != 0) {
-        log(LogLevel::Error, "SIP TLS listener on port %u: %s", cfg.sip_port, rte_strerror(-rc2));
+      auto sp = std::make_unique<proxy::SipProxy>(
+          *w->backends, [ctx = tlsset.listener_ctx[li]] { return ctx; }, so, emit_tls, emit_sip);
+      if (int rc2 = glue->stack().listen(l.ip, l.port, *sp); rc2 != 0) {
+        log(LogLevel::Error, "SIP TLS listener on %s:%u: %s", net::ipv4_to_string(l.ip).c_str(), l.port,
+            rte_strerror(-rc2));
         return 1;
       }
+      w->sip.push_back(std::move(sp));
     }
     for (auto& route : cfg.egress) {
       proxy::EgressOptions eo;
@@ -324,7 +283,7 @@ int run_daemon(Config cfg) {
       eo.source_ip = source_for(route.ip);
       eo.name = route.name;
       eo.handshake_timeout_us = std::uint64_t(cfg.egress_handshake_timeout_ms) * 1000;
-      auto eg = std::make_unique<proxy::Egress>([ctx = client_ctx] { return ctx; }, eo, emit_tls);
+      auto eg = std::make_unique<proxy::Egress>([ctx = tlsset.client_ctx] { return ctx; }, eo, emit_tls);
       if (int rc2 = glue->stack().listen(0, route.listen_port, *eg); rc2 != 0) {
         log(LogLevel::Error, "egress listener on port %u: %s", route.listen_port, rte_strerror(-rc2));
         return 1;
@@ -346,10 +305,11 @@ int run_daemon(Config cfg) {
   std::string svcs;
   for (auto p : cfg.echo_ports) svcs += " echo:" + std::to_string(p);
   for (auto p : cfg.discard_ports) svcs += " discard:" + std::to_string(p);
-  if (server_ctx && cfg.sip_port) {
-    svcs += " sip-tls:" + std::to_string(cfg.sip_port) + " (" + std::to_string(cfg.sip_backends.size()) + " backend(s), " +
-            cfg.sip_balance + (cfg.sip_backend_tls ? ", TLS to backends" : "") + ")";
-  }
+  for (auto& l : tlsset.listeners)
+    svcs += " sip-tls:" + (l.ip ? net::ipv4_to_string(l.ip) + ":" : "") + std::to_string(l.port);
+  if (!tlsset.listeners.empty())
+    svcs += " (" + std::to_string(cfg.sip_backends.size()) + " backend(s), " + cfg.sip_balance +
+            (cfg.sip_backend_tls ? ", TLS to backends" : "") + ")";
   for (auto& e : cfg.egress)
     svcs += " egress:" + std::to_string(e.listen_port) + "->tls:" + net::ipv4_to_string(e.ip) + ":" +
             std::to_string(e.port) + (e.name.empty() ? "" : "(" + e.name + ")");
@@ -366,6 +326,8 @@ int run_daemon(Config cfg) {
       log(LogLevel::Info, "counters (SIGUSR1):\n%s", worker::format_stats(*rt).c_str());
     }
     if (now - last_expire > rt->tsc_hz) {
+      // Ticket keys age on the control thread; handshakes read them lock-free.
+      if (tlsset.tickets) tlsset.tickets->rotate(static_cast<std::int64_t>(std::time(nullptr)));
       // The control thread ages neighbours: a CAS-locked write off the fast path.
       for (auto& n : rt->neigh) n->expire(now);
       last_expire = now;

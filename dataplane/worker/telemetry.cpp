@@ -193,13 +193,13 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
 #define TURNPIKE_X(n, desc) std::uint64_t n = 0;
   TURNPIKE_SIP_STATS(TURNPIKE_X)
 #undef TURNPIKE_X
-  for (auto& w : rt.workers) {
-    if (!w->sip) continue;
-    live += w->sip->live();
-#define TURNPIKE_X(n, desc) n += w->sip->stats().n.get();
-    TURNPIKE_SIP_STATS(TURNPIKE_X)
+  for (auto& w : rt.workers)
+    for (auto& sp : w->sip) {
+      live += sp->live();
+#define TURNPIKE_X(n, desc) n += sp->stats().n.get();
+      TURNPIKE_SIP_STATS(TURNPIKE_X)
 #undef TURNPIKE_X
-  }
+    }
   rte_tel_data_add_dict_u64(d, "connections", live);
 #define TURNPIKE_X(n, desc) rte_tel_data_add_dict_u64(d, #n, n);
   TURNPIKE_SIP_STATS(TURNPIKE_X)

@@ -51,7 +51,7 @@ int run(void* arg) {
     if (t0 >= next_tick) {
       nw.tick(t0);
       if (w.backends) w.backends->poll(w.tcp->stack().now());
-      if (w.sip) w.sip->poll(w.tcp->stack().now());
+      for (auto& s : w.sip) s->poll(w.tcp->stack().now());
       for (auto& r : w.relays) r->poll();
       for (auto& e : w.egress) e->poll(w.tcp->stack().now());
       next_tick = t0 + tick_every;

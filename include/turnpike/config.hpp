@@ -74,6 +74,29 @@ struct Config {
   bool sip_keepalive_pong = true;
   std::uint32_t sip_handshake_timeout_ms = 10000;
   std::uint32_t verdict_cache_entries = 65536;
+  // TLS of the SIP listeners (each listener may override these).
+  std::vector<std::string> sip_tls_versions{"1.2", "1.3"};
+  std::string sip_ciphers;                   // ':'-separated; empty: built-in AEAD suites
+  std::string sip_groups = "X25519:P-256";   // key exchange, preference order
+  bool sip_session_tickets = true;           // TLS 1.2 tickets + TLS 1.3 PSK tickets
+  std::string sip_ticket_key_file;           // shared keys (base64 lines); empty: generated, rotated
+  std::uint32_t sip_ticket_rotate_s = 43200;
+  std::uint32_t sip_ticket_lifetime_s = 7200;
+  struct SniCert {
+    std::string chain, key;  // PEM files: extra server certificates chosen by SNI
+  };
+  std::vector<SniCert> sip_sni_certs;
+  struct SipListener {
+    std::uint32_t ip = 0;  // 0: every address
+    std::uint16_t port = 5061;
+    std::string client_cert;                 // empty: sip.client_cert
+    std::vector<std::string> tls_versions;   // empty: sip.tls_versions
+    std::string ciphers, groups;             // empty: the [sip] values
+    std::uint32_t handshake_timeout_ms = 0;  // 0: sip.handshake_timeout_ms
+  };
+  std::vector<SipListener> sip_listeners;    // empty: one on sip.listen_port
+  // Listeners with every inherited field filled in.
+  std::vector<SipListener> effective_listeners() const;
   std::string sip_balance = "round-robin";   // round-robin | least-connections
   std::uint32_t sip_health_interval_ms = 2000;  // TCP connect checks; 0 = off
   std::uint32_t sip_health_timeout_ms = 1000;

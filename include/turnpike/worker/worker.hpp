@@ -41,7 +41,7 @@ struct Worker {
   std::vector<std::unique_ptr<tcp::Listener>> services;  // echo/discard (RFC 862/863)
   // Declared after `tcp`: destroyed first, while the stack still exists.
   std::unique_ptr<proxy::BackendPool> backends;  // SIP backends of this worker
-  std::unique_ptr<proxy::SipProxy> sip;  // SIP-over-TLS edge listener, if configured
+  std::vector<std::unique_ptr<proxy::SipProxy>> sip;  // one per SIP-over-TLS listener
   std::vector<std::unique_ptr<proxy::TcpRelay>> relays;
   std::vector<std::unique_ptr<proxy::Egress>> egress;  // plain inside -> TLS to a remote peer
   Cycles cycles;
