@@ -610,6 +610,23 @@ std::string describe(const Config& c) {
       << int(p.prefix) << " gateway=" << (p.gateway ? net::ipv4_to_string(p.gateway) : "none")
       << " rx_desc=" << p.rx_desc << " tx_desc=" << p.tx_desc << " mtu=" << p.mtu
       << " promiscuous=" << (p.promiscuous ? "on" : "off") << "\n";
+  if (!c.stores_dir.empty()) {
+    o << "stores: " << c.stores_dir << (c.stores_eku_mode.empty() ? "" : " eku_mode=" + c.stores_eku_mode) << "\n";
+    for (auto& l : c.effective_listeners()) {
+      o << "sip listener " << net::ipv4_to_string(l.ip) << ":" << l.port << ": tls=";
+      for (std::size_t i = 0; i < l.tls_versions.size(); ++i) o << (i ? "+" : "") << l.tls_versions[i];
+      o << " groups=" << l.groups << " client_cert=" << l.client_cert << " handshake_timeout_ms=" << l.handshake_timeout_ms
+        << "\n";
+    }
+    o << "sip backends:";
+    for (auto& [ip, port] : c.sip_backends) o << " " << net::ipv4_to_string(ip) << ":" << port;
+    o << " balance=" << c.sip_balance << " health_check_interval_ms=" << c.sip_health_interval_ms
+      << " proxy_v2=" << (c.sip_proxy_v2 ? "on" : "off") << " backend_tls=" << (c.sip_backend_tls ? "on" : "off")
+      << " session_tickets=" << (c.sip_session_tickets ? "on" : "off") << "\n";
+    for (auto& e : c.egress)
+      o << "egress " << e.listen_port << " -> tls " << net::ipv4_to_string(e.ip) << ":" << e.port
+        << (e.name.empty() ? "" : " name=" + e.name) << "\n";
+  }
   return o.str();
 }
 
