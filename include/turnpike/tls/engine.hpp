@@ -218,8 +218,13 @@ class Session {
   // peer_name: for the client role, the name the server must prove (RFC 5922
   // §7.1 via control::matches_peer_name); also sent as SNI unless an address.
   // resume (client role): a session saved from an earlier connection to the
-  // same peer; its ticket is offered, and the server may still decide on a
-  // full handshake (resumed() tells).
+  // same peer (same peer_name: the server is not re-verified on
+  // resumption); its ticket is offered, and the server may still decide on
+  // a full handshake (resumed() tells). Limitation of wolfSSL 5.5.4: over
+  // TLS 1.2 the client treats any ServerHello as accepting its ticket, so a
+  // 1.2 server that declines it makes the handshake fail ("unexpected
+  // message"); callers retry once without the saved session. TLS 1.3 falls
+  // back to a full handshake properly.
   explicit Session(std::shared_ptr<const Context> ctx, std::string peer_name = {}, bool name_is_ip = false,
                    SavedSession resume = {});
   ~Session();
