@@ -5,7 +5,8 @@
 # resolution, ping, TCP echo on turnpike's own TCP stack, and SIP OPTIONS over
 # TLS crossing turnpike to a SIP backend (demo certificates made on the fly),
 # a serverAuth-only client certificate refused with the spec's event line,
-# the counters in DPDK telemetry and a clean shutdown.
+# a resumed TLS 1.3 session, egress (turnpike as the TLS client presenting the
+# client store to a peer that requires clientAuth), the counters in DPDK telemetry and a clean shutdown.
 # Run as root. With a terminal, it waits for Enter before tearing down so you
 # can try commands yourself; everything it creates is removed on exit.
 set -euo pipefail
@@ -31,15 +32,23 @@ stores="$RIG_TMP/stores"
 mkdir -p "$stores"
 cp "$pki/both-chain.pem" "$stores/server.pem"
 cp "$pki/both.key" "$stores/privkey.pem"
+cp "$pki/client-chain.pem" "$stores/client.pem"
+cp "$pki/client.key" "$stores/clientprivkey.pem"
 cp "$pki/ca.pem" "$stores/ca.pem"
-echo "server store: $(openssl x509 -in "$stores/server.pem" -noout -subject)"
+echo "server store: $(openssl x509 -in "$stores/server.pem" -noout -subject -ext extendedKeyUsage | tr '\n' ' ')"
+echo "client store: $(openssl x509 -in "$stores/client.pem" -noout -subject -ext extendedKeyUsage | tr '\n' ' ')"
 say "a SIP backend in the kernel namespace at $PEER_IP:5060"
 ip netns exec "$NS_PEER" python3 tests/integration/sip_peers.py backend "$PEER_IP" 5060 "$RIG_TMP/backend.log" &
 BACKEND_PID=$!
-trap 'kill $BACKEND_PID 2>/dev/null; rig_down' EXIT
+say "a remote SIP peer over TLS at $PEER_IP:6001 that requires a clientAuth client certificate (Python ssl)"
+ip netns exec "$NS_PEER" python3 tests/integration/sip_peers.py tlsbackend "$PEER_IP" 6001 "$RIG_TMP/remote.log" \
+  "$pki/server-chain.pem" "$pki/server.key" "$pki/ca.pem" &
+REMOTE_PID=$!
+trap 'kill $BACKEND_PID $REMOTE_PID 2>/dev/null; rig_down' EXIT
 say "starting turnpike: 2 workers on net_af_packet0,iface=$IF_DP, address $TP_IP/24"
 rig_start_turnpike "$bin" 2 --set 'services.echo_ports=[7]' --set "stores.dir=$stores" \
-  --set "sip.backends=[\"$PEER_IP:5060\"]" --set sip.proxy_v2=true --set "events.file=$RIG_TMP/events.log"
+  --set "sip.backends=[\"$PEER_IP:5060\"]" --set sip.proxy_v2=true --set "events.file=$RIG_TMP/events.log" \
+  --set "egress.routes=[{listen_port=5070, remote=\"$PEER_IP:6001\", name=\"server.test\"}]"
 grep -E "port |TLS:|ready" "$TP_LOG"
 
 say "kernel side ($PEER_IP) resolves turnpike with ARP"
@@ -58,6 +67,16 @@ peer timeout 3 openssl s_client -connect "$TP_IP:5061" -CAfile "$pki/ca.pem" -ce
   -key "$pki/server.key" -cert_chain "$pki/inter.pem" -ign_eof </dev/null 2>&1 | grep -m1 -o "alert unsupported certificate" || true
 sleep 0.3
 echo "event log:"; cat "$RIG_TMP/events.log"
+say "session resumption: a TLS 1.3 ticket from the first connection resumes the second"
+for i in 1 2; do
+  printf 'OPTIONS sip:edge.test SIP/2.0\r\nVia: SIP/2.0/TLS %s;branch=z9hG4bK-r%s\r\nTo: <sip:edge.test>\r\nFrom: <sip:demo@test>;tag=1\r\nCall-ID: demo-r%s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' "$PEER_IP" $i $i |
+    peer timeout 3 openssl s_client -connect "$TP_IP:5061" -CAfile "$pki/ca.pem" -cert "$pki/client.pem" \
+      -key "$pki/client.key" -cert_chain "$pki/inter.pem" -sess_out "$RIG_TMP/sess$i" -ign_eof \
+      $([ $i = 2 ] && echo -sess_in "$RIG_TMP/sess1") 2>&1 | grep -E "^(New|Reused),|^SIP/2.0" || true
+done
+say "egress: plain SIP from the inside to turnpike:5070 -> TLS (client store) -> remote peer requiring clientAuth"
+peer timeout 10 python3 tests/integration/sip_peers.py plainclient "$TP_IP" 5070 show | grep -E "^SIP/2.0|X-TLS-Client" || true
+echo "remote peer log:"; cat "$RIG_TMP/remote.log"
 say "counters via DPDK telemetry: dpdk-telemetry.py -f $TP_PREFIX, command /turnpike/stats"
 tp_telemetry /turnpike/stats | python3 -m json.tool
 say "per-worker cycle accounting: /turnpike/workers"
@@ -68,6 +87,8 @@ say "TCP: /turnpike/tcp (non-zero counters)"
 tp_telemetry /turnpike/tcp | python3 -c 'import json,sys; d=json.load(sys.stdin)["/turnpike/tcp"]; print(json.dumps({k:v for k,v in d.items() if v}, indent=1))'
 say "SIP over TLS: /turnpike/sip"
 tp_telemetry /turnpike/sip | python3 -m json.tool
+say "egress: /turnpike/egress"
+tp_telemetry /turnpike/egress | python3 -m json.tool
 
 if [ -t 0 ]; then
   cat <<TXT
