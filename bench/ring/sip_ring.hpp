@@ -12,6 +12,8 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
+#include <time.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <deque>
@@ -260,6 +262,9 @@ class Rig {
   // rte_rdtsc cycles spent in each side's pump (A counted only in rounds
   // where it received frames or sent segments: its busy cycles).
   std::uint64_t cycles_a = 0, cycles_b = 0, busy_rounds_a = 0, rounds = 0;
+  // The same rounds' thread CPU time (excludes time the OS gave to others).
+  std::uint64_t cpu_ns_a = 0, cpu_ns_b = 0;
+  bool measure_cpu = false;
   std::uint64_t tls_events = 0, sip_events = 0;
 
   // For clients.
@@ -501,10 +506,17 @@ inline void Rig::drive_b() {
   }
 }
 
+inline std::uint64_t thread_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::uint64_t(ts.tv_sec) * 1'000'000'000u + std::uint64_t(ts.tv_nsec);
+}
+
 inline unsigned Rig::round() {
   // Side A: NetWorker input, TCP, TLS, SIP proxy, timers, flush.
   g_side = Side::a;
   const std::uint64_t tx0 = ga_->stack().counters().tx_segments.load();
+  std::uint64_t n0 = measure_cpu ? thread_ns() : 0;
   std::uint64_t t0 = rte_rdtsc();
   unsigned moved = rx(rp_->a(), true);
   ga_->poll(now_);
@@ -517,17 +529,20 @@ inline unsigned Rig::round() {
   std::uint64_t t1 = rte_rdtsc();
   if (moved || ga_->stack().counters().tx_segments.load() != tx0) {
     cycles_a += t1 - t0;
+    if (measure_cpu) cpu_ns_a += thread_ns() - n0;
     ++busy_rounds_a;
   }
   max_live_ = std::max(max_live_, proxy_->live());
   // Side B: the load and the backend.
   g_side = Side::b;
+  n0 = measure_cpu ? thread_ns() : 0;
   t0 = rte_rdtsc();
   const unsigned mb = rx(rp_->b(), false);
   gb_->poll(now_);
   drive_b();
   rp_->b().net->flush();
   cycles_b += rte_rdtsc() - t0;
+  if (measure_cpu) cpu_ns_b += thread_ns() - n0;
   g_side = Side::none;
   moved += mb;
   ++rounds;
