@@ -24,7 +24,8 @@ PKGS=(
   iproute2 iputils-ping iputils-arping ethtool hping3 tcpdump
   openssl python3 python3-pyelftools
   dpkg-dev autoconf automake libtool
-  haproxy nginx libnginx-mod-stream hitch stunnel4
+  haproxy nginx libnginx-mod-stream hitch stunnel4 kamailio kamailio-tls-modules
+  sipsak
 )
 mkdir -p "$deps"
 # dpkg-query answers in milliseconds: ask it every time instead of keeping a stamp.
