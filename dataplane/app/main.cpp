@@ -34,10 +34,12 @@ namespace {
 
 constexpr const char* kDefaultConfigPath = "/etc/turnpike/turnpike.toml";
 std::atomic<bool> g_dump{false};
+std::atomic<bool> g_reload{false};
 
 void on_signal(int sig) {
   // relaxed: flags polled by the control loop; no data rides on them.
   if (sig == SIGUSR1) g_dump.store(true, std::memory_order_relaxed);
+  else if (sig == SIGHUP) g_reload.store(true, std::memory_order_relaxed);
   else worker::g_stop.store(true, std::memory_order_relaxed);
 }
 
@@ -117,7 +119,9 @@ int run_daemon(Config cfg) {
   }
   std::unique_ptr<control::StoreManager> stores;
   std::unique_ptr<control::VerdictCache> vcache;
-  TlsSetup tlsset;
+  TlsSetup tlsset;  // the start-up setup: listeners and ports never change on reload
+  TlsPublisher tls_pub;
+  std::uint64_t trust_epoch = 1;
   if (!cfg.stores_dir.empty()) {
     control::StoreManager::Options so;
     so.dir = cfg.stores_dir;
@@ -132,13 +136,14 @@ int run_daemon(Config cfg) {
     }
     if (err.empty()) {
       vcache = std::make_unique<control::VerdictCache>(cfg.verdict_cache_entries);
-      err = build_tls(cfg, *stores->snapshot(), *stores, vcache.get(), tlsset);
+      err = build_tls(cfg, *stores->snapshot(), *stores, vcache.get(), trust_epoch, nullptr, tlsset);
     }
     if (!err.empty()) {
       log(LogLevel::Error, "TLS (stores %s): %s", cfg.stores_dir.c_str(), err.c_str());
       rc = 1;
     }
     for (auto& n : tlsset.notes) log(LogLevel::Info, "TLS: %s", n.c_str());
+    tls_pub.publish(std::make_shared<const TlsSetup>(tlsset));
     if (rc) {
       for (auto& p : rt->ports) port::stop_port(p.port_id);
       rte_eal_cleanup();
@@ -264,11 +269,19 @@ int run_daemon(Config cfg) {
       so.answer_keepalive = cfg.sip_keepalive_pong;
       so.handshake_timeout_us = std::uint64_t(l.handshake_timeout_ms) * 1000;
       if (cfg.sip_backend_tls) {
-        so.backend_tls = [ctx = tlsset.client_ctx] { return ctx; };
+        so.backend_tls = [rd = std::make_shared<TlsPublisher::Reader>(TlsPublisher::Reader{&tls_pub})] {
+          const TlsSetup* t = rd->get();
+          return t ? t->client_ctx : nullptr;
+        };
         so.backend_tls_name = cfg.sip_backend_tls_name;
       }
       auto sp = std::make_unique<proxy::SipProxy>(
-          *w->backends, [ctx = tlsset.listener_ctx[li]] { return ctx; }, so, emit_tls, emit_sip);
+          *w->backends,
+          [rd = std::make_shared<TlsPublisher::Reader>(TlsPublisher::Reader{&tls_pub}), li] {
+            const TlsSetup* t = rd->get();
+            return t ? t->listener_ctx[li] : nullptr;
+          },
+          so, emit_tls, emit_sip);
       if (int rc2 = glue->stack().listen(l.ip, l.port, *sp); rc2 != 0) {
         log(LogLevel::Error, "SIP TLS listener on %s:%u: %s", net::ipv4_to_string(l.ip).c_str(), l.port,
             rte_strerror(-rc2));
@@ -283,7 +296,12 @@ int run_daemon(Config cfg) {
       eo.source_ip = source_for(route.ip);
       eo.name = route.name;
       eo.handshake_timeout_us = std::uint64_t(cfg.egress_handshake_timeout_ms) * 1000;
-      auto eg = std::make_unique<proxy::Egress>([ctx = tlsset.client_ctx] { return ctx; }, eo, emit_tls);
+      auto eg = std::make_unique<proxy::Egress>(
+          [rd = std::make_shared<TlsPublisher::Reader>(TlsPublisher::Reader{&tls_pub})] {
+            const TlsSetup* t = rd->get();
+            return t ? t->client_ctx : nullptr;
+          },
+          eo, emit_tls);
       if (int rc2 = glue->stack().listen(0, route.listen_port, *eg); rc2 != 0) {
         log(LogLevel::Error, "egress listener on port %u: %s", route.listen_port, rte_strerror(-rc2));
         return 1;
@@ -300,6 +318,7 @@ int run_daemon(Config cfg) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGUSR1, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
 
   for (auto& w : rt->workers) rte_eal_remote_launch(worker::run, w.get(), w->lcore);
   std::string svcs;
@@ -322,12 +341,37 @@ int run_daemon(Config cfg) {
   while (!worker::g_stop.load(std::memory_order_relaxed)) {
     usleep(50 * 1000);
     const std::uint64_t now = rte_get_tsc_cycles();
+    if (g_reload.exchange(false, std::memory_order_relaxed)) {
+      if (!stores) {
+        log(LogLevel::Warn, "SIGHUP: no stores configured, nothing to reload");
+      } else {
+        // Re-read the stores (e.g. after turnpike-certs changed them) and
+        // publish new contexts; on any error the old ones stay.
+        auto before = stores->snapshot();
+        std::string err = stores->load();
+        auto snap = stores->snapshot();
+        const bool trust_changed = snap->ca_pem != before->ca_pem || snap->crls != before->crls;
+        auto next = std::make_shared<TlsSetup>();
+        if (err.empty())
+          err = build_tls(cfg, *snap, *stores, vcache.get(), trust_changed ? trust_epoch + 1 : trust_epoch,
+                          tls_pub.get()->tickets, *next);
+        if (!err.empty()) {
+          log(LogLevel::Error, "SIGHUP: reload refused, the running certificates stay: %s", err.c_str());
+        } else {
+          if (trust_changed) ++trust_epoch;  // cached chain verdicts of the old trust no longer count
+          for (auto& n : next->notes) log(LogLevel::Info, "TLS (reload): %s", n.c_str());
+          tls_pub.publish(std::move(next));
+          log(LogLevel::Info, "SIGHUP: stores generation %llu published (trust epoch %llu); open connections keep their session",
+              static_cast<unsigned long long>(snap->generation), static_cast<unsigned long long>(trust_epoch));
+        }
+      }
+    }
     if (g_dump.exchange(false, std::memory_order_relaxed)) {
       log(LogLevel::Info, "counters (SIGUSR1):\n%s", worker::format_stats(*rt).c_str());
     }
     if (now - last_expire > rt->tsc_hz) {
       // Ticket keys age on the control thread; handshakes read them lock-free.
-      if (tlsset.tickets) tlsset.tickets->rotate(static_cast<std::int64_t>(std::time(nullptr)));
+      if (tlsset.tickets) tlsset.tickets->rotate(static_cast<std::int64_t>(std::time(nullptr)));  // shared by reloads
       // The control thread ages neighbours: a CAS-locked write off the fast path.
       for (auto& n : rt->neigh) n->expire(now);
       last_expire = now;

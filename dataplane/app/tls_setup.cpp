@@ -31,14 +31,15 @@ tls::ClientCertMode cert_mode(const std::string& s) {
 }  // namespace
 
 std::string build_tls(const Config& cfg, const control::StoreSnapshot& snap, control::StoreManager& stores,
-                      control::VerdictCache* cache, TlsSetup& out) {
+                      control::VerdictCache* cache, std::uint64_t epoch, std::shared_ptr<tls::TicketKeys> tickets,
+                      TlsSetup& out) {
   auto trust = std::make_shared<control::TrustStore>();
   if (!snap.ca_pem.empty())
     if (std::string e = trust->add_ca_bundle(snap.ca_pem); !e.empty()) return "trust store ca.pem: " + e;
   for (auto& [name, crl] : snap.crls)
     if (std::string e = trust->add_crl(crl); !e.empty()) return "trust store " + name + ": " + e;
   out.trust = trust;
-  const tls::Verifier verifier{trust, cache, snap.eku_mode, snap.trust_epoch};
+  const tls::Verifier verifier{trust, cache, snap.eku_mode, epoch};
   out.notes.push_back(std::to_string(trust->ca_count()) + " CA(s), " + std::to_string(trust->crl_count()) +
                       " CRL(s), EKU checking mode " + std::string(control::to_string(snap.eku_mode)));
 
@@ -60,13 +61,13 @@ std::string build_tls(const Config& cfg, const control::StoreSnapshot& snap, con
       extra.push_back(std::move(id));
     }
     if (cfg.sip_session_tickets) {
-      out.tickets = std::make_shared<tls::TicketKeys>(static_cast<std::int64_t>(cfg.sip_ticket_rotate_s));
+      out.tickets = tickets ? tickets : std::make_shared<tls::TicketKeys>(static_cast<std::int64_t>(cfg.sip_ticket_rotate_s));
       if (!cfg.sip_ticket_key_file.empty()) {
         if (std::string e = out.tickets->load_file(cfg.sip_ticket_key_file); !e.empty())
           return "sip.ticket_key_file " + cfg.sip_ticket_key_file + ": " + e;
         out.notes.push_back("session tickets: " + std::to_string(out.tickets->size()) + " key(s) from " +
                             cfg.sip_ticket_key_file);
-      } else {
+      } else if (!tickets) {
         out.tickets->rotate(static_cast<std::int64_t>(std::time(nullptr)));
         out.notes.push_back("session tickets: generated keys, rotated every " + std::to_string(cfg.sip_ticket_rotate_s) + " s");
       }

@@ -4,7 +4,9 @@
 // egress and TLS to backends. One place, so a run-time swap can rebuild the
 // same set from a new store snapshot.
 #pragma once
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -25,8 +27,50 @@ struct TlsSetup {
   std::vector<std::string> notes;  // what was loaded, for the log
 };
 
-// Returns an error text naming what is wrong; "" on success.
+// Returns an error text naming what is wrong; "" on success. `epoch` is the
+// trust epoch for the verdict cache (bump it whenever CAs or CRLs change);
+// `tickets`, when given, is reused (keys survive a reload; a key file is
+// read again).
 std::string build_tls(const Config& cfg, const control::StoreSnapshot& snap, control::StoreManager& stores,
-                      control::VerdictCache* cache, TlsSetup& out);
+                      control::VerdictCache* cache, std::uint64_t epoch, std::shared_ptr<tls::TicketKeys> tickets,
+                      TlsSetup& out);
+
+// The current TlsSetup, published by the control thread and picked up by
+// workers on their next accept: one relaxed generation check per accept, a
+// lock only in the accept right after a change. Connections keep the
+// context they started with (shared_ptr), so a swap drops nothing.
+class TlsPublisher {
+ public:
+  void publish(std::shared_ptr<const TlsSetup> s) {
+    std::lock_guard<std::mutex> l(mu_);
+    cur_ = std::move(s);
+    gen_.fetch_add(1, std::memory_order_release);
+  }
+  std::shared_ptr<const TlsSetup> get() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return cur_;
+  }
+  std::uint64_t generation() const { return gen_.load(std::memory_order_acquire); }
+
+  // One per worker and use: caches the setup between generations.
+  struct Reader {
+    const TlsPublisher* pub;
+    std::uint64_t gen = ~std::uint64_t(0);
+    std::shared_ptr<const TlsSetup> cur;
+    const TlsSetup* get() {
+      const std::uint64_t g = pub->generation();
+      if (g != gen) {
+        cur = pub->get();
+        gen = g;
+      }
+      return cur.get();
+    }
+  };
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const TlsSetup> cur_;
+  std::atomic<std::uint64_t> gen_{0};
+};
 
 }  // namespace turnpike
