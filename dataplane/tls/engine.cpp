@@ -131,6 +131,40 @@ bool wildcard_match(std::string_view pattern, std::string_view host) {
   return host.substr(dot) == rest;
 }
 
+// supported_groups (RFC 8446 §4.2.7, RFC 8422 §5.1.1) of the ClientHello in
+// the first record. False when the record is not a whole ClientHello or it
+// carries no such extension: wolfSSL then decides alone.
+bool client_groups(const std::uint8_t* p, std::size_t n, std::vector<std::uint16_t>& out) {
+  auto u16 = [&](std::size_t i) { return static_cast<std::size_t>(p[i] << 8 | p[i + 1]); };
+  if (n < 9 || p[0] != 22 /* handshake */) return false;
+  const std::size_t end = std::min(n, 5 + u16(3));
+  if (p[5] != 1 /* client_hello */) return false;
+  const std::size_t body = 9 + (std::size_t(p[6]) << 16 | u16(7));
+  if (body > end) return false;  // split over records
+  std::size_t q = 9 + 2 + 32;      // legacy_version, random
+  if (q + 1 > body) return false;
+  q += 1 + p[q];  // session id
+  if (q + 2 > body) return false;
+  q += 2 + u16(q);  // cipher suites
+  if (q + 1 > body) return false;
+  q += 1 + p[q];  // compression methods
+  if (q + 2 > body) return false;
+  const std::size_t ext_end = std::min(body, q + 2 + u16(q));
+  q += 2;
+  while (q + 4 <= ext_end) {
+    const std::size_t type = u16(q), len = u16(q + 2);
+    q += 4;
+    if (q + len > ext_end) return false;
+    if (type == 10 && len >= 2) {
+      const std::size_t list_end = std::min(q + len, q + 2 + u16(q));
+      for (std::size_t i = q + 2; i + 2 <= list_end; i += 2) out.push_back(static_cast<std::uint16_t>(u16(i)));
+      return true;
+    }
+    q += len;
+  }
+  return false;
+}
+
 void set_versions(WOLFSSL_CTX* ctx, const Options& o) {
   // TLS 1.2 (RFC 5246) and 1.3 (RFC 8446) only; nothing older.
   wolfSSL_CTX_SetMinVersion(ctx, o.tls12 ? WOLFSSL_TLSV1_2 : WOLFSSL_TLSV1_3);
@@ -169,6 +203,20 @@ std::size_t Context::select_identity(std::string_view host) const {
 std::string Context::configure(WOLFSSL_CTX* ctx, const Options& o) const {
   set_versions(ctx, o);
   if (wolfSSL_CTX_set_cipher_list(ctx, ciphers_.c_str()) != WOLFSSL_SUCCESS) return "cipher list refused";
+  // The curve list also disables every other curve, which the TLS 1.2
+  // server's ECDHE curve choice honours (set_groups alone only orders the
+  // TLS 1.3 key shares and the client's supported_groups).
+  std::string curves;
+  for (int id : groups_) {
+    const char* n = id == WOLFSSL_ECC_X25519      ? "X25519"
+                    : id == WOLFSSL_ECC_SECP256R1 ? "P-256"
+                    : id == WOLFSSL_ECC_SECP384R1 ? "P-384"
+                    : id == WOLFSSL_ECC_SECP521R1 ? "P-521"
+                                                  : nullptr;
+    if (n) curves += (curves.empty() ? "" : ":") + std::string(n);
+  }
+  if (!curves.empty() && wolfSSL_CTX_set1_curves_list(ctx, curves.c_str()) != WOLFSSL_SUCCESS)
+    return "key-exchange groups refused";
   std::vector<int> g = groups_;
   if (wolfSSL_CTX_set_groups(ctx, g.data(), static_cast<int>(g.size())) != WOLFSSL_SUCCESS)
     return "key-exchange groups refused";
@@ -299,7 +347,6 @@ Session::Session(std::shared_ptr<const Context> ctx, std::string peer_name, bool
   // A server with several identities creates its WOLFSSL once the
   // ClientHello has named one (choose_identity).
   if (ctx_->is_server() && ctx_->identities() > 1) return;
-  identity_chosen_ = true;
   init_ssl(ctx_->raw());
   if (ssl_ && resume) wolfSSL_set_session(ssl_, resume.get());
 }
@@ -386,7 +433,7 @@ void Session::fail_from_error(int ret) {
 
 Session::State Session::step() {
   if (state_ != State::Handshaking) return state_;
-  if (!identity_chosen_ && ctx_->is_server() && ctx_->identities() > 1) {
+  if (!hello_seen_ && ctx_->is_server()) {
     // Wait for the whole first record (RFC 8446 §5.1: at most 2^14 bytes
     // of fragment); a bogus length is left to wolfSSL to refuse.
     const std::size_t avail = rx_.size() - rx_off_;
@@ -395,14 +442,28 @@ Session::State Session::step() {
       const std::size_t rec = 5 + (std::size_t(rx_[rx_off_ + 3]) << 8 | rx_[rx_off_ + 4]);
       if (avail < rec && rec <= 5 + 16384 + 256) return state_;
     }
-    if (!choose_identity()) return state_;
+    hello_seen_ = true;
+    if (!ssl_ && !choose_identity()) return state_;
+    // No group in common: refuse here. wolfSSL's TLS 1.2 server would
+    // otherwise fall back to P-256 even when the client did not offer it.
+    std::vector<std::uint16_t> offered;
+    if (client_groups(rx_.data() + rx_off_, avail, offered) &&
+        std::none_of(offered.begin(), offered.end(), [&](std::uint16_t g) {
+          return std::find(ctx_->groups_.begin(), ctx_->groups_.end(), int(g)) != ctx_->groups_.end();
+        })) {
+      SendAlert(ssl_, kAlertFatal, handshake_failure);
+      alert_sent_ = handshake_failure;
+      state_ = State::Failed;
+      failure_ = "no shared group";
+      return state_;
+    }
   }
   const int ret = ctx_->is_server() ? wolfSSL_accept(ssl_) : wolfSSL_connect(ssl_);
   if (ctx_->is_server() && wolfSSL_version(ssl_) == TLS1_2_VERSION && !resumed()) {
-    // TLS 1.2: wolfSSL's server takes any curve the client lists
-    // (RFC 8422 §5.1.1 leaves the choice to the server), so the configured
-    // groups are enforced here, before the server's flight leaves: it is
-    // dropped and only the alert is sent.
+    // TLS 1.2 safety net (RFC 8422 §5.1.1 leaves the curve to the server):
+    // the disabled-curve mask should keep wolfSSL within the configured
+    // groups; if a curve outside them was chosen anyway, the server's
+    // flight is dropped before it leaves and only the alert is sent.
     const char* g = wolfSSL_get_curve_name(ssl_);
     if (g && std::find(ctx_->group_names_.begin(), ctx_->group_names_.end(), std::string_view(g)) ==
                  ctx_->group_names_.end()) {
@@ -497,7 +558,6 @@ void Session::on_open() {
 // into this session before wolfSSL sees the hello. A ClientHello split over
 // several records, or none at all, gets the default identity.
 bool Session::choose_identity() {
-  identity_chosen_ = true;
   const std::size_t avail = rx_.size() - rx_off_;
   unsigned char name[256];
   unsigned int sz = sizeof name;

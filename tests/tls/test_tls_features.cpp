@@ -82,11 +82,9 @@ TEST(TlsNegotiation, ClientWithOnlyADisabledGroupFails) {
     pump(c, s);
     EXPECT_EQ(s.state(), State::Failed);
     EXPECT_EQ(c.state(), State::Failed);
-    if (!tls13) {
-      EXPECT_EQ(c.failure(), "alert received");
-      EXPECT_EQ(s.failure(), "no shared group");
-      EXPECT_EQ(s.alert_sent(), 40);  // handshake_failure
-    }
+    EXPECT_EQ(c.failure(), "alert received");
+    EXPECT_EQ(s.failure(), "no shared group");
+    EXPECT_EQ(s.alert_sent(), 40);  // handshake_failure
   }
   // The same client against a server that enables P-384 gets it.
   tls::Options so = leaf_options("both");
@@ -97,6 +95,20 @@ TEST(TlsNegotiation, ClientWithOnlyADisabledGroupFails) {
   pump(c, s);
   ASSERT_EQ(s.state(), State::Open) << s.failure();
   EXPECT_EQ(s.group(), "SECP384R1");
+}
+
+TEST(TlsNegotiation, Tls12ServerKeepsToItsGroups) {
+  // A 1.2-only server: the group is checked once the ClientHello named it.
+  tls::Options so = leaf_options("both");
+  so.tls13 = false;
+  so.groups = "X25519";
+  tls::Options co;
+  co.groups = "P-256:X25519";
+  tls::Session s(make_server(so)), c(make_client(co), "both.test");
+  pump(c, s);
+  ASSERT_EQ(s.state(), State::Open) << s.failure();
+  EXPECT_EQ(s.version(), "TLSv1.2");
+  EXPECT_EQ(s.group(), "X25519");
 }
 
 TEST(TlsNegotiation, ServerGroupPreferenceAndHelloRetry) {
@@ -173,6 +185,9 @@ TEST(TlsNegotiation, BadNamesAreClearErrors) {
   o.cipher_list = "ECDHE-ECDSA-AES128-GCM-SHA256:NOT-A-CIPHER";
   EXPECT_EQ(tls::Context::make_server(o, verifier()).error, "unknown cipher suite \"NOT-A-CIPHER\"");
   o.cipher_list.clear();
+  o.ticket_lifetime = 8 * 24 * 3600;
+  EXPECT_EQ(tls::Context::make_server(o, verifier()).error, "ticket lifetime must be between 1 second and 7 days");
+  o.ticket_lifetime = 3600;
   o.ciphersuites = "TLS_AES_512_GCM";
   EXPECT_EQ(tls::Context::make_client(o, verifier()).error, "unknown cipher suite \"TLS_AES_512_GCM\"");
 }

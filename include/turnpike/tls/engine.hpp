@@ -289,7 +289,7 @@ class Session {
   int alert_sent_ = 0;
   PeerInfo peer_;
   std::size_t identity_ = 0;
-  bool identity_chosen_ = false;
+  bool hello_seen_ = false;  // server: first record looked at (SNI, groups)
   // What a ticket binds about the client certificate (eku-semantics.md:
   // a mode change also applies to resumed sessions).
   struct Binding {
