@@ -255,6 +255,7 @@ class Rig {
   proxy::BackendPool& pool() { return *pool_; }
   Backend& backend() { return backend_; }
   control::VerdictCache* server_cache() { return cache_a_.get(); }
+  std::shared_ptr<const tls::Context> proxy_context() const { return server_ctx_; }
   testing::RingPair& ring() { return *rp_; }
   const ImpairCounts& impair() const { return ic_; }
   std::uint64_t now() const { return now_; }
