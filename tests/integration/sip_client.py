@@ -15,6 +15,7 @@ Prints one JSON object describing what happened. MODEs:
   truncated FIN|RST  a TLS record header announcing more than follows, then
                FIN (shutdown) or RST (SO_LINGER 0); reports the server's reaction
   http         an HTTP request instead of a ClientHello
+  badhello     a TLS handshake record whose ClientHello body is noise
   bigheader N  a request whose header section is N bytes
   biglength N  a request announcing Content-Length N (body not sent)
 usage: sip_client.py pv2probe HOST PORT SRC_IP SRC_PORT
@@ -169,7 +170,7 @@ def mode_split1(host, port, ca, cert, key, ms):
                     return b""
                 inc.write(d)
     m = Reader(recv).message()
-    return {"handshake": "ok", "version": obj.version(), "sends": sends, "bytes": sent,
+    return {"local_port": lport, "handshake": "ok", "version": obj.version(), "sends": sends, "bytes": sent,
             "handshake_s": round(hs_s, 2), "status": status(m)}
 
 
@@ -205,6 +206,7 @@ def mode_trickle(host, port, ca, cert, key, ms):
     hello = client_hello(ca, cert, key)
     sock = socket.create_connection((host, port), timeout=10)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    lport = sock.getsockname()[1]
     sock.settimeout(0)
     t0 = time.monotonic()
     sent, how, got = 0, "open", b""
@@ -232,31 +234,40 @@ def mode_trickle(host, port, ca, cert, key, ms):
         how, extra_s, more = wait_close(sock, 5)
         closed_s += extra_s
         got += more
-    return {"closed": how, "after_s": round(closed_s, 2), "sent": sent, "hello_len": len(hello),
+    return {"local_port": lport, "closed": how, "after_s": round(closed_s, 2), "sent": sent, "hello_len": len(hello),
             "alert": got[:1] == b"\x15"}
 
 
 def mode_truncated(host, port, ca, cert, key, how):
     hello = client_hello(ca, cert, key)
     sock = socket.create_connection((host, port), timeout=10)
+    lport = sock.getsockname()[1]
     # The record header announces the whole ClientHello; only part follows.
     sock.sendall(hello[:5 + (len(hello) - 5) // 3])
     time.sleep(0.3)
     if how == "RST":
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
-        return {"sent": 5 + (len(hello) - 5) // 3, "record_len": len(hello) - 5, "closed": "client-rst"}
+        return {"local_port": lport, "sent": 5 + (len(hello) - 5) // 3, "record_len": len(hello) - 5,
+                "closed": "client-rst"}
     sock.shutdown(socket.SHUT_WR)
     res, secs, got = wait_close(sock, 5)
-    return {"sent": 5 + (len(hello) - 5) // 3, "record_len": len(hello) - 5, "closed": res,
+    return {"local_port": lport, "sent": 5 + (len(hello) - 5) // 3, "record_len": len(hello) - 5, "closed": res,
             "after_s": round(secs, 2), "alert": got[:1] == b"\x15"}
 
 
-def mode_http(host, port):
+def mode_raw(host, port, kind):
     sock = socket.create_connection((host, port), timeout=10)
-    sock.sendall(b"GET / HTTP/1.1\r\nHost: edge.test\r\nUser-Agent: probe\r\n\r\n")
+    lport = sock.getsockname()[1]
+    if kind == "http":
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: edge.test\r\nUser-Agent: probe\r\n\r\n")
+    else:
+        # A well-formed handshake record (RFC 8446 5.1) holding a ClientHello
+        # header (type 1, length 60) followed by noise instead of its fields.
+        noise = bytes((i * 73 + 41) % 256 for i in range(60))
+        sock.sendall(b"\x16\x03\x01\x00\x40\x01\x00\x00\x3c" + noise)
     res, secs, got = wait_close(sock, 5)
-    return {"closed": res, "after_s": round(secs, 2), "reply_is_alert": got[:1] == b"\x15",
+    return {"local_port": lport, "closed": res, "after_s": round(secs, 2), "reply_is_alert": got[:1] == b"\x15",
             "reply_is_http": got.startswith(b"HTTP")}
 
 
@@ -267,8 +278,12 @@ def mode_big(host, port, ca, cert, key, kind, n):
     local = f"{ip}:{lport}"
     if kind == "bigheader":
         base = request("OPTIONS", "sip:edge.test", f"h-{lport}", 1, f"z9hG4bK-h{lport}", local)
-        pad = n - len(base)
-        lines = "".join(f"X-Pad-{i}: {'p' * 90}\r\n" for i in range(pad // 100 + 1))
+        # Pad with "X-Pad-NNNNN: ppp\r\n" lines so the head is exactly n bytes:
+        # k-1 lines of 100 bytes and a last one of 100..199.
+        total = n - len(base)
+        k = total // 100
+        sizes = [100] * (k - 1) + [total - 100 * (k - 1)]
+        lines = "".join(f"X-Pad-{i:05d}: {'p' * (size - 15)}\r\n" for i, size in enumerate(sizes))
         msg = request("OPTIONS", "sip:edge.test", f"h-{lport}", 1, f"z9hG4bK-h{lport}", local, extra=lines)
     else:
         msg = request("OPTIONS", "sip:edge.test", f"b-{lport}", 1, f"z9hG4bK-b{lport}", local)
@@ -285,8 +300,8 @@ def mode_big(host, port, ca, cert, key, kind, n):
     else:
         err = None
     res, _, _ = wait_close(s, 3) if m else ("?", 0, b"")
-    return {"sent": len(msg), "head_len": msg.find(b"\r\n\r\n") + 4, "status": status(m),
-            "call_id_echoed": bool(m) and (header(m, "Call-ID") or "").startswith(kind[3] + "-"),
+    return {"local_port": lport, "sent": len(msg), "head_len": msg.find(b"\r\n\r\n") + 4, "status": status(m),
+            "call_id_echoed": bool(m) and header(m, "Call-ID") == f"{'h' if kind == 'bigheader' else 'b'}-{lport}",
             "closed_after": res, "error": err}
 
 
@@ -320,8 +335,8 @@ def main():
             out = mode_trickle(host, port, ca, cert, key, arg or "100")
         elif mode == "truncated":
             out = mode_truncated(host, port, ca, cert, key, arg or "FIN")
-        elif mode == "http":
-            out = mode_http(host, port)
+        elif mode in ("http", "badhello"):
+            out = mode_raw(host, port, mode)
         elif mode in ("bigheader", "biglength"):
             out = mode_big(host, port, ca, cert, key, mode, int(arg))
         else:
