@@ -109,6 +109,7 @@ struct Egress::Pair final : tcp::ConnHandler {
 
   void handshake_failed(std::string_view detail) {
     eg.stats_.handshakes_failed.add();
+    eg.refusals_.add(detail);
     if (eg.tls_event_) {
       tcp::ConnInfo ci;
       st.info(out, ci);

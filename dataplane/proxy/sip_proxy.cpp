@@ -349,6 +349,7 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   // Src is the side that opened the connection: the client inbound, this
   // edge on the backend leg.
   void emit_tls_failure(std::string_view kind, const tcp::ConnInfo& c, std::string_view detail) {
+    px.refusals_.add(detail);
     if (!px.tls_event_) return;
     const bool inbound = kind == control::kEventInboundTlsError;
     const std::string src = net::ipv4_to_string(inbound ? c.raddr : c.laddr),

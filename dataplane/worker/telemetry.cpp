@@ -2,7 +2,10 @@
 #include <rte_ethdev.h>
 #include <rte_telemetry.h>
 
+#include <cctype>
 #include <cstring>
+#include <map>
+#include <string>
 #include <sstream>
 
 #include "turnpike/worker/runtime.hpp"
@@ -186,6 +189,24 @@ int cmd_tcp(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+void add_details(const proxy::DetailCounters& dc, std::map<std::string, std::uint64_t>& by) {
+  for (std::size_t i = 0; i < dc.size(); ++i) by[std::string(dc.name(i))] += dc.count(i);
+  if (dc.other()) by["other"] += dc.other();
+}
+
+void add_details_dict(rte_tel_data* d, const char* key, const std::map<std::string, std::uint64_t>& by) {
+  rte_tel_data* sub = rte_tel_data_alloc();
+  rte_tel_data_start_dict(sub);
+  for (auto& [k, v] : by) {
+    // Keys as identifiers (newer DPDK releases refuse other characters).
+    std::string name = k;
+    for (char& ch : name)
+      if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    rte_tel_data_add_dict_u64(sub, name.c_str(), v);
+  }
+  rte_tel_data_add_dict_container(d, key, sub, 0);
+}
+
 int cmd_sip(const char*, const char*, rte_tel_data* d) {
   const Runtime& rt = *g_rt;
   rte_tel_data_start_dict(d);
@@ -218,6 +239,10 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
   const char* names[6] = {"backend_picks", "backend_connect_failures", "health_checks_ok", "health_checks_failed",
                           "backend_went_down", "backend_came_up"};
   for (int i = 0; i < 6; ++i) rte_tel_data_add_dict_u64(d, names[i], b[i]);
+  std::map<std::string, std::uint64_t> by;
+  for (auto& w : rt.workers)
+    for (auto& sp : w->sip) add_details(sp->refusals(), by);
+  add_details_dict(d, "refused_by_detail", by);
   return 0;
 }
 
@@ -239,6 +264,10 @@ int cmd_egress(const char*, const char*, rte_tel_data* d) {
 #define TURNPIKE_X(n, desc) rte_tel_data_add_dict_u64(d, #n, n);
   TURNPIKE_EGRESS_STATS(TURNPIKE_X)
 #undef TURNPIKE_X
+  std::map<std::string, std::uint64_t> by;
+  for (auto& w : rt.workers)
+    for (auto& e : w->egress) add_details(e->refusals(), by);
+  add_details_dict(d, "refused_by_detail", by);
   return 0;
 }
 

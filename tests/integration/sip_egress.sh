@@ -68,6 +68,8 @@ grep 'Dst-port="6001"' "$events" | head -2
 check "egress: outbound event for the name mismatch" grep -q "Dst-port=\"6001\" Detail=\"" "$events"
 eg=$(tp_telemetry /turnpike/egress)
 echo "egress telemetry: $eg"
+check "egress refusals counted by detail" \
+  test "$(json_get "$eg" 'd["/turnpike/egress"]["refused_by_detail"].get("unsupported_certificate_purpose", 0)')" -ge 1
 check "egress telemetry counts 2 completed and 2 refused handshakes (at least)" \
   test "$(json_get "$eg" 'int(d["/turnpike/egress"]["handshakes_ok"] >= 2 and d["/turnpike/egress"]["handshakes_failed"] >= 2)')" = 1
 tp_stop TERM

@@ -51,6 +51,9 @@ check "event line has the spec's shape" grep -qE "^Event=\"Inbound TLS Negotiati
 for leaf in expired revoked wrongissuer; do s_client $leaf >/dev/null; done
 sleep 0.5
 check "expired client: own Detail" grep -q 'Detail="certificate has expired"' "$events"
+sip=$(tp_telemetry /turnpike/sip)
+echo "refusals by detail: $(json_get "$sip" 'd["/turnpike/sip"]["refused_by_detail"]')"
+check "refusals counted by detail (purpose, expired, revoked, untrusted)" test "$(json_get "$sip" 'int(all(d["/turnpike/sip"]["refused_by_detail"].get(k, 0) >= 1 for k in ("unsupported_certificate_purpose", "certificate_has_expired", "certificate_revoked", "unable_to_get_local_issuer_certificate")))')" = 1
 check "revoked client: own Detail" grep -q 'Detail="certificate revoked"' "$events"
 check "untrusted client: own Detail" grep -q 'Detail="unable to get local issuer certificate"' "$events"
 check "RFC 5626 ping answered with CRLF, then requests still flow" test "$(pyclient client keepalive)" = "pong SIP/2.0 200 OK"

@@ -15,6 +15,7 @@
 
 #include "turnpike/control/events.hpp"
 #include "turnpike/net/counters.hpp"
+#include "turnpike/proxy/detail_counters.hpp"
 #include "turnpike/tcp/stack.hpp"
 #include "turnpike/tls/engine.hpp"
 
@@ -55,6 +56,7 @@ class Egress final : public tcp::Listener {
   void poll(std::uint64_t now_us);  // handshake timeouts, deferred frees
   std::size_t live() const { return pairs_.size(); }
   const EgressStats& stats() const { return stats_; }
+  const DetailCounters& refusals() const { return refusals_; }
   const EgressOptions& options() const { return opt_; }
 
  private:
@@ -66,6 +68,7 @@ class Egress final : public tcp::Listener {
   std::unordered_map<std::uint32_t, std::unique_ptr<Pair>> pairs_;  // by inside control block index
   std::vector<std::unique_ptr<Pair>> graveyard_;
   EgressStats stats_;
+  DetailCounters refusals_;
 };
 
 }  // namespace turnpike::proxy

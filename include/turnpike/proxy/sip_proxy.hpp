@@ -15,6 +15,7 @@
 #include "turnpike/control/events.hpp"
 #include "turnpike/net/counters.hpp"
 #include "turnpike/proxy/backends.hpp"
+#include "turnpike/proxy/detail_counters.hpp"
 #include "turnpike/sip/framer.hpp"
 #include "turnpike/tcp/stack.hpp"
 #include "turnpike/tls/engine.hpp"
@@ -73,6 +74,7 @@ class SipProxy final : public tcp::Listener {
 
   std::size_t live() const { return pairs_.size(); }
   const SipProxyStats& stats() const { return stats_; }
+  const DetailCounters& refusals() const { return refusals_; }  // failed handshakes by Detail
 
  private:
   struct Pair;
@@ -85,6 +87,7 @@ class SipProxy final : public tcp::Listener {
   std::unordered_map<std::uint32_t, std::unique_ptr<Pair>> pairs_;  // by client control block index
   std::vector<std::unique_ptr<Pair>> graveyard_;  // freed in poll(), never inside a callback
   SipProxyStats stats_;
+  DetailCounters refusals_;
 };
 
 }  // namespace turnpike::proxy
