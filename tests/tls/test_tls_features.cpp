@@ -539,3 +539,36 @@ TEST(TicketKeys, ReadersSeeWholeKeysWhileRotating) {
   EXPECT_EQ(torn.load(), 0);
   EXPECT_EQ(k.size(), 4u);
 }
+
+TEST(TicketLifetime, ExpiredTicketMeansFullHandshake) {
+  auto keys = std::make_shared<tls::TicketKeys>();
+  for (bool tls13 : {true, false}) {
+    SCOPED_TRACE(tls13 ? "TLS 1.3" : "TLS 1.2");
+    tls::Options o = leaf_options("both");
+    o.client_cert = tls::ClientCertMode::None;
+    o.tickets = keys;
+    o.ticket_lifetime = 1;
+    o.tls13 = tls13;
+    auto srv = make_server(o);
+    auto cli = make_client({});
+    tls::SavedSession saved;
+    {
+      tls::Session s(srv), c(cli, "both.test");
+      settle(c, s);
+      saved = c.save();
+      ASSERT_TRUE(saved);
+    }
+    {
+      tls::Session s(srv), c(cli, "both.test", false, saved);
+      settle(c, s);
+      EXPECT_TRUE(s.resumed());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    tls::Session s(srv), c(cli, "both.test", false, saved);
+    settle(c, s);
+    EXPECT_FALSE(s.resumed());
+    if (tls13) {
+      EXPECT_EQ(s.state(), State::Open) << s.failure();
+    }
+  }
+}

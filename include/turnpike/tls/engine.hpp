@@ -52,7 +52,8 @@ struct Verifier {
 //
 // Key file format (load / load_file): UTF-8 text, one key per line, each
 // line the standard base64 (RFC 4648 §4, with padding) of exactly 80 bytes:
-//   bytes  0..15  key name (sent in clear in every ticket; must be unique)
+//   bytes  0..15  key name (sent in clear in every ticket; unique, not all
+//                 zero bytes)
 //   bytes 16..47  ChaCha20 encryption key
 //   bytes 48..79  HMAC-SHA256 key
 // The first key line encrypts new tickets; the following lines only decrypt
@@ -78,7 +79,7 @@ class TicketKeys {
 
   // period_s: how long a generated key encrypts before rotate() replaces it;
   // keep: how many previous keys still decrypt (capped at kMaxKeys - 1).
-  // Starts with one random key (generated with now = 0 as its birth).
+  // Starts with one random key; its period starts at the first rotate().
   explicit TicketKeys(std::int64_t period_s = 12 * 3600, unsigned keep = 2);
   TicketKeys(const TicketKeys&) = delete;
   TicketKeys& operator=(const TicketKeys&) = delete;
@@ -106,7 +107,6 @@ class TicketKeys {
  private:
   static constexpr std::size_t kWords = kKeyBytes / 8;  // 10
   void publish(const std::vector<Key>& keys);           // writer_ held
-  std::vector<Key> snapshot_locked() const;             // writer_ held
   std::atomic<std::uint64_t> seq_{0};
   std::atomic<std::uint32_t> count_{0};
   std::array<std::array<std::atomic<std::uint64_t>, kWords>, kMaxKeys> words_{};
@@ -152,7 +152,15 @@ struct Options {
   ClientCertMode client_cert = ClientCertMode::Request;  // server role only
   // Server role: session tickets (TLS 1.2 and 1.3 resumption) with these
   // keys; null: no tickets, every handshake is full. wolfSSL's own session
-  // cache is always off on server contexts.
+  // cache is always off on server contexts. Each ticket binds, encrypted
+  // and MACed, whether a client certificate was presented, its EKU and
+  // keyUsage facts, the CA-chain EKU summary, its notAfter, the first 16
+  // bytes of its fingerprint, the trust epoch and the issue time. A ticket
+  // is declined (full handshake, which re-verifies and may refuse) when its
+  // key is unknown or rotated out, it is older than ticket_lifetime, the
+  // trust epoch changed, the certificate has expired, the context's EKU
+  // mode now refuses the bound facts (eku-semantics.md), or the listener
+  // now requires a certificate the original session did not present.
   std::shared_ptr<TicketKeys> tickets;
   std::uint32_t ticket_lifetime = 7200;  // seconds; at most 7 days (RFC 8446 §4.6.1)
   // Tests turn this off to impersonate a peer that has a certificate but not
