@@ -172,6 +172,12 @@ void row(const std::string& what, const std::string& group, std::uint64_t n, con
   std::fflush(stdout);
 }
 
+// Frames the NetWorkers dropped (ring overflow would show here): must stay 0.
+std::string drops(Rig& r) {
+  const auto n = r.ring().a().net->stats(0).total_drops() + r.ring().b().net->stats(0).total_drops();
+  return n ? ", NETWORKER DROPS " + std::to_string(n) : "";
+}
+
 bool check(bool ok, const char* what) {
   if (!ok) std::printf("!! %s\n", what);
   return ok;
@@ -212,6 +218,7 @@ void handshakes(const std::string& what, RigOptions o, unsigned n, const char* f
   note += ", cache hits " + std::to_string(r.proxy().stats().verdict_cache_hits.get() - st0);
   note += ", resumed " + std::to_string(r.proxy().stats().resumed.get() - rs0);
   if (!r.clients().empty()) note += ", " + r.clients().back()->s.cipher() + " " + r.clients().back()->s.group();
+  note += drops(r);
   row(what, o.groups, n, f, floor, note);
 }
 
@@ -273,6 +280,7 @@ void reqresp(unsigned conns, unsigned per_conn, bool memory) {
   std::string note = "A alone: " + std::to_string(static_cast<long long>(1e6 / f.a)) + " pairs/s per core (tsc), " +
                      std::to_string(static_cast<long long>(1e6 / f.a_cpu)) + " (cpu)";
   if (t.mismatched || t.failed) note += ", ERRORS";
+  note += drops(r);
   const std::string what = "REGISTER 700 B req/resp, " + std::to_string(conns) + " TLS conns";
   row(what, o.groups, pairs, f, "~2 AES-GCM rec", note);
   r.release_all();

@@ -57,7 +57,9 @@ struct RigOptions {
   bool server_cache = true;    // A's verdict cache (false: every chain verified)
   Impair impair;
   unsigned open_per_round = 64;   // new connections B starts per round
-  unsigned sends_per_round = 256; // requests B sends per round
+  // Requests (and closes) B starts per round: bounded so that no burst
+  // overflows the 1024-entry rings (NetWorker tx_full drops).
+  unsigned sends_per_round = 128;
   std::uint64_t time_wait_us = 100'000;
   std::uint32_t max_connections = 8192;
 };
@@ -116,6 +118,7 @@ struct BackendConn final : tcp::ConnHandler {
   std::string in;
   std::uint64_t* answered;
   std::uint64_t* errors;
+  std::uint64_t* bytes;
   bool gone = false;
   void on_readable(tcp::Stack& st, tcp::ConnId id) override {
     for (auto d = st.peek(id); !d.empty(); d = st.peek(id)) {
@@ -130,6 +133,7 @@ struct BackendConn final : tcp::ConnHandler {
         in.clear();
         break;
       }
+      *bytes += f.length;
       const std::string r = make_response(std::string_view(in).substr(0, f.length));
       // Responses are small and the send buffer large: a short write is a bug here.
       if (st.write(id, r.data(), r.size()) != static_cast<long>(r.size())) ++*errors;
@@ -148,11 +152,12 @@ struct BackendConn final : tcp::ConnHandler {
 
 struct Backend final : tcp::Listener {
   std::vector<std::unique_ptr<BackendConn>> conns;
-  std::uint64_t answered = 0, errors = 0;
+  std::uint64_t answered = 0, errors = 0, bytes = 0;  // bytes: of framed requests
   tcp::ConnHandler* on_accept(tcp::Stack&, tcp::ConnId) override {
     auto c = std::make_unique<BackendConn>();
     c->answered = &answered;
     c->errors = &errors;
+    c->bytes = &bytes;
     conns.push_back(std::move(c));
     return conns.back().get();
   }
@@ -350,15 +355,18 @@ inline void Client::progress() {
       ok ? ++answered : ++mismatched;
       waiting = false;
       in.erase(0, f.length);
-      if (sent < requests) rig.want_send(this);
-      else if (!hold_close && st == St::open) start_close();
+      if (sent < requests || !hold_close) rig.want_send(this);  // next request, or the close
     }
   }
   flush();
 }
 
 inline void Client::send_next() {
-  if (st != St::open || waiting || sent >= requests) return;
+  if (st != St::open || waiting) return;
+  if (sent >= requests) {
+    if (!hold_close) start_close();
+    return;
+  }
   ++sent;
   const std::string r = make_request(method, n, sent);
   s.write(reinterpret_cast<const std::uint8_t*>(r.data()), r.size());
@@ -571,7 +579,7 @@ inline void Rig::request_all(unsigned more) {
 inline void Rig::release_all() {
   for (auto& c : clients_) {
     c->hold_close = false;
-    if (c->st == Client::St::open && !c->waiting && c->sent >= c->requests) c->start_close();
+    if (c->st == Client::St::open && !c->waiting && c->sent >= c->requests) want_send(c.get());  // paced close
   }
 }
 

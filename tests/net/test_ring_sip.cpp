@@ -14,6 +14,14 @@ using turnpike::ringsip::RigOptions;
 
 namespace {
 
+void print_drops(Rig& r) {
+  for (auto* side : {&r.ring().a(), &r.ring().b()})
+    for (std::size_t d = 0; d < net::kDropCount; ++d)
+      if (const auto v = side->net->stats(0).drops[d].get())
+        std::printf("%s drop %s: %llu\n", side == &r.ring().a() ? "A" : "B",
+                    std::string(net::drop_name(static_cast<net::Drop>(d))).c_str(), (unsigned long long)v);
+}
+
 void dump(Rig& r) {
   const auto t = r.totals();
   std::printf("clients: opened %llu handshakes %llu done %llu failed %llu answered %llu mismatched %llu\n",
@@ -64,6 +72,7 @@ TEST(RingSip, ThousandConnectionsUnderLossAndReordering) {
   EXPECT_EQ(t.mismatched, 0u);
   EXPECT_EQ(r.backend().answered, std::uint64_t(conns) * reqs);
   EXPECT_EQ(r.backend().errors, 0u);
+  EXPECT_EQ(r.backend().bytes, std::uint64_t(conns) * reqs * 700);  // forwarded whole, nothing added
 
   const auto& ps = r.proxy().stats();
   EXPECT_EQ(ps.accepted.get(), conns);
@@ -83,6 +92,11 @@ TEST(RingSip, ThousandConnectionsUnderLossAndReordering) {
   const auto& cb = r.gb().stack().counters();
   EXPECT_GT(ca.retransmits.load() + cb.retransmits.load(), 0u);
   EXPECT_GT(ca.rx_ooo_segments.load() + cb.rx_ooo_segments.load(), 0u);
+
+  // No frame was lost anywhere but in the filter (rings never overflowed).
+  print_drops(r);
+  EXPECT_EQ(r.ring().a().net->stats(0).total_drops(), 0u);
+  EXPECT_EQ(r.ring().b().net->stats(0).total_drops(), 0u);
 
   // Nothing left on A once closes and TIME_WAIT are over.
   EXPECT_TRUE(drained);
