@@ -320,7 +320,8 @@ void Gen::start_request(unsigned i) {
   m.reserve(o_.body_size + 64);
   m += method;
   m += reg ? " sip:registrar.test SIP/2.0\r\n" : " sip:edge.test SIP/2.0\r\n";
-  m += "Via: SIP/2.0/TLS 198.18.0.2:5061;branch=z9hG4bK-" + std::to_string(gen_) + "\r\n";
+  // rport (RFC 3581): a SIP proxy in front answers on this very connection.
+  m += "Via: SIP/2.0/TLS 198.18.0.2:5061;rport;branch=z9hG4bK-" + std::to_string(gen_) + "\r\n";
   m += "Max-Forwards: 70\r\n";
   m += reg ? "To: <sip:user" + std::to_string(i) + "@registrar.test>\r\n" : "To: <sip:edge.test>\r\n";
   m += "From: <sip:user" + std::to_string(i) + "@registrar.test>;tag=" + std::to_string(i) + "\r\n";
