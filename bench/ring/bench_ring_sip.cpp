@@ -173,9 +173,19 @@ void row(const std::string& what, const std::string& group, std::uint64_t n, con
 }
 
 // Frames the NetWorkers dropped (ring overflow would show here): must stay 0.
-std::string drops(Rig& r) {
-  const auto n = r.ring().a().net->stats(0).total_drops() + r.ring().b().net->stats(0).total_drops();
-  return n ? ", NETWORKER DROPS " + std::to_string(n) : "";
+std::uint64_t drop_count(Rig& r) {
+  return r.ring().a().net->stats(0).total_drops() + r.ring().b().net->stats(0).total_drops();
+}
+std::string drops(Rig& r, std::uint64_t before = 0) {
+  const auto n = drop_count(r) - before;
+  if (!n) return "";
+  std::string why;
+  for (auto* side : {&r.ring().a(), &r.ring().b()})
+    for (std::size_t d = 0; d < net::kDropCount; ++d)
+      if (const auto v = side->net->stats(0).drops[d].get())
+        why += std::string(side == &r.ring().a() ? " A " : " B ") +
+               std::string(net::drop_name(static_cast<net::Drop>(d))) + " " + std::to_string(v);
+  return ", NETWORKER DROPS " + std::to_string(n) + " (since start:" + why + ")";
 }
 
 bool check(bool ok, const char* what) {
@@ -267,6 +277,8 @@ void reqresp(unsigned conns, unsigned per_conn, bool memory) {
   r.measure_cpu = true;
   Fig f;
   std::uint64_t pairs = 0;
+  const std::uint64_t drops0 = drop_count(r);
+  const std::string setup_drops = drops(r);
   for (int rep = 0; rep < kReps; ++rep) {
     const auto t0 = r.totals();
     const Snap s0(r);
@@ -280,7 +292,8 @@ void reqresp(unsigned conns, unsigned per_conn, bool memory) {
   std::string note = "A alone: " + std::to_string(static_cast<long long>(1e6 / f.a)) + " pairs/s per core (tsc), " +
                      std::to_string(static_cast<long long>(1e6 / f.a_cpu)) + " (cpu)";
   if (t.mismatched || t.failed) note += ", ERRORS";
-  note += drops(r);
+  note += drops(r, drops0);
+  if (!setup_drops.empty()) note += " (set-up" + setup_drops + ")";
   const std::string what = "REGISTER 700 B req/resp, " + std::to_string(conns) + " TLS conns";
   row(what, o.groups, pairs, f, "~2 AES-GCM rec", note);
   r.release_all();
@@ -346,6 +359,12 @@ int main(int argc, char** argv) {
   }
   for (const char* g : {"P-256", "X25519"}) {
     if (!want("resume")) break;
+    RigOptions f;  // the same with tickets issued: the fair baseline for resumption
+    f.tag = g[0] == 'P' ? "tp" : "tx";
+    f.groups = g;
+    f.tickets = true;
+    handshakes("full handshake, tickets on (baseline)", f, n, g[0] == 'P' ? "91 (sign+ECDH)" : "66 (sign+X25519)",
+               false);
     RigOptions o;
     o.tag = g[0] == 'P' ? "rp" : "rx";
     o.groups = g;

@@ -14,6 +14,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <deque>
@@ -555,7 +556,11 @@ inline unsigned Rig::round() {
   g_side = Side::none;
   moved += mb;
   ++rounds;
-  now_ += moved ? 20 : 1000;  // 20 us per busy round, 1 ms when idle
+  // About 1 us of virtual time per frame moved (at least 20 us a busy
+  // round, 1 ms when idle): timers such as delayed ACKs then spread over the
+  // wheel's ticks as at a real packet rate, instead of thousands expiring in
+  // one tick and overflowing a ring in one poll.
+  now_ += moved ? std::max(20u, moved) : 1000;
   return moved;
 }
 
