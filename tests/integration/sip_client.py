@@ -103,6 +103,7 @@ def mode_register(host, port, ca, cert, key):
             "method": method, "ruri": ruri, "status": status(m),
             "seen": header(m, "X-Seen-Source") if m else None,
             "location": header(m, "X-Location") if m else None,
+            "tls": header(m, "X-Seen-TLS") if m else None,
             "contact": header(m, "Contact") or header(m, "m") if m else None,
             "matches": bool(m) and header(m, "Call-ID") == call_id and header(m, "CSeq") == f"{i} {method}"
                        and f"branch={branch}" in (header(m, "Via") or ""),

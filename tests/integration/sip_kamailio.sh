@@ -6,6 +6,9 @@
 # source address it saw ($si:$sp):
 #  - sip.proxy_v2=true + tcp_accept_haproxy=yes: the client's own address
 #  - sip.proxy_v2=false: turnpike's address
+#  - sip.backend_tls=true (Kamailio's tls module, client certificate
+#    required): PROXY v2 ahead of the handshake, turnpike's client-store
+#    certificate verified by Kamailio
 # usage: sip_kamailio.sh TURNPIKE_BINARY PKI_SCRIPT RIG_ID
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../rig/rig.sh"
@@ -22,6 +25,8 @@ mkdir -p "$stores"
 cp "$pki/both-chain.pem" "$stores/server.pem"
 cp "$pki/both.key" "$stores/privkey.pem"
 cp "$pki/ca.pem" "$stores/ca.pem"
+cp "$pki/client-chain.pem" "$stores/client.pem"     # presented on TLS backend legs
+cp "$pki/client.key" "$stores/clientprivkey.pem"
 KAM_PID=""
 kam_stop() {  # fails if Kamailio needed SIGKILL
   [ -n "$KAM_PID" ] || return 0
@@ -35,12 +40,20 @@ kam_stop() {  # fails if Kamailio needed SIGKILL
 }
 trap 'kam_stop; rig_down' EXIT
 
-kam_start() {  # kam_start yes|no (tcp_accept_haproxy)
-  local run="$RIG_TMP/kamailio-$1"
+kam_start() {  # kam_start yes|no (tcp_accept_haproxy) [tls]
+  local run="$RIG_TMP/kamailio-$1${2:+-$2}" defs=()
   mkdir -p "$run"
-  sed -e "s/@LISTEN@/$PEER_IP:5060/" -e "s/@HAPROXY@/$1/" "$here/kamailio.cfg.in" >"$run/kamailio.cfg"
+  sed -e "s/@LISTEN@/$PEER_IP:5060/" -e "s/@LISTEN_TLS@/$PEER_IP:5063/" -e "s/@HAPROXY@/$1/" -e "s|@PKI@|$run|" \
+    "$here/kamailio.cfg.in" >"$run/kamailio.cfg"
+  if [ "${2:-}" = tls ]; then
+    defs=(-A WITH_TLS)
+    # Server certificate both.test; turnpike must present a clientAuth
+    # certificate chaining to the test root.
+    printf '%s\n' "[server:default]" "method = TLSv1.2+" "verify_certificate = yes" "require_certificate = yes" \
+      "certificate = $pki/both-chain.pem" "private_key = $pki/both.key" "ca_list = $pki/ca.pem" >"$run/kamailio-tls.cfg"
+  fi
   # -DD: stay in the foreground (children still fork), -E: log to stderr.
-  ip netns exec "$NS_PEER" kamailio -DD -E -f "$run/kamailio.cfg" -Y "$run" -P "$run/kamailio.pid" \
+  ip netns exec "$NS_PEER" kamailio -DD -E "${defs[@]}" -f "$run/kamailio.cfg" -Y "$run" -P "$run/kamailio.pid" \
     -m 64 -M 8 -w "$run" >"$run/log" 2>&1 &
   KAM_PID=$!
   local i
@@ -53,9 +66,11 @@ kam_start() {  # kam_start yes|no (tcp_accept_haproxy)
   cat "$run/log"
   return 1
 }
-tp_start() {  # tp_start true|false (sip.proxy_v2)
-  rig_start_turnpike "$bin" 2 --set "stores.dir=$stores" --set "sip.backends=[\"$PEER_IP:5060\"]" \
-    --set "sip.proxy_v2=$1" --set sip.client_cert=require --set sip.health_check_interval_ms=0
+tp_start() {  # tp_start true|false (sip.proxy_v2) [BACKEND_PORT [more --set ...]]
+  local pv2=$1 port=${2:-5060}
+  shift $(( $# < 2 ? $# : 2 ))
+  rig_start_turnpike "$bin" 2 --set "stores.dir=$stores" --set "sip.backends=[\"$PEER_IP:$port\"]" \
+    --set "sip.proxy_v2=$pv2" --set sip.client_cert=require --set sip.health_check_interval_ms=0 "$@"
 }
 client() { peer timeout 20 python3 "$here/sip_client.py" "$TP_IP" 5061 "$pki/ca.pem" "$pki/client-chain.pem" "$pki/client.key" "$@"; }
 # reply I FIELD from the register run's JSON
@@ -138,4 +153,32 @@ tp_stop TERM
 check "[proxy_v2=false] turnpike clean exit" test $? -eq 0
 kam_stop
 check "[proxy_v2=false] Kamailio stopped by SIGTERM to its PID" test $? -eq 0
+
+# 3. TLS towards Kamailio (sip.backend_tls): PROXY v2 goes ahead of the
+#    handshake, turnpike presents its client-store certificate (client.test)
+#    and checks Kamailio's name (both.test).
+kam_start yes tls || exit 1
+tp_start true 5063 --set sip.backend_tls=true --set sip.backend_tls_name=both.test || exit 1
+out=$(client register)
+echo "[backend_tls] client: $out"
+local_addr=$(json_get "$out" "d.get('local', '')")
+check "[backend_tls] REGISTER, OPTIONS to the AOR and to the domain: 200 over TLS to Kamailio" \
+  test "$(json_get "$out" "[r['status'] for r in d['replies']].count('SIP/2.0 200 OK')")" = 3
+check "[backend_tls] binding from the location table" \
+  test "$(reply 1 location)" = "sip:alice@$local_addr;transport=tls"
+tlscn=$(json_get "$out" "[r.get('tls') for r in d['replies']]")
+echo "[backend_tls] Kamailio saw TLS client CN(s): $tlscn"
+check "[backend_tls] Kamailio verified turnpike's client-store certificate (CN client.test)" \
+  test "$tlscn" = "['client.test', 'client.test', 'client.test']"
+seen=$(json_get "$out" "sorted(set(r['seen'] for r in d['replies']))")
+echo "[backend_tls] Kamailio saw source(s): $seen"
+check "[backend_tls] PROXY v2 ahead of TLS: Kamailio saw the client's address and port" \
+  test "$seen" = "['${local_addr%:*}:$(kam_port "${local_addr##*:}")']"
+sip=$(tp_telemetry /turnpike/sip)
+check "[backend_tls] no backend TLS failure, 3 requests forwarded" \
+  test "$(json_get "$sip" '(d["/turnpike/sip"]["backend_tls_failures"], d["/turnpike/sip"]["requests_in"])')" = "(0, 3)"
+tp_stop TERM
+check "[backend_tls] turnpike clean exit" test $? -eq 0
+kam_stop
+check "[backend_tls] Kamailio stopped by SIGTERM to its PID" test $? -eq 0
 finish
