@@ -249,6 +249,32 @@ TEST(TlsSni, NoMatchOrNoSniGetsTheDefault) {
   }
 }
 
+TEST(TlsSni, ClientHelloSplitOverRecordsGetsTheDefault) {
+  // RFC 8446 §5.1 allows a handshake message over several records; the
+  // identity is chosen from the first record only, so such a hello gets the
+  // default certificate (and the handshake itself still works).
+  auto srv = sni_server();
+  tls::Session s(srv), c(make_client({}), "alpha.test");
+  c.step();
+  auto out = c.output();
+  std::vector<std::uint8_t> hello(out.begin(), out.end());
+  c.consume_output(hello.size());
+  ASSERT_GT(hello.size(), 105u);
+  const std::size_t cut = 100;
+  std::vector<std::uint8_t> split;
+  for (auto [from, to] : {std::pair<std::size_t, std::size_t>{5, 5 + cut}, {5 + cut, hello.size()}}) {
+    const std::size_t n = to - from;
+    split.insert(split.end(), {22, hello[1], hello[2], std::uint8_t(n >> 8), std::uint8_t(n)});
+    split.insert(split.end(), hello.begin() + static_cast<long>(from), hello.begin() + static_cast<long>(to));
+  }
+  s.feed(split.data(), split.size());
+  pump(c, s);
+  EXPECT_EQ(s.identity(), 0u);
+  // The client got both.test's certificate, not alpha.test's.
+  EXPECT_EQ(c.failure(), "hostname mismatch");
+  EXPECT_EQ(c.peer().fp, leaf_fp("both"));
+}
+
 TEST(TlsSni, NameMatchingRules) {
   auto srv = sni_server();
   EXPECT_EQ(srv->select_identity("ALPHA.Test"), 1u);   // case-insensitive
