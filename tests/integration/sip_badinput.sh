@@ -33,7 +33,7 @@ events="$RIG_TMP/events.log"
 ip netns exec "$NS_PEER" python3 "$here/sip_peers.py" backend "$PEER_IP" 5060 "$RIG_TMP/backend.log" &
 BACKEND_PID=$!
 trap 'kill $BACKEND_PID 2>/dev/null; wait $BACKEND_PID 2>/dev/null; rig_down' EXIT
-hs_timeout_ms=3000
+hs_timeout_ms=4000
 rig_start_turnpike "$bin" 2 --set "stores.dir=$stores" --set "sip.backends=[\"$PEER_IP:5060\"]" \
   --set sip.client_cert=require --set sip.health_check_interval_ms=0 \
   --set "sip.handshake_timeout_ms=$hs_timeout_ms" --set tcp.time_wait_ms=500 \
