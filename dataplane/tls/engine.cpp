@@ -428,7 +428,17 @@ int Session::send_cb(WOLFSSL*, char* buf, int sz, void* ctx) {
 void Session::fail_from_error(int ret) {
   const int err = wolfSSL_get_error(ssl_, ret);
   state_ = State::Failed;
-  if (failure_.empty()) failure_ = describe_error(err);
+  if (!failure_.empty()) return;
+  failure_ = describe_error(err);
+  // The peer refused us: say with which alert (RFC 8446 §6.2), e.g. a
+  // remote that rejects our client certificate's purpose sends 43.
+  WOLFSSL_ALERT_HISTORY h{};
+  if (err == FATAL_ERROR && wolfSSL_get_alert_history(ssl_, &h) == WOLFSSL_SUCCESS && h.last_rx.code > 0) {
+    const char* d = wolfSSL_alert_desc_string_long(h.last_rx.code);
+    std::string name = d ? d : "code " + std::to_string(h.last_rx.code);
+    std::replace(name.begin(), name.end(), '_', ' ');  // Detail words, like the rest
+    failure_ = "alert received: " + name;
+  }
 }
 
 Session::State Session::step() {
