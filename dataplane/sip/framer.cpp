@@ -136,6 +136,10 @@ Frame frame(std::span<const std::uint8_t> buf, const Limits& lim) {
       f.status = Status::Error;
       f.error = Error::HeaderTooLarge;
       f.response_code = is_request ? 513 : 0;
+      // The 513 is built from the complete header lines that fit (RFC 3261
+      // §21.5.4 still wants Via, From, To, Call-ID and CSeq echoed).
+      const std::size_t cut = s.substr(0, std::min<std::size_t>(s.size(), lim.max_header)).rfind("\r\n");
+      f.header_len = cut == std::string_view::npos ? 0 : cut + 2;
     }
     return f;
   }

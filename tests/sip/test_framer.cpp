@@ -141,6 +141,18 @@ TEST(Framer, Limits) {
   EXPECT_EQ(g.error, Error::HeaderTooLarge);
   Frame h = frame(std::string(300, 'A'), lim);  // no line end at all
   EXPECT_EQ(h.error, Error::HeaderTooLarge);
+  EXPECT_EQ(h.header_len, 0u);  // nothing to answer from
+  // The 513 is built from the complete lines inside the limit.
+  std::string req = "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK-1\r\nFrom: <sip:a@x>;tag=1\r\n"
+                    "To: <sip:x>\r\nCall-ID: big-1\r\nCSeq: 1 OPTIONS\r\nX-Pad: " + std::string(300, 'p') + "\r\n\r\n";
+  Frame k = frame(req, lim);
+  ASSERT_EQ(k.error, Error::HeaderTooLarge);
+  ASSERT_GT(k.header_len, 0u);
+  EXPECT_LE(k.header_len, lim.max_header);
+  const std::string r = build_response(std::string_view(req).substr(0, k.header_len), 513, "Message Too Large");
+  EXPECT_EQ(r.rfind("SIP/2.0 513 Message Too Large\r\n", 0), 0u);
+  EXPECT_NE(r.find("Call-ID: big-1\r\n"), std::string::npos);
+  EXPECT_EQ(r.find("X-Pad"), std::string::npos);
   Frame b = frame(with_body("Content-Length: 11", ""), lim);
   EXPECT_EQ(b.error, Error::BodyTooLarge);
   EXPECT_EQ(b.response_code, 513);
