@@ -13,6 +13,7 @@
 #include <rte_mbuf.h>
 
 #include <time.h>
+#include <wolfssl/ssl.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -185,6 +186,7 @@ struct Client final : tcp::ConnHandler {
   bool hold_close = false;   // stay open after the last answer until released
   bool resumed = false;
   bool hs_done = false;      // the TLS handshake completed
+  bool close_notify = false; // the peer's close_notify came before its FIN
   std::string in;
   std::string why;           // failure reason
 
@@ -221,6 +223,7 @@ struct Client final : tcp::ConnHandler {
 
 struct Totals {
   std::uint64_t opened = 0, handshakes = 0, done = 0, failed = 0, answered = 0, mismatched = 0, resumed = 0;
+  std::uint64_t close_notify = 0;  // closes answered with close_notify
 };
 
 class Rig {
@@ -277,7 +280,6 @@ class Rig {
   // For clients.
   std::shared_ptr<const tls::Context> client_ctx;
   void want_send(Client* c) { ready_.push_back(c); }
-  void finished(Client& c);
   tcp::Stack& bstack() { return gb_->stack(); }
 
  private:
@@ -315,7 +317,6 @@ inline void Client::fail(std::string w, bool close_conn) {
   if (close_conn && id.valid()) rig.bstack().abort(id);  // detaches us: no more callbacks
   why = std::move(w);
   st = St::failed;
-  rig.finished(*this);
 }
 
 inline void Client::flush() {
@@ -384,9 +385,13 @@ inline void Client::start_close() {
 
 inline void Client::on_peer_closed(tcp::Stack& stk, tcp::ConnId) {
   if (st != St::closing) return fail("peer closed first");
+  // Session::read() stops at our own close(): ask wolfSSL directly whether
+  // the bytes that came after it held the peer's close_notify.
+  std::uint8_t b[256];
+  (void)wolfSSL_read(s.raw(), b, sizeof b);
+  close_notify = (wolfSSL_get_shutdown(s.raw()) & WOLFSSL_RECEIVED_SHUTDOWN) != 0;
   stk.close(id);  // our FIN is out already: TIME_WAIT follows
   st = St::done;
-  rig.finished(*this);
 }
 
 inline Rig::Rig(RigOptions o) : opt_(std::move(o)), rng_(opt_.impair.seed) {
@@ -564,8 +569,6 @@ inline unsigned Rig::round() {
   return moved;
 }
 
-inline void Rig::finished(Client&) {}
-
 inline std::size_t Rig::live_clients() const {
   std::size_t n = 0;
   for (auto& c : clients_) n += c->st != Client::St::done && c->st != Client::St::failed;
@@ -597,6 +600,7 @@ inline Totals Rig::totals() const {
     t.answered += c->answered;
     t.mismatched += c->mismatched;
     t.resumed += c->resumed;
+    t.close_notify += c->close_notify;
   }
   return t;
 }
@@ -613,6 +617,7 @@ inline void Rig::reap_clients() {
       retired_.answered += c->answered;
       retired_.mismatched += c->mismatched;
       retired_.resumed += c->resumed;
+      retired_.close_notify += c->close_notify;
     }
   std::erase_if(clients_, [](const auto& c) { return c->st == Client::St::done || c->st == Client::St::failed; });
   backend_.reap();
