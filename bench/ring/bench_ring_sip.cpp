@@ -214,6 +214,7 @@ void handshakes(const std::string& what, RigOptions o, unsigned n, const char* f
   const auto t0 = r.totals();
   const auto st0 = r.proxy().stats().verdict_cache_hits.get();
   const auto rs0 = r.proxy().stats().resumed.get();
+  const auto seg0 = r.ga().stack().counters().tx_segments.load(), rseg0 = r.ga().stack().counters().rx_segments.load();
   Fig f;
   for (int rep = 0; rep < kReps; ++rep) {
     const Snap s0(r);
@@ -229,6 +230,11 @@ void handshakes(const std::string& what, RigOptions o, unsigned n, const char* f
   if (t.mismatched) note += ", MISMATCHED";
   note += ", cache hits " + std::to_string(r.proxy().stats().verdict_cache_hits.get() - st0);
   note += ", resumed " + std::to_string(r.proxy().stats().resumed.get() - rs0);
+  char segs[96];
+  std::snprintf(segs, sizeof segs, ", A TCP segs/op out %.1f in %.1f",
+                double(r.ga().stack().counters().tx_segments.load() - seg0) / (n * kReps),
+                double(r.ga().stack().counters().rx_segments.load() - rseg0) / (n * kReps));
+  note += segs;
   if (!r.clients().empty()) note += ", " + r.clients().back()->s.cipher() + " " + r.clients().back()->s.group();
   note += drops(r);
   row(what, o.groups, n, f, floor, note);
@@ -280,6 +286,7 @@ void reqresp(unsigned conns, unsigned per_conn, bool memory) {
   Fig f;
   std::uint64_t pairs = 0;
   const std::uint64_t drops0 = drop_count(r);
+  const auto seg0 = r.ga().stack().counters().tx_segments.load(), rseg0 = r.ga().stack().counters().rx_segments.load();
   const std::string setup_drops = drops(r);
   for (int rep = 0; rep < kReps; ++rep) {
     const auto t0 = r.totals();
@@ -294,6 +301,11 @@ void reqresp(unsigned conns, unsigned per_conn, bool memory) {
   std::string note = "A alone: " + std::to_string(static_cast<long long>(1e6 / f.a)) + " pairs/s per core (tsc), " +
                      std::to_string(static_cast<long long>(1e6 / f.a_cpu)) + " (cpu)";
   if (t.mismatched || t.failed) note += ", ERRORS";
+  char segs[96];
+  std::snprintf(segs, sizeof segs, ", A TCP segs/pair out %.2f in %.2f",
+                double(r.ga().stack().counters().tx_segments.load() - seg0) / double(pairs * kReps),
+                double(r.ga().stack().counters().rx_segments.load() - rseg0) / double(pairs * kReps));
+  note += segs;
   note += drops(r, drops0);
   if (!setup_drops.empty()) note += " (set-up" + setup_drops + ")";
   const std::string what = "REGISTER 700 B req/resp, " + std::to_string(conns) + " TLS conns";
