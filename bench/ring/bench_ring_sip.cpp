@@ -5,7 +5,10 @@
 // segments; B (TLS clients and the plain SIP backend) is timed apart so the
 // load's own cost is visible. Prints figures; asserts nothing about speed.
 //
-//   bench_ring_sip [N]      N: connections per handshake case (default 1000)
+//   bench_ring_sip [N [CASES]]   N: connections per handshake batch (default 1000;
+//                                each case runs 3 batches and reports the least
+//                                disturbed); CASES: floor, hs, mtls, resume,
+//                                fixed or rr (default: all)
 //
 // Memory per idle established connection on A: every allocation made while
 // A's pump runs is counted (operator new/delete here by malloc_usable_size;
