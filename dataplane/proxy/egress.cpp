@@ -16,13 +16,28 @@ struct Egress::Pair final : tcp::ConnHandler {
   std::uint64_t got = 0;  // plaintext bytes from the remote
   bool out_up = false, in_eof = false, in_gone = false, out_gone = false, dead = false, out_fin = false;
 
+  // The remote leg's TCP buffers as the TLS transport (no copies of our own).
+  struct RemoteIo final : tls::Session::Transport {
+    Pair& p;
+    explicit RemoteIo(Pair& pair) : p(pair) {}
+    std::span<const std::uint8_t> peek() override { return p.st.peek(p.out); }
+    void consume(std::size_t n) override { p.st.consume(p.out, n); }
+    std::size_t write(const std::uint8_t* d, std::size_t n) override {
+      if (p.out_gone || !p.out_up) return 0;
+      const long w = p.st.write(p.out, d, n);
+      return w > 0 ? static_cast<std::size_t>(w) : 0;
+    }
+  } rio{*this};
+
   Pair(Egress& e, tcp::Stack& s, tcp::ConnId id, std::shared_ptr<const tls::Context> ctx)
       : eg(e),
         st(s),
         in(id),
         tls(std::move(ctx), e.opt_.name.empty() ? net::ipv4_to_string(e.opt_.remote_ip) : e.opt_.name,
             e.opt_.name.empty()),
-        t_start(s.now()) {}
+        t_start(s.now()) {
+    tls.set_transport(&rio);
+  }
 
   void on_connected(tcp::Stack&, tcp::ConnId id) override {
     if (id != out) return;
@@ -46,13 +61,15 @@ struct Egress::Pair final : tcp::ConnHandler {
 
   void pump() {
     if (dead || !out_up) return;
-    // Remote -> TLS.
-    while (to_in.size() < eg.opt_.max_buffer) {
-      const auto d = st.peek(out);
-      if (d.empty()) break;
-      tls.feed(d.data(), d.size());
-      st.consume(out, d.size());
-    }
+    // Remote -> TLS: the handshake through the session's buffer, records
+    // afterwards straight from the TCP buffer (RemoteIo).
+    if (tls.state() == tls::Session::State::Handshaking)
+      for (;;) {
+        const auto d = st.peek(out);
+        if (d.empty()) break;
+        tls.feed(d.data(), d.size());
+        st.consume(out, d.size());
+      }
     if (tls.state() == tls::Session::State::Handshaking) {
       tls.step();
       if (tls.state() == tls::Session::State::Failed) return handshake_failed(tls.failure());

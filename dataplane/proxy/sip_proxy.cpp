@@ -27,9 +27,23 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   bool be_got = false;               // plaintext came back from the backend
   bool be_up = false, cli_gone = false, be_gone = false, dead = false, no_backend = false;
 
+  // The client leg's TCP buffers as the TLS transport (no copies of our own).
+  struct ClientIo final : tls::Session::Transport {
+    Pair& p;
+    explicit ClientIo(Pair& pair) : p(pair) {}
+    std::span<const std::uint8_t> peek() override { return p.st.peek(p.cli); }
+    void consume(std::size_t n) override { p.st.consume(p.cli, n); }
+    std::size_t write(const std::uint8_t* d, std::size_t n) override {
+      if (p.cli_gone) return 0;
+      const long w = p.st.write(p.cli, d, n);
+      return w > 0 ? static_cast<std::size_t>(w) : 0;
+    }
+  } cio{*this};
+
   Pair(SipProxy& p, tcp::Stack& s, tcp::ConnId id, std::shared_ptr<const tls::Context> ctx)
       : px(p), st(s), cli(id), tls(std::move(ctx)), t_accept(s.now()) {
     st.info(id, ci);
+    tls.set_transport(&cio);
   }
 
   // --- tcp::ConnHandler ---------------------------------------------------
@@ -82,12 +96,16 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   // --- client -> backend --------------------------------------------------
   void from_client() {
     if (dead) return;
-    while (to_backend.size() < px.opt_.max_buffer) {
-      const auto d = st.peek(cli);
-      if (d.empty()) break;
-      tls.feed(d.data(), d.size());
-      st.consume(cli, d.size());
-    }
+    // The handshake is fed through the session's own buffer (the server
+    // looks at the whole ClientHello first); afterwards records come
+    // straight from the TCP buffer (ClientIo).
+    if (tls.state() == tls::Session::State::Handshaking)
+      for (;;) {
+        const auto d = st.peek(cli);
+        if (d.empty()) break;
+        tls.feed(d.data(), d.size());
+        st.consume(cli, d.size());
+      }
     advance();
   }
 
@@ -106,7 +124,8 @@ struct SipProxy::Pair final : tcp::ConnHandler {
     if (tls.state() == tls::Session::State::Open) {
       std::uint8_t buf[16384];
       // Bounded: the framer refuses anything longer than header+body limits.
-      while (in_plain.size() <= px.opt_.limits.max_header + px.opt_.limits.max_body) {
+      while (in_plain.size() <= px.opt_.limits.max_header + px.opt_.limits.max_body &&
+             to_backend.size() < px.opt_.max_buffer) {  // back-pressure from the backend leg
         const std::size_t n = tls.read(buf, sizeof buf);
         if (!n) break;
         in_plain.append(reinterpret_cast<const char*>(buf), n);
@@ -149,6 +168,12 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   }
 
   void forward(std::string_view bytes) {
+    if (to_backend.empty() && be_up && !be_gone && !be_tls && be_hdr.empty()) {
+      // Straight into the backend's send buffer; only a remainder waits.
+      const long w = st.write(be, bytes.data(), bytes.size());
+      if (w > 0) bytes.remove_prefix(static_cast<std::size_t>(w));
+      if (bytes.empty()) return;
+    }
     to_backend.append(bytes);
     drain_backend();
   }

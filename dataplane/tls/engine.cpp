@@ -412,6 +412,15 @@ void Session::consume_output(std::size_t n) {
 int Session::recv_cb(WOLFSSL*, char* buf, int sz, void* ctx) {
   auto* s = static_cast<Session*>(ctx);
   const std::size_t avail = s->rx_.size() - s->rx_off_;
+  if (!avail && s->transport_ && s->state_ != State::Handshaking) {
+    const auto d = s->transport_->peek();
+    if (!d.empty()) {
+      const std::size_t n = std::min<std::size_t>(d.size(), static_cast<std::size_t>(sz));
+      std::memcpy(buf, d.data(), n);  // into wolfSSL's input buffer: its own copy
+      s->transport_->consume(n);
+      return static_cast<int>(n);
+    }
+  }
   if (!avail) return s->eof_ ? WOLFSSL_CBIO_ERR_CONN_CLOSE : WOLFSSL_CBIO_ERR_WANT_READ;
   const std::size_t n = std::min<std::size_t>(avail, static_cast<std::size_t>(sz));
   std::memcpy(buf, s->rx_.data() + s->rx_off_, n);
@@ -421,7 +430,11 @@ int Session::recv_cb(WOLFSSL*, char* buf, int sz, void* ctx) {
 
 int Session::send_cb(WOLFSSL*, char* buf, int sz, void* ctx) {
   auto* s = static_cast<Session*>(ctx);
-  s->tx_.insert(s->tx_.end(), buf, buf + sz);
+  std::size_t done = 0;
+  if (s->transport_ && s->tx_off_ == s->tx_.size())
+    done = s->transport_->write(reinterpret_cast<const std::uint8_t*>(buf), static_cast<std::size_t>(sz));
+  // What the transport did not take waits in output(), in order.
+  s->tx_.insert(s->tx_.end(), buf + done, buf + sz);
   return sz;
 }
 

@@ -245,6 +245,22 @@ class Session {
   std::span<const std::uint8_t> output() const { return {tx_.data() + tx_off_, tx_.size() - tx_off_}; }
   void consume_output(std::size_t n);
 
+  // Zero-copy transport (the worker's TCP buffers): once the handshake is
+  // done, wolfSSL's I/O callbacks read records straight out of the receive
+  // buffer and write them straight into the send buffer, so the only copies
+  // are wolfSSL's own. Bytes already fed or queued in output() go first; a
+  // send the transport cannot take whole is queued in output() (flush it
+  // when the transport has room again).
+  struct Transport {
+    virtual std::span<const std::uint8_t> peek() = 0;
+    virtual void consume(std::size_t n) = 0;
+    virtual std::size_t write(const std::uint8_t* p, std::size_t n) = 0;  // bytes accepted
+
+   protected:
+    ~Transport() = default;
+  };
+  void set_transport(Transport* t) { transport_ = t; }
+
   // Progresses the handshake with what has been fed; returns the new state.
   State step();
   // Application side (Open only). read: plaintext bytes copied, 0 if none yet.
@@ -298,6 +314,7 @@ class Session {
   PeerInfo peer_;
   std::size_t identity_ = 0;
   bool hello_seen_ = false;  // server: first record looked at (SNI, groups)
+  Transport* transport_ = nullptr;
   // What a ticket binds about the client certificate (eku-semantics.md:
   // a mode change also applies to resumed sessions).
   struct Binding {
