@@ -57,7 +57,7 @@ WOLF_CONF=(
   --enable-altcertchains --enable-des3 --enable-aesgcm --enable-chacha --enable-poly1305 --enable-harden
   --disable-examples --disable-crypttests --disable-benchmark
 )
-WOLF_CFLAGS="-O3 -DWOLFSSL_ALWAYS_VERIFY_CB -DIGNORE_KEY_EXTENSIONS -DWOLFSSL_VERIFY_CB_ALL_CERTS -DKEEP_PEER_CERT -DWOLFSSL_PUBLIC_MP -DSESSION_CERTS -DHAVE_EX_DATA -DWOLFSSL_CERT_NAME_ALL"
+WOLF_CFLAGS="-O3 -DWOLFSSL_ALWAYS_VERIFY_CB -DIGNORE_KEY_EXTENSIONS -DWOLFSSL_VERIFY_CB_ALL_CERTS -DKEEP_PEER_CERT -DWOLFSSL_PUBLIC_MP -DHAVE_EX_DATA -DWOLFSSL_CERT_NAME_ALL"
 want_sig="$WOLF_VERSION ${WOLF_CONF[*]} $WOLF_CFLAGS"
 if [ -f "$wolf_prefix/.build-sig" ] && [ "$(cat "$wolf_prefix/.build-sig")" = "$want_sig" ] \
    && [ -f "$wolf_prefix/lib/libwolfssl.a" ]; then

@@ -210,7 +210,7 @@ void handshakes(const std::string& what, RigOptions o, unsigned n, const char* f
   check(r.run_until([&] { return r.idle(); }, 60'000'000), "warm-up");
   if (resume) {
     if (!r.clients().empty()) saved = r.clients().front()->s.save();
-    if (!check(saved != nullptr, "no ticket saved")) return;
+    if (!check(static_cast<bool>(saved), "no ticket saved")) return;
   }
   r.reap_clients();
   check(r.drain(), "drain");

@@ -409,6 +409,8 @@ struct SipProxy::Pair final : tcp::ConnHandler {
     if (dead) return;
     dead = true;
     if (!cli_gone) {
+      // close_notify before the FIN (RFC 8446 §6.1), unless TLS failed.
+      if (tls.state() == tls::Session::State::Open || tls.state() == tls::Session::State::Closed) tls.close();
       flush_client();
       st.close(cli);  // FIN after what is queued
       cli_gone = true;

@@ -348,7 +348,10 @@ Session::Session(std::shared_ptr<const Context> ctx, std::string peer_name, bool
   // ClientHello has named one (choose_identity).
   if (ctx_->is_server() && ctx_->identities() > 1) return;
   init_ssl(ctx_->raw());
-  if (ssl_ && resume) wolfSSL_set_session(ssl_, resume.get());
+  if (ssl_ && resume) {
+    wolfSSL_set_session(ssl_, resume.session.get());
+    resumed_peer_ = resume.peer;
+  }
 }
 
 void Session::init_ssl(WOLFSSL_CTX* wctx) {
@@ -384,7 +387,7 @@ SavedSession Session::save() const {
   if (!ssl_ || ctx_->is_server()) return {};
   WOLFSSL_SESSION* s = wolfSSL_get1_session(ssl_);
   if (!s) return {};
-  SavedSession out(s, wolfSSL_SESSION_free);
+  SavedSession out{std::shared_ptr<WOLFSSL_SESSION>(s, wolfSSL_SESSION_free), peer_};
   if (!wolfSSL_SESSION_is_resumable(s)) return {};
   return out;
 }
@@ -431,7 +434,9 @@ int Session::recv_cb(WOLFSSL*, char* buf, int sz, void* ctx) {
 int Session::send_cb(WOLFSSL*, char* buf, int sz, void* ctx) {
   auto* s = static_cast<Session*>(ctx);
   std::size_t done = 0;
-  if (s->transport_ && s->tx_off_ == s->tx_.size())
+  // Handshake flights stay together in output() (one TCP write, fewer
+  // segments); records of an open session go straight to the transport.
+  if (s->transport_ && s->state_ != State::Handshaking && s->tx_off_ == s->tx_.size())
     done = s->transport_->write(reinterpret_cast<const std::uint8_t*>(buf), static_cast<std::size_t>(sz));
   // What the transport did not take waits in output(), in order.
   s->tx_.insert(s->tx_.end(), buf + done, buf + sz);
@@ -542,6 +547,8 @@ std::size_t Session::write(const std::uint8_t* p, std::size_t n) {
 }
 
 void Session::close() {
+  if (close_sent_ || !ssl_) return;
+  close_sent_ = true;
   if (state_ == State::Open || state_ == State::Closed) wolfSSL_shutdown(ssl_);
   if (state_ == State::Open) state_ = State::Closed;
 }
@@ -566,14 +573,8 @@ void Session::on_open() {
     peer_.fp = from_ticket_.fp;
     return;
   }
-  // Client: the server's chain is kept in the saved session (SESSION_CERTS).
-  WOLFSSL_X509_CHAIN* chain = wolfSSL_get_peer_chain(ssl_);
-  if (!chain || wolfSSL_get_chain_count(chain) < 1) return;
-  const std::span<const std::uint8_t> leaf(wolfSSL_get_chain_cert(chain, 0),
-                                           static_cast<std::size_t>(wolfSSL_get_chain_length(chain, 0)));
-  peer_.presented = true;
-  peer_.fp = control::sha256(leaf);
-  if (auto f = control::extract_facts(leaf)) peer_.cn = f->subject_cn;
+  // Client: the server as verified when the session was first made.
+  peer_ = resumed_peer_;
 }
 
 // Server with several identities: read server_name (RFC 6066 §3) from the

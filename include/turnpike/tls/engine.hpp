@@ -204,9 +204,6 @@ class Context {
   std::uint32_t ticket_lifetime_ = 7200;
 };
 
-// A client-side session to resume (Session::save()); null: none.
-using SavedSession = std::shared_ptr<WOLFSSL_SESSION>;
-
 // Per-session verification record, for events, PROXY v2 TLVs and counters.
 // On a resumed server session (ticket) the certificate is not sent again:
 // presented comes from the ticket, fp holds only the first 16 bytes of the
@@ -217,6 +214,15 @@ struct PeerInfo {
   bool cache_hit = false;       // chain verdict came from the verdict cache
   control::Fingerprint fp{};
   std::string cn;
+};
+
+// A client-side session to resume (Session::save()), with the server as it
+// was verified on the full handshake (wolfSSL keeps no peer chain in its
+// sessions in this build: SESSION_CERTS costs ~37 KiB per connection).
+struct SavedSession {
+  std::shared_ptr<WOLFSSL_SESSION> session;
+  PeerInfo peer;
+  explicit operator bool() const { return session != nullptr; }
 };
 
 class Session {
@@ -315,6 +321,8 @@ class Session {
   std::size_t identity_ = 0;
   bool hello_seen_ = false;  // server: first record looked at (SNI, groups)
   Transport* transport_ = nullptr;
+  PeerInfo resumed_peer_;  // client: the server of the saved session
+  bool close_sent_ = false;
   // What a ticket binds about the client certificate (eku-semantics.md:
   // a mode change also applies to resumed sessions).
   struct Binding {
