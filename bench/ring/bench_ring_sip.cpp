@@ -255,7 +255,9 @@ void reqresp(unsigned conns, unsigned per_conn, bool memory) {
     r.open(conns, 1, "REGISTER", /*hold=*/true);
     const bool ok = r.run_until([&] { return r.totals().answered >= r.totals().opened && r.live_clients() == conns; },
                                 600'000'000);
-    r.run_until([] { return false; }, 500'000);  // delayed ACKs and timers settle
+    // Delayed ACKs and timers settle, and connections idle long enough for
+    // SipProxy to give their message buffers back (after 1 s idle).
+    r.run_until([] { return false; }, 2'500'000);
     return ok;
   };
   std::int64_t per_conn_bytes = 0;

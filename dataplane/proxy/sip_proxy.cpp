@@ -19,7 +19,7 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   tls::Session tls;
   tcp::ConnInfo ci;
   std::string in_plain, to_backend;
-  std::uint64_t t_accept, t_backend = 0;
+  std::uint64_t t_accept, t_backend = 0, t_io = 0;
   int backend = -1;                  // index in the worker's pool while held
   std::size_t tries = 0;             // backends tried for this client
   std::unique_ptr<tls::Session> be_tls;  // TLS towards the backend, if configured
@@ -96,6 +96,7 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   // --- client -> backend --------------------------------------------------
   void from_client() {
     if (dead) return;
+    t_io = st.now();
     // The handshake is fed through the session's own buffer (the server
     // looks at the whole ClientHello first); afterwards records come
     // straight from the TCP buffer (ClientIo).
@@ -451,10 +452,20 @@ tcp::ConnHandler* SipProxy::on_accept(tcp::Stack& st, tcp::ConnId id) {
 
 void SipProxy::poll(std::uint64_t now_us) {
   graveyard_.clear();
+  // Once a second, connections idle for a second with nothing buffered give
+  // their message buffers back: an idle connection holds only TLS and TCP
+  // state, a busy one keeps its buffers (no allocation per message).
+  const bool trim = now_us - last_trim_us_ > 1'000'000;
+  if (trim) last_trim_us_ = now_us;
   std::vector<Pair*> late;
-  for (auto& [idx, p] : pairs_)
+  for (auto& [idx, p] : pairs_) {
     if (p->tls.state() == tls::Session::State::Handshaking && now_us - p->t_accept > opt_.handshake_timeout_us)
       late.push_back(p.get());
+    if (trim && now_us - p->t_io > 1'000'000) {  // idle for a second
+      if (p->in_plain.empty() && p->in_plain.capacity()) std::string().swap(p->in_plain);
+      if (p->to_backend.empty() && p->to_backend.capacity()) std::string().swap(p->to_backend);
+    }
+  }
   for (Pair* p : late) {
     stats_.handshake_timeouts.add();
     p->handshake_failed("handshake timeout");

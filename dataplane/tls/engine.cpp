@@ -407,7 +407,10 @@ void Session::feed(const std::uint8_t* p, std::size_t n) {
 void Session::consume_output(std::size_t n) {
   tx_off_ += n;
   if (tx_off_ >= tx_.size()) {
-    tx_.clear();
+    // With a transport the queue only fills under back-pressure: give the
+    // memory back (an idle connection should hold only wolfSSL's state).
+    if (transport_ && state_ != State::Handshaking) std::vector<std::uint8_t>().swap(tx_);
+    else tx_.clear();
     tx_off_ = 0;
   }
 }
@@ -428,6 +431,10 @@ int Session::recv_cb(WOLFSSL*, char* buf, int sz, void* ctx) {
   const std::size_t n = std::min<std::size_t>(avail, static_cast<std::size_t>(sz));
   std::memcpy(buf, s->rx_.data() + s->rx_off_, n);
   s->rx_off_ += n;
+  if (s->rx_off_ == s->rx_.size() && s->transport_ && s->state_ != State::Handshaking) {
+    std::vector<std::uint8_t>().swap(s->rx_);  // the handshake's buffer is no longer needed
+    s->rx_off_ = 0;
+  }
   return static_cast<int>(n);
 }
 
