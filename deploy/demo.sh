@@ -26,15 +26,7 @@ rig_init 1
 say "creating the rig: namespaces $NS_DP (turnpike) and $NS_PEER (kernel), veth $IF_DP <-> $IF_PEER"
 rig_up
 say "demo PKI (private root, intermediate, leaves) and certificate stores"
-pki="$RIG_TMP/pki"
-bash tests/control/pki/make-pki.sh "$pki" >/dev/null
-stores="$RIG_TMP/stores"
-mkdir -p "$stores"
-cp "$pki/both-chain.pem" "$stores/server.pem"
-cp "$pki/both.key" "$stores/privkey.pem"
-cp "$pki/client-chain.pem" "$stores/client.pem"
-cp "$pki/client.key" "$stores/clientprivkey.pem"
-cp "$pki/ca.pem" "$stores/ca.pem"
+rig_pki_stores tests/control/pki/make-pki.sh client
 echo "server store: $(openssl x509 -in "$stores/server.pem" -noout -subject -ext extendedKeyUsage | tr '\n' ' ')"
 echo "client store: $(openssl x509 -in "$stores/client.pem" -noout -subject -ext extendedKeyUsage | tr '\n' ' ')"
 say "a SIP backend in the kernel namespace at $PEER_IP:5060"

@@ -9,13 +9,7 @@ source "$here/../../tests/integration/lib.sh"
 bin=$1 loadgen=$2 sipecho=$3 pki_script=$4
 rig_init "${5:-41}" || exit 1
 rig_up
-pki="$RIG_TMP/pki"
-bash "$pki_script" "$pki" >/dev/null || { echo "PKI generation failed"; exit 1; }
-stores="$RIG_TMP/stores"
-mkdir -p "$stores"
-cp "$pki/both-chain.pem" "$stores/server.pem"
-cp "$pki/both.key" "$stores/privkey.pem"
-cp "$pki/ca.pem" "$stores/ca.pem"
+rig_pki_stores "$pki_script"
 ECHO_PID=""
 start_echo() {  # start_echo PORT [args]
   local port=$1

@@ -22,13 +22,7 @@ bin=$1
 pki_script=$2
 rig_init "${3:-53}"
 rig_up
-pki="$RIG_TMP/pki"
-bash "$pki_script" "$pki" >/dev/null || { echo "PKI generation failed"; exit 1; }
-stores="$RIG_TMP/stores"
-mkdir -p "$stores"
-cp "$pki/both-chain.pem" "$stores/server.pem"
-cp "$pki/both.key" "$stores/privkey.pem"
-cp "$pki/ca.pem" "$stores/ca.pem"
+rig_pki_stores "$pki_script"
 events="$RIG_TMP/events.log"
 ip netns exec "$NS_PEER" python3 "$here/sip_peers.py" backend "$PEER_IP" 5060 "$RIG_TMP/backend.log" &
 BACKEND_PID=$!

@@ -18,13 +18,7 @@ msgs=${6:-10}
 ulimit -n 8192
 rig_init "${4:-52}"
 rig_up_impaired "$impair" "--loss 1 --reorder 5" || exit 1
-pki="$RIG_TMP/pki"
-bash "$pki_script" "$pki" >/dev/null || { echo "PKI generation failed"; exit 1; }
-stores="$RIG_TMP/stores"
-mkdir -p "$stores"
-cp "$pki/both-chain.pem" "$stores/server.pem"
-cp "$pki/both.key" "$stores/privkey.pem"
-cp "$pki/ca.pem" "$stores/ca.pem"
+rig_pki_stores "$pki_script"
 bstats="$RIG_TMP/backend.json"
 ip netns exec "$NS_PEER" python3 "$here/sip_load.py" backend "$PEER_IP" 5060 "$bstats" 2>"$RIG_TMP/backend.err" &
 BACKEND_PID=$!

@@ -18,15 +18,7 @@ pki_script=$2
 command -v kamailio >/dev/null || { echo "kamailio not installed (deploy/setup-deps.sh)"; exit 1; }
 rig_init "${3:-51}"
 rig_up
-pki="$RIG_TMP/pki"
-bash "$pki_script" "$pki" >/dev/null || { echo "PKI generation failed"; exit 1; }
-stores="$RIG_TMP/stores"
-mkdir -p "$stores"
-cp "$pki/both-chain.pem" "$stores/server.pem"
-cp "$pki/both.key" "$stores/privkey.pem"
-cp "$pki/ca.pem" "$stores/ca.pem"
-cp "$pki/client-chain.pem" "$stores/client.pem"     # presented on TLS backend legs
-cp "$pki/client.key" "$stores/clientprivkey.pem"
+rig_pki_stores "$pki_script" client  # client store: presented on TLS backend legs
 KAM_PID=""
 kam_stop() {  # fails if Kamailio needed SIGKILL
   [ -n "$KAM_PID" ] || return 0

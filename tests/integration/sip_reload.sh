@@ -13,13 +13,7 @@ certs=$2
 pki_script=$3
 rig_init "${4:-32}"
 rig_up
-pki="$RIG_TMP/pki"
-bash "$pki_script" "$pki" >/dev/null || { echo "PKI generation failed"; exit 1; }
-stores="$RIG_TMP/stores"
-mkdir -p "$stores"
-cp "$pki/both-chain.pem" "$stores/server.pem"
-cp "$pki/both.key" "$stores/privkey.pem"
-cp "$pki/ca.pem" "$stores/ca.pem"
+rig_pki_stores "$pki_script"
 keys="$RIG_TMP/tickets.keys"
 head -c 80 /dev/urandom | base64 -w0 >"$keys"
 ip netns exec "$NS_PEER" python3 "$here/sip_peers.py" backend "$PEER_IP" 5060 "$RIG_TMP/backend.log" &

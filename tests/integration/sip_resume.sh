@@ -14,13 +14,7 @@ bin=$1
 pki_script=$2
 rig_init "${3:-31}"
 rig_up
-pki="$RIG_TMP/pki"
-bash "$pki_script" "$pki" >/dev/null || { echo "PKI generation failed"; exit 1; }
-stores="$RIG_TMP/stores"
-mkdir -p "$stores"
-cp "$pki/both-chain.pem" "$stores/server.pem"
-cp "$pki/both.key" "$stores/privkey.pem"
-cp "$pki/ca.pem" "$stores/ca.pem"
+rig_pki_stores "$pki_script"
 events="$RIG_TMP/events.log"
 keys="$RIG_TMP/tickets.keys"
 { echo "# turnpike ticket keys: first line encrypts"; head -c 80 /dev/urandom | base64 -w0; echo; } >"$keys"

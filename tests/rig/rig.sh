@@ -144,6 +144,23 @@ rig_start_turnpike() {
 
 peer() { ip netns exec "$NS_PEER" "$@"; }
 
+# rig_pki_stores PKI_SCRIPT [CLIENT_LEAF]: the test PKI in $pki and turnpike
+# stores in $stores, both under $RIG_TMP: server store "both" (serverAuth +
+# clientAuth), trust store ca.pem, and CLIENT_LEAF in the client store.
+rig_pki_stores() {
+  pki="$RIG_TMP/pki"
+  stores="$RIG_TMP/stores"
+  bash "$1" "$pki" >/dev/null || { echo "PKI generation failed"; exit 1; }
+  mkdir -p "$stores"
+  cp "$pki/both-chain.pem" "$stores/server.pem"
+  cp "$pki/both.key" "$stores/privkey.pem"
+  cp "$pki/ca.pem" "$stores/ca.pem"
+  if [ -n "${2:-}" ]; then
+    cp "$pki/$2-chain.pem" "$stores/client.pem"
+    cp "$pki/$2.key" "$stores/clientprivkey.pem"
+  fi
+}
+
 tp_telemetry() {
   printf '%s\n' "$1" | dpdk-telemetry.py -f "$TP_PREFIX" 2>/dev/null | python3 -c '
 import sys, json
