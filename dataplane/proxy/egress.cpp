@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "turnpike/net/wire.hpp"
+#include "turnpike/proxy/tcp_transport.hpp"
 
 namespace turnpike::proxy {
 
@@ -17,17 +18,10 @@ struct Egress::Pair final : tcp::ConnHandler {
   bool out_up = false, in_eof = false, in_gone = false, out_gone = false, dead = false, out_fin = false;
 
   // The remote leg's TCP buffers as the TLS transport (no copies of our own).
-  struct RemoteIo final : tls::Session::Transport {
-    Pair& p;
-    explicit RemoteIo(Pair& pair) : p(pair) {}
-    std::span<const std::uint8_t> peek() override { return p.st.peek(p.out); }
-    void consume(std::size_t n) override { p.st.consume(p.out, n); }
-    std::size_t write(const std::uint8_t* d, std::size_t n) override {
-      if (p.out_gone || !p.out_up) return 0;
-      const long w = p.st.write(p.out, d, n);
-      return w > 0 ? static_cast<std::size_t>(w) : 0;
-    }
-  } rio{*this};
+  TcpTransport rio{st, out, this, [](const void* p) {
+                     auto* pair = static_cast<const Pair*>(p);
+                     return pair->out_up && !pair->out_gone;
+                   }};
 
   Pair(Egress& e, tcp::Stack& s, tcp::ConnId id, std::shared_ptr<const tls::Context> ctx)
       : eg(e),
@@ -200,6 +194,8 @@ tcp::ConnHandler* Egress::on_accept(tcp::Stack& st, tcp::ConnId id) {
 
 void Egress::poll(std::uint64_t now_us) {
   graveyard_.clear();
+  if (now_us - last_scan_us_ < 10'000) return;  // timeouts at 10 ms grain
+  last_scan_us_ = now_us;
   std::vector<Pair*> late;
   for (auto& [idx, p] : pairs_)
     if (p->tls.state() == tls::Session::State::Handshaking && now_us - p->t_start > opt_.handshake_timeout_us)

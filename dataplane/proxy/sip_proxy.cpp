@@ -4,6 +4,7 @@
 
 #include "turnpike/net/wire.hpp"
 #include "turnpike/proxy/proxy_v2.hpp"
+#include "turnpike/proxy/tcp_transport.hpp"
 
 namespace turnpike::proxy {
 
@@ -28,17 +29,7 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   bool be_up = false, cli_gone = false, be_gone = false, dead = false, no_backend = false;
 
   // The client leg's TCP buffers as the TLS transport (no copies of our own).
-  struct ClientIo final : tls::Session::Transport {
-    Pair& p;
-    explicit ClientIo(Pair& pair) : p(pair) {}
-    std::span<const std::uint8_t> peek() override { return p.st.peek(p.cli); }
-    void consume(std::size_t n) override { p.st.consume(p.cli, n); }
-    std::size_t write(const std::uint8_t* d, std::size_t n) override {
-      if (p.cli_gone) return 0;
-      const long w = p.st.write(p.cli, d, n);
-      return w > 0 ? static_cast<std::size_t>(w) : 0;
-    }
-  } cio{*this};
+  TcpTransport cio{st, cli, this, [](const void* p) { return !static_cast<const Pair*>(p)->cli_gone; }};
 
   Pair(SipProxy& p, tcp::Stack& s, tcp::ConnId id, std::shared_ptr<const tls::Context> ctx)
       : px(p), st(s), cli(id), tls(std::move(ctx)), t_accept(s.now()) {
@@ -452,30 +443,33 @@ tcp::ConnHandler* SipProxy::on_accept(tcp::Stack& st, tcp::ConnId id) {
 
 void SipProxy::poll(std::uint64_t now_us) {
   graveyard_.clear();
+  // Timeouts need no finer grain than 10 ms: one pass over the pairs then,
+  // not every tick.
+  if (now_us - last_scan_us_ < 10'000) return;
+  last_scan_us_ = now_us;
   // Once a second, connections idle for a second with nothing buffered give
   // their message buffers back: an idle connection holds only TLS and TCP
   // state, a busy one keeps its buffers (no allocation per message).
   const bool trim = now_us - last_trim_us_ > 1'000'000;
   if (trim) last_trim_us_ = now_us;
-  std::vector<Pair*> late;
+  std::vector<Pair*> late, late_backend;
   for (auto& [idx, p] : pairs_) {
     if (p->tls.state() == tls::Session::State::Handshaking && now_us - p->t_accept > opt_.handshake_timeout_us)
       late.push_back(p.get());
+    else if (p->be_tls && !p->be_gone && p->be_tls->state() == tls::Session::State::Handshaking &&
+             now_us - p->t_backend > opt_.handshake_timeout_us)
+      late_backend.push_back(p.get());
     if (trim && now_us - p->t_io > 1'000'000) {  // idle for a second
       if (p->in_plain.empty() && p->in_plain.capacity()) std::string().swap(p->in_plain);
       if (p->to_backend.empty() && p->to_backend.capacity()) std::string().swap(p->to_backend);
     }
   }
+  // Pairs that finish here stay alive in graveyard_ until the next poll.
   for (Pair* p : late) {
     stats_.handshake_timeouts.add();
     p->handshake_failed("handshake timeout");
   }
-  late.clear();
-  for (auto& [idx, p] : pairs_)
-    if (p->be_tls && !p->be_gone && p->be_tls->state() == tls::Session::State::Handshaking &&
-        now_us - p->t_backend > opt_.handshake_timeout_us)
-      late.push_back(p.get());
-  for (Pair* p : late) p->backend_tls_failed("handshake timeout");
+  for (Pair* p : late_backend) p->backend_tls_failed("handshake timeout");
 }
 
 }  // namespace turnpike::proxy

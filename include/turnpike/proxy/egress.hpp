@@ -69,6 +69,7 @@ class Egress final : public tcp::Listener {
   std::vector<std::unique_ptr<Pair>> graveyard_;
   EgressStats stats_;
   DetailCounters refusals_;
+  std::uint64_t last_scan_us_ = 0;
 };
 
 }  // namespace turnpike::proxy

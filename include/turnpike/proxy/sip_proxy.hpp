@@ -86,7 +86,7 @@ class SipProxy final : public tcp::Listener {
   SipEventFn sip_event_;
   std::unordered_map<std::uint32_t, std::unique_ptr<Pair>> pairs_;  // by client control block index
   std::vector<std::unique_ptr<Pair>> graveyard_;  // freed in poll(), never inside a callback
-  std::uint64_t last_trim_us_ = 0;
+  std::uint64_t last_trim_us_ = 0, last_scan_us_ = 0;
   SipProxyStats stats_;
   DetailCounters refusals_;
 };
