@@ -57,7 +57,11 @@ int run_daemon(Config cfg) {
   parse_log_level(cfg.log_level.c_str(), lvl);
   set_log_level(lvl);
 
-  std::vector<std::string> args = port::eal_argv(cfg, "turnpike", allowed_cpus());
+  const std::vector<unsigned> cpus = allowed_cpus();
+  std::vector<std::string> args = port::eal_argv(cfg, "turnpike", cpus);
+  const port::Placement placement = port::plan_placement(cfg.workers, cpus, cfg.worker_cpus);
+  bool own_lcores = false;
+  for (auto& x : cfg.eal_args) own_lcores |= x.rfind("--lcores", 0) == 0 || x == "-l" || x == "-c";
   std::vector<char*> argv;
   std::string joined;
   for (auto& a : args) {
@@ -78,6 +82,14 @@ int run_daemon(Config cfg) {
 
   auto rt = std::make_unique<worker::Runtime>();
   rt->config = cfg;
+  if (!own_lcores) {
+    rt->placement = placement.describe();
+    rt->sharing = placement.sharing_warning();
+    log(LogLevel::Info, "placement: %s", rt->placement.c_str());
+    if (!rt->sharing.empty()) log(LogLevel::Warn, "%s", rt->sharing.c_str());
+  } else {
+    rt->placement = "eal.args sets the lcores";
+  }
   rt->tsc_hz = rte_get_tsc_hz();
   const std::uint32_t nmbuf = cfg.mbufs_needed();
   rte_mempool* pool = rte_pktmbuf_pool_create("tp_mbuf", nmbuf, cfg.mbuf_cache, 0, cfg.mbuf_data_room,
@@ -89,13 +101,24 @@ int run_daemon(Config cfg) {
   }
   int rc = 0;
   try {
+    const std::uint32_t frames = port::af_packet_frames(cfg.tcp_max_connections, cfg.idle_max_sleep_us);
     for (auto& pc : cfg.ports) {
-      port::PortInfo pi = port::setup_port(pc, static_cast<std::uint16_t>(cfg.workers), pool);
+      const std::string dev = pc.is_vdev() ? port::effective_device(pc.device, cfg.workers, frames) : pc.device;
+      port::PortInfo pi = port::setup_port(pc, dev, static_cast<std::uint16_t>(cfg.workers), pool);
       log(LogLevel::Info, "port %s: %s (%s) mac %s ipv4 %s/%u link %s %u Mb/s, %u queue(s), RSS %s, checksum offload rx %s tx %s",
-          pi.name.c_str(), pc.device.c_str(), pi.driver.c_str(), pi.mac.to_string().c_str(),
+          pi.name.c_str(), dev.c_str(), pi.driver.c_str(), pi.mac.to_string().c_str(),
           net::ipv4_to_string(pc.ipv4).c_str(), pc.prefix, pi.link_up ? "up" : "down", pi.link_speed_mbps, pi.queues,
           pi.rss ? "symmetric Toeplitz" : pi.rss_note.c_str(), pi.rx_csum_offload ? "on" : "off",
           pi.tx_csum_offload ? "on" : "off");
+      if (pi.af_frames) {
+        // Both rings (RX and TX) of every queue, framesz 2048 unless the device says otherwise.
+        log(LogLevel::Info, "port %s: af_packet ring %u frames per queue%s; kernel ring drops %s", pi.name.c_str(),
+            pi.af_frames, pc.device.find("framecnt=") == std::string::npos ? " (sized by turnpike: tcp.max_connections and the line rate)" : "",
+            pi.kernel_ring ? "counted (PACKET_STATISTICS)" : "NOT visible (queue sockets not found)");
+        if (pi.af_frames < 1024)
+          log(LogLevel::Warn, "port %s: framecnt=%u is small: frames will be lost in the kernel under load",
+              pi.name.c_str(), pi.af_frames);
+      }
       rt->ports.push_back(pi);
       rt->neigh.push_back(std::make_unique<net::NeighborTable>(cfg.neigh_capacity, cfg.neigh_timeout_s * rt->tsc_hz));
     }
@@ -116,6 +139,11 @@ int run_daemon(Config cfg) {
     so.path = cfg.events_file;
     so.rate_per_second = cfg.events_rate_per_second;
     events = std::make_unique<control::EventSink>(so);
+  }
+  if (!rt->sharing.empty()) {
+    control::EventLine ev{"Worker Placement", {{"Detail", rt->sharing}, {"Placement", rt->placement}}, 2};
+    if (events) events->submit(ev);
+    else log(LogLevel::Info, "event: %s", control::format_event(ev).c_str());
   }
   std::unique_ptr<control::StoreManager> stores;
   std::unique_ptr<control::VerdictCache> vcache;
@@ -258,6 +286,7 @@ int run_daemon(Config cfg) {
       bo.check_interval_us = std::uint64_t(cfg.sip_health_interval_ms) * 1000;
       bo.check_timeout_us = std::uint64_t(cfg.sip_health_timeout_ms) * 1000;
       bo.source_for = source_for;
+      bo.proxy_v2_local = cfg.sip_proxy_v2;
       w->backends = std::make_unique<proxy::BackendPool>(glue->stack(), std::move(bo));
     }
     for (std::size_t li = 0; li < tlsset.listeners.size(); ++li) {
@@ -334,8 +363,9 @@ int run_daemon(Config cfg) {
             std::to_string(e.port) + (e.name.empty() ? "" : "(" + e.name + ")");
   for (auto& rl : cfg.relays)
     svcs += " relay:" + std::to_string(rl.listen_port) + "->" + net::ipv4_to_string(rl.ip) + ":" + std::to_string(rl.port);
-  log(LogLevel::Info, "ready: %u worker(s), idle policy %s, tcp mss %u%s; telemetry: dpdk-telemetry.py -f %s, /turnpike/stats",
-      cfg.workers, adaptive ? "adaptive" : "poll", tcfg.mss, svcs.c_str(), cfg.file_prefix.c_str());
+  log(LogLevel::Info, "ready: %u worker(s) (%s%s), idle policy %s, tcp mss %u%s; telemetry: dpdk-telemetry.py -f %s, /turnpike/stats",
+      cfg.workers, rt->placement.c_str(), rt->sharing.empty() ? "" : "; WORKERS SHARE A CPU",
+      adaptive ? "adaptive" : "poll", tcfg.mss, svcs.c_str(), cfg.file_prefix.c_str());
 
   std::uint64_t last_expire = rte_get_tsc_cycles(), last_stats = last_expire;
   while (!worker::g_stop.load(std::memory_order_relaxed)) {

@@ -1,8 +1,17 @@
 #include "turnpike/port/port.hpp"
 
+#include <dirent.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 
 #include "turnpike/log.hpp"
@@ -17,6 +26,118 @@ std::vector<std::uint8_t> symmetric_rss_key(std::size_t len) {
   return k;
 }
 
+Placement plan_placement(unsigned workers, const std::vector<unsigned>& allowed,
+                         const std::vector<unsigned>& pinned) {
+  Placement p;
+  const std::vector<unsigned> cpus = allowed.empty() ? std::vector<unsigned>{0} : allowed;
+  const std::size_t n = cpus.size();
+  if (!pinned.empty()) {
+    p.worker_cpu = pinned;
+  } else if (n > workers) {
+    for (unsigned w = 0; w < workers; ++w) p.worker_cpu.push_back(cpus[1 + w]);
+  } else {
+    // As many workers as CPUs or more: one worker per CPU first; more than
+    // that must share (round-robin).
+    for (unsigned w = 0; w < workers; ++w) p.worker_cpu.push_back(cpus[w % n]);
+  }
+  // The control lcore takes an allowed CPU no worker runs on, else the first
+  // worker's: it wakes every 50 ms for a few microseconds, so a worker loses
+  // little, and two busy workers never share because of it.
+  p.control_cpu = p.worker_cpu.empty() ? cpus[0] : p.worker_cpu[0];
+  p.control_shares = !p.worker_cpu.empty();
+  for (unsigned c : cpus)
+    if (std::find(p.worker_cpu.begin(), p.worker_cpu.end(), c) == p.worker_cpu.end()) {
+      p.control_cpu = c;
+      p.control_shares = false;
+      break;
+    }
+  std::vector<unsigned> sorted = p.worker_cpu;
+  std::sort(sorted.begin(), sorted.end());
+  p.workers_share = std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end();
+  return p;
+}
+
+std::string Placement::eal_lcores() const {
+  std::string m = "--lcores=0@" + std::to_string(control_cpu);
+  for (std::size_t w = 0; w < worker_cpu.size(); ++w)
+    m += "," + std::to_string(w + 1) + "@" + std::to_string(worker_cpu[w]);
+  return m;
+}
+
+std::string Placement::describe() const {
+  std::string s;
+  for (std::size_t w = 0; w < worker_cpu.size(); ++w)
+    s += "worker" + std::to_string(w) + "@cpu" + std::to_string(worker_cpu[w]) + " ";
+  s += "control@cpu" + std::to_string(control_cpu);
+  if (control_shares) {
+    for (std::size_t w = 0; w < worker_cpu.size(); ++w)
+      if (worker_cpu[w] == control_cpu) {
+        s += " (shared with worker" + std::to_string(w) + ")";
+        break;
+      }
+  }
+  return s;
+}
+
+std::string Placement::sharing_warning() const {
+  if (!workers_share) return {};
+  std::map<unsigned, std::string> by_cpu;  // cpu -> "worker0+worker2"
+  std::map<unsigned, unsigned> count;
+  for (std::size_t w = 0; w < worker_cpu.size(); ++w) {
+    std::string& g = by_cpu[worker_cpu[w]];
+    g += (g.empty() ? "worker" : "+worker") + std::to_string(w);
+    ++count[worker_cpu[w]];
+  }
+  std::string s;
+  for (auto& [cpu, g] : by_cpu)
+    if (count[cpu] > 1) s += (s.empty() ? "" : ", ") + g + " on cpu" + std::to_string(cpu);
+  return "workers share a CPU (" + s +
+         "): more workers than CPUs, or workers.cpus repeats one; each gets a fraction of its CPU "
+         "(with idle.policy=poll they starve each other)";
+}
+
+namespace {
+// "a=1,b=2" device arguments after the driver name.
+std::string device_arg(const std::string& device, const std::string& key) {
+  std::size_t pos = device.find(',');
+  while (pos != std::string::npos) {
+    const std::size_t next = device.find(',', pos + 1);
+    const std::string kv = device.substr(pos + 1, next == std::string::npos ? std::string::npos : next - pos - 1);
+    if (kv.rfind(key + "=", 0) == 0) return kv.substr(key.size() + 1);
+    pos = next;
+  }
+  return {};
+}
+bool is_af_packet(const std::string& device) { return device.rfind("net_af_packet", 0) == 0; }
+}  // namespace
+
+std::uint32_t af_packet_frames(std::uint32_t connections_per_worker, std::uint32_t max_sleep_us) {
+  constexpr std::uint64_t kLineBitsPerUs = 10'000;        // 10 Gb/s
+  constexpr std::uint64_t kFrameBits = (1514 + 24) * 8;   // frame + preamble, FCS, gap
+  const std::uint64_t stall_us = std::max<std::uint64_t>(4000, 2ull * max_sleep_us);
+  const std::uint64_t by_rate = stall_us * kLineBitsPerUs / kFrameBits;
+  const std::uint64_t by_conns = 2ull * connections_per_worker;
+  std::uint64_t want = std::clamp<std::uint64_t>(std::max(by_rate, by_conns), 4096, 32768);
+  std::uint32_t f = 4096;
+  while (f < want) f <<= 1;
+  return f;
+}
+
+std::uint32_t af_packet_framecnt(const std::string& device) {
+  if (!is_af_packet(device)) return 0;
+  const std::string v = device_arg(device, "framecnt");
+  if (v.empty()) return 512;  // DPDK 22.11 PMD default
+  return static_cast<std::uint32_t>(std::strtoul(v.c_str(), nullptr, 10));
+}
+
+std::string effective_device(const std::string& device, unsigned workers, std::uint32_t frames) {
+  if (!is_af_packet(device)) return device;
+  std::string d = device;
+  if (device_arg(d, "qpairs").empty()) d += ",qpairs=" + std::to_string(workers);
+  if (device_arg(d, "framecnt").empty()) d += ",framecnt=" + std::to_string(frames);
+  return d;
+}
+
 std::vector<std::string> eal_argv(const Config& c, const std::string& prog, const std::vector<unsigned>& cpus) {
   std::vector<std::string> a{prog};
   bool need_pci = false;
@@ -27,31 +148,99 @@ std::vector<std::string> eal_argv(const Config& c, const std::string& prog, cons
   a.push_back("--log-level=" + std::string(c.log_level == "debug" ? "8" : "5"));
   bool has_lcores = false;
   for (auto& x : c.eal_args) has_lcores |= x.rfind("--lcores", 0) == 0 || x == "-l" || x == "-c";
-  if (!has_lcores && !cpus.empty()) {
-    // lcore 0 (control) on the first CPU; workers on the configured CPUs or
-    // spread over the rest. Two lcores may share a CPU on small machines.
-    std::string m = "--lcores=0@" + std::to_string(cpus[0]);
-    for (unsigned w = 0; w < c.workers; ++w) {
-      const unsigned cpu = !c.worker_cpus.empty() ? c.worker_cpus[w]
-                           : cpus.size() > 1      ? cpus[1 + w % (cpus.size() - 1)]
-                                                  : cpus[0];
-      m += "," + std::to_string(w + 1) + "@" + std::to_string(cpu);
-    }
-    a.push_back(m);
-  }
+  if (!has_lcores && !cpus.empty()) a.push_back(plan_placement(c.workers, cpus, c.worker_cpus).eal_lcores());
+  const std::uint32_t frames = af_packet_frames(c.tcp_max_connections, c.idle_max_sleep_us);
   for (auto& p : c.ports) {
-    if (p.is_vdev()) a.push_back("--vdev=" + p.device);
+    if (p.is_vdev()) a.push_back("--vdev=" + effective_device(p.device, c.workers, frames));
     else a.push_back("--allow=" + p.device);
   }
   return a;
 }
 
-PortInfo setup_port(const PortConfig& pc, std::uint16_t queues, rte_mempool* pool) {
+// ---- losses below turnpike ---------------------------------------------------
+
+struct KernelRing::Impl {
+  std::mutex m;
+  std::vector<int> fds;  // queue order
+  std::vector<std::uint64_t> packets, drops;
+};
+
+KernelRing::KernelRing(std::unique_ptr<Impl> i) : impl_(std::move(i)) {}
+KernelRing::~KernelRing() = default;
+
+std::unique_ptr<KernelRing> KernelRing::find(const std::string& iface, unsigned queues) {
+  const unsigned ifindex = if_nametoindex(iface.c_str());
+  if (!ifindex) return nullptr;
+  auto impl = std::make_unique<Impl>();
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return nullptr;
+  while (dirent* e = readdir(d)) {
+    char* end;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (*end || fd < 0 || fd == dirfd(d)) continue;
+    int domain = 0;
+    socklen_t len = sizeof domain;
+    if (getsockopt(int(fd), SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_PACKET) continue;
+    sockaddr_ll sll{};
+    len = sizeof sll;
+    if (getsockname(int(fd), reinterpret_cast<sockaddr*>(&sll), &len) != 0 || unsigned(sll.sll_ifindex) != ifindex)
+      continue;
+    impl->fds.push_back(int(fd));
+  }
+  closedir(d);
+  // The PMD opens its queue sockets in order; descriptors are allocated
+  // lowest-first, so ascending numbers are queue order.
+  std::sort(impl->fds.begin(), impl->fds.end());
+  if (impl->fds.size() != queues) return nullptr;
+  impl->packets.assign(queues, 0);
+  impl->drops.assign(queues, 0);
+  return std::unique_ptr<KernelRing>(new KernelRing(std::move(impl)));
+}
+
+void KernelRing::read(LossStats& out) {
+  std::lock_guard<std::mutex> g(impl_->m);
+  out.kernel_ring = true;
+  out.ring_drops_q.assign(impl_->fds.size(), 0);
+  for (std::size_t q = 0; q < impl_->fds.size(); ++q) {
+    tpacket_stats st{};
+    socklen_t len = sizeof st;
+    // Reading resets the kernel's counters (packet(7)): accumulate.
+    if (getsockopt(impl_->fds[q], SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) {
+      impl_->packets[q] += st.tp_packets;
+      impl_->drops[q] += st.tp_drops;
+    }
+    tpacket_rollover_stats ro{};
+    len = sizeof ro;
+    if (getsockopt(impl_->fds[q], SOL_PACKET, PACKET_ROLLOVER_STATS, &ro, &len) == 0)
+      out.ring_rollovers += ro.tp_all;  // cumulative in the kernel
+    out.ring_packets += impl_->packets[q];
+    out.ring_drops += impl_->drops[q];
+    out.ring_drops_q[q] = impl_->drops[q];
+  }
+}
+
+LossStats read_loss(const PortInfo& p) {
+  LossStats l;
+  rte_eth_stats st{};
+  if (rte_eth_stats_get(p.port_id, &st) == 0) {
+    l.imissed = st.imissed;
+    l.ierrors = st.ierrors;
+    l.rx_nombuf = st.rx_nombuf;
+    l.oerrors = st.oerrors;
+    const unsigned nq = std::min<unsigned>(p.queues, RTE_ETHDEV_QUEUE_STAT_CNTRS);
+    l.q_errors.assign(st.q_errors, st.q_errors + nq);
+  }
+  if (p.kernel_ring) p.kernel_ring->read(l);
+  return l;
+}
+
+PortInfo setup_port(const PortConfig& pc, const std::string& device, std::uint16_t queues, rte_mempool* pool) {
   PortInfo info;
   info.name = pc.name;
   info.queues = queues;
-  if (rte_eth_dev_get_port_by_name(dpdk_port_name(pc.device).c_str(), &info.port_id) != 0)
-    throw std::runtime_error("port " + pc.name + ": device \"" + pc.device + "\" did not probe (check the vdev/PCI string)");
+  info.device = device;
+  if (rte_eth_dev_get_port_by_name(dpdk_port_name(device).c_str(), &info.port_id) != 0)
+    throw std::runtime_error("port " + pc.name + ": device \"" + device + "\" did not probe (check the vdev/PCI string)");
   rte_eth_dev_info di;
   if (int rc = rte_eth_dev_info_get(info.port_id, &di); rc != 0)
     throw std::runtime_error("port " + pc.name + ": dev_info_get: " + rte_strerror(-rc));
@@ -141,6 +330,10 @@ PortInfo setup_port(const PortConfig& pc, std::uint16_t queues, rte_mempool* poo
   rte_eth_link_get_nowait(info.port_id, &link);
   info.link_up = link.link_status == RTE_ETH_LINK_UP;
   info.link_speed_mbps = link.link_speed;
+  if (is_af_packet(device)) {
+    info.af_frames = af_packet_framecnt(device);
+    info.kernel_ring = KernelRing::find(device_arg(device, "iface"), queues);
+  }
   return info;
 }
 

@@ -3,13 +3,18 @@
 #include <cstdio>
 
 #include "turnpike/net/wire.hpp"
+#include "turnpike/proxy/proxy_v2.hpp"
 
 namespace turnpike::proxy {
 
 // A health check is a TCP connect: the backend is up when it completes the
 // three-way handshake (RFC 9293 §3.5), which is what a SIP-over-TCP server
-// must do before anything else. The probe then resets the connection so
-// neither side keeps TIME-WAIT state for it.
+// must do before anything else. The probe then ends as a polite client
+// would: with PROXY v2 on, the LOCAL command first (proxy-protocol.txt
+// §2.2: a connection the proxy makes on its own behalf, so a backend with
+// tcp_accept_haproxy does not log an invalid header), then FIN (RFC 9293
+// §3.6). A reset would show in every backend's log as an error. turnpike
+// holds the TIME-WAIT, in a compact entry, not a control block.
 struct BackendPool::Probe final : tcp::ConnHandler {
   BackendPool& pool;
   std::size_t idx;
@@ -24,7 +29,22 @@ struct BackendPool::Probe final : tcp::ConnHandler {
     if (id.valid()) pool.st_.abort(id);
     pool.check_result(idx, ok, pool.st_.now());
   }
-  void on_connected(tcp::Stack&, tcp::ConnId) override { end(true); }
+  void on_connected(tcp::Stack& st, tcp::ConnId c) override {
+    if (finished) return;
+    if (pool.opt_.proxy_v2_local) {
+      static const std::vector<std::uint8_t> local = [] {
+        std::vector<std::uint8_t> v;
+        Header h;
+        h.local = true;
+        encode(h, v);
+        return v;
+      }();
+      st.write(c, local.data(), local.size());  // 16 bytes into an empty send buffer
+    }
+    st.close(c);  // FIN after the header; detaches this handler
+    id = {};
+    end(true);
+  }
   void on_error(tcp::Stack&, tcp::ConnId, tcp::Error) override {
     id = {};
     end(false);

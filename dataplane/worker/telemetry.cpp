@@ -1,5 +1,6 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_lcore.h>
 #include <rte_telemetry.h>
 
 #include <cctype>
@@ -13,6 +14,15 @@
 namespace turnpike::worker {
 
 namespace {
+
+// The CPU an lcore runs on (its cpuset's first CPU; rte_lcore_to_cpu_id
+// gives the core index, not the CPU, under --lcores).
+unsigned lcore_cpu(unsigned lcore) {
+  const rte_cpuset_t set = rte_lcore_cpuset(lcore);
+  for (unsigned c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) return c;
+  return 0;
+}
 
 const Runtime* g_rt = nullptr;  // set once before the telemetry commands can run
 
@@ -49,6 +59,38 @@ void fill_port(rte_tel_data* d, const PortTotals& t, bool with_zero_drops) {
   }
 }
 
+// Losses below turnpike (PMD and kernel ring), beside the software counters.
+void fill_loss(rte_tel_data* d, const port::PortInfo& p) {
+  const port::LossStats l = port::read_loss(p);
+  rte_tel_data_add_dict_u64(d, "lost_below_total", l.total());
+  rte_tel_data_add_dict_u64(d, "pmd_imissed", l.imissed);
+  rte_tel_data_add_dict_u64(d, "pmd_ierrors", l.ierrors);
+  rte_tel_data_add_dict_u64(d, "pmd_rx_nombuf", l.rx_nombuf);
+  rte_tel_data_add_dict_u64(d, "pmd_oerrors", l.oerrors);
+  for (std::size_t q = 0; q < l.q_errors.size(); ++q)
+    rte_tel_data_add_dict_u64(d, ("pmd_q" + std::to_string(q) + "_errors").c_str(), l.q_errors[q]);
+  if (l.kernel_ring) {
+    rte_tel_data_add_dict_u64(d, "kernel_ring_packets", l.ring_packets);
+    rte_tel_data_add_dict_u64(d, "kernel_ring_drops", l.ring_drops);
+    rte_tel_data_add_dict_u64(d, "kernel_ring_rollovers", l.ring_rollovers);
+    for (std::size_t q = 0; q < l.ring_drops_q.size(); ++q)
+      rte_tel_data_add_dict_u64(d, ("kernel_ring_q" + std::to_string(q) + "_drops").c_str(), l.ring_drops_q[q]);
+  }
+}
+
+std::string format_loss(const port::PortInfo& p) {
+  const port::LossStats l = port::read_loss(p);
+  std::string s = "lost_below_total=" + std::to_string(l.total()) + " pmd_imissed=" + std::to_string(l.imissed) +
+                  " pmd_ierrors=" + std::to_string(l.ierrors) + " pmd_rx_nombuf=" + std::to_string(l.rx_nombuf) +
+                  " pmd_oerrors=" + std::to_string(l.oerrors);
+  if (l.kernel_ring)
+    s += " kernel_ring_drops=" + std::to_string(l.ring_drops) + " kernel_ring_rollovers=" +
+         std::to_string(l.ring_rollovers) + " (ring " + std::to_string(p.af_frames) + " frames/queue)";
+  else if (p.af_frames)
+    s += " kernel_ring_drops=unknown";
+  return s;
+}
+
 int find_port(const Runtime& rt, const char* params) {
   if (!params || !*params) return -1;
   for (std::size_t i = 0; i < rt.ports.size(); ++i)
@@ -66,12 +108,14 @@ int cmd_stats(const char*, const char* params, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   if (p >= 0) {
     fill_port(d, sum_port(rt, p), true);
+    fill_loss(d, rt.ports[p]);
     return 0;
   }
   for (std::size_t i = 0; i < rt.ports.size(); ++i) {
     rte_tel_data* sub = rte_tel_data_alloc();
     rte_tel_data_start_dict(sub);
     fill_port(sub, sum_port(rt, i), false);
+    fill_loss(sub, rt.ports[i]);
     rte_tel_data_add_dict_container(d, rt.ports[i].name.c_str(), sub, 0);
   }
   return 0;
@@ -94,10 +138,13 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
   const Runtime& rt = *g_rt;
   rte_tel_data_start_dict(d);
   rte_tel_data_add_dict_u64(d, "tsc_hz", rt.tsc_hz);
+  rte_tel_data_add_dict_string(d, "placement", rt.placement.c_str());
+  rte_tel_data_add_dict_string(d, "cpu_sharing", rt.sharing.empty() ? "none" : rt.sharing.c_str());
   for (auto& w : rt.workers) {
     rte_tel_data* sub = rte_tel_data_alloc();
     rte_tel_data_start_dict(sub);
     rte_tel_data_add_dict_u64(sub, "lcore", w->lcore);
+    rte_tel_data_add_dict_u64(sub, "cpu", lcore_cpu(w->lcore));
     rte_tel_data_add_dict_u64(sub, "queue", w->queue);
     rte_tel_data_add_dict_u64(sub, "busy_cycles", w->cycles.busy.get());
     rte_tel_data_add_dict_u64(sub, "idle_poll_cycles", w->cycles.idle_poll.get());
@@ -124,13 +171,19 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
     rte_tel_data* sub = rte_tel_data_alloc();
     rte_tel_data_start_dict(sub);
     rte_tel_data_add_dict_u64(sub, "port_id", p.port_id);
-    rte_tel_data_add_dict_string(sub, "device", pc.device.c_str());
+    rte_tel_data_add_dict_string(sub, "device", p.device.empty() ? pc.device.c_str() : p.device.c_str());
     rte_tel_data_add_dict_string(sub, "driver", p.driver.c_str());
     rte_tel_data_add_dict_string(sub, "mac", p.mac.to_string().c_str());
     rte_tel_data_add_dict_string(sub, "ipv4",
                                  (net::ipv4_to_string(pc.ipv4) + "/" + std::to_string(pc.prefix)).c_str());
     rte_tel_data_add_dict_string(sub, "gateway", pc.gateway ? net::ipv4_to_string(pc.gateway).c_str() : "none");
     rte_tel_data_add_dict_u64(sub, "queues", p.queues);
+    // Queue q belongs to worker q (one RX and one TX queue each).
+    std::string qmap;
+    for (auto& w : rt.workers)
+      qmap += (qmap.empty() ? "" : " ") + ("q" + std::to_string(w->queue)) + "->worker" + std::to_string(w->index);
+    rte_tel_data_add_dict_string(sub, "queue_owner", qmap.c_str());
+    if (p.af_frames) rte_tel_data_add_dict_u64(sub, "af_packet_frames_per_queue", p.af_frames);
     rte_eth_link link{};
     rte_eth_link_get_nowait(p.port_id, &link);  // live: operators watch this
     rte_tel_data_add_dict_string(sub, "link", link.link_status == RTE_ETH_LINK_UP ? "up" : "down");
@@ -299,11 +352,26 @@ std::string format_stats(const Runtime& rt) {
     for (std::size_t k = 0; k < net::kDropCount; ++k)
       if (t.drops[k]) o << " drop_" << net::drop_name(static_cast<net::Drop>(k)) << "=" << t.drops[k];
     o << "\n";
+    o << "port " << rt.ports[i].name << " below turnpike: " << format_loss(rt.ports[i]) << "\n";
+  }
+  {
+    // The TCP's own evidence of loss towards turnpike: shows a lossy port
+    // even when its PMD reports nothing.
+    std::uint64_t ooo = 0, retx = 0, rto = 0;
+    for (auto& w : rt.workers) {
+      if (!w->tcp) continue;
+      const auto& c = w->tcp->stack().counters();
+      ooo += c.rx_ooo_segments;
+      retx += c.retransmits;
+      rto += c.rto_timeouts;
+    }
+    o << "tcp loss evidence: rx_ooo_segments=" << ooo << " retransmits=" << retx << " rto_timeouts=" << rto << "\n";
   }
   for (auto& w : rt.workers) {
     std::uint64_t rx = 0;
     for (std::uint16_t p = 0; p < w->net->port_count(); ++p) rx += w->net->stats(p).rx_packets.get();
-    o << "worker " << w->index << " (lcore " << w->lcore << "): busy_cycles=" << w->cycles.busy.get()
+    o << "worker " << w->index << " (lcore " << w->lcore << ", cpu " << lcore_cpu(w->lcore)
+      << "): busy_cycles=" << w->cycles.busy.get()
       << " idle_poll_cycles=" << w->cycles.idle_poll.get() << " sleep_cycles=" << w->cycles.sleep.get()
       << " busy_iterations=" << w->cycles.busy_iterations.get() << " rx_packets=" << rx
       << " busy_cycles_per_packet=" << (rx ? w->cycles.busy.get() / rx : 0) << "\n";

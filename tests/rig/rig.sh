@@ -117,10 +117,15 @@ impair_stats() {
 }
 
 # rig_start_turnpike BINARY QUEUES [extra turnpike args...]
+# RIG_DEVICE_ARGS: extra vdev arguments (",framecnt=64"); RIG_README_DEVICE=1:
+# the README's device string (no qpairs, no framecnt: turnpike sizes them).
 rig_start_turnpike() {
   local bin=$1 queues=$2
   shift 2
-  ip netns exec "$NS_DP" "$bin" --device "net_af_packet0,iface=$IF_DP,qpairs=$queues" --ipv4 "$TP_IP/24" \
+  local dev="net_af_packet0,iface=$IF_DP,qpairs=$queues"
+  [ "${RIG_README_DEVICE:-0}" = 1 ] && dev="net_af_packet0,iface=$IF_DP"
+  dev+="${RIG_DEVICE_ARGS:-}"
+  ip netns exec "$NS_DP" "$bin" --device "$dev" --ipv4 "$TP_IP/24" \
     --workers "$queues" --set "eal.file_prefix=$TP_PREFIX" "$@" >"$TP_LOG" 2>&1 &
   TP_PID=$!
   local i

@@ -2,6 +2,7 @@
 // a symmetric Toeplitz key where the PMD supports it.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,9 +13,45 @@ struct rte_mempool;
 
 namespace turnpike::port {
 
+// Which CPU each lcore runs on. Workers get distinct CPUs whenever there are
+// at least as many CPUs as workers; the control lcore (lcore 0: telemetry,
+// reloads, ticket rotation; it sleeps 50 ms between rounds) then gets a CPU
+// of its own if one is left, else shares the first worker's CPU.
+struct Placement {
+  unsigned control_cpu = 0;
+  std::vector<unsigned> worker_cpu;   // index: worker
+  bool control_shares = false;        // control lcore on a worker's CPU
+  bool workers_share = false;         // two or more workers on one CPU
+  std::string eal_lcores() const;     // "--lcores=0@c,1@w0,2@w1..."
+  // "worker0@cpu0 worker1@cpu1 control@cpu0 (shared with worker0)"
+  std::string describe() const;
+  // Empty when no two workers share a CPU, else which ones do and why.
+  std::string sharing_warning() const;
+};
+// pinned: workers.cpus from the config (one per worker) or empty.
+Placement plan_placement(unsigned workers, const std::vector<unsigned>& allowed_cpus,
+                         const std::vector<unsigned>& pinned);
+
+// net_af_packet's kernel ring: frames per queue when the device string does
+// not say (framecnt=). The PMD's default of 512 frames overflows under a few
+// hundred busy connections (25 % of segments retransmitted on a clean veth):
+// size it for what can arrive while a worker is not polling.
+//   - line rate: 10 Gb/s (af_packet reports that speed) of full frames during
+//     a stall of max(4 ms, 2 x the adaptive idle sleep) -- a scheduler tick
+//     when the worker shares its CPU;
+//   - connections: two frames per connection slot of the worker (a data
+//     segment and an ACK in flight from each).
+// Rounded up to a power of two, 4096..32768.
+std::uint32_t af_packet_frames(std::uint32_t connections_per_worker, std::uint32_t max_sleep_us);
+// The device string the EAL gets: for net_af_packet, qpairs= (one per worker)
+// and framecnt= are added where the operator did not give them.
+std::string effective_device(const std::string& device, unsigned workers, std::uint32_t frames);
+// framecnt= of a net_af_packet device string (0: not an af_packet device);
+// the PMD's default 512 when the string does not say.
+std::uint32_t af_packet_framecnt(const std::string& device);
+
 // argv for rte_eal_init built from the config: EAL args, file prefix, lcore
-// map (main lcore 0 on the first allowed CPU, workers on the others) and one
-// --vdev / -a per port.
+// map (plan_placement) and one --vdev / -a per port (effective_device).
 std::vector<std::string> eal_argv(const Config& c, const std::string& prog, const std::vector<unsigned>& allowed_cpus);
 
 // Name under which DPDK registers the port: the vdev name before the first
@@ -24,6 +61,39 @@ std::string dpdk_port_name(const std::string& device);
 // Symmetric Toeplitz key (0x6d5a repeated): hash(a,b) == hash(b,a), so both
 // directions of a flow land on the same queue.
 std::vector<std::uint8_t> symmetric_rss_key(std::size_t len);
+
+// Losses below turnpike: what the PMD counts (rte_eth_stats) and, for
+// net_af_packet, what the kernel ring dropped (PACKET_STATISTICS, which the
+// 22.11 PMD does not read). A loss here shows nowhere else in turnpike.
+struct LossStats {
+  std::uint64_t imissed = 0;    // RX: the NIC/queue had no descriptor
+  std::uint64_t ierrors = 0;    // RX: bad frames dropped by the NIC
+  std::uint64_t rx_nombuf = 0;  // RX: no mbuf to refill the ring
+  std::uint64_t oerrors = 0;    // TX: frames the PMD took but could not send
+  std::vector<std::uint64_t> q_errors;  // per RX queue (as many as the PMD reports)
+  bool kernel_ring = false;     // the fields below are known (af_packet)
+  std::uint64_t ring_packets = 0;   // frames the kernel offered to the rings
+  std::uint64_t ring_drops = 0;     // frames dropped: ring full
+  std::uint64_t ring_rollovers = 0; // frames moved to another queue's ring (fanout rollover)
+  std::vector<std::uint64_t> ring_drops_q;  // per queue
+  std::uint64_t total() const { return imissed + ierrors + rx_nombuf + oerrors + ring_drops; }
+};
+
+// The af_packet PMD's sockets, found by address family and interface in this
+// process's descriptors after the port started (one per queue, in queue
+// order). PACKET_STATISTICS resets on read, so reads accumulate here.
+class KernelRing {
+ public:
+  // Null when the port is not af_packet or its sockets are not found.
+  static std::unique_ptr<KernelRing> find(const std::string& iface, unsigned queues);
+  void read(LossStats& out);  // thread-safe (control and telemetry threads)
+  ~KernelRing();
+
+ private:
+  struct Impl;
+  explicit KernelRing(std::unique_ptr<Impl> i);
+  std::unique_ptr<Impl> impl_;
+};
 
 struct PortInfo {
   std::uint16_t port_id = 0;
@@ -37,10 +107,16 @@ struct PortInfo {
   bool link_up = false;
   std::uint32_t link_speed_mbps = 0;
   std::uint16_t queues = 0;
+  std::string device;               // what the EAL got (effective_device)
+  std::uint32_t af_frames = 0;      // af_packet ring frames per queue (0: not af_packet)
+  std::shared_ptr<KernelRing> kernel_ring;  // af_packet only
 };
 
+LossStats read_loss(const PortInfo& p);
+
 // Configures and starts the port; throws std::runtime_error with the reason.
-PortInfo setup_port(const PortConfig& pc, std::uint16_t queues, rte_mempool* pool);
+// `device` is the effective device string (what eal_argv passed).
+PortInfo setup_port(const PortConfig& pc, const std::string& device, std::uint16_t queues, rte_mempool* pool);
 void stop_port(std::uint16_t port_id);
 
 }  // namespace turnpike::port

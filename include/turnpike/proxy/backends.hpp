@@ -29,6 +29,7 @@ struct BackendPoolOptions {
   std::uint64_t retry_us = 5'000'000;
   std::uint64_t check_interval_us = 0;  // 0: no active checks
   std::uint64_t check_timeout_us = 1'000'000;
+  bool proxy_v2_local = false;  // checks send the PROXY v2 LOCAL command (sip.proxy_v2 on)
   std::uint32_t rise = 2;  // consecutive passes to come back up
   std::uint32_t fall = 2;  // consecutive failures to go down
   // Local address for an active open towards `ip` (the port that reaches it).

@@ -18,6 +18,8 @@ struct Runtime {
   std::vector<std::unique_ptr<net::NeighborTable>> neigh;  // one per port
   std::vector<std::unique_ptr<Worker>> workers;
   std::uint64_t tsc_hz = 0;
+  std::string placement;  // worker -> CPU, control lcore (port::Placement::describe)
+  std::string sharing;    // non-empty when workers share a CPU
 };
 
 // Registers /turnpike/... commands with DPDK telemetry (dpdk-telemetry.py).
