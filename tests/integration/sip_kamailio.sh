@@ -130,8 +130,18 @@ case "${probe_seen##*:}" in
          kam_port() { echo $(( (($1 & 255) << 8) | ($1 >> 8) )); } ;;
   *) kam_port() { echo "?"; } ;;
 esac
-tp_start true || exit 1
+# Health checks on (every 100 ms per worker): they must end politely, with
+# PROXY v2 LOCAL then FIN, so Kamailio's log carries no error for them.
+tp_start true 5060 --set sip.health_check_interval_ms=100 || exit 1
 run_case true "" "proxy_v2=true"
+sleep 2
+sip=$(tp_telemetry /turnpike/sip)
+hc_ok=$(json_get "$sip" 'd["/turnpike/sip"]["health_checks_ok"]')
+hc_bad=$(json_get "$sip" 'd["/turnpike/sip"]["health_checks_failed"]')
+check "[health checks] ran against Kamailio: $hc_ok passed, $hc_bad failed" test "$hc_ok" -ge 10 -a "$hc_bad" = 0
+kam_errors=$(grep -ciE "error|invalid PROXY|reset by peer" "$RIG_TMP/kamailio-yes/log")
+[ "$kam_errors" = 0 ] || grep -iE "error|invalid PROXY|reset by peer" "$RIG_TMP/kamailio-yes/log" | head -5
+check "[health checks] Kamailio's log has no error line ($kam_errors)" test "$kam_errors" = 0
 tp_stop TERM
 check "[proxy_v2=true] turnpike clean exit" test $? -eq 0
 kam_stop
