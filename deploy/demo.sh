@@ -38,10 +38,10 @@ ip netns exec "$NS_PEER" python3 tests/integration/sip_peers.py tlsbackend "$PEE
 REMOTE_PID=$!
 trap 'kill $BACKEND_PID $REMOTE_PID 2>/dev/null; rig_down' EXIT
 say "starting turnpike: 2 workers on net_af_packet0,iface=$IF_DP, address $TP_IP/24"
-rig_start_turnpike "$bin" 2 --set 'services.echo_ports=[7]' --set "stores.dir=$stores" \
+RIG_README_DEVICE=1 rig_start_turnpike "$bin" 2 --set 'services.echo_ports=[7]' --set "stores.dir=$stores" \
   --set "sip.backends=[\"$PEER_IP:5060\"]" --set sip.proxy_v2=true --set "events.file=$RIG_TMP/events.log" \
   --set "egress.routes=[{listen_port=5070, remote=\"$PEER_IP:6001\", name=\"server.test\"}]"
-grep -E "port |TLS:|ready" "$TP_LOG"
+grep -E "placement|port |TLS:|ready" "$TP_LOG"
 
 say "kernel side ($PEER_IP) resolves turnpike with ARP"
 peer arping -c 2 -w 3 -I "$IF_PEER" "$TP_IP"

@@ -84,9 +84,17 @@ def backend(host, port, logfile, chain=None, key=None, ca=None):
             hdr = recv_exact(c, 16)
             n = struct.unpack("!H", hdr[14:16])[0]
             body = recv_exact(c, n)
-            src = socket.inet_ntoa(body[0:4])
-            sport = struct.unpack("!H", body[8:10])[0]
-            log.write(f"proxy-v2 src={src}:{sport} len={n}\n")
+            if len(hdr) == 16 and hdr[12] & 0x0f == 0:
+                pass  # LOCAL: the proxy's own connection (a health check), no addresses
+            elif len(body) >= 12:
+                src = socket.inet_ntoa(body[0:4])
+                sport = struct.unpack("!H", body[8:10])[0]
+                log.write(f"proxy-v2 src={src}:{sport} len={n}\n")
+            else:
+                log.write(f"proxy-v2 malformed len={n}\n")
+        if not c.recv(1, socket.MSG_PEEK):
+            c.close()  # connected and closed politely (a health check): nothing to log
+            return
         extra = b""
         if ctx:
             try:

@@ -72,4 +72,7 @@ check "mode Off: serverAuth-only client accepted" grep -q "SIP/2.0 200 OK" <<<"$
 out=$(s_client codesign)
 check "mode Off: codeSigning-only client still refused" grep -q "alert unsupported certificate" <<<"$out"
 tp_stop TERM
+# Health checks (every 2 s by default, PROXY v2 LOCAL then FIN) leave no
+# error in the backend's log; a reset showed as "connection error".
+check "backend log has no error lines" bash -c "! grep -E 'connection error|malformed|tls-refused' '$RIG_TMP/backend.log'"
 finish
