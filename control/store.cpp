@@ -408,7 +408,8 @@ StageResult StoreManager::apply_setting(std::string_view key, std::string_view v
   return {false, "unknown setting " + std::string(key), {}};
 }
 
-Result<std::shared_ptr<const StoreSnapshot>> StoreManager::commit(const Transaction& t) {
+Result<std::shared_ptr<const StoreSnapshot>> StoreManager::commit(const Transaction& t,
+                                                                   const Transaction::BeforeWrite& hook) {
   using R = Result<std::shared_ptr<const StoreSnapshot>>;
   std::lock_guard<std::mutex> l(mu_);
   if (!current_) return R::fail("stores not loaded");
@@ -418,6 +419,8 @@ Result<std::shared_ptr<const StoreSnapshot>> StoreManager::commit(const Transact
   auto next = std::make_shared<StoreSnapshot>(*t.staged_);
   next->generation = current_->generation + 1;
   next->trust_epoch = current_->trust_epoch + (t.trust_changed_ ? 1 : 0);
+  if (hook)
+    if (std::string e = hook(next); !e.empty()) return R::fail("commit refused, nothing changed: " + e);
   if (std::string e = write_generation(*next); !e.empty()) return R::fail("commit failed, nothing changed: " + e);
   std::shared_ptr<const StoreSnapshot> old = current_;
   current_ = next;

@@ -238,13 +238,15 @@ StageResult Transaction::validate() const {
   return r;
 }
 
-Result<std::shared_ptr<const StoreSnapshot>> Transaction::commit() {
+Result<std::shared_ptr<const StoreSnapshot>> Transaction::commit() { return commit(nullptr); }
+
+Result<std::shared_ptr<const StoreSnapshot>> Transaction::commit(const BeforeWrite& before_write) {
   using R = Result<std::shared_ptr<const StoreSnapshot>>;
   if (done_) return R::fail("the transaction is already finished");
   if (!mgr_) return R::fail("no store manager");
   StageResult v = validate();
   if (!v.ok) return R::fail(v.error);
-  auto r = mgr_->commit(*this);
+  auto r = mgr_->commit(*this, before_write);
   if (r) done_ = true;
   return r;
 }

@@ -16,17 +16,16 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 
 #include "turnpike/config.hpp"
 #include "turnpike/control/events.hpp"
-#include "turnpike/control/store.hpp"
-#include "turnpike/control/trust.hpp"
-#include "turnpike/control/vcache.hpp"
-#include "turnpike/tls/engine.hpp"
+#include "turnpike/control/plane.hpp"
 #include "turnpike/log.hpp"
 #include "turnpike/port/port.hpp"
+#include "turnpike/worker/rcu.hpp"
 #include "turnpike/worker/runtime.hpp"
-#include "tls_setup.hpp"
+#include "plane_settings.hpp"
 
 using namespace turnpike;
 
@@ -52,7 +51,67 @@ std::vector<unsigned> allowed_cpus() {
   return out;
 }
 
-int run_daemon(Config cfg) {
+// Reads the configuration as start-up did (file, then command-line
+// overrides); throws ConfigError.
+using ConfigLoader = std::function<Config()>;
+
+// Whole-config reload as one transaction: the file again (a bad one is
+// refused with file:line:key and changes nothing), keys that cannot change
+// live refused with the restart they need, then the stores re-read from
+// disk and the TLS settings applied through the control plane.
+bool reload(control::Plane* plane, Config& cur, const ConfigLoader& load, const char* source) {
+  Config next;
+  try {
+    next = load();
+  } catch (const ConfigError& e) {
+    log(LogLevel::Error, "%s: reload refused, nothing changed: %s", source, e.what());
+    if (plane) plane->emit({"Configuration Change Refused", {{"Detail", e.what()}, {"Source", source}}, 2});
+    return false;
+  }
+  const std::vector<std::string> restart = restart_only_changes(cur, next);
+  if (!restart.empty()) {
+    std::string keys;
+    for (auto& k : restart) keys += (keys.empty() ? "" : ", ") + k;
+    const std::string msg = "these changes need a restart (systemctl restart turnpike): " + keys;
+    log(LogLevel::Error, "%s: reload refused, nothing changed: %s", source, msg.c_str());
+    if (plane) plane->emit({"Configuration Change Refused", {{"Detail", msg}, {"Source", source}}, 2});
+    return false;
+  }
+  if (!plane) {
+    cur = next;
+    log(LogLevel::Info, "%s: configuration re-read (no stores configured)", source);
+    return true;
+  }
+  // The config's EKU mode, when given, is part of the same reload.
+  control::Transaction t = plane->stores().begin();
+  if (!next.stores_eku_mode.empty() && next.stores_eku_mode != cur.stores_eku_mode) {
+    control::EkuMode m;
+    if (control::parse_eku_mode(next.stores_eku_mode, m)) t.set_eku_mode(m);
+  }
+  const control::TlsSettings ts = tls_settings(next);
+  control::Plane::Change c;
+  c.settings = &ts;
+  c.stores = t.dirty() ? &t : nullptr;
+  c.reread_stores = !t.dirty();  // turnpike-certs may have changed the directory
+  c.source = source;
+  const control::ApplyResult r = plane->apply(c);
+  if (!r.ok) {
+    log(LogLevel::Error, "%s: reload refused, the running configuration and certificates stay: %s", source,
+        r.error.c_str());
+    return false;
+  }
+  cur = next;
+  for (auto& n : r.warnings) log(LogLevel::Info, "TLS (reload): %s", n.c_str());
+  auto snap = plane->publisher().current_shared();
+  log(LogLevel::Info,
+      "%s: snapshot %llu published (stores generation %llu, trust epoch %llu, built in %lld us); open connections "
+      "keep their session",
+      source, static_cast<unsigned long long>(r.generation), static_cast<unsigned long long>(snap->store_generation),
+      static_cast<unsigned long long>(snap->trust_epoch), static_cast<long long>(r.build_time.count()));
+  return true;
+}
+
+int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   LogLevel lvl = LogLevel::Info;
   parse_log_level(cfg.log_level.c_str(), lvl);
   set_log_level(lvl);
@@ -132,7 +191,8 @@ int run_daemon(Config cfg) {
     return rc;
   }
 
-  // SIP over TLS (eku-semantics.md): stores -> trust + server context.
+  // SIP over TLS (eku-semantics.md): the control plane owns the stores and
+  // publishes one snapshot that every worker reads once per iteration.
   std::unique_ptr<control::EventSink> events;
   if (!cfg.events_file.empty()) {
     control::SinkOptions so;
@@ -145,38 +205,26 @@ int run_daemon(Config cfg) {
     if (events) events->submit(ev);
     else log(LogLevel::Info, "event: %s", control::format_event(ev).c_str());
   }
-  std::unique_ptr<control::StoreManager> stores;
-  std::unique_ptr<control::VerdictCache> vcache;
-  TlsSetup tlsset;  // the start-up setup: listeners and ports never change on reload
-  TlsPublisher tls_pub;
-  std::uint64_t trust_epoch = 1;
+  auto grace = std::make_unique<worker::QsbrGrace>(cfg.workers);
+  std::unique_ptr<control::Plane> plane;
+  std::vector<Config::SipListener> listeners;
   if (!cfg.stores_dir.empty()) {
-    control::StoreManager::Options so;
-    so.dir = cfg.stores_dir;
-    so.events = events.get();
-    if (!events) so.on_event = [](const std::string& line) { log(LogLevel::Info, "event: %s", line.c_str()); };
-    stores = std::make_unique<control::StoreManager>(so);
-    std::string err = stores->load();
-    if (err.empty() && !cfg.stores_eku_mode.empty()) {
-      // "SIP TLS Certificate ExtendedKeyUsage Checking Mode" from the config.
-      auto r = stores->apply_setting("eku_mode", cfg.stores_eku_mode, "config");
-      if (!r.ok) err = r.error;
-    }
-    if (err.empty()) {
-      vcache = std::make_unique<control::VerdictCache>(cfg.verdict_cache_entries);
-      err = build_tls(cfg, *stores->snapshot(), *stores, vcache.get(), trust_epoch, nullptr, tlsset);
-    }
+    control::Plane::Options po;
+    po.stores_dir = cfg.stores_dir;
+    po.events = events.get();
+    if (!events) po.on_event = [](const std::string& line) { log(LogLevel::Info, "event: %s", line.c_str()); };
+    po.verdict_cache_entries = cfg.verdict_cache_entries;
+    po.eku_mode = cfg.stores_eku_mode;
+    plane = std::make_unique<control::Plane>(po, tls_settings(cfg), *grace);
+    std::string err = plane->start();
     if (!err.empty()) {
       log(LogLevel::Error, "TLS (stores %s): %s", cfg.stores_dir.c_str(), err.c_str());
-      rc = 1;
-    }
-    for (auto& n : tlsset.notes) log(LogLevel::Info, "TLS: %s", n.c_str());
-    tls_pub.publish(std::make_shared<const TlsSetup>(tlsset));
-    if (rc) {
       for (auto& p : rt->ports) port::stop_port(p.port_id);
       rte_eal_cleanup();
-      return rc;
+      return 1;
     }
+    for (auto& n : plane->publisher().current_shared()->notes) log(LogLevel::Info, "TLS: %s", n.c_str());
+    listeners = cfg.effective_listeners();
   }
   auto emit_tls = [ev = events.get()](const control::TlsErrorEvent& e) {
     if (ev) ev->submit(e);
@@ -278,7 +326,10 @@ int run_daemon(Config cfg) {
       }
       w->relays.push_back(std::move(relay));
     }
-    if (!tlsset.listeners.empty()) {
+    w->pub = plane ? &plane->publisher() : nullptr;
+    w->rcu = grace.get();
+    worker::Worker* wp = w.get();
+    if (!listeners.empty()) {
       proxy::BackendPoolOptions bo;
       for (auto [ip, port] : cfg.sip_backends) bo.backends.push_back(proxy::Backend{ip, port});
       bo.balance = cfg.sip_balance == "least-connections" ? proxy::Balance::LeastConnections : proxy::Balance::RoundRobin;
@@ -289,8 +340,8 @@ int run_daemon(Config cfg) {
       bo.proxy_v2_local = cfg.sip_proxy_v2;
       w->backends = std::make_unique<proxy::BackendPool>(glue->stack(), std::move(bo));
     }
-    for (std::size_t li = 0; li < tlsset.listeners.size(); ++li) {
-      const auto& l = tlsset.listeners[li];
+    for (std::size_t li = 0; li < listeners.size(); ++li) {
+      const auto& l = listeners[li];
       proxy::SipProxyOptions so;
       so.proxy_v2 = cfg.sip_proxy_v2;
       so.limits.max_header = cfg.sip_max_header;
@@ -298,17 +349,16 @@ int run_daemon(Config cfg) {
       so.answer_keepalive = cfg.sip_keepalive_pong;
       so.handshake_timeout_us = std::uint64_t(l.handshake_timeout_ms) * 1000;
       if (cfg.sip_backend_tls) {
-        so.backend_tls = [rd = std::make_shared<TlsPublisher::Reader>(TlsPublisher::Reader{&tls_pub})] {
-          const TlsSetup* t = rd->get();
-          return t ? t->client_ctx : nullptr;
+        // The snapshot this worker loaded for the current iteration.
+        so.backend_tls = [wp]() -> std::shared_ptr<const tls::Context> {
+          return wp->snap ? wp->snap->client_ctx : nullptr;
         };
         so.backend_tls_name = cfg.sip_backend_tls_name;
       }
       auto sp = std::make_unique<proxy::SipProxy>(
           *w->backends,
-          [rd = std::make_shared<TlsPublisher::Reader>(TlsPublisher::Reader{&tls_pub}), li] {
-            const TlsSetup* t = rd->get();
-            return t ? t->listener_ctx[li] : nullptr;
+          [wp, li]() -> std::shared_ptr<const tls::Context> {
+            return wp->snap && li < wp->snap->listener_ctx.size() ? wp->snap->listener_ctx[li] : nullptr;
           },
           so, emit_tls, emit_sip);
       if (int rc2 = glue->stack().listen(l.ip, l.port, *sp); rc2 != 0) {
@@ -326,10 +376,7 @@ int run_daemon(Config cfg) {
       eo.name = route.name;
       eo.handshake_timeout_us = std::uint64_t(cfg.egress_handshake_timeout_ms) * 1000;
       auto eg = std::make_unique<proxy::Egress>(
-          [rd = std::make_shared<TlsPublisher::Reader>(TlsPublisher::Reader{&tls_pub})] {
-            const TlsSetup* t = rd->get();
-            return t ? t->client_ctx : nullptr;
-          },
+          [wp]() -> std::shared_ptr<const tls::Context> { return wp->snap ? wp->snap->client_ctx : nullptr; },
           eo, emit_tls);
       if (int rc2 = glue->stack().listen(0, route.listen_port, *eg); rc2 != 0) {
         log(LogLevel::Error, "egress listener on port %u: %s", route.listen_port, rte_strerror(-rc2));
@@ -353,9 +400,9 @@ int run_daemon(Config cfg) {
   std::string svcs;
   for (auto p : cfg.echo_ports) svcs += " echo:" + std::to_string(p);
   for (auto p : cfg.discard_ports) svcs += " discard:" + std::to_string(p);
-  for (auto& l : tlsset.listeners)
+  for (auto& l : listeners)
     svcs += " sip-tls:" + (l.ip ? net::ipv4_to_string(l.ip) + ":" : "") + std::to_string(l.port);
-  if (!tlsset.listeners.empty())
+  if (!listeners.empty())
     svcs += " (" + std::to_string(cfg.sip_backends.size()) + " backend(s), " + cfg.sip_balance +
             (cfg.sip_backend_tls ? ", TLS to backends" : "") + ")";
   for (auto& e : cfg.egress)
@@ -371,37 +418,13 @@ int run_daemon(Config cfg) {
   while (!worker::g_stop.load(std::memory_order_relaxed)) {
     usleep(50 * 1000);
     const std::uint64_t now = rte_get_tsc_cycles();
-    if (g_reload.exchange(false, std::memory_order_relaxed)) {
-      if (!stores) {
-        log(LogLevel::Warn, "SIGHUP: no stores configured, nothing to reload");
-      } else {
-        // Re-read the stores (e.g. after turnpike-certs changed them) and
-        // publish new contexts; on any error the old ones stay.
-        auto before = stores->snapshot();
-        std::string err = stores->load();
-        auto snap = stores->snapshot();
-        const bool trust_changed = snap->ca_pem != before->ca_pem || snap->crls != before->crls;
-        auto next = std::make_shared<TlsSetup>();
-        if (err.empty())
-          err = build_tls(cfg, *snap, *stores, vcache.get(), trust_changed ? trust_epoch + 1 : trust_epoch,
-                          tls_pub.get()->tickets, *next);
-        if (!err.empty()) {
-          log(LogLevel::Error, "SIGHUP: reload refused, the running certificates stay: %s", err.c_str());
-        } else {
-          if (trust_changed) ++trust_epoch;  // cached chain verdicts of the old trust no longer count
-          for (auto& n : next->notes) log(LogLevel::Info, "TLS (reload): %s", n.c_str());
-          tls_pub.publish(std::move(next));
-          log(LogLevel::Info, "SIGHUP: stores generation %llu published (trust epoch %llu); open connections keep their session",
-              static_cast<unsigned long long>(snap->generation), static_cast<unsigned long long>(trust_epoch));
-        }
-      }
-    }
+    if (g_reload.exchange(false, std::memory_order_relaxed)) reload(plane.get(), cfg, reload_config, "SIGHUP");
     if (g_dump.exchange(false, std::memory_order_relaxed)) {
       log(LogLevel::Info, "counters (SIGUSR1):\n%s", worker::format_stats(*rt).c_str());
     }
+    if (plane) plane->publisher().reclaim();  // retired snapshots past their grace period
     if (now - last_expire > rt->tsc_hz) {
-      // Ticket keys age on the control thread; handshakes read them lock-free.
-      if (tlsset.tickets) tlsset.tickets->rotate(static_cast<std::int64_t>(std::time(nullptr)));  // shared by reloads
+      if (plane) plane->tick(static_cast<std::int64_t>(std::time(nullptr)));
       // The control thread ages neighbours: a CAS-locked write off the fast path.
       for (auto& n : rt->neigh) n->expire(now);
       last_expire = now;
@@ -444,17 +467,22 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "turnpike 0.1.0");
   CLI11_PARSE(app, argc, argv);
 
+  if (config_path.empty() && std::filesystem::exists(kDefaultConfigPath)) config_path = kDefaultConfigPath;
+  // The same steps at start-up and on every reload (SIGHUP, turnpikectl).
+  const ConfigLoader load = [=] {
+    Config c = config_path.empty() ? default_config() : load_config_file(config_path);
+    for (auto& s : sets) apply_override(c, s);
+    if (workers) apply_override(c, "workers.count=" + std::to_string(workers));
+    if (!device.empty()) apply_override(c, "ports.0.device=" + device);
+    if (!ipv4.empty()) apply_override(c, "ports.0.ipv4=" + ipv4);
+    if (!gateway.empty()) apply_override(c, "ports.0.gateway=" + gateway);
+    if (!log_level.empty()) apply_override(c, "eal.log_level=" + log_level);
+    validate(c);
+    return c;
+  };
   Config cfg;
   try {
-    if (config_path.empty() && std::filesystem::exists(kDefaultConfigPath)) config_path = kDefaultConfigPath;
-    cfg = config_path.empty() ? default_config() : load_config_file(config_path);
-    for (auto& s : sets) apply_override(cfg, s);
-    if (workers) apply_override(cfg, "workers.count=" + std::to_string(workers));
-    if (!device.empty()) apply_override(cfg, "ports.0.device=" + device);
-    if (!ipv4.empty()) apply_override(cfg, "ports.0.ipv4=" + ipv4);
-    if (!gateway.empty()) apply_override(cfg, "ports.0.gateway=" + gateway);
-    if (!log_level.empty()) apply_override(cfg, "eal.log_level=" + log_level);
-    validate(cfg);
+    cfg = load();
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "turnpike: configuration error: %s\n", e.what());
     return 2;
@@ -464,5 +492,5 @@ int main(int argc, char** argv) {
                 config_path.empty() ? "embedded default" : config_path.c_str());
     return 0;
   }
-  return run_daemon(std::move(cfg));
+  return run_daemon(std::move(cfg), load);
 }

@@ -24,6 +24,9 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   int backend = -1;                  // index in the worker's pool while held
   std::size_t tries = 0;             // backends tried for this client
   std::unique_ptr<tls::Session> be_tls;  // TLS towards the backend, if configured
+  // The backend leg's context, taken at accept from the same snapshot as the
+  // client leg's: a pair never mixes two generations.
+  std::shared_ptr<const tls::Context> be_ctx;
   std::string be_hdr;                // PROXY v2 header, sent before anything else
   bool be_got = false;               // plaintext came back from the backend
   bool be_up = false, cli_gone = false, be_gone = false, dead = false, no_backend = false;
@@ -304,7 +307,7 @@ struct SipProxy::Pair final : tcp::ConnHandler {
     be_hdr.clear();
     be_tls.reset();
     if (px.opt_.backend_tls) {
-      auto ctx = px.opt_.backend_tls();
+      auto ctx = be_ctx;
       const Backend& b = px.pool_.at(backend);
       const bool by_ip = px.opt_.backend_tls_name.empty();
       if (!ctx) {  // no client context in this snapshot: never fall back to plain
@@ -436,6 +439,7 @@ tcp::ConnHandler* SipProxy::on_accept(tcp::Stack& st, tcp::ConnId id) {
   if (!ctx) return nullptr;  // no server certificate yet: refuse (RST)
   stats_.accepted.add();
   auto p = std::make_unique<Pair>(*this, st, id, std::move(ctx));
+  if (opt_.backend_tls) p->be_ctx = opt_.backend_tls();
   Pair* raw = p.get();
   pairs_[id.idx] = std::move(p);
   return raw;

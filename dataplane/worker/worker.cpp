@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "turnpike/tls/alloc.hpp"
+#include "turnpike/worker/rcu.hpp"
 
 namespace turnpike::worker {
 
@@ -36,8 +37,23 @@ int run(void* arg) {
   unsigned empty = 0;
   std::uint64_t sleep_for = 1;
   rte_mbuf* pkts[net::NetWorker::kBurst];
+  if (w.rcu) w.rcu->online(w.index);
+  // Publication (architecture.md): the snapshot pointer is read once per
+  // iteration; the quiescent state at the end says this worker holds no
+  // pointer loaded before it.
+  auto load_snapshot = [&w] {
+    if (!w.pub) return;
+    w.snap = w.pub->load();
+    if (w.snap) w.snapshot_generation.store(w.snap->generation, std::memory_order_relaxed);
+  };
+  auto quiescent = [&w] {
+    if (!w.rcu) return;
+    w.snap = nullptr;
+    w.rcu->quiescent(w.index);
+  };
   // relaxed: a stop request only needs to be noticed eventually.
   while (!g_stop.load(std::memory_order_relaxed)) {
+    load_snapshot();
     const std::uint64_t t0 = rte_rdtsc();
     unsigned got = 0;
     for (std::uint16_t p = 0; p < w.port_ids.size(); ++p) {
@@ -57,6 +73,7 @@ int run(void* arg) {
       next_tick = t0 + tick_every;
     }
     nw.flush();
+    quiescent();
     const std::uint64_t t1 = rte_rdtsc();
     if (got) {
       w.cycles.busy.add(t1 - t0);
@@ -70,7 +87,10 @@ int run(void* arg) {
     if (w.idle.adaptive && ++empty >= w.idle.empty_polls) {
       // Back off exponentially so an idle worker costs almost nothing, yet
       // the first packet after a pause waits at most max_sleep_us.
+      // Offline while asleep: a grace period never waits for a sleeper.
+      if (w.rcu) w.rcu->offline(w.index);
       sleep_us(sleep_for);
+      if (w.rcu) w.rcu->online(w.index);
       if (sleep_for < w.idle.max_sleep_us) sleep_for = std::min<std::uint64_t>(sleep_for * 2, w.idle.max_sleep_us);
       w.cycles.sleep.add(rte_rdtsc() - t1);
       w.cycles.sleeps.add();
@@ -79,6 +99,7 @@ int run(void* arg) {
     }
   }
   nw.flush();
+  if (w.rcu) w.rcu->offline(w.index);
   return 0;
 }
 

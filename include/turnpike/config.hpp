@@ -20,6 +20,7 @@ struct PortConfig {
   std::uint16_t mtu = 1500;
   bool promiscuous = false;
   bool is_vdev() const { return device.rfind("net_", 0) == 0; }
+  bool operator==(const PortConfig&) const = default;
 };
 
 enum class IdlePolicy { Poll, Adaptive };
@@ -59,6 +60,7 @@ struct Config {
     std::uint16_t listen_port;
     std::uint32_t ip;
     std::uint16_t port;
+    bool operator==(const Relay&) const = default;
   };
   std::vector<Relay> relays;                 // "8000=198.18.0.2:7": plain TCP forwarders
   // [stores]
@@ -84,6 +86,7 @@ struct Config {
   std::uint32_t sip_ticket_lifetime_s = 7200;
   struct SniCert {
     std::string chain, key;  // PEM files: extra server certificates chosen by SNI
+    bool operator==(const SniCert&) const = default;
   };
   std::vector<SniCert> sip_sni_certs;
   struct SipListener {
@@ -93,6 +96,7 @@ struct Config {
     std::vector<std::string> tls_versions;   // empty: sip.tls_versions
     std::string ciphers, groups;             // empty: the [sip] values
     std::uint32_t handshake_timeout_ms = 0;  // 0: sip.handshake_timeout_ms
+    bool operator==(const SipListener&) const = default;
   };
   std::vector<SipListener> sip_listeners;    // empty: one on sip.listen_port
   // Listeners with every inherited field filled in.
@@ -109,6 +113,7 @@ struct Config {
     std::uint32_t ip = 0;
     std::uint16_t port = 5061;
     std::string name;  // RFC 5922 name to verify and send as SNI; empty: the address
+    bool operator==(const EgressRoute&) const = default;
   };
   std::vector<EgressRoute> egress;
   std::uint32_t egress_handshake_timeout_ms = 10000;
@@ -121,6 +126,7 @@ struct Config {
 
   IdlePolicy idle_policy() const;
   std::uint32_t mbufs_needed() const;
+  bool operator==(const Config&) const = default;  // reload: what changed
 };
 
 struct ConfigError : std::runtime_error {

@@ -61,7 +61,7 @@ check "turnpike-certs staged and committed a new server certificate" test $? -eq
 kill -HUP "$TP_PID"
 sleep 0.5
 grep -E "SIGHUP|reload" "$TP_LOG"
-check "reload published" grep -q "SIGHUP: stores generation .* published" "$TP_LOG"
+check "reload published" grep -q "SIGHUP: snapshot [0-9]* published (stores generation [0-9]*" "$TP_LOG"
 out=$(sc client)
 check "after: new handshakes present the new server certificate" grep -q "subject=CN = san.test" <<<"$out"
 check "after: mode Off applies to new handshakes (serverAuth-only accepted)" grep -q "SIP/2.0 200 OK" <<<"$(sc server)"

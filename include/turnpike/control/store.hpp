@@ -98,6 +98,12 @@ class Transaction {
   // Writes and publishes the staged state. Fails (changing nothing) if the
   // stores changed since begin() or the disk write fails.
   Result<std::shared_ptr<const StoreSnapshot>> commit();
+  // Called with the snapshot about to be committed (its generation and
+  // trust epoch set), before anything is written: a non-empty return
+  // refuses the commit and nothing changes (the control plane builds its
+  // TLS contexts here, so a store it cannot use never reaches the disk).
+  using BeforeWrite = std::function<std::string(const std::shared_ptr<const StoreSnapshot>& next)>;
+  Result<std::shared_ptr<const StoreSnapshot>> commit(const BeforeWrite& before_write);
   void abort();
   bool dirty() const { return dirty_; }
   const StoreSnapshot& staged() const { return *staged_; }
@@ -138,12 +144,15 @@ class StoreManager {
   StageResult apply_setting(std::string_view key, std::string_view value, std::string_view source = "config");
 
   const std::filesystem::path& dir() const { return opts_.dir; }
+  // Writes an event line through the manager's sink (control-plane events
+  // that are not store commits: config changes, reload refusals).
+  void event(const EventLine& e) { emit(e); }
   // Events emitted so far by this manager (most recent last; bounded).
   std::vector<std::string> recent_events() const;
 
  private:
   friend class Transaction;
-  Result<std::shared_ptr<const StoreSnapshot>> commit(const Transaction& t);
+  Result<std::shared_ptr<const StoreSnapshot>> commit(const Transaction& t, const Transaction::BeforeWrite& hook);
   void emit(const EventLine& e);
   std::string write_generation(const StoreSnapshot& s);  // returns error
   Result<StoreSnapshot> read_generation(const std::filesystem::path& gen) const;

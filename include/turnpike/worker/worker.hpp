@@ -6,7 +6,7 @@
 #include <memory>
 #include <vector>
 
-#include "turnpike/config.hpp"
+#include "turnpike/control/plane.hpp"
 #include "turnpike/net/counters.hpp"
 #include "turnpike/net/stack.hpp"
 #include "turnpike/proxy/egress.hpp"
@@ -48,6 +48,14 @@ struct Worker {
   IdleParams idle;
   std::uint64_t tsc_hz = 0;
   bool announce = false;  // send gratuitous ARP / solicit gateways at start
+  // Snapshot publication: `snap` is loaded from `pub` at the top of every
+  // loop iteration and valid until the quiescent state reported at its end;
+  // only this worker's code (its SIP edge, egress) reads it.
+  const control::SnapshotPublisher* pub = nullptr;
+  class QsbrGrace* rcu = nullptr;
+  const control::DataplaneSnapshot* snap = nullptr;
+  // For telemetry (relaxed: monitoring only): the generation last used.
+  std::atomic<std::uint64_t> snapshot_generation{0};
 };
 
 // Set by signal handlers; workers exit their loop when it turns true.
