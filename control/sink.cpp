@@ -54,6 +54,7 @@ struct EventSink::Impl {
   }
 
   void open_file() {
+    if (opts.writer) return;  // lines go to the callback
     fd = ::open(opts.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0) {
       write_errors.fetch_add(1, std::memory_order_relaxed);
@@ -83,6 +84,11 @@ struct EventSink::Impl {
 
   void write_line(const char* p, size_t n) {
     if (opts.syslog) ::syslog(LOG_DAEMON | LOG_NOTICE, "%.*s", static_cast<int>(n), p);
+    if (opts.writer) {
+      opts.writer(std::string_view(p, n));
+      written.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     if (file_size > 0 && file_size + n + 1 > opts.max_bytes) rotate();
     if (fd < 0) {
       write_errors.fetch_add(1, std::memory_order_relaxed);

@@ -10,9 +10,11 @@ SnapshotPublisher::~SnapshotPublisher() {
 void SnapshotPublisher::publish(std::unique_ptr<const DataplaneSnapshot> s) {
   std::shared_ptr<const DataplaneSnapshot> next(std::move(s));
   std::lock_guard<std::mutex> g(mu_);
-  // release: the snapshot was completely built before this store; a reader's
-  // acquire load of the new pointer sees all of it.
-  cur_.store(next.get(), std::memory_order_release);
+  // seq_cst (release would do for the contents: a reader's acquire load of
+  // the new pointer sees the whole snapshot): also orders this store before
+  // the grace period's reads of which readers are online, so a reader that
+  // comes online after start() looked can only load the new pointer.
+  cur_.store(next.get(), std::memory_order_seq_cst);
   // The grace period starts after the store: a reader that loads from now on
   // gets the new pointer, so only readers already inside an iteration can
   // hold the old one, and each reports a quiescent state when it finishes.

@@ -193,17 +193,22 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
 
   // SIP over TLS (eku-semantics.md): the control plane owns the stores and
   // publishes one snapshot that every worker reads once per iteration.
+  // Always a sink: without [events] its writer thread logs the lines, so a
+  // worker never writes to stderr itself (it only pushes to the queue).
   std::unique_ptr<control::EventSink> events;
-  if (!cfg.events_file.empty()) {
+  {
     control::SinkOptions so;
     so.path = cfg.events_file;
     so.rate_per_second = cfg.events_rate_per_second;
+    if (cfg.events_file.empty())
+      so.writer = [](std::string_view line) {
+        log(LogLevel::Info, "event: %.*s", static_cast<int>(line.size()), line.data());
+      };
     events = std::make_unique<control::EventSink>(so);
   }
   if (!rt->sharing.empty()) {
     control::EventLine ev{"Worker Placement", {{"Detail", rt->sharing}, {"Placement", rt->placement}}, 2};
-    if (events) events->submit(ev);
-    else log(LogLevel::Info, "event: %s", control::format_event(ev).c_str());
+    events->submit(ev);
   }
   auto grace = std::make_unique<worker::QsbrGrace>(cfg.workers);
   std::unique_ptr<control::Plane> plane;
@@ -212,7 +217,6 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     control::Plane::Options po;
     po.stores_dir = cfg.stores_dir;
     po.events = events.get();
-    if (!events) po.on_event = [](const std::string& line) { log(LogLevel::Info, "event: %s", line.c_str()); };
     po.verdict_cache_entries = cfg.verdict_cache_entries;
     po.eku_mode = cfg.stores_eku_mode;
     plane = std::make_unique<control::Plane>(po, tls_settings(cfg), *grace);
@@ -227,12 +231,10 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     listeners = cfg.effective_listeners();
   }
   auto emit_tls = [ev = events.get()](const control::TlsErrorEvent& e) {
-    if (ev) ev->submit(e);
-    else log(LogLevel::Info, "%s", control::format_tls_error_event(e).c_str());
+    ev->submit(e);  // never blocks: a full queue is counted
   };
   auto emit_sip = [ev = events.get()](const control::EventLine& e) {
-    if (ev) ev->submit(e, e.fields.size() > 1 ? std::string_view(e.fields[1].second) : std::string_view{});
-    else log(LogLevel::Info, "%s", control::format_event(e).c_str());
+    ev->submit(e, e.fields.size() > 1 ? std::string_view(e.fields[1].second) : std::string_view{});
   };
 
   std::vector<net::PortNet> pnets;
@@ -386,6 +388,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     }
     rt->workers.push_back(std::move(w));
   }
+  rt->snapshots = plane ? &plane->publisher() : nullptr;
   worker::register_telemetry(*rt);
 
   struct sigaction sa {};

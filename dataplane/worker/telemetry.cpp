@@ -4,6 +4,7 @@
 #include <rte_telemetry.h>
 
 #include <cctype>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <string>
@@ -324,6 +325,27 @@ int cmd_egress(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+int cmd_snapshot(const char*, const char*, rte_tel_data* d) {
+  const Runtime& rt = *g_rt;
+  rte_tel_data_start_dict(d);
+  auto cur = rt.snapshots ? rt.snapshots->current_shared() : nullptr;
+  if (!cur) {
+    rte_tel_data_add_dict_string(d, "snapshot", "none (no stores configured)");
+    return 0;
+  }
+  const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - cur->built);
+  rte_tel_data_add_dict_u64(d, "generation", cur->generation);
+  rte_tel_data_add_dict_u64(d, "age_ms", static_cast<std::uint64_t>(age.count()));
+  rte_tel_data_add_dict_u64(d, "store_generation", cur->store_generation);
+  rte_tel_data_add_dict_u64(d, "trust_epoch", cur->trust_epoch);
+  rte_tel_data_add_dict_string(d, "eku_mode", std::string(control::to_string(cur->eku_mode)).c_str());
+  rte_tel_data_add_dict_u64(d, "retired_waiting", rt.snapshots->retired());
+  for (auto& w : rt.workers)
+    rte_tel_data_add_dict_u64(d, ("worker" + std::to_string(w->index) + "_generation").c_str(),
+                              w->snapshot_generation.load(std::memory_order_relaxed));
+  return 0;
+}
+
 }  // namespace
 
 void register_telemetry(const Runtime& rt) {
@@ -337,6 +359,8 @@ void register_telemetry(const Runtime& rt) {
   rte_telemetry_register_cmd("/turnpike/neighbors", cmd_neighbors, "ARP table. Parameter: port name or index");
   rte_telemetry_register_cmd("/turnpike/tcp", cmd_tcp, "TCP counters summed over workers, live connections");
   rte_telemetry_register_cmd("/turnpike/sip", cmd_sip, "SIP-over-TLS edge: handshakes, refusals, messages, backends");
+  rte_telemetry_register_cmd("/turnpike/snapshot", cmd_snapshot,
+                             "Published data-plane snapshot: generation, age, trust epoch, what each worker uses");
   rte_telemetry_register_cmd("/turnpike/egress", cmd_egress, "Egress (plain inside -> TLS to remote peers) counters");
 }
 

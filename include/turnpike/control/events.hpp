@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -92,6 +93,10 @@ struct SinkOptions {
   uint32_t rate_per_second = 20;            // per (kind, source)
   bool fsync_on_rotate = true;
   bool syslog = false;                      // also send each line to syslog(3) (LOG_DAEMON)
+  // Instead of the file (path ignored): called on the writer thread with
+  // each line. The daemon's log fallback, so producers (workers) never
+  // write to stderr themselves.
+  std::function<void(std::string_view)> writer;
 };
 
 struct SinkStats {

@@ -20,6 +20,7 @@ struct Runtime {
   std::uint64_t tsc_hz = 0;
   std::string placement;  // worker -> CPU, control lcore (port::Placement::describe)
   std::string sharing;    // non-empty when workers share a CPU
+  const control::SnapshotPublisher* snapshots = nullptr;  // null without stores
 };
 
 // Registers /turnpike/... commands with DPDK telemetry (dpdk-telemetry.py).
