@@ -13,20 +13,26 @@ namespace turnpike::proxy {
 // would: with PROXY v2 on, the LOCAL command first (proxy-protocol.txt
 // §2.2: a connection the proxy makes on its own behalf, so a backend with
 // tcp_accept_haproxy does not log an invalid header), then FIN (RFC 9293
-// §3.6). A reset would show in every backend's log as an error. turnpike
-// holds the TIME-WAIT, in a compact entry, not a control block.
+// §3.6). A reset would show in every backend's log as an error. The probe
+// waits check_timeout for the backend's FIN and resets only a backend that
+// never closes, so no probe lingers in FIN-WAIT-2 for a minute.
 struct BackendPool::Probe final : tcp::ConnHandler {
   BackendPool& pool;
   std::size_t idx;
   tcp::ConnId id;
   std::uint64_t started;
-  bool finished = false;
+  std::uint64_t closing_since = 0;  // FIN sent, waiting for the backend's
+  bool finished = false;            // the check's result is in
+  bool closing = false;
   Probe(BackendPool& p, std::size_t i, std::uint64_t now) : pool(p), idx(i), started(now) {}
 
   void end(bool ok) {
     if (finished) return;
     finished = true;
-    if (id.valid()) pool.st_.abort(id);
+    if (id.valid() && !closing) {
+      pool.st_.abort(id);
+      id = {};
+    }
     pool.check_result(idx, ok, pool.st_.now());
   }
   void on_connected(tcp::Stack& st, tcp::ConnId c) override {
@@ -41,9 +47,21 @@ struct BackendPool::Probe final : tcp::ConnHandler {
       }();
       st.write(c, local.data(), local.size());  // 16 bytes into an empty send buffer
     }
-    st.close(c);  // FIN after the header; detaches this handler
-    id = {};
+    st.shutdown_write(c);  // FIN after the header
+    closing = true;
+    closing_since = st.now();
     end(true);
+  }
+  void on_readable(tcp::Stack& st, tcp::ConnId c) override {
+    while (true) {  // whatever the backend says is not our business
+      const auto v = st.peek(c);
+      if (v.empty()) break;
+      st.consume(c, v.size());
+    }
+  }
+  void on_peer_closed(tcp::Stack& st, tcp::ConnId c) override {
+    st.close(c);  // both FINs: done (TIME-WAIT is ours, in a compact entry)
+    id = {};
   }
   void on_error(tcp::Stack&, tcp::ConnId, tcp::Error) override {
     id = {};
@@ -54,6 +72,7 @@ struct BackendPool::Probe final : tcp::ConnHandler {
     end(false);
   }
   void on_closed(tcp::Stack&, tcp::ConnId) override { id = {}; }
+  bool gone() const { return finished && !id.valid(); }
 };
 
 BackendPool::BackendPool(tcp::Stack& st, BackendPoolOptions o)
@@ -68,7 +87,9 @@ BackendPool::BackendPool(tcp::Stack& st, BackendPoolOptions o)
 
 BackendPool::~BackendPool() {
   for (auto& s : state_)
-    if (s.probe && !s.probe->finished && s.probe->id.valid()) st_.abort(s.probe->id);
+    if (s.probe && s.probe->id.valid()) st_.abort(s.probe->id);
+  for (auto& p : closing_)
+    if (p->id.valid()) st_.abort(p->id);
 }
 
 bool BackendPool::up(int idx, std::uint64_t now_us) const {
@@ -142,12 +163,27 @@ void BackendPool::check_result(std::size_t idx, bool ok, std::uint64_t now_us) {
     }
   }
   s.next_check = now_us + opt_.check_interval_us;
-  // The probe object may be inside its own callback: free it later.
-  if (s.probe) done_.push_back(std::move(s.probe));
+  // The probe object may be inside its own callback: free it later (after
+  // its connection has ended, if it is still closing).
+  if (s.probe) (s.probe->closing && s.probe->id.valid() ? closing_ : done_).push_back(std::move(s.probe));
 }
 
 void BackendPool::poll(std::uint64_t now_us) {
   done_.clear();
+  for (std::size_t i = 0; i < closing_.size();) {
+    Probe& p = *closing_[i];
+    if (p.id.valid() && now_us - p.closing_since > opt_.check_timeout_us) {
+      st_.abort(p.id);  // the backend never closed its side
+      p.id = {};
+      stats_.checks_unclosed.add();
+    }
+    if (!p.id.valid()) {
+      closing_[i] = std::move(closing_.back());
+      closing_.pop_back();
+    } else {
+      ++i;
+    }
+  }
   if (!opt_.check_interval_us) return;
   for (std::size_t i = 0; i < state_.size(); ++i) {
     State& s = state_[i];

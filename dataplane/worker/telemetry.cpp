@@ -279,7 +279,7 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
 #define TURNPIKE_X(n, desc) rte_tel_data_add_dict_u64(d, #n, n);
   TURNPIKE_SIP_STATS(TURNPIKE_X)
 #undef TURNPIKE_X
-  std::uint64_t b[6] = {};
+  std::uint64_t b[7] = {};
   for (auto& w : rt.workers) {
     if (!w->backends) continue;
     const auto& s = w->backends->stats();
@@ -289,10 +289,11 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
     b[3] += s.checks_failed.get();
     b[4] += s.went_down.get();
     b[5] += s.came_up.get();
+    b[6] += s.checks_unclosed.get();
   }
-  const char* names[6] = {"backend_picks", "backend_connect_failures", "health_checks_ok", "health_checks_failed",
-                          "backend_went_down", "backend_came_up"};
-  for (int i = 0; i < 6; ++i) rte_tel_data_add_dict_u64(d, names[i], b[i]);
+  const char* names[7] = {"backend_picks", "backend_connect_failures", "health_checks_ok", "health_checks_failed",
+                          "backend_went_down", "backend_came_up", "health_checks_unclosed"};
+  for (int i = 0; i < 7; ++i) rte_tel_data_add_dict_u64(d, names[i], b[i]);
   std::map<std::string, std::uint64_t> by;
   for (auto& w : rt.workers)
     for (auto& sp : w->sip) add_details(sp->refusals(), by);

@@ -127,3 +127,68 @@ TEST(BackendPool, SilentBackendTimesOut) {
   EXPECT_GE(pool.stats().checks_failed.get(), 2u);
   EXPECT_EQ(pool.pick(net.now()), -1);
 }
+
+namespace {
+// A backend that reads what it is sent and closes when the client does, as
+// a SIP server on EOF does.
+struct Polite : tcp::Listener, tcp::ConnHandler {
+  int accepted = 0, eofs = 0, resets = 0;
+  std::string got;
+  tcp::ConnHandler* on_accept(tcp::Stack&, tcp::ConnId) override {
+    ++accepted;
+    return this;
+  }
+  void on_readable(tcp::Stack& st, tcp::ConnId c) override {
+    char buf[256];
+    while (std::size_t n = st.read(c, buf, sizeof buf)) got.append(buf, n);
+  }
+  void on_peer_closed(tcp::Stack& st, tcp::ConnId c) override {
+    ++eofs;
+    st.close(c);
+  }
+  void on_reset(tcp::Stack&, tcp::ConnId) override { ++resets; }
+};
+}  // namespace
+
+// Regression (issue 15, part 5): probes ended with RST, which every backend
+// logged as "Connection reset by peer"; with PROXY v2 on, Kamailio logged
+// "invalid PROXY protocol header" for each.
+TEST(BackendPool, HealthChecksEndPolitelyWithProxyV2Local) {
+  tcp::Config c;
+  NetSim net(c, c, Impairment{}, 1);
+  Polite be;
+  ASSERT_EQ(net.b->listen(kB, 5060, be), 0);
+  auto o = opts({5060});
+  o.check_interval_us = 100'000;
+  o.proxy_v2_local = true;
+  proxy::BackendPool pool(*net.a, o);
+  net.run([&] { pool.poll(net.now()); return false; }, 1'000'000);
+  EXPECT_TRUE(pool.up(0, net.now()));
+  EXPECT_GE(be.accepted, 5);
+  EXPECT_GE(be.eofs, be.accepted - 1);  // every probe but one in flight ended with FIN
+  EXPECT_EQ(be.resets, 0);
+  EXPECT_EQ(net.a->counters().tx_rst.load(), 0u);
+  EXPECT_EQ(pool.stats().checks_unclosed.get(), 0u);
+  // Each probe sent the 16-byte PROXY v2 LOCAL header (proxy-protocol.txt §2.2).
+  const std::string local("\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00", 16);
+  ASSERT_EQ(be.got.size() % 16, 0u);
+  for (std::size_t i = 0; i < be.got.size(); i += 16) EXPECT_EQ(be.got.substr(i, 16), local);
+  EXPECT_GE(be.got.size() / 16, 5u);
+}
+
+// A backend that never closes its side: the probe resets it after
+// check_timeout instead of holding FIN-WAIT-2 (counted).
+TEST(BackendPool, HealthCheckResetsABackendThatNeverCloses) {
+  tcp::Config c;
+  NetSim net(c, c, Impairment{}, 1);
+  Quiet be;
+  ASSERT_EQ(net.b->listen(kB, 5060, be), 0);
+  auto o = opts({5060});
+  o.check_interval_us = 100'000;
+  o.check_timeout_us = 30'000;
+  proxy::BackendPool pool(*net.a, o);
+  net.run([&] { pool.poll(net.now()); return false; }, 500'000);
+  EXPECT_TRUE(pool.up(0, net.now()));
+  EXPECT_GE(pool.stats().checks_unclosed.get(), 3u);
+  EXPECT_LE(net.a->connections(), 1u);
+}

@@ -38,6 +38,7 @@ struct BackendPoolOptions {
 
 struct BackendStats {
   net::Counter picks, connect_failures, checks_ok, checks_failed, went_down, came_up;
+  net::Counter checks_unclosed;  // probes reset: the backend did not close within check_timeout
 };
 
 class BackendPool {
@@ -78,6 +79,7 @@ class BackendPool {
   BackendPoolOptions opt_;
   std::vector<State> state_;
   std::vector<std::unique_ptr<Probe>> done_;  // probes freed outside their callbacks
+  std::vector<std::unique_ptr<Probe>> closing_;  // checked, waiting for the backend's FIN
   std::size_t rr_ = 0;
   BackendStats stats_;
 };
