@@ -15,6 +15,8 @@ constexpr std::uint8_t kEvConnected = 1, kEvAccept = 2, kEvReadable = 4, kEvWrit
                        kEvPeerClosed = 16, kEvClosed = 32;
 constexpr std::uint16_t kDefaultMss = 536;  // RFC 9293 §3.7.1 / RFC 6691
 constexpr std::uint64_t kPawsIdleUs = 24ull * 24 * 3600 * 1'000'000;  // RFC 7323 §5.5
+// ConnIds of TIME_WAIT entries (find(), state()): never a control block index.
+constexpr std::uint32_t kTwIdBit = 0x8000'0000u;
 
 unsigned log2_ceil(std::uint64_t v) {
   unsigned s = 0;
@@ -78,6 +80,13 @@ Stack::Stack(const Config& cfg, SegmentSink& sink, std::uint64_t now_us)
   bucket_mask_ = nb - 1;
   table_key_ = SipKey{cfg_.secret.k0 ^ 0x5bd1e9955bd1e995ull, cfg_.secret.k1 + 0x9e3779b97f4a7c15ull};
   cookie_key_ = SipKey{cfg_.secret.k1 ^ 0x736f6d6570736575ull, cfg_.secret.k0 + 0x6c7967656e657261ull};
+  if (cfg_.max_time_wait >= kTwIdBit) cfg_.max_time_wait = kTwIdBit - 1;
+  if (cfg_.max_time_wait && cfg_.time_wait_us) {
+    tw_.resize(cfg_.max_time_wait);
+    const unsigned tb = 1u << log2_ceil(std::max<std::uint64_t>(2ull * cfg_.max_time_wait, 16));
+    tw_buckets_.assign(tb, kNil);
+    tw_mask_ = tb - 1;
+  }
 }
 
 Stack::~Stack() {
@@ -320,17 +329,21 @@ void Stack::reply_rst(const SegmentIn& seg, const Header& h) {
 }
 
 // RFC 5961 §3.2/§4/§5.2 challenge ACK, rate-limited per worker (§7).
-void Stack::challenge_ack(Tcb& t) {
+bool Stack::challenge_allowed() noexcept {
   if (now_ - chack_window_start_ >= 1'000'000) {
     chack_window_start_ = now_;
     chack_count_ = 0;
   }
   if (++chack_count_ > cfg_.challenge_ack_per_sec) {
     ++ctr_.challenge_acks_limited;
-    return;
+    return false;
   }
   ++ctr_.challenge_acks;
-  send_ack(t);
+  return true;
+}
+
+void Stack::challenge_ack(Tcb& t) {
+  if (challenge_allowed()) send_ack(t);
 }
 
 void Stack::arm_rto(Tcb& t) {
@@ -452,6 +465,7 @@ void Stack::maybe_window_update(Tcb& t) {
 void Stack::poll_timers(std::uint64_t now_us) {
   if (now_us > now_) now_ = now_us;
   wheel_.advance(now_, [this](Timer& tm) { on_timer(tm); });
+  if (tw_count_) tw_expire();
 }
 
 void Stack::on_timer(Timer& tm) {
@@ -638,7 +652,16 @@ void Stack::finish(Tcb& t) {
     }
   }
   if (t.state != State::closed && t.ack_now) send_ack(t);
-  if (t.state == State::closed) {
+  if (t.state == State::time_wait && !t.handler && !t.events) {
+    // Nobody reads this connection any more: from here on TIME_WAIT needs
+    // only the 4-tuple, sequence numbers and timestamps. Hand the control
+    // block back so TIME_WAIT never costs a new connection its block.
+    if (t.skip_tw)
+      ++ctr_.time_wait_skipped;
+    else if (!tw_.empty())
+      tw_insert(t);
+    release(t);
+  } else if (t.state == State::closed) {
     if (ConnHandler* h = t.handler) {
       t.handler = nullptr;
       switch (t.term) {
@@ -670,17 +693,11 @@ void Stack::input(const SegmentIn& seg, std::uint64_t now_us) {
   }
   if (h.opt.malformed) ++ctr_.rx_bad_options;
   Tcb* t = lookup(seg.dst, h.dst_port, seg.src, h.src_port);
-  if (t && t->state == State::time_wait && h.has(flag::syn) && !h.has(flag::ack) &&
-      !h.has(flag::rst)) {
-    // RFC 6191 §2 / RFC 9293 §3.10.7.4: a new SYN may end TIME_WAIT early when
-    // its timestamp (or, without timestamps, its sequence number) is newer.
-    const bool newer = t->ts_on && h.opt.has_ts ? ts_before(t->ts_recent, h.opt.ts_val)
-                                                : (!t->ts_on && h.seq > t->rcv_nxt);
-    if (newer && find_listener(seg.dst, h.dst_port)) {
-      ++ctr_.time_wait_reused;
-      to_closed(*t, Term::closed);
-      finish(*t);
-      t = nullptr;
+  if (!t && tw_live_) {
+    const std::uint32_t w = tw_lookup(seg.dst, h.dst_port, seg.src, h.src_port);
+    if (w != kNil) {
+      on_time_wait(w, seg, h);
+      return;
     }
   }
   if (!t) {
@@ -982,10 +999,12 @@ void Stack::on_data(Tcb& t, const Header& h) {
   }
   if (seq == t.rcv_data) {
     const bool had_holes = t.ooo_count != 0;
+    const std::uint8_t holes = t.ooo_count;
     t.rcv_data = seq + len;
     ctr_.rx_bytes += len;
     const Seq before = t.rcv_data;
     deliver_in_order(t);
+    if (t.ooo_count < holes) ++ctr_.rx_holes_filled;  // evidence of loss towards us
     ctr_.rx_bytes += seq_dist(before, t.rcv_data);
     t.events |= kEvReadable;
     // RFC 5681 §4.2: ACK at least every second full segment and at once when
@@ -1239,6 +1258,10 @@ void Stack::on_segment(Tcb& t, Header& h) {
     ok = seq_in(h.seq, t.rcv_nxt, wnd_end) || seq_in(h.seq + (seglen - 1), t.rcv_nxt, wnd_end);
   if (!ok) {
     ++ctr_.rx_out_of_window;
+    // Data wholly below RCV.NXT: the peer resent what we had (its ACK or ours was lost).
+    if (h.payload_len && seq_dist(h.seq, t.rcv_nxt) < (1u << 30) &&
+        h.seq + static_cast<std::uint32_t>(h.payload_len) <= t.rcv_nxt)
+      ++ctr_.rx_dup_segments;
     if (!rst) {
       t.ack_now = true;
       if (t.state == State::time_wait && h.has(flag::fin))
@@ -1257,6 +1280,7 @@ void Stack::on_segment(Tcb& t, Header& h) {
       --d;
     }
     const std::uint32_t cut = std::min<std::uint32_t>(d, static_cast<std::uint32_t>(h.payload_len));
+    if (cut && cut == h.payload_len) ++ctr_.rx_dup_segments;
     h.payload += cut;
     h.payload_len -= cut;
     h.seq += cut;
@@ -1326,6 +1350,179 @@ void Stack::on_segment(Tcb& t, Header& h) {
   }
 }
 
+// --- TIME_WAIT (compact entries) --------------------------------------------------
+
+std::uint32_t Stack::tw_lookup(std::uint32_t la, std::uint16_t lp, std::uint32_t ra,
+                               std::uint16_t rp) const noexcept {
+  if (!tw_live_) return kNil;
+  for (std::uint32_t i = tw_buckets_[bucket(la, lp, ra, rp) & tw_mask_]; i != kNil; i = tw_[i].hnext) {
+    const TwEntry& e = tw_[i];
+    if (e.laddr == la && e.raddr == ra && e.lport == lp && e.rport == rp) return i;
+  }
+  return kNil;
+}
+
+void Stack::tw_unlink(std::uint32_t i) noexcept {
+  TwEntry& e = tw_[i];
+  if (!e.live) return;
+  std::uint32_t* p = &tw_buckets_[bucket(e.laddr, e.lport, e.raddr, e.rport) & tw_mask_];
+  while (*p != i) p = &tw_[*p].hnext;
+  *p = e.hnext;
+  e.hnext = kNil;
+  e.live = false;
+  ++e.gen;
+  --tw_live_;
+}
+
+void Stack::tw_pop_head() noexcept {
+  tw_unlink(tw_head_);
+  tw_head_ = tw_head_ + 1 == tw_.size() ? 0 : tw_head_ + 1;
+  --tw_count_;
+}
+
+void Stack::tw_insert(const Tcb& t) {
+  if (tw_count_ == tw_.size()) {
+    if (tw_[tw_head_].live) ++ctr_.time_wait_evicted;  // the oldest goes first, as Linux does
+    tw_pop_head();
+  }
+  std::uint32_t i = tw_head_ + tw_count_;
+  if (i >= tw_.size()) i -= static_cast<std::uint32_t>(tw_.size());
+  TwEntry& e = tw_[i];
+  const std::uint32_t gen = e.gen;
+  e = TwEntry{};
+  e.gen = gen;
+  e.laddr = t.laddr;
+  e.raddr = t.raddr;
+  e.lport = t.lport;
+  e.rport = t.rport;
+  e.snd_nxt = t.snd_max;
+  e.rcv_nxt = t.rcv_nxt;
+  e.rcv_wnd = t.rcv_adv > t.rcv_nxt ? seq_dist(t.rcv_nxt, t.rcv_adv) : 0;
+  e.rcv_wscale = t.rcv_wscale;
+  e.ts_on = t.ts_on;
+  e.ts_recent = t.ts_recent;
+  e.ts_offset = t.ts_offset;
+  e.expires = now_ + cfg_.time_wait_us;
+  e.live = true;
+  std::uint32_t& b = tw_buckets_[bucket(e.laddr, e.lport, e.raddr, e.rport) & tw_mask_];
+  e.hnext = b;
+  b = i;
+  ++tw_count_;
+  ++tw_live_;
+  ++ctr_.time_wait_entered;
+}
+
+// 2MSL over (RFC 9293 §3.10.8): the ring's head is the oldest entry.
+void Stack::tw_expire() noexcept {
+  while (tw_count_) {
+    TwEntry& e = tw_[tw_head_];
+    if (!e.live) {
+      tw_pop_head();
+    } else if (e.restarted) {
+      // A retransmitted FIN restarted its 2MSL: move it behind the others.
+      const TwEntry copy = e;
+      tw_unlink(tw_head_);
+      tw_head_ = tw_head_ + 1 == tw_.size() ? 0 : tw_head_ + 1;
+      std::uint32_t i = tw_head_ + tw_count_ - 1;
+      if (i >= tw_.size()) i -= static_cast<std::uint32_t>(tw_.size());
+      TwEntry& n = tw_[i];
+      const std::uint32_t gen = n.gen;
+      n = copy;
+      n.gen = gen;
+      n.restarted = false;
+      std::uint32_t& b = tw_buckets_[bucket(n.laddr, n.lport, n.raddr, n.rport) & tw_mask_];
+      n.hnext = b;
+      b = i;
+      ++tw_live_;
+      if (tw_count_ == 1) break;
+    } else if (e.expires <= now_) {
+      tw_pop_head();
+    } else {
+      break;
+    }
+  }
+}
+
+void Stack::tw_ack(const TwEntry& e) {
+  OptionsOut o;
+  o.ts = e.ts_on;
+  if (o.ts) {
+    o.ts_val = static_cast<std::uint32_t>(now_ / 1000) + e.ts_offset;
+    o.ts_ecr = e.ts_recent;
+  }
+  const std::size_t hlen = kHeaderMin + options_size(o);
+  void* handle = nullptr;
+  std::uint8_t* p = sink_.alloc(hlen, &handle);
+  if (!p) {
+    ++ctr_.tx_alloc_fail;
+    return;
+  }
+  const std::uint32_t win = std::min<std::uint32_t>(e.rcv_wnd >> e.rcv_wscale, 65535);
+  HeaderOut h{.src_port = e.lport, .dst_port = e.rport, .seq = e.snd_nxt, .ack = e.rcv_nxt, .flags = flag::ack,
+              .window = static_cast<std::uint16_t>(win)};
+  build_header(p, h, o);
+  net::store_be16(p + 16, cfg_.tx_checksum_offload ? tcp_pseudo_checksum(e.laddr, e.raddr, hlen)
+                                                   : tcp_checksum(e.laddr, e.raddr, p, hlen));
+  sink_.send(handle, e.laddr, e.raddr, hlen);
+  ++ctr_.tx_segments;
+}
+
+// RFC 9293 §3.10.7.4 for TIME-WAIT, on the compact entry.
+void Stack::on_time_wait(std::uint32_t i, const SegmentIn& seg, Header& h) {
+  TwEntry& e = tw_[i];
+  const bool rst = h.has(flag::rst);
+  if (h.has(flag::syn) && !h.has(flag::ack) && !rst) {
+    // RFC 6191 §2: a new SYN ends TIME_WAIT early when its timestamp (or,
+    // without timestamps, its sequence number) is newer than the old
+    // incarnation's, so the two cannot be confused.
+    const bool newer = e.ts_on && h.opt.has_ts ? ts_before(e.ts_recent, h.opt.ts_val)
+                                               : (!e.ts_on && h.seq > e.rcv_nxt);
+    Listener* l = newer ? find_listener(seg.dst, h.dst_port) : nullptr;
+    if (l) {
+      ++ctr_.time_wait_reused;
+      tw_unlink(i);
+      on_listen(*l, seg, h);
+      return;
+    }
+    if (challenge_allowed()) tw_ack(e);  // RFC 5961 §4.2
+    return;
+  }
+  // RFC 7323 §3.2 and §5.3 (PAWS), as for a full control block.
+  if (e.ts_on && !h.opt.has_ts && !rst) {
+    ++ctr_.rx_no_timestamp;
+    return;
+  }
+  if (e.ts_on && h.opt.has_ts && !rst && ts_before(h.opt.ts_val, e.ts_recent)) {
+    ++ctr_.rx_paws;
+    tw_ack(e);
+    return;
+  }
+  const std::uint32_t seglen = static_cast<std::uint32_t>(h.payload_len) + h.has(flag::fin);
+  const Seq wnd_end = e.rcv_nxt + e.rcv_wnd;
+  const bool in_window = seglen == 0 ? (e.rcv_nxt <= h.seq && h.seq <= wnd_end)
+                                     : (e.rcv_wnd && seq_in(h.seq, e.rcv_nxt, wnd_end));
+  if (rst) {
+    // RFC 5961 §3.2: an exact RST ends it, an in-window one draws a challenge.
+    if (h.seq == e.rcv_nxt) {
+      ++ctr_.time_wait_killed;
+      tw_unlink(i);
+    } else if (in_window && challenge_allowed()) {
+      tw_ack(e);
+    }
+    return;
+  }
+  if (!in_window) ++ctr_.rx_out_of_window;
+  // The only thing that should arrive is a retransmission of the peer's FIN:
+  // acknowledge it and restart the 2MSL timeout. Anything carrying data or
+  // out of the window is answered with an ACK too; a bare in-window ACK is
+  // dropped silently.
+  if (h.has(flag::fin)) {
+    e.expires = now_ + cfg_.time_wait_us;
+    e.restarted = true;
+  }
+  if (seglen || !in_window) tw_ack(e);
+}
+
 // --- API ------------------------------------------------------------------------
 
 int Stack::listen(std::uint32_t ip, std::uint16_t port, Listener& l) {
@@ -1365,13 +1562,13 @@ ConnId Stack::connect(std::uint32_t laddr, std::uint16_t lport, std::uint32_t ra
       const std::uint16_t p = next_ephemeral_;
       next_ephemeral_ = p >= cfg_.ephemeral_hi ? cfg_.ephemeral_lo : static_cast<std::uint16_t>(p + 1);
       if (cfg_.port_ok && !cfg_.port_ok(cfg_.port_ok_ctx, laddr, p, raddr, rport)) continue;
-      if (!lookup(laddr, p, raddr, rport)) {
+      if (!lookup(laddr, p, raddr, rport) && tw_lookup(laddr, p, raddr, rport) == kNil) {
         lport = p;
         break;
       }
     }
     if (lport == 0) return ConnId{};
-  } else if (lookup(laddr, lport, raddr, rport)) {
+  } else if (lookup(laddr, lport, raddr, rport) || tw_lookup(laddr, lport, raddr, rport) != kNil) {
     return ConnId{};
   }
   Tcb* tp = alloc_tcb(laddr, lport, raddr, rport);
@@ -1539,14 +1736,26 @@ int Stack::set_handler(ConnId id, ConnHandler* h) {
   return 0;
 }
 
+int Stack::skip_time_wait(ConnId id) {
+  Tcb* t = get(id);
+  if (!t) return -EINVAL;
+  t->skip_tw = true;
+  return 0;
+}
+
 State Stack::state(ConnId id) const {
+  if (id.valid() && (id.idx & kTwIdBit)) {
+    const std::uint32_t i = id.idx & ~kTwIdBit;
+    return i < tw_.size() && tw_[i].live && tw_[i].gen == id.gen ? State::time_wait : State::closed;
+  }
   const Tcb* t = get(id);
   return t ? t->state : State::closed;
 }
 
 ConnId Stack::find(std::uint32_t la, std::uint16_t lp, std::uint32_t ra, std::uint16_t rp) {
-  Tcb* t = lookup(la, lp, ra, rp);
-  return t ? id_of(*t) : ConnId{};
+  if (Tcb* t = lookup(la, lp, ra, rp)) return id_of(*t);
+  const std::uint32_t w = tw_lookup(la, lp, ra, rp);
+  return w == kNil ? ConnId{} : ConnId{w | kTwIdBit, tw_[w].gen};
 }
 
 bool Stack::info(ConnId id, ConnInfo& o) const {

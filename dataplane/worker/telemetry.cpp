@@ -219,7 +219,7 @@ int cmd_tcp(const char*, const char*, rte_tel_data* d) {
   // Counters are read while workers write them: each value is a whole word
   // on x86, possibly a moment old; good enough for monitoring.
   tcp::Counters total{};
-  std::uint64_t conns = 0, half_open = 0, chunks = 0, steered = 0, ring_full = 0;
+  std::uint64_t conns = 0, half_open = 0, time_wait = 0, chunks = 0, steered = 0, ring_full = 0;
   for (auto& w : rt.workers) {
     if (!w->tcp) continue;
     const auto& c = w->tcp->stack().counters();
@@ -228,12 +228,14 @@ int cmd_tcp(const char*, const char*, rte_tel_data* d) {
 #undef TURNPIKE_X
     conns += w->tcp->stack().connections();
     half_open += w->tcp->stack().half_open();
+    time_wait += w->tcp->stack().time_wait();
     chunks += w->tcp->stack().chunks_in_use();
     steered += w->tcp->stats().steered_out.get();
     ring_full += w->tcp->stats().steer_ring_full.get();
   }
   rte_tel_data_add_dict_u64(d, "connections", conns);
   rte_tel_data_add_dict_u64(d, "half_open", half_open);
+  rte_tel_data_add_dict_u64(d, "time_wait", time_wait);  // compact entries, not control blocks
   rte_tel_data_add_dict_u64(d, "buffer_chunks_in_use", chunks);
   rte_tel_data_add_dict_u64(d, "steered_to_owner", steered);
   rte_tel_data_add_dict_u64(d, "steer_ring_full", ring_full);
@@ -382,15 +384,18 @@ std::string format_stats(const Runtime& rt) {
   {
     // The TCP's own evidence of loss towards turnpike: shows a lossy port
     // even when its PMD reports nothing.
-    std::uint64_t ooo = 0, retx = 0, rto = 0;
+    std::uint64_t ooo = 0, holes = 0, dup = 0, retx = 0, rto = 0;
     for (auto& w : rt.workers) {
       if (!w->tcp) continue;
       const auto& c = w->tcp->stack().counters();
       ooo += c.rx_ooo_segments;
+      holes += c.rx_holes_filled;
+      dup += c.rx_dup_segments;
       retx += c.retransmits;
       rto += c.rto_timeouts;
     }
-    o << "tcp loss evidence: rx_ooo_segments=" << ooo << " retransmits=" << retx << " rto_timeouts=" << rto << "\n";
+    o << "tcp loss evidence: rx_ooo_segments=" << ooo << " rx_holes_filled=" << holes
+      << " rx_dup_segments=" << dup << " retransmits=" << retx << " rto_timeouts=" << rto << "\n";
   }
   for (auto& w : rt.workers) {
     std::uint64_t rx = 0;

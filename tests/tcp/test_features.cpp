@@ -916,3 +916,152 @@ TEST(LongConnection, SequenceSpaceBeyondTwoGiB) {
   const std::uint8_t* want = pat.at(seq_dist(iss + 1, hole), sink.last_payload.size(), &m);
   EXPECT_EQ(std::memcmp(want, sink.last_payload.data(), std::min(m, sink.last_payload.size())), 0);
 }
+
+// --- Compact TIME_WAIT (issue 15 item 4) -----------------------------------------
+namespace {
+// Our side closes first and the peer answers with its FIN: TIME_WAIT.
+void close_to_time_wait(Wire& w, std::uint16_t sport) {
+  w.open(sport);
+  const ConnId id = w.app.id;
+  w.sink.out.clear();
+  w.stack.close(id);
+  const Header fin = w.pop();
+  ASSERT_TRUE(fin.has(flag::fin));
+  w.in(sport, flag::fin | flag::ack, w.peer_isn + 1, w.iss + 2);
+  w.pop();  // ACK of the peer's FIN
+}
+}  // namespace
+
+// Regression: TIME_WAIT used to keep a whole control block for 2MSL, so
+// short connections filled the table and new SYNs were dropped.
+TEST(TimeWait, NeverCostsANewConnectionItsControlBlock) {
+  Config c;
+  c.max_connections = 4;
+  Wire w(c);
+  for (std::uint16_t p = 40000; p < 40020; ++p) close_to_time_wait(w, p);
+  EXPECT_EQ(w.stack.connections(), 0u);
+  EXPECT_EQ(w.stack.time_wait(), 20u);
+  EXPECT_EQ(w.stack.counters().time_wait_entered, 20u);
+  EXPECT_EQ(w.stack.counters().syn_dropped_no_conn, 0u);
+  EXPECT_EQ(w.stack.state(w.stack.find(kLocal, kLport, kRemote, 40007)), State::time_wait);
+  // Every connection is answered although 20 are in TIME_WAIT and only 4 blocks exist.
+  for (std::uint16_t p = 41000; p < 41004; ++p) w.open(p);
+  EXPECT_EQ(w.stack.connections(), 4u);
+  EXPECT_EQ(w.app.accepted, 24);
+}
+
+TEST(TimeWait, OldestEvictedWhenFullAndCounted) {
+  Config c;
+  c.max_time_wait = 4;
+  Wire w(c);
+  for (std::uint16_t p = 40000; p < 40006; ++p) close_to_time_wait(w, p);
+  EXPECT_EQ(w.stack.time_wait(), 4u);
+  EXPECT_EQ(w.stack.counters().time_wait_evicted, 2u);
+  EXPECT_FALSE(w.stack.find(kLocal, kLport, kRemote, 40000).valid());
+  EXPECT_FALSE(w.stack.find(kLocal, kLport, kRemote, 40001).valid());
+  for (std::uint16_t p = 40002; p < 40006; ++p)
+    EXPECT_EQ(w.stack.state(w.stack.find(kLocal, kLport, kRemote, p)), State::time_wait) << p;
+  // A segment for an evicted entry finds no connection: RST, as for any stray.
+  w.sink.out.clear();
+  w.in(40000, flag::ack, w.peer_isn + 2, w.iss + 2);
+  EXPECT_TRUE(w.pop().has(flag::rst));
+}
+
+// RFC 9293 §3.10.7.4: a retransmitted FIN is ACKed and restarts the 2MSL
+// timeout; the entry goes when 2MSL has passed without one.
+TEST(TimeWait, RetransmittedFinRestartsTwoMsl) {
+  Config c;
+  c.time_wait_us = 1'000'000;
+  Wire w(c);
+  close_to_time_wait(w, 40001);
+  close_to_time_wait(w, 40000);  // last: w.iss is this one's
+  w.now += 600'000;
+  w.stack.poll_timers(w.now);
+  w.sink.out.clear();
+  w.in(40000, flag::fin | flag::ack, w.peer_isn + 1, w.iss + 2);
+  const Header a = w.pop();
+  EXPECT_TRUE(a.has(flag::ack) && !a.has(flag::rst));
+  EXPECT_EQ(a.seq, w.iss + 2);
+  EXPECT_EQ(a.ack, w.peer_isn + 2);
+  // A bare in-window ACK is dropped silently.
+  w.in(40000, flag::ack, w.peer_isn + 2, w.iss + 2);
+  EXPECT_TRUE(w.sink.out.empty());
+  w.now += 600'000;  // 1.2 s after the first: 40001 is over, 40000 was restarted
+  w.stack.poll_timers(w.now);
+  EXPECT_EQ(w.stack.state(w.stack.find(kLocal, kLport, kRemote, 40000)), State::time_wait);
+  EXPECT_FALSE(w.stack.find(kLocal, kLport, kRemote, 40001).valid());
+  w.now += 500'000;
+  w.stack.poll_timers(w.now);
+  EXPECT_EQ(w.stack.time_wait(), 0u);
+}
+
+// RFC 5961 §3.2 in TIME_WAIT: only the exact RST ends it.
+TEST(TimeWait, OnlyExactRstEndsIt) {
+  Wire w;
+  close_to_time_wait(w, 40000);
+  w.sink.out.clear();
+  w.in(40000, flag::rst, w.peer_isn + 100, Seq(0));  // in window, not exact: challenge
+  EXPECT_EQ(w.stack.time_wait(), 1u);
+  EXPECT_EQ(w.stack.counters().challenge_acks, 1u);
+  w.in(40000, flag::rst, w.peer_isn + 2, Seq(0));
+  EXPECT_EQ(w.stack.time_wait(), 0u);
+  EXPECT_EQ(w.stack.counters().time_wait_killed, 1u);
+}
+
+// A failed handshake marked by the layer above leaves no TIME_WAIT.
+TEST(TimeWait, SkippedWhenTheLayerAboveSaysSo) {
+  Wire w;
+  w.open(40000);
+  const ConnId id = w.app.id;
+  ASSERT_EQ(w.stack.skip_time_wait(id), 0);
+  w.sink.out.clear();
+  w.stack.close(id);
+  ASSERT_TRUE(w.pop().has(flag::fin));
+  w.in(40000, flag::fin | flag::ack, w.peer_isn + 1, w.iss + 2);
+  EXPECT_TRUE(w.pop().has(flag::ack));  // the peer's FIN is still acknowledged
+  EXPECT_EQ(w.stack.time_wait(), 0u);
+  EXPECT_EQ(w.stack.connections(), 0u);
+  EXPECT_EQ(w.stack.counters().time_wait_skipped, 1u);
+  EXPECT_EQ(w.stack.skip_time_wait(id), -EINVAL);
+}
+
+// An active open never picks the 4-tuple of a TIME_WAIT entry.
+TEST(TimeWait, EphemeralPortSkipsTimeWaitTuples) {
+  Config c;
+  c.ephemeral_lo = c.ephemeral_hi = 40000;
+  Wire w(c);
+  // Passive side's TIME_WAIT is keyed by (kLocal, kLport, kRemote, 40000);
+  // an active open from kLocal:40000 to kRemote:5061 is another tuple, so
+  // make the clash with a connection we open ourselves.
+  Sink cli;
+  ConnId id = w.stack.connect(kLocal, 0, kRemote, kLport, cli);
+  ASSERT_TRUE(id.valid());
+  const Header syn = w.pop();
+  Seq our = syn.seq;
+  auto b = make_segment(kRemote, kLocal, SegSpec{.sport = kLport, .dport = 40000, .seq = Seq(7000), .ack = our + 1,
+                                                  .flags = flag::syn | flag::ack, .window = 65535});
+  w.stack.input(SegmentIn{.src = kRemote, .dst = kLocal, .data = b.data(), .len = b.size()}, w.now);
+  w.sink.out.clear();
+  w.stack.close(id);
+  ASSERT_TRUE(w.pop().has(flag::fin));
+  auto f = make_segment(kRemote, kLocal, SegSpec{.sport = kLport, .dport = 40000, .seq = Seq(7001), .ack = our + 2,
+                                                  .flags = flag::fin | flag::ack, .window = 65535});
+  w.stack.input(SegmentIn{.src = kRemote, .dst = kLocal, .data = f.data(), .len = f.size()}, w.now);
+  ASSERT_EQ(w.stack.time_wait(), 1u);
+  EXPECT_FALSE(w.stack.connect(kLocal, 0, kRemote, kLport, cli).valid());  // the only port is in TIME_WAIT
+  EXPECT_FALSE(w.stack.connect(kLocal, 40000, kRemote, kLport, cli).valid());
+}
+
+// Evidence of loss towards us on any port: holes filled and duplicate data.
+TEST(LossEvidence, HolesFilledAndDuplicatesCounted) {
+  Wire w;
+  w.open(40000);
+  const std::string a(100, 'a'), b(100, 'b');
+  w.in(40000, flag::ack, w.peer_isn + 101, w.iss + 1, b);  // ahead of a hole
+  EXPECT_EQ(w.stack.counters().rx_ooo_segments, 1u);
+  w.in(40000, flag::ack, w.peer_isn + 1, w.iss + 1, a);  // the retransmission fills it
+  EXPECT_EQ(w.stack.counters().rx_holes_filled, 1u);
+  w.in(40000, flag::ack, w.peer_isn + 1, w.iss + 1, a);  // and once more: a duplicate
+  EXPECT_EQ(w.stack.counters().rx_dup_segments, 1u);
+  EXPECT_EQ(w.app.data, a + b);
+}

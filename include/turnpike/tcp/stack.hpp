@@ -92,6 +92,10 @@ struct Config {
   std::uint32_t rto_max_us = 60'000'000;    // RFC 6298 §2.5
   std::uint32_t delack_us = 40'000;         // RFC 5681 §4.2: < 500 ms
   std::uint64_t time_wait_us = 60'000'000;  // 2 MSL (RFC 9293 §3.4.2)
+  // TIME_WAIT lives in compact entries apart from the control blocks, so it
+  // never costs a new connection its block; this bounds them (oldest evicted
+  // when full, as Linux's tcp_max_tw_buckets). 0: no TIME_WAIT kept.
+  std::uint32_t max_time_wait = 32768;
   std::uint64_t fin_wait2_us = 60'000'000;  // orphaned FIN_WAIT_2 lifetime
   std::uint8_t syn_retries = 6;
   std::uint8_t synack_retries = 5;
@@ -134,6 +138,8 @@ struct Config {
   X(rx_ack_too_old, "ACK older than the send window (RFC 5961 §5.2)")              \
   X(rx_ooo_segments, "out-of-order segments queued")                               \
   X(rx_ooo_dropped, "out-of-order segments dropped: too many holes")               \
+  X(rx_holes_filled, "in-order segments that filled a hole (a loss repaired by the peer)") \
+  X(rx_dup_segments, "segments carrying only data already received (peer retransmitted)") \
   X(rx_no_buffer, "segments dropped: buffer chunk pool exhausted")                 \
   X(rx_bytes, "in-order payload bytes received")                                   \
   X(rx_dup_acks, "duplicate ACKs (RFC 5681 §2)")                                   \
@@ -166,6 +172,10 @@ struct Config {
   X(resets_received, "connections reset by the peer")                              \
   X(timeouts, "connections dropped after retries ran out")                         \
   X(time_wait_reused, "TIME_WAIT reused early by a new SYN (RFC 6191)")            \
+  X(time_wait_entered, "connections kept in TIME_WAIT (compact entries)")          \
+  X(time_wait_evicted, "TIME_WAIT entries evicted early: TIME_WAIT table full")    \
+  X(time_wait_skipped, "closes that left no TIME_WAIT (failed handshakes, skip_time_wait)") \
+  X(time_wait_killed, "TIME_WAIT ended by the peer's RST (RFC 9293 §3.10.7.4)")    \
   X(closed, "connections released")                                                \
   X(refused_per_source, "SYNs dropped: per-source connection cap reached")        \
   X(keepalive_probes, "keep-alive probes sent (RFC 1122 4.2.3.6)")                 \
@@ -257,14 +267,20 @@ class Stack {
   int close(ConnId id);           // FIN (RST if unread data), detach the handler
   int abort(ConnId id);           // RST now, detach the handler
   int set_handler(ConnId id, ConnHandler* h);
+  // The connection will not be kept in TIME_WAIT when it gets there (use for
+  // connections that carried no application data, e.g. failed handshakes;
+  // the caller says why that is safe). Returns 0 or -EINVAL.
+  int skip_time_wait(ConnId id);
 
   State state(ConnId id) const;
-  // The connection for a 4-tuple (diagnostics, tests); invalid if none.
+  // The connection for a 4-tuple (diagnostics, tests); invalid if none. A
+  // TIME_WAIT entry has an id that state() knows and every other call refuses.
   ConnId find(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr, std::uint16_t rport);
   bool info(ConnId id, ConnInfo& out) const;
   const Counters& counters() const noexcept { return ctr_; }
   std::size_t connections() const noexcept { return active_; }
   std::size_t half_open() const noexcept { return half_open_; }
+  std::size_t time_wait() const noexcept { return tw_live_; }  // compact TIME_WAIT entries
   std::size_t chunks_in_use() const noexcept { return pool_.in_use(); }
   std::size_t chunk_size() const noexcept { return pool_.chunk_size(); }
   std::uint64_t now() const noexcept { return now_; }
@@ -272,6 +288,24 @@ class Stack {
   static constexpr std::size_t control_block_size() noexcept { return sizeof(Tcb); }
 
  private:
+  // A connection in TIME_WAIT after its handler is gone: what RFC 9293
+  // §3.10.7.4 and RFC 6191 need (4-tuple, both sequence numbers, timestamps),
+  // about 48 bytes instead of a control block. Kept in a FIFO ring: every
+  // entry lives the same 2MSL, so the head is always the oldest.
+  struct TwEntry {
+    std::uint32_t laddr = 0, raddr = 0;
+    std::uint16_t lport = 0, rport = 0;
+    Seq snd_nxt, rcv_nxt;
+    std::uint32_t rcv_wnd = 0;  // bytes we last offered beyond rcv_nxt
+    std::uint32_t ts_recent = 0, ts_offset = 0;
+    std::uint64_t expires = 0;
+    std::uint32_t hnext = UINT32_MAX;
+    std::uint32_t gen = 0;
+    std::uint8_t rcv_wscale = 0;
+    bool live = false;
+    bool ts_on = false;
+    bool restarted = false;  // 2MSL restarted by a FIN: requeue at the tail
+  };
   struct ListenerEntry {
     std::uint32_t ip;
     std::uint16_t port;
@@ -338,6 +372,15 @@ class Stack {
   void sack_enter_recovery(Tcb& t);
   void sack_output(Tcb& t);
   void enter_time_wait(Tcb& t);
+  void tw_insert(const Tcb& t);
+  std::uint32_t tw_lookup(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr,
+                          std::uint16_t rport) const noexcept;
+  void tw_unlink(std::uint32_t i) noexcept;
+  void tw_pop_head() noexcept;
+  void tw_expire() noexcept;
+  void on_time_wait(std::uint32_t i, const SegmentIn& seg, Header& h);
+  void tw_ack(const TwEntry& e);
+  bool challenge_allowed() noexcept;
   void established(Tcb& t);
   void on_keepalive(Tcb& t);
   std::uint32_t src_bucket(std::uint32_t raddr) const noexcept;
@@ -368,6 +411,12 @@ class Stack {
   SipKey table_key_;
   SipKey cookie_key_;
   Tcb scratch_;  // stateless SYN-ACKs (cookies)
+  std::vector<TwEntry> tw_;               // ring of max_time_wait slots
+  std::vector<std::uint32_t> tw_buckets_;
+  std::uint32_t tw_mask_ = 0;
+  std::uint32_t tw_head_ = 0;
+  std::uint32_t tw_count_ = 0;  // slots in use, dead ones included
+  std::size_t tw_live_ = 0;
   std::size_t active_ = 0;
   std::size_t half_open_ = 0;
   std::uint16_t next_ephemeral_;

@@ -66,6 +66,7 @@ struct Tcb {
   bool ack_now = false;
   bool want_write = false;   // a write() came back short
   bool in_dispatch = false;
+  bool skip_tw = false;      // skip_time_wait(): no TIME_WAIT entry at the end
   std::uint8_t events = 0;
   std::uint8_t backoff = 0;
   std::uint8_t snd_wscale = 0, rcv_wscale = 0;
