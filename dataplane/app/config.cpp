@@ -118,7 +118,7 @@ Config from_table(const toml::table& root, const std::string& origin) {
   c.ports.clear();  // a file names its own ports; the demo port is only the no-file default
   {
     Reader top(origin, root, "");
-    for (const char* k : {"eal", "workers", "idle", "neighbor", "mbuf", "stats", "tcp", "services", "stores", "sip", "egress", "events"}) top.raw(k);
+    for (const char* k : {"eal", "workers", "idle", "neighbor", "mbuf", "stats", "tcp", "services", "stores", "sip", "egress", "events", "control"}) top.raw(k);
     if (const toml::node* ports = top.raw("ports")) {
       if (!ports->is_array_of_tables()) fail(origin, ports, "ports", "expected [[ports]] tables");
       c.ports.clear();
@@ -198,6 +198,7 @@ Config from_table(const toml::table& root, const std::string& origin) {
     r.get("sndbuf", c.tcp_sndbuf, 4096, 64 << 20);
     r.get("max_buffer_mb", c.tcp_max_buffer_mb, 1, 65536);
     r.get("time_wait_ms", c.tcp_time_wait_ms, 0, 600000);
+    r.get("max_time_wait", c.tcp_max_time_wait, 0, 1 << 22);
   }
   if (auto* t = subtable(origin, root, "services")) {
     Reader r(origin, *t, "services.");
@@ -355,6 +356,19 @@ Config from_table(const toml::table& root, const std::string& origin) {
     r.get("file", c.events_file);
     r.get("rate_per_second", c.events_rate_per_second, 1, 100000);
   }
+  if (auto* t = subtable(origin, root, "control")) {
+    Reader r(origin, *t, "control.");
+    r.get("socket", c.control_socket);
+    r.get("readonly_socket", c.control_readonly_socket);
+    r.get("group", c.control_group);
+    std::string mode;
+    r.get("mode", mode);
+    if (!mode.empty()) {
+      if (mode.size() > 4 || mode.find_first_not_of("01234567") != std::string::npos)
+        fail(origin, r.raw("mode"), "control.mode", "\"" + mode + "\" is not an octal mode like \"0660\"");
+      c.control_mode = static_cast<std::uint32_t>(std::stoul(mode, nullptr, 8));
+    }
+  }
   if (auto* t = subtable(origin, root, "stats")) {
     Reader r(origin, *t, "stats.");
     r.get("interval_s", c.stats_interval_s, 0, 86400);
@@ -403,6 +417,16 @@ IdlePolicy Config::idle_policy() const {
   for (auto& p : ports)
     if (!p.is_vdev()) return IdlePolicy::Poll;
   return IdlePolicy::Adaptive;
+}
+
+std::string Config::control_socket_path() const {
+  if (control_socket == "off") return {};
+  return control_socket.empty() ? "/run/turnpike/" + file_prefix + ".sock" : control_socket;
+}
+
+std::string Config::control_readonly_path() const {
+  if (control_readonly_socket == "off") return {};
+  return control_readonly_socket.empty() ? "/run/turnpike/" + file_prefix + ".ro.sock" : control_readonly_socket;
 }
 
 std::uint32_t Config::mbufs_needed() const {
@@ -502,6 +526,7 @@ void apply_override(Config& c, const std::string& a) {
     else if (key == "rcvbuf") c.tcp_rcvbuf = tmp.tcp_rcvbuf;
     else if (key == "sndbuf") c.tcp_sndbuf = tmp.tcp_sndbuf;
     else if (key == "max_buffer_mb") c.tcp_max_buffer_mb = tmp.tcp_max_buffer_mb;
+    else if (key == "max_time_wait") c.tcp_max_time_wait = tmp.tcp_max_time_wait;
     else c.tcp_time_wait_ms = tmp.tcp_time_wait_ms;
   } else if (sec == "stores") {
     if (key == "dir") c.stores_dir = tmp.stores_dir;
@@ -537,6 +562,11 @@ void apply_override(Config& c, const std::string& a) {
   } else if (sec == "events") {
     if (key == "file") c.events_file = tmp.events_file;
     else c.events_rate_per_second = tmp.events_rate_per_second;
+  } else if (sec == "control") {
+    if (key == "socket") c.control_socket = tmp.control_socket;
+    else if (key == "readonly_socket") c.control_readonly_socket = tmp.control_readonly_socket;
+    else if (key == "group") c.control_group = tmp.control_group;
+    else c.control_mode = tmp.control_mode;
   } else if (sec == "services") {
     if (key == "echo_ports") c.echo_ports = tmp.echo_ports;
     else if (key == "relays") c.relays = tmp.relays;

@@ -21,10 +21,12 @@
 #include "turnpike/config.hpp"
 #include "turnpike/control/events.hpp"
 #include "turnpike/control/plane.hpp"
+#include "turnpike/control/socket.hpp"
 #include "turnpike/log.hpp"
 #include "turnpike/port/port.hpp"
 #include "turnpike/worker/rcu.hpp"
 #include "turnpike/worker/runtime.hpp"
+#include "control_hooks.hpp"
 #include "plane_settings.hpp"
 
 using namespace turnpike;
@@ -58,15 +60,16 @@ using ConfigLoader = std::function<Config()>;
 // Whole-config reload as one transaction: the file again (a bad one is
 // refused with file:line:key and changes nothing), keys that cannot change
 // live refused with the restart they need, then the stores re-read from
-// disk and the TLS settings applied through the control plane.
-bool reload(control::Plane* plane, Config& cur, const ConfigLoader& load, const char* source) {
+// disk and the TLS settings applied through the control plane. Returns ""
+// or why nothing changed (SIGHUP logs it; turnpikectl reload prints it).
+std::string reload(control::Plane* plane, Config& cur, const ConfigLoader& load, const char* source) {
   Config next;
   try {
     next = load();
   } catch (const ConfigError& e) {
     log(LogLevel::Error, "%s: reload refused, nothing changed: %s", source, e.what());
     if (plane) plane->emit({"Configuration Change Refused", {{"Detail", e.what()}, {"Source", source}}, 2});
-    return false;
+    return std::string("reload refused, nothing changed: ") + e.what();
   }
   const std::vector<std::string> restart = restart_only_changes(cur, next);
   if (!restart.empty()) {
@@ -75,12 +78,12 @@ bool reload(control::Plane* plane, Config& cur, const ConfigLoader& load, const 
     const std::string msg = "these changes need a restart (systemctl restart turnpike): " + keys;
     log(LogLevel::Error, "%s: reload refused, nothing changed: %s", source, msg.c_str());
     if (plane) plane->emit({"Configuration Change Refused", {{"Detail", msg}, {"Source", source}}, 2});
-    return false;
+    return "reload refused, nothing changed: " + msg;
   }
   if (!plane) {
     cur = next;
     log(LogLevel::Info, "%s: configuration re-read (no stores configured)", source);
-    return true;
+    return {};
   }
   // The config's EKU mode, when given, is part of the same reload.
   control::Transaction t = plane->stores().begin();
@@ -98,7 +101,7 @@ bool reload(control::Plane* plane, Config& cur, const ConfigLoader& load, const 
   if (!r.ok) {
     log(LogLevel::Error, "%s: reload refused, the running configuration and certificates stay: %s", source,
         r.error.c_str());
-    return false;
+    return "reload refused, the running configuration and certificates stay: " + r.error;
   }
   cur = next;
   for (auto& n : r.warnings) log(LogLevel::Info, "TLS (reload): %s", n.c_str());
@@ -108,7 +111,7 @@ bool reload(control::Plane* plane, Config& cur, const ConfigLoader& load, const 
       "keep their session",
       source, static_cast<unsigned long long>(r.generation), static_cast<unsigned long long>(snap->store_generation),
       static_cast<unsigned long long>(snap->trust_epoch), static_cast<long long>(r.build_time.count()));
-  return true;
+  return {};
 }
 
 int run_daemon(Config cfg, const ConfigLoader& reload_config) {
@@ -272,6 +275,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   tcfg.max_connections = cfg.tcp_max_connections;
   tcfg.max_chunks = static_cast<std::uint32_t>((std::uint64_t(cfg.tcp_max_buffer_mb) << 20) / tcfg.chunk_size);
   tcfg.time_wait_us = std::uint64_t(cfg.tcp_time_wait_ms) * 1000;
+  tcfg.max_time_wait = cfg.tcp_max_time_wait;
   // RFC 6528: the ISN secret is random per boot.
   if (getrandom(&tcfg.secret, sizeof tcfg.secret, 0) != sizeof tcfg.secret)
     log(LogLevel::Warn, "getrandom failed: ISN secret is the compiled default");
@@ -391,6 +395,34 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   rt->snapshots = plane ? &plane->publisher() : nullptr;
   worker::register_telemetry(*rt);
 
+  // The control socket (turnpikectl): served by this thread from the loop
+  // below, never by a worker. Needs the stores (its changes are Plane
+  // transactions).
+  std::unique_ptr<control::ControlServer> ctl;
+  if (plane && (!cfg.control_socket_path().empty() || !cfg.control_readonly_path().empty())) {
+    control::ControlOptions co;
+    co.path = cfg.control_socket_path();
+    co.readonly_path = cfg.control_readonly_path();
+    co.group = cfg.control_group;
+    co.mode = static_cast<mode_t>(cfg.control_mode);
+    control::ControlHooks hooks;
+    hooks.status = [&rt = *rt] { return dataplane_status(rt); };
+    hooks.config = [&cfg] { return config_items(cfg); };
+    hooks.reload = [&, p = plane.get()](const std::string& source) {
+      return reload(p, cfg, reload_config, source.c_str());
+    };
+    ctl = std::make_unique<control::ControlServer>(*plane, std::move(hooks), co);
+    if (std::string err = ctl->open(); !err.empty()) {
+      log(LogLevel::Error, "control socket: %s", err.c_str());
+      for (auto& p : rt->ports) port::stop_port(p.port_id);
+      rte_eal_cleanup();
+      return 1;
+    }
+    log(LogLevel::Info, "control socket %s (read-only %s), mode %04o%s%s", co.path.empty() ? "off" : co.path.c_str(),
+        co.readonly_path.empty() ? "off" : co.readonly_path.c_str(), cfg.control_mode,
+        co.group.empty() ? "" : ", group ", co.group.c_str());
+  }
+
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
@@ -419,7 +451,10 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
 
   std::uint64_t last_expire = rte_get_tsc_cycles(), last_stats = last_expire;
   while (!worker::g_stop.load(std::memory_order_relaxed)) {
-    usleep(50 * 1000);
+    // The control socket's poll is this loop's 50 ms pause: a command is
+    // answered at once, signals interrupt it, ticks keep their pace.
+    if (ctl) ctl->poll(50);
+    else usleep(50 * 1000);
     const std::uint64_t now = rte_get_tsc_cycles();
     if (g_reload.exchange(false, std::memory_order_relaxed)) reload(plane.get(), cfg, reload_config, "SIGHUP");
     if (g_dump.exchange(false, std::memory_order_relaxed)) {
@@ -438,6 +473,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     }
   }
   log(LogLevel::Info, "stopping");
+  ctl.reset();  // aborts an open transaction, removes the socket files
   rte_eal_mp_wait_lcore();
   log(LogLevel::Info, "final counters:\n%s", worker::format_stats(*rt).c_str());
   rt->workers.clear();

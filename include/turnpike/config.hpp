@@ -53,6 +53,7 @@ struct Config {
   std::uint32_t tcp_sndbuf = 256 * 1024;
   std::uint32_t tcp_max_buffer_mb = 128;     // per worker, all connections
   std::uint32_t tcp_time_wait_ms = 60000;    // 2 MSL (RFC 9293 §3.4.2)
+  std::uint32_t tcp_max_time_wait = 32768;   // compact TIME_WAIT entries per worker (oldest evicted)
   // [services]
   std::vector<std::uint16_t> echo_ports;     // RFC 862 echo listeners (empty: off)
   std::vector<std::uint16_t> discard_ports;  // RFC 863 discard listeners
@@ -120,6 +121,13 @@ struct Config {
   // [events]
   std::string events_file;                   // empty: events go to the daemon log
   std::uint32_t events_rate_per_second = 20; // per (kind, source address)
+  // [control]: the control socket (turnpikectl) and a read-only one for monitoring
+  std::string control_socket;           // empty: /run/turnpike/<file_prefix>.sock; "off": none
+  std::string control_readonly_socket;  // empty: /run/turnpike/<file_prefix>.ro.sock; "off": none
+  std::string control_group;            // group owning the sockets (empty: the daemon's)
+  std::uint32_t control_mode = 0660;    // socket file mode
+  std::string control_socket_path() const;
+  std::string control_readonly_path() const;
   // [stats]
   unsigned stats_interval_s = 0;  // 0: only on SIGUSR1 and at exit
   std::vector<PortConfig> ports;

@@ -1,0 +1,175 @@
+#include "control_hooks.hpp"
+
+#include <string>
+
+namespace turnpike {
+
+namespace {
+
+using control::Item;
+
+std::string key(std::string_view detail) {
+  // One path word: a Detail like "unsupported certificate purpose".
+  std::string k(detail);
+  for (char& ch : k)
+    if (ch == ' ' || ch == ':') ch = '_';
+  return k.empty() ? "unknown" : k;
+}
+
+void details(std::vector<Item>& out, const std::string& prefix, const std::vector<const proxy::DetailCounters*>& dcs) {
+  std::map<std::string, std::uint64_t> by;
+  for (auto* dc : dcs) {
+    for (std::size_t i = 0; i < dc->size(); ++i) by[key(dc->name(i))] += dc->count(i);
+    if (dc->other()) by["other"] += dc->other();
+  }
+  for (auto& [k, v] : by) out.push_back({prefix + " " + k, v});
+}
+
+}  // namespace
+
+std::vector<Item> dataplane_status(const worker::Runtime& rt) {
+  std::vector<Item> out;
+  for (auto& w : rt.workers) {
+    const std::string p = "Worker " + std::to_string(w->index) + " ";
+    std::uint64_t rx = 0, conns = 0, sip_live = 0;
+    for (std::uint16_t i = 0; i < w->net->port_count(); ++i) rx += w->net->stats(i).rx_packets.get();
+    if (w->tcp) conns = w->tcp->stack().connections();
+    for (auto& sp : w->sip) sip_live += sp->live();
+    out.push_back({p + "Lcore", std::uint64_t{w->lcore}});
+    out.push_back({p + "BusyCycles", w->cycles.busy.get()});
+    out.push_back({p + "IdlePollCycles", w->cycles.idle_poll.get()});
+    out.push_back({p + "SleepCycles", w->cycles.sleep.get()});
+    out.push_back({p + "BusyIterations", w->cycles.busy_iterations.get()});
+    out.push_back({p + "RxPackets", rx});
+    out.push_back({p + "TcpConnections", conns});
+    out.push_back({p + "SipConnections", sip_live});
+    out.push_back({p + "SnapshotGeneration", w->snapshot_generation.load(std::memory_order_relaxed)});
+  }
+  for (std::size_t p = 0; p < rt.ports.size(); ++p) {
+    const std::string pre = "Port " + rt.ports[p].name + " ";
+#define TURNPIKE_X(n, d) std::uint64_t n = 0;
+    TURNPIKE_PORT_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+    std::uint64_t drops = 0;
+    for (auto& w : rt.workers) {
+      const net::PortStats& s = w->net->stats(static_cast<std::uint16_t>(p));
+#define TURNPIKE_X(n, d) n += s.n.get();
+      TURNPIKE_PORT_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+      for (std::size_t i = 0; i < net::kDropCount; ++i) drops += s.drops[i].get();
+    }
+#define TURNPIKE_X(n, d) out.push_back({pre + #n, n});
+    TURNPIKE_PORT_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+    out.push_back({pre + "drops_total", drops});
+  }
+  // SIP edge, summed over workers; failed handshakes by event Detail.
+  {
+    std::uint64_t live = 0;
+#define TURNPIKE_X(n, d) std::uint64_t n = 0;
+    TURNPIKE_SIP_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+    std::vector<const proxy::DetailCounters*> dcs;
+    for (auto& w : rt.workers)
+      for (auto& sp : w->sip) {
+        live += sp->live();
+#define TURNPIKE_X(n, d) n += sp->stats().n.get();
+        TURNPIKE_SIP_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+        dcs.push_back(&sp->refusals());
+      }
+    out.push_back({"SIP Connections", live});
+#define TURNPIKE_X(n, d) out.push_back({"SIP " #n, n});
+    TURNPIKE_SIP_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+    details(out, "SIP HandshakesFailedByDetail", dcs);
+  }
+  // Backends: each worker runs its own health checks; up on every worker
+  // is "up", on none "down".
+  std::size_t nb = 0;
+  for (auto& w : rt.workers)
+    if (w->backends) nb = std::max(nb, w->backends->size());
+  std::uint64_t up_n = 0, down_n = 0;
+  for (std::size_t b = 0; b < nb; ++b) {
+    unsigned up = 0, seen = 0;
+    std::uint64_t active = 0;
+    std::string addr;
+    for (auto& w : rt.workers) {
+      if (!w->backends || b >= w->backends->size()) continue;
+      ++seen;
+      const int idx = static_cast<int>(b);
+      if (w->backends->up(idx, w->tcp ? w->tcp->stack().now() : 0)) ++up;
+      active += w->backends->active(idx);
+      const auto& be = w->backends->at(idx);
+      addr = net::ipv4_to_string(be.ip) + ":" + std::to_string(be.port);
+    }
+    const std::string p = "Backend " + std::to_string(b + 1) + " ";
+    out.push_back({p + "Address", addr});
+    out.push_back({p + "Status", up == seen ? std::string("up") : up == 0 ? std::string("down")
+                                            : "partial (up on " + std::to_string(up) + " of " + std::to_string(seen) + " workers)"});
+    out.push_back({p + "ActiveConnections", active});
+    if (up == seen) ++up_n;
+    else ++down_n;
+  }
+  out.push_back({"Backends Up", up_n});
+  out.push_back({"Backends Down", down_n});
+  // Egress routes.
+  {
+    std::uint64_t live = 0;
+#define TURNPIKE_X(n, d) std::uint64_t n = 0;
+    TURNPIKE_EGRESS_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+    std::vector<const proxy::DetailCounters*> dcs;
+    for (auto& w : rt.workers)
+      for (auto& e : w->egress) {
+        live += e->live();
+#define TURNPIKE_X(n, d) n += e->stats().n.get();
+        TURNPIKE_EGRESS_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+        dcs.push_back(&e->refusals());
+      }
+    out.push_back({"Egress Connections", live});
+#define TURNPIKE_X(n, d) out.push_back({"Egress " #n, n});
+    TURNPIKE_EGRESS_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+    details(out, "Egress HandshakesFailedByDetail", dcs);
+  }
+  return out;
+}
+
+std::vector<Item> config_items(const Config& c) {
+  std::vector<Item> out;
+  for (std::size_t i = 0; i < c.sip_backends.size(); ++i) {
+    const std::string p = "SIP Backend " + std::to_string(i + 1) + " ";
+    out.push_back({p + "Address", net::ipv4_to_string(c.sip_backends[i].first)});
+    out.push_back({p + "Port", std::uint64_t{c.sip_backends[i].second}});
+  }
+  out.push_back({"SIP Backends Balance", c.sip_balance});
+  out.push_back({"SIP Backends HealthIntervalMs", std::uint64_t{c.sip_health_interval_ms}});
+  out.push_back({"SIP Backends HealthTimeoutMs", std::uint64_t{c.sip_health_timeout_ms}});
+  out.push_back({"SIP Backends RetryMs", std::uint64_t{c.sip_backend_retry_ms}});
+  out.push_back({"SIP Backends TLS", c.sip_backend_tls ? "On" : "Off"});
+  out.push_back({"SIP Backends ProxyV2", c.sip_proxy_v2 ? "On" : "Off"});
+  for (std::size_t i = 0; i < c.egress.size(); ++i) {
+    const auto& e = c.egress[i];
+    const std::string p = "Egress Route " + std::to_string(i + 1) + " ";
+    out.push_back({p + "ListenPort", std::uint64_t{e.listen_port}});
+    out.push_back({p + "Address", net::ipv4_to_string(e.ip)});
+    out.push_back({p + "Port", std::uint64_t{e.port}});
+    out.push_back({p + "Name", e.name.empty() ? std::string("(the address)") : e.name});
+  }
+  out.push_back({"Egress HandshakeTimeoutMs", std::uint64_t{c.egress_handshake_timeout_ms}});
+  out.push_back({"SIP Limits MaxHeaderBytes", std::uint64_t{c.sip_max_header}});
+  out.push_back({"SIP Limits MaxBodyBytes", std::uint64_t{c.sip_max_body}});
+  out.push_back({"SIP Limits VerdictCacheEntries", std::uint64_t{c.verdict_cache_entries}});
+  out.push_back({"TCP Limits MaxConnectionsPerWorker", std::uint64_t{c.tcp_max_connections}});
+  out.push_back({"TCP Limits MaxBufferMBPerWorker", std::uint64_t{c.tcp_max_buffer_mb}});
+  out.push_back({"Workers Count", std::uint64_t{c.workers}});
+  out.push_back({"Events File", c.events_file.empty() ? std::string("(daemon log)") : c.events_file});
+  out.push_back({"Events RatePerSecond", std::uint64_t{c.events_rate_per_second}});
+  out.push_back({"Control Socket", c.control_socket_path().empty() ? std::string("off") : c.control_socket_path()});
+  out.push_back({"Control ReadonlySocket", c.control_readonly_path().empty() ? std::string("off") : c.control_readonly_path()});
+  return out;
+}
+
+}  // namespace turnpike
