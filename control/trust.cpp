@@ -4,6 +4,8 @@
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
+#include <algorithm>
+#include <climits>
 #include <mutex>
 
 namespace turnpike::control {
@@ -104,59 +106,168 @@ ChainStatus map_error(int rc) {
 }
 }  // namespace
 
-ChainResult TrustStore::verify(std::span<const uint8_t> leaf, std::span<const Der> intermediates) const {
-  auto verify_in = [](WOLFSSL_CERT_MANAGER* m, std::span<const uint8_t> d) {
-    int rc = wolfSSL_CertManagerVerifyBuffer(m, d.data(), static_cast<long>(d.size()), WOLFSSL_FILETYPE_ASN1);
-    // wolfSSL checks CRLs only after the signature verified; no CRL for this
-    // issuer means "not known to be revoked" (CRLs are optional per CA).
-    return rc == CRL_MISSING ? WOLFSSL_SUCCESS : rc;
+namespace {
+int verify_in(WOLFSSL_CERT_MANAGER* m, std::span<const uint8_t> d) {
+  int rc = wolfSSL_CertManagerVerifyBuffer(m, d.data(), static_cast<long>(d.size()), WOLFSSL_FILETYPE_ASN1);
+  // wolfSSL checks CRLs only after the signature verified; no CRL for this
+  // issuer means "not known to be revoked" (CRLs are optional per CA).
+  return rc == CRL_MISSING ? WOLFSSL_SUCCESS : rc;
+}
+
+struct CmGuard {
+  WOLFSSL_CERT_MANAGER* cm = nullptr;
+  ~CmGuard() {
+    if (cm) wolfSSL_CertManagerFree(cm);
+  }
+};
+
+// A presented certificate other than the leaf.
+struct Cand {
+  size_t idx;     // position in the presented list
+  CertFacts f;
+  bool signer;    // RFC 5280 6.1.4 (k), (n): cA and, with keyUsage, keyCertSign
+  int rc;         // ASN_NO_SIGNER_E while unresolved; else its own verification
+  bool under_anchor = false;  // verified directly against an anchor
+};
+// Verified, but the path manager refused it as a signer (e.g. a key size
+// wolfSSL does not accept): not a wolfSSL code, never retried.
+constexpr int kUnusable = INT_MIN;
+}  // namespace
+
+ChainResult TrustStore::verify(std::span<const uint8_t> leaf, std::span<const Der> presented) const {
+  ChainResult r;
+  auto done = [&r](int rc) {
+    if (rc == WOLFSSL_SUCCESS) {
+      r.status = ChainStatus::Ok;
+      r.detail.clear();
+      return r;
+    }
+    r.status = map_error(rc);
+    r.detail = std::string(chain_detail(r.status)) + " (" + wc_GetErrorString(rc) + ")";
+    return r;
   };
-  // Directly under an anchor (or no usable intermediates): one lookup.
+  // Directly under an anchor (or failing under one): one lookup.
   int rc = verify_in(cm_->cm, leaf);
-  if (rc == ASN_NO_SIGNER_E && !intermediates.empty()) {
-    // RFC 5280 6.1: build the path top-down. Each presented intermediate must
-    // verify against an anchor or an intermediate verified before it; only
-    // then is it loaded, into a small per-call manager (the anchors stay in
-    // the shared one and are not copied).
-    WOLFSSL_CERT_MANAGER* path = wolfSSL_CertManagerNew();
-    bool loaded = false;
-    for (size_t i = intermediates.size(); i-- > 0;) {
-      std::span<const uint8_t> d = intermediates[i];
-      // RFC 5280 6.1.4 (k), (n): only a CA (basicConstraints cA, keyCertSign
-      // if keyUsage is present) may sign the next certificate. wolfSSL's
-      // CertManager would accept an end-entity certificate as a signer.
-      auto f = extract_facts(d);
-      if (!f || !f->is_ca || (f->ku_present && !(f->key_usage & kKuKeyCertSign))) continue;
-      int irc = verify_in(cm_->cm, d);
-      if (irc == ASN_NO_SIGNER_E && loaded) irc = verify_in(path, d);
-      if (irc == WOLFSSL_SUCCESS) {
-        loaded |= wolfSSL_CertManagerLoadCABuffer(path, d.data(), static_cast<long>(d.size()),
-                                                  WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS;
-      } else if (irc != ASN_NO_SIGNER_E) {
-        rc = irc;  // an intermediate of our hierarchy is expired, revoked, ...
-        loaded = false;
-        break;
+  if (rc != ASN_NO_SIGNER_E || presented.empty()) return done(rc);
+  auto leaf_facts = extract_facts(leaf);
+  if (!leaf_facts) return done(rc);
+
+  // RFC 8446 4.4.2: after the leaf, certificates may come in any order and
+  // may include ones not needed for the path (duplicates, other
+  // hierarchies); they are ignored rather than refused. Copies of the leaf
+  // and of each other are dropped; unparseable extras are ignored.
+  const Fingerprint leaf_fp = sha256(leaf);
+  std::vector<Cand> cands;
+  std::vector<Fingerprint> seen{leaf_fp};
+  for (size_t i = 0; i < presented.size(); ++i) {
+    Fingerprint fp = sha256(presented[i]);
+    if (std::find(seen.begin(), seen.end(), fp) != seen.end()) continue;
+    seen.push_back(fp);
+    auto f = extract_facts(presented[i]);
+    if (!f) continue;
+    const bool signer = f->is_ca && (!f->ku_present || (f->key_usage & kKuKeyCertSign));
+    cands.push_back({i, std::move(*f), signer, ASN_NO_SIGNER_E});
+  }
+
+  // Top-down to a fixed point, whatever the order: a presented CA is
+  // trusted only once it verifies against an anchor or a CA verified
+  // before it; then it goes into a small per-call manager (the anchors
+  // stay in the shared one and are not copied), followed by the CRLs it
+  // issued (their signatures checked against it). A CA whose signer is
+  // known but which fails itself (expired, revoked, bad signature) keeps
+  // its error; it matters only if it lies on the leaf's path.
+  CmGuard path;
+  std::vector<bool> crl_loaded(cm_->deferred_crls.size(), false);
+  bool loaded = false;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (Cand& c : cands) {
+      if (!c.signer || c.rc != ASN_NO_SIGNER_E) continue;
+      int crc = verify_in(cm_->cm, presented[c.idx]);
+      const bool anchor = crc != ASN_NO_SIGNER_E;
+      if (!anchor && loaded) crc = verify_in(path.cm, presented[c.idx]);
+      if (crc == ASN_NO_SIGNER_E) continue;
+      c.rc = crc;
+      c.under_anchor = anchor;
+      changed = true;
+      if (crc != WOLFSSL_SUCCESS) continue;
+      if (!path.cm) {
+        path.cm = wolfSSL_CertManagerNew();
+        if (!path.cm) return done(MEMORY_E);
+        if (!cm_->deferred_crls.empty()) wolfSSL_CertManagerEnableCRL(path.cm, 0);
+      }
+      const Der& d = presented[c.idx];
+      if (wolfSSL_CertManagerLoadCABuffer(path.cm, d.data(), static_cast<long>(d.size()), WOLFSSL_FILETYPE_ASN1) !=
+          WOLFSSL_SUCCESS) {
+        c.rc = kUnusable;
+        continue;
+      }
+      loaded = true;
+      // CRLs issued by intermediates: one that does not verify is ignored.
+      for (size_t k = 0; k < crl_loaded.size(); ++k) {
+        if (crl_loaded[k]) continue;
+        const auto& crl = cm_->deferred_crls[k];
+        crl_loaded[k] = wolfSSL_CertManagerLoadCRLBuffer(path.cm, reinterpret_cast<const unsigned char*>(crl.data.data()),
+                                                         static_cast<long>(crl.data.size()), crl.type) == WOLFSSL_SUCCESS;
       }
     }
-    if (loaded) {
-      // CRLs issued by intermediates: their signatures are checked now,
-      // against the verified intermediates; one that does not verify is ignored.
-      if (!cm_->deferred_crls.empty()) wolfSSL_CertManagerEnableCRL(path, 0);
-      for (const auto& c : cm_->deferred_crls)
-        wolfSSL_CertManagerLoadCRLBuffer(path, reinterpret_cast<const unsigned char*>(c.data.data()),
-                                         static_cast<long>(c.data.size()), c.type);
-      rc = verify_in(path, leaf);
+  }
+  if (loaded) rc = verify_in(path.cm, leaf);
+
+  // The issuer of `child` among the presented CAs with the given outcome,
+  // by name; when several share the name, the one whose key verifies the
+  // child's signature.
+  auto issuer_of = [&](std::span<const uint8_t> child, const CertFacts& cf, bool want_ok) -> const Cand* {
+    std::vector<const Cand*> named;
+    for (const Cand& c : cands)
+      if (c.signer && c.f.subject == cf.issuer && (c.rc == WOLFSSL_SUCCESS) == want_ok && c.rc != ASN_NO_SIGNER_E &&
+          &c.f != &cf)
+        named.push_back(&c);
+    if (named.size() <= 1) return named.empty() ? nullptr : named[0];
+    for (const Cand* c : named) {
+      CmGuard one;
+      one.cm = wolfSSL_CertManagerNew();
+      if (!one.cm) break;
+      const Der& d = presented[c->idx];
+      if (wolfSSL_CertManagerLoadCABuffer(one.cm, d.data(), static_cast<long>(d.size()), WOLFSSL_FILETYPE_ASN1) !=
+          WOLFSSL_SUCCESS)
+        continue;
+      const int x = wolfSSL_CertManagerVerifyBuffer(one.cm, child.data(), static_cast<long>(child.size()),
+                                                    WOLFSSL_FILETYPE_ASN1);
+      if (x != ASN_NO_SIGNER_E && x != ASN_SIG_CONFIRM_E) return c;
     }
-    wolfSSL_CertManagerFree(path);
+    return named[0];
+  };
+  // Walks up from the leaf through verified CAs until one whose signer is
+  // an anchor; records the path for the CA EKU rule (applied to these only).
+  auto walk = [&](const Cand* c) {
+    for (size_t guard = 0; c && guard < cands.size(); ++guard) {
+      r.path.push_back(c->idx);
+      if (c->under_anchor) break;
+      c = issuer_of(presented[c->idx], c->f, true);
+    }
+  };
+
+  if (rc != ASN_NO_SIGNER_E) {
+    walk(issuer_of(leaf, *leaf_facts, true));
+    return done(rc);
   }
-  ChainResult r;
-  if (rc == WOLFSSL_SUCCESS) {
-    r.status = ChainStatus::Ok;
-    return r;
+  // No path to an anchor. If the leaf's issuer was presented but fails
+  // itself, its error is the reason (OpenSSL reports the same); a CA that
+  // may not sign certificates is an invalid CA; otherwise the issuer is
+  // unknown.
+  if (const Cand* bad = issuer_of(leaf, *leaf_facts, false)) {
+    r.path.push_back(bad->idx);
+    return done(bad->rc == kUnusable ? ASN_NO_SIGNER_E : bad->rc);
   }
-  r.status = map_error(rc);
-  r.detail = std::string(chain_detail(r.status)) + " (" + wc_GetErrorString(rc) + ")";
-  return r;
+  for (const Cand& c : cands)
+    if (!c.signer && c.f.is_ca && c.f.subject == leaf_facts->issuer) {
+      r.path.push_back(c.idx);
+      r.status = ChainStatus::InvalidCa;
+      r.detail = std::string(chain_detail(r.status));
+      return r;
+    }
+  return done(ASN_NO_SIGNER_E);
 }
 
 std::string_view tls_error_detail(int e) {

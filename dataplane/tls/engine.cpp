@@ -607,10 +607,18 @@ bool Session::choose_identity() {
 int Session::verify_cb(int preverify, WOLFSSL_X509_STORE_CTX* store) {
   auto* s = static_cast<Session*>(store->userCtx);
   if (!s) return 0;
-  // CA certificates of the presented chain: with alternate chains wolfSSL
-  // clears "no signer" for them and never adds them as signers; our chain
-  // walk at depth 0 decides. Other errors on a CA certificate stand.
-  if (store->error_depth > 0) return preverify;
+  // Certificates after the leaf: wolfSSL judges each one alone (no CA is
+  // loaded, so each fails with "no signer"; a duplicate of the leaf or an
+  // unrelated end-entity certificate would fail the handshake with that
+  // error). RFC 8446 4.4.2 asks us to tolerate extraneous certificates and
+  // any order after the leaf, so their verdict is deferred to depth 0,
+  // where check_peer builds the leaf's path from the whole list and
+  // decides. Overriding here adds no signer to the context: wolfSSL adds a
+  // chain CA only when it verified with no error before this callback, which
+  // needs a signer already in the (empty) context, and with alternate chains
+  // a CA that had an error is never added.
+  (void)preverify;
+  if (store->error_depth > 0) return 1;
   if (!store->certs || store->totalCerts < 1) {
     // No certificate: fine for a server that only requests one (wolfSSL
     // itself refuses with NO_PEER_CERT under "require"); a server must
@@ -641,10 +649,10 @@ bool Session::verify_peer(std::span<const std::uint8_t> leaf, std::span<const co
   const control::PeerResult r =
       control::check_peer(certs, *v.trust, v.cache, v.epoch, v.mode, role, std::time(nullptr));
   peer_.cache_hit = r.cache_hit;
-  peer_.fp = r.entry.fp;
+  peer_.fp = r.leaf_fp;
   full_.presented = true;
   full_.facts = r.entry.facts;
-  full_.fp = r.entry.fp;
+  full_.fp = r.leaf_fp;
   if (!r.verdict.accept) {
     int alert = unsupported_certificate;  // purpose refusals (eku-semantics.md)
     if (r.entry.chain != ChainStatus::Ok) alert = alert_for(r.entry.chain);

@@ -109,3 +109,77 @@ TEST(Trust, WolfsslErrorsMapToEventDetails) {
   EXPECT_EQ(tls_error_detail(-501), "no shared cipher");  // MATCH_SUITE_ERROR
   EXPECT_FALSE(tls_error_detail(-308).empty());           // SOCKET_ERROR_E: wolfSSL's text
 }
+
+// RFC 8446 4.4.2: after the leaf, any order and extraneous certificates.
+// The verdict and the path are those of the plain chain.
+namespace {
+std::vector<Der> ders(std::initializer_list<const char*> names) {
+  std::vector<Der> v;
+  for (const char* n : names) v.push_back(pki_der(n));
+  return v;
+}
+}  // namespace
+
+TEST(TrustPath, ExtraneousCertificatesAndOrderDoNotChangeTheVerdict) {
+  TrustStore t = root_store(false);
+  ASSERT_EQ(t.add_crl(pki_file("inter.crl")), "");
+  struct Row {
+    const char* leaf;
+    ChainStatus want;
+  } rows[] = {{"client", ChainStatus::Ok},          {"server", ChainStatus::Ok},
+              {"revoked", ChainStatus::Revoked},    {"expired", ChainStatus::Expired},
+              {"srvsub-both", ChainStatus::Ok}};
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.leaf);
+    const std::string ca = std::string(row.leaf).rfind("srvsub", 0) == 0 ? "inter-srv" : "inter";
+    const Der leaf = pki_der(row.leaf), inter = pki_der(ca), root = pki_der("root"), unrel = pki_der("unrelated");
+    const std::vector<std::vector<Der>> variants = {
+        {inter},                                   // plain chain
+        {leaf, inter},                             // duplicate leaf (s_client -cert F -cert_chain F)
+        {inter, leaf},                             // duplicate leaf last
+        {inter, unrel},                            // unrelated self-signed end-entity
+        {inter, pki_der("other-root")},            // unrelated CA
+        {inter, pki_der("wrongissuer")},           // leaf of another hierarchy
+        {inter, root},                             // with the root
+        {root, inter},                             // root first
+        {unrel, root, leaf, inter, inter, unrel},  // all of it
+    };
+    for (size_t v = 0; v < variants.size(); ++v) {
+      SCOPED_TRACE(v);
+      ChainResult r = t.verify(leaf, variants[v]);
+      EXPECT_EQ(r.status, row.want) << r.detail;
+      ASSERT_EQ(r.path.size(), 1u);
+      EXPECT_EQ(variants[v][r.path[0]], inter);
+    }
+  }
+}
+
+TEST(TrustPath, ShuffledIntermediatesBuildTheSamePath) {
+  TrustStore t = root_store(false);
+  const Der leaf = pki_der("deep"), i1 = pki_der("inter"), i2 = pki_der("inter2");
+  for (const auto& presented : {std::vector<Der>{i2, i1}, std::vector<Der>{i1, i2}, std::vector<Der>{i1, leaf, i2, i1},
+                                std::vector<Der>{pki_der("root"), i1, pki_der("unrelated"), i2}}) {
+    ChainResult r = t.verify(leaf, presented);
+    EXPECT_EQ(r.status, ChainStatus::Ok) << r.detail;
+    ASSERT_EQ(r.path.size(), 2u);
+    EXPECT_EQ(presented[r.path[0]], i2);  // leaf's issuer first
+    EXPECT_EQ(presented[r.path[1]], i1);
+  }
+  // A missing link stays a missing link, whatever else is sent.
+  EXPECT_EQ(t.verify(leaf, ders({"inter", "unrelated", "root"})).status, ChainStatus::UnknownIssuer);
+  EXPECT_EQ(t.verify(leaf, ders({"deep", "deep"})).status, ChainStatus::UnknownIssuer);
+}
+
+TEST(TrustPath, UntrustedRootAndEndEntitiesStayUntrusted) {
+  TrustStore t = root_store(false);
+  // Its own root, first or last, with noise: still no anchor.
+  EXPECT_EQ(t.verify(pki_der("wrongissuer"), ders({"other-root", "inter", "unrelated"})).status,
+            ChainStatus::UnknownIssuer);
+  EXPECT_EQ(t.verify(pki_der("unrelated"), ders({"unrelated", "root"})).status, ChainStatus::UnknownIssuer);
+  // An end-entity certificate never signs, in any position.
+  EXPECT_NE(t.verify(pki_der("evil"), ders({"root", "rootleaf", "inter"})).status, ChainStatus::Ok);
+  // Directly under the anchor: extras change nothing.
+  ChainResult r = t.verify(pki_der("rootleaf"), ders({"rootleaf", "unrelated", "root", "inter"}));
+  EXPECT_EQ(r.status, ChainStatus::Ok);
+  EXPECT_TRUE(r.path.empty());
+}

@@ -272,3 +272,86 @@ TEST_F(Tls, WolfsslAllocatesOnTheWorkerHeap) {
   EXPECT_TRUE(on_heap);
   EXPECT_EQ(tls::worker_heap(), nullptr);  // this thread never bound one
 }
+
+// Issue 15 part 1, RFC 8446 §4.4.2: a client chain with a copy of the leaf,
+// an unrelated certificate, the root, or the root first is judged like the
+// plain chain (same state, Detail and alert), in both modes, both versions,
+// with and without the verdict cache.
+TEST_F(Tls, ExtraneousClientCertificatesGiveThePlainChainsOutcome) {
+  struct Case {
+    const char* leaf;
+    const char* ca;
+    const char* on;   // Detail in mode On ("" = accepted)
+    int on_alert;
+    const char* off;
+    int off_alert;
+  } cases[] = {
+      {"client", "inter", "", 0, "", 0},
+      {"server", "inter", "unsupported certificate purpose", 43, "", 0},
+      {"revoked", "inter", "certificate revoked", 44, "certificate revoked", 44},
+      {"srvsub-both", "inter-srv", "unsupported certificate purpose", 43, "", 0},
+  };
+  const std::string unrel = pki_file("unrelated.pem"), root = pki_file("root.pem");
+  for (const auto& k : cases) {
+    const std::string leaf = pki_file(std::string(k.leaf) + ".pem"), ca = pki_file(std::string(k.ca) + ".pem");
+    const std::pair<const char*, std::string> variants[] = {
+        {"chain", leaf + ca},
+        {"duplicate leaf", leaf + leaf + ca},
+        {"extra unrelated", leaf + ca + unrel},
+        {"with root", leaf + ca + root},
+        {"root first", leaf + root + ca},
+    };
+    for (EkuMode mode : {EkuMode::On, EkuMode::Off}) {
+      for (bool with_cache : {false, true}) {
+        for (bool tls13 : {true, false}) {
+          tls::Options so = leaf_options("both");
+          so.client_cert = tls::ClientCertMode::Require;
+          auto srv = tls::Context::make_server(so, tls::Verifier{test_trust(), with_cache ? &cache : nullptr, mode, 1});
+          ASSERT_TRUE(srv) << srv.error;
+          for (const auto& [vname, pem] : variants) {
+            SCOPED_TRACE(std::string(k.leaf) + " / " + vname + " / mode " + std::string(control::to_string(mode)) +
+                         (with_cache ? " / cache" : "") + (tls13 ? " / 1.3" : " / 1.2"));
+            tls::Options co;
+            co.cert_chain_pem = pem;
+            co.key_pem = pki_file(std::string(k.leaf) + ".key");
+            co.tls13 = tls13;
+            auto cli = tls::Context::make_client(co, tls::Verifier{test_trust(), nullptr, EkuMode::On, 1});
+            ASSERT_TRUE(cli) << cli.error;
+            Outcome o = run(*srv, *cli);
+            const std::string want = mode == EkuMode::On ? k.on : k.off;
+            const int alert = mode == EkuMode::On ? k.on_alert : k.off_alert;
+            if (want.empty()) {
+              EXPECT_EQ(o.server, tls::Session::State::Open) << o.failure;
+              EXPECT_EQ(o.client, tls::Session::State::Open);
+            } else {
+              EXPECT_EQ(o.server, tls::Session::State::Failed);
+              EXPECT_EQ(o.failure, want);
+              EXPECT_EQ(o.alert, alert);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_F(Tls, ShuffledIntermediatesAreAccepted) {
+  // deep: leaf <- inter2 <- inter <- root; sent in every order, with noise.
+  const std::string leaf = pki_file("deep.pem"), i1 = pki_file("inter.pem"), i2 = pki_file("inter2.pem");
+  for (const std::string& pem : {leaf + i2 + i1, leaf + i1 + i2, leaf + i1 + leaf + pki_file("unrelated.pem") + i2}) {
+    tls::Options co;
+    co.cert_chain_pem = pem;
+    co.key_pem = pki_file("deep.key");
+    auto cli = tls::Context::make_client(co, tls::Verifier{test_trust(), nullptr, EkuMode::On, 1});
+    ASSERT_TRUE(cli) << cli.error;
+    Outcome o = run(server_ctx(EkuMode::On), *cli);
+    EXPECT_EQ(o.server, tls::Session::State::Open) << o.failure;
+  }
+  // Without inter2 there is no path: unknown issuer, whatever else is sent.
+  tls::Options co;
+  co.cert_chain_pem = leaf + i1 + pki_file("root.pem") + leaf;
+  co.key_pem = pki_file("deep.key");
+  Outcome o = run(server_ctx(EkuMode::Off), *tls::Context::make_client(co, tls::Verifier{test_trust(), nullptr, EkuMode::On, 1}));
+  EXPECT_EQ(o.failure, "unable to get local issuer certificate");
+  EXPECT_EQ(o.alert, 48);
+}

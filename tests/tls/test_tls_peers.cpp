@@ -326,3 +326,52 @@ TEST(TlsPeers, OpenSslClientSni) {
       EXPECT_NE(out.find("SIP/2.0 200 OK"), std::string::npos) << out;
     }
 }
+
+// Issue 15 part 1 with OpenSSL's own client: `-cert F -cert_chain F` with F
+// holding leaf + chain sends the leaf twice; an unrelated certificate, the
+// root, the root first: each gives the plain chain's outcome and Detail.
+TEST(TlsPeers, OpenSslClientChainWithExtraneousCertificates) {
+  const std::string d = pki_dir().string();
+  const std::string tmp = d + "/extra-" + std::to_string(getpid());
+  struct Case {
+    const char* leaf;
+    const char* ca;
+    EkuMode mode;
+    const char* detail;  // "" = accepted
+    const char* alert;
+  } cases[] = {
+      {"client", "inter", EkuMode::On, "", ""},
+      {"server", "inter", EkuMode::On, "unsupported certificate purpose", "alert unsupported certificate"},
+      {"server", "inter", EkuMode::Off, "", ""},
+      {"revoked", "inter", EkuMode::Off, "certificate revoked", "alert certificate revoked"},
+      {"srvsub-both", "inter-srv", EkuMode::On, "unsupported certificate purpose", "alert unsupported certificate"},
+      {"srvsub-both", "inter-srv", EkuMode::Off, "", ""},
+  };
+  for (const auto& k : cases) {
+    const std::string leaf = d + "/" + k.leaf + ".pem", ca = d + "/" + k.ca + ".pem";
+    const std::pair<const char*, std::string> chains[] = {
+        {"chain", ca},
+        {"duplicate leaf", leaf + " " + ca},
+        {"extra unrelated", ca + " " + d + "/unrelated.pem"},
+        {"with root", ca + " " + d + "/root.pem"},
+        {"root first", d + "/root.pem " + ca},
+    };
+    for (const auto& [name, files] : chains) {
+      SCOPED_TRACE(std::string(k.leaf) + " / " + name + " / mode " + std::string(control::to_string(k.mode)));
+      run_cmd("cat " + files + " > " + tmp);
+      OneShotServer srv(server(k.mode));
+      const std::string out = run_cmd(
+          "printf 'OPTIONS sip:both.test SIP/2.0\\r\\nContent-Length: 0\\r\\n\\r\\n' | timeout 20 openssl s_client "
+          "-connect 127.0.0.1:" + std::to_string(srv.port()) + " -servername both.test -CAfile " + d + "/ca.pem -cert " +
+          leaf + " -key " + d + "/" + k.leaf + ".key -cert_chain " + tmp + " -ign_eof");
+      ServerResult res = srv.result();
+      EXPECT_EQ(res.failure, k.detail) << out;
+      if (*k.detail) {
+        EXPECT_NE(out.find(k.alert), std::string::npos) << out;
+      } else {
+        EXPECT_NE(out.find("SIP/2.0 200 OK"), std::string::npos) << out;
+      }
+    }
+  }
+  std::remove(tmp.c_str());
+}

@@ -16,6 +16,12 @@ namespace turnpike::control {
 struct ChainResult {
   ChainStatus status = ChainStatus::Other;
   std::string detail;  // OpenSSL-style text (chain_detail) plus wolfSSL's code
+  // Positions in `presented` of the CA certificates on the leaf's path,
+  // leaf's issuer first, up to the one an anchor signed (the anchor comes
+  // from the store, never from the peer). On a failure: the path as far as
+  // it goes (e.g. the expired intermediate). Empty when the leaf is
+  // directly under an anchor or its issuer was not presented.
+  std::vector<size_t> path;
 };
 
 class TrustStore {
@@ -33,7 +39,11 @@ class TrustStore {
 
   // RFC 5280 6.1 path validation as wolfSSL implements it (signatures,
   // validity, CRL status); EKU/keyUsage are turnpike's policy, not checked here.
-  ChainResult verify(std::span<const uint8_t> leaf, std::span<const Der> intermediates) const;
+  // `presented`: the other certificates the peer sent, in any order; the
+  // path is built from them (RFC 8446 4.4.2): duplicates, copies of the
+  // leaf and certificates of other hierarchies are ignored. The verdict is
+  // the path's: an error of a certificate off the path does not count.
+  ChainResult verify(std::span<const uint8_t> leaf, std::span<const Der> presented) const;
 
   size_t ca_count() const { return ca_count_; }
   size_t crl_count() const { return crl_count_; }

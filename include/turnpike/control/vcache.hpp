@@ -1,5 +1,22 @@
-// Verdict cache: certificate facts + chain verdict keyed by the SHA-256
-// fingerprint of the peer leaf (architecture.md, "Verdict cache").
+// Verdict cache: certificate facts + chain verdict (architecture.md,
+// "Verdict cache").
+//
+// What a verdict depends on, and where each input is covered:
+//  - the leaf and the other certificates the peer presented: the key
+//    (check_peer's verdict_key): the leaf's SHA-256 alone when nothing else
+//    was sent, else SHA-256 over the leaf's fingerprint and the sorted set
+//    of the other certificates' fingerprints. The path is built from that
+//    set (TrustStore::verify), so order and duplicates, which cannot change
+//    the verdict, do not split entries, while a leaf sent with and without
+//    its intermediates, or with another intermediate, gets separate entries;
+//  - the trust store's anchors and CRLs: the trust epoch in the entry
+//    (entries of another epoch are misses);
+//  - the time: the entry keeps the validity window of the leaf intersected
+//    with that of the CAs on its path, re-checked on every hit;
+//  - the EKU mode and the role: not stored; applied per handshake to the
+//    leaf's facts and to the CA summary (computed over the path's CAs only),
+//    so a mode change needs no invalidation.
+// Peer names (RFC 5922) are checked outside the cache, on every handshake.
 //
 // Fixed capacity, set-associative (kWays slots per set, one 64-byte cache line
 // per slot, plus one line of per-set tags so that a miss reads one line and a
@@ -12,8 +29,7 @@
 //
 // Entries carry the trust epoch they were computed under. A trust store or
 // CRL change bumps the epoch; entries of older epochs count as misses
-// ("stale"). The EKU mode is not part of the entry: policy is applied to the
-// cached facts per handshake, so a mode change needs no invalidation.
+// ("stale").
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -32,10 +48,11 @@ struct CachedFacts {
   bool ku_present = false;
   uint16_t key_usage = 0;
   bool is_ca = false;
-  // CA rule summary over the CAs the peer presented (see verdict_path).
+  // CA rule summary over the CAs on the leaf's path (see verdict_path).
   bool cas_allow_client = true;
   bool cas_allow_server = true;
-  // Unix seconds, clamped to [0, 2^32-1] (year 2106) in the cache.
+  // Unix seconds, clamped to [0, 2^32-1] (year 2106) in the cache. In
+  // check_peer's entries: the leaf's window narrowed by its path's CAs.
   int64_t not_before = 0;
   int64_t not_after = 0;
 
@@ -47,7 +64,7 @@ struct CachedFacts {
 };
 
 struct CacheEntry {
-  Fingerprint fp{};
+  Fingerprint fp{};  // the lookup key (check_peer: verdict_key, not the leaf's own fingerprint)
   uint64_t epoch = 0;
   ChainStatus chain = ChainStatus::Other;
   CachedFacts facts;

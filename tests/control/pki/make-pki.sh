@@ -37,6 +37,10 @@
 #   inter.crl       CRL of inter revoking "revoked" (PEM); root.crl (empty, PEM)
 #     multi         EKU both; SAN DNS alpha.test, beta.test, *.wild.test (SNI tests)
 #     multi-rsa     RSA 2048, EKU both; SAN DNS rsa.sni.test, *.rsa-wild.test (SNI tests)
+#   Extraneous-certificate tests (RFC 8446 4.4.2; added last, earlier serials unchanged):
+#     inter2        second-level intermediate CA under inter (no EKU)
+#     deep          EKU clientAuth, issued by inter2; deep-chain.pem = deep, inter2, inter
+#     unrelated     self-signed end-entity (no basicConstraints: not a CA), EKU both: in no hierarchy
 #   both-enc.key    key of "both" encrypted with AES-256 (PKCS#8), passphrase "secret"
 #   x448.key        a key type turnpike does not support (X448)
 #   both-enc-trad.key  same key in traditional encrypted PEM (Proc-Type), passphrase "secret"
@@ -200,6 +204,18 @@ CNF
 ec multi.key;             sign inter multi multi
 rsa multi-rsa.key 2048;   sign inter multi-rsa multi-rsa
 for n in multi multi-rsa; do cat "$n.pem" inter.pem > "$n-chain.pem"; done
+# Extraneous-certificate tests.
+ec inter2.key
+openssl req -new -key inter2.key -subj "/CN=Turnpike Test Intermediate 2" -out inter2.csr 2>/dev/null
+openssl ca -batch -notext -config db-inter/ca.cnf -in inter2.csr -out inter2.pem \
+  -extfile ext.cnf -extensions ca_root >/dev/null 2>&1
+rm -f inter2.csr
+mkca inter2
+ec deep.key;              sign inter2 deep client
+cat deep.pem inter2.pem inter.pem > deep-chain.pem
+ec unrelated.key
+openssl req -x509 -new -key unrelated.key -subj "/CN=unrelated.test" -days 3650 \
+  -config ext.cnf -extensions both -out unrelated.pem 2>/dev/null
 
 touch .complete
 echo ok
