@@ -239,7 +239,7 @@ const char* kHelp[] = {
     "  xConfiguration XCP TLS Certificate CVS EnableServerEkuUpload: On|Off   (deprecated, ignored)",
     "  xCommand Reload                     re-read the configuration file (as SIGHUP)",
     "  Certificates are staged in one transaction, then committed or aborted.",
-    "  Paths are absolute and read by the daemon (it must be able to read them):",
+    "  Files are named by absolute paths readable by the daemon (it reads them, not the client):",
     "  xCommand Certificate Upload Store: Server|Client Certificate: PATH Key: PATH",
     "                                      [Passphrase: P] [AsClient: Yes]  (Server: also into the client store)",
     "  xCommand Certificate CA Set File: PATH      replace the CA bundle",
