@@ -72,7 +72,8 @@ std::vector<std::string> restart_only_changes(const Config& cur, const Config& n
                       live.mbuf_data_room == next.mbuf_data_room);
   differs("tcp", live.tcp_max_connections == next.tcp_max_connections && live.tcp_rcvbuf == next.tcp_rcvbuf &&
                      live.tcp_sndbuf == next.tcp_sndbuf && live.tcp_max_buffer_mb == next.tcp_max_buffer_mb &&
-                     live.tcp_time_wait_ms == next.tcp_time_wait_ms);
+                     live.tcp_time_wait_ms == next.tcp_time_wait_ms &&
+                     live.tcp_max_time_wait == next.tcp_max_time_wait);
   differs("services", live.echo_ports == next.echo_ports && live.discard_ports == next.discard_ports &&
                           live.relays == next.relays);
   differs("stores.dir", live.stores_dir == next.stores_dir);

@@ -405,7 +405,18 @@ struct SipProxy::Pair final : tcp::ConnHandler {
     dead = true;
     if (!cli_gone) {
       // close_notify before the FIN (RFC 8446 §6.1), unless TLS failed.
-      if (tls.state() == tls::Session::State::Open || tls.state() == tls::Session::State::Closed) tls.close();
+      if (tls.state() == tls::Session::State::Open || tls.state() == tls::Session::State::Closed) {
+        tls.close();
+      } else {
+        // The handshake never completed, so no SIP byte crossed: no TIME_WAIT
+        // on our side. Safe: TIME_WAIT guards a later incarnation of this
+        // 4-tuple against old data segments (RFC 9293 §3.6.1) and resends
+        // the last ACK; the peer that sent garbage or failed its handshake
+        // has no data of ours to confuse with a new connection's, and at worst
+        // its retransmitted FIN draws a RST after a refusal it already has.
+        // A refused scanner or misconfigured phone no longer costs 2MSL of state.
+        st.skip_time_wait(cli);
+      }
       flush_client();
       st.close(cli);  // FIN after what is queued
       cli_gone = true;
