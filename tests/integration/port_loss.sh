@@ -70,7 +70,7 @@ drops=$(stat_field kernel_ring_drops)
 lost=$(stat_field lost_below_total)
 ooo=$(tcp_field rx_ooo_segments)
 retr=$(tcp_field retransmits)
-echo "[64 frames] below turnpike: lost=$lost kernel_ring_drops=$drops rollovers=$(stat_field kernel_ring_rollovers); tcp: rx_ooo_segments=$ooo retransmits=$retr; client retransmitted $retx"
+echo "[64 frames] below turnpike: lost=$lost kernel_ring_drops=$drops rollovers=$(stat_field kernel_ring_rollovers); tcp: rx_ooo_segments=$ooo rx_holes_filled=$(tcp_field rx_holes_filled) rx_dup_segments=$(tcp_field rx_dup_segments) retransmits=$retr; client retransmitted $retx"
 check "[64 frames] the client saw loss (it retransmitted $retx segments)" test "$retx" -gt 0
 check "[64 frames] turnpike counts the kernel ring's drops ($drops)" test "$drops" -gt 0
 check "[64 frames] lost_below_total includes them ($lost)" test "$lost" -ge "$drops"
