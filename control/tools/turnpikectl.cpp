@@ -68,8 +68,9 @@ OPTIONS
                                 the read-only monitoring socket is /run/turnpike/turnpike.ro.sock)
     --json                      JSON replies for reads (same as "Format: json")
     --timeout S                 seconds to wait for each reply (default 30)
-    -f FILE, -f -               commands from a file or stdin, one per line, one connection;
-                                stops at the first refusal
+    -f FILE, -f -               a session: commands from a file or stdin, one per line, sent
+                                as they are read on one connection; each reply is printed with
+                                its status line (OK or ERROR: ...); stops at the first refusal
 
 EXIT STATUS
     0   every command succeeded (the daemon answered OK)
@@ -304,8 +305,8 @@ int main(int argc, char** argv) {
     else words.push_back(w);
   }
 
-  // Command lines: from -f, or the words split on ';'.
-  std::vector<std::string> lines;
+  // -f: a session fed line by line (each reply printed with its status
+  // line as it arrives, so a script or a person can drive one transaction).
   if (!file.empty()) {
     if (!words.empty()) {
       std::cerr << "turnpikectl: -f and command words are exclusive\n";
@@ -316,40 +317,58 @@ int main(int argc, char** argv) {
       std::cerr << "turnpikectl: cannot read " << file << ": " << std::strerror(errno) << "\n";
       return kUsage;
     }
+    Conn c;
+    if (std::string e = c.open(socket_path); !e.empty()) {
+      std::cerr << "turnpikectl: " << e << "\n";
+      return kNoConnect;
+    }
     char* l = nullptr;
     size_t cap = 0;
     ssize_t n;
-    while ((n = getline(&l, &cap, f)) >= 0) {
+    int rc = kOk;
+    while (rc == kOk && (n = getline(&l, &cap, f)) >= 0) {
       std::string s(l, static_cast<std::size_t>(n));
       while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-      if (s.find_first_not_of(" \t") == std::string::npos || s[s.find_first_not_of(" \t")] == '#') continue;
-      lines.push_back(json && s.find("--json") == std::string::npos ? s + " --json" : s);
+      const std::size_t first = s.find_first_not_of(" \t");
+      if (first == std::string::npos || s[first] == '#') continue;
+      if (json && s.find("--json") == std::string::npos) s += " --json";
+      std::vector<std::string> out;
+      std::string status;
+      const bool ok = c.call(s, timeout_s, out, status);
+      for (auto& o : out) std::cout << o << "\n";
+      if (!ok) {
+        std::cout.flush();
+        std::cerr << "turnpikectl: " << (status.empty() ? "connection to " + socket_path + " lost" : status) << "\n";
+        rc = kNoConnect;
+      } else {
+        std::cout << status << std::endl;  // flushed: the reader may be waiting for it
+        if (status != "OK") rc = kRefused;  // stop: later lines may depend on this one
+      }
     }
     std::free(l);
     if (f != stdin) std::fclose(f);
-  } else {
-    std::vector<std::vector<std::string>> cmds(1);
-    for (auto& w : words) {
-      if (w == ";") cmds.emplace_back();
-      else cmds.back().push_back(w);
-    }
-    for (auto& c : cmds) {
-      if (c.empty()) {
-        std::cerr << "turnpikectl: no command (turnpikectl --help)\n";
-        return kUsage;
-      }
-      std::string err;
-      auto t = translate(c, json, err);
-      if (!err.empty()) {
-        std::cerr << "turnpikectl: " << err << "\n";
-        return kUsage;
-      }
-      lines.insert(lines.end(), t.begin(), t.end());
-    }
+    return rc;
   }
-  if (lines.empty()) {
-    std::cerr << "turnpikectl: no command (turnpikectl --help)\n";
-    return kUsage;
+
+  // Command words, split on ';', all on one connection.
+  std::vector<std::string> lines;
+  std::vector<std::vector<std::string>> cmds(1);
+  for (auto& w : words) {
+    if (w == ";") cmds.emplace_back();
+    else cmds.back().push_back(w);
+  }
+  for (auto& cw : cmds) {
+    if (cw.empty()) {
+      std::cerr << "turnpikectl: no command (turnpikectl --help)\n";
+      return kUsage;
+    }
+    std::string err;
+    auto t = translate(cw, json, err);
+    if (!err.empty()) {
+      std::cerr << "turnpikectl: " << err << "\n";
+      return kUsage;
+    }
+    lines.insert(lines.end(), t.begin(), t.end());
   }
 
   Conn c;
