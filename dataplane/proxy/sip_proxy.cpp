@@ -361,6 +361,10 @@ struct SipProxy::Pair final : tcp::ConnHandler {
 
   void handshake_failed(std::string_view detail) {
     px.stats_.handshakes_failed.add();
+    // Plain SIP, HTTP or noise on the TLS port (RFC 8446 §5.1): dropped as
+    // soon as its first bytes arrive; counted apart so a misconfigured
+    // phone shows.
+    if (tls.not_tls()) px.stats_.not_tls.add();
     emit_tls_failure(control::kEventInboundTlsError, ci, detail);
     flush_client();  // the alert
     finish();

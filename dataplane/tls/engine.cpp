@@ -165,6 +165,22 @@ bool client_groups(const std::uint8_t* p, std::size_t n, std::vector<std::uint16
   return false;
 }
 
+// Whether the first n bytes (n may be under 5) can begin a client's first
+// TLS record (RFC 8446 §5.1): content type handshake(22), or alert(21) from
+// a client giving up; legacy_record_version 0x03xx (0x0301 is allowed in
+// an initial ClientHello, TLS 1.2 uses 0x0303); a length of at most 2^14,
+// with the 256 bytes of slack §5.2 allows for protected records, and never
+// a zero-length handshake fragment.
+bool first_header_plausible(const std::uint8_t* p, std::size_t n) {
+  if (n >= 1 && p[0] != 22 && p[0] != 21) return false;
+  if (n >= 2 && p[1] != 3) return false;
+  if (n >= 5) {
+    const std::size_t len = std::size_t(p[3]) << 8 | p[4];
+    if (len > 16384 + 256 || (len == 0 && p[0] == 22)) return false;
+  }
+  return true;
+}
+
 void set_versions(WOLFSSL_CTX* ctx, const Options& o) {
   // TLS 1.2 (RFC 5246) and 1.3 (RFC 8446) only; nothing older.
   wolfSSL_CTX_SetMinVersion(ctx, o.tls12 ? WOLFSSL_TLSV1_2 : WOLFSSL_TLSV1_3);
@@ -470,12 +486,22 @@ Session::State Session::step() {
   if (state_ != State::Handshaking) return state_;
   if (!hello_seen_ && ctx_->is_server()) {
     // Wait for the whole first record (RFC 8446 §5.1: at most 2^14 bytes
-    // of fragment); a bogus length is left to wolfSSL to refuse.
+    // of fragment), once its header bytes could be TLS.
     const std::size_t avail = rx_.size() - rx_off_;
+    if (!first_header_plausible(rx_.data() + rx_off_, avail)) {
+      // Not TLS at all (an HTTP request, plain SIP, noise): refuse now
+      // rather than wait for a record that will never parse, or for the
+      // handshake timeout when its "length" looks plausible. No alert: the
+      // peer does not speak TLS.
+      state_ = State::Failed;
+      failure_ = "malformed TLS record";
+      not_tls_ = true;
+      return state_;
+    }
     if (!eof_) {
       if (avail < 5) return state_;
       const std::size_t rec = 5 + (std::size_t(rx_[rx_off_ + 3]) << 8 | rx_[rx_off_ + 4]);
-      if (avail < rec && rec <= 5 + 16384 + 256) return state_;
+      if (avail < rec) return state_;
     }
     hello_seen_ = true;
     if (!ssl_ && !choose_identity()) return state_;

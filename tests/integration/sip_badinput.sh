@@ -5,6 +5,9 @@
 # a body over 64 KiB and a bad Content-Length):
 #  - an HTTP request instead of a ClientHello; a handshake record whose
 #    ClientHello is noise: handshake failure counted, event with the port
+#  - an HTTP request, a plain SIP request and random bytes: refused as soon as
+#    the first record header shows it cannot be TLS (within 1 s, not at the
+#    handshake timeout), counted in not_tls, one event each
 #  - a truncated ClientHello record, then FIN / then RST: connection gone
 #  - a ClientHello (and the rest of the client's flights) in 1-byte TCP
 #    segments: the handshake completes, the request is answered
@@ -76,6 +79,62 @@ check "HTTP instead of ClientHello: handshakes_failed +1" test "$(delta handshak
 ev=$(event_for "$(field local_port)" "Inbound TLS Negotiation Error")
 echo "  event: $ev"
 check "HTTP instead of ClientHello: event line for that connection, with a Detail" grep -q 'Detail="[^"]\+"' <<<"$ev"
+check "HTTP instead of ClientHello: closed within 1 s, not at the handshake timeout ($(field after_s) s)" \
+  test "$(json_get "$out" "d['after_s'] < 1.0")" = True
+check "HTTP instead of ClientHello: counted as not TLS" test "$(delta not_tls)" = 1
+
+# 1b. Not TLS at all (RFC 8446 §5.1: content type, legacy version, length of
+#     the first record header): an HTTP request, a plain SIP request (a phone
+#     configured for TCP on the TLS port) and random bytes are each refused as
+#     soon as their first bytes arrive, counted, with one event line each.
+snap
+out=$(peer timeout 30 python3 - "$TP_IP" <<'PY'
+import json, random, socket, sys, time
+host = sys.argv[1]
+rng = random.Random(15)  # fixed: its first bytes are 6a 05 12 50 7a
+cases = {
+    "http": b"GET / HTTP/1.1\r\nHost: edge.test\r\nUser-Agent: probe\r\n\r\n",
+    "sip": (b"OPTIONS sip:edge.test SIP/2.0\r\nVia: SIP/2.0/TCP 198.18.0.9;branch=z9hG4bK-n\r\n"
+            b"To: <sip:edge.test>\r\nFrom: <sip:a@test>;tag=1\r\nCall-ID: n1\r\nCSeq: 1 OPTIONS\r\n"
+            b"Content-Length: 0\r\n\r\n"),
+    "random": bytes(rng.randrange(256) for _ in range(64)),
+}
+res = {}
+for name, data in cases.items():
+    s = socket.create_connection((host, 5061), timeout=10)
+    lport = s.getsockname()[1]
+    t0 = time.monotonic()
+    s.sendall(data)
+    s.settimeout(0.05)
+    how = "open"
+    while time.monotonic() - t0 < 6:
+        try:
+            d = s.recv(4096)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            how = "reset"
+            break
+        if not d:
+            how = "eof"
+            break
+    res[name] = {"local_port": lport, "closed": how, "after_s": round(time.monotonic() - t0, 3)}
+    s.close()
+print(json.dumps(res))
+PY
+)
+echo "not TLS: $out"
+settle
+for k in http sip random; do
+  check "not TLS ($k): closed by turnpike within 1 s ($(json_get "$out" "d['$k']['after_s']") s; handshake timeout $((hs_timeout_ms / 1000)) s)" \
+    test "$(json_get "$out" "d['$k']['closed'] in ('eof', 'reset') and d['$k']['after_s'] < 1.0")" = True
+  ev=$(event_for "$(json_get "$out" "d['$k']['local_port']")" "Inbound TLS Negotiation Error")
+  echo "  event: $ev"
+  check "not TLS ($k): event line for that connection, Detail=\"malformed TLS record\"" \
+    grep -q 'Detail="malformed TLS record"' <<<"$ev"
+done
+check "not TLS: not_tls +3, handshakes_failed +3, no handshake timeout" \
+  test "$(delta not_tls)/$(delta handshakes_failed)/$(delta handshake_timeouts)" = "3/3/0"
 
 # 2. A handshake record whose ClientHello body is noise.
 snap

@@ -355,3 +355,61 @@ TEST_F(Tls, ShuffledIntermediatesAreAccepted) {
   EXPECT_EQ(o.failure, "unable to get local issuer certificate");
   EXPECT_EQ(o.alert, 48);
 }
+
+// Issue 15 (end of part 4), RFC 8446 §5.1: a first record header that cannot
+// be TLS is refused as soon as its bytes say so, not after the record (or
+// the handshake timeout) when its "length" field happens to look plausible.
+TEST_F(Tls, NonTlsFirstBytesAreRefusedAtOnce) {
+  auto srv = server_ctx(EkuMode::On);
+  auto refused_after = [&](const std::string& bytes) -> std::size_t {
+    tls::Session s(srv);
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+      s.feed(reinterpret_cast<const std::uint8_t*>(&bytes[i]), 1);
+      if (s.step() == tls::Session::State::Failed) {
+        EXPECT_TRUE(s.not_tls());
+        EXPECT_EQ(s.failure(), "malformed TLS record");
+        EXPECT_EQ(s.alert_sent(), 0);
+        EXPECT_TRUE(s.output().empty());  // nothing sent to a non-TLS peer
+        return i + 1;
+      }
+    }
+    return 0;  // never refused
+  };
+  // "GE" = 0x47 0x45: as a record header its length would be 0x202f, which
+  // used to be awaited until the handshake timeout.
+  EXPECT_EQ(refused_after("GET / HTTP/1.1\r\nHost: edge.test\r\n\r\n"), 1u);
+  EXPECT_EQ(refused_after("OPTIONS sip:edge.test SIP/2.0\r\nContent-Length: 0\r\n\r\n"), 1u);
+  EXPECT_EQ(refused_after("\r\n\r\n"), 1u);                         // a keep-alive on the TLS port
+  EXPECT_EQ(refused_after(std::string("\x16\x02\x01\x00\x10", 5)), 2u);  // not version 3.x
+  EXPECT_EQ(refused_after(std::string("\x16\x03\x01\x42\x01", 5)), 5u);  // 16897 bytes > 2^14 + 256
+  EXPECT_EQ(refused_after(std::string("\x16\x03\x01\x00\x00", 5)), 5u);  // empty handshake fragment
+  // Random bytes (fixed seed): refused by the fifth byte at the latest.
+  std::uint32_t x = 2463534242u;
+  for (int round = 0; round < 200; ++round) {
+    std::string noise(64, '\0');
+    for (char& ch : noise) {
+      x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+      ch = static_cast<char>(x);
+    }
+    noise[0] = static_cast<char>(round % 2 ? noise[0] : 0x16);  // half of them start like a handshake
+    const std::size_t at = refused_after(noise);
+    SCOPED_TRACE(round);
+    EXPECT_GE(at, 1u);
+    EXPECT_LE(at, 5u);
+  }
+  // A real ClientHello (1.3 and 1.2) and a client's alert are not refused by
+  // the header check; the handshake completes.
+  for (bool tls13 : {true, false}) {
+    tls::Options co = leaf_options("client");
+    co.tls13 = tls13;
+    tls::Session s(srv), c(*tls::Context::make_client(co, tls::Verifier{test_trust(), nullptr, EkuMode::On, 1}), "both.test");
+    pump(c, s);
+    EXPECT_EQ(s.state(), tls::Session::State::Open) << s.failure();
+    EXPECT_FALSE(s.not_tls());
+  }
+  tls::Session s(srv);
+  const std::uint8_t alert[] = {21, 3, 3, 0, 2, 2, 40};  // fatal handshake_failure
+  s.feed(alert, sizeof alert);
+  EXPECT_EQ(s.step(), tls::Session::State::Failed);
+  EXPECT_FALSE(s.not_tls());
+}

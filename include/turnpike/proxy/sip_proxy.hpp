@@ -40,6 +40,7 @@ struct SipProxyOptions {
   X(handshakes_ok, "TLS handshakes completed")                         \
   X(handshakes_failed, "TLS handshakes refused or failed")             \
   X(handshake_timeouts, "handshakes not finished within the timeout")  \
+  X(not_tls, "refused at once: first bytes cannot be a TLS record")     \
   X(resumed, "resumed TLS sessions")                                   \
   X(verdict_cache_hits, "peer chains judged from the verdict cache")   \
   X(requests_in, "SIP messages from clients forwarded to backends")    \

@@ -280,6 +280,11 @@ class Session {
   // Why the session failed, in the words of the event Detail field.
   const std::string& failure() const { return failure_; }
   int alert_sent() const { return alert_sent_; }
+  // Server: refused because the first bytes cannot start a TLS record
+  // (RFC 8446 §5.1: content type, legacy version, length), decided as soon
+  // as those header bytes arrive, without waiting for the record or the
+  // handshake timeout. failure() is then "malformed TLS record".
+  bool not_tls() const { return not_tls_; }
   const PeerInfo& peer() const { return peer_; }
   std::string version() const;
   std::string cipher() const;
@@ -320,6 +325,7 @@ class Session {
   PeerInfo peer_;
   std::size_t identity_ = 0;
   bool hello_seen_ = false;  // server: first record looked at (SNI, groups)
+  bool not_tls_ = false;
   Transport* transport_ = nullptr;
   PeerInfo resumed_peer_;  // client: the server of the saved session
   bool close_sent_ = false;
