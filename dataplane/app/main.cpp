@@ -233,11 +233,17 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     for (auto& n : plane->publisher().current_shared()->notes) log(LogLevel::Info, "TLS: %s", n.c_str());
     listeners = cfg.effective_listeners();
   }
-  auto emit_tls = [ev = events.get()](const control::TlsErrorEvent& e) {
-    ev->submit(e);  // never blocks: a full queue is counted
-  };
-  auto emit_sip = [ev = events.get()](const control::EventLine& e) {
-    ev->submit(e, e.fields.size() > 1 ? std::string_view(e.fields[1].second) : std::string_view{});
+  // Workers hand their events to this thread through one single-producer
+  // ring each (no shared queue, no wake-up system call on the fast path);
+  // the control loop drains them into the sink, which rate-limits and writes.
+  std::vector<std::unique_ptr<control::EventRing>> event_rings;
+  for (unsigned i = 0; i < cfg.workers; ++i) event_rings.push_back(std::make_unique<control::EventRing>());
+  for (auto& r : event_rings) rt->event_rings.push_back(r.get());
+  auto drain_events = [&] {
+    for (auto& r : event_rings)
+      r->drain([&](std::string_view kind, std::string_view source, std::string_view line) {
+        events->submit(kind, source, line);
+      });
   };
 
   std::vector<net::PortNet> pnets;
@@ -292,6 +298,17 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   unsigned lcore = rte_get_next_lcore(-1, 1, 0);
   for (unsigned i = 0; i < cfg.workers; ++i, lcore = rte_get_next_lcore(lcore, 1, 0)) {
     auto w = std::make_unique<worker::Worker>();
+    control::EventRing* er = event_rings[i].get();
+    auto emit_tls = [er](const control::TlsErrorEvent& e) {
+      char buf[control::EventSink::kMaxLine];
+      const std::size_t n = control::format_tls_error_event(e, buf, sizeof buf);
+      if (n) er->push(e.event, e.src_ip, {buf, n});  // never blocks: a full ring is counted
+      else er->drop_long();
+    };
+    auto emit_sip = [er](const control::EventLine& e) {
+      er->push(e.kind, e.fields.size() > 1 ? std::string_view(e.fields[1].second) : std::string_view{},
+               control::format_event(e));
+    };
     w->index = i;
     w->lcore = lcore;
     w->queue = static_cast<std::uint16_t>(i);
@@ -460,6 +477,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     if (g_dump.exchange(false, std::memory_order_relaxed)) {
       log(LogLevel::Info, "counters (SIGUSR1):\n%s", worker::format_stats(*rt).c_str());
     }
+    drain_events();
     if (plane) plane->publisher().reclaim();  // retired snapshots past their grace period
     if (now - last_expire > rt->tsc_hz) {
       if (plane) plane->tick(static_cast<std::int64_t>(std::time(nullptr)));
@@ -475,6 +493,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   log(LogLevel::Info, "stopping");
   ctl.reset();  // aborts an open transaction, removes the socket files
   rte_eal_mp_wait_lcore();
+  drain_events();
   log(LogLevel::Info, "final counters:\n%s", worker::format_stats(*rt).c_str());
   rt->workers.clear();
   if (events) events->flush();

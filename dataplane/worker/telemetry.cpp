@@ -158,6 +158,11 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(sub, "rx_packets", rx);
     rte_tel_data_add_dict_u64(sub, "busy_cycles_per_packet", rx ? w->cycles.busy.get() / rx : 0);
     rte_tel_data_add_dict_u64(sub, "pending_arp", w->net->pending());
+    if (w->index < rt.event_rings.size()) {
+      // Events this worker could not hand to the control thread.
+      rte_tel_data_add_dict_u64(sub, "events_dropped_ring_full", rt.event_rings[w->index]->dropped_full());
+      rte_tel_data_add_dict_u64(sub, "events_dropped_too_long", rt.event_rings[w->index]->dropped_long());
+    }
     rte_tel_data_add_dict_container(d, ("worker" + std::to_string(w->index)).c_str(), sub, 0);
   }
   return 0;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "turnpike/config.hpp"
+#include "turnpike/control/event_ring.hpp"
 #include "turnpike/net/neighbor.hpp"
 #include "turnpike/port/port.hpp"
 #include "turnpike/worker/worker.hpp"
@@ -21,6 +22,7 @@ struct Runtime {
   std::string placement;  // worker -> CPU, control lcore (port::Placement::describe)
   std::string sharing;    // non-empty when workers share a CPU
   const control::SnapshotPublisher* snapshots = nullptr;  // null without stores
+  std::vector<const control::EventRing*> event_rings;      // one per worker
 };
 
 // Registers /turnpike/... commands with DPDK telemetry (dpdk-telemetry.py).
