@@ -252,29 +252,6 @@ const char* kHelp[] = {
 
 }  // namespace
 
-std::string Reply::frame() const {
-  std::string out;
-  auto put = [&](std::string_view l) {
-    // Control bytes would break the framing: shown as '?'.
-    std::string s(l);
-    for (char& ch : s)
-      if ((static_cast<unsigned char>(ch) < 0x20 && ch != '\t') || ch == 0x7f) ch = '?';
-    if (s == "OK" || s.rfind("ERROR:", 0) == 0) out += ' ';
-    out += s;
-    out += '\n';
-  };
-  for (const auto& l : lines) put(l);
-  if (error.empty()) {
-    out += "OK\n";
-  } else {
-    std::string e = error;
-    for (char& ch : e)
-      if ((static_cast<unsigned char>(ch) < 0x20 && ch != '\t') || ch == 0x7f) ch = ' ';
-    out += "ERROR: " + e + "\n";
-  }
-  return out;
-}
-
 Reply ControlServer::execute(int session, std::string_view line) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return fail("no such session");

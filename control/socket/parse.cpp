@@ -1,4 +1,5 @@
-// The command parser: tokens, "Key: value" arguments, quoting, format.
+// The command parser (tokens, "Key: value" arguments, quoting, format) and
+// the reply framing: both pure, both fuzzed (fuzz_control_socket).
 #include <cctype>
 
 #include "turnpike/control/socket.hpp"
@@ -99,6 +100,31 @@ std::string parse_command(std::string_view line, ParsedCommand& out) {
   }
   if (out.words.empty()) return "a command starts with a word (xConfiguration, xStatus, xCommand, help)";
   return {};
+}
+
+// A content line equal to "OK" or starting with "ERROR:" is indented by one
+// space, so the status line is the only line a client stops at.
+std::string Reply::frame() const {
+  std::string out;
+  auto put = [&](std::string_view l) {
+    // Control bytes would break the framing: shown as '?'.
+    std::string s(l);
+    for (char& ch : s)
+      if ((static_cast<unsigned char>(ch) < 0x20 && ch != '\t') || ch == 0x7f) ch = '?';
+    if (s == "OK" || s.rfind("ERROR:", 0) == 0) out += ' ';
+    out += s;
+    out += '\n';
+  };
+  for (const auto& l : lines) put(l);
+  if (error.empty()) {
+    out += "OK\n";
+  } else {
+    std::string e = error;
+    for (char& ch : e)
+      if ((static_cast<unsigned char>(ch) < 0x20 && ch != '\t') || ch == 0x7f) ch = ' ';
+    out += "ERROR: " + e + "\n";
+  }
+  return out;
 }
 
 }  // namespace turnpike::control
