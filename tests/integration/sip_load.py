@@ -66,7 +66,9 @@ def backend(host, port, statsfile):
                 n = struct.unpack("!H", first[14:16])[0]
                 body = await reader.readexactly(n)
                 # PROXY protocol v2 (haproxy proxy-protocol.txt 2.2), TCP over IPv4: src, dst, sport, dport.
-                src = "%d.%d.%d.%d:%d" % (*body[0:4], struct.unpack("!H", body[8:10])[0])
+                # LOCAL (a health check, no address): nothing to read.
+                if first[12] & 0x0f == 1 and n >= 12:
+                    src = "%d.%d.%d.%d:%d" % (*body[0:4], struct.unpack("!H", body[8:10])[0])
                 stats["proxy_v2"] += 1
                 rest = b""
             else:
