@@ -656,6 +656,11 @@ std::string describe(const Config& c) {
     for (auto& e : c.egress)
       o << "egress " << e.listen_port << " -> tls " << net::ipv4_to_string(e.ip) << ":" << e.port
         << (e.name.empty() ? "" : " name=" + e.name) << "\n";
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", c.control_mode);
+    o << "control socket: " << (c.control_socket_path().empty() ? "off" : c.control_socket_path())
+      << " read-only: " << (c.control_readonly_path().empty() ? "off" : c.control_readonly_path())
+      << " group=" << (c.control_group.empty() ? "(the daemon's)" : c.control_group) << " mode=" << mode << "\n";
   }
   return o.str();
 }

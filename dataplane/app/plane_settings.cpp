@@ -92,6 +92,9 @@ std::vector<std::string> restart_only_changes(const Config& cur, const Config& n
                            live.sip_keepalive_pong == next.sip_keepalive_pong);
   differs("verdict_cache", live.verdict_cache_entries == next.verdict_cache_entries);
   differs("events", live.events_file == next.events_file && live.events_rate_per_second == next.events_rate_per_second);
+  differs("control (socket paths, group, mode)",
+          live.control_socket == next.control_socket && live.control_readonly_socket == next.control_readonly_socket &&
+              live.control_group == next.control_group && live.control_mode == next.control_mode);
   if (out.empty()) out.emplace_back("other keys");
   return out;
 }

@@ -27,6 +27,13 @@ rig_start_turnpike "$bin" 2 --set "stores.dir=$stores" --set stores.eku_mode=on 
   --set "control.socket=$sock" --set "control.readonly_socket=$rosock" || exit 1
 
 ctl() { "$ctlbin" --socket "$sock" "$@"; }
+out=$("$bin" --check-config --set "stores.dir=$stores" --set control.mode=0999 2>&1)
+rc=$?
+check "a bad [control] mode is a configuration error naming the key" \
+  bash -c '[ "$1" -eq 2 ] && grep -q "control.mode: \"0999\" is not an octal mode" <<<"$2"' _ "$rc" "$out"
+check "--check-config shows the control sockets" \
+  grep -q "control socket: $sock read-only: $rosock group=(the daemon's) mode=0660" \
+  <<<"$("$bin" --check-config --set "stores.dir=$stores" --set "control.socket=$sock" --set "control.readonly_socket=$rosock")"
 fp_of() { openssl x509 -noout -fingerprint -sha256 -in "$1" | cut -d= -f2; }
 # fp_seen: the SHA-256 fingerprint of the certificate a new handshake presents.
 fp_seen() {
