@@ -210,6 +210,7 @@ bool NetWorker::hold(std::uint16_t port, rte_mbuf* m, Ipv4Addr nexthop, std::uin
   for (std::uint32_t i = 0; i < pending_n_; ++i)
     asked |= pending_[i].nexthop == nexthop && pending_[i].port == port;
   pending_[pending_n_++] = Pending{m, port, nexthop, now};
+  pending_pub_.store(pending_n_, std::memory_order_relaxed);
   stats_[port]->neigh_queued.add();
   if (!asked) solicit(port, nexthop);
   if (pending_n_ == 1) next_retry_ = now + timers_.arp_retry;
@@ -239,6 +240,7 @@ void NetWorker::tick(std::uint64_t now) {
     }
   }
   pending_n_ = keep;
+  pending_pub_.store(pending_n_, std::memory_order_relaxed);
   if (retry) {
     // One request per distinct next hop still waiting (RFC 1122 §2.3.2.1
     // asks for at most one ARP per second per destination).

@@ -166,6 +166,7 @@ struct Egress::Pair final : tcp::ConnHandler {
     if (it != eg.pairs_.end() && it->second.get() == this) {
       eg.graveyard_.push_back(std::move(it->second));
       eg.pairs_.erase(it);
+      eg.live_.store(eg.pairs_.size(), std::memory_order_relaxed);
     }
   }
 };
@@ -189,6 +190,7 @@ tcp::ConnHandler* Egress::on_accept(tcp::Stack& st, tcp::ConnId id) {
   stats_.accepted.add();
   Pair* raw = p.get();
   pairs_[id.idx] = std::move(p);
+  live_.store(pairs_.size(), std::memory_order_relaxed);
   return raw;
 }
 

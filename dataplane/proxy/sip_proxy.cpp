@@ -440,6 +440,7 @@ struct SipProxy::Pair final : tcp::ConnHandler {
     if (it != px.pairs_.end() && it->second.get() == this) {
       px.graveyard_.push_back(std::move(it->second));
       px.pairs_.erase(it);
+      px.live_.store(px.pairs_.size(), std::memory_order_relaxed);
     }
   }
 };
@@ -457,6 +458,7 @@ tcp::ConnHandler* SipProxy::on_accept(tcp::Stack& st, tcp::ConnId id) {
   if (opt_.backend_tls) p->be_ctx = opt_.backend_tls();
   Pair* raw = p.get();
   pairs_[id.idx] = std::move(p);
+  live_.store(pairs_.size(), std::memory_order_relaxed);
   return raw;
 }
 

@@ -73,6 +73,7 @@ struct TcpRelay::Pair final : tcp::ConnHandler {
     if (it != r.pairs_.end() && it->second.get() == this) {
       r.graveyard_.push_back(std::move(it->second));
       r.pairs_.erase(it);
+      r.live_.store(r.pairs_.size(), std::memory_order_relaxed);
     }
   }
 };
@@ -95,6 +96,7 @@ tcp::ConnHandler* TcpRelay::on_accept(tcp::Stack& st, tcp::ConnId id) {
   stats_.accepted.add();
   Pair* raw = p.get();
   pairs_[id.idx] = std::move(p);
+  live_.store(pairs_.size(), std::memory_order_relaxed);
   return raw;
 }
 

@@ -3,6 +3,7 @@
 // worker; it touches only its own state plus the ports' shared neighbour
 // tables (lock-free reads).
 #pragma once
+#include <atomic>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -73,7 +74,8 @@ class NetWorker {
   const PortStats& stats(std::uint16_t port) const noexcept { return *stats_[port]; }
   std::size_t port_count() const noexcept { return ports_.size(); }
   const PortNet& port(std::uint16_t p) const noexcept { return ports_[p]; }
-  std::uint32_t pending() const noexcept { return pending_n_; }
+  // Any thread (telemetry): relaxed, a moment old at worst.
+  std::uint32_t pending() const noexcept { return pending_pub_.load(std::memory_order_relaxed); }
 
  private:
   struct Pending {
@@ -103,6 +105,7 @@ class NetWorker {
   NetTimers timers_;
   std::vector<Pending> pending_;
   std::uint32_t pending_n_ = 0;
+  std::atomic<std::uint32_t> pending_pub_{0};  // pending_n_ for readers on other threads
   std::uint64_t seen_generation_ = 0;
   std::uint64_t next_retry_ = 0;
   std::uint16_t ip_id_ = 0;

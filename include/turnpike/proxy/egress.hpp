@@ -6,6 +6,7 @@
 // the configured name (RFC 5922 §7.1). Bytes are relayed unchanged both
 // ways with bounded buffers; nothing is parsed.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -54,7 +55,8 @@ class Egress final : public tcp::Listener {
 
   tcp::ConnHandler* on_accept(tcp::Stack&, tcp::ConnId) override;
   void poll(std::uint64_t now_us);  // handshake timeouts, deferred frees
-  std::size_t live() const { return pairs_.size(); }
+  // Any thread (telemetry): relaxed, a moment old at worst.
+  std::size_t live() const { return live_.load(std::memory_order_relaxed); }
   const EgressStats& stats() const { return stats_; }
   const DetailCounters& refusals() const { return refusals_; }
   const EgressOptions& options() const { return opt_; }
@@ -66,6 +68,7 @@ class Egress final : public tcp::Listener {
   EgressOptions opt_;
   EventFn tls_event_;
   std::unordered_map<std::uint32_t, std::unique_ptr<Pair>> pairs_;  // by inside control block index
+  std::atomic<std::size_t> live_{0};  // pairs_.size() for readers on other threads
   std::vector<std::unique_ptr<Pair>> graveyard_;
   EgressStats stats_;
   DetailCounters refusals_;

@@ -5,6 +5,7 @@
 // v2 header), back-pressure both ways with bounded buffers, and the spec's
 // event line for every refused handshake.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -73,7 +74,8 @@ class SipProxy final : public tcp::Listener {
   // Handshake timeouts and deferred clean-up; call every few milliseconds.
   void poll(std::uint64_t now_us);
 
-  std::size_t live() const { return pairs_.size(); }
+  // Any thread (telemetry): relaxed, a moment old at worst.
+  std::size_t live() const { return live_.load(std::memory_order_relaxed); }
   const SipProxyStats& stats() const { return stats_; }
   const DetailCounters& refusals() const { return refusals_; }  // failed handshakes by Detail
 
@@ -86,6 +88,7 @@ class SipProxy final : public tcp::Listener {
   EventFn tls_event_;
   SipEventFn sip_event_;
   std::unordered_map<std::uint32_t, std::unique_ptr<Pair>> pairs_;  // by client control block index
+  std::atomic<std::size_t> live_{0};  // pairs_.size() for readers on other threads
   std::vector<std::unique_ptr<Pair>> graveyard_;  // freed in poll(), never inside a callback
   std::uint64_t last_trim_us_ = 0, last_scan_us_ = 0;
   SipProxyStats stats_;

@@ -4,6 +4,7 @@
 // side). Operators use it to forward a port; tests use it to exercise
 // turnpike's active open against kernel servers.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
@@ -24,7 +25,8 @@ class TcpRelay final : public tcp::Listener {
   ~TcpRelay() override;
   tcp::ConnHandler* on_accept(tcp::Stack& st, tcp::ConnId id) override;
   void poll();  // frees finished pairs outside their callbacks
-  std::size_t live() const { return pairs_.size(); }
+  // Any thread (telemetry): relaxed, a moment old at worst.
+  std::size_t live() const { return live_.load(std::memory_order_relaxed); }
   const RelayStats& stats() const { return stats_; }
 
  private:
@@ -32,6 +34,7 @@ class TcpRelay final : public tcp::Listener {
   std::uint32_t ip_;
   std::uint16_t port_;
   std::unordered_map<std::uint32_t, std::unique_ptr<Pair>> pairs_;
+  std::atomic<std::size_t> live_{0};  // pairs_.size() for readers on other threads
   std::vector<std::unique_ptr<Pair>> graveyard_;
   RelayStats stats_;
 };

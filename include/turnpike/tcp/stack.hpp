@@ -204,6 +204,24 @@ class Counter {
   std::atomic<std::uint64_t> v_{0};
 };
 
+// A level the worker raises and lowers, read by telemetry on another
+// thread: the same single-writer relaxed cell as Counter.
+class Gauge {
+ public:
+  Gauge& operator++() noexcept { return set(load() + 1); }
+  Gauge& operator--() noexcept { return set(load() - 1); }
+  Gauge& operator=(std::size_t v) noexcept { return set(v); }
+  std::size_t load() const noexcept { return v_.load(std::memory_order_relaxed); }
+  operator std::size_t() const noexcept { return load(); }
+
+ private:
+  Gauge& set(std::size_t v) noexcept {
+    v_.store(v, std::memory_order_relaxed);
+    return *this;
+  }
+  std::atomic<std::size_t> v_{0};
+};
+
 struct Counters {
 #define TURNPIKE_TCP_FIELD(name, desc) Counter name;
   TURNPIKE_TCP_COUNTERS(TURNPIKE_TCP_FIELD)
@@ -278,9 +296,10 @@ class Stack {
   ConnId find(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr, std::uint16_t rport);
   bool info(ConnId id, ConnInfo& out) const;
   const Counters& counters() const noexcept { return ctr_; }
-  std::size_t connections() const noexcept { return active_; }
-  std::size_t half_open() const noexcept { return half_open_; }
-  std::size_t time_wait() const noexcept { return tw_live_; }  // compact TIME_WAIT entries
+  // Any thread (telemetry): relaxed single-writer cells, a moment old at worst.
+  std::size_t connections() const noexcept { return active_.load(); }
+  std::size_t half_open() const noexcept { return half_open_.load(); }
+  std::size_t time_wait() const noexcept { return tw_live_.load(); }  // compact TIME_WAIT entries
   std::size_t chunks_in_use() const noexcept { return pool_.in_use(); }
   std::size_t chunk_size() const noexcept { return pool_.chunk_size(); }
   std::uint64_t now() const noexcept { return now_; }
@@ -416,9 +435,9 @@ class Stack {
   std::uint32_t tw_mask_ = 0;
   std::uint32_t tw_head_ = 0;
   std::uint32_t tw_count_ = 0;  // slots in use, dead ones included
-  std::size_t tw_live_ = 0;
-  std::size_t active_ = 0;
-  std::size_t half_open_ = 0;
+  Gauge tw_live_;
+  Gauge active_;
+  Gauge half_open_;
   std::uint16_t next_ephemeral_;
   unsigned snd_chunks_ = 1;
   unsigned rcv_chunks_ = 1;
