@@ -108,18 +108,21 @@ ip netns exec "$NS_PEER" python3 "$RIG_TMP/probe.py" "$TP_IP" "$RIG_TMP/probe.ou
 PROBE_PID=$!
 sleep 1
 t_sent=$(date +%s.%N)
-sess_cmd "xCommand Certificate Commit"
+commit_out=$(sess_cmd "xCommand Certificate Commit")
 rc=$?
 t_ok=$(date +%s.%N)
+echo "$commit_out"
 check "commit answered OK" test $rc -eq 0
+commit_us=$(grep -o 'CommitUs: [0-9]*' <<<"$commit_out" | cut -d' ' -f2)
 sleep 1
 touch "$RIG_TMP/probe.stop"
 wait "$PROBE_PID"
 PROBE_PID=
 check "after Commit: a new handshake sees the new certificate" test "$(fp_seen)" = "$new_fp"
-python3 - "$RIG_TMP/probe.out" "$t_sent" "$t_ok" "${old_fp//:/}" "${new_fp//:/}" >"$RIG_TMP/latency.txt" <<'PY'
+python3 - "$RIG_TMP/probe.out" "$t_sent" "$t_ok" "${old_fp//:/}" "${new_fp//:/}" "${commit_us:-0}" >"$RIG_TMP/latency.txt" <<'PY'
 import sys
 path, t_sent, t_ok, old, new = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+commit_us = int(sys.argv[6])
 rows = [l.split() for l in open(path)]
 rows = [(float(a), float(b), fp) for a, b, fp in rows]
 errors = sum(1 for r in rows if r[2].startswith("error"))
@@ -127,9 +130,12 @@ first_new = min((r[0] for r in rows if r[2] == new), default=None)
 late_old = [r for r in rows if r[2] == old and r[0] > t_ok]
 hs = sorted(r[1] - r[0] for r in rows if not r[2].startswith("error"))
 print(f"handshakes {len(rows)}, errors {errors}, median handshake {1000 * hs[len(hs) // 2]:.1f} ms" if hs else "no handshakes")
-print(f"commit reply after {1000 * (t_ok - t_sent):.1f} ms")
+print(f"commit reply after {1000 * (t_ok - t_sent):.1f} ms; in the daemon: {commit_us / 1000:.1f} ms (validate, build contexts, write and fsync the generation, publish)")
+last_old = max((r[0] for r in rows if r[2] == old), default=None)
 if first_new is not None:
     print(f"commit-to-visible: first handshake presenting the new certificate started {1000 * (first_new - t_sent):.1f} ms after the Commit was sent")
+if last_old is not None:
+    print(f"last handshake presenting the old certificate started {1000 * (t_ok - last_old):.1f} ms before the commit reply")
 print(f"old certificate after the commit reply: {len(late_old)}")
 ok = errors == 0 and first_new is not None and not late_old
 print("LATENCY_OK" if ok else "LATENCY_BAD")
