@@ -11,12 +11,14 @@ tlsbackend HOST PORT LOGFILE CHAIN KEY CA
                             against CA with OpenSSL's SSL-client purpose
                             (clientAuth), logs "tls-ok cn=..." or
                             "tls-refused <reason>", and adds
-                            "X-TLS-Client: <cn>" to its answers.
+                            "X-TLS-Client: <cn>" and "X-TLS-Client-SHA256:
+                            <fingerprint>" to its answers.
 client HOST PORT CA CERT KEY MODE   TLS client (Python ssl); MODE is one of
                             options | keepalive | oversize | badlength | many:N
                             and prints what came back.
 plainclient HOST PORT MODE  the same modes over plain TCP (egress tests).
 """
+import hashlib
 import socket
 import ssl
 import struct
@@ -104,8 +106,9 @@ def backend(host, port, logfile, chain=None, key=None, ca=None):
                 c.close()
                 return
             cn = dict(x[0] for x in c.getpeercert()["subject"]).get("commonName", "")
-            log.write(f"tls-ok cn={cn}\n")
-            extra = f"\r\nX-TLS-Client: {cn}".encode()
+            fp = hashlib.sha256(c.getpeercert(binary_form=True)).hexdigest().upper()
+            log.write(f"tls-ok cn={cn} sha256={fp} reused={c.session_reused}\n")
+            extra = f"\r\nX-TLS-Client: {cn}\r\nX-TLS-Client-SHA256: {fp}".encode()
         f = c.makefile("rb")
         while True:
             m = read_message(f)
