@@ -2,7 +2,8 @@
 # Client chains with extraneous certificates (issue 15 part 1, RFC 8446
 # §4.4.2: after the leaf, certificates may come in any order and some may
 # not be needed). Real clients in the peer namespace: `openssl s_client
-# -cert LEAF -cert_chain FILE` and Python ssl with a chain file. For an
+# -cert LEAF -cert_chain FILE` (TLS 1.2) and Python ssl with a chain file
+# (TLS 1.3). For an
 # accepted leaf, a serverAuth-only leaf, a revoked leaf, a leaf under a
 # serverAuth-only intermediate and a leaf two intermediates down, in EKU mode
 # On and Off, each of
@@ -62,6 +63,13 @@ for leaf in $LEAVES; do
 done
 
 REQ='OPTIONS sip:edge.test SIP/2.0\r\nVia: SIP/2.0/TLS 198.18.0.9;branch=z9hG4bK-c\r\nTo: <sip:edge.test>\r\nFrom: <sip:a@test>;tag=1\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n'
+# A refused client certificate is answered with an alert and a close. Over
+# TLS 1.3 the client finishes its handshake first and may send its request
+# while the alert is on the way; arriving after the close, that request draws
+# a RST, which makes the client's kernel drop the unread alert (any server
+# that closes does this). So: s_client runs TLS 1.2, where the verdict comes
+# before the server's Finished; the Python client runs TLS 1.3 and listens
+# for a verdict for a moment before it sends anything.
 # s_client LEAF VARIANT: one OPTIONS; returns as soon as the answer or the
 # refusal is in (stdin is held open until then, so no -ign_eof wait).
 s_client() {
@@ -70,7 +78,7 @@ s_client() {
   mkfifo "$fifo"
   : >"$out"
   peer timeout 6 openssl s_client -connect "$TP_IP:5061" -CAfile "$pki/ca.pem" -cert "$pki/$1.pem" \
-    -key "$pki/$1.key" -cert_chain "$chains/extras-$1-$2.pem" <"$fifo" >"$out" 2>&1 &
+    -key "$pki/$1.key" -cert_chain "$chains/extras-$1-$2.pem" -tls1_2 <"$fifo" >"$out" 2>&1 &
   pid=$!
   exec 3>"$fifo"
   printf "$REQ" >&3
@@ -94,6 +102,12 @@ ctx.check_hostname = False
 ctx.load_cert_chain(chain, key)
 try:
     s = ctx.wrap_socket(socket.create_connection((host, 5061), timeout=5), server_hostname="both.test")
+    s.settimeout(0.15)  # the verdict on our certificate, if it is a refusal
+    try:
+        print("unexpected", s.recv(1))  # the server never speaks first
+        sys.exit(0)
+    except socket.timeout:
+        s.settimeout(5)
     s.sendall(b"OPTIONS sip:edge.test SIP/2.0\r\nVia: SIP/2.0/TLS 198.18.0.9;branch=z9hG4bK-p\r\n"
               b"To: <sip:edge.test>\r\nFrom: <sip:a@test>;tag=1\r\nCall-ID: p1\r\nCSeq: 1 OPTIONS\r\n"
               b"Content-Length: 0\r\n\r\n")
@@ -135,7 +149,7 @@ run_mode() {  # run_mode on|off
         out=$($client "$leaf" "$v")
         if [ -z "$want" ]; then
           if ! grep -q "SIP/2.0 200 OK" <<<"$out"; then
-            echo "FAIL - mode $mode $leaf/$v/$client: expected 200 OK, got: $(grep -E 'alert|error' <<<"$out" | head -2)"
+            echo "FAIL - mode $mode $leaf/$v/$client: expected 200 OK, got: $(grep -vE "^(depth|verify|---|    )" <<<"$out" | tail -3)"
             wrong=$((wrong + 1))
           fi
           continue
