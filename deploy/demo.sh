@@ -6,7 +6,10 @@
 # TLS crossing turnpike to a SIP backend (demo certificates made on the fly),
 # a serverAuth-only client certificate refused with the spec's event line,
 # a resumed TLS 1.3 session, egress (turnpike as the TLS client presenting the
-# client store to a peer that requires clientAuth), the counters in DPDK telemetry and a clean shutdown.
+# client store to a peer that requires clientAuth), turnpikectl (the EKU mode
+# Off and On again, a server-certificate swap with the fingerprint a new
+# handshake sees before and after), the counters in DPDK telemetry and a
+# clean shutdown.
 # Run as root. With a terminal, it waits for Enter before tearing down so you
 # can try commands yourself; everything it creates is removed on exit.
 set -euo pipefail
@@ -18,8 +21,9 @@ say "installing dependencies (first run: a few minutes; later: seconds)"
 bash deploy/setup-deps.sh
 say "building (release)"
 cmake --preset release >/dev/null
-cmake --build --preset release --target turnpike -j "$(nproc)"
+cmake --build --preset release --target turnpike turnpikectl -j "$(nproc)"
 bin="$here/build/release/dataplane/app/turnpike"
+ctlbin="$here/build/release/control/turnpikectl"
 
 source tests/rig/rig.sh
 rig_init 1
@@ -40,8 +44,10 @@ trap 'kill $BACKEND_PID $REMOTE_PID 2>/dev/null; rig_down' EXIT
 say "starting turnpike: 2 workers on net_af_packet0,iface=$IF_DP, address $TP_IP/24"
 RIG_README_DEVICE=1 rig_start_turnpike "$bin" 2 --set 'services.echo_ports=[7]' --set "stores.dir=$stores" \
   --set "sip.backends=[\"$PEER_IP:5060\"]" --set sip.proxy_v2=true --set "events.file=$RIG_TMP/events.log" \
-  --set "egress.routes=[{listen_port=5070, remote=\"$PEER_IP:6001\", name=\"server.test\"}]"
-grep -E "placement|port |TLS:|ready" "$TP_LOG"
+  --set "egress.routes=[{listen_port=5070, remote=\"$PEER_IP:6001\", name=\"server.test\"}]" \
+  --set "control.socket=$RIG_TMP/turnpike.sock" --set "control.readonly_socket=$RIG_TMP/turnpike.ro.sock"
+grep -E "placement|port |TLS:|control socket|ready" "$TP_LOG"
+ctl() { "$ctlbin" --socket "$RIG_TMP/turnpike.sock" "$@"; }
 
 say "kernel side ($PEER_IP) resolves turnpike with ARP"
 peer arping -c 2 -w 3 -I "$IF_PEER" "$TP_IP"
@@ -59,6 +65,24 @@ peer timeout 3 openssl s_client -connect "$TP_IP:5061" -CAfile "$pki/ca.pem" -ce
   -key "$pki/server.key" -cert_chain "$pki/inter.pem" -ign_eof </dev/null 2>&1 | grep -m1 -o "alert unsupported certificate" || true
 sleep 0.3
 echo "event log:"; cat "$RIG_TMP/events.log"
+say "turnpikectl mode off (xConfiguration SIP TLS Certificate ExtendedKeyUsage Checking Mode: Off): the same client is accepted"
+ctl mode off && echo OK
+printf 'OPTIONS sip:edge.test SIP/2.0\r\nVia: SIP/2.0/TLS %s;branch=z9hG4bK-off\r\nTo: <sip:edge.test>\r\nFrom: <sip:demo@test>;tag=1\r\nCall-ID: demo-off\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' "$PEER_IP" |
+  peer timeout 3 openssl s_client -connect "$TP_IP:5061" -CAfile "$pki/ca.pem" -cert "$pki/server.pem" \
+    -key "$pki/server.key" -cert_chain "$pki/inter.pem" -ign_eof -quiet 2>/dev/null | head -1 || true
+ctl mode on && ctl mode
+say "turnpikectl: server certificate swap; the SHA-256 a new handshake sees before and after"
+seen() {  # the fingerprint of the certificate a new handshake presents
+  peer timeout 3 openssl s_client -connect "$TP_IP:5061" -CAfile "$pki/ca.pem" </dev/null 2>/dev/null |
+    openssl x509 -noout -subject -fingerprint -sha256 | tr '\n' ' '
+  echo
+}
+ctl cert show server | grep -E "Subject:|SHA256:"
+echo "a new handshake sees: $(seen)"
+echo "\$ turnpikectl cert swap server san-chain.pem san.key"
+ctl cert swap server "$pki/san-chain.pem" "$pki/san.key" | grep -E "Staged|committed|CommitUs" || true
+ctl cert show server | grep -E "Subject:|SHA256:"
+echo "a new handshake sees: $(seen)"
 say "session resumption: a TLS 1.3 ticket from the first connection resumes the second"
 for i in 1 2; do
   printf 'OPTIONS sip:edge.test SIP/2.0\r\nVia: SIP/2.0/TLS %s;branch=z9hG4bK-r%s\r\nTo: <sip:edge.test>\r\nFrom: <sip:demo@test>;tag=1\r\nCall-ID: demo-r%s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' "$PEER_IP" $i $i |
@@ -88,6 +112,8 @@ if [ -t 0 ]; then
 turnpike is running. In another shell, try:
   ip netns exec $NS_PEER ping $TP_IP
   echo /turnpike/drops | dpdk-telemetry.py -f $TP_PREFIX
+  $ctlbin --socket $RIG_TMP/turnpike.sock status SIP
+  $ctlbin --socket $RIG_TMP/turnpike.sock cert show --json
   kill -USR1 $TP_PID        # counters to the log: $TP_LOG
 Press Enter to stop turnpike and remove the rig.
 TXT
