@@ -68,6 +68,7 @@ OPTIONS
                                 the read-only monitoring socket is /run/turnpike/turnpike.ro.sock)
     --json                      JSON replies for reads (same as "Format: json")
     --timeout S                 seconds to wait for each reply (default 30)
+    -h, --help                  this page
     -f FILE, -f -               a session: commands from a file or stdin, one per line, sent
                                 as they are read on one connection; each reply is printed with
                                 its status line (OK or ERROR: ...); stops at the first refusal
@@ -277,9 +278,11 @@ std::vector<std::string> translate(const std::vector<std::string>& w, bool json,
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{kDescription, "turnpikectl"};
-  app.footer(kFooter);
-  app.get_formatter()->column_width(28);
+  // --help prints the whole page (NAME .. FILES), man-style, to stdout.
+  CLI::App app{"turnpikectl", "turnpikectl"};
+  app.set_help_flag();
+  bool help = false;
+  app.add_flag("-h,--help", help, "This page");
   std::string socket_path;
   if (const char* env = std::getenv("TURNPIKE_SOCKET"); env && *env) socket_path = env;
   else socket_path = kDefaultSocket;
@@ -298,6 +301,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return kUsage;
+  }
+  if (help) {
+    std::cout << kDescription << "\n\n" << kFooter;
+    return kOk;
   }
   std::vector<std::string> words;
   for (auto& w : app.remaining()) {
