@@ -250,3 +250,12 @@ TEST_F(Peer, HitRechecksTheIntermediatesValidity) {
   EXPECT_EQ(later.verdict.detail, "certificate has expired");
   now = std::time(nullptr);
 }
+
+TEST_F(Peer, ExpiredIntermediateOnThePathOnly) {
+  for (int pass = 0; pass < 2; ++pass) {
+    EXPECT_EQ(check({pki_der("oldsub"), pki_der("inter-old")}, EkuMode::Off, Role::Inbound, &cache).verdict.detail,
+              "certificate has expired");
+    EXPECT_TRUE(check({pki_der("client"), pki_der("inter-old"), pki_der("inter")}, EkuMode::On, Role::Inbound, &cache)
+                    .verdict.accept);
+  }
+}

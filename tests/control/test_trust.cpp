@@ -183,3 +183,17 @@ TEST(TrustPath, UntrustedRootAndEndEntitiesStayUntrusted) {
   EXPECT_EQ(r.status, ChainStatus::Ok);
   EXPECT_TRUE(r.path.empty());
 }
+
+TEST(TrustPath, AFailingCaCountsOnlyOnThePath) {
+  TrustStore t = root_store(false);
+  // On the path: the expired intermediate is the reason.
+  ChainResult r = t.verify(pki_der("oldsub"), ders({"inter-old"}));
+  EXPECT_EQ(r.status, ChainStatus::Expired) << r.detail;
+  ASSERT_EQ(r.path.size(), 1u);
+  EXPECT_EQ(r.path[0], 0u);
+  EXPECT_EQ(t.verify(pki_der("oldsub"), ders({"unrelated", "oldsub", "root", "inter-old"})).status,
+            ChainStatus::Expired);
+  // Off the path: ignored, in any position.
+  EXPECT_EQ(t.verify(pki_der("client"), ders({"inter-old", "inter"})).status, ChainStatus::Ok);
+  EXPECT_EQ(t.verify(pki_der("client"), ders({"inter", "inter-old"})).status, ChainStatus::Ok);
+}

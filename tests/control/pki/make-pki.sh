@@ -41,6 +41,8 @@
 #     inter2        second-level intermediate CA under inter (no EKU)
 #     deep          EKU clientAuth, issued by inter2; deep-chain.pem = deep, inter2, inter
 #     unrelated     self-signed end-entity (no basicConstraints: not a CA), EKU both: in no hierarchy
+#     inter-old     intermediate CA under root, expired (2020-01-01..2021-01-01)
+#     oldsub        EKU clientAuth, issued by inter-old (valid dates; its path has an expired CA)
 #   both-enc.key    key of "both" encrypted with AES-256 (PKCS#8), passphrase "secret"
 #   x448.key        a key type turnpike does not support (X448)
 #   both-enc-trad.key  same key in traditional encrypted PEM (Proc-Type), passphrase "secret"
@@ -216,6 +218,13 @@ cat deep.pem inter2.pem inter.pem > deep-chain.pem
 ec unrelated.key
 openssl req -x509 -new -key unrelated.key -subj "/CN=unrelated.test" -days 3650 \
   -config ext.cnf -extensions both -out unrelated.pem 2>/dev/null
+ec inter-old.key
+openssl req -new -key inter-old.key -subj "/CN=Turnpike Expired Intermediate" -out inter-old.csr 2>/dev/null
+openssl ca -batch -notext -config db-root/ca.cnf -in inter-old.csr -out inter-old.pem -extfile ext.cnf \
+  -extensions ca_root -startdate 20200101000000Z -enddate 20210101000000Z >/dev/null 2>&1
+rm -f inter-old.csr
+mkca inter-old
+ec oldsub.key;            sign inter-old oldsub client
 
 touch .complete
 echo ok
