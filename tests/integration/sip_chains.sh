@@ -3,10 +3,9 @@
 # §4.4.2: after the leaf, certificates may come in any order and some may
 # not be needed). Real clients in the peer namespace: `openssl s_client
 # -cert LEAF -cert_chain FILE` (TLS 1.2) and Python ssl with a chain file
-# (TLS 1.3). For an
-# accepted leaf, a serverAuth-only leaf, a revoked leaf, a leaf under a
-# serverAuth-only intermediate and a leaf two intermediates down, in EKU mode
-# On and Off, each of
+# (TLS 1.3). For an accepted leaf, a serverAuth-only leaf, a revoked leaf,
+# an expired leaf, a leaf under a serverAuth-only intermediate and a leaf two
+# intermediates down, in EKU mode On and Off, each of
 #   chain / duplicate leaf / extra unrelated certificate / with root / root first
 # must give the plain chain's outcome and Detail, and every refusal exactly
 # one "Inbound TLS Negotiation Error" line (accepted: none).
@@ -44,7 +43,7 @@ cas_of() {  # the leaf's intermediates, issuer first
   esac
 }
 VARIANTS="chain dupleaf unrelated withroot rootfirst"
-LEAVES="client server revoked srvsub-both deep"
+LEAVES="client server revoked expired srvsub-both deep"
 for leaf in $LEAVES; do
   cas=""
   for c in $(cas_of "$leaf"); do cas+=" $pki/$c.pem"; done
@@ -124,6 +123,7 @@ expect() {
   case $2 in
     client | deep) echo "" ;;
     revoked) echo "certificate revoked" ;;
+    expired) echo "certificate has expired" ;;
     server | srvsub-both) [ "$1" = on ] && echo "unsupported certificate purpose" || echo "" ;;
   esac
 }
@@ -132,6 +132,7 @@ alert_re() {
   case $1 in
     "unsupported certificate purpose") echo 'alert unsupported certificate|ALERT_UNSUPPORTED_CERTIFICATE' ;;
     "certificate revoked") echo 'alert certificate revoked|ALERT_CERTIFICATE_REVOKED' ;;
+    "certificate has expired") echo 'alert certificate expired|ALERT_CERTIFICATE_EXPIRED' ;;
   esac
 }
 
@@ -175,7 +176,7 @@ run_mode() {  # run_mode on|off
   done
   sleep 0.3
   local got=$(($(tls_events) - base))
-  check "mode $mode: $total connections (5 leaves x 5 chain forms x 2 clients) each got the plain chain's outcome and Detail" \
+  check "mode $mode: $total connections (6 leaves x 5 chain forms x 2 clients) each got the plain chain's outcome and Detail" \
     test "$wrong" -eq 0
   check "mode $mode: one event line per refusal ($refusals refusals, $got lines)" test "$got" -eq "$refusals"
   tp_stop TERM
