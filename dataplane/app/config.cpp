@@ -118,7 +118,7 @@ Config from_table(const toml::table& root, const std::string& origin) {
   c.ports.clear();  // a file names its own ports; the demo port is only the no-file default
   {
     Reader top(origin, root, "");
-    for (const char* k : {"eal", "workers", "idle", "neighbor", "mbuf", "stats", "tcp", "services", "stores", "sip", "egress", "events", "control"}) top.raw(k);
+    for (const char* k : {"eal", "workers", "idle", "neighbor", "mbuf", "stats", "tcp", "services", "stores", "sip", "egress", "events", "control", "diagnostics"}) top.raw(k);
     if (const toml::node* ports = top.raw("ports")) {
       if (!ports->is_array_of_tables()) fail(origin, ports, "ports", "expected [[ports]] tables");
       c.ports.clear();
@@ -369,6 +369,14 @@ Config from_table(const toml::table& root, const std::string& origin) {
       c.control_mode = static_cast<std::uint32_t>(std::stoul(mode, nullptr, 8));
     }
   }
+  if (auto* t = subtable(origin, root, "diagnostics")) {
+    Reader r(origin, *t, "diagnostics.");
+    r.get("dir", c.diagnostics_dir);
+    r.get("max_mb", c.diagnostics_max_mb, 1, 4096);
+    r.get("max_packets", c.diagnostics_max_packets, 1, 100000000);
+    r.get("snaplen", c.diagnostics_snaplen, 64, 262144);
+    r.get("max_seconds", c.diagnostics_max_seconds, 1, 3600);
+  }
   if (auto* t = subtable(origin, root, "stats")) {
     Reader r(origin, *t, "stats.");
     r.get("interval_s", c.stats_interval_s, 0, 86400);
@@ -422,6 +430,10 @@ IdlePolicy Config::idle_policy() const {
 std::string Config::control_socket_path() const {
   if (control_socket == "off") return {};
   return control_socket.empty() ? "/run/turnpike/" + file_prefix + ".sock" : control_socket;
+}
+
+std::string Config::diagnostics_path() const {
+  return diagnostics_dir.empty() ? "/var/lib/turnpike/diag" : diagnostics_dir;
 }
 
 std::string Config::control_readonly_path() const {
@@ -567,6 +579,12 @@ void apply_override(Config& c, const std::string& a) {
     else if (key == "readonly_socket") c.control_readonly_socket = tmp.control_readonly_socket;
     else if (key == "group") c.control_group = tmp.control_group;
     else c.control_mode = tmp.control_mode;
+  } else if (sec == "diagnostics") {
+    if (key == "dir") c.diagnostics_dir = tmp.diagnostics_dir;
+    else if (key == "max_mb") c.diagnostics_max_mb = tmp.diagnostics_max_mb;
+    else if (key == "max_packets") c.diagnostics_max_packets = tmp.diagnostics_max_packets;
+    else if (key == "snaplen") c.diagnostics_snaplen = tmp.diagnostics_snaplen;
+    else c.diagnostics_max_seconds = tmp.diagnostics_max_seconds;
   } else if (sec == "services") {
     if (key == "echo_ports") c.echo_ports = tmp.echo_ports;
     else if (key == "relays") c.relays = tmp.relays;

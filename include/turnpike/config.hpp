@@ -128,6 +128,13 @@ struct Config {
   std::uint32_t control_mode = 0660;    // socket file mode
   std::string control_socket_path() const;
   std::string control_readonly_path() const;
+  // [diagnostics]: xCommand Diagnostics Snapshot (read at each snapshot)
+  std::string diagnostics_dir;               // empty: /var/lib/turnpike/diag
+  std::uint32_t diagnostics_max_mb = 64;     // capture bytes, all workers together
+  std::uint32_t diagnostics_max_packets = 200000;
+  std::uint32_t diagnostics_snaplen = 65535;
+  std::uint32_t diagnostics_max_seconds = 300;
+  std::string diagnostics_path() const;
   // [stats]
   unsigned stats_interval_s = 0;  // 0: only on SIGUSR1 and at exit
   std::vector<PortConfig> ports;
