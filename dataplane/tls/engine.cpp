@@ -604,6 +604,14 @@ void Session::on_open() {
     // facts re-judged by ticket_cb under today's policy.
     peer_.presented = from_ticket_.presented;
     peer_.fp = from_ticket_.fp;
+    // Mode Off resumed what mode On would send back to a full handshake
+    // and refuse: still a would-fail peer.
+    const Verifier& v = ctx_->verifier();
+    if (peer_.presented && v.mode == control::EkuMode::Off) {
+      const control::Verdict on = control::CachedFacts::evaluate(
+          ChainStatus::Ok, from_ticket_.facts, control::EkuMode::On, control::Role::Inbound, std::time(nullptr));
+      peer_.would_fail = !on.accept && on.detail == control::kDetailPurpose;
+    }
     return;
   }
   // Client: the server as verified when the session was first made.
@@ -630,7 +638,7 @@ bool Session::choose_identity() {
   return ssl_ != nullptr;
 }
 
-int Session::verify_cb(int preverify, WOLFSSL_X509_STORE_CTX* store) {
+int Session::verify_cb(int /*preverify: never decisive, see below*/, WOLFSSL_X509_STORE_CTX* store) {
   auto* s = static_cast<Session*>(store->userCtx);
   if (!s) return 0;
   // Certificates after the leaf: wolfSSL judges each one alone (no CA is
@@ -643,7 +651,6 @@ int Session::verify_cb(int preverify, WOLFSSL_X509_STORE_CTX* store) {
   // chain CA only when it verified with no error before this callback, which
   // needs a signer already in the (empty) context, and with alternate chains
   // a CA that had an error is never added.
-  (void)preverify;
   if (store->error_depth > 0) return 1;
   if (!store->certs || store->totalCerts < 1) {
     // No certificate: fine for a server that only requests one (wolfSSL
@@ -692,6 +699,11 @@ bool Session::verify_peer(std::span<const std::uint8_t> leaf, std::span<const co
   auto facts = control::extract_facts(leaf);
   if (!facts) return reject("unable to decode certificate", bad_certificate);
   peer_.cn = facts->subject_cn;
+  if (r.verdict.would_fail_on) {
+    peer_.would_fail = true;
+    peer_.subject = facts->subject;
+    peer_.issuer = facts->issuer;
+  }
   if (role == control::Role::Outbound && !peer_name_.empty() &&
       !control::matches_peer_name(*facts, peer_name_, name_is_ip_))
     return reject(control::kDetailHostname, bad_certificate);
