@@ -24,6 +24,16 @@ Fingerprint verdict_key(const Fingerprint& leaf_fp, std::span<const std::span<co
   return sha256(buf);
 }
 
+namespace {
+// Mode Off accepts what mode On would refuse for its purpose only: the
+// operator's list of peers to fix before switching On (issue 11 item 3).
+void mark_would_fail(PeerResult& r, EkuMode mode, Role role, int64_t now) {
+  if (!r.verdict.accept || mode != EkuMode::Off || role != Role::Inbound) return;
+  const Verdict on = CachedFacts::evaluate(r.entry.chain, r.entry.facts, EkuMode::On, role, now);
+  r.verdict.would_fail_on = !on.accept && on.detail == kDetailPurpose;
+}
+}  // namespace
+
 PeerResult check_peer(std::span<const std::span<const uint8_t>> chain, const TrustStore& trust, VerdictCache* cache,
                       uint64_t epoch, EkuMode mode, Role role, int64_t now) {
   PeerResult r;
@@ -36,6 +46,7 @@ PeerResult check_peer(std::span<const std::span<const uint8_t>> chain, const Tru
   if (cache && cache->lookup(r.entry.fp, epoch, r.entry)) {
     r.cache_hit = true;
     r.verdict = CachedFacts::evaluate(r.entry.chain, r.entry.facts, mode, role, now);
+    mark_would_fail(r, mode, role, now);
     return r;
   }
   auto leaf = extract_facts(chain[0]);
@@ -66,6 +77,7 @@ PeerResult check_peer(std::span<const std::span<const uint8_t>> chain, const Tru
   r.entry.facts = f;
   if (cache) cache->insert(r.entry);
   r.verdict = CachedFacts::evaluate(cr.status, f, mode, role, now);
+  mark_would_fail(r, mode, role, now);
   return r;
 }
 

@@ -242,6 +242,11 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   auto drain_events = [&] {
     for (auto& r : event_rings)
       r->drain([&](std::string_view kind, std::string_view source, std::string_view line) {
+        if (kind == control::kEventInboundEkuWouldFail) {
+          control::WouldFailSighting w;
+          if (!plane || !control::decode_sighting(source, w) || !plane->would_fail().note(w)) return;
+          source = w.src_ip;  // the sink's own rate limit is per peer address
+        }
         events->submit(kind, source, line);
       });
   };
@@ -370,6 +375,15 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
       so.limits.max_header = cfg.sip_max_header;
       so.limits.max_body = cfg.sip_max_body;
       so.answer_keepalive = cfg.sip_keepalive_pong;
+      // The peer record rides in the ring's source field; the control loop
+      // keeps the peer and lets one event per fingerprint per hour through.
+      so.would_fail = [er](const control::TlsErrorEvent& e, const control::WouldFailSighting& w) {
+        char line[control::EventSink::kMaxLine], rec[640];
+        const std::size_t n = control::format_tls_error_event(e, line, sizeof line);
+        const std::size_t m = control::encode_sighting(w, rec, sizeof rec);
+        if (n && m) er->push(e.event, {rec, m}, {line, n});
+        else er->drop_long();
+      };
       so.handshake_timeout_us = std::uint64_t(l.handshake_timeout_ms) * 1000;
       if (cfg.sip_backend_tls) {
         // The snapshot this worker loaded for the current iteration.

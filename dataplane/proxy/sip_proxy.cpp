@@ -1,6 +1,7 @@
 #include "turnpike/proxy/sip_proxy.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include "turnpike/net/wire.hpp"
 #include "turnpike/proxy/proxy_v2.hpp"
@@ -113,6 +114,7 @@ struct SipProxy::Pair final : tcp::ConnHandler {
         px.stats_.handshakes_ok.add();
         if (tls.resumed()) px.stats_.resumed.add();
         if (tls.peer().cache_hit) px.stats_.verdict_cache_hits.add();
+        if (tls.peer().would_fail) would_fail();
         connect_backend();
       }
     }
@@ -370,6 +372,34 @@ struct SipProxy::Pair final : tcp::ConnHandler {
     finish();
   }
 
+  // Issue 11 item 3: counted here, per listener; the control thread keeps
+  // the peer and writes the event once per fingerprint per hour.
+  void would_fail() {
+    px.stats_.eku_would_fail.add();
+    if (!px.opt_.would_fail) return;
+    const std::string src = net::ipv4_to_string(ci.raddr), dst = net::ipv4_to_string(ci.laddr);
+    control::TlsErrorEvent e;
+    e.event = control::kEventInboundEkuWouldFail;
+    e.src_ip = src;
+    e.src_port = ci.rport;
+    e.dst_ip = dst;
+    e.dst_port = ci.lport;
+    e.detail = control::kDetailPurpose;
+    e.level = 2;
+    const tls::PeerInfo& p = tls.peer();
+    control::WouldFailSighting w;
+    w.fp = p.fp;
+    w.fp_partial = tls.resumed();  // a ticket binds only 16 bytes of it
+    w.subject = p.subject;
+    w.issuer = p.issuer;
+    w.src_ip = src;
+    w.src_port = ci.rport;
+    w.dst_ip = dst;
+    w.dst_port = ci.lport;
+    w.time = std::chrono::duration_cast<std::chrono::seconds>(e.time.time_since_epoch()).count();
+    px.opt_.would_fail(e, w);
+  }
+
   // Src is the side that opened the connection: the client inbound, this
   // edge on the backend leg.
   void emit_tls_failure(std::string_view kind, const tcp::ConnInfo& c, std::string_view detail) {
@@ -420,6 +450,10 @@ struct SipProxy::Pair final : tcp::ConnHandler {
         // its retransmitted FIN draws a RST after a refusal it already has.
         // A refused scanner or misconfigured phone no longer costs 2MSL of state.
         st.skip_time_wait(cli);
+        // And what the client sends after our alert (a TLS 1.3 client writes
+        // its request right after its Finished, before it sees the refusal)
+        // is discarded, not reset: a RST would make its kernel drop the alert.
+        st.linger(cli);
       }
       flush_client();
       st.close(cli);  // FIN after what is queued

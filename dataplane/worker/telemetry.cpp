@@ -305,6 +305,13 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
   for (auto& w : rt.workers)
     for (auto& sp : w->sip) add_details(sp->refusals(), by);
   add_details_dict(d, "refused_by_detail", by);
+  // Per listener (1-based, the order of xConfiguration SIP TLS Listener N):
+  // handshakes EKU mode Off accepted that mode On would refuse.
+  std::map<std::string, std::uint64_t> wf;
+  for (auto& w : rt.workers)
+    for (std::size_t li = 0; li < w->sip.size(); ++li)
+      wf["listener_" + std::to_string(li + 1)] += w->sip[li]->stats().eku_would_fail.get();
+  add_details_dict(d, "eku_would_fail_by_listener", wf);
   return 0;
 }
 

@@ -25,6 +25,7 @@
 #include "turnpike/control/store.hpp"
 #include "turnpike/control/trust.hpp"
 #include "turnpike/control/vcache.hpp"
+#include "turnpike/control/would_fail.hpp"
 #include "turnpike/tls/engine.hpp"
 
 namespace turnpike::control {
@@ -160,6 +161,10 @@ class Plane {
   SnapshotPublisher& publisher() { return pub_; }
   StoreManager& stores() { return *stores_; }
   VerdictCache& cache() { return *cache_; }
+  // Peers accepted in mode Off that mode On would refuse (fed by the
+  // control loop from the workers' event rings).
+  WouldFailTable& would_fail() { return would_fail_; }
+  const WouldFailTable& would_fail() const { return would_fail_; }
   const TlsSettings& settings() const { return settings_; }
   std::shared_ptr<tls::TicketKeys> tickets() const;
   // Control thread, about once a second: ticket rotation, reclaim.
@@ -173,6 +178,7 @@ class Plane {
   SnapshotPublisher pub_;
   std::unique_ptr<StoreManager> stores_;
   std::unique_ptr<VerdictCache> cache_;
+  WouldFailTable would_fail_;
   std::mutex apply_mu_;  // one transaction at a time (SIGHUP, socket, start-up)
   std::uint64_t next_generation_ = 1;
 };

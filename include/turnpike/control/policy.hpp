@@ -19,9 +19,12 @@ std::string_view to_string(Role r);
 bool parse_eku_mode(std::string_view s, EkuMode& out);  // "on"/"off", any case
 
 // detail is empty on accept; on reject it is the event Detail text.
+// would_fail_on: accepted only because the mode is Off; mode On would refuse
+// it with "unsupported certificate purpose" (set by check_peer, inbound).
 struct Verdict {
   bool accept = false;
   std::string_view detail;
+  bool would_fail_on = false;
 };
 
 inline constexpr std::string_view kDetailPurpose = "unsupported certificate purpose";

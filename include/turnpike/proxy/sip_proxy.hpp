@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "turnpike/control/events.hpp"
+#include "turnpike/control/would_fail.hpp"
 #include "turnpike/net/counters.hpp"
 #include "turnpike/proxy/backends.hpp"
 #include "turnpike/proxy/detail_counters.hpp"
@@ -34,6 +35,10 @@ struct SipProxyOptions {
   std::function<std::shared_ptr<const tls::Context>()> backend_tls;
   std::string backend_tls_name;
   std::size_t max_buffer = 256 * 1024;    // per direction, per connection
+  // EKU mode Off accepted a client certificate mode On would refuse: the
+  // event (kEventInboundEkuWouldFail, Level 2) and the peer record for the
+  // control thread. Called on the worker; must not block.
+  std::function<void(const control::TlsErrorEvent&, const control::WouldFailSighting&)> would_fail;
 };
 
 #define TURNPIKE_SIP_STATS(X)                                          \
@@ -44,6 +49,7 @@ struct SipProxyOptions {
   X(not_tls, "refused at once: first bytes cannot be a TLS record")     \
   X(resumed, "resumed TLS sessions")                                   \
   X(verdict_cache_hits, "peer chains judged from the verdict cache")   \
+  X(eku_would_fail, "accepted in EKU mode Off, refused in mode On")    \
   X(requests_in, "SIP messages from clients forwarded to backends")    \
   X(responses_out, "bytes chunks from backends sent to clients")       \
   X(keepalive_pongs, "RFC 5626 double-CRLF pings answered")            \

@@ -214,6 +214,11 @@ struct PeerInfo {
   bool cache_hit = false;       // chain verdict came from the verdict cache
   control::Fingerprint fp{};
   std::string cn;
+  // Server, EKU mode Off: accepted, but mode On would refuse the certificate
+  // ("unsupported certificate purpose"). subject/issuer are filled only then
+  // (empty on a resumed session: the ticket keeps no names).
+  bool would_fail = false;
+  std::string subject, issuer;
 };
 
 // A client-side session to resume (Session::save()), with the server as it
