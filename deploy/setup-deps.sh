@@ -25,7 +25,7 @@ PKGS=(
   openssl python3 python3-pyelftools
   dpkg-dev autoconf automake libtool
   haproxy nginx libnginx-mod-stream hitch stunnel4 kamailio kamailio-tls-modules
-  sipsak
+  sipsak libcivetweb-dev curl
 )
 mkdir -p "$deps"
 # dpkg-query answers in milliseconds: ask it every time instead of keeping a stamp.
@@ -37,6 +37,25 @@ if [ -n "$missing" ]; then
   apt-get install -y -q --no-install-recommends "${PKGS[@]}"
 else
   log "Debian packages present"
+fi
+
+# --- promtool (validates /metrics in tests) ------------------------------------
+# Debian ships promtool only inside the `prometheus` package, whose install
+# adds a user and starts a server on :9090. We take the one binary from the
+# .deb instead (apt-get download + dpkg-deb), so nothing runs.
+promtool="$deps/promtool/promtool"
+if [ -x "$promtool" ] && "$promtool" --version >/dev/null 2>&1; then
+  log "promtool present in $deps/promtool"
+else
+  log "extracting promtool from Debian's prometheus package (no daemon installed)"
+  tmp=$(mktemp -d)
+  chmod 755 "$tmp"  # apt's _apt user writes the download here
+  (cd "$tmp" && apt-get download -q prometheus >/dev/null 2>&1) \
+    || { apt-get update -q && (cd "$tmp" && apt-get download -q prometheus >/dev/null); }
+  mkdir -p "$deps/promtool"
+  dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool
+  mv "$tmp/usr/bin/promtool" "$promtool"
+  rm -rf "$tmp"
 fi
 
 # --- wolfSSL 5.5.4 from Debian's source package -------------------------------
