@@ -478,6 +478,12 @@ void Stack::on_timer(Timer& tm) {
       }
       break;
     case kTimerWait:
+      if (t.linger && t.app_closed && t.state != State::time_wait) {
+        // The peer had its time to read our last words and close: reset.
+        ++ctr_.linger_timeouts;
+        do_abort(t, Term::aborted);
+        break;
+      }
       // TIME_WAIT 2MSL (RFC 9293 §3.10.8) or an orphaned FIN_WAIT_2.
       if (t.state == State::time_wait || t.state == State::fin_wait_2)
         to_closed(t, Term::closed);
@@ -986,7 +992,7 @@ void Stack::deliver_in_order(Tcb& t) {
 void Stack::on_data(Tcb& t, const Header& h) {
   const Seq seq = h.seq;
   const std::uint32_t len = static_cast<std::uint32_t>(h.payload_len);
-  if (t.app_closed) {
+  if (t.app_closed && !t.linger) {
     // RFC 1122 4.2.2.13 / RFC 9293 §3.10.4: nobody will read it: reset.
     ++ctr_.data_after_close;
     do_abort(t, Term::aborted);
@@ -1019,6 +1025,14 @@ void Stack::on_data(Tcb& t, const Header& h) {
     else
       ++ctr_.rx_ooo_dropped;
     send_ack(t);
+  }
+  if (t.app_closed && t.linger && t.read_pos != t.rcv_data) {
+    // Lingering close: acknowledged, then thrown away (nobody reads it).
+    ++ctr_.linger_discarded;
+    const Seq old = t.read_pos;
+    t.read_pos = t.rcv_data;
+    t.rcvbuf.release(pool_, old, t.read_pos, t.ooo_count == 0);
+    t.ack_now = true;
   }
 }
 
@@ -1195,7 +1209,7 @@ bool Stack::on_ack(Tcb& t, const Header& h) {
     case State::fin_wait_1:
       if (fin_acked) {
         t.state = State::fin_wait_2;
-        if (t.app_closed) wheel_.arm(t.t_wait, now_ + cfg_.fin_wait2_us);
+        if (t.app_closed && !t.linger) wheel_.arm(t.t_wait, now_ + cfg_.fin_wait2_us);
       }
       break;
     case State::closing:
@@ -1698,6 +1712,11 @@ int Stack::close(ConnId id) {
   t->handler = nullptr;
   t->events = 0;
   if (t->state == State::closed) return 0;
+  if (t->linger && t->read_pos != t->rcv_data) {
+    const Seq old = t->read_pos;  // a lingering close discards it instead
+    t->read_pos = t->rcv_data;
+    t->rcvbuf.release(pool_, old, t->read_pos, t->ooo_count == 0);
+  }
   // RFC 1122 4.2.2.13: closing with unread data resets the connection.
   if (t->read_pos != t->rcv_data) {
     do_abort(*t, Term::aborted);
@@ -1705,7 +1724,8 @@ int Stack::close(ConnId id) {
     return 0;
   }
   t->app_closed = true;
-  if (t->state == State::fin_wait_2) wheel_.arm(t->t_wait, now_ + cfg_.fin_wait2_us);
+  if (t->linger) wheel_.arm(t->t_wait, now_ + std::min(cfg_.linger_us, cfg_.fin_wait2_us));
+  else if (t->state == State::fin_wait_2) wheel_.arm(t->t_wait, now_ + cfg_.fin_wait2_us);
   if (!t->wr_shutdown && t->state != State::time_wait) {
     if (t->state == State::syn_sent) {
       to_closed(*t, Term::closed);
@@ -1733,6 +1753,13 @@ int Stack::set_handler(ConnId id, ConnHandler* h) {
   Tcb* t = get(id);
   if (!t || t->app_closed) return -ENOTCONN;
   t->handler = h;
+  return 0;
+}
+
+int Stack::linger(ConnId id) {
+  Tcb* t = get(id);
+  if (!t) return -EINVAL;
+  t->linger = true;
   return 0;
 }
 

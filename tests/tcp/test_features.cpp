@@ -1065,3 +1065,58 @@ TEST(LossEvidence, HolesFilledAndDuplicatesCounted) {
   EXPECT_EQ(w.stack.counters().rx_dup_segments, 1u);
   EXPECT_EQ(w.app.data, a + b);
 }
+
+// A lingering close (for refusals): data that is unread or still arrives is
+// ACKed and dropped instead of drawing a RST that would make the peer's
+// kernel discard what we sent last (a TLS alert, an error reply).
+TEST(Linger, DiscardsInsteadOfResetThenClosesOnPeerFin) {
+  Wire w;
+  w.open(40000);
+  const ConnId id = w.app.id;
+  w.app.auto_read = false;
+  w.in(40000, flag::ack, w.peer_isn + 1, w.iss + 1, "unread");
+  ASSERT_EQ(w.stack.linger(id), 0);
+  w.sink.out.clear();
+  w.stack.close(id);  // with unread data: no RST when lingering
+  Header f = w.pop();
+  EXPECT_TRUE(f.has(flag::fin));
+  EXPECT_FALSE(f.has(flag::rst));
+  w.in(40000, flag::ack, w.peer_isn + 7, w.iss + 2, "more data after our FIN");
+  const Header a = w.pop();
+  EXPECT_FALSE(a.has(flag::rst));
+  EXPECT_EQ(a.ack, w.peer_isn + 7 + 23);  // acknowledged, then thrown away
+  EXPECT_EQ(w.stack.counters().linger_discarded, 1u);
+  EXPECT_EQ(w.stack.counters().data_after_close, 0u);
+  w.in(40000, flag::fin | flag::ack, w.peer_isn + 30, w.iss + 2);
+  EXPECT_TRUE(w.pop().has(flag::ack));
+  EXPECT_EQ(w.stack.connections(), 0u);
+  EXPECT_EQ(w.stack.chunks_in_use(), 0u);
+}
+
+TEST(Linger, ResetsWhenThePeerNeverCloses) {
+  Config c;
+  c.linger_us = 500'000;
+  Wire w(c);
+  w.open(40000);
+  const ConnId id = w.app.id;
+  w.stack.linger(id);
+  w.stack.close(id);
+  w.in(40000, flag::ack, w.peer_isn + 1, w.iss + 2);  // our FIN acked: FIN_WAIT_2
+  w.sink.out.clear();
+  w.now += 600'000;
+  w.stack.poll_timers(w.now);
+  EXPECT_TRUE(w.pop().has(flag::rst));
+  EXPECT_EQ(w.stack.counters().linger_timeouts, 1u);
+  EXPECT_EQ(w.stack.connections(), 0u);
+}
+
+// Without linger(): unread data at close() still resets (RFC 1122 4.2.2.13).
+TEST(Linger, OffByDefault) {
+  Wire w;
+  w.open(40000);
+  w.app.auto_read = false;
+  w.in(40000, flag::ack, w.peer_isn + 1, w.iss + 1, "unread");
+  w.sink.out.clear();
+  w.stack.close(w.app.id);
+  EXPECT_TRUE(w.pop().has(flag::rst));
+}

@@ -97,6 +97,7 @@ struct Config {
   // when full, as Linux's tcp_max_tw_buckets). 0: no TIME_WAIT kept.
   std::uint32_t max_time_wait = 32768;
   std::uint64_t fin_wait2_us = 60'000'000;  // orphaned FIN_WAIT_2 lifetime
+  std::uint64_t linger_us = 2'000'000;      // linger(): how long a closed side keeps discarding
   std::uint8_t syn_retries = 6;
   std::uint8_t synack_retries = 5;
   std::uint8_t max_retries = 15;            // RFC 1122 4.2.3.5 R2
@@ -180,7 +181,9 @@ struct Config {
   X(refused_per_source, "SYNs dropped: per-source connection cap reached")        \
   X(keepalive_probes, "keep-alive probes sent (RFC 1122 4.2.3.6)")                 \
   X(keepalive_timeouts, "connections dropped: keep-alive probes unanswered")      \
-  X(data_after_close, "data after close(): connection reset (RFC 1122 4.2.2.13)")
+  X(data_after_close, "data after close(): connection reset (RFC 1122 4.2.2.13)")   \
+  X(linger_discarded, "segments discarded by a lingering close instead of a reset")     \
+  X(linger_timeouts, "lingering closes that ran out of time (RST sent)")
 
 // One writer (the worker), readers on other threads (telemetry): relaxed
 // atomic cells, a plain load/add/store on x86 with no lock prefix.
@@ -289,6 +292,11 @@ class Stack {
   // connections that carried no application data, e.g. failed handshakes;
   // the caller says why that is safe). Returns 0 or -EINVAL.
   int skip_time_wait(ConnId id);
+  // A lingering close (nginx's lingering_close): close() then discards what
+  // is unread or still arrives instead of answering it with a RST, until the
+  // peer's FIN or Config::linger_us. For refusals: a RST would make the
+  // peer's kernel drop the alert or error reply we just sent.
+  int linger(ConnId id);
 
   State state(ConnId id) const;
   // The connection for a 4-tuple (diagnostics, tests); invalid if none. A

@@ -67,6 +67,7 @@ struct Tcb {
   bool want_write = false;   // a write() came back short
   bool in_dispatch = false;
   bool skip_tw = false;      // skip_time_wait(): no TIME_WAIT entry at the end
+  bool linger = false;       // linger(): after close(), discard input instead of RST
   std::uint8_t events = 0;
   std::uint8_t backoff = 0;
   std::uint8_t snd_wscale = 0, rcv_wscale = 0;
