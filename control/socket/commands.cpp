@@ -227,7 +227,7 @@ const char* kHelp[] = {
     "",
     "Reads:",
     "  xConfiguration [PATH...]            dump, or the keys under PATH (listeners, backends, egress, limits)",
-    "  xStatus [PATH...]                   workers, ports, SIP, backends, verdict cache, snapshot",
+    "  xStatus [PATH...]                   workers, ports, SIP, backends, verdict cache, snapshot, EkuWouldFail peers",
     "  xCommand Certificate Show [Staged] [Store: Server|Client|CA|CRL]",
     "                                      subject, issuer, serial, validity, SANs, EKU, keyUsage, SHA-256",
     "  xCommand Audit                      EKU sunset audit: which services break and the fix",
@@ -413,6 +413,27 @@ std::vector<Item> ControlServer::status_items() const {
   out.push_back({"VerdictCache Entries", cs.inserts > cs.evictions ? std::min<std::uint64_t>(cs.inserts - cs.evictions, plane_.cache().capacity()) : 0});
   const std::uint64_t lookups = cs.hits + cs.misses;
   out.push_back({"VerdictCache HitRatePermille", lookups ? cs.hits * 1000 / lookups : 0});
+  // Issue 11 item 3: who would be refused if the mode were On.
+  {
+    const WouldFailTable& t = plane_.would_fail();
+    const std::vector<WouldFailPeer> peers = t.peers();
+    out.push_back({"EkuWouldFail Peers", static_cast<std::uint64_t>(peers.size())});
+    out.push_back({"EkuWouldFail Handshakes", t.sightings()});
+    out.push_back({"EkuWouldFail EventsSuppressed", t.suppressed()});
+    out.push_back({"EkuWouldFail Evicted", t.evicted()});
+    for (std::size_t i = 0; i < peers.size(); ++i) {
+      const WouldFailPeer& p = peers[i];
+      const std::string k = "EkuWouldFail Peer " + std::to_string(i + 1) + " ";
+      out.push_back({k + "Subject", p.subject.empty() ? std::string("(resumed session: not sent)") : p.subject});
+      out.push_back({k + "Issuer", p.issuer.empty() ? std::string("(resumed session: not sent)") : p.issuer});
+      out.push_back({k + "Fingerprint", peer_fingerprint_text(p)});
+      out.push_back({k + "LastSource", p.last_src_ip + ":" + std::to_string(p.last_src_port)});
+      out.push_back({k + "Listener", p.last_dst});
+      out.push_back({k + "FirstSeen", format_utc(p.first_seen) + " UTC"});
+      out.push_back({k + "LastSeen", format_utc(p.last_seen) + " UTC"});
+      out.push_back({k + "Count", p.count});
+    }
+  }
   if (hooks_.status)
     for (auto& it : hooks_.status()) out.push_back(std::move(it));
   out.push_back({"Control Clients", static_cast<std::uint64_t>(clients_.size())});
