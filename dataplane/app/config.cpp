@@ -118,7 +118,7 @@ Config from_table(const toml::table& root, const std::string& origin) {
   c.ports.clear();  // a file names its own ports; the demo port is only the no-file default
   {
     Reader top(origin, root, "");
-    for (const char* k : {"eal", "workers", "idle", "neighbor", "mbuf", "stats", "tcp", "services", "stores", "sip", "egress", "events", "control", "diagnostics"}) top.raw(k);
+    for (const char* k : {"eal", "workers", "idle", "neighbor", "mbuf", "stats", "tcp", "services", "stores", "sip", "egress", "events", "control", "diagnostics", "metrics"}) top.raw(k);
     if (const toml::node* ports = top.raw("ports")) {
       if (!ports->is_array_of_tables()) fail(origin, ports, "ports", "expected [[ports]] tables");
       c.ports.clear();
@@ -377,6 +377,20 @@ Config from_table(const toml::table& root, const std::string& origin) {
     r.get("snaplen", c.diagnostics_snaplen, 64, 262144);
     r.get("max_seconds", c.diagnostics_max_seconds, 1, 3600);
   }
+  if (auto* t = subtable(origin, root, "metrics")) {
+    Reader r(origin, *t, "metrics.");
+    if (r.get("listen", c.metrics_listen) && c.metrics_listen != "off") {
+      // "ip:port" with an IPv4 address and a port 1..65535.
+      const std::string& v = c.metrics_listen;
+      const std::size_t colon = v.rfind(':');
+      const std::string port = colon == std::string::npos ? "" : v.substr(colon + 1);
+      if (colon == std::string::npos || !net::parse_ipv4(v.substr(0, colon)) || port.empty() || port.size() > 5 ||
+          port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) < 1 ||
+          std::stoul(port) > 65535)
+        fail(origin, r.raw("listen"), "metrics.listen",
+             "\"" + v + "\": expected \"ip:port\" (e.g. \"127.0.0.1:9661\") or \"off\"");
+    }
+  }
   if (auto* t = subtable(origin, root, "stats")) {
     Reader r(origin, *t, "stats.");
     r.get("interval_s", c.stats_interval_s, 0, 86400);
@@ -531,6 +545,8 @@ void apply_override(Config& c, const std::string& a) {
     if (key == "pool_size") c.mbuf_pool_size = tmp.mbuf_pool_size;
     else if (key == "cache") c.mbuf_cache = tmp.mbuf_cache;
     else c.mbuf_data_room = tmp.mbuf_data_room;
+  } else if (sec == "metrics") {
+    c.metrics_listen = tmp.metrics_listen;
   } else if (sec == "stats") {
     c.stats_interval_s = tmp.stats_interval_s;
   } else if (sec == "tcp") {
@@ -680,6 +696,8 @@ std::string describe(const Config& c) {
       << " read-only: " << (c.control_readonly_path().empty() ? "off" : c.control_readonly_path())
       << " group=" << (c.control_group.empty() ? "(the daemon's)" : c.control_group) << " mode=" << mode << "\n";
   }
+  o << "metrics: " << (c.metrics_listen == "off" ? std::string("off") : "http://" + c.metrics_listen + "/metrics")
+    << "\n";
   return o.str();
 }
 

@@ -95,6 +95,7 @@ std::vector<std::string> restart_only_changes(const Config& cur, const Config& n
   differs("control (socket paths, group, mode)",
           live.control_socket == next.control_socket && live.control_readonly_socket == next.control_readonly_socket &&
               live.control_group == next.control_group && live.control_mode == next.control_mode);
+  differs("metrics.listen", live.metrics_listen == next.metrics_listen);
   if (out.empty()) out.emplace_back("other keys");
   return out;
 }

@@ -135,6 +135,8 @@ struct Config {
   std::uint32_t diagnostics_snaplen = 65535;
   std::uint32_t diagnostics_max_seconds = 300;
   std::string diagnostics_path() const;
+  // [metrics]: Prometheus /metrics on a kernel socket (docs/metrics.md)
+  std::string metrics_listen = "127.0.0.1:9661";  // "ip:port" or "off"
   // [stats]
   unsigned stats_interval_s = 0;  // 0: only on SIGUSR1 and at exit
   std::vector<PortConfig> ports;
