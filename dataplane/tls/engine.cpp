@@ -390,6 +390,8 @@ void Session::init_ssl(WOLFSSL_CTX* wctx) {
     else if (ctx_->client_cert() == ClientCertMode::Require) mode |= WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT;
   }
   wolfSSL_set_verify(ssl_, mode, verify_cb);
+  // Diagnostics key log: off, this is one relaxed load per session.
+  if (KeyLog* k = ctx_->keylog_.load(std::memory_order_relaxed)) [[unlikely]] arm_keylog(k);
   if (!ctx_->is_server() && !peer_name_.empty() && !name_is_ip_)
     wolfSSL_UseSNI(ssl_, WOLFSSL_SNI_HOST_NAME, peer_name_.data(), static_cast<unsigned short>(peer_name_.size()));
   if (!ctx_->is_server()) {
@@ -598,6 +600,7 @@ std::string Session::group() const {
 }
 
 void Session::on_open() {
+  if (keylog_) [[unlikely]] log_keys();
   if (!resumed()) return;
   if (ctx_->is_server()) {
     // The certificate was judged when the ticket was first issued and its

@@ -28,6 +28,8 @@ struct WOLFSSL_SESSION;
 
 namespace turnpike::tls {
 
+class KeyLog;  // keylog.hpp
+
 enum class ClientCertMode : std::uint8_t { None, Request, Require };
 
 // What verification needs; immutable for the life of a context (a snapshot).
@@ -185,6 +187,8 @@ class Context {
   std::size_t identities() const { return names_.size(); }
   // Server role: the identity for an SNI host name (0: the default).
   std::size_t select_identity(std::string_view host) const;
+  // Diagnostics: sessions created from now on log their secrets (null: off).
+  void set_keylog(KeyLog* k) const { keylog_.store(k, std::memory_order_relaxed); }
 
  private:
   friend class Session;
@@ -202,6 +206,8 @@ class Context {
   ClientCertMode client_cert_ = ClientCertMode::Request;
   std::shared_ptr<TicketKeys> tickets_;
   std::uint32_t ticket_lifetime_ = 7200;
+  // relaxed: read once per new session; KeyLog::append orders the buffer.
+  mutable std::atomic<KeyLog*> keylog_{nullptr};
 };
 
 // Per-session verification record, for events, PROXY v2 TLVs and counters.
@@ -314,6 +320,8 @@ class Session {
   static int ticket_cb(WOLFSSL* ssl, unsigned char* name, unsigned char* iv, unsigned char* mac, int enc,
                        unsigned char* ticket, int in_len, int* out_len, void* arg);
   void on_open();
+  void arm_keylog(KeyLog* k);  // keylog.cpp
+  void log_keys();
   void fail_from_error(int ret);
   bool verify_peer(std::span<const std::uint8_t> leaf, std::span<const control::Der> chain);
 
@@ -343,6 +351,7 @@ class Session {
   };
   Binding full_;             // from this handshake's verification
   Binding from_ticket_;      // from the ticket the client offered
+  KeyLog* keylog_ = nullptr;  // diagnostics key log armed at creation
 };
 
 // wolfSSL_Init once per process.
