@@ -6,6 +6,7 @@
 
 #include <ctime>
 
+#include "turnpike/diag/mbuf_capture.hpp"
 #include "turnpike/tls/alloc.hpp"
 #include "turnpike/worker/rcu.hpp"
 
@@ -46,7 +47,15 @@ int run(void* arg) {
     w.snap = w.pub->load();
     if (w.snap) w.snapshot_generation.store(w.snap->generation, std::memory_order_relaxed);
   };
+  // Capture: one relaxed load per iteration; the acquire fence, only when a
+  // buffer is set, pairs with the control thread's release store so the
+  // buffer's initialisation is visible before the first write into it.
+  auto load_capture = [&w] {
+    w.cap = w.capture.load(std::memory_order_relaxed);
+    if (w.cap) [[unlikely]] std::atomic_thread_fence(std::memory_order_acquire);
+  };
   auto quiescent = [&w] {
+    w.cap = nullptr;  // not used past the quiescent state (the grace period the reader waits for)
     if (!w.rcu) return;
     w.snap = nullptr;
     w.rcu->quiescent(w.index);
@@ -54,11 +63,13 @@ int run(void* arg) {
   // relaxed: a stop request only needs to be noticed eventually.
   while (!g_stop.load(std::memory_order_relaxed)) {
     load_snapshot();
+    load_capture();
     const std::uint64_t t0 = rte_rdtsc();
     unsigned got = 0;
     for (std::uint16_t p = 0; p < w.port_ids.size(); ++p) {
       const std::uint16_t n = rte_eth_rx_burst(w.port_ids[p], w.queue, pkts, net::NetWorker::kBurst);
       if (n) {
+        if (w.cap) [[unlikely]] diag::capture_burst(*w.cap, p, diag::Dir::In, pkts, n, t0);
         nw.input(p, pkts, n, t0);
         got += n;
       }

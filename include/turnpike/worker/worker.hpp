@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "turnpike/control/plane.hpp"
+#include "turnpike/diag/capture.hpp"
 #include "turnpike/net/counters.hpp"
 #include "turnpike/net/stack.hpp"
 #include "turnpike/proxy/egress.hpp"
@@ -56,6 +57,12 @@ struct Worker {
   const control::DataplaneSnapshot* snap = nullptr;
   // For telemetry (relaxed: monitoring only): the generation last used.
   std::atomic<std::uint64_t> snapshot_generation{0};
+  // Diagnostics capture (dataplane/app/diagnostics.cpp): the control thread
+  // stores a buffer to start and nullptr to stop, then waits one grace
+  // period before reading it. `cap` is this iteration's copy (read once at
+  // the top, cleared at the quiescent state): RX and TX test only it.
+  std::atomic<diag::CaptureBuffer*> capture{nullptr};
+  diag::CaptureBuffer* cap = nullptr;
 };
 
 // Set by signal handlers; workers exit their loop when it turns true.
