@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# EKU "would fail" reporting and the sunset audit end to end (issue 11
+# items 3 and 4): in mode Off a serverAuth-only client (the public-CA
+# profile) connects three times and is accepted each time; the edge counts
+# it per listener and per fingerprint, writes the would-fail event once,
+# lists the peer in xStatus; the audit names the scenario and the fix and
+# its what-if form lists the peer as failing under mode On; switching On
+# then refuses it with the spec's event line.
+# usage: would_fail.sh TURNPIKE_BINARY TURNPIKECTL PKI_SCRIPT RIG_ID
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../rig/rig.sh"
+source "$here/lib.sh"
+bin=$1
+ctlbin=$2
+pki_script=$3
+rig_init "${4:-179}"
+rig_up
+rig_pki_stores "$pki_script" client
+sock="$RIG_TMP/run/ctl.sock"
+events="$RIG_TMP/events.log"
+ip netns exec "$NS_PEER" python3 "$here/sip_peers.py" backend "$PEER_IP" 5060 "$RIG_TMP/backend.log" &
+BACKEND_PID=$!
+trap 'kill $BACKEND_PID 2>/dev/null; rig_down' EXIT
+rig_start_turnpike "$bin" 2 --set "stores.dir=$stores" --set stores.eku_mode=off \
+  --set "sip.backends=[\"$PEER_IP:5060\"]" --set "events.file=$events" \
+  --set "control.socket=$sock" --set control.readonly_socket=off || exit 1
+
+ctl() { "$ctlbin" --socket "$sock" "$@"; }
+fp_of() { openssl x509 -noout -fingerprint -sha256 -in "$1" | cut -d= -f2; }
+sc() {  # sc LEAF: s_client's output for one OPTIONS presenting LEAF
+  printf 'OPTIONS sip:edge.test SIP/2.0\r\nVia: SIP/2.0/TLS 198.18.0.9;branch=z9hG4bK-w\r\nTo: <sip:edge.test>\r\nFrom: <sip:a@test>;tag=1\r\nCall-ID: w1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' |
+    peer timeout 4 openssl s_client -connect "$TP_IP:5061" -CAfile "$pki/ca.pem" -cert "$pki/$1.pem" \
+      -key "$pki/$1.key" -cert_chain "$pki/inter.pem" -no_ticket -ign_eof 2>&1
+}
+# wait_for N CMD...: up to N tenths of a second for CMD to succeed.
+wait_for() {
+  local n=$1 i
+  shift
+  for i in $(seq 1 "$n"); do "$@" && return 0; sleep 0.1; done
+  "$@"
+}
+wf_events() { grep -c 'Event="Inbound TLS EKU Check Would Fail"' "$events" 2>/dev/null || true; }
+server_fp=$(fp_of "$pki/server.pem")
+
+check "mode reads Off" grep -q "Mode: Off" <<<"$(ctl mode)"
+ok=0
+for i in 1 2 3; do
+  grep -q "SIP/2.0 200 OK" <<<"$(sc server)" && ok=$((ok + 1))
+done
+check "mode Off: the serverAuth-only client is accepted 3 times out of 3 ($ok)" test "$ok" -eq 3
+check "a clientAuth client is accepted too" grep -q "SIP/2.0 200 OK" <<<"$(sc client)"
+
+tel=$(tp_telemetry /turnpike/sip)
+echo "  /turnpike/sip: $(json_get "$tel" '{k: v for k, v in d["/turnpike/sip"].items() if "would" in k}')"
+check "telemetry: eku_would_fail counts 3 (the clientAuth client not counted)" \
+  test "$(json_get "$tel" 'd["/turnpike/sip"]["eku_would_fail"]')" = 3
+check "telemetry: per listener, listener_1 = 3" \
+  test "$(json_get "$tel" 'd["/turnpike/sip"]["eku_would_fail_by_listener"]["listener_1"]')" = 3
+
+st=$(ctl --json status EkuWouldFail)
+echo "$(ctl status EkuWouldFail | sed 's/^/  | /')"
+check "xStatus: one would-fail peer, 3 handshakes" \
+  test "$(json_get "$st" '(d["EkuWouldFail"]["Peers"], d["EkuWouldFail"]["Handshakes"])')" = "(1, 3)"
+check "xStatus: the peer's fingerprint, subject, issuer, source and count" \
+  test "$(json_get "$st" '(lambda p: (p["Fingerprint"], "server.test" in p["Subject"], "nter" in p["Issuer"], p["LastSource"].split(":")[0], p["Count"]))(d["EkuWouldFail"]["Peer"]["1"])')" \
+       = "('$server_fp', True, True, '$PEER_IP', 3)"
+
+wait_for 30 bash -c '[ "$(grep -c "Inbound TLS EKU Check Would Fail" "$1")" -ge 1 ]' _ "$events"
+line=$(grep 'Event="Inbound TLS EKU Check Would Fail"' "$events" | head -1)
+echo "  $line"
+check "the would-fail event is written once for 3 handshakes" test "$(wf_events)" = 1
+check "the event has the spec's fields, Level 2" \
+  grep -Eq "^Event=\"Inbound TLS EKU Check Would Fail\" Service=\"SIP\" Src-ip=\"$PEER_IP\" Src-port=\"[0-9]+\" Dst-ip=\"$TP_IP\" Dst-port=\"5061\" Detail=\"unsupported certificate purpose\" Protocol=\"TLS\" Level=\"2\" UTCTime=\"[0-9-]+ [0-9:.]+\"$" <<<"$line"
+
+# --- switching On refuses the peer the report named, with the spec's line.
+ctl mode on
+check "turnpikectl mode on: exit 0" test $? -eq 0
+check "mode On: the serverAuth-only client is refused (alert unsupported certificate)" \
+  grep -q "alert unsupported certificate" <<<"$(sc server)"
+check "mode On: the clientAuth client is still accepted" grep -q "SIP/2.0 200 OK" <<<"$(sc client)"
+wait_for 30 grep -q 'Event="Inbound TLS Negotiation Error"' "$events"
+line=$(grep 'Event="Inbound TLS Negotiation Error"' "$events" | head -1)
+echo "  $line"
+check "the refusal is the spec's event line" \
+  grep -Eq "^Event=\"Inbound TLS Negotiation Error\" Service=\"SIP\" Src-ip=\"$PEER_IP\" Src-port=\"[0-9]+\" Dst-ip=\"$TP_IP\" Dst-port=\"5061\" Detail=\"unsupported certificate purpose\" Protocol=\"TLS\" Level=\"1\" UTCTime=\"[0-9-]+ [0-9:.]+\"$" <<<"$line"
+check "mode On counts no would-fail handshake" \
+  test "$(json_get "$(tp_telemetry /turnpike/sip)" 'd["/turnpike/sip"]["eku_would_fail"]')" = 3
+check "still one would-fail event" test "$(wf_events)" = 1
+
+tp_stop TERM
+check "clean exit" test $? -eq 0
+finish
