@@ -188,18 +188,21 @@ bool ControlServer::read_from(Client& c) {
         }
       }
       data = nl == std::string_view::npos ? std::string_view{} : data.substr(nl + 1);
-      if (c.out.size() > opts_.max_output) return false;  // not reading its replies
+      if (c.out.size() - c.out_off > opts_.max_output) return false;  // not reading its replies
     }
   }
   return true;
 }
 
 bool ControlServer::write_to(Client& c) {
-  while (!c.out.empty()) {
-    const ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (c.out_off < c.out.size()) {
+    const ssize_t n =
+        ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-    c.out.erase(0, static_cast<std::size_t>(n));
+    c.out_off += static_cast<std::size_t>(n);
   }
+  c.out.clear();  // all sent: keeps the capacity for the next reply
+  c.out_off = 0;
   return true;
 }
 

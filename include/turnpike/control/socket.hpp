@@ -123,6 +123,7 @@ class ControlServer {
     int fd = -1;
     int session = 0;
     std::string in, out;
+    std::size_t out_off = 0;  // bytes of `out` already sent (consumed by offset)
     bool skipping = false;  // discarding the rest of an oversized line
     bool closing = false;   // close once `out` is written
   };
