@@ -95,6 +95,9 @@ void Plane::tick(std::int64_t unix_now) {
   // Ticket keys age on the control thread; handshakes read them lock-free.
   if (auto t = tickets()) t->rotate(unix_now);
   pub_.reclaim();
+  // The published stores: a committed renewal silences its warnings.
+  if (auto cur = pub_.current_shared(); cur && cur->stores)
+    for (auto& e : expiry_.check(*cur->stores, unix_now)) emit(e);
 }
 
 }  // namespace turnpike::control

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "turnpike/control/events.hpp"
+#include "turnpike/control/expiry.hpp"
 #include "turnpike/control/store.hpp"
 #include "turnpike/control/trust.hpp"
 #include "turnpike/control/vcache.hpp"
@@ -167,7 +168,8 @@ class Plane {
   const WouldFailTable& would_fail() const { return would_fail_; }
   const TlsSettings& settings() const { return settings_; }
   std::shared_ptr<tls::TicketKeys> tickets() const;
-  // Control thread, about once a second: ticket rotation, reclaim.
+  // Control thread, about once a second: ticket rotation, reclaim,
+  // certificate expiry warnings (60/30/7/1 days, control/expiry.hpp).
   void tick(std::int64_t unix_now);
   void emit(const EventLine& e);
 
@@ -181,6 +183,7 @@ class Plane {
   WouldFailTable would_fail_;
   std::mutex apply_mu_;  // one transaction at a time (SIGHUP, socket, start-up)
   std::uint64_t next_generation_ = 1;
+  ExpiryWatch expiry_;  // control thread only (tick)
 };
 
 }  // namespace turnpike::control
