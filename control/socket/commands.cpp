@@ -248,6 +248,9 @@ const char* kHelp[] = {
     "  xCommand Certificate CRL Remove Name: NAME.crl",
     "  xCommand Certificate Commit         build, write and publish the staged stores",
     "  xCommand Certificate Abort          drop the staged stores",
+    "  xCommand Diagnostics Snapshot [Seconds: N] [KeyLog: On|Off] [Listener: N] [MaxPackets: N]",
+    "                                      capture N s (default 10) and write one tar.gz: stores (no keys),",
+    "                                      xconf/xstat dumps, event log, pcapng per port, key log if On",
 };
 
 }  // namespace
@@ -280,12 +283,13 @@ Reply ControlServer::run(Session& s, int id, const ParsedCommand& c) {
   if (ci_equal(w0, "xConfiguration")) return cmd_configuration(s, c);
   if (ci_equal(w0, "xStatus")) return cmd_status(c);
   if (ci_equal(w0, "xCommand")) {
-    if (c.words.size() < 2) return fail("xCommand needs a command: Certificate, Audit, Events, Reload, Help");
+    if (c.words.size() < 2) return fail("xCommand needs a command: Certificate, Audit, Events, Reload, Diagnostics, Help");
     const std::string& w1 = c.words[1];
     if (ci_equal(w1, "Certificate")) return cmd_certificate(s, id, c);
     if (ci_equal(w1, "Audit")) return cmd_audit(c);
     if (ci_equal(w1, "Events")) return cmd_events(c);
     if (ci_equal(w1, "Reload")) return cmd_reload(s, c);
+    if (ci_equal(w1, "Diagnostics")) return cmd_diagnostics(s, id, c);  // diagnostics.cpp
     return fail("unknown command xCommand " + w1 + " (try: help)");
   }
   return fail("unknown command " + w0 + " (try: help)");

@@ -156,42 +156,87 @@ bool ControlServer::read_from(Client& c) {
     const ssize_t n = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
     if (n == 0) {
-      // Peer closed (or half-closed): a last line without LF still runs,
-      // then the replies go out and the connection closes.
+      // Peer closed (or half-closed): with a reply pending, the rest runs
+      // once it is sent (complete()).
+      if (c.waiting) {
+        c.eof = true;
+        return true;
+      }
+      // A last line without LF still runs, then the replies go out and the
+      // connection closes.
       if (!c.skipping && !c.in.empty()) {
-        c.out += execute(c.session, c.in).frame();
+        Reply r = execute(c.session, c.in);
         c.in.clear();
+        if (r.deferred) {
+          c.waiting = c.eof = true;
+          return true;
+        }
+        c.out += r.frame();
       }
       c.closing = true;
       return true;
     }
-    std::string_view data(buf, static_cast<std::size_t>(n));
-    while (!data.empty()) {
-      const std::size_t nl = data.find('\n');
-      const std::string_view part = data.substr(0, nl);
-      if (c.skipping) {
-        if (nl != std::string_view::npos) c.skipping = false;
-      } else if (c.in.size() + part.size() > opts_.max_line) {
-        ++oversized_;
-        ++commands_;
-        ++refused_;
-        Reply r;
-        r.error = "line longer than " + std::to_string(opts_.max_line) + " bytes: ignored, nothing changed";
-        c.out += r.frame();
-        c.in.clear();
-        c.skipping = nl == std::string_view::npos;
-      } else {
-        c.in.append(part);
-        if (nl != std::string_view::npos) {
-          if (!c.in.empty() && c.in != "\r") c.out += execute(c.session, c.in).frame();
-          c.in.clear();
-        }
-      }
-      data = nl == std::string_view::npos ? std::string_view{} : data.substr(nl + 1);
-      if (c.out.size() - c.out_off > opts_.max_output) return false;  // not reading its replies
-    }
+    if (!feed(c, std::string_view(buf, static_cast<std::size_t>(n)))) return false;
   }
   return true;
+}
+
+bool ControlServer::feed(Client& c, std::string_view data) {
+  while (!data.empty()) {
+    if (c.waiting) {
+      // A deferred reply is pending: keep the input, in order, for later.
+      c.held.append(data);
+      return c.held.size() <= opts_.max_output;
+    }
+    const std::size_t nl = data.find('\n');
+    const std::string_view part = data.substr(0, nl);
+    if (c.skipping) {
+      if (nl != std::string_view::npos) c.skipping = false;
+    } else if (c.in.size() + part.size() > opts_.max_line) {
+      ++oversized_;
+      ++commands_;
+      ++refused_;
+      Reply r;
+      r.error = "line longer than " + std::to_string(opts_.max_line) + " bytes: ignored, nothing changed";
+      c.out += r.frame();
+      c.in.clear();
+      c.skipping = nl == std::string_view::npos;
+    } else {
+      c.in.append(part);
+      if (nl != std::string_view::npos) {
+        if (!c.in.empty() && c.in != "\r") {
+          Reply r = execute(c.session, c.in);
+          if (r.deferred) c.waiting = true;
+          else c.out += r.frame();
+        }
+        c.in.clear();
+      }
+    }
+    data = nl == std::string_view::npos ? std::string_view{} : data.substr(nl + 1);
+    if (c.out.size() > opts_.max_output) return false;  // not reading its replies
+  }
+  return true;
+}
+
+void ControlServer::complete(int session, const Reply& r) {
+  for (auto& c : clients_) {
+    if (c.session != session || !c.waiting) continue;
+    c.out += r.frame();
+    c.waiting = false;
+    std::string held = std::move(c.held);
+    c.held.clear();
+    if (!feed(c, held)) c.closing = true;  // over the output bound: close once written
+    if (c.eof && !c.waiting) {
+      if (!c.skipping && !c.in.empty()) {
+        Reply last = execute(c.session, c.in);
+        c.in.clear();
+        if (last.deferred) return;  // still waiting; closes after that reply
+        c.out += last.frame();
+      }
+      c.closing = true;
+    }
+    return;
+  }
 }
 
 bool ControlServer::write_to(Client& c) {
@@ -218,7 +263,7 @@ std::size_t ControlServer::poll(int timeout_ms) {
   fds.reserve(listeners_.size() + clients_.size());
   for (auto& l : listeners_) fds.push_back({l.fd, POLLIN, 0});
   for (auto& c : clients_)
-    fds.push_back({c.fd, static_cast<short>((c.closing ? 0 : POLLIN) | (c.out.empty() ? 0 : POLLOUT)), 0});
+    fds.push_back({c.fd, static_cast<short>((c.closing || c.eof ? 0 : POLLIN) | (c.out.empty() ? 0 : POLLOUT)), 0});
   if (fds.empty()) return 0;
   const int n = ::poll(fds.data(), fds.size(), timeout_ms);
   if (n <= 0) return 0;
@@ -233,10 +278,12 @@ std::size_t ControlServer::poll(int timeout_ms) {
       dead[i] = true;
       continue;
     }
-    if ((ev & (POLLIN | POLLHUP | POLLERR)) && !c.closing && !read_from(c)) dead[i] = true;
+    if ((ev & (POLLIN | POLLHUP | POLLERR)) && !c.closing && !c.eof && !read_from(c)) dead[i] = true;
     if (!dead[i] && !write_to(c)) dead[i] = true;
     if (!dead[i] && c.closing && c.out.empty()) dead[i] = true;
     if (!dead[i] && (ev & (POLLHUP | POLLERR)) && c.closing) dead[i] = true;
+    // Gone for good while its reply was pending: nobody to answer.
+    if (!dead[i] && (ev & (POLLHUP | POLLERR)) && c.eof) dead[i] = true;
   }
   for (std::size_t i = nc; i-- > 0;)
     if (dead[i]) drop(i);

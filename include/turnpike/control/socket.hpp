@@ -29,6 +29,7 @@
 #include <variant>
 #include <vector>
 
+#include "turnpike/control/diagnostics.hpp"
 #include "turnpike/control/plane.hpp"
 
 namespace turnpike::control {
@@ -71,6 +72,8 @@ struct ControlHooks {
   // xCommand Reload: the whole-config reload (the SIGHUP path); "" on
   // success, else the reason nothing changed.
   std::function<std::string(const std::string& source)> reload;
+  // xCommand Diagnostics Snapshot (control/diagnostics.hpp); unset: refused.
+  DiagnosticsHook diagnostics;
 };
 
 struct ControlOptions {
@@ -88,6 +91,8 @@ struct ControlOptions {
 struct Reply {
   std::vector<std::string> lines;
   std::string error;  // empty: OK
+  // Answered later (complete()): the client's further lines wait for it.
+  bool deferred = false;
   std::string frame() const;  // lines + status line, each ending in '\n'
 };
 
@@ -108,6 +113,9 @@ class ControlServer {
   // The same sessions without a socket (tests, fuzzing).
   int open_session(bool readonly, std::string who);
   Reply execute(int session, std::string_view line);
+  // A deferred reply is ready: sends it to the session's client (if still
+  // connected), then runs the lines that client sent meanwhile.
+  void complete(int session, const Reply& r);
   void close_session(int session);  // aborts its transaction
 
   std::size_t clients() const { return clients_.size(); }
@@ -126,6 +134,9 @@ class ControlServer {
     std::size_t out_off = 0;  // bytes of `out` already sent (consumed by offset)
     bool skipping = false;  // discarding the rest of an oversized line
     bool closing = false;   // close once `out` is written
+    bool waiting = false;   // a deferred reply is pending: input is held
+    bool eof = false;       // the peer closed while a reply was pending
+    std::string held;       // input received while waiting
   };
   struct Listener {
     int fd = -1;
@@ -141,6 +152,8 @@ class ControlServer {
   Reply cmd_audit(const ParsedCommand& c);
   Reply cmd_events(const ParsedCommand& c);
   Reply cmd_reload(Session& s, const ParsedCommand& c);
+  Reply cmd_diagnostics(Session& s, int id, const ParsedCommand& c);
+  std::string render(std::string_view line);  // a read command's content lines
   Reply set_mode(Session& s, int id, const std::string& value);
   std::string busy_message(int id) const;  // "" when `id` may change state
   void abort_txn(const std::string& why, const std::string& source);
@@ -149,6 +162,7 @@ class ControlServer {
 
   void accept_on(Listener& l);
   bool read_from(Client& c);  // false: closed
+  bool feed(Client& c, std::string_view data);  // runs complete lines; false: output over the bound
   bool write_to(Client& c);   // false: failed
   void drop(std::size_t idx);
 
