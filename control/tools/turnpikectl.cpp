@@ -57,6 +57,12 @@ const char* kFooter = R"(COMMANDS
                                 change a CRL, and commit
     audit                       EKU sunset audit: which services break and the fix
     events [N]                  the last N control-plane events (default 20)
+    diag [SECONDS] [keylog [LISTENER]] [max-packets N]
+                                diagnostics snapshot: capture SECONDS (default 10, 0: none) on
+                                every data-plane port, then one tar.gz (path printed): store PEMs
+                                (never keys), xconf/xstat dumps, event log, pcapng per port and,
+                                with keylog, an NSS key log of SIP TLS listener LISTENER (default 1)
+                                so Wireshark decrypts it. Waits SECONDS + 60 s unless --timeout
     help                        the daemon's command list
     x...                        any command of the daemon's language, sent as is, e.g.
                                 xConfiguration SIP TLS Certificate ExtendedKeyUsage Checking Mode: Off
@@ -214,6 +220,25 @@ std::vector<std::string> translate(const std::vector<std::string>& w, bool json,
   if (cmd == "status") return {join([&] { auto r = rest(1); r.insert(r.begin(), "xStatus"); return r; }()) + fmt};
   if (cmd == "config") return {join([&] { auto r = rest(1); r.insert(r.begin(), "xConfiguration"); return r; }()) + fmt};
   if (cmd == "audit" && w.size() == 1) return {"xCommand Audit" + fmt};
+  if (cmd == "diag") {
+    auto num = [](const std::string& s) { return !s.empty() && s.size() < 10 && s.find_first_not_of("0123456789") == std::string::npos; };
+    std::string line = "xCommand Diagnostics Snapshot";
+    std::size_t i = 1;
+    if (i < w.size() && num(w[i])) line += " Seconds: " + w[i++];
+    for (; i < w.size(); ++i) {
+      const std::string a = lower(w[i]);
+      if (a == "keylog") {
+        line += " KeyLog: On";
+        if (i + 1 < w.size() && num(w[i + 1])) line += " Listener: " + w[++i];
+      } else if (a == "max-packets" && i + 1 < w.size() && num(w[i + 1])) {
+        line += " MaxPackets: " + w[++i];
+      } else {
+        err = "diag: expected [SECONDS] [keylog [LISTENER]] [max-packets N]";
+        return {};
+      }
+    }
+    return {line + fmt};
+  }
   if (cmd == "events" && w.size() <= 2) {
     if (w.size() == 2 && w[1].find_first_not_of("0123456789") != std::string::npos) {
       err = "events: N must be a number";
@@ -306,6 +331,21 @@ int main(int argc, char** argv) {
     std::cout << kDescription << "\n\n" << kFooter;
     return kOk;
   }
+  // A diagnostics snapshot answers after its capture window: wait for the
+  // window plus a minute to write the archive, unless --timeout was given.
+  const bool timeout_given = app.count("--timeout") > 0;
+  auto wait_for = [&](const std::string& line) {
+    std::string l = line;
+    for (char& ch : l) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (timeout_given || l.find("diagnostics") == std::string::npos) return timeout_s;
+    int secs = 10;
+    if (auto at = l.find("seconds:"); at != std::string::npos) {
+      at = l.find_first_not_of(' ', at + 8);
+      if (at != std::string::npos && std::isdigit(static_cast<unsigned char>(l[at])))
+        secs = std::atoi(l.c_str() + at);
+    }
+    return std::max(timeout_s, std::min(secs, 3600) + 60);
+  };
   std::vector<std::string> words;
   for (auto& w : app.remaining()) {
     if (w == "--json") json = true;
@@ -341,7 +381,7 @@ int main(int argc, char** argv) {
       if (json && s.find("--json") == std::string::npos) s += " --json";
       std::vector<std::string> out;
       std::string status;
-      const bool ok = c.call(s, timeout_s, out, status);
+      const bool ok = c.call(s, wait_for(s), out, status);
       for (auto& o : out) std::cout << o << "\n";
       if (!ok) {
         std::cout.flush();
@@ -386,7 +426,7 @@ int main(int argc, char** argv) {
   for (const auto& line : lines) {
     std::vector<std::string> out;
     std::string status;
-    const bool ok = c.call(line, timeout_s, out, status);
+    const bool ok = c.call(line, wait_for(line), out, status);
     for (auto& l : out) std::cout << l << "\n";
     std::cout.flush();
     if (!ok) {
