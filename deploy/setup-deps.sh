@@ -26,6 +26,7 @@ PKGS=(
   dpkg-dev autoconf automake libtool
   haproxy nginx libnginx-mod-stream hitch stunnel4 kamailio kamailio-tls-modules
   sipsak libcivetweb-dev curl
+  libarchive-dev tshark
 )
 mkdir -p "$deps"
 # dpkg-query answers in milliseconds: ask it every time instead of keeping a stamp.
