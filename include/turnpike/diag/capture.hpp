@@ -5,6 +5,7 @@
 // dataplane/app/diagnostics.cpp). DPDK-free: the mbuf copy is in
 // mbuf_capture.hpp, so the bounds are unit-tested without an EAL.
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -46,6 +47,7 @@ class CaptureBuffer {
     const std::uint32_t cl = orig_len < limits_.snaplen ? orig_len : limits_.snaplen;
     if (n_ == limits_.max_packets || used_ + cl > arena_.size()) [[unlikely]] {
       ++dropped_packets_;
+      ++dropped_port_[port % kPorts];
       dropped_bytes_ += orig_len;
       return nullptr;
     }
@@ -64,6 +66,7 @@ class CaptureBuffer {
   }
   std::uint64_t dropped_packets() const noexcept { return dropped_packets_; }
   std::uint64_t dropped_bytes() const noexcept { return dropped_bytes_; }
+  std::uint64_t dropped_on(std::uint16_t port) const noexcept { return dropped_port_[port % kPorts]; }
   std::uint64_t truncated() const noexcept { return truncated_; }
   std::size_t used_bytes() const noexcept { return used_; }
   const CaptureLimits& limits() const noexcept { return limits_; }
@@ -73,7 +76,9 @@ class CaptureBuffer {
   std::vector<std::uint8_t> arena_;
   std::vector<CapturedFrame> frames_;
   std::size_t n_ = 0, used_ = 0;
+  static constexpr std::size_t kPorts = 16;  // per-port drop counts (ports beyond share slots)
   std::uint64_t dropped_packets_ = 0, dropped_bytes_ = 0, truncated_ = 0;
+  std::array<std::uint64_t, kPorts> dropped_port_{};
 };
 
 // Splits a total bound over `workers` buffers so that together they never
