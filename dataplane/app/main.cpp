@@ -20,10 +20,12 @@
 
 #include "turnpike/config.hpp"
 #include "turnpike/control/events.hpp"
+#include "turnpike/control/metrics.hpp"
 #include "turnpike/control/plane.hpp"
 #include "turnpike/control/socket.hpp"
 #include "turnpike/log.hpp"
 #include "turnpike/port/port.hpp"
+#include "turnpike/worker/metrics.hpp"
 #include "turnpike/worker/rcu.hpp"
 #include "turnpike/worker/runtime.hpp"
 #include "control_hooks.hpp"
@@ -463,6 +465,24 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   sigaction(SIGHUP, &sa, nullptr);
 
   for (auto& w : rt->workers) rte_eal_remote_launch(worker::run, w.get(), w->lcore);
+  // Prometheus /metrics (docs/metrics.md): civetweb's one thread renders
+  // from the Runtime with relaxed reads only, never a lock a worker takes.
+  // A listener that cannot bind is reported, not fatal: the data plane runs.
+  control::metrics::Server metrics;
+  if (cfg.metrics_listen != "off") {
+    std::string mip, why;
+    std::uint16_t mport = 0;
+    if (!control::metrics::parse_listen(cfg.metrics_listen, mip, mport, why))
+      why = "metrics.listen: " + why;
+    else
+      why = metrics.start(mip, mport, [&r = *rt] { return worker::render_metrics(r); });
+    if (why.empty()) {
+      log(LogLevel::Info, "metrics: http://%s/metrics", cfg.metrics_listen.c_str());
+    } else {
+      log(LogLevel::Error, "metrics listener not started: %s", why.c_str());
+      events->submit(control::EventLine{"Metrics Listener Error", {{"Detail", why}}, 2});
+    }
+  }
   std::string svcs;
   for (auto p : cfg.echo_ports) svcs += " echo:" + std::to_string(p);
   for (auto p : cfg.discard_ports) svcs += " discard:" + std::to_string(p);
@@ -505,6 +525,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     }
   }
   log(LogLevel::Info, "stopping");
+  metrics.stop();  // joins civetweb: no scrape reads the Runtime after this
   ctl.reset();  // aborts an open transaction, removes the socket files
   rte_eal_mp_wait_lcore();
   drain_events();

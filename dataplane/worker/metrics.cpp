@@ -1,0 +1,322 @@
+// Prometheus families for everything DPDK telemetry shows (telemetry.cpp),
+// named by Prometheus conventions (turnpike_ prefix, _total counters, base
+// units) and HAProxy's exporter vocabulary for TLS. Counters stay per
+// worker (label worker="N"): sum() gives telemetry's totals.
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "turnpike/control/expiry.hpp"
+#include "turnpike/control/metrics.hpp"
+#include "turnpike/worker/metrics.hpp"
+
+namespace turnpike::worker {
+
+namespace {
+
+using control::metrics::Labels;
+using control::metrics::Type;
+using control::metrics::Writer;
+
+std::string wlabel(const Worker& w) { return std::to_string(w.index); }
+
+unsigned lcore_cpu(unsigned lcore) {
+  const rte_cpuset_t set = rte_lcore_cpuset(lcore);
+  for (unsigned c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) return c;
+  return 0;
+}
+
+std::string listener_name(const Config::SipListener& l) {
+  return (l.ip ? net::ipv4_to_string(l.ip) : std::string("0.0.0.0")) + ":" + std::to_string(l.port);
+}
+
+// TLS counters of the SIP edge in HAProxy's words (haproxy_frontend_ssl_*,
+// haproxy_process_current_ssl_connections); the rest keep telemetry's key.
+struct Rename {
+  const char* field;
+  const char* name;
+};
+constexpr Rename kSipNames[] = {
+    {"accepted", "turnpike_tls_connections_total"},
+    {"handshakes_ok", "turnpike_tls_handshakes_total"},
+    {"handshakes_failed", "turnpike_tls_failed_handshakes_total"},
+    {"handshake_timeouts", "turnpike_tls_handshake_timeouts_total"},
+    {"not_tls", "turnpike_tls_not_tls_refusals_total"},
+    {"resumed", "turnpike_tls_reused_sessions_total"},
+};
+
+std::string sip_family(const char* field) {
+  for (auto& r : kSipNames)
+    if (std::string_view(r.field) == field) return r.name;
+  return std::string("turnpike_sip_") + field + "_total";
+}
+
+std::string help_with_key(const char* desc, const char* cmd, const char* key) {
+  return std::string(desc) + " (telemetry " + cmd + " " + key + ")";
+}
+
+void ports(Writer& m, const Runtime& rt) {
+  for (std::size_t i = 0; i < rt.ports.size(); ++i) {
+    const auto& p = rt.ports[i];
+    const auto& pc = rt.config.ports[i];
+    const std::string& port = p.name;
+    for (auto& w : rt.workers) {
+      if (i >= w->net->port_count()) continue;
+      const net::PortStats& s = w->net->stats(static_cast<std::uint16_t>(i));
+      const Labels l{{"port", port}, {"worker", wlabel(*w)}};
+#define TURNPIKE_X(n, d) \
+  m.counter("turnpike_port_" #n "_total", help_with_key(d, "/turnpike/stats", #n), l, s.n.get());
+      TURNPIKE_PORT_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+      for (std::size_t k = 0; k < net::kDropCount; ++k) {
+        const auto why = static_cast<net::Drop>(k);
+        m.counter("turnpike_port_dropped_frames_total",
+                  "Frames dropped in software, by reason (telemetry /turnpike/stats drop_<reason>, /turnpike/drops)",
+                  {{"port", port}, {"worker", wlabel(*w)}, {"reason", std::string(net::drop_name(why))}},
+                  s.drops[k].get());
+      }
+    }
+    // Below turnpike: the PMD and the af_packet kernel ring.
+    const port::LossStats ls = port::read_loss(p);
+    const Labels l{{"port", port}};
+    m.counter("turnpike_port_lost_below_frames_total",
+              "Frames lost below turnpike: PMD imissed+ierrors+rx_nombuf+oerrors and kernel ring drops "
+              "(telemetry /turnpike/stats lost_below_total)",
+              l, ls.total());
+    m.counter("turnpike_port_pmd_imissed_total", "RX frames the NIC/queue had no descriptor for (PMD imissed)", l,
+              ls.imissed);
+    m.counter("turnpike_port_pmd_ierrors_total", "Bad RX frames dropped by the NIC (PMD ierrors)", l, ls.ierrors);
+    m.counter("turnpike_port_pmd_rx_nombuf_total", "RX ring refills without an mbuf (PMD rx_nombuf)", l,
+              ls.rx_nombuf);
+    m.counter("turnpike_port_pmd_oerrors_total", "TX frames the PMD took but could not send (PMD oerrors)", l,
+              ls.oerrors);
+    for (std::size_t q = 0; q < ls.q_errors.size(); ++q)
+      m.counter("turnpike_port_pmd_queue_errors_total", "RX errors per queue (PMD q_errors, telemetry pmd_qN_errors)",
+                {{"port", port}, {"queue", std::to_string(q)}}, ls.q_errors[q]);
+    if (ls.kernel_ring) {
+      m.counter("turnpike_port_kernel_ring_packets_total",
+                "Frames the kernel offered to the af_packet rings (PACKET_STATISTICS)", l, ls.ring_packets);
+      m.counter("turnpike_port_kernel_ring_rollovers_total",
+                "Frames moved to another queue's ring by fanout rollover", l, ls.ring_rollovers);
+      for (std::size_t q = 0; q < ls.ring_drops_q.size(); ++q)
+        m.counter("turnpike_port_kernel_ring_drops_total", "Frames the kernel dropped: af_packet ring full",
+                  {{"port", port}, {"queue", std::to_string(q)}}, ls.ring_drops_q[q]);
+    }
+    // /turnpike/ports: configuration as an info metric, live values as gauges.
+    rte_eth_link link{};
+    rte_eth_link_get_nowait(p.port_id, &link);
+    m.gauge("turnpike_port_info", "Port configuration (value 1; telemetry /turnpike/ports)",
+            {{"port", port},
+             {"port_id", std::to_string(p.port_id)},
+             {"device", p.device.empty() ? pc.device : p.device},
+             {"driver", p.driver},
+             {"mac", p.mac.to_string()},
+             {"ipv4", net::ipv4_to_string(pc.ipv4) + "/" + std::to_string(pc.prefix)},
+             {"gateway", pc.gateway ? net::ipv4_to_string(pc.gateway) : "none"},
+             {"rss", p.rss ? "symmetric-toeplitz" : p.rss_note}},
+            1);
+    m.gauge("turnpike_port_queues", "RX/TX queue pairs (one per worker)", l, p.queues);
+    m.gauge("turnpike_port_link_up", "Link status, 1 up (read live)", l, link.link_status == RTE_ETH_LINK_UP ? 1 : 0);
+    m.gauge("turnpike_port_link_speed_bytes_per_second", "Link speed (telemetry link_speed_mbps x 125000)", l,
+            double(link.link_speed) * 125000.0);
+    if (p.af_frames)
+      m.gauge("turnpike_port_af_packet_frames_per_queue", "af_packet kernel ring size per queue", l, p.af_frames);
+    m.gauge("turnpike_port_neighbors", "ARP table entries", l, rt.neigh[i]->size());
+    m.counter("turnpike_port_neighbor_evictions_total", "ARP entries evicted from a full table", l,
+              rt.neigh[i]->evictions());
+  }
+}
+
+void workers(Writer& m, const Runtime& rt) {
+  const double hz = rt.tsc_hz ? double(rt.tsc_hz) : 1.0;
+  m.gauge("turnpike_tsc_hertz", "TSC frequency the cycle counters are divided by (telemetry tsc_hz)", {},
+          double(rt.tsc_hz));
+  m.gauge("turnpike_workers_share_cpu", "1 when workers share a CPU (telemetry cpu_sharing)", {},
+          rt.sharing.empty() ? 0.0 : 1.0);
+  for (auto& w : rt.workers) {
+    const Labels l{{"worker", wlabel(*w)}};
+    m.gauge("turnpike_worker_info", "Worker placement (value 1; telemetry /turnpike/workers)",
+            {{"worker", wlabel(*w)},
+             {"lcore", std::to_string(w->lcore)},
+             {"cpu", std::to_string(lcore_cpu(w->lcore))},
+             {"queue", std::to_string(w->queue)}},
+            1);
+    m.counter("turnpike_worker_busy_seconds_total",
+              "Time in loop iterations that moved packets (telemetry busy_cycles / tsc_hz)", l,
+              double(w->cycles.busy.get()) / hz);
+    m.counter("turnpike_worker_idle_poll_seconds_total", "Time in empty polls (telemetry idle_poll_cycles / tsc_hz)",
+              l, double(w->cycles.idle_poll.get()) / hz);
+    m.counter("turnpike_worker_sleep_seconds_total", "Time asleep when idle (telemetry sleep_cycles / tsc_hz)", l,
+              double(w->cycles.sleep.get()) / hz);
+    m.counter("turnpike_worker_busy_iterations_total", "Loop iterations that moved packets", l,
+              w->cycles.busy_iterations.get());
+    m.counter("turnpike_worker_idle_iterations_total", "Loop iterations that found nothing", l,
+              w->cycles.idle_iterations.get());
+    m.counter("turnpike_worker_sleeps_total", "Sleeps of the adaptive idle policy", l, w->cycles.sleeps.get());
+    m.gauge("turnpike_worker_pending_arp", "Frames waiting for ARP resolution", l, double(w->net->pending()));
+    m.gauge("turnpike_worker_snapshot_generation", "Data-plane snapshot generation this worker uses", l,
+            double(w->snapshot_generation.load(std::memory_order_relaxed)));
+    if (w->index < rt.event_rings.size()) {
+      const control::EventRing& r = *rt.event_rings[w->index];
+      m.counter("turnpike_worker_events_dropped_total",
+                "Events this worker could not hand to the control thread (telemetry events_dropped_*)",
+                {{"worker", wlabel(*w)}, {"reason", "ring_full"}}, r.dropped_full());
+      m.counter("turnpike_worker_events_dropped_total", "", {{"worker", wlabel(*w)}, {"reason", "too_long"}},
+                r.dropped_long());
+    }
+  }
+}
+
+void tcp_stack(Writer& m, const Runtime& rt) {
+  for (auto& w : rt.workers) {
+    if (!w->tcp) continue;
+    const Labels l{{"worker", wlabel(*w)}};
+    const auto& st = w->tcp->stack();
+    m.gauge("turnpike_tcp_connections", "TCP connections (control blocks) open", l, double(st.connections()));
+    m.gauge("turnpike_tcp_half_open", "Half-open passive connections (SYN received)", l, double(st.half_open()));
+    m.gauge("turnpike_tcp_time_wait", "Compact TIME_WAIT entries", l, double(st.time_wait()));
+    m.gauge("turnpike_tcp_buffer_chunks_in_use", "Send/receive buffer chunks in use", l, double(st.chunks_in_use()));
+    m.counter("turnpike_tcp_steered_to_owner_total", "Segments handed to the worker owning their connection (telemetry /turnpike/tcp steered_to_owner)", l,
+              w->tcp->stats().steered_out.get());
+    m.counter("turnpike_tcp_steer_ring_full_total", "Segments dropped: the owner's steering ring was full (telemetry /turnpike/tcp steer_ring_full)", l,
+              w->tcp->stats().steer_ring_full.get());
+    const auto& c = st.counters();
+#define TURNPIKE_X(n, d) m.counter("turnpike_tcp_" #n "_total", help_with_key(d, "/turnpike/tcp", #n), l, c.n.load());
+    TURNPIKE_TCP_COUNTERS(TURNPIKE_X)
+#undef TURNPIKE_X
+  }
+}
+
+void details(Writer& m, const char* family, const char* help, const proxy::DetailCounters& dc, Labels base) {
+  for (std::size_t i = 0; i < dc.size(); ++i) {
+    Labels l = base;
+    l.emplace_back("detail", std::string(dc.name(i)));
+    m.counter(family, help, l, dc.count(i));
+  }
+  if (dc.other()) {
+    base.emplace_back("detail", "other");
+    m.counter(family, help, base, dc.other());
+  }
+}
+
+void sip(Writer& m, const Runtime& rt) {
+  const auto listeners = rt.config.stores_dir.empty() ? std::vector<Config::SipListener>{}
+                                                      : rt.config.effective_listeners();
+  // Families declared even with no listener: dashboards see them at zero.
+  m.family("turnpike_tls_current_connections", Type::Gauge,
+           "Live client connections of the SIP-over-TLS edge (telemetry /turnpike/sip connections)");
+#define TURNPIKE_X(n, d) m.family(sip_family(#n), Type::Counter, help_with_key(d, "/turnpike/sip", #n));
+  TURNPIKE_SIP_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+  const char* kFail = "turnpike_tls_failed_handshakes_by_detail_total";
+  const char* kFailHelp =
+      "Inbound TLS handshakes refused or failed, by the event's Detail (telemetry /turnpike/sip refused_by_detail)";
+  m.family(kFail, Type::Counter, kFailHelp);
+  for (auto& w : rt.workers)
+    for (std::size_t li = 0; li < w->sip.size(); ++li) {
+      const auto& sp = *w->sip[li];
+      const std::string ln = li < listeners.size() ? listener_name(listeners[li]) : std::to_string(li);
+      const Labels l{{"listener", ln}, {"worker", wlabel(*w)}};
+      m.sample("turnpike_tls_current_connections", l, double(sp.live()));
+#define TURNPIKE_X(n, d) m.sample(sip_family(#n), l, sp.stats().n.get());
+      TURNPIKE_SIP_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+      details(m, kFail, kFailHelp, sp.refusals(), l);
+    }
+  // Backends (per worker: each worker has its own pool and health checks).
+  struct B {
+    const char* name;
+    const char* help;
+    const net::Counter proxy::BackendStats::*field;
+  };
+  static constexpr B kBackend[] = {
+      {"turnpike_backend_picks_total", "Connections given a backend (telemetry /turnpike/sip backend_picks)",
+       &proxy::BackendStats::picks},
+      {"turnpike_backend_connect_failures_total", "Backend connects refused or timed out (telemetry /turnpike/sip backend_connect_failures)",
+       &proxy::BackendStats::connect_failures},
+      {"turnpike_backend_health_checks_ok_total", "Health checks passed (telemetry /turnpike/sip health_checks_ok)", &proxy::BackendStats::checks_ok},
+      {"turnpike_backend_health_checks_failed_total", "Health checks failed (telemetry /turnpike/sip health_checks_failed)", &proxy::BackendStats::checks_failed},
+      {"turnpike_backend_went_down_total", "Backends marked down (telemetry /turnpike/sip backend_went_down)", &proxy::BackendStats::went_down},
+      {"turnpike_backend_came_up_total", "Backends marked up again (telemetry /turnpike/sip backend_came_up)", &proxy::BackendStats::came_up},
+      {"turnpike_backend_health_checks_unclosed_total", "Probes reset: the backend did not close in time (telemetry /turnpike/sip health_checks_unclosed)",
+       &proxy::BackendStats::checks_unclosed},
+  };
+  for (auto& b : kBackend) m.family(b.name, Type::Counter, b.help);
+  for (auto& w : rt.workers) {
+    if (!w->backends) continue;
+    for (auto& b : kBackend) m.sample(b.name, {{"worker", wlabel(*w)}}, (w->backends->stats().*b.field).get());
+  }
+  m.family("turnpike_backend_info", Type::Gauge, "Configured SIP backends (value 1)");
+  for (auto& [ip, port] : rt.config.sip_backends)
+    m.sample("turnpike_backend_info", {{"backend", net::ipv4_to_string(ip) + ":" + std::to_string(port)}}, 1.0);
+}
+
+void egress(Writer& m, const Runtime& rt) {
+  m.family("turnpike_egress_current_connections", Type::Gauge,
+           "Live egress connection pairs (telemetry /turnpike/egress connections)");
+#define TURNPIKE_X(n, d) \
+  m.family("turnpike_egress_" #n "_total", Type::Counter, help_with_key(d, "/turnpike/egress", #n));
+  TURNPIKE_EGRESS_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+  const char* kFail = "turnpike_egress_failed_handshakes_by_detail_total";
+  const char* kFailHelp = "Outbound TLS handshakes refused or failed, by Detail (telemetry refused_by_detail)";
+  m.family(kFail, Type::Counter, kFailHelp);
+  for (auto& w : rt.workers)
+    for (std::size_t i = 0; i < w->egress.size(); ++i) {
+      const auto& e = *w->egress[i];
+      std::string route = std::to_string(i);
+      if (i < rt.config.egress.size()) {
+        const auto& r = rt.config.egress[i];
+        route = std::to_string(r.listen_port) + "->" + net::ipv4_to_string(r.ip) + ":" + std::to_string(r.port);
+      }
+      const Labels l{{"route", route}, {"worker", wlabel(*w)}};
+      m.sample("turnpike_egress_current_connections", l, double(e.live()));
+#define TURNPIKE_X(n, d) m.sample("turnpike_egress_" #n "_total", l, e.stats().n.get());
+      TURNPIKE_EGRESS_STATS(TURNPIKE_X)
+#undef TURNPIKE_X
+      details(m, kFail, kFailHelp, e.refusals(), l);
+    }
+}
+
+void snapshot_and_certs(Writer& m, const Runtime& rt) {
+  auto cur = rt.snapshots ? rt.snapshots->current_shared() : nullptr;
+  if (!cur) return;  // no stores configured
+  const auto age = std::chrono::duration<double>(std::chrono::steady_clock::now() - cur->built).count();
+  m.gauge("turnpike_snapshot_generation", "Published data-plane snapshot generation (telemetry /turnpike/snapshot)",
+          {}, double(cur->generation));
+  m.gauge("turnpike_snapshot_age_seconds", "Age of the published snapshot", {}, age);
+  m.gauge("turnpike_snapshot_store_generation", "Store generation the snapshot was built from", {},
+          double(cur->store_generation));
+  m.gauge("turnpike_snapshot_trust_epoch", "Trust epoch (bumped by every CA bundle or CRL change)", {},
+          double(cur->trust_epoch));
+  m.gauge("turnpike_snapshot_retired_waiting", "Retired snapshots waiting for their grace period", {},
+          double(rt.snapshots->retired()));
+  m.gauge("turnpike_eku_checking_mode", "SIP TLS Certificate ExtendedKeyUsage Checking Mode (value 1 for the mode)",
+          {{"mode", std::string(control::to_string(cur->eku_mode))}}, 1);
+  if (!cur->stores) return;
+  m.family("turnpike_certificate_not_after_seconds", Type::Gauge,
+           "Expiry (notAfter, Unix seconds) of each store and trust certificate; days left = (value - time()) / 86400");
+  for (auto& c : control::store_certificates(*cur->stores))
+    m.sample("turnpike_certificate_not_after_seconds", {{"store", c.store}, {"serial", c.serial}}, double(c.not_after));
+}
+
+}  // namespace
+
+std::string render_metrics(const Runtime& rt) {
+  Writer m;
+  m.gauge("turnpike_up", "1 while the daemon serves (the scrape itself worked)", {}, 1);
+  ports(m, rt);
+  workers(m, rt);
+  tcp_stack(m, rt);
+  sip(m, rt);
+  egress(m, rt);
+  snapshot_and_certs(m, rt);
+  m.gauge("turnpike_metrics_rejected_samples", "Samples the collector dropped as invalid (a bug if not 0)", {},
+          double(m.rejected()));
+  return m.render();
+}
+
+}  // namespace turnpike::worker
