@@ -1,7 +1,9 @@
 #include "turnpike/control/audit.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "turnpike/control/trust.hpp"
@@ -49,7 +51,7 @@ void expiry(std::vector<Finding>& f, const std::string& what, const CertFacts& c
                  "Check the clock or the certificate."});
 }
 
-ScenarioOutcome classify(const StoreSnapshot& s) {
+ScenarioOutcome classify(const StoreSnapshot& s, const SunsetTable& table, int64_t now) {
   ScenarioOutcome o;
   const bool mode_on = s.eku_mode == EkuMode::On;
   const std::string inbound_public =
@@ -79,6 +81,9 @@ ScenarioOutcome classify(const StoreSnapshot& s) {
     o.works = {"inbound TLS and inbound mutual TLS", "outbound mutual TLS, also to peers that enforce clientAuth"};
     o.fails = {"nothing yet: once this certificate is renewed from a public CA it will carry serverAuth only, and "
                "outbound mutual TLS to peers that enforce clientAuth will fail (\"unsupported certificate purpose\")"};
+    if (const SunsetEntry* e = table.match(C.issuer); e && SunsetTable::state(e, now) != SunsetState::Announced)
+      o.fails.push_back("its issuer has already cut over (" + sunset_text(*e, now) + "): the next renewal (before " +
+                        format_utc(C.not_after).substr(0, 10) + ") will lack clientAuth");
     o.fix = "Before renewal, put a certificate from a private CA with clientAuth+serverAuth in the client store "
             "(scenario 2.1).";
   } else if (same) {
@@ -120,6 +125,135 @@ ScenarioOutcome classify(const StoreSnapshot& s) {
   return o;
 }
 
+std::string days_left(int64_t not_after, int64_t now) {
+  const int64_t d = (not_after - now) / kDay;
+  if (not_after < now) return "expired";
+  return std::to_string(d) + (d == 1 ? " day left" : " days left");
+}
+
+std::string join(const std::vector<std::string>& v, std::string_view sep) {
+  std::string o;
+  for (const auto& x : v) o += (o.empty() ? "" : std::string(sep)) + x;
+  return o;
+}
+
+CertReport cert_report(std::string store, const CertFacts& c, const SunsetTable& table, int64_t now) {
+  CertReport r;
+  r.store = std::move(store);
+  r.subject = c.subject;
+  r.issuer = c.issuer;
+  r.eku = eku_text(c);
+  r.client_auth = allows_client_auth(c);
+  r.server_auth = allows_server_auth(c);
+  r.not_after = c.not_after;
+  if (const SunsetEntry* e = table.match(c.issuer)) {
+    r.public_ca = e->ca;
+    r.sunset = SunsetTable::state(e, now);
+    r.sunset_text = sunset_text(*e, now);
+  }
+  return r;
+}
+
+std::string peer_text(const WouldFailPeer& p) {
+  return (p.subject.empty() ? std::string("(resumed session)") : p.subject) + " (issuer " +
+         (p.issuer.empty() ? std::string("?") : p.issuer) + ", SHA-256 " + peer_fingerprint_text(p) + ", last from " +
+         p.last_src_ip + ":" + std::to_string(p.last_src_port) + " at " + format_utc(p.last_seen) + " UTC, " +
+         std::to_string(p.count) + (p.count == 1 ? " handshake)" : " handshakes)");
+}
+
+// Issue 11 item 4: certificates with their roles and the public CAs'
+// cut-overs, the remotes that receive the client store, the inbound peers
+// seen with serverAuth-only certificates.
+void sunset_report(AuditReport& r, const StoreSnapshot& s, const AuditInputs& in, const SunsetTable& table) {
+  auto& f = r.findings;
+  std::set<std::string> client_roles;
+  for (const auto& rm : in.remotes) client_roles.insert(rm.role);
+  const bool same = s.server.present() && s.client.present() && s.server.leaf.sha256 == s.client.leaf.sha256;
+  if (s.server.present()) {
+    CertReport c = cert_report("server", s.server.leaf, table, r.now);
+    if (in.inbound) c.roles.push_back("inbound server");
+    if (same) c.roles.insert(c.roles.end(), client_roles.begin(), client_roles.end());
+    if (c.roles.empty()) c.roles.push_back("none (no TLS listener)");
+    r.certs.push_back(std::move(c));
+  }
+  if (s.client.present()) {
+    CertReport c = cert_report("client", s.client.leaf, table, r.now);
+    c.roles.assign(client_roles.begin(), client_roles.end());
+    if (c.roles.empty()) c.roles.push_back("none (no egress route or backend TLS configured)");
+    r.certs.push_back(std::move(c));
+  }
+  for (const auto& ca : s.ca_facts) {
+    CertReport c = cert_report("ca", ca, table, r.now);
+    c.roles.push_back("trust anchor (verifies peers in both roles)");
+    r.certs.push_back(std::move(c));
+  }
+
+  // The client store's issuer and the sunset.
+  if (s.client.present()) {
+    const CertFacts& C = s.client.leaf;
+    const SunsetEntry* e = table.match(C.issuer);
+    const SunsetState st = SunsetTable::state(e, r.now);
+    const bool used = !client_roles.empty();
+    if (e && !allows_client_auth(C)) {
+      f.push_back({used ? Severity::Error : Severity::Warning, "client-public-ca-no-clientauth",
+                   "The client certificate (" + C.subject + ") comes from " + e->ca +
+                       ", a public CA that no longer issues clientAuth (" + sunset_text(*e, r.now) +
+                       "), and has none: peers that enforce clientAuth refuse it.",
+                   "Put a certificate from a private CA with clientAuth+serverAuth in the client store (scenario 2.1)."});
+    } else if (e && st != SunsetState::Private) {
+      f.push_back({st == SunsetState::Announced ? Severity::Info : Severity::Warning, "client-public-ca-sunset",
+                   "The client certificate (" + C.subject + ") still carries clientAuth, but its issuer " + e->ca +
+                       " is cutting clientAuth (" + sunset_text(*e, r.now) + "): its renewal (before " +
+                       format_utc(C.not_after).substr(0, 10) + ") will not carry it.",
+                   "Before it expires, replace it with a private-CA certificate with clientAuth+serverAuth (scenario 2.1)."});
+    }
+  }
+  if (s.server.present() && !same) {
+    if (const SunsetEntry* e = table.match(s.server.leaf.issuer))
+      f.push_back({Severity::Info, "server-public-ca",
+                   "The server certificate comes from " + e->ca + " (" + sunset_text(*e, r.now) +
+                       "): renewals will be serverAuth-only, which is all inbound TLS needs.",
+                   "Nothing to change; do not copy it into the client store."});
+  }
+
+  // Remotes: turnpike presents the client store to each of them.
+  for (const auto& rm : in.remotes) {
+    if (!s.client.present()) {
+      f.push_back({Severity::Error, "remote-no-client-cert",
+                   rm.name + " (" + rm.role + "): the client store is empty, so mutual TLS to it cannot present a certificate.",
+                   "Upload a client certificate with clientAuth."});
+    } else if (!allows_client_auth(s.client.leaf)) {
+      f.push_back({Severity::Error, "remote-refuses-client",
+                   rm.name + " (" + rm.role + ") receives " + s.client.leaf.subject + " (" + eku_text(s.client.leaf) +
+                       "): refused with \"unsupported certificate purpose\" if it enforces clientAuth.",
+                   "Upload a client certificate with clientAuth from a private CA (scenario 2.1)."});
+    }
+  }
+
+  // Inbound peers seen presenting serverAuth-only certificates (mode Off).
+  for (const auto& p : in.peers) {
+    const SunsetEntry* e = table.match(p.issuer);
+    const std::string why = e ? " (public CA " + e->ca + ")" : "";
+    if (r.mode == EkuMode::On)
+      f.push_back({Severity::Error, "peer-serverauth-only-refused",
+                   "Inbound peer " + peer_text(p) + " presented a serverAuth-only certificate" + why +
+                       ": EKU checking is On, so it is refused with \"unsupported certificate purpose\".",
+                   "Set the mode Off while this peer connects, or have it present a certificate with clientAuth."});
+    else
+      f.push_back({Severity::Warning, "peer-serverauth-only",
+                   "Inbound peer " + peer_text(p) + " presents a serverAuth-only certificate" + why +
+                       ": accepted only because EKU checking is Off; mode On would refuse it.",
+                   "Keep the mode Off while this peer connects, or have it present a certificate with clientAuth (private CA)."});
+  }
+}
+
+nlohmann::json findings_json(const std::vector<Finding>& fs) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& f : fs)
+    a.push_back({{"severity", std::string(to_string(f.severity))}, {"code", f.code}, {"message", f.message}, {"fix", f.fix}});
+  return a;
+}
+
 }  // namespace
 
 std::string_view to_string(Severity s) {
@@ -131,18 +265,23 @@ std::string_view to_string(Severity s) {
   return "?";
 }
 
-bool AuditReport::has(std::string_view code) const {
+bool AuditReport::has(std::string_view code) const { return find(code) != nullptr; }
+
+const Finding* AuditReport::find(std::string_view code) const {
   for (const auto& f : findings)
-    if (f.code == code) return true;
-  return false;
+    if (f.code == code) return &f;
+  return nullptr;
 }
 
-AuditReport audit(const StoreSnapshot& s, int64_t now) {
+AuditReport audit(const StoreSnapshot& s, int64_t now) { return audit(s, AuditInputs{}, now); }
+
+AuditReport audit(const StoreSnapshot& s, const AuditInputs& in, int64_t now) {
   AuditReport r;
   r.now = now ? now : static_cast<int64_t>(std::time(nullptr));
   r.mode = s.eku_mode;
   r.generation = s.generation;
-  r.scenario = classify(s);
+  const SunsetTable& table = in.sunset ? *in.sunset : builtin_sunset_table();
+  r.scenario = classify(s, table, r.now);
   auto& f = r.findings;
 
   for (auto [name, c] : {std::pair{"server", &s.server}, std::pair{"client", &s.client}}) {
@@ -187,6 +326,9 @@ AuditReport audit(const StoreSnapshot& s, int64_t now) {
                  "EKU checking mode is On: inbound peers presenting serverAuth-only (public CA) certificates are "
                  "refused with \"unsupported certificate purpose\".",
                  "Set the mode Off only if such peers must connect."});
+  sunset_report(r, s, in, table);
+  // Worst first; within a severity, the order above (stores, remotes, peers).
+  std::stable_sort(f.begin(), f.end(), [](const Finding& a, const Finding& b) { return a.severity > b.severity; });
   return r;
 }
 
@@ -198,10 +340,17 @@ std::string AuditReport::to_text() const {
   for (const auto& w : scenario.works) o << "  works: " << w << "\n";
   for (const auto& w : scenario.fails) o << "  fails: " << w << "\n";
   o << "  fix:   " << scenario.fix << "\n";
-  o << "Findings:\n";
+  if (!certs.empty()) o << "Certificates:\n";
+  for (const auto& c : certs)
+    o << "  " << c.store << ": " << c.subject << "; issuer " << c.issuer
+      << (c.public_ca.empty() ? std::string(" (private or unknown CA)") : " (public CA: " + c.sunset_text + ")")
+      << "; clientAuth " << (c.client_auth ? "yes" : "no") << " [" << c.eku << "]; expires "
+      << format_utc(c.not_after).substr(0, 10) << " (" << days_left(c.not_after, now) << "); roles: " << join(c.roles, ", ")
+      << "\n";
+  o << "Findings (worst first):\n";
   if (findings.empty()) o << "  none\n";
   for (const auto& f : findings)
-    o << "  [" << to_string(f.severity) << "] " << f.code << ": " << f.message << "\n      fix: " << f.fix << "\n";
+    o << "  [" << to_string(f.severity) << "] " << f.code << ": " << f.message << " Fix: " << f.fix << "\n";
   return o.str();
 }
 
@@ -215,10 +364,134 @@ std::string AuditReport::to_json() const {
                    {"works", scenario.works},
                    {"fails", scenario.fails},
                    {"fix", scenario.fix}};
-  j["findings"] = nlohmann::json::array();
+  j["certificates"] = nlohmann::json::array();
+  for (const auto& c : certs)
+    j["certificates"].push_back({{"store", c.store},
+                                 {"subject", c.subject},
+                                 {"issuer", c.issuer},
+                                 {"eku", c.eku},
+                                 {"client_auth", c.client_auth},
+                                 {"server_auth", c.server_auth},
+                                 {"not_after", format_utc(c.not_after) + "Z"},
+                                 {"days_left", (c.not_after - now) / kDay},
+                                 {"roles", c.roles},
+                                 {"public_ca", c.public_ca},
+                                 {"sunset", std::string(to_string(c.sunset))},
+                                 {"sunset_dates", c.sunset_text}});
+  j["findings"] = findings_json(findings);
+  return j.dump(2);
+}
+
+bool WhatIfReport::has(std::string_view code) const {
   for (const auto& f : findings)
-    j["findings"].push_back(
-        {{"severity", std::string(to_string(f.severity))}, {"code", f.code}, {"message", f.message}, {"fix", f.fix}});
+    if (f.code == code) return true;
+  return false;
+}
+
+size_t WhatIfReport::failures() const {
+  return static_cast<size_t>(
+      std::count_if(findings.begin(), findings.end(), [](const Finding& f) { return f.severity == Severity::Error; }));
+}
+
+WhatIfReport what_if(const StoreSnapshot& cur, const StoreSnapshot& next, const AuditInputs& in, std::string basis,
+                     int64_t now) {
+  WhatIfReport w;
+  w.now = now ? now : static_cast<int64_t>(std::time(nullptr));
+  w.basis = std::move(basis);
+  w.mode_now = cur.eku_mode;
+  w.mode_then = next.eku_mode;
+  const SunsetTable& table = in.sunset ? *in.sunset : builtin_sunset_table();
+  w.scenario_now = classify(cur, table, w.now).id;
+  const ScenarioOutcome then = classify(next, table, w.now);
+  w.scenario_then = then.id;
+  w.fix_then = then.fix;
+  auto& f = w.findings;
+  const bool on = next.eku_mode == EkuMode::On;
+
+  // Inbound peers seen presenting serverAuth-only certificates.
+  auto issuer_in_bundle = [](const StoreSnapshot& s, const std::string& issuer) {
+    return std::any_of(s.ca_facts.begin(), s.ca_facts.end(), [&](const CertFacts& c) { return c.subject == issuer; });
+  };
+  for (const auto& p : in.peers) {
+    if (on)
+      f.push_back({Severity::Error, "would-fail-peer",
+                   "would fail: inbound peer " + peer_text(p) +
+                       " presents a serverAuth-only certificate: refused with \"unsupported certificate purpose\".",
+                   "Keep the mode Off, or have the peer present a certificate with clientAuth first."});
+    else
+      f.push_back({Severity::Info, "peer-accepted",
+                   "accepted: inbound peer " + peer_text(p) + " (serverAuth-only certificate, EKU checking Off).", "None."});
+    if (!p.issuer.empty() && issuer_in_bundle(cur, p.issuer) && !issuer_in_bundle(next, p.issuer))
+      f.push_back({Severity::Error, "would-fail-peer-untrusted",
+                   "would fail: inbound peer " + peer_text(p) + ": its issuer leaves the CA bundle "
+                       "(\"unable to get local issuer certificate\").",
+                   "Keep " + p.issuer + " in the CA bundle."});
+  }
+  // Inbound listeners present the server store.
+  if (in.inbound) {
+    if (!next.server.present())
+      f.push_back({Severity::Error, "would-fail-inbound", "would fail: every inbound handshake (the server store is empty).",
+                   "Stage a server certificate."});
+    else if (!allows_server_auth(next.server.leaf))
+      f.push_back({Severity::Error, "would-fail-inbound",
+                   "would fail: inbound TLS: the server certificate " + next.server.leaf.subject + " does not allow serverAuth.",
+                   "Stage a server certificate with serverAuth."});
+    else if (next.server.leaf.not_after < w.now)
+      f.push_back({Severity::Error, "would-fail-inbound",
+                   "would fail: inbound TLS: the server certificate " + next.server.leaf.subject + " has expired.",
+                   "Stage a valid server certificate."});
+  }
+  // Remotes and backends receive the client store.
+  for (const auto& rm : in.remotes) {
+    const bool had = cur.client.present() && allows_client_auth(cur.client.leaf);
+    if (!next.client.present()) {
+      f.push_back({Severity::Error, "would-fail-remote",
+                   "would fail: " + rm.name + " (" + rm.role + "): no client certificate to present.",
+                   "Stage a client certificate with clientAuth."});
+    } else if (!allows_client_auth(next.client.leaf)) {
+      f.push_back({Severity::Error, "would-fail-remote",
+                   "would fail: " + rm.name + " (" + rm.role + ") if it enforces clientAuth: it would receive " +
+                       next.client.leaf.subject + " (" + eku_text(next.client.leaf) + ")" +
+                       (had ? ", which replaces a certificate with clientAuth" : "") + ".",
+                   "Stage a client certificate with clientAuth (private CA, scenario 2.1)."});
+    } else if (next.client.leaf.not_after < w.now) {
+      f.push_back({Severity::Error, "would-fail-remote",
+                   "would fail: " + rm.name + " (" + rm.role + "): the client certificate has expired.",
+                   "Stage a valid client certificate."});
+    } else {
+      f.push_back({Severity::Info, "remote-ok",
+                   "works: " + rm.name + " (" + rm.role + ") receives " + next.client.leaf.subject + " (clientAuth).",
+                   "None."});
+    }
+  }
+  if (in.peers.empty())
+    f.push_back({Severity::Info, "no-peers-seen",
+                 "No inbound peer has been seen presenting a serverAuth-only certificate (xStatus EkuWouldFail; "
+                 "recorded while EKU checking is Off).",
+                 "Run with the mode Off for a while before switching On to learn who would fail."});
+  std::stable_sort(f.begin(), f.end(), [](const Finding& a, const Finding& b) { return a.severity > b.severity; });
+  return w;
+}
+
+std::string WhatIfReport::to_text() const {
+  std::ostringstream o;
+  o << "turnpike what-if (" << format_utc(now) << " UTC): " << basis << "\n";
+  o << "EKU checking mode: " << to_string(mode_now) << " -> " << to_string(mode_then) << "; scenario " << scenario_now
+    << " -> " << scenario_then << "\n";
+  o << "Would fail: " << failures() << "\n";
+  for (const auto& f : findings)
+    o << "  [" << to_string(f.severity) << "] " << f.code << ": " << f.message << " Fix: " << f.fix << "\n";
+  return o.str();
+}
+
+std::string WhatIfReport::to_json() const {
+  nlohmann::json j;
+  j["time"] = format_utc(now) + "Z";
+  j["basis"] = basis;
+  j["eku_mode"] = {{"now", std::string(to_string(mode_now))}, {"then", std::string(to_string(mode_then))}};
+  j["scenario"] = {{"now", scenario_now}, {"then", scenario_then}, {"fix", fix_then}};
+  j["would_fail"] = failures();
+  j["findings"] = findings_json(findings);
   return j.dump(2);
 }
 

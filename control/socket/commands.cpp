@@ -230,7 +230,8 @@ const char* kHelp[] = {
     "  xStatus [PATH...]                   workers, ports, SIP, backends, verdict cache, snapshot, EkuWouldFail peers",
     "  xCommand Certificate Show [Staged] [Store: Server|Client|CA|CRL]",
     "                                      subject, issuer, serial, validity, SANs, EKU, keyUsage, SHA-256",
-    "  xCommand Audit                      EKU sunset audit: which services break and the fix",
+    "  xCommand Audit                      EKU sunset audit: certificates, roles, public-CA cut-overs, peers, the fix",
+    "  xCommand Audit WhatIf [Mode: On|Off]  what would fail under the open transaction and/or that mode",
     "  xCommand Events Tail [Lines: N]     the last N control-plane events (default 20, at most 256)",
     "  help | xCommand Help",
     "",
@@ -252,6 +253,41 @@ const char* kHelp[] = {
     "                                      capture N s (default 10) and write one tar.gz: stores (no keys),",
     "                                      xconf/xstat dumps, event log, pcapng per port, key log if On",
 };
+
+// What the audit needs besides the stores: where the client store is
+// presented (egress routes, TLS backends: from the configuration items the
+// data plane reports) and the inbound peers EKU mode On would refuse.
+AuditInputs audit_inputs(const Plane& plane, const ControlHooks& hooks) {
+  AuditInputs in;
+  in.inbound = !plane.settings().listeners.empty();
+  in.peers = plane.would_fail().peers();
+  if (!plane.settings().client_context || !hooks.config) return in;
+  std::map<std::string, std::map<std::string, std::string>> egress, backends;  // index -> key -> value
+  bool backend_tls = false;
+  for (const Item& it : hooks.config()) {
+    const std::string v = value_text(it.value);
+    auto take = [&](std::string_view prefix, auto& into) {
+      if (it.path.rfind(prefix, 0) != 0) return false;
+      const std::string rest = it.path.substr(prefix.size());
+      const size_t sp = rest.find(' ');
+      if (sp == std::string::npos) return false;
+      into[rest.substr(0, sp)][rest.substr(sp + 1)] = v;
+      return true;
+    };
+    if (take("Egress Route ", egress) || take("SIP Backend ", backends)) continue;
+    if (it.path == "SIP Backends TLS") backend_tls = v == "On";
+  }
+  for (auto& [n, kv] : egress) {
+    const std::string name = kv["Name"];
+    in.remotes.push_back({"egress client", "Egress Route " + n + " " +
+                                               (name.empty() || name[0] == '(' ? std::string() : name + " ") + "(" +
+                                               kv["Address"] + ":" + kv["Port"] + ")"});
+  }
+  if (backend_tls)
+    for (auto& [n, kv] : backends)
+      in.remotes.push_back({"backend-TLS client", "SIP Backend " + n + " (" + kv["Address"] + ":" + kv["Port"] + ")"});
+  return in;
+}
 
 }  // namespace
 
@@ -636,14 +672,44 @@ Reply ControlServer::cmd_certificate(Session& s, int id, const ParsedCommand& c)
 }
 
 Reply ControlServer::cmd_audit(const ParsedCommand& c) {
-  if (c.words.size() != 2 || !c.args.empty()) return fail("xCommand Audit takes no arguments besides Format: json");
-  const AuditReport a = audit(*plane_.stores().snapshot());
+  const AuditInputs inputs = audit_inputs(plane_, hooks_);
+  const auto cur = plane_.stores().snapshot();
+  std::string json, text;
+  if (c.words.size() == 3 && ci_equal(c.words[2], "WhatIf")) {
+    // Issue 11 item 4: what would fail under the staged transaction (any
+    // session's; reading it changes nothing) and/or another mode.
+    if (std::string e = only_args(c, {"Mode"}); !e.empty()) return fail(e);
+    StoreSnapshot next = txn_ ? txn_->staged() : *cur;
+    std::string basis;
+    if (txn_) {
+      std::string what;
+      for (auto& st : txn_steps_) what += (what.empty() ? "" : "; ") + st;
+      basis = "the staged transaction (" + txn_owner_who_ + (what.empty() ? "" : ": " + what) + ")";
+    }
+    if (const std::string* m = c.arg("Mode")) {
+      EkuMode mode;
+      if (!parse_eku_mode(*m, mode)) return fail("Mode: expected On or Off");
+      next.eku_mode = mode;
+      basis += std::string(basis.empty() ? "" : " with ") + "EKU checking mode " + std::string(to_string(mode));
+    }
+    if (basis.empty())
+      return fail("xCommand Audit WhatIf needs Mode: On|Off or an open certificate transaction to compare with");
+    const WhatIfReport w = what_if(*cur, next, inputs, basis);
+    json = c.json ? w.to_json() : "";
+    text = c.json ? "" : w.to_text();
+  } else {
+    if (c.words.size() != 2 || !c.args.empty())
+      return fail("xCommand Audit [WhatIf [Mode: On|Off]] takes no other arguments besides Format: json");
+    const AuditReport a = audit(*cur, inputs);
+    json = c.json ? a.to_json() : "";
+    text = c.json ? "" : a.to_text();
+  }
   Reply r;
   if (c.json) {
-    json_lines(r, nlohmann::json::parse(a.to_json()));
+    json_lines(r, nlohmann::json::parse(json));
     return r;
   }
-  std::istringstream in(a.to_text());
+  std::istringstream in(text);
   for (std::string line; std::getline(in, line);) r.lines.push_back(line);
   return r;
 }

@@ -55,7 +55,9 @@ const char* kFooter = R"(COMMANDS
     cert ca set|add FILE        replace / extend the CA bundle, and commit
     cert crl add NAME FILE | cert crl remove NAME
                                 change a CRL, and commit
-    audit                       EKU sunset audit: which services break and the fix
+    audit                       EKU sunset audit: store certificates (clientAuth, issuer, expiry,
+                                roles, public-CA cut-over), remotes, inbound peers, scenario, fix
+    audit whatif [on|off]       what would fail under the open transaction and/or that EKU mode
     events [N]                  the last N control-plane events (default 20)
     diag [SECONDS] [keylog [LISTENER]] [max-packets N]
                                 diagnostics snapshot: capture SECONDS (default 10, 0: none) on
@@ -220,6 +222,15 @@ std::vector<std::string> translate(const std::vector<std::string>& w, bool json,
   if (cmd == "status") return {join([&] { auto r = rest(1); r.insert(r.begin(), "xStatus"); return r; }()) + fmt};
   if (cmd == "config") return {join([&] { auto r = rest(1); r.insert(r.begin(), "xConfiguration"); return r; }()) + fmt};
   if (cmd == "audit" && w.size() == 1) return {"xCommand Audit" + fmt};
+  if (cmd == "audit" && lower(w[1]) == "whatif" && w.size() <= 3) {
+    if (w.size() == 2) return {"xCommand Audit WhatIf" + fmt};  // the open transaction
+    const std::string m = lower(w[2]);
+    if (m != "on" && m != "off") {
+      err = "audit whatif: expected on or off";
+      return {};
+    }
+    return {"xCommand Audit WhatIf Mode: " + std::string(m == "on" ? "On" : "Off") + fmt};
+  }
   if (cmd == "diag") {
     auto num = [](const std::string& s) { return !s.empty() && s.size() < 10 && s.find_first_not_of("0123456789") == std::string::npos; };
     std::string line = "xCommand Diagnostics Snapshot";

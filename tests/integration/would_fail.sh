@@ -72,6 +72,32 @@ check "the would-fail event is written once for 3 handshakes" test "$(wf_events)
 check "the event has the spec's fields, Level 2" \
   grep -Eq "^Event=\"Inbound TLS EKU Check Would Fail\" Service=\"SIP\" Src-ip=\"$PEER_IP\" Src-port=\"[0-9]+\" Dst-ip=\"$TP_IP\" Dst-port=\"5061\" Detail=\"unsupported certificate purpose\" Protocol=\"TLS\" Level=\"2\" UTCTime=\"[0-9-]+ [0-9:.]+\"$" <<<"$line"
 
+# --- the sunset audit and its what-if name the peer before the switch.
+aud=$(ctl audit)
+echo "$aud" | sed 's/^/  | /'
+check "audit: scenario 3 (both stores private) and its fix in one sentence" \
+  bash -c 'grep -q "^Scenario 3: all private CA" <<<"$1" && grep -q "^  fix:   For public-facing services use a public-CA server certificate (scenario 2.1).$" <<<"$1"' _ "$aud"
+check "audit: each store certificate with clientAuth, issuer, expiry and role" \
+  bash -c 'grep -q "^  server: CN=both.test; issuer CN=Turnpike Test Intermediate (private or unknown CA); clientAuth yes .*; roles: inbound server$" <<<"$1" &&
+           grep -q "^  client: CN=client.test; .*clientAuth yes .*roles: none (no egress route or backend TLS configured)$" <<<"$1"' _ "$aud"
+check "audit: the serverAuth-only peer, by fingerprint, accepted only because the mode is Off" \
+  grep -q "\[warning\] peer-serverauth-only: Inbound peer CN=server.test (issuer CN=Turnpike Test Intermediate, SHA-256 $server_fp, last from $PEER_IP:[0-9]*.*3 handshakes) presents a serverAuth-only certificate: accepted only because EKU checking is Off" <<<"$aud"
+check "audit: findings worst first" \
+  bash -c 'grep -o "^  \[[a-z]*\]" <<<"$1" | tr -d " []" | awk "{r=(\$0==\"error\")?3:(\$0==\"warning\")?2:1; if (r>last && NR>1) bad=1; last=r} END {exit bad}"' _ "$aud"
+aj=$(ctl --json audit)
+check "audit JSON: scenario id, certificates, peer finding" \
+  test "$(json_get "$aj" '(d["scenario"]["id"], [c["store"] for c in d["certificates"]][:2], any(f["code"] == "peer-serverauth-only" for f in d["findings"]))')" = "('3', ['server', 'client'], True)"
+wi=$(ctl xCommand Audit WhatIf Mode: On)
+echo "$wi" | sed 's/^/  | /'
+check "what-if Mode: On lists the peer as would-fail, by fingerprint" \
+  bash -c 'grep -q "^Would fail: 1$" <<<"$1" && grep -q "\[error\] would-fail-peer: would fail: inbound peer CN=server.test .*SHA-256 $2" <<<"$1"' _ "$wi" "$server_fp"
+check "what-if changes nothing: the mode is still Off" grep -q "Mode: Off" <<<"$(ctl mode)"
+check "turnpikectl audit whatif off: nothing fails" grep -q "^Would fail: 0$" <<<"$(ctl audit whatif off)"
+wj=$(ctl --json audit whatif on)
+check "what-if JSON" test "$(json_get "$wj" '(d["would_fail"], d["eku_mode"]["then"], d["findings"][0]["code"])')" = "(1, 'On', 'would-fail-peer')"
+ctl xCommand Audit WhatIf >/dev/null 2>&1
+check "what-if without a mode or an open transaction is refused (exit 1)" test $? -eq 1
+
 # --- switching On refuses the peer the report named, with the spec's line.
 ctl mode on
 check "turnpikectl mode on: exit 0" test $? -eq 0
