@@ -29,6 +29,8 @@
 #include "turnpike/worker/rcu.hpp"
 #include "turnpike/worker/runtime.hpp"
 #include "control_hooks.hpp"
+#include "diagnostics.hpp"
+#include "turnpike/diag/mbuf_capture.hpp"
 #include "plane_settings.hpp"
 
 using namespace turnpike;
@@ -325,9 +327,14 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     for (auto& p : rt->ports) w->port_ids.push_back(p.port_id);
     const std::uint16_t q = w->queue;
     std::vector<std::uint16_t> ids = w->port_ids;
+    worker::Worker* self = w.get();
     w->net = std::make_unique<net::NetWorker>(
         pnets, pool,
-        [ids, q](std::uint16_t p, rte_mbuf** pkts, std::uint16_t n) { return rte_eth_tx_burst(ids[p], q, pkts, n); },
+        [ids, q, self](std::uint16_t p, rte_mbuf** pkts, std::uint16_t n) {
+          // Diagnostics capture: copied before the NIC owns the frames.
+          if (self->cap) [[unlikely]] diag::capture_burst(*self->cap, p, diag::Dir::Out, pkts, n, rte_rdtsc());
+          return rte_eth_tx_burst(ids[p], q, pkts, n);
+        },
         cfg.neigh_pending_max, timers);
     bool tx_offload = true;
     for (auto& p : rt->ports) tx_offload &= p.tx_csum_offload;
@@ -432,6 +439,8 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   // below, never by a worker. Needs the stores (its changes are Plane
   // transactions).
   std::unique_ptr<control::ControlServer> ctl;
+  // xCommand Diagnostics Snapshot: driven from the loop below.
+  auto diagnostics = std::make_unique<Diagnostics>(cfg, *rt, *grace, plane.get(), events.get());
   if (plane && (!cfg.control_socket_path().empty() || !cfg.control_readonly_path().empty())) {
     control::ControlOptions co;
     co.path = cfg.control_socket_path();
@@ -441,6 +450,10 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     control::ControlHooks hooks;
     hooks.status = [&rt = *rt] { return dataplane_status(rt); };
     hooks.config = [&cfg] { return config_items(cfg); };
+    hooks.diagnostics = [d = diagnostics.get()](control::DiagnosticsRequest req,
+                                                std::function<void(control::DiagnosticsResult)> done) {
+      return d->start(std::move(req), std::move(done));
+    };
     hooks.reload = [&, p = plane.get()](const std::string& source) {
       return reload(p, cfg, reload_config, source.c_str());
     };
@@ -506,6 +519,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     // answered at once, signals interrupt it, ticks keep their pace.
     if (ctl) ctl->poll(50);
     else usleep(50 * 1000);
+    diagnostics->poll();
     const std::uint64_t now = rte_get_tsc_cycles();
     if (g_reload.exchange(false, std::memory_order_relaxed)) reload(plane.get(), cfg, reload_config, "SIGHUP");
     if (g_dump.exchange(false, std::memory_order_relaxed)) {
@@ -528,6 +542,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   metrics.stop();  // joins civetweb: no scrape reads the Runtime after this
   ctl.reset();  // aborts an open transaction, removes the socket files
   rte_eal_mp_wait_lcore();
+  diagnostics.reset();  // the workers are stopped: buffers detached, writer joined
   drain_events();
   log(LogLevel::Info, "final counters:\n%s", worker::format_stats(*rt).c_str());
   rt->workers.clear();
