@@ -3,11 +3,13 @@
 // change goes through Plane::apply; every refusal changes nothing.
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "turnpike/control/audit.hpp"
+#include "turnpike/control/expiry.hpp"
 #include "turnpike/control/socket.hpp"
 
 namespace turnpike::control {
@@ -440,6 +442,20 @@ std::vector<Item> ControlServer::status_items() const {
     out.push_back({"Snapshot TrustEpoch", cur->trust_epoch});
     out.push_back({"Snapshot Mode", std::string(to_string(cur->eku_mode))});
     out.push_back({"Snapshot RetiredWaiting", static_cast<std::uint64_t>(plane_.publisher().retired())});
+    // Issue 11 item 5: days left per store and trust certificate.
+    if (cur->stores) {
+      const std::int64_t now = std::time(nullptr);
+      std::size_t ca = 0;
+      for (const StoreCert& c : store_certificates(*cur->stores)) {
+        const std::string k = c.store == "server" ? "Certificate Server "
+                              : c.store == "client" ? "Certificate Client "
+                                                    : "Certificate Ca " + std::to_string(++ca) + " ";
+        if (c.store == "ca") out.push_back({k + "Subject", c.subject});
+        out.push_back({k + "NotAfter", format_utc(c.not_after) + " UTC"});
+        const std::int64_t d = days_left(c.not_after, now);  // 0 once expired (NotAfter says when)
+        out.push_back({k + "DaysLeft", static_cast<std::uint64_t>(d > 0 ? d : 0)});
+      }
+    }
   }
   const CacheStats cs = plane_.cache().stats();
   out.push_back({"VerdictCache Capacity", static_cast<std::uint64_t>(plane_.cache().capacity())});

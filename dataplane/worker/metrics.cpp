@@ -46,6 +46,7 @@ constexpr Rename kSipNames[] = {
     {"handshake_timeouts", "turnpike_tls_handshake_timeouts_total"},
     {"not_tls", "turnpike_tls_not_tls_refusals_total"},
     {"resumed", "turnpike_tls_reused_sessions_total"},
+    {"sip_errors", "turnpike_sip_errors_total"},  // not turnpike_sip_sip_...
 };
 
 std::string sip_family(const char* field) {
