@@ -70,16 +70,17 @@ Reply ControlServer::cmd_diagnostics(Session& s, int id, const ParsedCommand& c)
     Reply r;
     r.error = std::move(res.error);
     if (json && r.error.empty()) {
-      // Key: value lines as one JSON object ("File" repeats: "Files", an array).
+      // Key: value lines as one JSON object ("File" repeats: "Members", an array).
       nlohmann::json j = nlohmann::json::object();
-      j["Files"] = nlohmann::json::array();
+      nlohmann::json members = nlohmann::json::array();
       for (const auto& l : res.lines) {
         const auto colon = l.find(": ");
         if (colon == std::string::npos) continue;
         const std::string k = l.substr(0, colon), val = l.substr(colon + 2);
-        if (k == "File") j["Files"].push_back(val);
+        if (k == "File") members.push_back(val);
         else j[k] = val;
       }
+      j["Members"] = std::move(members);
       std::istringstream in(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
       for (std::string line; std::getline(in, line);) r.lines.push_back(line);
     } else {

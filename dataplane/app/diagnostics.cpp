@@ -291,7 +291,12 @@ void Diagnostics::finish() {
   auto done = std::move(done_);
   done_ = nullptr;
   req_ = {};
-  if (done) done(std::move(r));
+  // The reply must never take the daemon down.
+  try {
+    if (done) done(std::move(r));
+  } catch (const std::exception& e) {
+    log(LogLevel::Error, "diagnostics snapshot: reply failed: %s", e.what());
+  }
 }
 
 void Diagnostics::poll() {
