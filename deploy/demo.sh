@@ -105,6 +105,9 @@ say "SIP over TLS: /turnpike/sip"
 tp_telemetry /turnpike/sip | python3 -m json.tool
 say "egress: /turnpike/egress"
 tp_telemetry /turnpike/egress | python3 -m json.tool
+say "Prometheus /metrics (docs/metrics.md): TLS handshakes, failures by Detail, certificate expiry"
+ip netns exec "$NS_DP" curl -s http://127.0.0.1:9661/metrics |
+  grep -E '^turnpike_tls_(handshakes|reused_sessions|failed_handshakes_by_detail)_total|^turnpike_certificate_not_after' || true
 
 if [ -t 0 ]; then
   cat <<TXT
@@ -112,6 +115,7 @@ if [ -t 0 ]; then
 turnpike is running. In another shell, try:
   ip netns exec $NS_PEER ping $TP_IP
   echo /turnpike/drops | dpdk-telemetry.py -f $TP_PREFIX
+  ip netns exec $NS_DP curl -s http://127.0.0.1:9661/metrics
   $ctlbin --socket $RIG_TMP/turnpike.sock status SIP
   $ctlbin --socket $RIG_TMP/turnpike.sock cert show --json
   kill -USR1 $TP_PID        # counters to the log: $TP_LOG
