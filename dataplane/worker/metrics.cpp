@@ -46,6 +46,8 @@ constexpr Rename kSipNames[] = {
     {"handshake_timeouts", "turnpike_tls_handshake_timeouts_total"},
     {"not_tls", "turnpike_tls_not_tls_refusals_total"},
     {"resumed", "turnpike_tls_reused_sessions_total"},
+    // Issue 11 item 3: handshakes EKU mode Off accepted that mode On would refuse.
+    {"eku_would_fail", "turnpike_tls_eku_would_fail_total"},
     {"sip_errors", "turnpike_sip_errors_total"},  // not turnpike_sip_sip_...
 };
 

@@ -57,6 +57,9 @@ check "telemetry: eku_would_fail counts 3 (the clientAuth client not counted)" \
 check "telemetry: per listener, listener_1 = 3" \
   test "$(json_get "$tel" 'd["/turnpike/sip"]["eku_would_fail_by_listener"]["listener_1"]')" = 3
 
+page=$(ip netns exec "$NS_DP" curl -s --max-time 5 http://127.0.0.1:9661/metrics)
+check "metrics: turnpike_tls_eku_would_fail_total sums to 3 over listener/worker series" \
+  test "$(awk '/^turnpike_tls_eku_would_fail_total\{/ {s += $2} END {print s + 0}' <<<"$page")" = 3
 st=$(ctl --json status EkuWouldFail)
 echo "$(ctl status EkuWouldFail | sed 's/^/  | /')"
 check "xStatus: one would-fail peer, 3 handshakes" \
