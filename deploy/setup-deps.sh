@@ -67,6 +67,9 @@ WOLF_VERSION=5.5.4
 # whole keyUsage/EKU policy lives in turnpike's callback (see docs/);
 # altcertchains so a CA certificate the peer presents is never added to the
 # context's signers (trust comes only from turnpike's trust store).
+# HAVE_SECRET_CALLBACK: the diagnostics key log gets TLS 1.3 secrets through
+# wolfSSL_set_tls13_secret_cb, set only on sessions armed for it (no cost
+# to the others).
 WOLF_CONF=(
   --prefix="$wolf_prefix" --enable-static --disable-shared --with-pic
   --enable-intelasm --enable-aesni --enable-sp --enable-sp-asm
@@ -77,7 +80,7 @@ WOLF_CONF=(
   --enable-altcertchains --enable-des3 --enable-aesgcm --enable-chacha --enable-poly1305 --enable-harden
   --disable-examples --disable-crypttests --disable-benchmark
 )
-WOLF_CFLAGS="-O3 -DWOLFSSL_ALWAYS_VERIFY_CB -DIGNORE_KEY_EXTENSIONS -DWOLFSSL_VERIFY_CB_ALL_CERTS -DKEEP_PEER_CERT -DWOLFSSL_PUBLIC_MP -DHAVE_EX_DATA -DWOLFSSL_CERT_NAME_ALL"
+WOLF_CFLAGS="-O3 -DWOLFSSL_ALWAYS_VERIFY_CB -DIGNORE_KEY_EXTENSIONS -DWOLFSSL_VERIFY_CB_ALL_CERTS -DKEEP_PEER_CERT -DWOLFSSL_PUBLIC_MP -DHAVE_EX_DATA -DWOLFSSL_CERT_NAME_ALL -DHAVE_SECRET_CALLBACK"
 want_sig="$WOLF_VERSION ${WOLF_CONF[*]} $WOLF_CFLAGS"
 if [ -f "$wolf_prefix/.build-sig" ] && [ "$(cat "$wolf_prefix/.build-sig")" = "$want_sig" ] \
    && [ -f "$wolf_prefix/lib/libwolfssl.a" ]; then

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The diagnostics snapshot end to end (issue 11 item 2): a 3 s snapshot with
-# KeyLog On while one openssl s_client (TLS 1.2) sends a SIP OPTIONS; the
+# KeyLog On while openssl s_client sends a SIP OPTIONS over TLS 1.2 and 1.3; the
 # tar.gz holds the spec's file names and no private key; tshark reads the
 # workers' pcapng (the TCP SYN and the TLS ClientHello of that connection)
-# and, with the key log, decrypts the OPTIONS. Then a capture bounded to 4
+# and, with the key log, decrypts both OPTIONS. Then a capture bounded to 4
 # frames stops there and counts the rest; one snapshot at a time; the
 # socket answers other clients during a capture; the read-only socket
 # refuses it; the key-log events (Level 1) on and off.
@@ -30,9 +30,9 @@ rig_start_turnpike "$bin" 2 --set "stores.dir=$stores" \
   --set "sip.backends=[\"$PEER_IP:5060\"]" --set "events.file=$RIG_TMP/events.log" \
   --set "control.socket=$sock" --set "control.readonly_socket=$rosock" --set "diagnostics.dir=$diagdir" || exit 1
 ctl() { "$ctlbin" --socket "$sock" "$@"; }
-options() {  # one SIP OPTIONS over TLS 1.2 with the client certificate
-  printf 'OPTIONS sip:edge.test SIP/2.0\r\nVia: SIP/2.0/TLS 198.18.0.9;branch=z9hG4bK-diag\r\nMax-Forwards: 70\r\nTo: <sip:edge.test>\r\nFrom: <sip:diag@test>;tag=1\r\nCall-ID: diag-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' |
-    peer timeout 2 openssl s_client -connect "$TP_IP:5061" -tls1_2 -CAfile "$pki/ca.pem" -cert "$pki/client.pem" \
+options() {  # options VERSION CALL-ID: one SIP OPTIONS over TLS (-tls1_2|-tls1_3) with the client certificate
+  printf 'OPTIONS sip:edge.test SIP/2.0\r\nVia: SIP/2.0/TLS 198.18.0.9;branch=z9hG4bK-%s\r\nMax-Forwards: 70\r\nTo: <sip:edge.test>\r\nFrom: <sip:diag@test>;tag=1\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' "$2" "$2" |
+    peer timeout 2 openssl s_client -connect "$TP_IP:5061" "$1" -CAfile "$pki/ca.pem" -cert "$pki/client.pem" \
       -key "$pki/client.key" -cert_chain "$pki/inter.pem" -ign_eof 2>&1
 }
 
@@ -50,9 +50,17 @@ check "a second snapshot is refused while one runs (exit 1)" \
   bash -c '[ "$1" -ne 0 ] && grep -q "already running" <<<"$2"' _ "$?" "$out"
 check "the read-only socket refuses a snapshot" \
   grep -q "read-only control socket" <<<"$("$ctlbin" --socket "$rosock" diag 1 2>&1)"
-sc=$(options)
+# Both connections at once: each s_client holds its connection for 2 s, and
+# both must fall inside the 3 s window.
+options -tls1_3 diag-13 >"$RIG_TMP/sc13.out" &
+SC13_PID=$!
+sc=$(options -tls1_2 diag-12)
 check "s_client: TLS 1.2 handshake and a 200 to the OPTIONS" \
   bash -c 'grep -q "Protocol *: TLSv1.2" <<<"$1" && grep -q "SIP/2.0 200" <<<"$1"' _ "$sc"
+wait $SC13_PID
+sc=$(cat "$RIG_TMP/sc13.out")
+check "s_client: TLS 1.3 handshake and a 200 to the OPTIONS" \
+  bash -c 'grep -q "TLSv1.3" <<<"$1" && grep -q "SIP/2.0 200" <<<"$1"' _ "$sc"
 wait "$DIAG_PID"
 rc=$?
 DIAG_PID=""
@@ -88,16 +96,21 @@ pcap=$(ls "$x"/eth0_diagnostic_logging_tcpdump00_*.pcapng)
 kl=$(ls "$x"/keylog_*.txt)
 echo "  capinfos: $(capinfos -c -M "$pcap" 2>&1 | grep 'Number of packets')"
 syn=$(tshark -r "$pcap" -Y "tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.dstport == 5061" 2>/dev/null | wc -l)
-check "tshark: the TCP SYN of the connection ($syn)" test "$syn" -ge 1
+check "tshark: the TCP SYNs of the connections ($syn)" test "$syn" -ge 2
 synack=$(tshark -r "$pcap" -Y "tcp.flags.syn == 1 && tcp.flags.ack == 1 && tcp.srcport == 5061" 2>/dev/null | wc -l)
 check "tshark: our SYN-ACK (transmitted frames are captured too) ($synack)" test "$synack" -ge 1
 hello=$(tshark -r "$pcap" -Y "tls.handshake.type == 1" 2>/dev/null | wc -l)
-check "tshark: the TLS ClientHello ($hello)" test "$hello" -ge 1
+check "tshark: the TLS ClientHellos ($hello)" test "$hello" -ge 2
+sed 's/^\([A-Z_0-9]*\) .*/  key log: \1/' "$kl"
 check "key log: a CLIENT_RANDOM line (TLS 1.2)" grep -Eq "^CLIENT_RANDOM [0-9a-f]{64} [0-9a-f]{96}\$" "$kl"
+for l in CLIENT_HANDSHAKE_TRAFFIC_SECRET SERVER_HANDSHAKE_TRAFFIC_SECRET CLIENT_TRAFFIC_SECRET_0 SERVER_TRAFFIC_SECRET_0; do
+  check "key log: $l (TLS 1.3)" grep -Eq "^$l [0-9a-f]{64} [0-9a-f]{64,96}\$" "$kl"
+done
 # The TLS leg only (port 5061): the backend leg carries the same OPTIONS in clear.
 dec=$(tshark -r "$pcap" -o "tls.keylog_file:$kl" -Y "sip && tcp.port == 5061" -T fields -e sip.Method -e sip.Call-ID 2>/dev/null)
 echo "  decrypted: $(tr '\n' ' ' <<<"$dec")"
-check "tshark with the key log decrypts the SIP OPTIONS" grep -q "OPTIONS.*diag-1" <<<"$dec"
+check "tshark with the key log decrypts the SIP OPTIONS over TLS 1.2" grep -q "OPTIONS.*diag-12" <<<"$dec"
+check "tshark with the key log decrypts the SIP OPTIONS over TLS 1.3" grep -q "OPTIONS.*diag-13" <<<"$dec"
 check "without the key log it does not" \
   bash -c '! tshark -r "$1" -Y "sip && tcp.port == 5061" 2>/dev/null | grep -q OPTIONS' _ "$pcap"
 check "events: key logging enabled and disabled, Level 1" \
