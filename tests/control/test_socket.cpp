@@ -708,3 +708,81 @@ TEST(ControlSocket, RandomLinesChangeNothing) {
   r.srv->close_session(ro);
   EXPECT_EQ(r.plane->publisher().load(), before);
 }
+
+// Issue 11: xStatus EkuWouldFail lists what the control loop recorded;
+// xCommand Audit names the peer; Audit WhatIf compares a mode or another
+// session's staged transaction and changes nothing.
+TEST(ControlSocket, EkuWouldFailStatusAuditAndWhatIf) {
+  Rig r({}, false);
+  const int s = r.srv->open_session(false, "admin");
+  const int ro = r.srv->open_session(true, "monitor");
+  auto has = [](const Reply& rep, std::string_view needle) {
+    for (const auto& l : rep.lines)
+      if (l.find(needle) != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_TRUE(has(r.srv->execute(ro, "xStatus EkuWouldFail"), "*s xStatus EkuWouldFail Peers: 0"));
+
+  const CertFacts f = turnpike::testing::pki_facts("server");
+  WouldFailSighting w;
+  w.fp = f.sha256;
+  w.subject = f.subject;
+  w.issuer = f.issuer;
+  w.src_ip = "198.18.0.2";
+  w.src_port = 40001;
+  w.dst_ip = "198.18.0.1";
+  w.dst_port = 5061;
+  w.time = 1767225600;
+  EXPECT_TRUE(r.plane->would_fail().note(w));
+  w.src_port = 40002;
+  w.time += 5;
+  EXPECT_FALSE(r.plane->would_fail().note(w));  // same fingerprint, same hour: no second event
+  const Reply st = r.srv->execute(ro, "xStatus EkuWouldFail");
+  EXPECT_TRUE(has(st, "*s xStatus EkuWouldFail Peers: 1"));
+  EXPECT_TRUE(has(st, "*s xStatus EkuWouldFail Peer 1 Fingerprint: " + fingerprint_hex(f.sha256)));
+  EXPECT_TRUE(has(st, "*s xStatus EkuWouldFail Peer 1 Subject: CN=server.test"));
+  EXPECT_TRUE(has(st, "*s xStatus EkuWouldFail Peer 1 LastSource: 198.18.0.2:40002"));
+  EXPECT_TRUE(has(st, "*s xStatus EkuWouldFail Peer 1 LastSeen: 2026-01-01 00:00:05 UTC"));
+  EXPECT_TRUE(has(st, "*s xStatus EkuWouldFail Peer 1 Count: 2"));
+  const Reply sj = r.srv->execute(ro, "xStatus EkuWouldFail --json");
+  std::string js;
+  for (const auto& l : sj.lines) js += l + "\n";
+  auto j = nlohmann::json::parse(js);
+  EXPECT_EQ(j["EkuWouldFail"]["Peer"]["1"]["Count"], 2);
+  EXPECT_EQ(j["EkuWouldFail"]["Peer"]["1"]["Issuer"], f.issuer);
+
+  // The audit (mode On here): the peer is refused now.
+  EXPECT_TRUE(has(r.srv->execute(ro, "xCommand Audit"), "peer-serverauth-only-refused: Inbound peer CN=server.test"));
+  // What-if: needs a mode or a transaction; Off accepts the peer, On refuses it.
+  EXPECT_NE(r.srv->execute(ro, "xCommand Audit WhatIf").error, "");
+  EXPECT_NE(r.srv->execute(ro, "xCommand Audit WhatIf Mode: Maybe").error, "");
+  EXPECT_NE(r.srv->execute(ro, "xCommand Audit WhatIf Store: Client").error, "");
+  EXPECT_TRUE(has(r.srv->execute(ro, "xCommand Audit WhatIf Mode: Off"), "Would fail: 0"));
+  const Reply on = r.srv->execute(ro, "xCommand Audit WhatIf Mode: On");
+  EXPECT_EQ(on.error, "");
+  EXPECT_TRUE(has(on, "Would fail: 1"));
+  EXPECT_TRUE(has(on, "[error] would-fail-peer: would fail: inbound peer CN=server.test"));
+
+  // Another session's staged transaction: the public server certificate
+  // copied into the client store (scenario 3 -> 4), read from the monitor.
+  const Reply up = r.srv->execute(s, "xCommand Certificate Upload Store: Server Certificate: " + pki("server-chain.pem") +
+                                         " Key: " + pki("server.key") + " AsClient: Yes");
+  ASSERT_EQ(up.error, "");
+  const auto* before = r.plane->publisher().load();
+  const Reply staged = r.srv->execute(ro, "xCommand Audit WhatIf");
+  EXPECT_EQ(staged.error, "");
+  EXPECT_TRUE(has(staged, "the staged transaction (admin"));
+  EXPECT_TRUE(has(staged, "scenario 3 -> 4"));
+  const Reply staged_off = r.srv->execute(ro, "xCommand Audit WhatIf Mode: Off --json");
+  std::string sjs;
+  for (const auto& l : staged_off.lines) sjs += l + "\n";
+  auto wj = nlohmann::json::parse(sjs);
+  EXPECT_EQ(wj["eku_mode"]["then"], "Off");
+  EXPECT_EQ(wj["scenario"]["then"], "4");
+  EXPECT_EQ(wj["would_fail"], 0);
+  EXPECT_TRUE(r.srv->transaction_open());  // reading it changed nothing
+  EXPECT_EQ(r.plane->publisher().load(), before);
+  EXPECT_EQ(r.srv->execute(s, "xCommand Certificate Abort").error, "");
+  r.srv->close_session(s);
+  r.srv->close_session(ro);
+}
