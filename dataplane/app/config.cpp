@@ -695,6 +695,9 @@ std::string describe(const Config& c) {
     o << "control socket: " << (c.control_socket_path().empty() ? "off" : c.control_socket_path())
       << " read-only: " << (c.control_readonly_path().empty() ? "off" : c.control_readonly_path())
       << " group=" << (c.control_group.empty() ? "(the daemon's)" : c.control_group) << " mode=" << mode << "\n";
+    o << "diagnostics: dir=" << c.diagnostics_path() << " max_mb=" << c.diagnostics_max_mb
+      << " max_packets=" << c.diagnostics_max_packets << " snaplen=" << c.diagnostics_snaplen
+      << " max_seconds=" << c.diagnostics_max_seconds << "\n";
   }
   o << "metrics: " << (c.metrics_listen == "off" ? std::string("off") : "http://" + c.metrics_listen + "/metrics")
     << "\n";
