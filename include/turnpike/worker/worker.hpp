@@ -37,6 +37,13 @@ struct Worker {
   unsigned lcore = 0;
   std::uint16_t queue = 0;  // RX and TX queue id on every port
   std::vector<std::uint16_t> port_ids;
+  // Diagnostics capture (dataplane/app/diagnostics.cpp): the control thread
+  // stores a buffer to start and nullptr to stop, then waits one grace
+  // period before reading it. `cap` is this iteration's copy (read once at
+  // the top, cleared at the quiescent state): RX and TX test only it.
+  // Declared before `net`: its TX function reads `cap` until `net` is gone.
+  std::atomic<diag::CaptureBuffer*> capture{nullptr};
+  diag::CaptureBuffer* cap = nullptr;
   std::unique_ptr<net::NetWorker> net;
   std::unique_ptr<TcpGlue> tcp;  // per-core TCP stack bound to `net`
   std::vector<std::unique_ptr<tcp::Listener>> services;  // echo/discard (RFC 862/863)
@@ -57,12 +64,6 @@ struct Worker {
   const control::DataplaneSnapshot* snap = nullptr;
   // For telemetry (relaxed: monitoring only): the generation last used.
   std::atomic<std::uint64_t> snapshot_generation{0};
-  // Diagnostics capture (dataplane/app/diagnostics.cpp): the control thread
-  // stores a buffer to start and nullptr to stop, then waits one grace
-  // period before reading it. `cap` is this iteration's copy (read once at
-  // the top, cleared at the quiescent state): RX and TX test only it.
-  std::atomic<diag::CaptureBuffer*> capture{nullptr};
-  diag::CaptureBuffer* cap = nullptr;
 };
 
 // Set by signal handlers; workers exit their loop when it turns true.
