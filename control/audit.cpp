@@ -125,6 +125,13 @@ ScenarioOutcome classify(const StoreSnapshot& s, const SunsetTable& table, int64
   return o;
 }
 
+std::string eku_bits_text(bool present, uint8_t eku) {
+  CertFacts f;
+  f.eku_present = present;
+  f.eku = eku;
+  return eku_text(f);
+}
+
 std::string days_left(int64_t not_after, int64_t now) {
   const int64_t d = (not_after - now) / kDay;
   if (not_after < now) return "expired";
@@ -228,6 +235,34 @@ void sunset_report(AuditReport& r, const StoreSnapshot& s, const AuditInputs& in
                        "): refused with \"unsupported certificate purpose\" if it enforces clientAuth.",
                    "Upload a client certificate with clientAuth from a private CA (scenario 2.1)."});
     }
+  }
+
+  // What each remote presented when turnpike last verified it: a
+  // serverAuth-only certificate is fine for our outbound TLS, but the same
+  // peer connecting inbound with it is refused in mode On.
+  for (const auto& rm : in.remotes) {
+    const WouldFailPeer* seen = nullptr;
+    for (const auto& c : in.remote_certs)
+      if (c.last_dst == rm.address && (!seen || c.last_seen > seen->last_seen)) seen = &c;
+    if (!seen) {
+      f.push_back({Severity::Info, "remote-not-seen",
+                   rm.name + ": its certificate has not been verified yet (no outbound handshake since start or the "
+                             "last CA change).",
+                   "None; it is reported after the first connection."});
+      continue;
+    }
+    const SunsetEntry* e = table.match(seen->issuer);
+    const bool srv_only = seen->eku_present && (seen->eku & kEkuServerAuth) && !(seen->eku & (kEkuClientAuth | kEkuAny));
+    const std::string who = rm.name + " presents " + seen->subject + " (issuer " + seen->issuer +
+                            (e ? ", public CA " + e->ca : std::string()) + ", SHA-256 " + peer_fingerprint_text(*seen) +
+                            ", " + eku_bits_text(seen->eku_present, seen->eku) + ")";
+    if (srv_only)
+      f.push_back({r.mode == EkuMode::On ? Severity::Warning : Severity::Info, "remote-serverauth-only",
+                   who + ": fine for turnpike's outbound TLS, but if this peer connects inbound with the same "
+                         "certificate, EKU checking mode On refuses it.",
+                   "Keep the mode Off for it, or ask the peer for a clientAuth certificate for its inbound connections."});
+    else
+      f.push_back({Severity::Info, "remote-certificate", who + ".", "None."});
   }
 
   // Inbound peers seen presenting serverAuth-only certificates (mode Off).

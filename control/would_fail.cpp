@@ -47,7 +47,7 @@ bool prefix_match(const Fingerprint& partial, const Fingerprint& full) {
 }  // namespace
 
 // Fields: fp hex (64, or 32 when partial) | src ip | src port | dst ip |
-// dst port | time | subject | issuer.
+// dst port | time | EKU (256 when present + bits) | subject | issuer.
 std::size_t encode_sighting(const WouldFailSighting& s, char* buf, std::size_t cap) {
   Writer w{buf, cap};
   const std::size_t nb = s.fp_partial ? 16 : s.fp.size();
@@ -66,6 +66,8 @@ std::size_t encode_sighting(const WouldFailSighting& s, char* buf, std::size_t c
   w.put(kSep);
   w.num(s.time);
   w.put(kSep);
+  w.num((s.eku_present ? 256 : 0) | s.eku);
+  w.put(kSep);
   w.str(s.subject, kSightingNameMax);
   w.put(kSep);
   w.str(s.issuer, kSightingNameMax);
@@ -73,12 +75,14 @@ std::size_t encode_sighting(const WouldFailSighting& s, char* buf, std::size_t c
 }
 
 bool decode_sighting(std::string_view rec, WouldFailSighting& out) {
-  std::string_view f[8];
-  for (int i = 0; i < 8; ++i) {
-    const std::size_t e = i == 7 ? rec.size() : rec.find(kSep);
+  constexpr int kFields = 9;
+  std::string_view f[kFields];
+  for (int i = 0; i < kFields; ++i) {
+    const bool last = i == kFields - 1;
+    const std::size_t e = last ? rec.size() : rec.find(kSep);
     if (e == std::string_view::npos) return false;
     f[i] = rec.substr(0, e);
-    rec.remove_prefix(i == 7 ? rec.size() : e + 1);
+    rec.remove_prefix(last ? rec.size() : e + 1);
   }
   if (f[0].size() != 64 && f[0].size() != 32) return false;
   out = {};
@@ -90,8 +94,12 @@ bool decode_sighting(std::string_view rec, WouldFailSighting& out) {
   }
   out.src_ip = f[1];
   out.dst_ip = f[3];
-  out.subject = f[6];
-  out.issuer = f[7];
+  out.subject = f[7];
+  out.issuer = f[8];
+  unsigned eku = 0;
+  if (!parse_num(f[6], eku) || eku > 511) return false;
+  out.eku_present = eku & 256;
+  out.eku = static_cast<uint8_t>(eku & 255);
   return parse_num(f[2], out.src_port) && parse_num(f[4], out.dst_port) && parse_num(f[5], out.time);
 }
 
@@ -133,6 +141,10 @@ bool WouldFailTable::note(const WouldFailSighting& s) {
   }
   if (!s.subject.empty()) p.subject = s.subject;
   if (!s.issuer.empty()) p.issuer = s.issuer;
+  if (!s.fp_partial) {  // a resumption carries no EKU of its own
+    p.eku_present = s.eku_present;
+    p.eku = s.eku;
+  }
   p.last_src_ip = s.src_ip;
   p.last_src_port = s.src_port;
   p.last_dst = std::string(s.dst_ip) + ":" + std::to_string(s.dst_port);

@@ -263,6 +263,7 @@ AuditInputs audit_inputs(const Plane& plane, const ControlHooks& hooks) {
   AuditInputs in;
   in.inbound = !plane.settings().listeners.empty();
   in.peers = plane.would_fail().peers();
+  in.remote_certs = plane.remote_certs().peers();
   if (!plane.settings().client_context || !hooks.config) return in;
   std::map<std::string, std::map<std::string, std::string>> egress, backends;  // index -> key -> value
   bool backend_tls = false;
@@ -281,13 +282,17 @@ AuditInputs audit_inputs(const Plane& plane, const ControlHooks& hooks) {
   }
   for (auto& [n, kv] : egress) {
     const std::string name = kv["Name"];
-    in.remotes.push_back({"egress client", "Egress Route " + n + " " +
-                                               (name.empty() || name[0] == '(' ? std::string() : name + " ") + "(" +
-                                               kv["Address"] + ":" + kv["Port"] + ")"});
+    const std::string addr = kv["Address"] + ":" + kv["Port"];
+    in.remotes.push_back({"egress client",
+                          "Egress Route " + n + " " + (name.empty() || name[0] == '(' ? std::string() : name + " ") +
+                              "(" + addr + ")",
+                          addr});
   }
   if (backend_tls)
-    for (auto& [n, kv] : backends)
-      in.remotes.push_back({"backend-TLS client", "SIP Backend " + n + " (" + kv["Address"] + ":" + kv["Port"] + ")"});
+    for (auto& [n, kv] : backends) {
+      const std::string addr = kv["Address"] + ":" + kv["Port"];
+      in.remotes.push_back({"backend-TLS client", "SIP Backend " + n + " (" + addr + ")", addr});
+    }
   return in;
 }
 

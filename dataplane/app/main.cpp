@@ -246,6 +246,11 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   auto drain_events = [&] {
     for (auto& r : event_rings)
       r->drain([&](std::string_view kind, std::string_view source, std::string_view line) {
+        if (kind == control::kRecordRemoteCertificate) {  // for the audit, never written
+          control::WouldFailSighting w;
+          if (plane && control::decode_sighting(source, w)) plane->remote_certs().note(w);
+          return;
+        }
         if (kind == control::kEventInboundEkuWouldFail) {
           control::WouldFailSighting w;
           if (!plane || !control::decode_sighting(source, w) || !plane->would_fail().note(w)) return;
@@ -312,6 +317,12 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
       char buf[control::EventSink::kMaxLine];
       const std::size_t n = control::format_tls_error_event(e, buf, sizeof buf);
       if (n) er->push(e.event, e.src_ip, {buf, n});  // never blocks: a full ring is counted
+      else er->drop_long();
+    };
+    auto remote_seen = [er](const control::WouldFailSighting& w) {
+      char rec[640];
+      const std::size_t m = control::encode_sighting(w, rec, sizeof rec);
+      if (m) er->push(control::kRecordRemoteCertificate, {rec, m}, {});
       else er->drop_long();
     };
     auto emit_sip = [er](const control::EventLine& e) {
@@ -384,6 +395,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
       so.limits.max_header = cfg.sip_max_header;
       so.limits.max_body = cfg.sip_max_body;
       so.answer_keepalive = cfg.sip_keepalive_pong;
+      so.remote_seen = remote_seen;
       // The peer record rides in the ring's source field; the control loop
       // keeps the peer and lets one event per fingerprint per hour through.
       so.would_fail = [er](const control::TlsErrorEvent& e, const control::WouldFailSighting& w) {
@@ -421,6 +433,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
       eo.source_ip = source_for(route.ip);
       eo.name = route.name;
       eo.handshake_timeout_us = std::uint64_t(cfg.egress_handshake_timeout_ms) * 1000;
+      eo.remote_seen = remote_seen;
       auto eg = std::make_unique<proxy::Egress>(
           [wp]() -> std::shared_ptr<const tls::Context> { return wp->snap ? wp->snap->client_ctx : nullptr; },
           eo, emit_tls);

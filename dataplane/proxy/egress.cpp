@@ -67,7 +67,14 @@ struct Egress::Pair final : tcp::ConnHandler {
     if (tls.state() == tls::Session::State::Handshaking) {
       tls.step();
       if (tls.state() == tls::Session::State::Failed) return handshake_failed(tls.failure());
-      if (tls.state() == tls::Session::State::Open) eg.stats_.handshakes_ok.add();
+      if (tls.state() == tls::Session::State::Open) {
+        eg.stats_.handshakes_ok.add();
+        if (eg.opt_.remote_seen) {
+          tcp::ConnInfo ci;
+          st.info(out, ci);
+          eg.remotes_.opened(eg.opt_.remote_seen, tls, ci);
+        }
+      }
     }
     if (tls.state() == tls::Session::State::Open) {
       // Inside -> remote: the inside's bytes stay in its TCP buffer (and its

@@ -251,7 +251,14 @@ struct SipProxy::Pair final : tcp::ConnHandler {
       if (be_tls->state() == tls::Session::State::Handshaking) {
         be_tls->step();
         if (be_tls->state() == tls::Session::State::Failed) return backend_tls_failed(be_tls->failure());
-        if (be_tls->state() == tls::Session::State::Open) drain_backend();
+        if (be_tls->state() == tls::Session::State::Open) {
+          if (px.opt_.remote_seen) {
+            tcp::ConnInfo bi;
+            st.info(be, bi);
+            px.remotes_.opened(px.opt_.remote_seen, *be_tls, bi);
+          }
+          drain_backend();
+        }
       }
       std::uint8_t buf[16384];
       const std::size_t n = be_tls->read(buf, sizeof buf);

@@ -702,8 +702,10 @@ bool Session::verify_peer(std::span<const std::uint8_t> leaf, std::span<const co
   auto facts = control::extract_facts(leaf);
   if (!facts) return reject("unable to decode certificate", bad_certificate);
   peer_.cn = facts->subject_cn;
-  if (r.verdict.would_fail_on) {
-    peer_.would_fail = true;
+  peer_.eku_present = facts->eku_present;
+  peer_.eku = facts->eku;
+  peer_.would_fail = r.verdict.would_fail_on;
+  if (r.verdict.would_fail_on || role == control::Role::Outbound) {
     peer_.subject = facts->subject;
     peer_.issuer = facts->issuer;
   }

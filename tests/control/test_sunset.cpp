@@ -356,3 +356,38 @@ TEST(SunsetWhatIf, StagedServerWithoutServerAuthAndCaRemoval) {
   // Unchanged stores, unchanged mode: nothing fails.
   EXPECT_EQ(what_if(cur, cur, in, "nothing", kMid2026).failures(), 0u);
 }
+
+TEST(SunsetAudit, RemotesByTheCertificateTheyPresented) {
+  AuditInputs in;
+  in.remotes = {{"egress client", "Egress Route 1 carrier.test (203.0.113.5:5061)", "203.0.113.5:5061"},
+                {"egress client", "Egress Route 2 (203.0.113.6:5061)", "203.0.113.6:5061"},
+                {"backend-TLS client", "SIP Backend 1 (10.0.0.5:5061)", "10.0.0.5:5061"}};
+  WouldFailPeer pub = peer("CN=carrier.test", "CN=R11, O=Let's Encrypt, C=US");
+  pub.last_dst = "203.0.113.5:5061";
+  pub.eku_present = true;
+  pub.eku = kEkuServerAuth;
+  WouldFailPeer old = pub;  // an earlier certificate of the same remote
+  old.subject = "CN=old.carrier.test";
+  old.eku = kEkuServerAuth | kEkuClientAuth;
+  old.last_seen -= kDay;
+  WouldFailPeer be = peer("CN=backend.test", "CN=Turnpike Test Intermediate");
+  be.last_dst = "10.0.0.5:5061";
+  be.eku_present = true;
+  be.eku = kEkuServerAuth | kEkuClientAuth;
+  in.remote_certs = {old, pub, be};
+  AuditReport on = audit(snap("pub-server", "both"), in, kMid2026);
+  const Finding* f = on.find("remote-serverauth-only");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->severity, Severity::Warning);
+  EXPECT_NE(f->message.find("Egress Route 1 carrier.test (203.0.113.5:5061) presents CN=carrier.test"), std::string::npos)
+      << f->message;
+  EXPECT_NE(f->message.find("public CA Let's Encrypt"), std::string::npos);
+  const Finding* b = on.find("remote-certificate");
+  ASSERT_NE(b, nullptr);
+  EXPECT_NE(b->message.find("SIP Backend 1 (10.0.0.5:5061) presents CN=backend.test"), std::string::npos);
+  const Finding* n = on.find("remote-not-seen");
+  ASSERT_NE(n, nullptr);
+  EXPECT_NE(n->message.find("Egress Route 2"), std::string::npos);
+  AuditReport off = audit(snap("pub-server", "both", EkuMode::Off), in, kMid2026);
+  EXPECT_EQ(off.find("remote-serverauth-only")->severity, Severity::Info);
+}

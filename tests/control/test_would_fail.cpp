@@ -113,8 +113,17 @@ TEST(WouldFailRecord, EncodeDecodeRoundTripAndScrub) {
   EXPECT_GT(encode_sighting(s, buf, sizeof buf), 0u);
   // Garbage is refused.
   EXPECT_FALSE(decode_sighting("", d));
-  EXPECT_FALSE(decode_sighting("zz\x1f" "a\x1f" "1\x1f" "b\x1f" "2\x1f" "3\x1f" "s\x1f" "i", d));
-  EXPECT_FALSE(decode_sighting(std::string(64, 'a') + "\x1f" "a\x1f" "x\x1f" "b\x1f" "2\x1f" "3\x1f" "s\x1f" "i", d));
+  EXPECT_FALSE(decode_sighting("zz\x1f" "a\x1f" "1\x1f" "b\x1f" "2\x1f" "3\x1f" "0\x1f" "s\x1f" "i", d));
+  EXPECT_FALSE(decode_sighting(std::string(64, 'a') + "\x1f" "a\x1f" "x\x1f" "b\x1f" "2\x1f" "3\x1f" "0\x1f" "s\x1f" "i", d));
+  EXPECT_FALSE(decode_sighting(std::string(64, 'a') + "\x1f" "a\x1f" "1\x1f" "b\x1f" "2\x1f" "3\x1f" "999\x1f" "s\x1f" "i", d));
+  EXPECT_TRUE(decode_sighting(std::string(64, 'a') + "\x1f" "a\x1f" "1\x1f" "b\x1f" "2\x1f" "3\x1f" "0\x1f" "s\x1f" "i", d));
+  // The EKU travels too (remote certificates).
+  s.eku_present = true;
+  s.eku = kEkuServerAuth;
+  const size_t m = encode_sighting(s, buf, sizeof buf);
+  ASSERT_TRUE(decode_sighting({buf, m}, d));
+  EXPECT_TRUE(d.eku_present);
+  EXPECT_EQ(d.eku, kEkuServerAuth);
 }
 
 TEST(WouldFailTable, OneEventPerFingerprintPerHour) {

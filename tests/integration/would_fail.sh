@@ -20,10 +20,17 @@ sock="$RIG_TMP/run/ctl.sock"
 events="$RIG_TMP/events.log"
 ip netns exec "$NS_PEER" python3 "$here/sip_peers.py" backend "$PEER_IP" 5060 "$RIG_TMP/backend.log" &
 BACKEND_PID=$!
-trap 'kill $BACKEND_PID 2>/dev/null; rig_down' EXIT
+# A remote behind an egress route presenting a serverAuth-only certificate
+# (and requiring our client certificate with clientAuth).
+ip netns exec "$NS_PEER" python3 "$here/sip_peers.py" tlsbackend "$PEER_IP" 6001 "$RIG_TMP/remote.log" \
+  "$pki/server-chain.pem" "$pki/server.key" "$pki/ca.pem" &
+REMOTE_PID=$!
+trap 'kill $BACKEND_PID $REMOTE_PID 2>/dev/null; rig_down' EXIT
+sleep 0.5
 rig_start_turnpike "$bin" 2 --set "stores.dir=$stores" --set stores.eku_mode=off \
   --set "sip.backends=[\"$PEER_IP:5060\"]" --set "events.file=$events" \
-  --set "control.socket=$sock" --set control.readonly_socket=off || exit 1
+  --set "control.socket=$sock" --set control.readonly_socket=off \
+  --set "egress.routes=[{listen_port=5070, remote=\"$PEER_IP:6001\", name=\"server.test\"}]" || exit 1
 
 ctl() { "$ctlbin" --socket "$sock" "$@"; }
 fp_of() { openssl x509 -noout -fingerprint -sha256 -in "$1" | cut -d= -f2; }
@@ -76,13 +83,17 @@ check "the event has the spec's fields, Level 2" \
   grep -Eq "^Event=\"Inbound TLS EKU Check Would Fail\" Service=\"SIP\" Src-ip=\"$PEER_IP\" Src-port=\"[0-9]+\" Dst-ip=\"$TP_IP\" Dst-port=\"5061\" Detail=\"unsupported certificate purpose\" Protocol=\"TLS\" Level=\"2\" UTCTime=\"[0-9-]+ [0-9:.]+\"$" <<<"$line"
 
 # --- the sunset audit and its what-if name the peer before the switch.
+check "through egress: the remote answers" \
+  grep -q "SIP/2.0 200" <<<"$(peer timeout 15 python3 "$here/sip_peers.py" plainclient "$TP_IP" 5070 options)"
 aud=$(ctl audit)
 echo "$aud" | sed 's/^/  | /'
 check "audit: scenario 3 (both stores private) and its fix in one sentence" \
   bash -c 'grep -q "^Scenario 3: all private CA" <<<"$1" && grep -q "^  fix:   For public-facing services use a public-CA server certificate (scenario 2.1).$" <<<"$1"' _ "$aud"
 check "audit: each store certificate with clientAuth, issuer, expiry and role" \
   bash -c 'grep -q "^  server: CN=both.test; issuer CN=Turnpike Test Intermediate (private or unknown CA); clientAuth yes .*; roles: inbound server$" <<<"$1" &&
-           grep -q "^  client: CN=client.test; .*clientAuth yes .*roles: none (no egress route or backend TLS configured)$" <<<"$1"' _ "$aud"
+           grep -q "^  client: CN=client.test; .*clientAuth yes .*roles: egress client$" <<<"$1"' _ "$aud"
+check "audit: the egress remote presents a serverAuth-only certificate" \
+  grep -q "remote-serverauth-only: Egress Route 1 server.test ($PEER_IP:6001) presents CN=server.test (issuer CN=Turnpike Test Intermediate, SHA-256 $server_fp, serverAuth)" <<<"$aud"
 check "audit: the serverAuth-only peer, by fingerprint, accepted only because the mode is Off" \
   grep -q "\[warning\] peer-serverauth-only: Inbound peer CN=server.test (issuer CN=Turnpike Test Intermediate, SHA-256 $server_fp, last from $PEER_IP:[0-9]*.*3 handshakes) presents a serverAuth-only certificate: accepted only because EKU checking is Off" <<<"$aud"
 check "audit: findings worst first" \

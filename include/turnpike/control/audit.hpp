@@ -39,8 +39,9 @@ struct ScenarioOutcome {
 
 // Where turnpike presents its client store (from the TLS settings).
 struct AuditRemote {
-  std::string role;  // "egress client" or "backend-TLS client"
-  std::string name;  // e.g. "Egress Route 1 carrier.test (203.0.113.5:5061)"
+  std::string role;     // "egress client" or "backend-TLS client"
+  std::string name;     // e.g. "Egress Route 1 carrier.test (203.0.113.5:5061)"
+  std::string address;  // "203.0.113.5:5061": matches remote_certs' last_dst
 };
 
 // What the audit knows besides the stores; all optional.
@@ -48,6 +49,7 @@ struct AuditInputs {
   bool inbound = true;  // TLS listeners: the server store serves inbound handshakes
   std::vector<AuditRemote> remotes;
   std::vector<WouldFailPeer> peers;     // inbound peers seen presenting serverAuth-only certificates
+  std::vector<WouldFailPeer> remote_certs;  // remote servers' certificates as verified (last_dst: the remote)
   const SunsetTable* sunset = nullptr;  // null: the built-in table
 };
 

@@ -166,6 +166,10 @@ class Plane {
   // control loop from the workers' event rings).
   WouldFailTable& would_fail() { return would_fail_; }
   const WouldFailTable& would_fail() const { return would_fail_; }
+  // Remote servers' certificates (egress, TLS backends) as first verified;
+  // the table's event verdicts are unused.
+  WouldFailTable& remote_certs() { return remote_certs_; }
+  const WouldFailTable& remote_certs() const { return remote_certs_; }
   const TlsSettings& settings() const { return settings_; }
   std::shared_ptr<tls::TicketKeys> tickets() const;
   // Control thread, about once a second: ticket rotation, reclaim,
@@ -181,6 +185,7 @@ class Plane {
   std::unique_ptr<StoreManager> stores_;
   std::unique_ptr<VerdictCache> cache_;
   WouldFailTable would_fail_;
+  WouldFailTable remote_certs_{256};
   std::mutex apply_mu_;  // one transaction at a time (SIGHUP, socket, start-up)
   std::uint64_t next_generation_ = 1;
   ExpiryWatch expiry_;  // control thread only (tick)

@@ -17,13 +17,19 @@
 namespace turnpike::control {
 
 inline constexpr std::string_view kEventInboundEkuWouldFail = "Inbound TLS EKU Check Would Fail";
+// Not an event: a worker's first verification of a remote server's
+// certificate (egress, TLS backends), for the audit. Never written.
+inline constexpr std::string_view kRecordRemoteCertificate = "Remote TLS Certificate Seen";
 
-// One would-fail handshake, as a worker saw it. Views: the caller's strings
-// (encode) or the record's bytes (decode).
+// One would-fail handshake (or one remote's certificate), as a worker saw
+// it. Views: the caller's strings (encode) or the record's bytes (decode).
+// For a remote, src is this edge and dst the remote.
 struct WouldFailSighting {
   Fingerprint fp{};
   bool fp_partial = false;  // resumed session: only the first 16 bytes are known
   std::string_view subject, issuer;  // empty on a resumed session
+  bool eku_present = false;  // the leaf's EKU (EkuBit), when known
+  uint8_t eku = 0;
   std::string_view src_ip, dst_ip;
   uint16_t src_port = 0, dst_port = 0;
   int64_t time = 0;  // Unix seconds
@@ -42,6 +48,8 @@ struct WouldFailPeer {
   Fingerprint fp{};
   bool fp_partial = false;
   std::string subject, issuer;
+  bool eku_present = false;
+  uint8_t eku = 0;
   std::string last_src_ip;
   uint16_t last_src_port = 0;
   std::string last_dst;  // the listener, "ip:port"

@@ -15,8 +15,10 @@
 #include <vector>
 
 #include "turnpike/control/events.hpp"
+#include "turnpike/control/would_fail.hpp"
 #include "turnpike/net/counters.hpp"
 #include "turnpike/proxy/detail_counters.hpp"
+#include "turnpike/proxy/remote_seen.hpp"
 #include "turnpike/tcp/stack.hpp"
 #include "turnpike/tls/engine.hpp"
 
@@ -29,6 +31,9 @@ struct EgressOptions {
   std::string name;                   // name the remote must prove; empty: its address
   std::uint64_t handshake_timeout_us = 10'000'000;
   std::size_t max_buffer = 256 * 1024;  // per direction, per connection
+  // The remote's certificate verified without the verdict cache (its first
+  // sighting): for the audit's remotes. Worker; must not block.
+  std::function<void(const control::WouldFailSighting&)> remote_seen;
 };
 
 #define TURNPIKE_EGRESS_STATS(X)                                         \
@@ -66,6 +71,7 @@ class Egress final : public tcp::Listener {
   friend struct Pair;
   ContextFn ctx_;
   EgressOptions opt_;
+  RemoteReporter remotes_;  // the remote's certificate, for the audit
   EventFn tls_event_;
   std::unordered_map<std::uint32_t, std::unique_ptr<Pair>> pairs_;  // by inside control block index
   std::atomic<std::size_t> live_{0};  // pairs_.size() for readers on other threads

@@ -18,6 +18,7 @@
 #include "turnpike/net/counters.hpp"
 #include "turnpike/proxy/backends.hpp"
 #include "turnpike/proxy/detail_counters.hpp"
+#include "turnpike/proxy/remote_seen.hpp"
 #include "turnpike/sip/framer.hpp"
 #include "turnpike/tcp/stack.hpp"
 #include "turnpike/tls/engine.hpp"
@@ -39,6 +40,9 @@ struct SipProxyOptions {
   // event (kEventInboundEkuWouldFail, Level 2) and the peer record for the
   // control thread. Called on the worker; must not block.
   std::function<void(const control::TlsErrorEvent&, const control::WouldFailSighting&)> would_fail;
+  // A TLS backend's certificate verified without the verdict cache (its
+  // first sighting): for the audit's remotes. Worker; must not block.
+  std::function<void(const control::WouldFailSighting&)> remote_seen;
 };
 
 #define TURNPIKE_SIP_STATS(X)                                          \
@@ -99,6 +103,7 @@ class SipProxy final : public tcp::Listener {
   std::uint64_t last_trim_us_ = 0, last_scan_us_ = 0;
   SipProxyStats stats_;
   DetailCounters refusals_;
+  RemoteReporter remotes_;  // TLS backends' certificates, for the audit
 };
 
 }  // namespace turnpike::proxy

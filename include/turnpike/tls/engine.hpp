@@ -221,10 +221,13 @@ struct PeerInfo {
   control::Fingerprint fp{};
   std::string cn;
   // Server, EKU mode Off: accepted, but mode On would refuse the certificate
-  // ("unsupported certificate purpose"). subject/issuer are filled only then
-  // (empty on a resumed session: the ticket keeps no names).
+  // ("unsupported certificate purpose").
   bool would_fail = false;
+  // Filled only for a would-fail client or a verified server (the audit's
+  // remotes); empty on a resumed server session.
   std::string subject, issuer;
+  bool eku_present = false;  // the leaf's EKU (control::EkuBit) on a full handshake
+  std::uint8_t eku = 0;
 };
 
 // A client-side session to resume (Session::save()), with the server as it
