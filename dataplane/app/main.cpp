@@ -320,7 +320,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
       else er->drop_long();
     };
     auto remote_seen = [er](const control::WouldFailSighting& w) {
-      char rec[640];
+      char rec[768];
       const std::size_t m = control::encode_sighting(w, rec, sizeof rec);
       if (m) er->push(control::kRecordRemoteCertificate, {rec, m}, {});
       else er->drop_long();
@@ -399,7 +399,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
       // The peer record rides in the ring's source field; the control loop
       // keeps the peer and lets one event per fingerprint per hour through.
       so.would_fail = [er](const control::TlsErrorEvent& e, const control::WouldFailSighting& w) {
-        char line[control::EventSink::kMaxLine], rec[640];
+        char line[control::EventSink::kMaxLine], rec[768];
         const std::size_t n = control::format_tls_error_event(e, line, sizeof line);
         const std::size_t m = control::encode_sighting(w, rec, sizeof rec);
         if (n && m) er->push(e.event, {rec, m}, {line, n});
