@@ -413,3 +413,34 @@ TEST_F(Tls, NonTlsFirstBytesAreRefusedAtOnce) {
   EXPECT_EQ(s.step(), tls::Session::State::Failed);
   EXPECT_FALSE(s.not_tls());
 }
+
+// Issue 11: mode Off flags the handshakes mode On would refuse for their
+// purpose (and names the certificate for the would-fail table); nothing is
+// flagged in mode On, nor a certificate both modes accept.
+TEST_F(Tls, WouldFailFlagInModeOffOnly) {
+  const struct {
+    const char* leaf;
+    bool flagged_off;
+  } rows[] = {{"client", false}, {"both", false}, {"noeku", false}, {"any", false},
+              {"server", true},  // serverAuth-only leaf
+              {"srvsub", true}};  // under a serverAuth-only intermediate
+  for (EkuMode mode : {EkuMode::On, EkuMode::Off}) {
+    auto srv = server_ctx(mode);
+    for (const auto& r : rows) {
+      SCOPED_TRACE(std::string(r.leaf) + " mode " + std::string(control::to_string(mode)));
+      tls::Session s(srv), c(client_ctx(r.leaf), "both.test");
+      pump(c, s);
+      const bool flagged = mode == EkuMode::Off && r.flagged_off;
+      if (mode == EkuMode::Off) {
+        EXPECT_EQ(s.state(), tls::Session::State::Open) << s.failure();
+      }
+      EXPECT_EQ(s.peer().would_fail, flagged);
+      if (flagged) {
+        EXPECT_EQ(s.peer().subject, "CN=" + std::string(r.leaf) + ".test");
+        EXPECT_FALSE(s.peer().issuer.empty());
+      } else {
+        EXPECT_TRUE(s.peer().subject.empty());  // no names copied for a certificate both modes accept
+      }
+    }
+  }
+}

@@ -415,6 +415,32 @@ TEST_F(Resumption, ModeChangeAppliesToResumption) {
   }
 }
 
+// Issue 11: a would-fail client that resumes in mode Off is still one (its
+// names are not in the ticket; the first 16 bytes of its fingerprint are).
+TEST_F(Resumption, WouldFailSurvivesResumptionInModeOff) {
+  for (bool tls13 : {true, false}) {
+    SCOPED_TRACE(tls13 ? "TLS 1.3" : "TLS 1.2");
+    auto srv = server(EkuMode::Off, tls13);
+    auto cli = client("server");
+    Run full = run(srv, cli);
+    ASSERT_EQ(full.server, State::Open) << full.failure;
+    EXPECT_TRUE(full.peer.would_fail);
+    EXPECT_EQ(full.peer.subject, "CN=server.test");
+    ASSERT_TRUE(full.saved);
+    Run again = run(srv, cli, full.saved);
+    ASSERT_TRUE(again.resumed);
+    EXPECT_TRUE(again.peer.would_fail);
+    EXPECT_TRUE(again.peer.subject.empty());
+    EXPECT_TRUE(std::equal(again.peer.fp.begin(), again.peer.fp.begin() + 16, full.peer.fp.begin()));
+    // A clientAuth certificate is never flagged, full or resumed.
+    auto good = client("client");
+    Run g = run(srv, good);
+    ASSERT_TRUE(g.saved);
+    EXPECT_FALSE(g.peer.would_fail);
+    EXPECT_FALSE(run(srv, good, g.saved).peer.would_fail);
+  }
+}
+
 TEST_F(Resumption, CodeSigningOnlyNeverResumes) {
   // Refused in both modes: no ticket is ever issued.
   Run r = run(server(EkuMode::Off, true), client("codesign"));
