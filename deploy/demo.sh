@@ -70,6 +70,9 @@ ctl mode off && echo OK
 printf 'OPTIONS sip:edge.test SIP/2.0\r\nVia: SIP/2.0/TLS %s;branch=z9hG4bK-off\r\nTo: <sip:edge.test>\r\nFrom: <sip:demo@test>;tag=1\r\nCall-ID: demo-off\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' "$PEER_IP" |
   peer timeout 3 openssl s_client -connect "$TP_IP:5061" -CAfile "$pki/ca.pem" -cert "$pki/server.pem" \
     -key "$pki/server.key" -cert_chain "$pki/inter.pem" -ign_eof -quiet 2>/dev/null | head -1 || true
+say "would-fail reporting: who mode On would refuse (xStatus EkuWouldFail), and the what-if before switching"
+ctl status EkuWouldFail
+ctl audit whatif on || true
 ctl mode on && ctl mode
 say "turnpikectl: server certificate swap; the SHA-256 a new handshake sees before and after"
 seen() {  # the fingerprint of the certificate a new handshake presents
@@ -93,6 +96,8 @@ done
 say "egress: plain SIP from the inside to turnpike:5070 -> TLS (client store) -> remote peer requiring clientAuth"
 peer timeout 10 python3 tests/integration/sip_peers.py plainclient "$TP_IP" 5070 show | grep -E "^SIP/2.0|X-TLS-Client" || true
 echo "remote peer log:"; cat "$RIG_TMP/remote.log"
+say "EKU sunset readiness: turnpikectl audit (scenario and fix, certificates and roles, findings worst first)"
+ctl audit || true
 say "counters via DPDK telemetry: dpdk-telemetry.py -f $TP_PREFIX, command /turnpike/stats"
 tp_telemetry /turnpike/stats | python3 -m json.tool
 say "per-worker cycle accounting: /turnpike/workers"
