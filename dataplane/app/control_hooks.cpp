@@ -83,6 +83,16 @@ std::vector<Item> dataplane_status(const worker::Runtime& rt) {
     TURNPIKE_SIP_STATS(TURNPIKE_X)
 #undef TURNPIKE_X
     details(out, "SIP HandshakesFailedByDetail", dcs);
+    // Per listener (N as in xConfiguration SIP TLS Listener N): handshakes
+    // EKU mode Off accepted that mode On would refuse (issue 11).
+    std::vector<std::uint64_t> wf;
+    for (auto& w : rt.workers)
+      for (std::size_t li = 0; li < w->sip.size(); ++li) {
+        if (wf.size() <= li) wf.resize(li + 1);
+        wf[li] += w->sip[li]->stats().eku_would_fail.get();
+      }
+    for (std::size_t li = 0; li < wf.size(); ++li)
+      out.push_back({"SIP Listener " + std::to_string(li + 1) + " EkuWouldFail", wf[li]});
   }
   // Backends: each worker runs its own health checks; up on every worker
   // is "up", on none "down".

@@ -67,6 +67,8 @@ check "telemetry: per listener, listener_1 = 3" \
 page=$(ip netns exec "$NS_DP" curl -s --max-time 5 http://127.0.0.1:9661/metrics)
 check "metrics: turnpike_tls_eku_would_fail_total sums to 3 over listener/worker series" \
   test "$(awk '/^turnpike_tls_eku_would_fail_total\{/ {s += $2} END {print s + 0}' <<<"$page")" = 3
+check "xStatus SIP: eku_would_fail 3, listener 1 EkuWouldFail 3" \
+  test "$(json_get "$(ctl --json status SIP)" '(d["SIP"]["eku_would_fail"], d["SIP"]["Listener"]["1"]["EkuWouldFail"])')" = "(3, 3)"
 st=$(ctl --json status EkuWouldFail)
 echo "$(ctl status EkuWouldFail | sed 's/^/  | /')"
 check "xStatus: one would-fail peer, 3 handshakes" \
