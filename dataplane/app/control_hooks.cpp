@@ -108,8 +108,8 @@ std::vector<Item> dataplane_status(const worker::Runtime& rt) {
       if (!w->backends || b >= w->backends->size()) continue;
       ++seen;
       const int idx = static_cast<int>(b);
-      if (w->backends->up(idx, w->tcp ? w->tcp->stack().now() : 0)) ++up;
-      active += w->backends->active(idx);
+      if (w->backends->up_published(idx)) ++up;
+      active += w->backends->active_published(idx);
       const auto& be = w->backends->at(idx);
       addr = net::ipv4_to_string(be.ip) + ":" + std::to_string(be.port);
     }

@@ -76,7 +76,8 @@ struct BackendPool::Probe final : tcp::ConnHandler {
 };
 
 BackendPool::BackendPool(tcp::Stack& st, BackendPoolOptions o)
-    : st_(st), opt_(std::move(o)), state_(opt_.backends.size()) {
+    : st_(st), opt_(std::move(o)), state_(opt_.backends.size()),
+      pub_(std::make_unique<Published[]>(opt_.backends.size())) {
   if (!opt_.rise) opt_.rise = 1;
   if (!opt_.fall) opt_.fall = 1;
   // Spread the first checks over one interval so workers and backends do
@@ -170,6 +171,10 @@ void BackendPool::check_result(std::size_t idx, bool ok, std::uint64_t now_us) {
 
 void BackendPool::poll(std::uint64_t now_us) {
   done_.clear();
+  for (std::size_t i = 0; i < state_.size(); ++i) {
+    pub_[i].up.store(up(static_cast<int>(i), now_us), std::memory_order_relaxed);
+    pub_[i].active.store(state_[i].active, std::memory_order_relaxed);
+  }
   for (std::size_t i = 0; i < closing_.size();) {
     Probe& p = *closing_[i];
     if (p.id.valid() && now_us - p.closing_since > opt_.check_timeout_us) {

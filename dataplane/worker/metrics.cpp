@@ -255,6 +255,20 @@ void sip(Writer& m, const Runtime& rt) {
   m.family("turnpike_backend_info", Type::Gauge, "Configured SIP backends (value 1)");
   for (auto& [ip, port] : rt.config.sip_backends)
     m.sample("turnpike_backend_info", {{"backend", net::ipv4_to_string(ip) + ":" + std::to_string(port)}}, 1.0);
+  // Each worker balances and checks on its own (share-nothing): per worker.
+  m.family("turnpike_backend_up", Type::Gauge,
+           "1 if this worker considers the backend usable (health checks, passive failures), else 0");
+  m.family("turnpike_backend_current_connections", Type::Gauge, "Connections this worker has open to the backend");
+  for (auto& w : rt.workers) {
+    if (!w->backends) continue;
+    for (std::size_t i = 0; i < w->backends->size(); ++i) {
+      const int idx = static_cast<int>(i);
+      const auto& be = w->backends->at(idx);
+      const Labels l{{"backend", net::ipv4_to_string(be.ip) + ":" + std::to_string(be.port)}, {"worker", wlabel(*w)}};
+      m.sample("turnpike_backend_up", l, w->backends->up_published(idx) ? 1.0 : 0.0);
+      m.sample("turnpike_backend_current_connections", l, std::uint64_t{w->backends->active_published(idx)});
+    }
+  }
 }
 
 void egress(Writer& m, const Runtime& rt) {

@@ -90,6 +90,8 @@ check "turnpike_tls_connections_total = 7" test "$(sum turnpike_tls_connections_
 check "per listener and worker labels" grep -qE '^turnpike_tls_handshakes_total\{listener="0.0.0.0:5061",worker="[01]"\}' "$RIG_TMP/metrics.txt"
 check "SIP requests forwarded = 5" test "$(sum turnpike_sip_requests_in_total)" = 5
 check "backend label from the configuration" grep -q "^turnpike_backend_info{backend=\"$PEER_IP:5060\"} 1" "$RIG_TMP/metrics.txt"
+check "backend up on both workers (health checks)" \
+  test "$(grep -c "^turnpike_backend_up{backend=\"$PEER_IP:5060\",worker=\"[01]\"} 1" "$RIG_TMP/metrics.txt")" = 2
 families=(turnpike_port_rx_packets_total turnpike_port_tx_bytes_total turnpike_port_dropped_frames_total
   turnpike_port_lost_below_frames_total turnpike_port_kernel_ring_drops_total turnpike_port_neighbor_evictions_total
   turnpike_worker_busy_seconds_total turnpike_worker_events_dropped_total turnpike_tcp_rx_segments_total

@@ -3,6 +3,7 @@
 // the rest of the worker: each worker balances and checks on its own, so
 // "least connections" counts the connections of this worker.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -62,6 +63,12 @@ class BackendPool {
   std::uint32_t source_for(std::uint32_t ip) const { return opt_.source_for ? opt_.source_for(ip) : 0; }
   const BackendStats& stats() const { return stats_; }
   std::string describe(std::uint64_t now_us) const;  // one line per backend
+  // Any thread (xStatus, /metrics): up/down and live connections as of the
+  // worker's last poll() (a few ms old at most); relaxed single-writer cells.
+  bool up_published(int idx) const { return pub_[static_cast<std::size_t>(idx)].up.load(std::memory_order_relaxed); }
+  std::uint32_t active_published(int idx) const {
+    return pub_[static_cast<std::size_t>(idx)].active.load(std::memory_order_relaxed);
+  }
 
  private:
   struct Probe;
@@ -74,10 +81,15 @@ class BackendPool {
     std::unique_ptr<Probe> probe;   // the check in flight
   };
   void check_result(std::size_t idx, bool ok, std::uint64_t now_us);
+  struct Published {
+    std::atomic<bool> up{true};
+    std::atomic<std::uint32_t> active{0};
+  };
 
   tcp::Stack& st_;
   BackendPoolOptions opt_;
   std::vector<State> state_;
+  std::unique_ptr<Published[]> pub_;  // one per backend, for readers on other threads
   std::vector<std::unique_ptr<Probe>> done_;  // probes freed outside their callbacks
   std::vector<std::unique_ptr<Probe>> closing_;  // checked, waiting for the backend's FIN
   std::size_t rr_ = 0;
