@@ -37,6 +37,7 @@ inline void fuzz_one(const std::uint8_t* data, std::size_t size) {
   cfg.chunk_size = 2048;
   cfg.rcvbuf = cfg.sndbuf = 8192;
   cfg.time_wait_us = 500'000;
+  cfg.max_time_wait = 2;  // small: eviction is exercised, and no 2 MB ring per input
   cfg.max_retries = 4;
   cfg.syn_retries = 2;
   cfg.synack_retries = 2;
