@@ -269,6 +269,19 @@ void sunset_report(AuditReport& r, const StoreSnapshot& s, const AuditInputs& in
   for (const auto& p : in.peers) {
     const SunsetEntry* e = table.match(p.issuer);
     const std::string why = e ? " (public CA " + e->ca + ")" : "";
+    if (p.refused) {  // seen refused while the mode was On (item 4)
+      if (r.mode == EkuMode::On)
+        f.push_back({Severity::Error, "peer-refused",
+                     "Inbound peer " + peer_text(p) + " is refused now in mode On: serverAuth-only certificate" + why +
+                         " (\"unsupported certificate purpose\").",
+                     "It needs a certificate with clientAuth, or mode Off accepts it."});
+      else
+        f.push_back({Severity::Warning, "peer-refused-earlier",
+                     "Inbound peer " + peer_text(p) + " was refused while EKU checking was On: serverAuth-only "
+                         "certificate" + why + "; mode Off accepts it now.",
+                     "Have it present a certificate with clientAuth before setting the mode On again."});
+      continue;
+    }
     if (r.mode == EkuMode::On)
       f.push_back({Severity::Error, "peer-serverauth-only-refused",
                    "Inbound peer " + peer_text(p) + " presented a serverAuth-only certificate" + why +
@@ -450,12 +463,15 @@ WhatIfReport what_if(const StoreSnapshot& cur, const StoreSnapshot& next, const 
   for (const auto& p : in.peers) {
     if (on)
       f.push_back({Severity::Error, "would-fail-peer",
-                   "would fail: inbound peer " + peer_text(p) +
-                       " presents a serverAuth-only certificate: refused with \"unsupported certificate purpose\".",
+                   "would fail: inbound peer " + peer_text(p) + " presents a serverAuth-only certificate: " +
+                       (p.refused ? "already refused in mode On" : "refused") +
+                       " with \"unsupported certificate purpose\".",
                    "Keep the mode Off, or have the peer present a certificate with clientAuth first."});
     else
       f.push_back({Severity::Info, "peer-accepted",
-                   "accepted: inbound peer " + peer_text(p) + " (serverAuth-only certificate, EKU checking Off).", "None."});
+                   "accepted: inbound peer " + peer_text(p) + " (serverAuth-only certificate, EKU checking Off" +
+                       (p.refused ? "; refused now in mode On" : "") + ").",
+                   "None."});
     if (!p.issuer.empty() && issuer_in_bundle(cur, p.issuer) && !issuer_in_bundle(next, p.issuer))
       f.push_back({Severity::Error, "would-fail-peer-untrusted",
                    "would fail: inbound peer " + peer_text(p) + ": its issuer leaves the CA bundle "
@@ -502,7 +518,7 @@ WhatIfReport what_if(const StoreSnapshot& cur, const StoreSnapshot& next, const 
   if (in.peers.empty())
     f.push_back({Severity::Info, "no-peers-seen",
                  "No inbound peer has been seen presenting a serverAuth-only certificate (xStatus EkuWouldFail; "
-                 "recorded while EKU checking is Off).",
+                 "recorded while EKU checking is Off, and refusals while it is On).",
                  "Run with the mode Off for a while before switching On to learn who would fail."});
   std::stable_sort(f.begin(), f.end(), [](const Finding& a, const Finding& b) { return a.severity > b.severity; });
   return w;

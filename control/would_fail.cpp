@@ -47,7 +47,8 @@ bool prefix_match(const Fingerprint& partial, const Fingerprint& full) {
 }  // namespace
 
 // Fields: fp hex (64, or 32 when partial) | src ip | src port | dst ip |
-// dst port | time | EKU (256 when present + bits) | subject | issuer.
+// dst port | time | EKU (256 when present + bits) | refused (0/1) |
+// subject | issuer.
 std::size_t encode_sighting(const WouldFailSighting& s, char* buf, std::size_t cap) {
   Writer w{buf, cap};
   const std::size_t nb = s.fp_partial ? 16 : s.fp.size();
@@ -68,6 +69,8 @@ std::size_t encode_sighting(const WouldFailSighting& s, char* buf, std::size_t c
   w.put(kSep);
   w.num((s.eku_present ? 256 : 0) | s.eku);
   w.put(kSep);
+  w.put(s.refused ? '1' : '0');
+  w.put(kSep);
   w.str(s.subject, kSightingNameMax);
   w.put(kSep);
   w.str(s.issuer, kSightingNameMax);
@@ -75,7 +78,7 @@ std::size_t encode_sighting(const WouldFailSighting& s, char* buf, std::size_t c
 }
 
 bool decode_sighting(std::string_view rec, WouldFailSighting& out) {
-  constexpr int kFields = 9;
+  constexpr int kFields = 10;
   std::string_view f[kFields];
   for (int i = 0; i < kFields; ++i) {
     const bool last = i == kFields - 1;
@@ -94,8 +97,10 @@ bool decode_sighting(std::string_view rec, WouldFailSighting& out) {
   }
   out.src_ip = f[1];
   out.dst_ip = f[3];
-  out.subject = f[7];
-  out.issuer = f[8];
+  if (f[7] != "0" && f[7] != "1") return false;
+  out.refused = f[7] == "1";
+  out.subject = f[8];
+  out.issuer = f[9];
   unsigned eku = 0;
   if (!parse_num(f[6], eku) || eku > 511) return false;
   out.eku_present = eku & 256;
@@ -113,8 +118,9 @@ WouldFailTable::WouldFailTable(std::size_t capacity, int64_t log_interval_s)
 
 bool WouldFailTable::note(const WouldFailSighting& s) {
   std::lock_guard lk(mu_);
-  ++sightings_;
+  ++(s.refused ? refused_ : sightings_);
   auto it = std::find_if(peers_.begin(), peers_.end(), [&](const WouldFailPeer& p) {
+    if (p.refused != s.refused) return false;  // refused now vs. accepted in mode Off: two findings
     if (s.fp_partial || p.fp_partial) return prefix_match(s.fp, p.fp);
     return p.fp == s.fp;
   });
@@ -129,6 +135,7 @@ bool WouldFailTable::note(const WouldFailSighting& s) {
     WouldFailPeer p;
     p.fp = s.fp;
     p.fp_partial = s.fp_partial;
+    p.refused = s.refused;
     p.first_seen = s.time;
     p.last_logged = INT64_MIN;
     peers_.push_back(std::move(p));
@@ -150,6 +157,7 @@ bool WouldFailTable::note(const WouldFailSighting& s) {
   p.last_dst = std::string(s.dst_ip) + ":" + std::to_string(s.dst_port);
   p.last_seen = std::max(p.last_seen, s.time);
   ++p.count;
+  if (s.refused) return false;  // its refusal line is written by the worker's own event
   if (p.last_logged != INT64_MIN && s.time - p.last_logged < interval_) {
     ++suppressed_;
     return false;
@@ -168,6 +176,10 @@ std::vector<WouldFailPeer> WouldFailTable::peers() const {
 uint64_t WouldFailTable::sightings() const {
   std::lock_guard lk(mu_);
   return sightings_;
+}
+uint64_t WouldFailTable::refused_sightings() const {
+  std::lock_guard lk(mu_);
+  return refused_;
 }
 uint64_t WouldFailTable::suppressed() const {
   std::lock_guard lk(mu_);

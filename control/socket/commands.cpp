@@ -480,6 +480,7 @@ std::vector<Item> ControlServer::status_items() const {
     const std::vector<WouldFailPeer> peers = t.peers();
     out.push_back({"EkuWouldFail Peers", static_cast<std::uint64_t>(peers.size())});
     out.push_back({"EkuWouldFail Handshakes", t.sightings()});
+    out.push_back({"EkuWouldFail RefusedHandshakes", t.refused_sightings()});
     out.push_back({"EkuWouldFail EventsSuppressed", t.suppressed()});
     out.push_back({"EkuWouldFail Evicted", t.evicted()});
     for (std::size_t i = 0; i < peers.size(); ++i) {
@@ -488,6 +489,8 @@ std::vector<Item> ControlServer::status_items() const {
       out.push_back({k + "Subject", p.subject.empty() ? std::string("(resumed session: not sent)") : p.subject});
       out.push_back({k + "Issuer", p.issuer.empty() ? std::string("(resumed session: not sent)") : p.issuer});
       out.push_back({k + "Fingerprint", peer_fingerprint_text(p)});
+      // Yes: refused now in mode On (item 4); No: accepted in mode Off only.
+      out.push_back({k + "Refused", p.refused ? std::string("Yes") : std::string("No")});
       out.push_back({k + "LastSource", p.last_src_ip + ":" + std::to_string(p.last_src_port)});
       out.push_back({k + "Listener", p.last_dst});
       out.push_back({k + "FirstSeen", format_utc(p.first_seen) + " UTC"});

@@ -253,6 +253,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
         }
         if (kind == control::kEventInboundEkuWouldFail) {
           control::WouldFailSighting w;
+          // A refused sighting (item 4) only feeds the table: note() says no.
           if (!plane || !control::decode_sighting(source, w) || !plane->would_fail().note(w)) return;
           source = w.src_ip;  // the sink's own rate limit is per peer address
         }
@@ -400,9 +401,10 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
       // keeps the peer and lets one event per fingerprint per hour through.
       so.would_fail = [er](const control::TlsErrorEvent& e, const control::WouldFailSighting& w) {
         char line[control::EventSink::kMaxLine], rec[768];
-        const std::size_t n = control::format_tls_error_event(e, line, sizeof line);
+        // A refused peer's line is never written: carry none.
+        const std::size_t n = w.refused ? 0 : control::format_tls_error_event(e, line, sizeof line);
         const std::size_t m = control::encode_sighting(w, rec, sizeof rec);
-        if (n && m) er->push(e.event, {rec, m}, {line, n});
+        if ((n || w.refused) && m) er->push(e.event, {rec, m}, {line, n});
         else er->drop_long();
       };
       so.handshake_timeout_us = std::uint64_t(l.handshake_timeout_ms) * 1000;

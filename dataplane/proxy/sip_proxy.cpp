@@ -375,6 +375,8 @@ struct SipProxy::Pair final : tcp::ConnHandler {
     // phone shows.
     if (tls.not_tls()) px.stats_.not_tls.add();
     emit_tls_failure(control::kEventInboundTlsError, ci, detail);
+    // Issue 11 item 4: refused in mode On, accepted in mode Off: a peer for the audit.
+    if (tls.peer().refused_on) sighting(true);
     flush_client();  // the alert
     finish();
   }
@@ -383,6 +385,12 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   // the peer and writes the event once per fingerprint per hour.
   void would_fail() {
     px.stats_.eku_would_fail.add();
+    sighting(false);
+  }
+
+  // The peer record for the control thread; refused: mode On refused it,
+  // and the control thread writes no would-fail event for it.
+  void sighting(bool refused) {
     if (!px.opt_.would_fail) return;
     const std::string src = net::ipv4_to_string(ci.raddr), dst = net::ipv4_to_string(ci.laddr);
     control::TlsErrorEvent e;
@@ -396,7 +404,10 @@ struct SipProxy::Pair final : tcp::ConnHandler {
     const tls::PeerInfo& p = tls.peer();
     control::WouldFailSighting w;
     w.fp = p.fp;
-    w.fp_partial = tls.resumed();  // a ticket binds only 16 bytes of it
+    w.fp_partial = !refused && tls.resumed();  // a ticket binds only 16 bytes of it
+    w.refused = refused;
+    w.eku_present = p.eku_present;
+    w.eku = p.eku;
     w.subject = p.subject;
     w.issuer = p.issuer;
     w.src_ip = src;

@@ -695,6 +695,21 @@ bool Session::verify_peer(std::span<const std::uint8_t> leaf, std::span<const co
     else if (r.verdict.detail == control::kDetailExpired || r.verdict.detail == control::kDetailNotYetValid)
       alert = certificate_expired;
     else if (r.verdict.detail != control::kDetailPurpose) alert = bad_certificate;
+    // Issue 11 item 4: an inbound peer mode On refuses for purpose but mode
+    // Off would accept (serverAuth-only) is named in the audit; the check
+    // and the parse cost only this refusal path.
+    if (role == control::Role::Inbound && v.mode == control::EkuMode::On &&
+        r.verdict.detail == control::kDetailPurpose &&
+        control::CachedFacts::evaluate(r.entry.chain, r.entry.facts, control::EkuMode::Off, role, std::time(nullptr))
+            .accept)
+      if (auto f = control::extract_facts(leaf)) {
+        peer_.refused_on = true;
+        peer_.cn = f->subject_cn;
+        peer_.subject = f->subject;
+        peer_.issuer = f->issuer;
+        peer_.eku_present = f->eku_present;
+        peer_.eku = f->eku;
+      }
     return reject(r.verdict.detail, alert);
   }
   // Names are not part of the cached facts: parse the leaf for the CN (PROXY

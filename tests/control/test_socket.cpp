@@ -763,6 +763,25 @@ TEST(ControlSocket, EkuWouldFailStatusAuditAndWhatIf) {
   EXPECT_TRUE(has(on, "Would fail: 1"));
   EXPECT_TRUE(has(on, "[error] would-fail-peer: would fail: inbound peer CN=server.test"));
 
+  // Issue 11 item 4: the same peer refused in mode On is its own row,
+  // flagged, and named in the audit; mode Off would accept it.
+  EXPECT_TRUE(has(r.srv->execute(ro, "xStatus EkuWouldFail"), "*s xStatus EkuWouldFail Peer 1 Refused: No"));
+  w.refused = true;
+  w.src_port = 40003;
+  w.time += 5;
+  EXPECT_FALSE(r.plane->would_fail().note(w));  // never an event of its own
+  const Reply st2 = r.srv->execute(ro, "xStatus EkuWouldFail");
+  EXPECT_TRUE(has(st2, "*s xStatus EkuWouldFail Peers: 2"));
+  EXPECT_TRUE(has(st2, "*s xStatus EkuWouldFail RefusedHandshakes: 1"));
+  EXPECT_TRUE(has(st2, "*s xStatus EkuWouldFail Peer 1 Refused: Yes"));
+  EXPECT_TRUE(has(st2, "*s xStatus EkuWouldFail Peer 1 LastSource: 198.18.0.2:40003"));
+  EXPECT_TRUE(has(st2, "*s xStatus EkuWouldFail Peer 2 Refused: No"));
+  EXPECT_TRUE(has(r.srv->execute(ro, "xCommand Audit"),
+                  "[error] peer-refused: Inbound peer CN=server.test"));
+  EXPECT_TRUE(has(r.srv->execute(ro, "xCommand Audit"), "is refused now in mode On: serverAuth-only certificate"));
+  EXPECT_TRUE(has(r.srv->execute(ro, "xCommand Audit WhatIf Mode: Off"), "Would fail: 0"));
+  EXPECT_TRUE(has(r.srv->execute(ro, "xCommand Audit WhatIf Mode: On"), "Would fail: 2"));
+
   // Another session's staged transaction: the public server certificate
   // copied into the client store (scenario 3 -> 4), read from the monitor.
   const Reply up = r.srv->execute(s, "xCommand Certificate Upload Store: Server Certificate: " + pki("server-chain.pem") +

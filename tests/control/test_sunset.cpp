@@ -274,6 +274,36 @@ TEST(SunsetAudit, InboundServerAuthOnlyPeers) {
   EXPECT_EQ(on.find("peer-serverauth-only-refused")->severity, Severity::Error);
 }
 
+// Issue 11 item 4: a peer refused in mode On is named as refused, worst
+// first; with the mode Off it is a reminder, and a what-if to Off accepts it.
+TEST(SunsetAudit, PeersRefusedInModeOn) {
+  AuditInputs in = with_remotes();
+  in.peers = {peer("CN=trunk.example", "CN=R11, O=Let's Encrypt, C=US")};
+  in.peers[0].refused = true;
+  StoreSnapshot on_snap = snap("pub-server", "both", EkuMode::On);
+  AuditReport on = audit(on_snap, in, kMid2026);
+  const Finding* f = on.find("peer-refused");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->severity, Severity::Error);
+  EXPECT_EQ(on.findings[0].severity, Severity::Error);
+  EXPECT_NE(f->message.find("Inbound peer CN=trunk.example"), std::string::npos);
+  EXPECT_NE(f->message.find("is refused now in mode On: serverAuth-only certificate"), std::string::npos);
+  EXPECT_NE(f->fix.find("clientAuth"), std::string::npos);
+  EXPECT_NE(f->fix.find("mode Off accepts it"), std::string::npos);
+  EXPECT_FALSE(on.has("peer-serverauth-only-refused"));  // not the mode Off sighting's finding
+  AuditReport off = audit(snap("pub-server", "both", EkuMode::Off), in, kMid2026);
+  ASSERT_NE(off.find("peer-refused-earlier"), nullptr);
+  EXPECT_EQ(off.find("peer-refused-earlier")->severity, Severity::Warning);
+  StoreSnapshot off_snap = on_snap;
+  off_snap.eku_mode = EkuMode::Off;
+  WhatIfReport w = what_if(on_snap, off_snap, in, "EKU checking mode Off", kMid2026);
+  EXPECT_EQ(w.failures(), 0u);
+  EXPECT_TRUE(w.has("peer-accepted"));
+  WhatIfReport stay = what_if(on_snap, on_snap, in, "EKU checking mode On", kMid2026);
+  EXPECT_EQ(stay.failures(), 1u);
+  EXPECT_NE(stay.to_text().find("already refused in mode On"), std::string::npos);
+}
+
 TEST(SunsetAudit, TextOneLinePerFindingWorstFirstAndJson) {
   AuditInputs in = with_remotes();
   in.peers = {peer("CN=trunk.example", "CN=Other")};

@@ -104,6 +104,7 @@ TEST(WouldFailRecord, EncodeDecodeRoundTripAndScrub) {
   EXPECT_EQ(d.dst_ip, "198.18.0.1");
   EXPECT_EQ(d.dst_port, 5061);
   EXPECT_EQ(d.time, 1767225600);
+  EXPECT_FALSE(d.refused);
   // Too small a buffer: 0, nothing half-written is ever pushed.
   EXPECT_EQ(encode_sighting(s, buf, 40), 0u);
   // Long names are cut so that the record fits a ring cell.
@@ -113,10 +114,10 @@ TEST(WouldFailRecord, EncodeDecodeRoundTripAndScrub) {
   EXPECT_GT(encode_sighting(s, buf, sizeof buf), 0u);
   // Garbage is refused.
   EXPECT_FALSE(decode_sighting("", d));
-  EXPECT_FALSE(decode_sighting("zz\x1f" "a\x1f" "1\x1f" "b\x1f" "2\x1f" "3\x1f" "0\x1f" "s\x1f" "i", d));
-  EXPECT_FALSE(decode_sighting(std::string(64, 'a') + "\x1f" "a\x1f" "x\x1f" "b\x1f" "2\x1f" "3\x1f" "0\x1f" "s\x1f" "i", d));
-  EXPECT_FALSE(decode_sighting(std::string(64, 'a') + "\x1f" "a\x1f" "1\x1f" "b\x1f" "2\x1f" "3\x1f" "999\x1f" "s\x1f" "i", d));
-  EXPECT_TRUE(decode_sighting(std::string(64, 'a') + "\x1f" "a\x1f" "1\x1f" "b\x1f" "2\x1f" "3\x1f" "0\x1f" "s\x1f" "i", d));
+  EXPECT_FALSE(decode_sighting("zz\x1f" "a\x1f" "1\x1f" "b\x1f" "2\x1f" "3\x1f" "0\x1f" "0\x1f" "s\x1f" "i", d));
+  EXPECT_FALSE(decode_sighting(std::string(64, 'a') + "\x1f" "a\x1f" "x\x1f" "b\x1f" "2\x1f" "3\x1f" "0\x1f" "0\x1f" "s\x1f" "i", d));
+  EXPECT_FALSE(decode_sighting(std::string(64, 'a') + "\x1f" "a\x1f" "1\x1f" "b\x1f" "2\x1f" "3\x1f" "999\x1f" "0\x1f" "s\x1f" "i", d));
+  EXPECT_TRUE(decode_sighting(std::string(64, 'a') + "\x1f" "a\x1f" "1\x1f" "b\x1f" "2\x1f" "3\x1f" "0\x1f" "0\x1f" "s\x1f" "i", d));
   // The EKU travels too (remote certificates).
   s.eku_present = true;
   s.eku = kEkuServerAuth;
@@ -124,6 +125,21 @@ TEST(WouldFailRecord, EncodeDecodeRoundTripAndScrub) {
   ASSERT_TRUE(decode_sighting({buf, m}, d));
   EXPECT_TRUE(d.eku_present);
   EXPECT_EQ(d.eku, kEkuServerAuth);
+  // Issue 11 item 4: the refused flag (mode On refused the peer) round-trips.
+  s.subject = "CN=peer.test";
+  s.issuer = "CN=Public CA";
+  s.refused = true;
+  const size_t k = encode_sighting(s, buf, sizeof buf);
+  ASSERT_TRUE(decode_sighting({buf, k}, d));
+  EXPECT_TRUE(d.refused);
+  EXPECT_EQ(d.subject, "CN=peer.test");
+  EXPECT_EQ(d.issuer, "CN=Public CA");
+  EXPECT_TRUE(d.eku_present);
+  // An old nine-field record or a flag other than 0/1 is refused.
+  EXPECT_FALSE(decode_sighting(std::string(64, 'a') + "\x1f" "a\x1f" "1\x1f" "b\x1f" "2\x1f" "3\x1f" "0\x1f" "s\x1f" "i", d));
+  EXPECT_FALSE(decode_sighting(std::string(64, 'a') + "\x1f" "a\x1f" "1\x1f" "b\x1f" "2\x1f" "3\x1f" "0\x1f" "2\x1f" "s\x1f" "i", d));
+  EXPECT_TRUE(decode_sighting(std::string(64, 'a') + "\x1f" "a\x1f" "1\x1f" "b\x1f" "2\x1f" "3\x1f" "0\x1f" "1\x1f" "s\x1f" "i", d));
+  EXPECT_TRUE(d.refused);
 }
 
 TEST(WouldFailTable, OneEventPerFingerprintPerHour) {
@@ -184,4 +200,32 @@ TEST(WouldFailTable, BoundedDropsTheLeastRecentlySeen) {
   EXPECT_EQ(t.evicted(), 2u);
   EXPECT_EQ(peers.back().fp[0], 2);  // 0 and 1 went first
   EXPECT_EQ(WouldFailTable(0).capacity(), 1u);  // never zero
+}
+
+// Issue 11 item 4: a peer refused in mode On is kept apart from the same
+// peer seen accepted in mode Off, never asks for an event, and is counted
+// apart from would-fail handshakes.
+TEST(WouldFailTable, RefusedPeersAreKeptApartAndNeverLogged) {
+  WouldFailTable t(16, 3600);
+  const int64_t t0 = 1767225600;
+  WouldFailSighting r = sighting(3, t0);
+  r.refused = true;
+  EXPECT_FALSE(t.note(r));  // no event: the refusal's own line is written
+  r.time = t0 + 7200;
+  r.src_ip = "198.18.0.9";
+  EXPECT_FALSE(t.note(r));
+  EXPECT_TRUE(t.note(sighting(3, t0 + 10)));  // same fingerprint, accepted in mode Off: its own peer and event
+  auto peers = t.peers();
+  ASSERT_EQ(peers.size(), 2u);
+  EXPECT_TRUE(peers[0].refused);  // most recently seen first
+  EXPECT_EQ(peers[0].count, 2u);
+  EXPECT_EQ(peers[0].first_seen, t0);
+  EXPECT_EQ(peers[0].last_seen, t0 + 7200);
+  EXPECT_EQ(peers[0].last_src_ip, "198.18.0.9");
+  EXPECT_EQ(peers[0].subject, "CN=peer.test");
+  EXPECT_FALSE(peers[1].refused);
+  EXPECT_EQ(peers[1].count, 1u);
+  EXPECT_EQ(t.sightings(), 1u);
+  EXPECT_EQ(t.refused_sightings(), 2u);
+  EXPECT_EQ(t.suppressed(), 0u);  // refused sightings are never "suppressed" events
 }

@@ -5,7 +5,8 @@
 # it per listener and per fingerprint, writes the would-fail event once,
 # lists the peer in xStatus; the audit names the scenario and the fix and
 # its what-if form lists the peer as failing under mode On; switching On
-# then refuses it with the spec's event line.
+# then refuses it with the spec's event line, and the refused peer is
+# listed (Refused: Yes) and named by the audit.
 # usage: would_fail.sh TURNPIKE_BINARY TURNPIKECTL PKI_SCRIPT RIG_ID
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../rig/rig.sh"
@@ -128,6 +129,30 @@ check "the refusal is the spec's event line" \
 check "mode On counts no would-fail handshake" \
   test "$(json_get "$(tp_telemetry /turnpike/sip)" 'd["/turnpike/sip"]["eku_would_fail"]')" = 3
 check "still one would-fail event" test "$(wf_events)" = 1
+
+# --- item 4: the refused peer is listed, flagged refused, and the audit names it.
+refused_row() {  # the refused peer's (fingerprint, source ip, count), or nothing
+  json_get "$(ctl --json status EkuWouldFail)" \
+    '[(p["Fingerprint"], p["LastSource"].split(":")[0], p["Count"]) for p in d["EkuWouldFail"]["Peer"].values() if p["Refused"] == "Yes"]'
+}
+wait_for 30 bash -c '[ "$("$1" --socket "$2" --json status EkuWouldFail | grep -c "\"Refused\": \"Yes\"")" -ge 1 ]' _ "$ctlbin" "$sock"
+echo "$(ctl status EkuWouldFail | sed 's/^/  | /')"
+check "xStatus: the refused peer is its own row, Refused: Yes, by fingerprint" \
+  test "$(refused_row)" = "[('$server_fp', '$PEER_IP', 1)]"
+check "xStatus: the mode Off row stays Refused: No with its 3 handshakes" \
+  test "$(json_get "$(ctl --json status EkuWouldFail)" '[(p["Refused"], p["Count"]) for p in d["EkuWouldFail"]["Peer"].values() if p["Refused"] == "No"]')" = "[('No', 3)]"
+check "xStatus: RefusedHandshakes 1, would-fail Handshakes still 3" \
+  test "$(json_get "$(ctl --json status EkuWouldFail)" '(d["EkuWouldFail"]["RefusedHandshakes"], d["EkuWouldFail"]["Handshakes"])')" = "(1, 3)"
+aud=$(ctl audit)
+echo "$aud" | grep -E 'peer-refused|\[error\]' | sed 's/^/  | /'
+check "audit: names the peer as refused now in mode On, with the fix" \
+  grep -q "\[error\] peer-refused: Inbound peer CN=server.test (issuer CN=Turnpike Test Intermediate, SHA-256 $server_fp, last from $PEER_IP:[0-9]*.*1 handshake) is refused now in mode On: serverAuth-only certificate.* Fix: It needs a certificate with clientAuth, or mode Off accepts it." <<<"$aud"
+check "audit: findings still worst first" \
+  bash -c 'grep -o "^  \[[a-z]*\]" <<<"$1" | tr -d " []" | awk "{r=(\$0==\"error\")?3:(\$0==\"warning\")?2:1; if (r>last && NR>1) bad=1; last=r} END {exit bad}"' _ "$aud"
+check "audit JSON: a peer-refused finding" \
+  test "$(json_get "$(ctl --json audit)" 'any(f["code"] == "peer-refused" for f in d["findings"])')" = True
+check "what-if Mode: Off: the refused peer no longer fails" grep -q "^Would fail: 0$" <<<"$(ctl audit whatif off)"
+check "the refused peer wrote no would-fail event" test "$(wf_events)" = 1
 
 tp_stop TERM
 check "clean exit" test $? -eq 0

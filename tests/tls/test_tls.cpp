@@ -416,7 +416,9 @@ TEST_F(Tls, NonTlsFirstBytesAreRefusedAtOnce) {
 
 // Issue 11: mode Off flags the handshakes mode On would refuse for their
 // purpose (and names the certificate for the would-fail table); nothing is
-// flagged in mode On, nor a certificate both modes accept.
+// flagged in mode On, nor a certificate both modes accept. Item 4: mode On
+// names the certificates it refuses for their purpose (the audit's refused
+// peers), and only those.
 TEST_F(Tls, WouldFailFlagInModeOffOnly) {
   const struct {
     const char* leaf;
@@ -435,12 +437,32 @@ TEST_F(Tls, WouldFailFlagInModeOffOnly) {
         EXPECT_EQ(s.state(), tls::Session::State::Open) << s.failure();
       }
       EXPECT_EQ(s.peer().would_fail, flagged);
-      if (flagged) {
+      if (flagged || r.flagged_off) {  // mode On: refused for purpose, still named
+        if (!flagged) {
+          EXPECT_EQ(s.failure(), control::kDetailPurpose);
+        }
+        EXPECT_EQ(s.peer().refused_on, !flagged);
         EXPECT_EQ(s.peer().subject, "CN=" + std::string(r.leaf) + ".test");
         EXPECT_FALSE(s.peer().issuer.empty());
       } else {
         EXPECT_TRUE(s.peer().subject.empty());  // no names copied for a certificate both modes accept
+        EXPECT_FALSE(s.peer().refused_on);
       }
     }
+  }
+}
+
+// Item 4: a certificate refused for its purpose in both modes (codeSigning
+// only) is not one mode Off would accept: not flagged refused_on.
+TEST_F(Tls, RefusedOnOnlyForWhatModeOffAccepts) {
+  for (EkuMode mode : {EkuMode::On, EkuMode::Off}) {
+    SCOPED_TRACE(std::string(control::to_string(mode)));
+    auto srv = server_ctx(mode);
+    tls::Session s(srv), c(client_ctx("codesign"), "both.test");
+    pump(c, s);
+    EXPECT_EQ(s.state(), tls::Session::State::Failed);
+    EXPECT_EQ(s.failure(), control::kDetailPurpose);
+    EXPECT_FALSE(s.peer().refused_on);
+    EXPECT_FALSE(s.peer().would_fail);
   }
 }

@@ -4,6 +4,10 @@
 // event ring (no allocation: the record is encoded into the ring's source
 // field); the control thread keeps a bounded table of the peers and lets
 // one event per fingerprint per hour through.
+// Item 4: in mode On, an inbound peer refused for purpose ("unsupported
+// certificate purpose") is reported the same way, flagged refused, so the
+// audit can name it; no event is written for it (the refusal's own
+// Inbound TLS Negotiation Error line already is).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +37,7 @@ struct WouldFailSighting {
   std::string_view src_ip, dst_ip;
   uint16_t src_port = 0, dst_port = 0;
   int64_t time = 0;  // Unix seconds
+  bool refused = false;  // mode On refused it (item 4); else accepted in mode Off
 };
 
 // Subject and issuer are cut to this many bytes in the record so that it
@@ -55,6 +60,7 @@ struct WouldFailPeer {
   std::string last_dst;  // the listener, "ip:port"
   int64_t first_seen = 0, last_seen = 0, last_logged = 0;
   uint64_t count = 0;
+  bool refused = false;  // refused in mode On; kept apart from its mode Off sightings
 };
 
 // "AB:CD:..." or, for a partial fingerprint, its 16 bytes then ":..."
@@ -68,10 +74,12 @@ class WouldFailTable {
   explicit WouldFailTable(std::size_t capacity = 1024, int64_t log_interval_s = 3600);
   // Records a sighting; true when its event should be written: the first
   // sighting of the fingerprint, or log_interval since the last written.
-  // A partial fingerprint joins the full one it is a prefix of.
+  // A partial fingerprint joins the full one it is a prefix of. A refused
+  // sighting joins only refused ones and never asks for an event.
   bool note(const WouldFailSighting& s);
   std::vector<WouldFailPeer> peers() const;  // most recently seen first
-  uint64_t sightings() const;
+  uint64_t sightings() const;  // would-fail (accepted) handshakes
+  uint64_t refused_sightings() const;  // refused handshakes (mode On)
   uint64_t suppressed() const;  // sightings whose event was not written
   uint64_t evicted() const;
   std::size_t capacity() const { return capacity_; }
@@ -82,7 +90,7 @@ class WouldFailTable {
   std::vector<WouldFailPeer> peers_;
   std::size_t capacity_;
   int64_t interval_;
-  uint64_t sightings_ = 0, suppressed_ = 0, evicted_ = 0;
+  uint64_t sightings_ = 0, refused_ = 0, suppressed_ = 0, evicted_ = 0;
 };
 
 }  // namespace turnpike::control

@@ -38,7 +38,9 @@ struct SipProxyOptions {
   std::size_t max_buffer = 256 * 1024;    // per direction, per connection
   // EKU mode Off accepted a client certificate mode On would refuse: the
   // event (kEventInboundEkuWouldFail, Level 2) and the peer record for the
-  // control thread. Called on the worker; must not block.
+  // control thread. Also for a client mode On refused for purpose, with
+  // the sighting flagged refused (no event written for it). Called on the
+  // worker; must not block.
   std::function<void(const control::TlsErrorEvent&, const control::WouldFailSighting&)> would_fail;
   // A TLS backend's certificate verified without the verdict cache (its
   // first sighting): for the audit's remotes. Worker; must not block.

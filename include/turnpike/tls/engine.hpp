@@ -223,8 +223,11 @@ struct PeerInfo {
   // Server, EKU mode Off: accepted, but mode On would refuse the certificate
   // ("unsupported certificate purpose").
   bool would_fail = false;
-  // Filled only for a would-fail client or a verified server (the audit's
-  // remotes); empty on a resumed server session.
+  // Server, EKU mode On: refused for purpose, but mode Off would accept it
+  // (issue 11 item 4: the audit's refused peers).
+  bool refused_on = false;
+  // Filled only for a would-fail client, a client refused for purpose, or a
+  // verified server (the audit's remotes); empty on a resumed server session.
   std::string subject, issuer;
   bool eku_present = false;  // the leaf's EKU (control::EkuBit) on a full handshake
   std::uint8_t eku = 0;
