@@ -22,21 +22,30 @@ inline std::string slurp(const std::filesystem::path& p) {
   return s.str();
 }
 
+// Runs a PKI script into a new directory under /tmp. Removed at exit:
+// nothing generated outlives the test binary.
+inline std::filesystem::path generate_pki(const std::string& script, const std::string& prefix) {
+  std::string dir = "/tmp/" + prefix + "-XXXXXX";
+  if (!mkdtemp(dir.data())) throw std::runtime_error("mkdtemp failed");
+  if (std::system(("bash '" + script + "' " + dir + " >/dev/null").c_str()) != 0)
+    throw std::runtime_error(script + " failed");
+  static std::vector<std::string> made;
+  if (made.empty())
+    std::atexit([] {
+      for (const auto& d : made) {
+        std::error_code ec;
+        std::filesystem::remove_all(d, ec);
+      }
+    });
+  made.push_back(dir);
+  return dir;
+}
+
 inline const std::filesystem::path& pki_dir() {
   static const std::filesystem::path dir = [] {
     if (const char* d = std::getenv("TURNPIKE_PKI_DIR"); d && std::filesystem::exists(std::filesystem::path(d) / ".complete"))
       return std::filesystem::path(d);
-    char tmpl[] = "/tmp/turnpike-pki-XXXXXX";
-    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-    std::string cmd = std::string("bash '") + TURNPIKE_PKI_SCRIPT + "' " + tmpl + " >/dev/null";
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("make-pki.sh failed");
-    // Removed at exit: nothing generated outlives the test binary.
-    static std::string made = tmpl;
-    std::atexit([] {
-      std::error_code ec;
-      std::filesystem::remove_all(made, ec);
-    });
-    return std::filesystem::path(tmpl);
+    return generate_pki(TURNPIKE_PKI_SCRIPT, "turnpike-pki");
   }();
   return dir;
 }

@@ -28,18 +28,7 @@ int64_t utc(int y, int m, int d) {
 }
 
 const std::filesystem::path& public_pki() {
-  static const std::filesystem::path dir = [] {
-    char tmpl[] = "/tmp/turnpike-pubpki-XXXXXX";
-    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-    std::string cmd = std::string("bash '") + TURNPIKE_PUBLIC_PKI_SCRIPT + "' " + tmpl + " >/dev/null";
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("make-public-pki.sh failed");
-    static std::string made = tmpl;
-    std::atexit([] {
-      std::error_code ec;
-      std::filesystem::remove_all(made, ec);
-    });
-    return std::filesystem::path(tmpl);
-  }();
+  static const std::filesystem::path dir = generate_pki(TURNPIKE_PUBLIC_PKI_SCRIPT, "turnpike-pubpki");
   return dir;
 }
 
