@@ -317,7 +317,7 @@ class Stack {
  private:
   // A connection in TIME_WAIT after its handler is gone: what RFC 9293
   // §3.10.7.4 and RFC 6191 need (4-tuple, both sequence numbers, timestamps),
-  // about 48 bytes instead of a control block. Kept in a FIFO ring: every
+  // 56 bytes instead of a control block. Kept in a FIFO ring: every
   // entry lives the same 2MSL, so the head is always the oldest.
   struct TwEntry {
     std::uint32_t laddr = 0, raddr = 0;
