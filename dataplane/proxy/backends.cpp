@@ -40,9 +40,9 @@ struct BackendPool::Probe final : tcp::ConnHandler {
     if (pool.opt_.proxy_v2_local) {
       static const std::vector<std::uint8_t> local = [] {
         std::vector<std::uint8_t> v;
-        Header h;
+        proxy_v2::Header h;
         h.local = true;
-        encode(h, v);
+        proxy_v2::encode(h, v);
         return v;
       }();
       st.write(c, local.data(), local.size());  // 16 bytes into an empty send buffer

@@ -5,7 +5,7 @@
 
 #include "turnpike/net/byteorder.hpp"
 
-namespace turnpike::proxy {
+namespace turnpike::proxy_v2 {
 
 using net::load_be16;
 using net::load_be32;
@@ -156,4 +156,4 @@ ParseResult parse(std::span<const std::uint8_t> buf) {
   return r;
 }
 
-}  // namespace turnpike::proxy
+}  // namespace turnpike::proxy_v2

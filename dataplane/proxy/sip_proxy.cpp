@@ -209,7 +209,7 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   }
 
   void send_proxy_header() {
-    Header h;
+    proxy_v2::Header h;
     h.src_ip = ci.raddr;
     h.src_port = ci.rport;
     h.dst_ip = ci.laddr;
@@ -222,7 +222,7 @@ struct SipProxy::Pair final : tcp::ConnHandler {
     h.client_cn = tls.peer().cn;
     if (tls.peer().presented) h.cert_sha256 = tls.peer().fp;
     std::vector<std::uint8_t> out;
-    encode(h, out);
+    proxy_v2::encode(h, out);
     be_hdr.assign(reinterpret_cast<const char*>(out.data()), out.size());
   }
 

@@ -5,7 +5,7 @@
 #include "turnpike/proxy/proxy_v2.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t size) {
-  using namespace turnpike::proxy;
+  using namespace turnpike::proxy_v2;
   ParseResult r = parse(std::span(data, size));
   if (r.status != ParseStatus::Ok) return 0;
   if (r.length > size) std::abort();

@@ -2,7 +2,7 @@
 
 #include "turnpike/proxy/proxy_v2.hpp"
 
-using namespace turnpike::proxy;
+using namespace turnpike::proxy_v2;
 
 namespace {
 Header sample() {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace turnpike::proxy {
+namespace turnpike::proxy_v2 {
 
 inline constexpr std::array<std::uint8_t, 12> kSignature = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
                                                              0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
@@ -55,4 +55,4 @@ struct ParseResult {
 // that overrun their container are Malformed, never read past.
 ParseResult parse(std::span<const std::uint8_t> buf);
 
-}  // namespace turnpike::proxy
+}  // namespace turnpike::proxy_v2
