@@ -70,6 +70,16 @@ WOLF_VERSION=5.5.4
 # HAVE_SECRET_CALLBACK: the diagnostics key log gets TLS 1.3 secrets through
 # wolfSSL_set_tls13_secret_cb, set only on sessions armed for it (no cost
 # to the others).
+# WOLFSSL_FPKI: the only way in 5.5.4 to accept a SAN URI without "//" such as
+# "sip:example.com" (RFC 5922 §7.1's preferred identity; strict mode refuses
+# it with ASN_ALT_NAME_E, although RFC 3986 calls it an absolute URI). Read in
+# asn.c: of the WOLFSSL_NO_ASN_STRICT checks, FPKI lifts only that URI one;
+# unknown critical extensions, duplicate extensions and name constraints in
+# non-CA certificates stay refused, whereas NO_ASN_STRICT would lift them all
+# (unsafe). FPKI also decodes the FASC-N/UPN otherName SANs (listed as
+# ASN_OTHER_TYPE, which turnpike ignores) and adds the FPKI policy OIDs.
+# Name constraints are unchanged: 5.5.4 has no URI constraints, and it holds
+# every SAN entry, URIs included, against DNS constraints (can only refuse).
 WOLF_CONF=(
   --prefix="$wolf_prefix" --enable-static --disable-shared --with-pic
   --enable-intelasm --enable-aesni --enable-sp --enable-sp-asm
@@ -80,7 +90,7 @@ WOLF_CONF=(
   --enable-altcertchains --enable-des3 --enable-aesgcm --enable-chacha --enable-poly1305 --enable-harden
   --disable-examples --disable-crypttests --disable-benchmark
 )
-WOLF_CFLAGS="-O3 -DWOLFSSL_ALWAYS_VERIFY_CB -DIGNORE_KEY_EXTENSIONS -DWOLFSSL_VERIFY_CB_ALL_CERTS -DKEEP_PEER_CERT -DWOLFSSL_PUBLIC_MP -DHAVE_EX_DATA -DWOLFSSL_CERT_NAME_ALL -DHAVE_SECRET_CALLBACK"
+WOLF_CFLAGS="-O3 -DWOLFSSL_ALWAYS_VERIFY_CB -DIGNORE_KEY_EXTENSIONS -DWOLFSSL_VERIFY_CB_ALL_CERTS -DKEEP_PEER_CERT -DWOLFSSL_PUBLIC_MP -DHAVE_EX_DATA -DWOLFSSL_CERT_NAME_ALL -DHAVE_SECRET_CALLBACK -DWOLFSSL_FPKI"
 want_sig="$WOLF_VERSION ${WOLF_CONF[*]} $WOLF_CFLAGS"
 if [ -f "$wolf_prefix/.build-sig" ] && [ "$(cat "$wolf_prefix/.build-sig")" = "$want_sig" ] \
    && [ -f "$wolf_prefix/lib/libwolfssl.a" ]; then
