@@ -1,11 +1,11 @@
-// Per-worker, per-port packet counters. Each counter has exactly one writer
-// (its worker); readers (telemetry, SIGUSR1 dump) run on other threads, so the
-// cells are relaxed atomics: a plain load/add/store on x86, no lock prefix.
+// Per-worker, per-port packet counters and the named drop reasons. One
+// writer (the worker), readers on other threads: turnpike::Counter cells.
 #pragma once
 #include <array>
-#include <atomic>
 #include <cstdint>
 #include <string_view>
+
+#include "turnpike/counter.hpp"
 
 namespace turnpike::net {
 
@@ -49,17 +49,8 @@ inline constexpr std::size_t kDropCount = static_cast<std::size_t>(Drop::count_)
 std::string_view drop_name(Drop d) noexcept;
 std::string_view drop_description(Drop d) noexcept;
 
-class Counter {
- public:
-  void add(std::uint64_t n = 1) noexcept {
-    // relaxed: single writer; readers only need an eventually current value.
-    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<std::uint64_t> v_{0};
-};
+// The proxy still names it net::Counter; the alias goes once it does not.
+using Counter = turnpike::Counter;
 
 #define TURNPIKE_PORT_STATS(X)                                       \
   X(rx_packets, "frames received")                                   \
@@ -74,14 +65,18 @@ class Counter {
   X(neigh_queued, "frames held while their next hop was resolved")
 
 struct PortStats {
-#define TURNPIKE_X(n, d) Counter n;
-  TURNPIKE_PORT_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
-  std::array<Counter, kDropCount> drops;
+  TURNPIKE_COUNTER_FIELDS(TURNPIKE_PORT_STATS)
+  std::array<turnpike::Counter, kDropCount> drops;
   void drop(Drop d, std::uint64_t n = 1) noexcept { drops[static_cast<std::size_t>(d)].add(n); }
+  // f(reason, description, value) for every drop reason, zero or not.
+  template <class F>
+  void for_each_drop(F&& f) const {
+    for (std::size_t i = 0; i < kDropCount; ++i)
+      f(drop_name(static_cast<Drop>(i)), drop_description(static_cast<Drop>(i)), drops[i].load());
+  }
   std::uint64_t total_drops() const noexcept {
     std::uint64_t s = 0;
-    for (auto& c : drops) s += c.get();
+    for (auto& c : drops) s += c.load();
     return s;
   }
 };

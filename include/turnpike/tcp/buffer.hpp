@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "turnpike/counter.hpp"
 #include "turnpike/tcp/seq.hpp"
 
 namespace turnpike::tcp {
@@ -30,7 +31,7 @@ class ChunkPool {
 
   std::size_t chunk_size() const noexcept { return chunk_; }
   unsigned chunk_shift() const noexcept { return shift_; }
-  std::size_t in_use() const noexcept { return in_use_; }
+  std::size_t in_use() const noexcept { return in_use_.load(); }  // telemetry reads it too
   std::size_t allocated() const noexcept { return total_; }
   std::size_t limit() const noexcept { return max_; }
 
@@ -41,7 +42,7 @@ class ChunkPool {
   std::size_t max_;
   std::size_t slab_;
   std::size_t total_ = 0;
-  std::size_t in_use_ = 0;
+  Gauge in_use_;  // one writer (the worker), read by telemetry
   std::vector<std::uint8_t*> free_;
   std::vector<std::uint8_t*> slabs_;
 };

@@ -14,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "turnpike/counter.hpp"
 #include "turnpike/tcp/buffer.hpp"
 #include "turnpike/tcp/header.hpp"
 #include "turnpike/tcp/seq.hpp"
@@ -185,57 +186,10 @@ struct Config {
   X(linger_discarded, "segments discarded by a lingering close instead of a reset")     \
   X(linger_timeouts, "lingering closes that ran out of time (RST sent)")
 
-// One writer (the worker), readers on other threads (telemetry): relaxed
-// atomic cells, a plain load/add/store on x86 with no lock prefix.
-class Counter {
- public:
-  Counter() noexcept = default;
-  Counter(const Counter& o) noexcept : v_(o.load()) {}
-  Counter& operator=(const Counter& o) noexcept {
-    v_.store(o.load(), std::memory_order_relaxed);
-    return *this;
-  }
-  Counter& operator++() noexcept { return *this += 1; }
-  Counter& operator+=(std::uint64_t n) noexcept {
-    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);  // single writer
-    return *this;
-  }
-  std::uint64_t load() const noexcept { return v_.load(std::memory_order_relaxed); }
-  operator std::uint64_t() const noexcept { return load(); }
-
- private:
-  std::atomic<std::uint64_t> v_{0};
-};
-
-// A level the worker raises and lowers, read by telemetry on another
-// thread: the same single-writer relaxed cell as Counter.
-class Gauge {
- public:
-  Gauge& operator++() noexcept { return set(load() + 1); }
-  Gauge& operator--() noexcept { return set(load() - 1); }
-  Gauge& operator=(std::size_t v) noexcept { return set(v); }
-  std::size_t load() const noexcept { return v_.load(std::memory_order_relaxed); }
-  operator std::size_t() const noexcept { return load(); }
-
- private:
-  Gauge& set(std::size_t v) noexcept {
-    v_.store(v, std::memory_order_relaxed);
-    return *this;
-  }
-  std::atomic<std::size_t> v_{0};
-};
-
+// One writer (the worker), readers on other threads (telemetry): the
+// relaxed cells of turnpike/counter.hpp.
 struct Counters {
-#define TURNPIKE_TCP_FIELD(name, desc) Counter name;
-  TURNPIKE_TCP_COUNTERS(TURNPIKE_TCP_FIELD)
-#undef TURNPIKE_TCP_FIELD
-  // Calls f(name, description, value) for every counter (telemetry export).
-  template <class F>
-  void for_each(F&& f) const {
-#define TURNPIKE_TCP_VISIT(name, desc) f(#name, desc, name.load());
-    TURNPIKE_TCP_COUNTERS(TURNPIKE_TCP_VISIT)
-#undef TURNPIKE_TCP_VISIT
-  }
+  TURNPIKE_COUNTER_FIELDS(TURNPIKE_TCP_COUNTERS)
 };
 
 struct ConnInfo {
