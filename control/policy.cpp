@@ -94,14 +94,36 @@ bool dns_match(std::string_view pattern, std::string_view name) {
 }
 }  // namespace
 
+std::optional<std::string_view> sip_domain_identity(std::string_view uri) {
+  if (uri.size() < 5 || !iequals(uri.substr(0, 4), "sip:")) return std::nullopt;  // "sips:", "https:"...
+  std::string_view rest = uri.substr(4);
+  // No valid SIP URI has '@' outside its userinfo (RFC 3261 §25.1: neither
+  // parameters nor headers allow it), so any '@' means a user part.
+  if (rest.find('@') != std::string_view::npos) return std::nullopt;
+  size_t end = rest.front() == '[' ? rest.find(']') : rest.find_first_of(":;?");
+  if (rest.front() == '[') {
+    if (end == std::string_view::npos) return std::nullopt;
+    ++end;
+  }
+  std::string_view host = rest.substr(0, end);
+  if (host.empty()) return std::nullopt;
+  if (end < rest.size() && rest[end] != ':' && rest[end] != ';' && rest[end] != '?') return std::nullopt;
+  return host;
+}
+
 bool matches_peer_name(const CertFacts& c, std::string_view name, bool name_is_ip) {
   if (name_is_ip) return std::find(c.san_ip.begin(), c.san_ip.end(), name) != c.san_ip.end();
-  // RFC 5922 7.1: a SIP URI SAN is matched first (no wildcards, 7.2).
+  // RFC 5922 7.1: the host part of each "sip:" URI SAN without a user part is
+  // an identity, compared whole and case-insensitively (7.2, no wildcards).
+  bool have_sip_identity = false;
   for (const auto& u : c.san_uri) {
-    if (u.size() > 4 && iequals(std::string_view(u).substr(0, 4), "sip:") &&
-        iequals(std::string_view(u).substr(4), name))
-      return true;
+    if (auto host = sip_domain_identity(u)) {
+      if (iequals(*host, name)) return true;
+      have_sip_identity = true;
+    }
   }
+  // 7.1: a DNS SAN counts if and only if no sip URI identity was found.
+  if (have_sip_identity) return false;
   for (const auto& d : c.san_dns)
     if (dns_match(d, name)) return true;
   if (!c.has_san()) return iequals(c.subject_cn, name);

@@ -80,14 +80,14 @@ TEST(Facts, NamesSansSerialKey) {
   EXPECT_EQ(pki_facts("ed25519").key_type, KeyType::Ed25519);
 }
 
-// Regression guard for a wolfSSL 5.5.4 limitation: its strict ASN parser
-// refuses a SAN URI without "//" such as "sip:example.test" (RFC 5922). When
-// the wolfSSL build relaxes this, this test fails and san-uri should be used
-// in PeerName tests.
-TEST(Facts, SipUriSanIsRefusedByWolfssl554) {
+// wolfSSL 5.5.4's strict ASN parser refuses a SAN URI without "//" such as
+// "sip:example.test" (RFC 5922); deploy/setup-deps.sh builds it with
+// WOLFSSL_FPKI, which lifts only that check.
+TEST(Facts, SipUriSanIsParsed) {
   auto r = extract_facts(pki_der("san-uri"));
-  EXPECT_FALSE(r);
-  EXPECT_NE(r.error.find("alternate name"), std::string::npos) << r.error;
+  ASSERT_TRUE(r) << r.error;
+  EXPECT_EQ(r->san_uri, std::vector<std::string>{"sip:example.test"});
+  EXPECT_EQ(r->san_dns, std::vector<std::string>{"sip.example.test"});
 }
 
 TEST(Facts, FingerprintIsSha256OfDer) {

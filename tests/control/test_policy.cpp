@@ -132,16 +132,51 @@ TEST(PeerName, Rfc5922Order) {
   EXPECT_FALSE(matches_peer_name(s, "other.test", false));
   CertFacts n = pki_facts("both");                                // no SAN: CN is used
   EXPECT_TRUE(matches_peer_name(n, "both.test", false));
-  CertFacts u;  // synthetic: wolfSSL 5.5.4 cannot parse sip: URIs (see test_facts)
+  CertFacts u;
   u.san_uri = {"sip:example.test"};
   u.san_dns = {"other.test"};
   EXPECT_TRUE(matches_peer_name(u, "example.test", false));
-  EXPECT_TRUE(matches_peer_name(u, "other.test", false));
+  EXPECT_TRUE(matches_peer_name(u, "EXAMPLE.test", false));
+  // RFC 5922 7.1: a DNS SAN counts only when no sip URI identity exists.
+  EXPECT_FALSE(matches_peer_name(u, "other.test", false));
+  CertFacts parsed = pki_facts("san-uri");  // URI:sip:example.test, DNS:sip.example.test
+  EXPECT_TRUE(matches_peer_name(parsed, "example.test", false));
+  EXPECT_FALSE(matches_peer_name(parsed, "sip.example.test", false));
+  // URIs that are not identities leave the DNS SANs in force.
+  CertFacts nu;
+  nu.san_uri = {"sip:alice@example.test", "sips:example.test", "https://example.test/"};
+  nu.san_dns = {"other.test"};
+  EXPECT_FALSE(matches_peer_name(nu, "example.test", false));
+  EXPECT_TRUE(matches_peer_name(nu, "other.test", false));
+  EXPECT_FALSE(matches_peer_name(nu, "nu.test", false));  // SANs present: no CN
+  // 7.2: whole names, no wildcard or suffix in a sip URI.
+  CertFacts wu;
+  wu.san_uri = {"sip:*.example.test"};
+  EXPECT_FALSE(matches_peer_name(wu, "a.example.test", false));
+  EXPECT_TRUE(matches_peer_name(wu, "*.example.test", false));
   CertFacts w;
   w.san_dns = {"*.example.test"};
   EXPECT_TRUE(matches_peer_name(w, "a.example.test", false));
   EXPECT_FALSE(matches_peer_name(w, "a.b.example.test", false));
   EXPECT_FALSE(matches_peer_name(w, "example.test", false));
+}
+
+TEST(PeerName, SipDomainIdentity) {
+  EXPECT_EQ(sip_domain_identity("sip:example.test"), "example.test");
+  EXPECT_EQ(sip_domain_identity("SIP:Example.test"), "Example.test");
+  EXPECT_EQ(sip_domain_identity("sip:example.test:5061"), "example.test");
+  EXPECT_EQ(sip_domain_identity("sip:example.test;transport=tls"), "example.test");
+  EXPECT_EQ(sip_domain_identity("sip:example.test?subject=x"), "example.test");
+  EXPECT_EQ(sip_domain_identity("sip:[2001:db8::1]:5061"), "[2001:db8::1]");
+  EXPECT_FALSE(sip_domain_identity("sip:alice@example.test"));  // user part
+  EXPECT_FALSE(sip_domain_identity("sip:alice:pw@example.test"));
+  EXPECT_FALSE(sip_domain_identity("sips:example.test"));
+  EXPECT_FALSE(sip_domain_identity("http://example.test"));
+  EXPECT_FALSE(sip_domain_identity("sip:"));
+  EXPECT_FALSE(sip_domain_identity("sip:;x"));
+  EXPECT_FALSE(sip_domain_identity("sip:[2001:db8::1"));
+  EXPECT_FALSE(sip_domain_identity("sip:[::1]x"));
+  EXPECT_FALSE(sip_domain_identity("si"));
 }
 
 TEST(Verdict, PathCombinesLeafAndCaRule) {

@@ -2,6 +2,7 @@
 // No I/O, no clock: callers pass the time where it matters.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "turnpike/control/certs.hpp"
@@ -74,9 +75,14 @@ constexpr std::string_view chain_detail(ChainStatus s) {
 bool allows_client_auth(const CertFacts& c);  // clientAuth, any, or no EKU
 bool allows_server_auth(const CertFacts& c);  // serverAuth, any, or no EKU
 
-// RFC 5922 7.1 peer identity for outbound connections: SAN URI "sip:<name>"
-// first, then SAN DNS (and SAN IP when the peer is configured by address);
-// the subject CN only when the certificate has no SAN at all.
+// RFC 5922 7.1 peer identity for outbound connections: the SIP domain
+// identities of SAN URIs "sip:<host>" when there is at least one, otherwise
+// SAN DNS (SAN IP when the peer is configured by address); the subject CN
+// only when the certificate has no SAN at all.
 bool matches_peer_name(const CertFacts& c, std::string_view name, bool name_is_ip);
+
+// RFC 5922 7.1: the host part of a "sip:" URI SAN, or nothing when the URI is
+// not a SIP domain identity (another scheme, a user part, no host).
+std::optional<std::string_view> sip_domain_identity(std::string_view uri);
 
 }  // namespace turnpike::control

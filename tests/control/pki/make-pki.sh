@@ -27,8 +27,8 @@
 #     rsa1024 p521  key sizes turnpike refuses (RSA < 2048, ECDSA P-521), EKU both
 #     ed25519       Ed25519, EKU both
 #     san           EKU both; SAN DNS sip.example.test, IP 198.18.0.1
-#     san-uri       EKU both; SAN URI sip:example.test (wolfSSL 5.5.4 refuses to parse
-#                   a URI without "//": ASN_ALT_NAME_E; kept to document it)
+#     san-uri       EKU both; SAN URI sip:example.test, DNS sip.example.test (parsed
+#                   since wolfSSL is built with WOLFSSL_FPKI, see setup-deps.sh)
 #     srvsub        EKU serverAuth, issued by inter-srv (serverAuth-only CA chain)
 #     srvsub-both   EKU serverAuth+clientAuth, issued by inter-srv (the CA EKU rule)
 #     wrongissuer   EKU both, issued by other-root
