@@ -32,7 +32,7 @@
 #include "turnpike/proxy/sip_proxy.hpp"
 #include "turnpike/sip/framer.hpp"
 #include "turnpike/tls/engine.hpp"
-#include "turnpike/worker/tcp_glue.hpp"
+#include "turnpike/glue/tcp_glue.hpp"
 
 namespace turnpike::ringsip {
 
@@ -258,8 +258,8 @@ class Rig {
   std::vector<std::unique_ptr<Client>>& clients() { return clients_; }
   void reap_clients();  // frees finished clients (keeps totals)
 
-  worker::TcpGlue& ga() { return *ga_; }
-  worker::TcpGlue& gb() { return *gb_; }
+  glue::TcpGlue& ga() { return *ga_; }
+  glue::TcpGlue& gb() { return *gb_; }
   proxy::SipProxy& proxy() { return *proxy_; }
   proxy::BackendPool& pool() { return *pool_; }
   Backend& backend() { return backend_; }
@@ -288,7 +288,7 @@ class Rig {
 
   RigOptions opt_;
   std::unique_ptr<testing::RingPair> rp_;
-  std::unique_ptr<worker::TcpGlue> ga_, gb_;
+  std::unique_ptr<glue::TcpGlue> ga_, gb_;
   std::unique_ptr<control::VerdictCache> cache_a_, cache_b_;
   std::shared_ptr<const tls::Context> server_ctx_;
   std::unique_ptr<proxy::BackendPool> pool_;
@@ -400,8 +400,8 @@ inline Rig::Rig(RigOptions o) : opt_(std::move(o)), rng_(opt_.impair.seed) {
   cfg.time_wait_us = opt_.time_wait_us;
   cfg.max_connections = opt_.max_connections;
   cfg.max_half_open = 4096;
-  ga_ = std::make_unique<worker::TcpGlue>(*rp_->a().net, testing::test_pool(), cfg, 1'000'000, 0, std::vector<rte_ring*>{});
-  gb_ = std::make_unique<worker::TcpGlue>(*rp_->b().net, testing::test_pool(), cfg, 1'000'000, 0, std::vector<rte_ring*>{});
+  ga_ = std::make_unique<glue::TcpGlue>(*rp_->a().net, testing::test_pool(), cfg, 1'000'000, 0, std::vector<rte_ring*>{});
+  gb_ = std::make_unique<glue::TcpGlue>(*rp_->b().net, testing::test_pool(), cfg, 1'000'000, 0, std::vector<rte_ring*>{});
   rp_->a().net->set_l4_handler([this](std::uint16_t p, rte_mbuf* m, const net::Ipv4Hdr& ip, std::uint64_t now) {
     return ga_->on_ipv4(p, m, ip, now);
   });

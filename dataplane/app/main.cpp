@@ -350,9 +350,9 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
         cfg.neigh_pending_max, timers);
     bool tx_offload = true;
     for (auto& p : rt->ports) tx_offload &= p.tx_csum_offload;
-    w->tcp = std::make_unique<worker::TcpGlue>(*w->net, pool, tcfg, rt->tsc_hz, i, rings,
+    w->tcp = std::make_unique<glue::TcpGlue>(*w->net, pool, tcfg, rt->tsc_hz, i, rings,
                                                rt->ports[0].rss ? rt->ports[0].reta_size : 0, tx_offload);
-    worker::TcpGlue* glue = w->tcp.get();
+    glue::TcpGlue* glue = w->tcp.get();
     w->net->set_l4_handler([glue](std::uint16_t port, rte_mbuf* m, const net::Ipv4Hdr& ip, std::uint64_t now) {
       return glue->on_ipv4(port, m, ip, now);
     });

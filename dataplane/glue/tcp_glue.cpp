@@ -1,4 +1,4 @@
-#include "turnpike/worker/tcp_glue.hpp"
+#include "turnpike/glue/tcp_glue.hpp"
 
 #include <rte_mbuf.h>
 #include <rte_ring.h>
@@ -7,7 +7,7 @@
 #include "turnpike/net/wire.hpp"
 #include "turnpike/port/port.hpp"
 
-namespace turnpike::worker {
+namespace turnpike::glue {
 
 namespace {
 constexpr std::size_t kL3Off = net::kEthHdrLen;
@@ -85,7 +85,7 @@ bool TcpGlue::on_ipv4(std::uint16_t, rte_mbuf* m, const net::Ipv4Hdr& ip, std::u
       stats_.steer_ring_full.add();
       rte_pktmbuf_free(m);
     } else {
-      stats_.steered_out.add();
+      stats_.steered_to_owner.add();
     }
     return true;
   }
@@ -120,12 +120,12 @@ unsigned TcpGlue::poll(std::uint64_t now_tsc) {
 std::uint8_t* TcpGlue::alloc(std::size_t max_len, void** handle) {
   rte_mbuf* m = rte_pktmbuf_alloc(pool_);
   if (!m) {
-    stats_.tx_alloc_fail.add();
+    stats_.tx_no_mbuf.add();
     return nullptr;
   }
   if (kL4Off + max_len > rte_pktmbuf_tailroom(m)) {
     rte_pktmbuf_free(m);
-    stats_.tx_alloc_fail.add();
+    stats_.tx_no_mbuf.add();
     return nullptr;
   }
   *handle = m;
@@ -143,7 +143,7 @@ void TcpGlue::send(void* handle, std::uint32_t src, std::uint32_t dst, std::size
       break;
     }
   if (!found) {
-    stats_.no_port.add();
+    stats_.tx_no_port.add();
     rte_pktmbuf_free(m);
     return;
   }
@@ -165,4 +165,4 @@ void TcpGlue::send(void* handle, std::uint32_t src, std::uint32_t dst, std::size
   nw_.ip_output(port, m, dst, now_tsc_);
 }
 
-}  // namespace turnpike::worker
+}  // namespace turnpike::glue

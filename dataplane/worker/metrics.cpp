@@ -11,6 +11,7 @@
 #include "turnpike/control/expiry.hpp"
 #include "turnpike/control/metrics.hpp"
 #include "turnpike/worker/metrics.hpp"
+#include "visit.hpp"
 
 namespace turnpike::worker {
 
@@ -51,14 +52,21 @@ constexpr Rename kSipNames[] = {
     {"sip_errors", "turnpike_sip_errors_total"},  // not turnpike_sip_sip_...
 };
 
-std::string sip_family(const char* field) {
+std::string sip_family(std::string_view field) {
   for (auto& r : kSipNames)
-    if (std::string_view(r.field) == field) return r.name;
-  return std::string("turnpike_sip_") + field + "_total";
+    if (r.field == field) return r.name;
+  return "turnpike_sip_" + std::string(field) + "_total";
 }
 
-std::string help_with_key(const char* desc, const char* cmd, const char* key) {
-  return std::string(desc) + " (telemetry " + cmd + " " + key + ")";
+// Telemetry's backend keys (/turnpike/sip backend_picks, health_checks_ok)
+// under turnpike_backend_.
+std::string backend_family(std::string_view key) {
+  if (key.starts_with("backend_")) key.remove_prefix(8);
+  return "turnpike_backend_" + std::string(key) + "_total";
+}
+
+std::string help_with_key(std::string_view desc, std::string_view cmd, std::string_view key) {
+  return std::string(desc) + " (telemetry " + std::string(cmd) + " " + std::string(key) + ")";
 }
 
 void ports(Writer& m, const Runtime& rt) {
@@ -70,17 +78,14 @@ void ports(Writer& m, const Runtime& rt) {
       if (i >= w->net->port_count()) continue;
       const net::PortStats& s = w->net->stats(static_cast<std::uint16_t>(i));
       const Labels l{{"port", port}, {"worker", wlabel(*w)}};
-#define TURNPIKE_X(n, d) \
-  m.counter("turnpike_port_" #n "_total", help_with_key(d, "/turnpike/stats", #n), l, s.n.get());
-      TURNPIKE_PORT_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
-      for (std::size_t k = 0; k < net::kDropCount; ++k) {
-        const auto why = static_cast<net::Drop>(k);
+      s.for_each([&](std::string_view n, std::string_view d, std::uint64_t v) {
+        m.counter("turnpike_port_" + std::string(n) + "_total", help_with_key(d, "/turnpike/stats", n), l, v);
+      });
+      s.for_each_drop([&](std::string_view why, std::string_view, std::uint64_t v) {
         m.counter("turnpike_port_dropped_frames_total",
                   "Frames dropped in software, by reason (telemetry /turnpike/stats drop_<reason>, /turnpike/drops)",
-                  {{"port", port}, {"worker", wlabel(*w)}, {"reason", std::string(net::drop_name(why))}},
-                  s.drops[k].get());
-      }
+                  {{"port", port}, {"worker", wlabel(*w)}, {"reason", std::string(why)}}, v);
+      });
     }
     // Below turnpike: the PMD and the af_packet kernel ring.
     const port::LossStats ls = port::read_loss(p);
@@ -149,16 +154,16 @@ void workers(Writer& m, const Runtime& rt) {
             1);
     m.counter("turnpike_worker_busy_seconds_total",
               "Time in loop iterations that moved packets (telemetry busy_cycles / tsc_hz)", l,
-              double(w->cycles.busy.get()) / hz);
+              double(w->cycles.busy.load()) / hz);
     m.counter("turnpike_worker_idle_poll_seconds_total", "Time in empty polls (telemetry idle_poll_cycles / tsc_hz)",
-              l, double(w->cycles.idle_poll.get()) / hz);
+              l, double(w->cycles.idle_poll.load()) / hz);
     m.counter("turnpike_worker_sleep_seconds_total", "Time asleep when idle (telemetry sleep_cycles / tsc_hz)", l,
-              double(w->cycles.sleep.get()) / hz);
+              double(w->cycles.sleep.load()) / hz);
     m.counter("turnpike_worker_busy_iterations_total", "Loop iterations that moved packets", l,
-              w->cycles.busy_iterations.get());
+              w->cycles.busy_iterations.load());
     m.counter("turnpike_worker_idle_iterations_total", "Loop iterations that found nothing", l,
-              w->cycles.idle_iterations.get());
-    m.counter("turnpike_worker_sleeps_total", "Sleeps of the adaptive idle policy", l, w->cycles.sleeps.get());
+              w->cycles.idle_iterations.load());
+    m.counter("turnpike_worker_sleeps_total", "Sleeps of the adaptive idle policy", l, w->cycles.sleeps.load());
     m.gauge("turnpike_worker_pending_arp", "Frames waiting for ARP resolution", l, double(w->net->pending()));
     m.gauge("turnpike_worker_snapshot_generation", "Data-plane snapshot generation this worker uses", l,
             double(w->snapshot_generation.load(std::memory_order_relaxed)));
@@ -182,14 +187,13 @@ void tcp_stack(Writer& m, const Runtime& rt) {
     m.gauge("turnpike_tcp_half_open", "Half-open passive connections (SYN received)", l, double(st.half_open()));
     m.gauge("turnpike_tcp_time_wait", "Compact TIME_WAIT entries", l, double(st.time_wait()));
     m.gauge("turnpike_tcp_buffer_chunks_in_use", "Send/receive buffer chunks in use", l, double(st.chunks_in_use()));
-    m.counter("turnpike_tcp_steered_to_owner_total", "Segments handed to the worker owning their connection (telemetry /turnpike/tcp steered_to_owner)", l,
-              w->tcp->stats().steered_out.get());
-    m.counter("turnpike_tcp_steer_ring_full_total", "Segments dropped: the owner's steering ring was full (telemetry /turnpike/tcp steer_ring_full)", l,
-              w->tcp->stats().steer_ring_full.get());
-    const auto& c = st.counters();
-#define TURNPIKE_X(n, d) m.counter("turnpike_tcp_" #n "_total", help_with_key(d, "/turnpike/tcp", #n), l, c.n.load());
-    TURNPIKE_TCP_COUNTERS(TURNPIKE_X)
-#undef TURNPIKE_X
+    // The glue's steering and send counters, then the stack's (telemetry
+    // /turnpike/tcp shows both in one dictionary).
+    const auto tcp_counter = [&](std::string_view n, std::string_view d, std::uint64_t v) {
+      m.counter("turnpike_tcp_" + std::string(n) + "_total", help_with_key(d, "/turnpike/tcp", n), l, v);
+    };
+    w->tcp->stats().for_each(tcp_counter);
+    st.counters().for_each(tcp_counter);
   }
 }
 
@@ -211,9 +215,9 @@ void sip(Writer& m, const Runtime& rt) {
   // Families declared even with no listener: dashboards see them at zero.
   m.family("turnpike_tls_current_connections", Type::Gauge,
            "Live client connections of the SIP-over-TLS edge (telemetry /turnpike/sip connections)");
-#define TURNPIKE_X(n, d) m.family(sip_family(#n), Type::Counter, help_with_key(d, "/turnpike/sip", #n));
-  TURNPIKE_SIP_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+  visit(proxy::SipProxyStats{}, [&](std::string_view n, std::string_view d, std::uint64_t) {
+    m.family(sip_family(n), Type::Counter, help_with_key(d, "/turnpike/sip", n));
+  });
   const char* kFail = "turnpike_tls_failed_handshakes_by_detail_total";
   const char* kFailHelp =
       "Inbound TLS handshakes refused or failed, by the event's Detail (telemetry /turnpike/sip refused_by_detail)";
@@ -224,33 +228,18 @@ void sip(Writer& m, const Runtime& rt) {
       const std::string ln = li < listeners.size() ? listener_name(listeners[li]) : std::to_string(li);
       const Labels l{{"listener", ln}, {"worker", wlabel(*w)}};
       m.sample("turnpike_tls_current_connections", l, double(sp.live()));
-#define TURNPIKE_X(n, d) m.sample(sip_family(#n), l, sp.stats().n.get());
-      TURNPIKE_SIP_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+      visit(sp.stats(), [&](std::string_view n, std::string_view, std::uint64_t v) { m.sample(sip_family(n), l, v); });
       details(m, kFail, kFailHelp, sp.refusals(), l);
     }
   // Backends (per worker: each worker has its own pool and health checks).
-  struct B {
-    const char* name;
-    const char* help;
-    const net::Counter proxy::BackendStats::*field;
-  };
-  static constexpr B kBackend[] = {
-      {"turnpike_backend_picks_total", "Connections given a backend (telemetry /turnpike/sip backend_picks)",
-       &proxy::BackendStats::picks},
-      {"turnpike_backend_connect_failures_total", "Backend connects refused or timed out (telemetry /turnpike/sip backend_connect_failures)",
-       &proxy::BackendStats::connect_failures},
-      {"turnpike_backend_health_checks_ok_total", "Health checks passed (telemetry /turnpike/sip health_checks_ok)", &proxy::BackendStats::checks_ok},
-      {"turnpike_backend_health_checks_failed_total", "Health checks failed (telemetry /turnpike/sip health_checks_failed)", &proxy::BackendStats::checks_failed},
-      {"turnpike_backend_went_down_total", "Backends marked down (telemetry /turnpike/sip backend_went_down)", &proxy::BackendStats::went_down},
-      {"turnpike_backend_came_up_total", "Backends marked up again (telemetry /turnpike/sip backend_came_up)", &proxy::BackendStats::came_up},
-      {"turnpike_backend_health_checks_unclosed_total", "Probes reset: the backend did not close in time (telemetry /turnpike/sip health_checks_unclosed)",
-       &proxy::BackendStats::checks_unclosed},
-  };
-  for (auto& b : kBackend) m.family(b.name, Type::Counter, b.help);
+  visit(proxy::BackendStats{}, [&](std::string_view n, std::string_view d, std::uint64_t) {
+    m.family(backend_family(n), Type::Counter, help_with_key(d, "/turnpike/sip", n));
+  });
   for (auto& w : rt.workers) {
     if (!w->backends) continue;
-    for (auto& b : kBackend) m.sample(b.name, {{"worker", wlabel(*w)}}, (w->backends->stats().*b.field).get());
+    visit(w->backends->stats(), [&](std::string_view n, std::string_view, std::uint64_t v) {
+      m.sample(backend_family(n), {{"worker", wlabel(*w)}}, v);
+    });
   }
   m.family("turnpike_backend_info", Type::Gauge, "Configured SIP backends (value 1)");
   for (auto& [ip, port] : rt.config.sip_backends)
@@ -274,10 +263,10 @@ void sip(Writer& m, const Runtime& rt) {
 void egress(Writer& m, const Runtime& rt) {
   m.family("turnpike_egress_current_connections", Type::Gauge,
            "Live egress connection pairs (telemetry /turnpike/egress connections)");
-#define TURNPIKE_X(n, d) \
-  m.family("turnpike_egress_" #n "_total", Type::Counter, help_with_key(d, "/turnpike/egress", #n));
-  TURNPIKE_EGRESS_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+  const auto egress_family = [](std::string_view n) { return "turnpike_egress_" + std::string(n) + "_total"; };
+  visit(proxy::EgressStats{}, [&](std::string_view n, std::string_view d, std::uint64_t) {
+    m.family(egress_family(n), Type::Counter, help_with_key(d, "/turnpike/egress", n));
+  });
   const char* kFail = "turnpike_egress_failed_handshakes_by_detail_total";
   const char* kFailHelp = "Outbound TLS handshakes refused or failed, by Detail (telemetry refused_by_detail)";
   m.family(kFail, Type::Counter, kFailHelp);
@@ -291,9 +280,7 @@ void egress(Writer& m, const Runtime& rt) {
       }
       const Labels l{{"route", route}, {"worker", wlabel(*w)}};
       m.sample("turnpike_egress_current_connections", l, double(e.live()));
-#define TURNPIKE_X(n, d) m.sample("turnpike_egress_" #n "_total", l, e.stats().n.get());
-      TURNPIKE_EGRESS_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+      visit(e.stats(), [&](std::string_view n, std::string_view, std::uint64_t v) { m.sample(egress_family(n), l, v); });
       details(m, kFail, kFailHelp, e.refusals(), l);
     }
 }

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "turnpike/worker/runtime.hpp"
+#include "visit.hpp"
 
 namespace turnpike::worker {
 
@@ -28,35 +29,37 @@ unsigned lcore_cpu(unsigned lcore) {
 const Runtime* g_rt = nullptr;  // set once before the telemetry commands can run
 
 struct PortTotals {
-#define TURNPIKE_X(n, d) std::uint64_t n = 0;
-  TURNPIKE_PORT_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
-  std::uint64_t drops[net::kDropCount] = {};
+  Totals stats = Totals::of<net::PortStats>();
+  Totals drops;
   std::uint64_t drops_total = 0;
 };
 
+void add_drops(Totals& t, const net::PortStats& s) {
+  t.add_with([&](auto&& f) { s.for_each_drop(f); });
+}
+
 PortTotals sum_port(const Runtime& rt, std::size_t p) {
   PortTotals t;
+  add_drops(t.drops, net::PortStats{});  // every reason, even with no worker
   for (auto& w : rt.workers) {
     const net::PortStats& s = w->net->stats(static_cast<std::uint16_t>(p));
-#define TURNPIKE_X(n, d) t.n += s.n.get();
-    TURNPIKE_PORT_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
-    for (std::size_t i = 0; i < net::kDropCount; ++i) t.drops[i] += s.drops[i].get();
+    t.stats.add(s);
+    add_drops(t.drops, s);
   }
-  for (auto v : t.drops) t.drops_total += v;
+  for (auto& r : t.drops.rows()) t.drops_total += r.value;
   return t;
 }
 
+void fill(rte_tel_data* d, const Totals& t) {
+  for (auto& r : t.rows()) rte_tel_data_add_dict_u64(d, std::string(r.name).c_str(), r.value);
+}
+
 void fill_port(rte_tel_data* d, const PortTotals& t, bool with_zero_drops) {
-#define TURNPIKE_X(n, desc) rte_tel_data_add_dict_u64(d, #n, t.n);
-  TURNPIKE_PORT_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+  fill(d, t.stats);
   rte_tel_data_add_dict_u64(d, "drops_total", t.drops_total);
-  for (std::size_t i = 0; i < net::kDropCount; ++i) {
-    if (!t.drops[i] && !with_zero_drops) continue;
-    std::string k = "drop_" + std::string(net::drop_name(static_cast<net::Drop>(i)));
-    rte_tel_data_add_dict_u64(d, k.c_str(), t.drops[i]);
+  for (auto& r : t.drops.rows()) {
+    if (!r.value && !with_zero_drops) continue;
+    rte_tel_data_add_dict_u64(d, ("drop_" + std::string(r.name)).c_str(), r.value);
   }
 }
 
@@ -125,14 +128,18 @@ int cmd_stats(const char*, const char* params, rte_tel_data* d) {
 int cmd_drops(const char*, const char*, rte_tel_data* d) {
   const Runtime& rt = *g_rt;
   rte_tel_data_start_dict(d);
-  std::uint64_t total[net::kDropCount] = {};
-  for (std::size_t p = 0; p < rt.ports.size(); ++p) {
-    PortTotals t = sum_port(rt, p);
-    for (std::size_t i = 0; i < net::kDropCount; ++i) total[i] += t.drops[i];
-  }
-  for (std::size_t i = 0; i < net::kDropCount; ++i)
-    rte_tel_data_add_dict_u64(d, std::string(net::drop_name(static_cast<net::Drop>(i))).c_str(), total[i]);
+  Totals total;
+  add_drops(total, net::PortStats{});
+  for (auto& w : rt.workers)
+    for (std::uint16_t p = 0; p < rt.ports.size() && p < w->net->port_count(); ++p) add_drops(total, w->net->stats(p));
+  fill(d, total);
   return 0;
+}
+
+std::uint64_t rx_packets(const Worker& w) {
+  std::uint64_t rx = 0;
+  for (std::uint16_t p = 0; p < w.net->port_count(); ++p) rx += w.net->stats(p).rx_packets.load();
+  return rx;
 }
 
 int cmd_workers(const char*, const char*, rte_tel_data* d) {
@@ -147,16 +154,12 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(sub, "lcore", w->lcore);
     rte_tel_data_add_dict_u64(sub, "cpu", lcore_cpu(w->lcore));
     rte_tel_data_add_dict_u64(sub, "queue", w->queue);
-    rte_tel_data_add_dict_u64(sub, "busy_cycles", w->cycles.busy.get());
-    rte_tel_data_add_dict_u64(sub, "idle_poll_cycles", w->cycles.idle_poll.get());
-    rte_tel_data_add_dict_u64(sub, "sleep_cycles", w->cycles.sleep.get());
-    rte_tel_data_add_dict_u64(sub, "busy_iterations", w->cycles.busy_iterations.get());
-    rte_tel_data_add_dict_u64(sub, "idle_iterations", w->cycles.idle_iterations.get());
-    rte_tel_data_add_dict_u64(sub, "sleeps", w->cycles.sleeps.get());
-    std::uint64_t rx = 0;
-    for (std::uint16_t p = 0; p < w->net->port_count(); ++p) rx += w->net->stats(p).rx_packets.get();
+    w->cycles.for_each([&](std::string_view n, std::string_view, std::uint64_t v) {
+      rte_tel_data_add_dict_u64(sub, std::string(n).c_str(), v);
+    });
+    const std::uint64_t rx = rx_packets(*w);
     rte_tel_data_add_dict_u64(sub, "rx_packets", rx);
-    rte_tel_data_add_dict_u64(sub, "busy_cycles_per_packet", rx ? w->cycles.busy.get() / rx : 0);
+    rte_tel_data_add_dict_u64(sub, "busy_cycles_per_packet", rx ? w->cycles.busy.load() / rx : 0);
     rte_tel_data_add_dict_u64(sub, "pending_arp", w->net->pending());
     if (w->index < rt.event_rings.size()) {
       // Events this worker could not hand to the control thread.
@@ -221,32 +224,26 @@ int cmd_neighbors(const char*, const char* params, rte_tel_data* d) {
 int cmd_tcp(const char*, const char*, rte_tel_data* d) {
   const Runtime& rt = *g_rt;
   rte_tel_data_start_dict(d);
-  // Counters are read while workers write them: each value is a whole word
-  // on x86, possibly a moment old; good enough for monitoring.
-  tcp::Counters total{};
-  std::uint64_t conns = 0, half_open = 0, time_wait = 0, chunks = 0, steered = 0, ring_full = 0;
+  // Counters are read while workers write them: relaxed cells, each value
+  // whole, possibly a moment old; good enough for monitoring.
+  Totals total = Totals::of<tcp::Counters>();
+  Totals glue = Totals::of<glue::TcpGlueStats>();
+  std::uint64_t conns = 0, half_open = 0, time_wait = 0, chunks = 0;
   for (auto& w : rt.workers) {
     if (!w->tcp) continue;
-    const auto& c = w->tcp->stack().counters();
-#define TURNPIKE_X(n, desc) total.n += c.n;
-    TURNPIKE_TCP_COUNTERS(TURNPIKE_X)
-#undef TURNPIKE_X
+    total.add(w->tcp->stack().counters());
+    glue.add(w->tcp->stats());
     conns += w->tcp->stack().connections();
     half_open += w->tcp->stack().half_open();
     time_wait += w->tcp->stack().time_wait();
     chunks += w->tcp->stack().chunks_in_use();
-    steered += w->tcp->stats().steered_out.get();
-    ring_full += w->tcp->stats().steer_ring_full.get();
   }
   rte_tel_data_add_dict_u64(d, "connections", conns);
   rte_tel_data_add_dict_u64(d, "half_open", half_open);
   rte_tel_data_add_dict_u64(d, "time_wait", time_wait);  // compact entries, not control blocks
   rte_tel_data_add_dict_u64(d, "buffer_chunks_in_use", chunks);
-  rte_tel_data_add_dict_u64(d, "steered_to_owner", steered);
-  rte_tel_data_add_dict_u64(d, "steer_ring_full", ring_full);
-#define TURNPIKE_X(n, desc) rte_tel_data_add_dict_u64(d, #n, total.n);
-  TURNPIKE_TCP_COUNTERS(TURNPIKE_X)
-#undef TURNPIKE_X
+  fill(d, glue);  // steering between workers, segments the glue could not send
+  fill(d, total);
   return 0;
 }
 
@@ -272,35 +269,18 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
   const Runtime& rt = *g_rt;
   rte_tel_data_start_dict(d);
   std::uint64_t live = 0;
-#define TURNPIKE_X(n, desc) std::uint64_t n = 0;
-  TURNPIKE_SIP_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+  Totals sip = Totals::of<proxy::SipProxyStats>();
   for (auto& w : rt.workers)
     for (auto& sp : w->sip) {
       live += sp->live();
-#define TURNPIKE_X(n, desc) n += sp->stats().n.get();
-      TURNPIKE_SIP_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+      sip.add(sp->stats());
     }
   rte_tel_data_add_dict_u64(d, "connections", live);
-#define TURNPIKE_X(n, desc) rte_tel_data_add_dict_u64(d, #n, n);
-  TURNPIKE_SIP_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
-  std::uint64_t b[7] = {};
-  for (auto& w : rt.workers) {
-    if (!w->backends) continue;
-    const auto& s = w->backends->stats();
-    b[0] += s.picks.get();
-    b[1] += s.connect_failures.get();
-    b[2] += s.checks_ok.get();
-    b[3] += s.checks_failed.get();
-    b[4] += s.went_down.get();
-    b[5] += s.came_up.get();
-    b[6] += s.checks_unclosed.get();
-  }
-  const char* names[7] = {"backend_picks", "backend_connect_failures", "health_checks_ok", "health_checks_failed",
-                          "backend_went_down", "backend_came_up", "health_checks_unclosed"};
-  for (int i = 0; i < 7; ++i) rte_tel_data_add_dict_u64(d, names[i], b[i]);
+  fill(d, sip);
+  Totals backends = Totals::of<proxy::BackendStats>();
+  for (auto& w : rt.workers)
+    if (w->backends) backends.add(w->backends->stats());
+  fill(d, backends);
   std::map<std::string, std::uint64_t> by;
   for (auto& w : rt.workers)
     for (auto& sp : w->sip) add_details(sp->refusals(), by);
@@ -310,7 +290,7 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
   std::map<std::string, std::uint64_t> wf;
   for (auto& w : rt.workers)
     for (std::size_t li = 0; li < w->sip.size(); ++li)
-      wf["listener_" + std::to_string(li + 1)] += w->sip[li]->stats().eku_would_fail.get();
+      wf["listener_" + std::to_string(li + 1)] += w->sip[li]->stats().eku_would_fail.load();
   add_details_dict(d, "eku_would_fail_by_listener", wf);
   return 0;
 }
@@ -319,20 +299,14 @@ int cmd_egress(const char*, const char*, rte_tel_data* d) {
   const Runtime& rt = *g_rt;
   rte_tel_data_start_dict(d);
   std::uint64_t live = 0;
-#define TURNPIKE_X(n, desc) std::uint64_t n = 0;
-  TURNPIKE_EGRESS_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+  Totals egress = Totals::of<proxy::EgressStats>();
   for (auto& w : rt.workers)
     for (auto& e : w->egress) {
       live += e->live();
-#define TURNPIKE_X(n, desc) n += e->stats().n.get();
-      TURNPIKE_EGRESS_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+      egress.add(e->stats());
     }
   rte_tel_data_add_dict_u64(d, "connections", live);
-#define TURNPIKE_X(n, desc) rte_tel_data_add_dict_u64(d, #n, n);
-  TURNPIKE_EGRESS_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+  fill(d, egress);
   std::map<std::string, std::uint64_t> by;
   for (auto& w : rt.workers)
     for (auto& e : w->egress) add_details(e->refusals(), by);
@@ -384,39 +358,29 @@ std::string format_stats(const Runtime& rt) {
   for (std::size_t i = 0; i < rt.ports.size(); ++i) {
     PortTotals t = sum_port(rt, i);
     o << "port " << rt.ports[i].name << ":";
-#define TURNPIKE_X(n, d) o << " " #n "=" << t.n;
-    TURNPIKE_PORT_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+    for (auto& r : t.stats.rows()) o << " " << r.name << "=" << r.value;
     o << " drops_total=" << t.drops_total;
-    for (std::size_t k = 0; k < net::kDropCount; ++k)
-      if (t.drops[k]) o << " drop_" << net::drop_name(static_cast<net::Drop>(k)) << "=" << t.drops[k];
+    for (auto& r : t.drops.rows())
+      if (r.value) o << " drop_" << r.name << "=" << r.value;
     o << "\n";
     o << "port " << rt.ports[i].name << " below turnpike: " << format_loss(rt.ports[i]) << "\n";
   }
   {
     // The TCP's own evidence of loss towards turnpike: shows a lossy port
     // even when its PMD reports nothing.
-    std::uint64_t ooo = 0, holes = 0, dup = 0, retx = 0, rto = 0;
-    for (auto& w : rt.workers) {
-      if (!w->tcp) continue;
-      const auto& c = w->tcp->stack().counters();
-      ooo += c.rx_ooo_segments;
-      holes += c.rx_holes_filled;
-      dup += c.rx_dup_segments;
-      retx += c.retransmits;
-      rto += c.rto_timeouts;
-    }
-    o << "tcp loss evidence: rx_ooo_segments=" << ooo << " rx_holes_filled=" << holes
-      << " rx_dup_segments=" << dup << " retransmits=" << retx << " rto_timeouts=" << rto << "\n";
+    Totals tcp = Totals::of<tcp::Counters>();
+    for (auto& w : rt.workers)
+      if (w->tcp) tcp.add(w->tcp->stack().counters());
+    o << "tcp loss evidence:";
+    for (const char* k : {"rx_ooo_segments", "rx_holes_filled", "rx_dup_segments", "retransmits", "rto_timeouts"})
+      o << " " << k << "=" << tcp[k];
+    o << "\n";
   }
   for (auto& w : rt.workers) {
-    std::uint64_t rx = 0;
-    for (std::uint16_t p = 0; p < w->net->port_count(); ++p) rx += w->net->stats(p).rx_packets.get();
-    o << "worker " << w->index << " (lcore " << w->lcore << ", cpu " << lcore_cpu(w->lcore)
-      << "): busy_cycles=" << w->cycles.busy.get()
-      << " idle_poll_cycles=" << w->cycles.idle_poll.get() << " sleep_cycles=" << w->cycles.sleep.get()
-      << " busy_iterations=" << w->cycles.busy_iterations.get() << " rx_packets=" << rx
-      << " busy_cycles_per_packet=" << (rx ? w->cycles.busy.get() / rx : 0) << "\n";
+    const std::uint64_t rx = rx_packets(*w);
+    o << "worker " << w->index << " (lcore " << w->lcore << ", cpu " << lcore_cpu(w->lcore) << "):";
+    w->cycles.for_each([&](std::string_view n, std::string_view, std::uint64_t v) { o << " " << n << "=" << v; });
+    o << " rx_packets=" << rx << " busy_cycles_per_packet=" << (rx ? w->cycles.busy.load() / rx : 0) << "\n";
   }
   return o.str();
 }

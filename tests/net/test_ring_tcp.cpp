@@ -13,7 +13,7 @@
 #include "eal_env.hpp"
 #include "ring_harness.hpp"
 #include "turnpike/tcp/services.hpp"
-#include "turnpike/worker/tcp_glue.hpp"
+#include "turnpike/glue/tcp_glue.hpp"
 
 using namespace turnpike;
 
@@ -91,8 +91,8 @@ Result run(double loss, double corrupt, const char* tag) {
   tcp::Config cfg;
   cfg.time_wait_us = 1000;
   // Virtual clock: pass "TSC" ticks of 1 us (tsc_hz = 1e6).
-  worker::TcpGlue ga(*rp.a().net, turnpike::testing::test_pool(), cfg, 1'000'000, 0, {});
-  worker::TcpGlue gb(*rp.b().net, turnpike::testing::test_pool(), cfg, 1'000'000, 0, {});
+  glue::TcpGlue ga(*rp.a().net, turnpike::testing::test_pool(), cfg, 1'000'000, 0, {});
+  glue::TcpGlue gb(*rp.b().net, turnpike::testing::test_pool(), cfg, 1'000'000, 0, {});
   rp.a().net->set_l4_handler([&](std::uint16_t p, rte_mbuf* m, const net::Ipv4Hdr& ip, std::uint64_t now) {
     return ga.on_ipv4(p, m, ip, now);
   });

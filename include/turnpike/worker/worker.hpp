@@ -7,14 +7,15 @@
 #include <vector>
 
 #include "turnpike/control/plane.hpp"
+#include "turnpike/counter.hpp"
 #include "turnpike/diag/capture.hpp"
+#include "turnpike/glue/tcp_glue.hpp"
 #include "turnpike/net/counters.hpp"
 #include "turnpike/net/stack.hpp"
 #include "turnpike/proxy/egress.hpp"
 #include "turnpike/proxy/sip_proxy.hpp"
 #include "turnpike/proxy/tcp_relay.hpp"
 #include "turnpike/tcp/services.hpp"
-#include "turnpike/worker/tcp_glue.hpp"
 
 namespace turnpike::worker {
 
@@ -22,8 +23,18 @@ namespace turnpike::worker {
 // least one packet are "busy"; empty polls and sleeps are idle. Busy cycles
 // divided by packets (or handshakes, messages) is the CPU cost per unit.
 struct Cycles {
-  net::Counter busy, idle_poll, sleep;
-  net::Counter busy_iterations, idle_iterations, sleeps;
+  Counter busy, idle_poll, sleep;
+  Counter busy_iterations, idle_iterations, sleeps;
+  // f(name, description, value) under telemetry's names (/turnpike/workers).
+  template <class F>
+  void for_each(F&& f) const {
+    f("busy_cycles", "TSC cycles in loop iterations that moved packets", busy.load());
+    f("idle_poll_cycles", "TSC cycles in empty polls", idle_poll.load());
+    f("sleep_cycles", "TSC cycles asleep when idle", sleep.load());
+    f("busy_iterations", "loop iterations that moved packets", busy_iterations.load());
+    f("idle_iterations", "loop iterations that found nothing", idle_iterations.load());
+    f("sleeps", "sleeps of the adaptive idle policy", sleeps.load());
+  }
 };
 
 struct IdleParams {
@@ -45,7 +56,7 @@ struct Worker {
   std::atomic<diag::CaptureBuffer*> capture{nullptr};
   diag::CaptureBuffer* cap = nullptr;
   std::unique_ptr<net::NetWorker> net;
-  std::unique_ptr<TcpGlue> tcp;  // per-core TCP stack bound to `net`
+  std::unique_ptr<glue::TcpGlue> tcp;  // per-core TCP stack bound to `net`
   std::vector<std::unique_ptr<tcp::Listener>> services;  // echo/discard (RFC 862/863)
   // Declared after `tcp`: destroyed first, while the stack still exists.
   std::unique_ptr<proxy::BackendPool> backends;  // SIP backends of this worker

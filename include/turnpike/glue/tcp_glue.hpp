@@ -15,7 +15,7 @@
 #include <memory>
 #include <vector>
 
-#include "turnpike/net/counters.hpp"
+#include "turnpike/counter.hpp"
 #include "turnpike/net/stack.hpp"
 #include "turnpike/tcp/rss.hpp"
 #include "turnpike/tcp/stack.hpp"
@@ -24,10 +24,18 @@ struct rte_mbuf;
 struct rte_mempool;
 struct rte_ring;
 
-namespace turnpike::worker {
+namespace turnpike::glue {
+
+// X(name, description); telemetry shows them under /turnpike/tcp.
+#define TURNPIKE_GLUE_COUNTERS(X)                                                          \
+  X(steered_to_owner, "segments handed to the worker owning their connection")             \
+  X(steer_ring_full, "segments dropped: the owner's steering ring was full")               \
+  X(steered_in, "segments taken from this worker's steering ring")                         \
+  X(tx_no_mbuf, "segments not sent: no mbuf, or one without room for the headers")         \
+  X(tx_no_port, "segments dropped: their source address belongs to no port")
 
 struct TcpGlueStats {
-  net::Counter steered_out, steered_in, steer_ring_full, no_port, tx_alloc_fail;
+  TURNPIKE_COUNTER_FIELDS(TURNPIKE_GLUE_COUNTERS)
 };
 
 class TcpGlue final : public tcp::SegmentSink {
@@ -69,4 +77,4 @@ class TcpGlue final : public tcp::SegmentSink {
   std::unique_ptr<tcp::Stack> stack_;  // built in the constructor body from the members above
 };
 
-}  // namespace turnpike::worker
+}  // namespace turnpike::glue
