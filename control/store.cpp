@@ -1,5 +1,5 @@
 // Store manager: persistence (generations + atomic `current` link), load,
-// legacy migration, commit and events. Upload validation is in upload.cpp.
+// legacy migration, commit and events. Upload validation is in transaction.cpp.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -408,8 +408,7 @@ StageResult StoreManager::apply_setting(std::string_view key, std::string_view v
   return {false, "unknown setting " + std::string(key), {}};
 }
 
-Result<std::shared_ptr<const StoreSnapshot>> StoreManager::commit(const Transaction& t,
-                                                                   const Transaction::BeforeWrite& hook) {
+Result<std::shared_ptr<const StoreSnapshot>> StoreManager::commit(const Transaction& t, const BeforeWrite& hook) {
   using R = Result<std::shared_ptr<const StoreSnapshot>>;
   std::lock_guard<std::mutex> l(mu_);
   if (!current_) return R::fail("stores not loaded");

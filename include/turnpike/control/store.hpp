@@ -1,6 +1,6 @@
 // Dual certificate stores (server, client) and the shared trust store, kept
 // in one directory with the layout of eku-semantics.md, changed only through
-// transactions (stage, validate, commit or abort).
+// transactions (stage, validate, commit or abort: transaction.hpp).
 //
 // On disk (all writes: temp file, fsync, rename, fsync of the directory):
 //   <dir>/current -> gen-000042        symlink swapped atomically at commit
@@ -58,13 +58,6 @@ struct StoreSnapshot {
   std::string pem(std::string_view which) const;  // "server" | "client" | "ca"
 };
 
-struct UploadOptions {
-  std::string passphrase;     // for an encrypted private key
-  bool also_as_client = false;  // server upload: copy into the client store too
-  std::string source = "api";   // who changed it (events)
-  int64_t now = 0;              // Unix seconds; 0 = the current time
-};
-
 // Outcome of a staging step or of validate(). ok == false: nothing changed.
 struct StageResult {
   bool ok = true;
@@ -81,47 +74,13 @@ inline constexpr std::string_view kMsgNoServerUsage =
 inline constexpr std::string_view kLegacyEkuUploadSetting = "XCP TLS Certificate CVS EnableServerEkuUpload";
 inline constexpr std::string_view kEkuModeSetting = "SIP TLS Certificate ExtendedKeyUsage Checking Mode";
 
-class StoreManager;
+class Transaction;  // transaction.hpp, included at the end
 
-class Transaction {
- public:
-  StageResult stage_server(std::string_view cert, std::string_view key, const UploadOptions& o = {});
-  StageResult stage_client(std::string_view cert, std::string_view key, const UploadOptions& o = {});
-  StageResult set_ca_bundle(std::string_view pem);
-  StageResult add_crl(std::string_view name, std::string_view content);
-  StageResult remove_crl(std::string_view name);
-  void set_eku_mode(EkuMode m);
-  void set_source(std::string s) { source_ = std::move(s); }
-
-  // Checks the whole staged state (chains against the staged trust store).
-  StageResult validate() const;
-  // Writes and publishes the staged state. Fails (changing nothing) if the
-  // stores changed since begin() or the disk write fails.
-  Result<std::shared_ptr<const StoreSnapshot>> commit();
-  // Called with the snapshot about to be committed (its generation and
-  // trust epoch set), before anything is written: a non-empty return
-  // refuses the commit and nothing changes (the control plane builds its
-  // TLS contexts here, so a store it cannot use never reaches the disk).
-  using BeforeWrite = std::function<std::string(const std::shared_ptr<const StoreSnapshot>& next)>;
-  Result<std::shared_ptr<const StoreSnapshot>> commit(const BeforeWrite& before_write);
-  void abort();
-  bool dirty() const { return dirty_; }
-  const StoreSnapshot& staged() const { return *staged_; }
-
- private:
-  friend class StoreManager;
-  Transaction(StoreManager* m, std::shared_ptr<const StoreSnapshot> base);
-  StageResult stage(StoreKind kind, std::string_view cert, std::string_view key, const UploadOptions& o);
-  StageResult refuse_trust(std::string msg);  // refusal + event
-
-  StoreManager* mgr_;
-  std::shared_ptr<const StoreSnapshot> base_;
-  std::shared_ptr<StoreSnapshot> staged_;
-  std::string source_ = "api";
-  bool dirty_ = false;
-  bool trust_changed_ = false;
-  bool done_ = false;
-};
+// Called with the snapshot about to be committed (its generation and trust
+// epoch set), before anything is written: a non-empty return refuses the
+// commit and nothing changes (the control plane builds its TLS contexts
+// here, so a store it cannot use never reaches the disk).
+using BeforeWrite = std::function<std::string(const std::shared_ptr<const StoreSnapshot>& next)>;
 
 class StoreManager {
  public:
@@ -152,7 +111,7 @@ class StoreManager {
 
  private:
   friend class Transaction;
-  Result<std::shared_ptr<const StoreSnapshot>> commit(const Transaction& t, const Transaction::BeforeWrite& hook);
+  Result<std::shared_ptr<const StoreSnapshot>> commit(const Transaction& t, const BeforeWrite& hook);
   void emit(const EventLine& e);
   std::string write_generation(const StoreSnapshot& s);  // returns error
   Result<StoreSnapshot> read_generation(const std::filesystem::path& gen) const;
@@ -178,3 +137,6 @@ std::string write_pem_dumps(const StoreSnapshot& s, const std::filesystem::path&
 Result<StoredCert> parse_stored_cert(std::string_view chain_pem, std::string_view key_pem);
 
 }  // namespace turnpike::control
+
+// Every user of StoreManager::begin() needs the whole Transaction.
+#include "turnpike/control/transaction.hpp"  // IWYU pragma: export

@@ -1,9 +1,10 @@
 // Transaction staging and upload validation (eku-semantics.md, "Uploading
 // certificates"). A refused step leaves the staged state untouched.
+#include "turnpike/control/transaction.hpp"
+
 #include <algorithm>
 #include <ctime>
 
-#include "turnpike/control/store.hpp"
 #include "turnpike/control/trust.hpp"
 
 namespace turnpike::control {
