@@ -5,7 +5,7 @@
 
 #include "turnpike/net/wire.hpp"
 #include "turnpike/proxy/proxy_v2.hpp"
-#include "turnpike/proxy/tcp_transport.hpp"
+#include "turnpike/proxy/stream.hpp"
 
 namespace turnpike::proxy {
 
@@ -14,291 +14,187 @@ constexpr std::string_view kEventSipError = "SIP Message Error";
 constexpr std::string_view kEventNoBackend = "SIP Backend Unavailable";
 }  // namespace
 
-struct SipProxy::Pair final : tcp::ConnHandler {
+// The client's TLS leg and the backend leg (plain or TLS); the policy: SIP
+// framing and limits on what the client sends, RFC 5626 pongs, the PROXY
+// v2 header, backend choice and retry, 503 when no backend is left, and
+// the events and counters of refused handshakes.
+struct SipProxy::Pair final : StreamOwner {
   SipProxy& px;
   tcp::Stack& st;
-  tcp::ConnId cli, be;
-  tls::Session tls;
-  tcp::ConnInfo ci;
-  std::string in_plain, to_backend;
-  std::uint64_t t_accept, t_backend = 0, t_io = 0;
-  int backend = -1;                  // index in the worker's pool while held
-  std::size_t tries = 0;             // backends tried for this client
-  std::unique_ptr<tls::Session> be_tls;  // TLS towards the backend, if configured
+  std::uint32_t key;     // the client's control block index (pairs_)
+  Stream cli, be;
+  tcp::ConnInfo ci;      // the client connection's addresses
+  std::uint64_t t_io = 0;
+  int backend = -1;      // index in the worker's pool while held
+  std::size_t tries = 0;  // backends tried for this client
   // The backend leg's context, taken at accept from the same snapshot as the
   // client leg's: a pair never mixes two generations.
   std::shared_ptr<const tls::Context> be_ctx;
-  std::string be_hdr;                // PROXY v2 header, sent before anything else
-  bool be_got = false;               // plaintext came back from the backend
-  bool be_up = false, cli_gone = false, be_gone = false, dead = false, no_backend = false;
-
-  // The client leg's TCP buffers as the TLS transport (no copies of our own).
-  TcpTransport cio{st, cli, this, [](const void* p) { return !static_cast<const Pair*>(p)->cli_gone; }};
+  bool dead = false, no_backend = false;
 
   Pair(SipProxy& p, tcp::Stack& s, tcp::ConnId id, std::shared_ptr<const tls::Context> ctx)
-      : px(p), st(s), cli(id), tls(std::move(ctx)), t_accept(s.now()) {
-    st.info(id, ci);
-    tls.set_transport(&cio);
+      : px(p), st(s), key(id.idx), cli(s, *this, p.opt_.max_buffer), be(s, *this, p.opt_.max_buffer) {
+    cli.accept(id, std::move(ctx));
+    ci = cli.info();
+    cli.set_deadline(s.now() + p.opt_.handshake_timeout_us);
+    // Bounded: the framer refuses anything longer than header+body limits.
+    cli.set_read_limit(p.opt_.limits.max_header + p.opt_.limits.max_body + 1);
   }
 
-  // --- tcp::ConnHandler ---------------------------------------------------
-  void on_readable(tcp::Stack&, tcp::ConnId id) override { id == cli ? from_client() : from_backend(); }
-  void on_writable(tcp::Stack&, tcp::ConnId id) override {
-    if (id == cli) {
-      flush_client();
-      from_backend();  // resume what client back-pressure held
-    } else {
-      drain_backend();
-      from_client();
+  tls::Session& tls() { return *cli.session(); }
+
+  void on_stream(Stream& s, StreamEvent e) override { &s == &cli ? client_event(e) : backend_event(e); }
+
+  void client_event(StreamEvent e) {
+    switch (e) {
+      case StreamEvent::Open: {
+        px.stats_.handshakes_ok.add();
+        if (tls().resumed()) px.stats_.resumed.add();
+        if (tls().peer().cache_hit) px.stats_.verdict_cache_hits.add();
+        if (tls().peer().would_fail) would_fail();
+        connect_backend();
+        return;
+      }
+      case StreamEvent::Readable:
+        t_io = st.now();
+        return from_client();
+      case StreamEvent::Writable:
+        return from_backend();  // resume what client back-pressure held
+      case StreamEvent::PeerEof:
+        from_client();
+        return finish();
+      case StreamEvent::TlsFailed:
+        if (!cli.open()) return handshake_failed(cli.failure());
+        return finish();  // a broken record after the handshake
+      case StreamEvent::Timeout:
+        px.stats_.handshake_timeouts.add();
+        return handshake_failed(cli.failure());
+      case StreamEvent::Reset:
+      case StreamEvent::Error:
+      case StreamEvent::Closed:
+        return finish();
     }
-  }
-  void on_connected(tcp::Stack&, tcp::ConnId id) override {
-    if (id != be) return;
-    be_up = true;
-    // The PROXY header precedes the TLS handshake on a TLS backend leg too.
-    if (px.opt_.proxy_v2) send_proxy_header();
-    if (be_tls) be_tls->step();  // ClientHello
-    drain_backend();
-  }
-  void on_peer_closed(tcp::Stack&, tcp::ConnId id) override {
-    if (id == cli) {
-      tls.feed_eof();
-      from_client();
-    } else {
-      from_backend();
-      flush_client();
-    }
-    finish();
-  }
-  void on_reset(tcp::Stack&, tcp::ConnId id) override { leg_gone(id); }
-  void on_closed(tcp::Stack&, tcp::ConnId id) override { leg_gone(id); }
-  void on_error(tcp::Stack&, tcp::ConnId id, tcp::Error) override {
-    if (id == be && !be_up) {
-      // Connect refused or timed out: mark it and try the next backend.
-      px.stats_.backend_failures.add();
-      px.pool_.connect_failed(backend, st.now());
-      be = {};
-      return connect_backend();
-    }
-    leg_gone(id);
   }
 
-  void leg_gone(tcp::ConnId id) {
-    (id == cli ? cli_gone : be_gone) = true;
-    finish();
+  void backend_event(StreamEvent e) {
+    switch (e) {
+      case StreamEvent::Open:
+        if (be.tls() && px.opt_.remote_seen) px.remotes_.opened(px.opt_.remote_seen, *be.session(), be.info());
+        from_backend();  // bytes that came with the handshake's end
+        return from_client();  // resume what waited for the backend
+      case StreamEvent::Readable:
+        return from_backend();
+      case StreamEvent::Writable:
+        return from_client();
+      case StreamEvent::PeerEof:
+        from_backend();
+        return finish();
+      case StreamEvent::TlsFailed:
+        // TLS 1.3: the backend's refusal of our certificate arrives as an
+        // alert after our Finished (RFC 8446 §4.4.2).
+        if (!be.received()) return backend_tls_failed(be.failure());
+        return finish();
+      case StreamEvent::Timeout:
+        return backend_tls_failed(be.failure());
+      case StreamEvent::Error:
+        if (!be.connected()) {
+          // Connect refused or timed out: mark it and try the next backend.
+          px.stats_.backend_failures.add();
+          px.pool_.connect_failed(backend, st.now());
+          return connect_backend();
+        }
+        return finish();
+      case StreamEvent::Reset:
+      case StreamEvent::Closed:
+        return finish();
+    }
   }
 
   // --- client -> backend --------------------------------------------------
+  // Messages are framed in the client leg's plaintext and taken by offset;
+  // reading stops while the backend leg is full.
   void from_client() {
-    if (dead) return;
-    t_io = st.now();
-    // The handshake is fed through the session's own buffer (the server
-    // looks at the whole ClientHello first); afterwards records come
-    // straight from the TCP buffer (ClientIo).
-    if (tls.state() == tls::Session::State::Handshaking)
-      for (;;) {
-        const auto d = st.peek(cli);
-        if (d.empty()) break;
-        tls.feed(d.data(), d.size());
-        st.consume(cli, d.size());
-      }
-    advance();
-  }
-
-  void advance() {
-    if (dead) return;
-    if (tls.state() == tls::Session::State::Handshaking) {
-      tls.step();
-      if (tls.state() == tls::Session::State::Failed) return handshake_failed(tls.failure());
-      if (tls.state() == tls::Session::State::Open) {
-        px.stats_.handshakes_ok.add();
-        if (tls.resumed()) px.stats_.resumed.add();
-        if (tls.peer().cache_hit) px.stats_.verdict_cache_hits.add();
-        if (tls.peer().would_fail) would_fail();
-        connect_backend();
-      }
-    }
-    if (tls.state() == tls::Session::State::Open) {
-      std::uint8_t buf[16384];
-      // Bounded: the framer refuses anything longer than header+body limits.
-      while (in_plain.size() <= px.opt_.limits.max_header + px.opt_.limits.max_body &&
-             to_backend.size() < px.opt_.max_buffer) {  // back-pressure from the backend leg
-        const std::size_t n = tls.read(buf, sizeof buf);
-        if (!n) break;
-        in_plain.append(reinterpret_cast<const char*>(buf), n);
-      }
-      frame_messages();
-    }
-    flush_client();
-    if (!dead && (tls.state() == tls::Session::State::Closed || tls.state() == tls::Session::State::Failed))
-      finish();  // close_notify or a broken record after the handshake
-  }
-
-  void frame_messages() {
-    while (!dead && !in_plain.empty()) {
-      const sip::Frame f = sip::frame(in_plain, px.opt_.limits);
+    while (!dead && cli.open()) {
+      if (!no_backend && be.full()) break;  // back-pressure from the backend leg
+      const auto d = cli.peek();
+      if (d.empty()) break;
+      const std::string_view v(reinterpret_cast<const char*>(d.data()), d.size());
+      const sip::Frame f = sip::frame(v, px.opt_.limits);
+      if (f.status == sip::Status::NeedMore) break;
       switch (f.status) {
-        case sip::Status::NeedMore: return;
-        case sip::Status::Ignore: in_plain.erase(0, f.length); break;
+        case sip::Status::NeedMore:
+        case sip::Status::Ignore: break;
         case sip::Status::KeepAlivePing:
           if (px.opt_.answer_keepalive) {
-            static const std::uint8_t crlf[2] = {'\r', '\n'};  // RFC 5626 §3.5.1 pong
-            tls.write(crlf, 2);
+            cli.write("\r\n");  // RFC 5626 §3.5.1 pong
             px.stats_.keepalive_pongs.add();
           } else {
-            forward(std::string_view(in_plain).substr(0, f.length));
+            forward(v.substr(0, f.length));
           }
-          in_plain.erase(0, f.length);
           break;
         case sip::Status::Message:
           px.stats_.requests_in.add();
-          if (no_backend) {
-            respond(std::string_view(in_plain).substr(0, f.header_len), f.is_request, 503, "Service Unavailable");
-          } else {
-            forward(std::string_view(in_plain).substr(0, f.length));
-          }
-          in_plain.erase(0, f.length);
+          if (no_backend) respond(v.substr(0, f.header_len), f.is_request, 503, "Service Unavailable");
+          else forward(v.substr(0, f.length));
           break;
-        case sip::Status::Error: return sip_error(f);
+        case sip::Status::Error: return sip_error(f, v);
       }
+      cli.consume(f.length);
+    }
+    // close_notify or a broken record after the handshake.
+    if (!dead && cli.open() && cli.eof()) finish();
+  }
+
+  void forward(std::string_view bytes) { be.write(bytes); }
+
+  // --- backend -> client --------------------------------------------------
+  void from_backend() {
+    if (dead || !cli.open() || !be.open()) return;
+    while (!cli.full()) {
+      const auto d = be.peek();
+      if (d.empty()) break;
+      const std::size_t w = cli.write_some(d.data(), d.size());
+      if (!w) break;
+      be.consume(w);
+      px.stats_.responses_out.add();
+    }
+    if (be.tls() && be.eof()) {
+      if (be.tls_failed() && !be.received()) return backend_tls_failed(be.failure());
+      finish();  // the backend's close_notify, or its session broke
     }
   }
 
-  void forward(std::string_view bytes) {
-    if (to_backend.empty() && be_up && !be_gone && !be_tls && be_hdr.empty()) {
-      // Straight into the backend's send buffer; only a remainder waits.
-      const long w = st.write(be, bytes.data(), bytes.size());
-      if (w > 0) bytes.remove_prefix(static_cast<std::size_t>(w));
-      if (bytes.empty()) return;
-    }
-    to_backend.append(bytes);
-    drain_backend();
+  // The backend refused our certificate or we refused its: an outbound
+  // negotiation error (eku-semantics.md), then the client is told 503.
+  void backend_tls_failed(const std::string& detail) {
+    if (dead) return;
+    px.stats_.backend_tls_failures.add();
+    emit_tls_failure(control::kEventOutboundTlsError, be.info(), detail);
+    be.close();  // our alert, if any
+    refuse_no_backend();
   }
 
-  void drain_backend() {
-    if (!be_up || be_gone || dead) return;
-    if (!be_hdr.empty()) {
-      const long w = st.write(be, be_hdr.data(), be_hdr.size());
-      if (w > 0) be_hdr.erase(0, static_cast<std::size_t>(w));
-      if (!be_hdr.empty()) return;
-    }
-    if (be_tls) {
-      if (be_tls->state() == tls::Session::State::Open)
-        while (!to_backend.empty() && be_tls->output().size() < px.opt_.max_buffer) {
-          const std::size_t w = be_tls->write(reinterpret_cast<const std::uint8_t*>(to_backend.data()),
-                                              std::min<std::size_t>(to_backend.size(), 16384));
-          if (!w) break;
-          to_backend.erase(0, w);
-        }
-      flush_backend_tls();
-      return;
-    }
-    while (!to_backend.empty()) {
-      const long w = st.write(be, to_backend.data(), to_backend.size());
-      if (w <= 0) break;  // on_writable resumes; the client is held meanwhile
-      to_backend.erase(0, static_cast<std::size_t>(w));
-    }
-  }
-
-  void flush_backend_tls() {
-    if (!be_up || be_gone) return;
-    const auto out = be_tls->output();
-    if (out.empty()) return;
-    const long w = st.write(be, out.data(), out.size());
-    if (w > 0) be_tls->consume_output(static_cast<std::size_t>(w));
-  }
-
-  void send_proxy_header() {
+  std::string proxy_header() {
     proxy_v2::Header h;
     h.src_ip = ci.raddr;
     h.src_port = ci.rport;
     h.dst_ip = ci.laddr;
     h.dst_port = ci.lport;
     h.ssl = true;
-    h.client_cert = tls.peer().presented;
+    h.client_cert = tls().peer().presented;
     h.verify = 0;  // only verified clients get this far
-    h.tls_version = tls.version();
-    h.cipher = tls.cipher();
-    h.client_cn = tls.peer().cn;
-    if (tls.peer().presented) h.cert_sha256 = tls.peer().fp;
+    h.tls_version = tls().version();
+    h.cipher = tls().cipher();
+    h.client_cn = tls().peer().cn;
+    if (tls().peer().presented) h.cert_sha256 = tls().peer().fp;
     std::vector<std::uint8_t> out;
     proxy_v2::encode(h, out);
-    be_hdr.assign(reinterpret_cast<const char*>(out.data()), out.size());
-  }
-
-  // --- backend -> client --------------------------------------------------
-  void from_backend() {
-    if (dead || be_gone || tls.state() != tls::Session::State::Open) return;
-    if (be_tls) return from_tls_backend();
-    while (tls.output().size() < px.opt_.max_buffer) {
-      const auto d = st.peek(be);
-      if (d.empty()) break;
-      const std::size_t w = tls.write(d.data(), d.size());
-      st.consume(be, w);
-      px.stats_.responses_out.add();
-      if (w < d.size()) break;
-    }
-    flush_client();
-  }
-
-  void from_tls_backend() {
-    while (tls.output().size() < px.opt_.max_buffer) {
-      const auto d = st.peek(be);
-      if (!d.empty()) {
-        be_tls->feed(d.data(), d.size());
-        st.consume(be, d.size());
-      }
-      if (be_tls->state() == tls::Session::State::Handshaking) {
-        be_tls->step();
-        if (be_tls->state() == tls::Session::State::Failed) return backend_tls_failed(be_tls->failure());
-        if (be_tls->state() == tls::Session::State::Open) {
-          if (px.opt_.remote_seen) {
-            tcp::ConnInfo bi;
-            st.info(be, bi);
-            px.remotes_.opened(px.opt_.remote_seen, *be_tls, bi);
-          }
-          drain_backend();
-        }
-      }
-      std::uint8_t buf[16384];
-      const std::size_t n = be_tls->read(buf, sizeof buf);
-      if (n) {
-        tls.write(buf, n);
-        px.stats_.responses_out.add();
-        be_got = true;
-      }
-      // TLS 1.3: the backend's refusal of our certificate arrives as an
-      // alert after our Finished (RFC 8446 §4.4.2).
-      if (be_tls->state() == tls::Session::State::Failed && !be_got) return backend_tls_failed(be_tls->failure());
-      if (!n && d.empty()) break;
-    }
-    flush_backend_tls();
-    flush_client();
-    if (be_tls->state() == tls::Session::State::Closed || be_tls->state() == tls::Session::State::Failed) finish();
-  }
-
-  // The backend refused our certificate or we refused its: an outbound
-  // negotiation error (eku-semantics.md), then the client is told 503.
-  void backend_tls_failed(std::string_view detail) {
-    px.stats_.backend_tls_failures.add();
-    tcp::ConnInfo bi;
-    st.info(be, bi);
-    emit_tls_failure(control::kEventOutboundTlsError, bi, detail);
-    flush_backend_tls();  // our alert, if any
-    st.close(be);
-    be_gone = true;
-    refuse_no_backend();
-  }
-
-  void flush_client() {
-    if (cli_gone) return;
-    const auto out = tls.output();
-    if (out.empty()) return;
-    const long w = st.write(cli, out.data(), out.size());
-    if (w > 0) tls.consume_output(static_cast<std::size_t>(w));
+    return {reinterpret_cast<const char*>(out.data()), out.size()};
   }
 
   // --- outcomes -------------------------------------------------------------
+  // Round-robin (or least connections) over healthy backends; a refused
+  // connect tries the next one, carrying what the client already sent.
   void connect_backend() {
     for (;;) {
       if (backend >= 0) px.pool_.release(backend);
@@ -308,25 +204,20 @@ struct SipProxy::Pair final : tcp::ConnHandler {
       if (backend < 0) return refuse_no_backend();
       const Backend& b = px.pool_.at(backend);
       // Local port 0: the stack picks one whose replies reach this worker.
-      be = st.connect(ci.laddr, 0, b.ip, b.port, *this);
-      if (be.valid()) break;
+      if (be.connect(ci.laddr, b.ip, b.port)) break;
       px.stats_.backend_failures.add();
     }
-    be_up = false;
-    be_hdr.clear();
-    be_tls.reset();
+    // The PROXY header precedes the TLS handshake on a TLS backend leg too.
+    if (px.opt_.proxy_v2) be.set_preamble(proxy_header());
     if (px.opt_.backend_tls) {
-      auto ctx = be_ctx;
       const Backend& b = px.pool_.at(backend);
       const bool by_ip = px.opt_.backend_tls_name.empty();
-      if (!ctx) {  // no client context in this snapshot: never fall back to plain
-        st.abort(be);
-        be_gone = true;
+      if (!be_ctx) {  // no client context in this snapshot: never fall back to plain
+        be.abort();
         return refuse_no_backend();
       }
-      be_tls = std::make_unique<tls::Session>(std::move(ctx),
-                                              by_ip ? net::ipv4_to_string(b.ip) : px.opt_.backend_tls_name, by_ip);
-      t_backend = st.now();
+      be.start_tls(be_ctx, by_ip ? net::ipv4_to_string(b.ip) : px.opt_.backend_tls_name, by_ip);
+      be.set_deadline(st.now() + px.opt_.handshake_timeout_us);
     }
   }
 
@@ -335,8 +226,7 @@ struct SipProxy::Pair final : tcp::ConnHandler {
     if (no_backend) return;
     no_backend = true;
     px.stats_.no_backend.add();
-    std::string held;
-    held.swap(to_backend);
+    const std::string held = be.take_unsent();
     std::string_view v(held);
     while (!v.empty()) {
       const sip::Frame f = sip::frame(v, px.opt_.limits);
@@ -346,39 +236,36 @@ struct SipProxy::Pair final : tcp::ConnHandler {
       v.remove_prefix(f.length);
     }
     emit_sip(kEventNoBackend, "no backend available");
-    flush_client();
   }
 
   void respond(std::string_view head, bool is_request, int code, std::string_view reason) {
     if (!is_request) return;  // responses are never answered (RFC 3261 §8.1.3)
     const std::string r = sip::build_response(head, code, reason);
     if (r.empty()) return;
-    tls.write(reinterpret_cast<const std::uint8_t*>(r.data()), r.size());
+    cli.write(r);
     px.stats_.error_responses.add();
   }
 
-  void sip_error(const sip::Frame& f) {
+  void sip_error(const sip::Frame& f, std::string_view v) {
     px.stats_.sip_errors.add();
     if (f.response_code && f.header_len)
-      respond(std::string_view(in_plain).substr(0, f.header_len), f.is_request, f.response_code,
+      respond(v.substr(0, f.header_len), f.is_request, f.response_code,
               f.response_code == 513 ? "Message Too Large" : "Bad Request");
     emit_sip(kEventSipError, sip::error_name(f.error));
-    tls.close();
-    flush_client();
-    finish();
+    finish();  // close_notify after the response
   }
 
-  void handshake_failed(std::string_view detail) {
+  void handshake_failed(const std::string& detail) {
+    if (dead) return;
     px.stats_.handshakes_failed.add();
     // Plain SIP, HTTP or noise on the TLS port (RFC 8446 §5.1): dropped as
     // soon as its first bytes arrive; counted apart so a misconfigured
     // phone shows.
-    if (tls.not_tls()) px.stats_.not_tls.add();
+    if (tls().not_tls()) px.stats_.not_tls.add();
     emit_tls_failure(control::kEventInboundTlsError, ci, detail);
     // Issue 11 item 4: refused in mode On, accepted in mode Off: a peer for the audit.
-    if (tls.peer().refused_on) sighting(true);
-    flush_client();  // the alert
-    finish();
+    if (tls().peer().refused_on) sighting(true);
+    finish();  // the alert, then a refusal's close
   }
 
   // Issue 11 item 3: counted here, per listener; the control thread keeps
@@ -401,10 +288,10 @@ struct SipProxy::Pair final : tcp::ConnHandler {
     e.dst_port = ci.lport;
     e.detail = control::kDetailPurpose;
     e.level = 2;
-    const tls::PeerInfo& p = tls.peer();
+    const tls::PeerInfo& p = tls().peer();
     control::WouldFailSighting w;
     w.fp = p.fp;
-    w.fp_partial = !refused && tls.resumed();  // a ticket binds only 16 bytes of it
+    w.fp_partial = !refused && tls().resumed();  // a ticket binds only 16 bytes of it
     w.refused = refused;
     w.eku_present = p.eku_present;
     w.eku = p.eku;
@@ -455,40 +342,16 @@ struct SipProxy::Pair final : tcp::ConnHandler {
   void finish() {
     if (dead) return;
     dead = true;
-    if (!cli_gone) {
-      // close_notify before the FIN (RFC 8446 §6.1), unless TLS failed.
-      if (tls.state() == tls::Session::State::Open || tls.state() == tls::Session::State::Closed) {
-        tls.close();
-      } else {
-        // The handshake never completed, so no SIP byte crossed: no TIME_WAIT
-        // on our side. Safe: TIME_WAIT guards a later incarnation of this
-        // 4-tuple against old data segments (RFC 9293 §3.6.1) and resends
-        // the last ACK; the peer that sent garbage or failed its handshake
-        // has no data of ours to confuse with a new connection's, and at worst
-        // its retransmitted FIN draws a RST after a refusal it already has.
-        // A refused scanner or misconfigured phone no longer costs 2MSL of state.
-        st.skip_time_wait(cli);
-        // And what the client sends after our alert (a TLS 1.3 client writes
-        // its request right after its Finished, before it sees the refusal)
-        // is discarded, not reset: a RST would make its kernel drop the alert.
-        st.linger(cli);
-      }
-      flush_client();
-      st.close(cli);  // FIN after what is queued
-      cli_gone = true;
-    }
-    if (be.valid() && !be_gone) {
-      if (be_tls && be_tls->state() == tls::Session::State::Open) {
-        be_tls->close();  // close_notify (RFC 8446 §6.1)
-        flush_backend_tls();
-      }
-      st.close(be);
-      be_gone = true;
-    }
+    // close_notify before the FIN (RFC 8446 §6.1), unless the handshake
+    // never completed: then a refusal's close.
+    const auto state = tls().state();
+    if (state == tls::Session::State::Open || state == tls::Session::State::Closed) cli.close();
+    else cli.refuse();
+    be.close();
     if (backend >= 0) px.pool_.release(backend);
     backend = -1;
     px.stats_.closed.add();
-    auto it = px.pairs_.find(cli.idx);
+    auto it = px.pairs_.find(key);
     if (it != px.pairs_.end() && it->second.get() == this) {
       px.graveyard_.push_back(std::move(it->second));
       px.pairs_.erase(it);
@@ -508,10 +371,10 @@ tcp::ConnHandler* SipProxy::on_accept(tcp::Stack& st, tcp::ConnId id) {
   stats_.accepted.add();
   auto p = std::make_unique<Pair>(*this, st, id, std::move(ctx));
   if (opt_.backend_tls) p->be_ctx = opt_.backend_tls();
-  Pair* raw = p.get();
+  Stream* handler = &p->cli;
   pairs_[id.idx] = std::move(p);
   live_.store(pairs_.size(), std::memory_order_relaxed);
-  return raw;
+  return handler;
 }
 
 void SipProxy::poll(std::uint64_t now_us) {
@@ -525,24 +388,17 @@ void SipProxy::poll(std::uint64_t now_us) {
   // state, a busy one keeps its buffers (no allocation per message).
   const bool trim = now_us - last_trim_us_ > 1'000'000;
   if (trim) last_trim_us_ = now_us;
-  std::vector<Pair*> late, late_backend;
+  std::vector<Stream*> late;
   for (auto& [idx, p] : pairs_) {
-    if (p->tls.state() == tls::Session::State::Handshaking && now_us - p->t_accept > opt_.handshake_timeout_us)
-      late.push_back(p.get());
-    else if (p->be_tls && !p->be_gone && p->be_tls->state() == tls::Session::State::Handshaking &&
-             now_us - p->t_backend > opt_.handshake_timeout_us)
-      late_backend.push_back(p.get());
+    if (p->cli.expired(now_us)) late.push_back(&p->cli);
+    else if (p->be.expired(now_us)) late.push_back(&p->be);
     if (trim && now_us - p->t_io > 1'000'000) {  // idle for a second
-      if (p->in_plain.empty() && p->in_plain.capacity()) std::string().swap(p->in_plain);
-      if (p->to_backend.empty() && p->to_backend.capacity()) std::string().swap(p->to_backend);
+      p->cli.trim();
+      p->be.trim();
     }
   }
   // Pairs that finish here stay alive in graveyard_ until the next poll.
-  for (Pair* p : late) {
-    stats_.handshake_timeouts.add();
-    p->handshake_failed("handshake timeout");
-  }
-  for (Pair* p : late_backend) p->backend_tls_failed("handshake timeout");
+  for (Stream* s : late) s->time_out();
 }
 
 }  // namespace turnpike::proxy

@@ -1,75 +1,74 @@
 #include "turnpike/proxy/tcp_relay.hpp"
 
+#include "turnpike/proxy/stream.hpp"
+
 namespace turnpike::proxy {
 
-struct TcpRelay::Pair final : tcp::ConnHandler {
+// Two plain legs; the policy: bytes both ways as far as the other leg takes
+// them, a half-close passed on once what preceded it has been, and a failed
+// leg aborts the other (a relay cannot repair a stream).
+struct TcpRelay::Pair final : StreamOwner {
   TcpRelay& r;
-  tcp::Stack& st;
-  tcp::ConnId in, out;
-  bool out_up = false, in_eof = false, out_eof = false, in_fin_sent = false, out_fin_sent = false;
-  bool in_gone = false, out_gone = false, dead = false;
+  std::uint32_t key;
+  Stream in, out;
+  bool dead = false;
 
-  Pair(TcpRelay& relay, tcp::Stack& s, tcp::ConnId id) : r(relay), st(s), in(id) {}
+  Pair(TcpRelay& relay, tcp::Stack& st, tcp::ConnId id)
+      : r(relay), key(id.idx), in(st, *this, st.config().sndbuf), out(st, *this, st.config().sndbuf) {
+    in.accept(id);
+  }
 
-  // Copies what `from` has into `to` as far as `to` takes it.
-  std::size_t pipe(tcp::ConnId from, tcp::ConnId to) {
+  void on_stream(Stream& s, StreamEvent e) override {
+    switch (e) {
+      case StreamEvent::Open:
+        r.stats_.connected.add();
+        return pump();
+      case StreamEvent::Readable:
+      case StreamEvent::Writable:
+      case StreamEvent::PeerEof:
+        return pump();
+      case StreamEvent::Closed:
+        if (in.gone() && out.gone()) finish();
+        return;
+      case StreamEvent::Error:
+        if (&s == &out && !out.open()) r.stats_.connect_failed.add();
+        return finish();
+      case StreamEvent::Reset:
+      case StreamEvent::TlsFailed:
+      case StreamEvent::Timeout:
+        return finish();
+    }
+  }
+
+  // Copies what `from` has into `to` as far as `to` takes it now; the rest
+  // stays in from's receive buffer (its window closes) until Writable.
+  static std::size_t pipe(Stream& from, Stream& to) {
     std::size_t moved = 0;
-    for (;;) {
-      const auto d = st.peek(from);
-      if (d.empty()) break;
-      const long w = st.write(to, d.data(), d.size());
-      if (w <= 0) break;  // on_writable of `to` resumes
-      st.consume(from, static_cast<std::size_t>(w));
-      moved += static_cast<std::size_t>(w);
+    for (auto d = from.peek(); !d.empty(); d = from.peek()) {
+      const std::size_t w = to.write_some(d.data(), d.size());
+      if (!w) break;
+      from.consume(w);
+      moved += w;
     }
     return moved;
   }
+
   void pump() {
-    if (dead || !out_up) return;
+    if (dead || !out.open()) return;
     r.stats_.bytes_up.add(pipe(in, out));
     r.stats_.bytes_down.add(pipe(out, in));
     // Half-close travels through once everything before it has.
-    if (in_eof && !out_fin_sent && st.readable(in) == 0) {
-      st.shutdown_write(out);
-      out_fin_sent = true;
-    }
-    if (out_eof && !in_fin_sent && st.readable(out) == 0) {
-      st.shutdown_write(in);
-      in_fin_sent = true;
-    }
+    if (in.eof() && in.peek().empty()) out.shutdown();
+    if (out.eof() && out.peek().empty()) in.shutdown();
   }
-  void on_connected(tcp::Stack&, tcp::ConnId) override {
-    out_up = true;
-    r.stats_.connected.add();
-    pump();
-  }
-  void on_readable(tcp::Stack&, tcp::ConnId) override { pump(); }
-  void on_writable(tcp::Stack&, tcp::ConnId) override { pump(); }
-  void on_peer_closed(tcp::Stack&, tcp::ConnId id) override {
-    (id == in ? in_eof : out_eof) = true;
-    pump();
-  }
-  void on_closed(tcp::Stack&, tcp::ConnId id) override {
-    (id == in ? in_gone : out_gone) = true;
-    if (in_gone && out_gone) finish();
-  }
-  void on_reset(tcp::Stack&, tcp::ConnId id) override { gone(id); }
-  void on_error(tcp::Stack&, tcp::ConnId id, tcp::Error) override {
-    if (id == out && !out_up) r.stats_.connect_failed.add();
-    gone(id);
-  }
-  // One side failed: the other is aborted too (a relay cannot repair a stream).
-  void gone(tcp::ConnId id) {
-    (id == in ? in_gone : out_gone) = true;
-    finish();
-  }
+
   void finish() {
     if (dead) return;
     dead = true;
-    if (!in_gone) st.abort(in);
-    if (out.valid() && !out_gone) st.abort(out);
+    in.abort();
+    out.abort();
     r.stats_.closed.add();
-    auto it = r.pairs_.find(in.idx);
+    auto it = r.pairs_.find(key);
     if (it != r.pairs_.end() && it->second.get() == this) {
       r.graveyard_.push_back(std::move(it->second));
       r.pairs_.erase(it);
@@ -84,20 +83,17 @@ TcpRelay::~TcpRelay() = default;
 void TcpRelay::poll() { graveyard_.clear(); }
 
 tcp::ConnHandler* TcpRelay::on_accept(tcp::Stack& st, tcp::ConnId id) {
-  tcp::ConnInfo ci;
-  st.info(id, ci);
   auto p = std::make_unique<Pair>(*this, st, id);
   // Local port 0: the stack picks one whose replies reach this worker.
-  p->out = st.connect(ci.laddr, 0, ip_, port_, *p);
-  if (!p->out.valid()) {
+  if (!p->out.connect(p->in.info().laddr, ip_, port_)) {
     stats_.connect_failed.add();
     return nullptr;  // refused: RST to the client
   }
   stats_.accepted.add();
-  Pair* raw = p.get();
+  Stream* handler = &p->in;
   pairs_[id.idx] = std::move(p);
   live_.store(pairs_.size(), std::memory_order_relaxed);
-  return raw;
+  return handler;
 }
 
 }  // namespace turnpike::proxy
