@@ -27,7 +27,7 @@ PKGS=(
   haproxy nginx libnginx-mod-stream hitch stunnel4 kamailio kamailio-tls-modules
   sipsak libcivetweb-dev curl
   libarchive-dev tshark
-  debhelper help2man lintian man-db logrotate   # deploy/build-deb.sh, tests/deploy
+  debhelper help2man lintian man-db logrotate kmod   # deploy/build-deb.sh, tests/deploy
 )
 mkdir -p "$deps"
 # dpkg-query answers in milliseconds: ask it every time instead of keeping a stamp.
