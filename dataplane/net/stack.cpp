@@ -66,8 +66,10 @@ void NetWorker::input(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n, std:
       drop(port, m, Drop::eth_runt);
       continue;
     }
-    if (eth.dst != pn.mac) {
-      if (!eth.dst.is_broadcast()) {
+    if (eth.dst != pn.mac && !eth.dst.is_broadcast()) {
+      // IPv6 multicast only for the groups we joined (all-nodes and our
+      // solicited-node groups, RFC 4861 §7.2.1).
+      if (!(pn.v6 && pn.v6->accepts_mac(eth.dst))) {
         drop(port, m, eth.dst.is_multicast() ? Drop::multicast : Drop::not_for_us);
         continue;
       }
@@ -75,6 +77,12 @@ void NetWorker::input(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n, std:
     switch (eth.ether_type) {
       case kEtherTypeIpv4: handle_ipv4(port, m, now); break;
       case kEtherTypeArp: handle_arp(port, m, eth, now); break;
+      case kEtherTypeIpv6:
+        if (pn.v6) {
+          handle_ipv6(port, m, eth, now);
+          break;
+        }
+        [[fallthrough]];
       default: drop(port, m, Drop::ethertype);
     }
   }
@@ -206,10 +214,10 @@ bool NetWorker::hold(std::uint16_t port, rte_mbuf* m, Ipv4Addr nexthop, std::uin
     drop(port, m, Drop::neigh_queue_full);
     return false;
   }
+  const Pending p{m, port, false, nexthop, {}, now};
   bool asked = false;
-  for (std::uint32_t i = 0; i < pending_n_; ++i)
-    asked |= pending_[i].nexthop == nexthop && pending_[i].port == port;
-  pending_[pending_n_++] = Pending{m, port, nexthop, now};
+  for (std::uint32_t i = 0; i < pending_n_; ++i) asked |= pending_[i].same_hop(p);
+  pending_[pending_n_++] = p;
   pending_pub_.store(pending_n_, std::memory_order_relaxed);
   stats_[port]->neigh_queued.add();
   if (!asked) solicit(port, nexthop);
@@ -218,9 +226,10 @@ bool NetWorker::hold(std::uint16_t port, rte_mbuf* m, Ipv4Addr nexthop, std::uin
 }
 
 void NetWorker::tick(std::uint64_t now) {
+  if (!dad_.empty()) tick_dad(now);
   if (!pending_n_) return;
   std::uint64_t gen = 0;
-  for (auto& p : ports_) gen += p.neigh->generation();
+  for (auto& p : ports_) gen += p.neigh->generation() + (p.v6 ? p.v6->neigh().generation() : 0);
   const bool changed = gen != seen_generation_;
   const bool retry = now >= next_retry_;
   if (!changed && !retry) return;
@@ -230,8 +239,8 @@ void NetWorker::tick(std::uint64_t now) {
     Pending e = pending_[i];
     const PortNet& pn = ports_[e.port];
     MacAddr mac;
-    if (pn.neigh->lookup(e.nexthop, now, mac)) {
-      write_eth(rte_pktmbuf_mtod(e.m, std::uint8_t*), mac, pn.mac, kEtherTypeIpv4);
+    if (resolve_pending(e, now, mac)) {
+      write_eth(rte_pktmbuf_mtod(e.m, std::uint8_t*), mac, pn.mac, e.v6 ? kEtherTypeIpv6 : kEtherTypeIpv4);
       enqueue_tx(e.port, e.m);
     } else if (now - e.since >= timers_.resolve_timeout) {
       drop(e.port, e.m, Drop::neigh_unresolved);
@@ -243,12 +252,12 @@ void NetWorker::tick(std::uint64_t now) {
   pending_pub_.store(pending_n_, std::memory_order_relaxed);
   if (retry) {
     // One request per distinct next hop still waiting (RFC 1122 §2.3.2.1
-    // asks for at most one ARP per second per destination).
+    // asks for at most one ARP per second per destination; RFC 4861 §7.2.2
+    // one NS per RetransTimer).
     for (std::uint32_t i = 0; i < pending_n_; ++i) {
       bool dup = false;
-      for (std::uint32_t j = 0; j < i && !dup; ++j)
-        dup = pending_[j].nexthop == pending_[i].nexthop && pending_[j].port == pending_[i].port;
-      if (!dup) solicit(pending_[i].port, pending_[i].nexthop);
+      for (std::uint32_t j = 0; j < i && !dup; ++j) dup = pending_[j].same_hop(pending_[i]);
+      if (!dup) solicit_pending(pending_[i]);
     }
     next_retry_ = now + timers_.arp_retry;
   }
@@ -287,6 +296,300 @@ bool NetWorker::solicit(std::uint16_t port, Ipv4Addr ip) {
   stats_[port]->arp_requests_sent.add();
   enqueue_tx(port, m);
   return true;
+}
+
+}  // namespace turnpike::net
+
+// ---- IPv6 (RFC 8200), ICMPv6 (RFC 4443), ND (RFC 4861), DAD (RFC 4862) ----
+
+namespace turnpike::net {
+
+namespace {
+std::uint8_t* append_frame(rte_mbuf* m, std::size_t len) {
+  return reinterpret_cast<std::uint8_t*>(rte_pktmbuf_append(m, static_cast<std::uint16_t>(len)));
+}
+}  // namespace
+
+bool NetWorker::resolve_pending(const Pending& e, std::uint64_t now, MacAddr& mac) const {
+  const PortNet& pn = ports_[e.port];
+  return e.v6 ? pn.v6->neigh().lookup(e.nexthop6, now, mac) : pn.neigh->lookup(e.nexthop, now, mac);
+}
+
+void NetWorker::solicit_pending(const Pending& e) {
+  if (e.v6)
+    solicit6(e.port, e.nexthop6);
+  else
+    solicit(e.port, e.nexthop);
+}
+
+void NetWorker::handle_ipv6(std::uint16_t port, rte_mbuf* m, const EthHdr& eth, std::uint64_t now) {
+  const PortNet& pn = ports_[port];
+  Ipv6Port& v6 = *pn.v6;
+  const auto* d = rte_pktmbuf_mtod(m, const std::uint8_t*) + kEthHdrLen;
+  Ipv6Hdr ip;
+  switch (parse_ipv6_hdr(d, rte_pktmbuf_data_len(m) - kEthHdrLen, ip)) {
+    case Ipv6Parse::Ok: break;
+    case Ipv6Parse::Short: return drop(port, m, Drop::ipv6_short);
+    case Ipv6Parse::BadVersion: return drop(port, m, Drop::ipv6_version);
+    case Ipv6Parse::BadPayloadLen: return drop(port, m, Drop::ipv6_payload_len);
+    case Ipv6Parse::ExtTruncated: return drop(port, m, Drop::ipv6_ext_truncated);
+    case Ipv6Parse::ExtChain:
+    case Ipv6Parse::HopByHopMisplaced: return drop(port, m, Drop::ipv6_ext_chain);
+    case Ipv6Parse::BadOption: return drop(port, m, Drop::ipv6_option);
+    case Ipv6Parse::Routing: return drop(port, m, Drop::ipv6_routing);
+    case Ipv6Parse::Fragment: return drop(port, m, Drop::ipv6_fragment);
+  }
+  // Our own multicast echoed back by the link: never evidence of a
+  // duplicate (RFC 4862 §5.4.3) nor anything to answer.
+  if (eth.src == pn.mac) return drop(port, m, Drop::ipv6_bad_src);
+  bool dst_usable = true;
+  if (ip.dst.is_multicast()) {
+    if (!v6.joined(ip.dst)) return drop(port, m, Drop::ipv6_not_for_us);
+  } else {
+    const int i = v6.find(ip.dst);
+    if (i < 0) return drop(port, m, Drop::ipv6_not_for_us);
+    // RFC 4862 §5.4: a tentative address takes only ND messages.
+    dst_usable = v6.usable(unsigned(i));
+  }
+  // Trim Ethernet padding so upper layers see exactly the payload length.
+  const std::uint32_t frame = kEthHdrLen + kIpv6HdrLen + ip.payload_len;
+  if (rte_pktmbuf_pkt_len(m) > frame) rte_pktmbuf_trim(m, rte_pktmbuf_pkt_len(m) - frame);
+  if (ip.proto == kIpProtoIcmpv6) return handle_icmp6(port, m, ip, dst_usable, eth, now);
+  if (!dst_usable) return drop(port, m, Drop::ipv6_not_for_us);
+  // RFC 4291 §2.7: multicast is never a source; :: only in DAD's NS.
+  if (ip.src.is_multicast() || ip.src.is_unspecified() || v6.find(ip.src) >= 0)
+    return drop(port, m, Drop::ipv6_bad_src);
+  if (l6_ && l6_(port, m, ip, now)) return;
+  drop(port, m, Drop::ipv6_proto);
+}
+
+void NetWorker::handle_icmp6(std::uint16_t port, rte_mbuf* m, const Ipv6Hdr& ip, bool dst_usable, const EthHdr& eth,
+                             std::uint64_t now) {
+  Ipv6Port& v6 = *ports_[port].v6;
+  auto* d = rte_pktmbuf_mtod(m, std::uint8_t*) + kEthHdrLen;
+  std::uint8_t* icmp = d + ip.l4_offset;
+  const std::size_t n = ip.l4_len();
+  if (n < kIcmpv6HdrLen) return drop(port, m, Drop::icmp6_short);
+  if (ipv6_upper_checksum(ip.src, ip.dst, kIpProtoIcmpv6, icmp, n) != 0) return drop(port, m, Drop::icmp6_checksum);
+  switch (icmp[0]) {
+    case kIcmpv6NeighborSolicit:
+    case kIcmpv6NeighborAdvert: return handle_nd(port, m, ip, eth, now);
+    case kIcmpv6EchoRequest: break;
+    default: return drop(port, m, Drop::icmp6_type);  // errors, MLD, RS/RA, redirects: no service yet
+  }
+  if (!dst_usable) return drop(port, m, Drop::ipv6_not_for_us);
+  if (ip.src.is_multicast() || ip.src.is_unspecified() || v6.find(ip.src) >= 0)
+    return drop(port, m, Drop::ipv6_bad_src);
+  if (n < 8) return drop(port, m, Drop::icmp6_short);  // type, code, checksum, identifier, sequence
+  // RFC 4443 §4.2: same identifier, sequence and data. A request to a group
+  // (all-nodes) is answered from our unicast address.
+  const Ipv6Addr* from = ip.dst.is_multicast() ? v6.source_for(ip.src) : &ip.dst;
+  if (!from) return drop(port, m, Drop::ipv6_no_source);
+  const Ipv6Addr src = *from, dst = ip.src;
+  if (ip.l4_offset != kIpv6HdrLen) {  // extension headers of the request are not echoed
+    std::memmove(d + kIpv6HdrLen, icmp, n);
+    icmp = d + kIpv6HdrLen;
+    rte_pktmbuf_trim(m, static_cast<std::uint16_t>(ip.l4_offset - kIpv6HdrLen));
+  }
+  icmp[0] = kIcmpv6EchoReply;
+  icmp[1] = 0;
+  store_be16(icmp + 2, 0);
+  write_ipv6_hdr(d, static_cast<std::uint16_t>(n), kIpProtoIcmpv6, kIpv6DefaultHopLimit, src, dst);
+  store_be16(icmp + 2, ipv6_upper_checksum(src, dst, kIpProtoIcmpv6, icmp, n));
+  stats_[port]->icmp6_echo_replies.add();
+  ip6_output(port, m, dst, now);
+}
+
+void NetWorker::handle_nd(std::uint16_t port, rte_mbuf* m, const Ipv6Hdr& ip, const EthHdr& eth, std::uint64_t now) {
+  const PortNet& pn = ports_[port];
+  Ipv6Port& v6 = *pn.v6;
+  PortStats& st = *stats_[port];
+  const auto* icmp = rte_pktmbuf_mtod(m, const std::uint8_t*) + kEthHdrLen + ip.l4_offset;
+  NdMsg nd;
+  switch (parse_nd(ip, icmp, ip.l4_len(), nd)) {
+    case NdParse::Ok: break;
+    case NdParse::HopLimit: return drop(port, m, Drop::nd_hop_limit);
+    case NdParse::BadOption: return drop(port, m, Drop::nd_bad_option);
+    default: return drop(port, m, Drop::nd_invalid);
+  }
+  if (ip.src.is_multicast()) return drop(port, m, Drop::ipv6_bad_src);
+  const int t = v6.find(nd.target);
+
+  if (nd.type == kIcmpv6NeighborAdvert) {
+    // RFC 4862 §5.4.4: an NA for a tentative address of ours means another
+    // node has it; for a preferred one, someone else claims it.
+    if (t >= 0) {
+      if (v6.state(unsigned(t)) == Ipv6Port::State::Tentative && v6.mark_duplicate(unsigned(t))) {
+        st.nd_duplicates.add();
+        rte_pktmbuf_free(m);
+        return;
+      }
+      return drop(port, m, Drop::nd_conflict);
+    }
+    // RFC 4861 §7.2.5: no target link-layer address, nothing to learn; with
+    // O clear a known different address is kept; an unsolicited NA only
+    // refreshes an existing entry.
+    MacAddr cur;
+    const bool keep = !(nd.flags & kNaOverride) && v6.neigh().lookup(nd.target, now, cur) && cur != nd.lla;
+    if (nd.has_lla && !keep && v6.neigh().update(nd.target, nd.lla, now, (nd.flags & kNaSolicited) != 0))
+      st.nd_learned.add();
+    rte_pktmbuf_free(m);
+    return;
+  }
+
+  // Neighbor Solicitation.
+  if (t < 0) return drop(port, m, Drop::nd_not_for_us);
+  if (!v6.usable(unsigned(t))) {
+    // RFC 4862 §5.4.3: an NS from :: for our tentative address is another
+    // node's DAD, so ours is a duplicate; from a unicast source it is
+    // address resolution, which a tentative address does not answer.
+    if (ip.src.is_unspecified() && v6.state(unsigned(t)) == Ipv6Port::State::Tentative &&
+        v6.mark_duplicate(unsigned(t))) {
+      st.nd_duplicates.add();
+      rte_pktmbuf_free(m);
+      return;
+    }
+    return drop(port, m, Drop::nd_tentative);
+  }
+  Ipv6Addr to;
+  MacAddr mac;
+  std::uint32_t flags = kNaOverride;  // R clear: we are not a router
+  if (ip.src.is_unspecified()) {
+    // RFC 4861 §7.2.4: DAD for an address we hold: defend it to all-nodes, S clear.
+    to = ipv6_all_nodes();
+    mac = ipv6_multicast_mac(to);
+  } else {
+    if (v6.find(ip.src) >= 0) return drop(port, m, Drop::ipv6_bad_src);
+    to = ip.src;
+    flags |= kNaSolicited;
+    if (nd.has_lla) {
+      // §7.2.3: the sender's address is created or updated.
+      if (v6.neigh().update(ip.src, nd.lla, now, true)) st.nd_learned.add();
+      mac = nd.lla;
+    } else if (!v6.neigh().lookup(ip.src, now, mac)) {
+      mac = eth.src;  // a unicast probe without the option: answer the frame's sender
+    }
+  }
+  rte_mbuf* out = rte_pktmbuf_alloc(pool_);
+  if (!out) return drop(port, m, Drop::mbuf_alloc);
+  std::uint8_t* f = append_frame(out, kNdFrameMax);
+  write_eth(f, mac, pn.mac, kEtherTypeIpv6);
+  write_nd(f + kEthHdrLen, kIcmpv6NeighborAdvert, flags, v6.addr(unsigned(t)), to, nd.target, &pn.mac);
+  rte_pktmbuf_free(m);
+  st.nd_advertisements_sent.add();
+  enqueue_tx(port, out);
+}
+
+void NetWorker::ip6_output(std::uint16_t port, rte_mbuf* m, const Ipv6Addr& dst, std::uint64_t now) {
+  const PortNet& pn = ports_[port];
+  if (!pn.v6) return drop(port, m, Drop::no_route);
+  Ipv6Port& v6 = *pn.v6;
+  MacAddr mac;
+  if (dst.is_multicast()) {
+    write_eth(rte_pktmbuf_mtod(m, std::uint8_t*), ipv6_multicast_mac(dst), pn.mac, kEtherTypeIpv6);
+    return enqueue_tx(port, m);
+  }
+  Ipv6Addr nexthop = dst;
+  if (!v6.on_link(dst)) {
+    if (v6.options().gateway.is_unspecified()) return drop(port, m, Drop::no_route);
+    nexthop = v6.options().gateway;
+  }
+  if (!v6.neigh().lookup(nexthop, now, mac)) {
+    hold6(port, m, nexthop, now);
+    return;
+  }
+  write_eth(rte_pktmbuf_mtod(m, std::uint8_t*), mac, pn.mac, kEtherTypeIpv6);
+  enqueue_tx(port, m);
+}
+
+bool NetWorker::hold6(std::uint16_t port, rte_mbuf* m, const Ipv6Addr& nexthop, std::uint64_t now) {
+  if (pending_n_ == pending_.size()) {
+    drop(port, m, Drop::neigh_queue_full);
+    return false;
+  }
+  const Pending p{m, port, true, 0, nexthop, now};
+  bool asked = false;
+  for (std::uint32_t i = 0; i < pending_n_; ++i) asked |= pending_[i].same_hop(p);
+  pending_[pending_n_++] = p;
+  pending_pub_.store(pending_n_, std::memory_order_relaxed);
+  stats_[port]->neigh_queued.add();
+  if (!asked) solicit6(port, nexthop);
+  if (pending_n_ == 1) next_retry_ = now + (timers_.nd_retrans ? timers_.nd_retrans : timers_.arp_retry);
+  return true;
+}
+
+bool NetWorker::solicit6(std::uint16_t port, const Ipv6Addr& target) {
+  const PortNet& pn = ports_[port];
+  if (!pn.v6) return false;
+  // RFC 4861 §7.2.2: from our address of the right scope, to the target's
+  // solicited-node group, with our link-layer address.
+  const Ipv6Addr* src = pn.v6->source_for(target);
+  if (!src) {
+    stats_[port]->drop(Drop::ipv6_no_source);
+    return false;
+  }
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (!m) {
+    stats_[port]->drop(Drop::mbuf_alloc);
+    return false;
+  }
+  const Ipv6Addr group = ipv6_solicited_node(target);
+  std::uint8_t* f = append_frame(m, kEthHdrLen + kIpv6HdrLen + kNdMsgLen + kNdLlaOptLen);
+  write_eth(f, ipv6_multicast_mac(group), pn.mac, kEtherTypeIpv6);
+  write_nd(f + kEthHdrLen, kIcmpv6NeighborSolicit, 0, *src, group, target, &pn.mac);
+  stats_[port]->nd_solicitations_sent.add();
+  enqueue_tx(port, m);
+  return true;
+}
+
+bool NetWorker::send_dad_probe(std::uint16_t port, unsigned addr) {
+  const PortNet& pn = ports_[port];
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (!m) {
+    stats_[port]->drop(Drop::mbuf_alloc);
+    return false;
+  }
+  // RFC 4862 §5.4.2: from ::, to the solicited-node group, no options.
+  const Ipv6Addr& target = pn.v6->addr(addr);
+  const Ipv6Addr group = ipv6_solicited_node(target);
+  std::uint8_t* f = append_frame(m, kEthHdrLen + kIpv6HdrLen + kNdMsgLen);
+  write_eth(f, ipv6_multicast_mac(group), pn.mac, kEtherTypeIpv6);
+  write_nd(f + kEthHdrLen, kIcmpv6NeighborSolicit, 0, Ipv6Addr{}, group, target, nullptr);
+  stats_[port]->nd_solicitations_sent.add();
+  enqueue_tx(port, m);
+  return true;
+}
+
+void NetWorker::start_ipv6(std::uint16_t port, std::uint64_t now) {
+  const PortNet& pn = ports_[port];
+  if (!pn.v6) return;
+  const std::uint64_t retrans = timers_.nd_retrans ? timers_.nd_retrans : timers_.arp_retry;
+  for (unsigned i = 0; i < pn.v6->count(); ++i) {
+    if (pn.v6->state(i) != Ipv6Port::State::Tentative) continue;
+    send_dad_probe(port, i);
+    dad_.push_back(Dad{port, static_cast<std::uint8_t>(i), 1, now + retrans});
+  }
+}
+
+void NetWorker::tick_dad(std::uint64_t now) {
+  const std::uint64_t retrans = timers_.nd_retrans ? timers_.nd_retrans : timers_.arp_retry;
+  std::size_t keep = 0;
+  for (Dad d : dad_) {
+    Ipv6Port& v6 = *ports_[d.port].v6;
+    if (v6.state(d.addr) != Ipv6Port::State::Tentative) continue;  // found duplicate (by any worker)
+    if (now < d.next) {
+      dad_[keep++] = d;
+    } else if (d.sent < v6.options().dad_transmits) {
+      send_dad_probe(d.port, d.addr);
+      ++d.sent;
+      d.next = now + retrans;
+      dad_[keep++] = d;
+    } else {
+      // RetransTimer after the last probe and no answer: the address is ours.
+      v6.mark_preferred(d.addr);
+    }
+  }
+  dad_.resize(keep);
 }
 
 }  // namespace turnpike::net
