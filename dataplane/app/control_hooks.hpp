@@ -4,7 +4,7 @@
 #pragma once
 #include <vector>
 
-#include "turnpike/config.hpp"
+#include "turnpike/app/config.hpp"
 #include "turnpike/control/socket.hpp"
 #include "turnpike/worker/runtime.hpp"
 

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "turnpike/config.hpp"
+#include "turnpike/app/config.hpp"
 #include "turnpike/control/diagnostics.hpp"
 #include "turnpike/control/events.hpp"
 #include "turnpike/control/plane.hpp"

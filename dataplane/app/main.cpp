@@ -18,7 +18,7 @@
 #include <filesystem>
 #include <functional>
 
-#include "turnpike/config.hpp"
+#include "turnpike/app/config.hpp"
 #include "turnpike/control/events.hpp"
 #include "turnpike/control/metrics.hpp"
 #include "turnpike/control/plane.hpp"
@@ -31,6 +31,7 @@
 #include "control_hooks.hpp"
 #include "diagnostics.hpp"
 #include "turnpike/diag/mbuf_capture.hpp"
+#include "options.hpp"
 #include "plane_settings.hpp"
 
 using namespace turnpike;
@@ -124,8 +125,9 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   set_log_level(lvl);
 
   const std::vector<unsigned> cpus = allowed_cpus();
-  std::vector<std::string> args = port::eal_argv(cfg, "turnpike", cpus);
-  const port::Placement placement = port::plan_placement(cfg.workers, cpus, cfg.worker_cpus);
+  const port::Options popt = port_options(cfg);
+  std::vector<std::string> args = port::eal_argv(popt, "turnpike", cpus);
+  const port::Placement placement = port::plan_placement(popt.workers, cpus, popt.worker_cpus);
   bool own_lcores = false;
   for (auto& x : cfg.eal_args) own_lcores |= x.rfind("--lcores", 0) == 0 || x == "-l" || x == "-c";
   std::vector<char*> argv;
@@ -147,7 +149,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   }
 
   auto rt = std::make_unique<worker::Runtime>();
-  rt->config = cfg;
+  describe_to(*rt, cfg);
   if (!own_lcores) {
     rt->placement = placement.describe();
     rt->sharing = placement.sharing_warning();
@@ -167,8 +169,8 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   }
   int rc = 0;
   try {
-    const std::uint32_t frames = port::af_packet_frames(cfg.tcp_max_connections, cfg.idle_max_sleep_us);
-    for (auto& pc : cfg.ports) {
+    const std::uint32_t frames = popt.af_frames();
+    for (auto& pc : popt.ports) {
       const std::string dev = pc.is_vdev() ? port::effective_device(pc.device, cfg.workers, frames) : pc.device;
       port::PortInfo pi = port::setup_port(pc, dev, static_cast<std::uint16_t>(cfg.workers), pool);
       log(LogLevel::Info, "port %s: %s (%s) mac %s ipv4 %s/%u link %s %u Mb/s, %u queue(s), RSS %s, checksum offload rx %s tx %s",
@@ -204,9 +206,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   // worker never writes to stderr itself (it only pushes to the queue).
   std::unique_ptr<control::EventSink> events;
   {
-    control::SinkOptions so;
-    so.path = cfg.events_file;
-    so.rate_per_second = cfg.events_rate_per_second;
+    control::SinkOptions so = sink_options(cfg);
     if (cfg.events_file.empty())
       so.writer = [](std::string_view line) {
         log(LogLevel::Info, "event: %.*s", static_cast<int>(line.size()), line.data());
@@ -221,11 +221,8 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   std::unique_ptr<control::Plane> plane;
   std::vector<Config::SipListener> listeners;
   if (!cfg.stores_dir.empty()) {
-    control::Plane::Options po;
-    po.stores_dir = cfg.stores_dir;
+    control::Plane::Options po = plane_options(cfg);
     po.events = events.get();
-    po.verdict_cache_entries = cfg.verdict_cache_entries;
-    po.eku_mode = cfg.stores_eku_mode;
     plane = std::make_unique<control::Plane>(po, tls_settings(cfg), *grace);
     std::string err = plane->start();
     if (!err.empty()) {
@@ -272,8 +269,8 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     pn.neigh = rt->neigh[i].get();
     pnets.push_back(pn);
   }
-  const net::NetTimers timers{cfg.arp_retry_ms * rt->tsc_hz / 1000, cfg.arp_resolve_timeout_ms * rt->tsc_hz / 1000};
-  const bool adaptive = cfg.idle_policy() == IdlePolicy::Adaptive;
+  const net::NetTimers timers = net_timers(cfg, rt->tsc_hz);
+  const worker::IdleParams idle = idle_params(cfg);
   // Source address for active opens: the port on the destination's subnet,
   // else one with a gateway, else the first.
   auto source_for = [pnets](std::uint32_t dst) -> std::uint32_t {
@@ -287,16 +284,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   };
   // Per-core TCP: one stack per worker; rings hand mis-steered segments to
   // their owner when the port cannot steer by symmetric RSS.
-  tcp::Config tcfg;
-  std::uint16_t mtu = 9000;
-  for (auto& p : cfg.ports) mtu = std::min(mtu, p.mtu);
-  tcfg.mss = static_cast<std::uint16_t>(mtu - 40);  // RFC 9293 §3.7.1: MTU minus IPv4 and TCP headers
-  tcfg.rcvbuf = cfg.tcp_rcvbuf;
-  tcfg.sndbuf = cfg.tcp_sndbuf;
-  tcfg.max_connections = cfg.tcp_max_connections;
-  tcfg.max_chunks = static_cast<std::uint32_t>((std::uint64_t(cfg.tcp_max_buffer_mb) << 20) / tcfg.chunk_size);
-  tcfg.time_wait_us = std::uint64_t(cfg.tcp_time_wait_ms) * 1000;
-  tcfg.max_time_wait = cfg.tcp_max_time_wait;
+  tcp::Config tcfg = tcp_options(cfg);
   // RFC 6528: the ISN secret is random per boot.
   if (getrandom(&tcfg.secret, sizeof tcfg.secret, 0) != sizeof tcfg.secret)
     log(LogLevel::Warn, "getrandom failed: ISN secret is the compiled default");
@@ -335,7 +323,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     w->queue = static_cast<std::uint16_t>(i);
     w->tsc_hz = rt->tsc_hz;
     w->announce = i == 0;
-    w->idle = {adaptive, cfg.idle_empty_polls, cfg.idle_max_sleep_us};
+    w->idle = idle;
     for (auto& p : rt->ports) w->port_ids.push_back(p.port_id);
     const std::uint16_t q = w->queue;
     std::vector<std::uint16_t> ids = w->port_ids;
@@ -379,23 +367,13 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     w->rcu = grace.get();
     worker::Worker* wp = w.get();
     if (!listeners.empty()) {
-      proxy::BackendPoolOptions bo;
-      for (auto [ip, port] : cfg.sip_backends) bo.backends.push_back(proxy::Backend{ip, port});
-      bo.balance = cfg.sip_balance == "least-connections" ? proxy::Balance::LeastConnections : proxy::Balance::RoundRobin;
-      bo.retry_us = std::uint64_t(cfg.sip_backend_retry_ms) * 1000;
-      bo.check_interval_us = std::uint64_t(cfg.sip_health_interval_ms) * 1000;
-      bo.check_timeout_us = std::uint64_t(cfg.sip_health_timeout_ms) * 1000;
+      proxy::BackendPoolOptions bo = backend_pool_options(cfg);
       bo.source_for = source_for;
-      bo.proxy_v2_local = cfg.sip_proxy_v2;
       w->backends = std::make_unique<proxy::BackendPool>(glue->stack(), std::move(bo));
     }
     for (std::size_t li = 0; li < listeners.size(); ++li) {
       const auto& l = listeners[li];
-      proxy::SipProxyOptions so;
-      so.proxy_v2 = cfg.sip_proxy_v2;
-      so.limits.max_header = cfg.sip_max_header;
-      so.limits.max_body = cfg.sip_max_body;
-      so.answer_keepalive = cfg.sip_keepalive_pong;
+      proxy::SipProxyOptions so = sip_proxy_options(cfg, l);
       so.remote_seen = remote_seen;
       // The peer record rides in the ring's source field; the control loop
       // keeps the peer and lets one event per fingerprint per hour through.
@@ -407,13 +385,11 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
         if ((n || w.refused) && m) er->push(e.event, {rec, m}, {line, n});
         else er->drop_long();
       };
-      so.handshake_timeout_us = std::uint64_t(l.handshake_timeout_ms) * 1000;
       if (cfg.sip_backend_tls) {
         // The snapshot this worker loaded for the current iteration.
         so.backend_tls = [wp]() -> std::shared_ptr<const tls::Context> {
           return wp->snap ? wp->snap->client_ctx : nullptr;
         };
-        so.backend_tls_name = cfg.sip_backend_tls_name;
       }
       auto sp = std::make_unique<proxy::SipProxy>(
           *w->backends,
@@ -429,12 +405,8 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
       w->sip.push_back(std::move(sp));
     }
     for (auto& route : cfg.egress) {
-      proxy::EgressOptions eo;
-      eo.remote_ip = route.ip;
-      eo.remote_port = route.port;
+      proxy::EgressOptions eo = egress_options(cfg, route);
       eo.source_ip = source_for(route.ip);
-      eo.name = route.name;
-      eo.handshake_timeout_us = std::uint64_t(cfg.egress_handshake_timeout_ms) * 1000;
       eo.remote_seen = remote_seen;
       auto eg = std::make_unique<proxy::Egress>(
           [wp]() -> std::shared_ptr<const tls::Context> { return wp->snap ? wp->snap->client_ctx : nullptr; },
@@ -457,11 +429,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   // xCommand Diagnostics Snapshot: driven from the loop below.
   auto diagnostics = std::make_unique<Diagnostics>(cfg, *rt, *grace, plane.get(), events.get());
   if (plane && (!cfg.control_socket_path().empty() || !cfg.control_readonly_path().empty())) {
-    control::ControlOptions co;
-    co.path = cfg.control_socket_path();
-    co.readonly_path = cfg.control_readonly_path();
-    co.group = cfg.control_group;
-    co.mode = static_cast<mode_t>(cfg.control_mode);
+    control::ControlOptions co = control_options(cfg);
     control::ControlHooks hooks;
     hooks.status = [&rt = *rt] { return dataplane_status(rt); };
     hooks.config = [&cfg] { return config_items(cfg); };
@@ -498,12 +466,11 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   // A listener that cannot bind is reported, not fatal: the data plane runs.
   control::metrics::Server metrics;
   if (cfg.metrics_listen != "off") {
-    std::string mip, why;
-    std::uint16_t mport = 0;
-    if (!control::metrics::parse_listen(cfg.metrics_listen, mip, mport, why))
-      why = "metrics.listen: " + why;
+    std::string why;
+    if (const auto ep = net::parse_endpoint(cfg.metrics_listen))  // the config checked it
+      why = metrics.start(net::ipv4_to_string(ep->ip), ep->port, [&r = *rt] { return worker::render_metrics(r); });
     else
-      why = metrics.start(mip, mport, [&r = *rt] { return worker::render_metrics(r); });
+      why = "metrics.listen: \"" + cfg.metrics_listen + "\" is not ip:port";
     if (why.empty()) {
       log(LogLevel::Info, "metrics: http://%s/metrics", cfg.metrics_listen.c_str());
     } else {
@@ -526,7 +493,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     svcs += " relay:" + std::to_string(rl.listen_port) + "->" + net::ipv4_to_string(rl.ip) + ":" + std::to_string(rl.port);
   log(LogLevel::Info, "ready: %u worker(s) (%s%s), idle policy %s, tcp mss %u%s; telemetry: dpdk-telemetry.py -f %s, /turnpike/stats",
       cfg.workers, rt->placement.c_str(), rt->sharing.empty() ? "" : "; WORKERS SHARE A CPU",
-      adaptive ? "adaptive" : "poll", tcfg.mss, svcs.c_str(), cfg.file_prefix.c_str());
+      idle.adaptive ? "adaptive" : "poll", tcfg.mss, svcs.c_str(), cfg.file_prefix.c_str());
 
   std::uint64_t last_expire = rte_get_tsc_cycles(), last_stats = last_expire;
   while (!worker::g_stop.load(std::memory_order_relaxed)) {
@@ -574,13 +541,14 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
 int main(int argc, char** argv) {
   CLI::App app{"turnpike: kernel-bypass SIP-over-TLS edge proxy"};
   std::string config_path;
-  bool check = false;
+  bool check = false, sample = false;
   std::vector<std::string> sets;
   unsigned workers = 0;
   std::string device, ipv4, gateway, log_level;
   app.add_option("-c,--config", config_path, std::string("TOML configuration (default ") + kDefaultConfigPath +
                                                  " if present, else the embedded net_tap demo config)");
   app.add_flag("--check-config", check, "Validate the configuration, print it and exit");
+  app.add_flag("--sample-config", sample, "Print the documented sample configuration (every key, its default) and exit");
   app.add_option("-s,--set", sets, "Override a key: section.key=value or ports.N.key=value (repeatable)");
   app.add_option("-w,--workers", workers, "Worker lcores (one RX/TX queue each per port)")->check(CLI::Range(1, 64));
   app.add_option("--device", device, "Device of port 0 (vdev string or PCI address)");
@@ -590,6 +558,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "turnpike 0.1.0");
   CLI11_PARSE(app, argc, argv);
 
+  if (sample) {
+    std::fputs(sample_config().c_str(), stdout);
+    return 0;
+  }
   if (config_path.empty() && std::filesystem::exists(kDefaultConfigPath)) config_path = kDefaultConfigPath;
   // The same steps at start-up and on every reload (SIGHUP, turnpikectl).
   const ConfigLoader load = [=] {

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "turnpike/config.hpp"
+#include "turnpike/app/config.hpp"
 #include "turnpike/control/plane.hpp"
 
 namespace turnpike {

@@ -42,6 +42,27 @@ std::optional<Ipv4Addr> parse_ipv4(std::string_view s) {
   return out;
 }
 
+std::optional<Endpoint> parse_endpoint(std::string_view s, std::uint16_t default_port) {
+  const std::size_t colon = s.rfind(':');
+  const auto ip = parse_ipv4(s.substr(0, colon));
+  if (!ip) return std::nullopt;
+  if (colon == std::string_view::npos) {
+    if (!default_port) return std::nullopt;
+    return Endpoint{*ip, default_port};
+  }
+  const std::string_view ps = s.substr(colon + 1);
+  if (ps.empty() || ps.size() > 5) return std::nullopt;
+  unsigned port = 0;
+  for (char ch : ps) {
+    if (ch < '0' || ch > '9') return std::nullopt;
+    port = port * 10 + unsigned(ch - '0');
+  }
+  if (port < 1 || port > 65535) return std::nullopt;
+  return Endpoint{*ip, static_cast<std::uint16_t>(port)};
+}
+
+std::string endpoint_to_string(Endpoint e) { return ipv4_to_string(e.ip) + ":" + std::to_string(e.port); }
+
 static MacAddr load_mac(const std::uint8_t* p) noexcept {
   MacAddr m;
   std::memcpy(m.b.data(), p, 6);

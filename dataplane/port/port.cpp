@@ -14,8 +14,6 @@
 #include <mutex>
 #include <stdexcept>
 
-#include "turnpike/log.hpp"
-
 namespace turnpike::port {
 
 std::string dpdk_port_name(const std::string& device) { return device.substr(0, device.find(',')); }
@@ -138,20 +136,20 @@ std::string effective_device(const std::string& device, unsigned workers, std::u
   return d;
 }
 
-std::vector<std::string> eal_argv(const Config& c, const std::string& prog, const std::vector<unsigned>& cpus) {
+std::vector<std::string> eal_argv(const Options& o, const std::string& prog, const std::vector<unsigned>& cpus) {
   std::vector<std::string> a{prog};
   bool need_pci = false;
-  for (auto& p : c.ports) need_pci |= !p.is_vdev();
-  for (auto& x : c.eal_args)
+  for (auto& p : o.ports) need_pci |= !p.is_vdev();
+  for (auto& x : o.eal_args)
     if (!(need_pci && x == "--no-pci")) a.push_back(x);
-  a.push_back("--file-prefix=" + c.file_prefix);
-  a.push_back("--log-level=" + std::string(c.log_level == "debug" ? "8" : "5"));
+  a.push_back("--file-prefix=" + o.file_prefix);
+  a.push_back("--log-level=" + std::string(o.debug_log ? "8" : "5"));
   bool has_lcores = false;
-  for (auto& x : c.eal_args) has_lcores |= x.rfind("--lcores", 0) == 0 || x == "-l" || x == "-c";
-  if (!has_lcores && !cpus.empty()) a.push_back(plan_placement(c.workers, cpus, c.worker_cpus).eal_lcores());
-  const std::uint32_t frames = af_packet_frames(c.tcp_max_connections, c.idle_max_sleep_us);
-  for (auto& p : c.ports) {
-    if (p.is_vdev()) a.push_back("--vdev=" + effective_device(p.device, c.workers, frames));
+  for (auto& x : o.eal_args) has_lcores |= x.rfind("--lcores", 0) == 0 || x == "-l" || x == "-c";
+  if (!has_lcores && !cpus.empty()) a.push_back(plan_placement(o.workers, cpus, o.worker_cpus).eal_lcores());
+  const std::uint32_t frames = o.af_frames();
+  for (auto& p : o.ports) {
+    if (p.is_vdev()) a.push_back("--vdev=" + effective_device(p.device, o.workers, frames));
     else a.push_back("--allow=" + p.device);
   }
   return a;
@@ -234,7 +232,7 @@ LossStats read_loss(const PortInfo& p) {
   return l;
 }
 
-PortInfo setup_port(const PortConfig& pc, const std::string& device, std::uint16_t queues, rte_mempool* pool) {
+PortInfo setup_port(const PortOptions& pc, const std::string& device, std::uint16_t queues, rte_mempool* pool) {
   PortInfo info;
   info.name = pc.name;
   info.queues = queues;

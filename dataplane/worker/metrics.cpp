@@ -30,10 +30,6 @@ unsigned lcore_cpu(unsigned lcore) {
   return 0;
 }
 
-std::string listener_name(const Config::SipListener& l) {
-  return (l.ip ? net::ipv4_to_string(l.ip) : std::string("0.0.0.0")) + ":" + std::to_string(l.port);
-}
-
 // TLS counters of the SIP edge in HAProxy's words (haproxy_frontend_ssl_*,
 // haproxy_process_current_ssl_connections); the rest keep telemetry's key.
 struct Rename {
@@ -72,7 +68,7 @@ std::string help_with_key(std::string_view desc, std::string_view cmd, std::stri
 void ports(Writer& m, const Runtime& rt) {
   for (std::size_t i = 0; i < rt.ports.size(); ++i) {
     const auto& p = rt.ports[i];
-    const auto& pc = rt.config.ports[i];
+    const auto& pc = rt.port_options[i];
     const std::string& port = p.name;
     for (auto& w : rt.workers) {
       if (i >= w->net->port_count()) continue;
@@ -210,8 +206,7 @@ void details(Writer& m, const char* family, const char* help, const proxy::Detai
 }
 
 void sip(Writer& m, const Runtime& rt) {
-  const auto listeners = rt.config.stores_dir.empty() ? std::vector<Config::SipListener>{}
-                                                      : rt.config.effective_listeners();
+  const auto& listeners = rt.sip_listeners;
   // Families declared even with no listener: dashboards see them at zero.
   m.family("turnpike_tls_current_connections", Type::Gauge,
            "Live client connections of the SIP-over-TLS edge (telemetry /turnpike/sip connections)");
@@ -225,7 +220,7 @@ void sip(Writer& m, const Runtime& rt) {
   for (auto& w : rt.workers)
     for (std::size_t li = 0; li < w->sip.size(); ++li) {
       const auto& sp = *w->sip[li];
-      const std::string ln = li < listeners.size() ? listener_name(listeners[li]) : std::to_string(li);
+      const std::string ln = li < listeners.size() ? listeners[li] : std::to_string(li);
       const Labels l{{"listener", ln}, {"worker", wlabel(*w)}};
       m.sample("turnpike_tls_current_connections", l, double(sp.live()));
       visit(sp.stats(), [&](std::string_view n, std::string_view, std::uint64_t v) { m.sample(sip_family(n), l, v); });
@@ -242,8 +237,7 @@ void sip(Writer& m, const Runtime& rt) {
     });
   }
   m.family("turnpike_backend_info", Type::Gauge, "Configured SIP backends (value 1)");
-  for (auto& [ip, port] : rt.config.sip_backends)
-    m.sample("turnpike_backend_info", {{"backend", net::ipv4_to_string(ip) + ":" + std::to_string(port)}}, 1.0);
+  for (auto& b : rt.backends) m.sample("turnpike_backend_info", {{"backend", b}}, 1.0);
   // Each worker balances and checks on its own (share-nothing): per worker.
   m.family("turnpike_backend_up", Type::Gauge,
            "1 if this worker considers the backend usable (health checks, passive failures), else 0");
@@ -273,11 +267,7 @@ void egress(Writer& m, const Runtime& rt) {
   for (auto& w : rt.workers)
     for (std::size_t i = 0; i < w->egress.size(); ++i) {
       const auto& e = *w->egress[i];
-      std::string route = std::to_string(i);
-      if (i < rt.config.egress.size()) {
-        const auto& r = rt.config.egress[i];
-        route = std::to_string(r.listen_port) + "->" + net::ipv4_to_string(r.ip) + ":" + std::to_string(r.port);
-      }
+      const std::string route = i < rt.egress_routes.size() ? rt.egress_routes[i] : std::to_string(i);
       const Labels l{{"route", route}, {"worker", wlabel(*w)}};
       m.sample("turnpike_egress_current_connections", l, double(e.live()));
       visit(e.stats(), [&](std::string_view n, std::string_view, std::uint64_t v) { m.sample(egress_family(n), l, v); });

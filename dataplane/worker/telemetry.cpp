@@ -176,7 +176,7 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   for (std::size_t i = 0; i < rt.ports.size(); ++i) {
     const auto& p = rt.ports[i];
-    const auto& pc = rt.config.ports[i];
+    const auto& pc = rt.port_options[i];
     rte_tel_data* sub = rte_tel_data_alloc();
     rte_tel_data_start_dict(sub);
     rte_tel_data_add_dict_u64(sub, "port_id", p.port_id);

@@ -2,7 +2,7 @@
 // ConfigError, never a crash or another exception.
 #include <string>
 
-#include "turnpike/config.hpp"
+#include "turnpike/app/config.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

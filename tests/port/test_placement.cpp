@@ -6,7 +6,6 @@
 #include <numeric>
 #include <set>
 
-#include "turnpike/config.hpp"
 #include "turnpike/port/port.hpp"
 
 using namespace turnpike;
@@ -114,8 +113,19 @@ TEST(Placement, PinnedCpusAreKept) {
   EXPECT_TRUE(r.control_shares);
 }
 
+// The EAL and ports as the embedded default configuration starts them.
+static port::Options demo() {
+  port::Options o;
+  port::PortOptions p;
+  p.name = "demo0";
+  p.device = "net_tap0,iface=tp-demo0";
+  p.ipv4 = 0xc6120001;
+  o.ports.push_back(p);
+  return o;
+}
+
 TEST(Placement, EalArgvUsesThePlan) {
-  Config c = default_config();
+  port::Options c = demo();
   c.workers = 2;
   auto argv = port::eal_argv(c, "tp", cpus(2));
   EXPECT_NE(std::find(argv.begin(), argv.end(), "--lcores=0@0,1@0,2@1"), argv.end());
@@ -156,7 +166,7 @@ TEST(AfPacket, DeviceStringCompletedOnlyWhereSilent) {
 }
 
 TEST(AfPacket, EalArgvSizesTheDefaultRing) {
-  Config c = default_config();
+  port::Options c = demo();
   c.workers = 2;
   c.ports[0].device = "net_af_packet0,iface=veth0";
   auto argv = port::eal_argv(c, "tp", cpus(2));

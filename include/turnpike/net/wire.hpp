@@ -35,6 +35,16 @@ struct MacAddr {
 using Ipv4Addr = std::uint32_t;
 std::string ipv4_to_string(Ipv4Addr a);
 std::optional<Ipv4Addr> parse_ipv4(std::string_view s);
+// "a.b.c.d:port" or, when default_port is non-zero, also "a.b.c.d" (that
+// port). Ports are 1..65535 in decimal. The one address parser of the
+// config file, its overrides and the listeners.
+struct Endpoint {
+  Ipv4Addr ip = 0;
+  std::uint16_t port = 0;
+  bool operator==(const Endpoint&) const = default;
+};
+std::optional<Endpoint> parse_endpoint(std::string_view s, std::uint16_t default_port = 0);
+std::string endpoint_to_string(Endpoint e);
 
 inline constexpr std::uint16_t kEtherTypeIpv4 = 0x0800;
 inline constexpr std::uint16_t kEtherTypeArp = 0x0806;

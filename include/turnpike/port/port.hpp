@@ -6,12 +6,26 @@
 #include <string>
 #include <vector>
 
-#include "turnpike/config.hpp"
 #include "turnpike/net/wire.hpp"
 
 struct rte_mempool;
 
 namespace turnpike::port {
+
+// One port as configured ([[ports]] in the config file; app/ maps it).
+struct PortOptions {
+  std::string name;
+  std::string device;  // PCI address (0000:03:00.0) or vdev string (net_af_packet0,iface=x)
+  std::uint32_t ipv4 = 0;
+  std::uint8_t prefix = 24;
+  std::uint32_t gateway = 0;
+  std::uint16_t rx_desc = 1024;
+  std::uint16_t tx_desc = 1024;
+  std::uint16_t mtu = 1500;
+  bool promiscuous = false;
+  bool is_vdev() const { return device.rfind("net_", 0) == 0; }
+  bool operator==(const PortOptions&) const = default;
+};
 
 // Which CPU each lcore runs on. Workers get distinct CPUs whenever there are
 // at least as many CPUs as workers; the control lcore (lcore 0: telemetry,
@@ -50,9 +64,24 @@ std::string effective_device(const std::string& device, unsigned workers, std::u
 // the PMD's default 512 when the string does not say.
 std::uint32_t af_packet_framecnt(const std::string& device);
 
-// argv for rte_eal_init built from the config: EAL args, file prefix, lcore
-// map (plan_placement) and one --vdev / -a per port (effective_device).
-std::vector<std::string> eal_argv(const Config& c, const std::string& prog, const std::vector<unsigned>& allowed_cpus);
+// What the EAL and the ports are started with.
+struct Options {
+  std::vector<std::string> eal_args{"--no-huge", "-m", "256", "--no-pci"};
+  std::string file_prefix = "turnpike";
+  bool debug_log = false;               // EAL log level 8 (debug) instead of 5
+  unsigned workers = 1;                 // one RX and one TX queue each on every port
+  std::vector<unsigned> worker_cpus;    // pinned CPUs (one per worker) or empty
+  // af_packet ring sizing (af_packet_frames): what a worker may hold open
+  // and how long it may sleep when idle.
+  std::uint32_t connections_per_worker = 4096;
+  std::uint32_t max_sleep_us = 200;
+  std::vector<PortOptions> ports;
+  std::uint32_t af_frames() const { return af_packet_frames(connections_per_worker, max_sleep_us); }
+};
+
+// argv for rte_eal_init: EAL args, file prefix, lcore map (plan_placement)
+// and one --vdev / -a per port (effective_device).
+std::vector<std::string> eal_argv(const Options& o, const std::string& prog, const std::vector<unsigned>& allowed_cpus);
 
 // Name under which DPDK registers the port: the vdev name before the first
 // comma, or the PCI address.
@@ -116,7 +145,7 @@ LossStats read_loss(const PortInfo& p);
 
 // Configures and starts the port; throws std::runtime_error with the reason.
 // `device` is the effective device string (what eal_argv passed).
-PortInfo setup_port(const PortConfig& pc, const std::string& device, std::uint16_t queues, rte_mempool* pool);
+PortInfo setup_port(const PortOptions& pc, const std::string& device, std::uint16_t queues, rte_mempool* pool);
 void stop_port(std::uint16_t port_id);
 
 }  // namespace turnpike::port

@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "turnpike/config.hpp"
 #include "turnpike/control/event_ring.hpp"
 #include "turnpike/net/neighbor.hpp"
 #include "turnpike/port/port.hpp"
@@ -14,7 +13,11 @@
 namespace turnpike::worker {
 
 struct Runtime {
-  Config config;
+  // As configured, for telemetry and metrics labels (app/ fills them in).
+  std::vector<port::PortOptions> port_options;  // one per entry of `ports`
+  std::vector<std::string> sip_listeners;       // "ip:port", in the order of Worker::sip
+  std::vector<std::string> backends;            // "ip:port", in the configured order
+  std::vector<std::string> egress_routes;       // "listen->ip:port", in the order of Worker::egress
   std::vector<port::PortInfo> ports;
   std::vector<std::unique_ptr<net::NeighborTable>> neigh;  // one per port
   std::vector<std::unique_ptr<Worker>> workers;

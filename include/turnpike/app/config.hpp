@@ -1,5 +1,8 @@
-// Daemon configuration: TOML file + command-line overrides, validated with
-// errors that name the key and the line.
+// The daemon's configuration as app/ reads it: TOML file + command-line
+// overrides, validated with errors that name the key and the line. Only app/
+// knows this type; it maps it onto each module's own options (options.hpp).
+// Every scalar key is one row of the key table (dataplane/app/config_keys.cpp),
+// which parses, overrides, describes and documents it.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -7,21 +10,9 @@
 #include <string>
 #include <vector>
 
-namespace turnpike {
+#include "turnpike/port/port.hpp"
 
-struct PortConfig {
-  std::string name;
-  std::string device;  // PCI address (0000:03:00.0) or vdev string (net_af_packet0,iface=x)
-  std::uint32_t ipv4 = 0;
-  std::uint8_t prefix = 24;
-  std::uint32_t gateway = 0;
-  std::uint16_t rx_desc = 1024;
-  std::uint16_t tx_desc = 1024;
-  std::uint16_t mtu = 1500;
-  bool promiscuous = false;
-  bool is_vdev() const { return device.rfind("net_", 0) == 0; }
-  bool operator==(const PortConfig&) const = default;
-};
+namespace turnpike {
 
 enum class IdlePolicy { Poll, Adaptive };
 
@@ -139,7 +130,7 @@ struct Config {
   std::string metrics_listen = "127.0.0.1:9661";  // "ip:port" or "off"
   // [stats]
   unsigned stats_interval_s = 0;  // 0: only on SIGUSR1 and at exit
-  std::vector<PortConfig> ports;
+  std::vector<port::PortOptions> ports;  // [[ports]]
 
   IdlePolicy idle_policy() const;
   std::uint32_t mbufs_needed() const;
@@ -160,6 +151,10 @@ Config load_config_file(const std::string& path);
 void apply_override(Config& c, const std::string& assignment);
 // Cross-field checks (ports present, addresses sane, counts in range).
 void validate(const Config& c);
+// What --check-config prints: the values in force, key by key.
 std::string describe(const Config& c);
+// The documented sample configuration (deploy/turnpike.toml): every key of
+// the table with its default and description.
+std::string sample_config();
 
 }  // namespace turnpike

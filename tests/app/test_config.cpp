@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
 
-#include <rte_thash.h>
+#include <fstream>
+#include <sstream>
 
-#include "turnpike/config.hpp"
+#include "turnpike/app/config.hpp"
 #include "turnpike/port/port.hpp"
+#include "config_keys.hpp"
+#include "options.hpp"
 
 using namespace turnpike;
 
@@ -25,7 +28,7 @@ TEST(Config, DefaultRunsWithoutNicOrHugepages) {
   ASSERT_EQ(c.ports.size(), 1u);
   EXPECT_TRUE(c.ports[0].is_vdev());
   EXPECT_EQ(c.idle_policy(), IdlePolicy::Adaptive);
-  auto argv = port::eal_argv(c, "tp", {0, 1});
+  auto argv = port::eal_argv(port_options(c), "tp", {0, 1});
   auto has = [&](const std::string& s) { return std::find(argv.begin(), argv.end(), s) != argv.end(); };
   EXPECT_TRUE(has("--no-huge"));
   EXPECT_TRUE(has("--no-pci"));
@@ -59,7 +62,7 @@ promiscuous = true
   EXPECT_EQ(c.ports[0].gateway, 0xc61200feu);
   EXPECT_TRUE(c.ports[0].promiscuous);
   EXPECT_FALSE(c.ports[0].is_vdev());
-  auto argv = port::eal_argv(c, "tp", {0, 1});
+  auto argv = port::eal_argv(port_options(c), "tp", {0, 1});
   EXPECT_NE(std::find(argv.begin(), argv.end(), "--allow=0000:03:00.0"), argv.end());
   EXPECT_NE(std::find(argv.begin(), argv.end(), "--lcores=0@0,1@1,2@1"), argv.end());
   EXPECT_NE(std::find(argv.begin(), argv.end(), "--file-prefix=edge"), argv.end());
@@ -111,29 +114,6 @@ TEST(Config, Overrides) {
   EXPECT_THROW(apply_override(c, "noequals"), ConfigError);
   EXPECT_THROW(apply_override(c, "ports.5.ipv4=198.18.0.1/24"), ConfigError);
   EXPECT_EQ(c.workers, 2u);  // a refused override changes nothing
-}
-
-TEST(Port, SymmetricKeyAndNames) {
-  auto k = port::symmetric_rss_key(40);
-  ASSERT_EQ(k.size(), 40u);
-  for (std::size_t i = 0; i + 1 < k.size(); i += 2) {
-    EXPECT_EQ(k[i], 0x6d);
-    EXPECT_EQ(k[i + 1], 0x5a);
-  }
-  EXPECT_EQ(port::dpdk_port_name("net_af_packet0,iface=x"), "net_af_packet0");
-  EXPECT_EQ(port::dpdk_port_name("0000:03:00.0"), "0000:03:00.0");
-}
-
-TEST(Port, SymmetricKeyHashesBothDirectionsAlike) {
-  auto k = port::symmetric_rss_key(40);
-  // Toeplitz over (src, dst, sport, dport) as DPDK's software RSS computes it.
-  for (std::uint32_t i = 0; i < 1000; ++i) {
-    const std::uint32_t a = 0xc6120000u + i * 7919u, b = 0xc6130000u + i * 104729u;
-    const std::uint16_t pa = static_cast<std::uint16_t>(1024 + i * 13), pb = 5061;
-    std::uint32_t fwd[3] = {a, b, (std::uint32_t(pa) << 16) | pb};
-    std::uint32_t rev[3] = {b, a, (std::uint32_t(pb) << 16) | pa};
-    ASSERT_EQ(rte_softrss(fwd, 3, k.data()), rte_softrss(rev, 3, k.data())) << i;
-  }
 }
 
 TEST(Config, TlsSipServicesSections) {
@@ -220,4 +200,161 @@ routes = [
             "sip.listen_port: port 5061 is also used by a service or egress route");
   EXPECT_EQ(err(std::string(kPort) + "[egress]\nroutes = [{listen_port = 5070, remote = \"198.18.1.2\"}]\n"),
             "egress.routes: needs stores.dir (the client store and trust store)");
+}
+
+// ---- the key table --------------------------------------------------------------
+
+namespace {
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+std::string set_err(Config& c, const std::string& a) {
+  try {
+    apply_override(c, a);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+// deploy/turnpike.toml is generated from the key table: every key appears
+// in it with its default, and it has no key the table does not know.
+TEST(ConfigKeys, SampleFileIsTheGeneratedOne) {
+  const std::string file = read_file(TURNPIKE_SAMPLE_CONFIG);
+  const std::string want = sample_config();
+  // The first line that differs, rather than both files.
+  std::istringstream a(file), b(want);
+  std::string la, lb;
+  int line = 0;
+  bool ga = true, gb = true;
+  while ((ga = bool(std::getline(a, la))) | (gb = bool(std::getline(b, lb)))) {
+    ++line;
+    if (ga != gb || la != lb) break;
+  }
+  EXPECT_TRUE(file == want) << "deploy/turnpike.toml:" << line << ": \"" << la << "\", the table gives \"" << lb
+                            << "\"; regenerate: turnpike --sample-config > deploy/turnpike.toml";
+  // Parsed, it is the default configuration with its one sample port.
+  Config s = parse_config(file, "turnpike.toml");
+  Config d = default_config();
+  ASSERT_EQ(s.ports.size(), 1u);
+  EXPECT_EQ(s.ports[0].device, "net_af_packet0,iface=eth1");
+  s.ports = d.ports;
+  EXPECT_TRUE(s == d);
+}
+
+TEST(ConfigKeys, EveryKeyInTheSampleDescribedAndOverridable) {
+  const std::string sample = sample_config();
+  const Config d = default_config();
+  for (auto& k : config_keys::keys()) {
+    SCOPED_TRACE(std::string(k.section) + "." + k.name);
+    EXPECT_NE(std::string(k.help), "");
+    // In the sample: set to its default, or commented out with an example.
+    const std::string v = k.show(d);
+    const std::string line = v.empty() ? "# " + std::string(k.name) + " = " + k.example + "\n"
+                                       : std::string(k.name) + " = " + v + "\n";
+    EXPECT_NE(sample.find(line), std::string::npos) << line;
+    // --check-config lists it.
+    EXPECT_NE(describe(d).find(" " + std::string(k.name) + "="), std::string::npos);
+    // --set with the shown value (or the example) reads back what it showed.
+    Config c = d;
+    const std::string lit = v.empty() ? k.example : v;
+    apply_override(c, std::string(k.section) + "." + k.name + "=" + lit);
+    EXPECT_EQ(k.show(c), lit);
+  }
+  for (auto& k : config_keys::port_keys()) {
+    Config c = d;
+    const std::string lit = k.show(c.ports[0]).empty() ? k.example : k.show(c.ports[0]);
+    apply_override(c, "ports.0." + std::string(k.name) + "=" + lit);
+    EXPECT_EQ(k.show(c.ports[0]), lit) << k.name;
+  }
+}
+
+TEST(ConfigKeys, OverrideErrorsNameTheKey) {
+  Config c = default_config();
+  EXPECT_EQ(set_err(c, "workers.bogus=1"), "--set workers.bogus=1: workers.bogus: unknown key");
+  EXPECT_EQ(set_err(c, "nosuch.key=1"), "--set nosuch.key=1: nosuch.key: unknown key");
+  EXPECT_EQ(set_err(c, "idle.policy=spin"), "--set idle.policy=spin: idle.policy: expected \"poll\", \"adaptive\" or \"auto\"");
+  EXPECT_EQ(set_err(c, "ports.0.bogus=1"), "--set ports.0.bogus=1: ports[0].bogus: unknown key");
+  EXPECT_EQ(set_err(c, "ports.x.mtu=1500"), "--set ports.x.mtu=1500: expected ports.N.key=value");
+  EXPECT_EQ(set_err(c, "ports.0.mtu=100"), "--set ports.0.mtu=100: ports[0].mtu: must be between 576 and 9000");
+  EXPECT_EQ(set_err(c, "control.mode=0999"), "--set control.mode=0999: control.mode: \"0999\" is not an octal mode like \"0660\"");
+  EXPECT_EQ(set_err(c, "metrics.listen=127.0.0.1"),
+            "--set metrics.listen=127.0.0.1: metrics.listen: \"127.0.0.1\": expected \"ip:port\" (e.g. \"127.0.0.1:9661\") or \"off\"");
+  EXPECT_TRUE(c == default_config());  // refused overrides changed nothing
+  // A new port through ports.N (N = the count) starts from the defaults.
+  apply_override(c, "ports.1.device=net_ring1");
+  ASSERT_EQ(c.ports.size(), 2u);
+  EXPECT_EQ(c.ports[1].name, "port1");
+  EXPECT_EQ(c.ports[1].mtu, 1500);
+  EXPECT_EQ(set_err(c, "ports.1.ipv4=198.18.1.1/24"), "");
+  EXPECT_NO_THROW(validate(c));
+  // Values that are not TOML are strings; TOML forms are read as TOML.
+  apply_override(c, "stores.dir=/var/lib/x y");
+  EXPECT_EQ(c.stores_dir, "/var/lib/x y");
+  apply_override(c, "sip.backends=[\"198.18.0.2\", \"198.18.0.3:5080\"]");
+  ASSERT_EQ(c.sip_backends.size(), 2u);
+  EXPECT_EQ(c.sip_backends[0].second, 5060);
+  EXPECT_EQ(c.sip_backends[1].second, 5080);
+}
+
+TEST(ConfigKeys, FileErrorsFromTheTable) {
+  EXPECT_EQ(err(std::string(kPort) + "[eal]\nlog_level = \"loud\"\n"),
+            "t.toml:5: eal.log_level: expected \"debug\", \"info\", \"warn\" or \"error\"");
+  EXPECT_EQ(err(std::string(kPort) + "[metrics]\nlisten = \"127.0.0.1:0\"\n"),
+            "t.toml:5: metrics.listen: \"127.0.0.1:0\": expected \"ip:port\" (e.g. \"127.0.0.1:9661\") or \"off\"");
+  EXPECT_EQ(err(std::string(kPort) + "[sip]\nlisteners = [{ address = \"198.18.0.1\" }]\n"),
+            "t.toml:5: sip.listeners[0].address: \"198.18.0.1\" is not a.b.c.d:port");
+  EXPECT_EQ(err(std::string(kPort) + "[sip]\nsni_certificates = [{ chain = \"a.pem\" }]\n"),
+            "t.toml:5: sip.sni_certificates[0].key: missing (PEM private key file)");
+  EXPECT_EQ(err(std::string(kPort) + "[tcp]\nrcvbuf = \"big\"\n"), "t.toml:5: tcp.rcvbuf: expected an integer");
+  EXPECT_EQ(err(std::string(kPort) + "[sip]\nproxy_v2 = 1\n"), "t.toml:5: sip.proxy_v2: expected true or false");
+  EXPECT_EQ(err(std::string(kPort) + "bogus = 1\n"), "t.toml:4: ports[0].bogus: unknown key");
+  EXPECT_EQ(err("bogus = 1\n" + std::string(kPort)), "t.toml:1: bogus: unknown key");
+  EXPECT_EQ(err("[[ports]]\nipv4 = \"198.18.0.1/24\"\n"), "t.toml:1: ports[0].device: missing (PCI address or vdev string)");
+}
+
+// One address parser for the config, its overrides and the listeners.
+TEST(ConfigKeys, EndpointParser) {
+  EXPECT_EQ(net::parse_endpoint("198.18.0.2:5060"), (net::Endpoint{0xc6120002u, 5060}));
+  EXPECT_EQ(net::parse_endpoint("198.18.0.2", 5061), (net::Endpoint{0xc6120002u, 5061}));
+  EXPECT_FALSE(net::parse_endpoint("198.18.0.2"));  // port required without a default
+  for (const char* bad : {"198.18.0.2:", "198.18.0.2:0", "198.18.0.2:65536", "198.18.0.2:+80", "198.18.0.2:123456",
+                          "peer:5061", ":5061", "198.18.0.300:5", "198.18.0.2:5060x", ""})
+    EXPECT_FALSE(net::parse_endpoint(bad, 5060)) << bad;
+  EXPECT_EQ(net::endpoint_to_string({0xc6120002u, 7}), "198.18.0.2:7");
+}
+
+// app/ maps the file onto each module's own options.
+TEST(ConfigOptions, ModulesGetTheirOptions) {
+  Config c = parse_config(std::string(kPort) + R"(
+[[ports]]
+device = "net_ring1"
+ipv4 = "198.18.1.1/24"
+mtu = 9000
+[workers]
+count = 2
+[tcp]
+max_connections = 5000
+max_buffer_mb = 2
+time_wait_ms = 1500
+[idle]
+policy = "poll"
+max_sleep_us = 5000
+)", "t.toml");
+  const port::Options po = port_options(c);
+  EXPECT_EQ(po.workers, 2u);
+  EXPECT_EQ(po.ports.size(), 2u);
+  EXPECT_EQ(po.af_frames(), port::af_packet_frames(5000, 5000));
+  const tcp::Config t = tcp_options(c);
+  EXPECT_EQ(t.mss, 1460);  // the smallest MTU's (RFC 9293 §3.7.1)
+  EXPECT_EQ(t.max_connections, 5000u);
+  EXPECT_EQ(t.max_chunks, (2u << 20) / t.chunk_size);
+  EXPECT_EQ(t.time_wait_us, 1500000u);
+  const worker::IdleParams idle = idle_params(c);
+  EXPECT_FALSE(idle.adaptive);
+  EXPECT_EQ(idle.max_sleep_us, 5000u);
 }
