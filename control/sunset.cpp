@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "turnpike/control/certs.hpp"
+#include "turnpike/text.hpp"
 
 namespace turnpike::control {
 namespace {
@@ -13,28 +14,6 @@ namespace {
 constexpr std::string_view kBuiltin =
 #include "public_ca_eku_sunset.inc"
     ;
-
-std::string lower(std::string_view s) {
-  std::string o(s);
-  for (char& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return o;
-}
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> v;
-  for (;;) {
-    const size_t e = s.find(sep);
-    v.push_back(s.substr(0, e));
-    if (e == std::string_view::npos) return v;
-    s.remove_prefix(e + 1);
-  }
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 bool num(std::string_view s, int& out) {
   auto r = std::from_chars(s.data(), s.data() + s.size(), out);
@@ -78,7 +57,7 @@ std::string_view to_string(SunsetState s) {
 }
 
 const SunsetEntry* SunsetTable::match(std::string_view issuer) const {
-  const std::string dn = lower(issuer);
+  const std::string dn = ascii_lower(issuer);
   for (const auto& r : rows)
     for (const auto& m : r.match)
       if (!m.empty() && dn.find(m) != std::string::npos) return &r;
@@ -104,7 +83,7 @@ std::string parse_sunset_table(std::string_view text, SunsetTable& out) {
     if (f.size() != 5) return where + "expected 5 tab-separated columns, found " + std::to_string(f.size());
     SunsetEntry e;
     for (auto m : split(f[0], '|'))
-      if (!trim(m).empty()) e.match.push_back(lower(trim(m)));
+      if (!trim(m).empty()) e.match.push_back(ascii_lower(trim(m)));
     if (e.match.empty()) return where + "empty match column";
     e.ca = std::string(trim(f[1]));
     if (e.ca.empty()) return where + "empty CA name";

@@ -7,7 +7,7 @@
 
 #include <cstring>
 
-#include "turnpike/tls/engine.hpp"
+#include "turnpike/tls/session.hpp"
 
 namespace turnpike::tls {
 

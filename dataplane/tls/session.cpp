@@ -1,0 +1,488 @@
+// tls::Session: one TLS connection over in-memory I/O or the worker's TCP
+// buffers (Session::Transport): handshake steps, the first-record checks of
+// a server (not TLS at all, SNI, shared groups), peer verification through
+// the control plane's check_peer, and the TLS consequences of its verdict.
+#include "turnpike/tls/session.hpp"
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+
+#include "turnpike/control/peer.hpp"
+
+// wolfSSL's own alert sender: internal (WOLFSSL_LOCAL) but present in the
+// static library. Used so a policy reject carries the alert the spec names
+// (unsupported_certificate) instead of the one wolfSSL derives from its own,
+// deliberately failing, chain check (unknown_ca).
+extern "C" int SendAlert(WOLFSSL* ssl, int severity, int type);
+
+namespace turnpike::tls {
+
+using control::ChainStatus;
+
+namespace {
+
+constexpr int kAlertFatal = 2;
+
+int alert_for(ChainStatus s) {
+  switch (s) {
+    case ChainStatus::Expired:
+    case ChainStatus::NotYetValid: return certificate_expired;  // RFC 8446 §6.2
+    case ChainStatus::UnknownIssuer: return unknown_ca;
+    case ChainStatus::Revoked: return certificate_revoked;
+    default: return bad_certificate;
+  }
+}
+
+// Error codes of a failed handshake in the words the event Detail uses.
+// Session-level codes are decided here; certificate and negotiation codes
+// by the control plane's one mapping (control::tls_error_detail).
+std::string describe_error(int err) {
+  switch (err) {
+    case VERIFY_SIGN_ERROR:
+    case SIG_VERIFY_E: return "certificate verify failed";  // CertificateVerify: the peer lacks the key
+    case VERSION_ERROR: return "unsupported protocol";
+    case SOCKET_PEER_CLOSED_E:
+    case SOCKET_ERROR_E: return "connection closed during handshake";
+    case FATAL_ERROR: return "alert received";
+    case PARSE_ERROR:
+    case BUFFER_ERROR:
+    case INCOMPLETE_DATA:
+    case UNKNOWN_RECORD_TYPE:
+    case LENGTH_ERROR: return "malformed TLS record";
+    case DECRYPT_ERROR:
+    case VERIFY_MAC_ERROR: return "decryption failed";
+    case UNKNOWN_HANDSHAKE_TYPE:
+    case OUT_OF_ORDER_E: return "unexpected message";
+    default: return std::string(control::tls_error_detail(err));
+  }
+}
+
+// supported_groups (RFC 8446 §4.2.7, RFC 8422 §5.1.1) of the ClientHello in
+// the first record. False when the record is not a whole ClientHello or it
+// carries no such extension: wolfSSL then decides alone.
+bool client_groups(const std::uint8_t* p, std::size_t n, std::vector<std::uint16_t>& out) {
+  auto u16 = [&](std::size_t i) { return static_cast<std::size_t>(p[i] << 8 | p[i + 1]); };
+  if (n < 9 || p[0] != 22 /* handshake */) return false;
+  const std::size_t end = std::min(n, 5 + u16(3));
+  if (p[5] != 1 /* client_hello */) return false;
+  const std::size_t body = 9 + (std::size_t(p[6]) << 16 | u16(7));
+  if (body > end) return false;  // split over records
+  std::size_t q = 9 + 2 + 32;      // legacy_version, random
+  if (q + 1 > body) return false;
+  q += 1 + p[q];  // session id
+  if (q + 2 > body) return false;
+  q += 2 + u16(q);  // cipher suites
+  if (q + 1 > body) return false;
+  q += 1 + p[q];  // compression methods
+  if (q + 2 > body) return false;
+  const std::size_t ext_end = std::min(body, q + 2 + u16(q));
+  q += 2;
+  while (q + 4 <= ext_end) {
+    const std::size_t type = u16(q), len = u16(q + 2);
+    q += 4;
+    if (q + len > ext_end) return false;
+    if (type == 10 && len >= 2) {
+      const std::size_t list_end = std::min(q + len, q + 2 + u16(q));
+      for (std::size_t i = q + 2; i + 2 <= list_end; i += 2) out.push_back(static_cast<std::uint16_t>(u16(i)));
+      return true;
+    }
+    q += len;
+  }
+  return false;
+}
+
+// Whether the first n bytes (n may be under 5) can begin a client's first
+// TLS record (RFC 8446 §5.1): content type handshake(22), or alert(21) from
+// a client giving up; legacy_record_version 0x03xx (0x0301 is allowed in
+// an initial ClientHello, TLS 1.2 uses 0x0303); a length of at most 2^14,
+// with the 256 bytes of slack §5.2 allows for protected records, and never
+// a zero-length handshake fragment.
+bool first_header_plausible(const std::uint8_t* p, std::size_t n) {
+  if (n >= 1 && p[0] != 22 && p[0] != 21) return false;
+  if (n >= 2 && p[1] != 3) return false;
+  if (n >= 5) {
+    const std::size_t len = std::size_t(p[3]) << 8 | p[4];
+    if (len > 16384 + 256 || (len == 0 && p[0] == 22)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Session::Session(std::shared_ptr<const Context> ctx, std::string peer_name, bool name_is_ip, SavedSession resume)
+    : ctx_(std::move(ctx)), peer_name_(std::move(peer_name)), name_is_ip_(name_is_ip) {
+  // A server with several identities creates its WOLFSSL once the
+  // ClientHello has named one (choose_identity).
+  if (ctx_->is_server() && ctx_->identities() > 1) return;
+  init_ssl(ctx_->raw());
+  if (ssl_ && resume) {
+    wolfSSL_set_session(ssl_, resume.session.get());
+    resumed_peer_ = resume.peer;
+  }
+}
+
+void Session::init_ssl(WOLFSSL_CTX* wctx) {
+  ssl_ = wolfSSL_new(wctx);
+  if (!ssl_) {
+    state_ = State::Failed;
+    failure_ = "out of memory";
+    return;
+  }
+  wolfSSL_SSLSetIORecv(ssl_, recv_cb);
+  wolfSSL_SSLSetIOSend(ssl_, send_cb);
+  wolfSSL_SetIOReadCtx(ssl_, this);
+  wolfSSL_SetIOWriteCtx(ssl_, this);
+  wolfSSL_SetCertCbCtx(ssl_, this);
+  // As server: ask for a client certificate per listener setting; as client:
+  // always judge the server (eku-semantics.md, outbound rule).
+  int mode = WOLFSSL_VERIFY_PEER;
+  if (ctx_->is_server()) {
+    if (ctx_->client_cert() == ClientCertMode::None) mode = WOLFSSL_VERIFY_NONE;
+    else if (ctx_->client_cert() == ClientCertMode::Require) mode |= WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+  }
+  wolfSSL_set_verify(ssl_, mode, verify_cb);
+  // Diagnostics key log: off, this is one relaxed load per session.
+  if (KeyLog* k = ctx_->keylog_.load(std::memory_order_relaxed)) [[unlikely]] arm_keylog(k);
+  if (!ctx_->is_server() && !peer_name_.empty() && !name_is_ip_)
+    wolfSSL_UseSNI(ssl_, WOLFSSL_SNI_HOST_NAME, peer_name_.data(), static_cast<unsigned short>(peer_name_.size()));
+  if (!ctx_->is_server()) {
+    // Key share for the preferred group (RFC 8446 §4.2.8); others by HRR.
+    wolfSSL_UseKeyShare(ssl_, static_cast<word16>(ctx_->groups_.front()));
+    wolfSSL_UseSessionTicket(ssl_);  // RFC 5077 §3.2: ask for a 1.2 ticket
+  }
+}
+
+SavedSession Session::save() const {
+  if (!ssl_ || ctx_->is_server()) return {};
+  WOLFSSL_SESSION* s = wolfSSL_get1_session(ssl_);
+  if (!s) return {};
+  SavedSession out{std::shared_ptr<WOLFSSL_SESSION>(s, wolfSSL_SESSION_free), peer_};
+  if (!wolfSSL_SESSION_is_resumable(s)) return {};
+  return out;
+}
+
+Session::~Session() {
+  if (ssl_) wolfSSL_free(ssl_);
+}
+
+void Session::feed(const std::uint8_t* p, std::size_t n) {
+  if (rx_off_ && rx_off_ == rx_.size()) {
+    rx_.clear();
+    rx_off_ = 0;
+  }
+  rx_.insert(rx_.end(), p, p + n);
+}
+
+void Session::consume_output(std::size_t n) {
+  tx_off_ += n;
+  if (tx_off_ >= tx_.size()) {
+    // With a transport the queue only fills under back-pressure: give the
+    // memory back (an idle connection should hold only wolfSSL's state).
+    if (transport_ && state_ != State::Handshaking) std::vector<std::uint8_t>().swap(tx_);
+    else tx_.clear();
+    tx_off_ = 0;
+  }
+}
+
+int Session::recv_cb(WOLFSSL*, char* buf, int sz, void* ctx) {
+  auto* s = static_cast<Session*>(ctx);
+  const std::size_t avail = s->rx_.size() - s->rx_off_;
+  if (!avail && s->transport_ && s->state_ != State::Handshaking) {
+    const auto d = s->transport_->peek();
+    if (!d.empty()) {
+      const std::size_t n = std::min<std::size_t>(d.size(), static_cast<std::size_t>(sz));
+      std::memcpy(buf, d.data(), n);  // into wolfSSL's input buffer: its own copy
+      s->transport_->consume(n);
+      return static_cast<int>(n);
+    }
+  }
+  if (!avail) return s->eof_ ? WOLFSSL_CBIO_ERR_CONN_CLOSE : WOLFSSL_CBIO_ERR_WANT_READ;
+  const std::size_t n = std::min<std::size_t>(avail, static_cast<std::size_t>(sz));
+  std::memcpy(buf, s->rx_.data() + s->rx_off_, n);
+  s->rx_off_ += n;
+  if (s->rx_off_ == s->rx_.size() && s->transport_ && s->state_ != State::Handshaking) {
+    std::vector<std::uint8_t>().swap(s->rx_);  // the handshake's buffer is no longer needed
+    s->rx_off_ = 0;
+  }
+  return static_cast<int>(n);
+}
+
+int Session::send_cb(WOLFSSL*, char* buf, int sz, void* ctx) {
+  auto* s = static_cast<Session*>(ctx);
+  std::size_t done = 0;
+  // Handshake flights stay together in output() (one TCP write, fewer
+  // segments); records of an open session go straight to the transport.
+  if (s->transport_ && s->state_ != State::Handshaking && s->tx_off_ == s->tx_.size())
+    done = s->transport_->write(reinterpret_cast<const std::uint8_t*>(buf), static_cast<std::size_t>(sz));
+  // What the transport did not take waits in output(), in order.
+  s->tx_.insert(s->tx_.end(), buf + done, buf + sz);
+  return sz;
+}
+
+void Session::fail_from_error(int ret) {
+  const int err = wolfSSL_get_error(ssl_, ret);
+  state_ = State::Failed;
+  if (!failure_.empty()) return;
+  failure_ = describe_error(err);
+  // The peer refused us: say with which alert (RFC 8446 §6.2), e.g. a
+  // remote that rejects our client certificate's purpose sends 43.
+  WOLFSSL_ALERT_HISTORY h{};
+  if (err == FATAL_ERROR && wolfSSL_get_alert_history(ssl_, &h) == WOLFSSL_SUCCESS && h.last_rx.code > 0) {
+    const char* d = wolfSSL_alert_desc_string_long(h.last_rx.code);
+    std::string name = d ? d : "code " + std::to_string(h.last_rx.code);
+    std::replace(name.begin(), name.end(), '_', ' ');  // Detail words, like the rest
+    failure_ = "alert received: " + name;
+  }
+}
+
+Session::State Session::step() {
+  if (state_ != State::Handshaking) return state_;
+  if (!hello_seen_ && ctx_->is_server()) {
+    // Wait for the whole first record (RFC 8446 §5.1: at most 2^14 bytes
+    // of fragment), once its header bytes could be TLS.
+    const std::size_t avail = rx_.size() - rx_off_;
+    if (!first_header_plausible(rx_.data() + rx_off_, avail)) {
+      // Not TLS at all (an HTTP request, plain SIP, noise): refuse now
+      // rather than wait for a record that will never parse, or for the
+      // handshake timeout when its "length" looks plausible. No alert: the
+      // peer does not speak TLS.
+      state_ = State::Failed;
+      failure_ = "malformed TLS record";
+      not_tls_ = true;
+      return state_;
+    }
+    if (!eof_) {
+      if (avail < 5) return state_;
+      const std::size_t rec = 5 + (std::size_t(rx_[rx_off_ + 3]) << 8 | rx_[rx_off_ + 4]);
+      if (avail < rec) return state_;
+    }
+    hello_seen_ = true;
+    if (!ssl_ && !choose_identity()) return state_;
+    // No group in common: refuse here. wolfSSL's TLS 1.2 server would
+    // otherwise fall back to P-256 even when the client did not offer it.
+    std::vector<std::uint16_t> offered;
+    if (client_groups(rx_.data() + rx_off_, avail, offered) &&
+        std::none_of(offered.begin(), offered.end(), [&](std::uint16_t g) {
+          return std::find(ctx_->groups_.begin(), ctx_->groups_.end(), int(g)) != ctx_->groups_.end();
+        })) {
+      SendAlert(ssl_, kAlertFatal, handshake_failure);
+      alert_sent_ = handshake_failure;
+      state_ = State::Failed;
+      failure_ = "no shared group";
+      return state_;
+    }
+  }
+  const int ret = ctx_->is_server() ? wolfSSL_accept(ssl_) : wolfSSL_connect(ssl_);
+  if (ctx_->is_server() && wolfSSL_version(ssl_) == TLS1_2_VERSION && !resumed()) {
+    // TLS 1.2 safety net (RFC 8422 §5.1.1 leaves the curve to the server):
+    // the disabled-curve mask should keep wolfSSL within the configured
+    // groups; if a curve outside them was chosen anyway, the server's
+    // flight is dropped before it leaves and only the alert is sent.
+    const char* g = wolfSSL_get_curve_name(ssl_);
+    if (g && std::find(ctx_->group_names_.begin(), ctx_->group_names_.end(), std::string_view(g)) ==
+                 ctx_->group_names_.end()) {
+      tx_.clear();
+      tx_off_ = 0;
+      SendAlert(ssl_, kAlertFatal, handshake_failure);
+      alert_sent_ = handshake_failure;
+      state_ = State::Failed;
+      failure_ = "no shared group";
+      return state_;
+    }
+  }
+  if (ret == WOLFSSL_SUCCESS) {
+    state_ = State::Open;
+    on_open();
+    return state_;
+  }
+  const int err = wolfSSL_get_error(ssl_, ret);
+  if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) {
+    if (eof_ && rx_off_ == rx_.size()) {
+      state_ = State::Failed;
+      failure_ = "connection closed during handshake";
+    }
+    return state_;
+  }
+  fail_from_error(ret);
+  return state_;
+}
+
+std::size_t Session::read(std::uint8_t* buf, std::size_t n) {
+  if (state_ != State::Open) return 0;
+  const int r = wolfSSL_read(ssl_, buf, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
+  if (r > 0) return static_cast<std::size_t>(r);
+  const int err = wolfSSL_get_error(ssl_, r);
+  if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) {
+    if (eof_ && rx_off_ == rx_.size()) state_ = State::Closed;  // EOF without close_notify
+    return 0;
+  }
+  if (err == WOLFSSL_ERROR_ZERO_RETURN) {
+    state_ = State::Closed;  // close_notify (RFC 8446 §6.1)
+    return 0;
+  }
+  fail_from_error(r);
+  return 0;
+}
+
+std::size_t Session::write(const std::uint8_t* p, std::size_t n) {
+  if (state_ != State::Open || n == 0) return 0;
+  const int r = wolfSSL_write(ssl_, p, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
+  if (r > 0) return static_cast<std::size_t>(r);
+  fail_from_error(r);
+  return 0;
+}
+
+void Session::close() {
+  if (close_sent_ || !ssl_) return;
+  close_sent_ = true;
+  if (state_ == State::Open || state_ == State::Closed) wolfSSL_shutdown(ssl_);
+  if (state_ == State::Open) state_ = State::Closed;
+}
+
+std::string Session::version() const { return ssl_ ? wolfSSL_get_version(ssl_) : ""; }
+std::string Session::cipher() const {
+  const char* c = ssl_ ? wolfSSL_get_cipher_name(ssl_) : nullptr;
+  return c ? c : "";
+}
+bool Session::resumed() const { return ssl_ && wolfSSL_session_reused(ssl_); }
+std::string Session::group() const {
+  const char* g = ssl_ ? wolfSSL_get_curve_name(ssl_) : nullptr;
+  return g ? g : "";
+}
+
+void Session::on_open() {
+  if (keylog_) [[unlikely]] log_keys();
+  if (!resumed()) return;
+  if (ctx_->is_server()) {
+    // The certificate was judged when the ticket was first issued and its
+    // facts re-judged by ticket_cb under today's policy.
+    peer_.presented = from_ticket_.presented;
+    peer_.fp = from_ticket_.fp;
+    // Mode Off resumed what mode On would send back to a full handshake
+    // and refuse: still a would-fail peer.
+    const Verifier& v = ctx_->verifier();
+    if (peer_.presented && v.mode == control::EkuMode::Off) {
+      const control::Verdict on = control::CachedFacts::evaluate(
+          ChainStatus::Ok, from_ticket_.facts, control::EkuMode::On, control::Role::Inbound, std::time(nullptr));
+      peer_.would_fail = !on.accept && on.detail == control::kDetailPurpose;
+    }
+    return;
+  }
+  // Client: the server as verified when the session was first made.
+  peer_ = resumed_peer_;
+}
+
+// Server with several identities: read server_name (RFC 6066 §3) from the
+// first record, which holds the ClientHello, and load the chosen identity
+// into this session before wolfSSL sees the hello. A ClientHello split over
+// several records, or none at all, gets the default identity.
+bool Session::choose_identity() {
+  const std::size_t avail = rx_.size() - rx_off_;
+  unsigned char name[256];
+  unsigned int sz = sizeof name;
+  std::string host;
+  if (wolfSSL_SNI_GetFromBuffer(rx_.data() + rx_off_, static_cast<unsigned int>(avail), WOLFSSL_SNI_HOST_NAME, name,
+                                &sz) == WOLFSSL_SUCCESS)
+    host.assign(reinterpret_cast<char*>(name), std::min<std::size_t>(sz, sizeof name));
+  identity_ = ctx_->select_identity(host);
+  // Each identity has its own, identically configured, WOLFSSL_CTX: the
+  // certificate's key type then shapes suites and signature algorithms
+  // exactly as for a single-identity server.
+  init_ssl(identity_ == 0 ? ctx_->raw() : ctx_->more_[identity_ - 1]);
+  return ssl_ != nullptr;
+}
+
+int Session::verify_cb(int /*preverify: never decisive, see below*/, WOLFSSL_X509_STORE_CTX* store) {
+  auto* s = static_cast<Session*>(store->userCtx);
+  if (!s) return 0;
+  // Certificates after the leaf: wolfSSL judges each one alone (no CA is
+  // loaded, so each fails with "no signer"; a duplicate of the leaf or an
+  // unrelated end-entity certificate would fail the handshake with that
+  // error). RFC 8446 4.4.2 asks us to tolerate extraneous certificates and
+  // any order after the leaf, so their verdict is deferred to depth 0,
+  // where check_peer builds the leaf's path from the whole list and
+  // decides. Overriding here adds no signer to the context: wolfSSL adds a
+  // chain CA only when it verified with no error before this callback, which
+  // needs a signer already in the (empty) context, and with alternate chains
+  // a CA that had an error is never added.
+  if (store->error_depth > 0) return 1;
+  if (!store->certs || store->totalCerts < 1) {
+    // No certificate: fine for a server that only requests one (wolfSSL
+    // itself refuses with NO_PEER_CERT under "require"); a server must
+    // always prove itself to us.
+    return s->ctx_->is_server() && s->ctx_->client_cert() != ClientCertMode::Require ? 1 : 0;
+  }
+  const std::span<const std::uint8_t> leaf(store->certs[0].buffer, store->certs[0].length);
+  std::vector<control::Der> chain;
+  for (int i = 1; i < store->totalCerts; ++i)
+    chain.emplace_back(store->certs[i].buffer, store->certs[i].buffer + store->certs[i].length);
+  return s->verify_peer(leaf, chain) ? 1 : 0;
+}
+
+bool Session::verify_peer(std::span<const std::uint8_t> leaf, std::span<const control::Der> chain) {
+  const Verifier& v = ctx_->verifier();
+  const control::Role role = ctx_->is_server() ? control::Role::Inbound : control::Role::Outbound;
+  peer_.presented = true;
+  auto reject = [&](std::string_view detail, int alert) {
+    failure_ = std::string(detail);
+    alert_sent_ = alert;
+    SendAlert(ssl_, kAlertFatal, alert);
+    return false;
+  };
+  // The whole verdict (cache, chain, validity, leaf and CA purpose) is the
+  // control plane's check_peer; here only the TLS consequences are decided.
+  std::vector<std::span<const std::uint8_t>> certs{leaf};
+  for (const auto& der : chain) certs.emplace_back(der);
+  const control::PeerResult r =
+      control::check_peer(certs, *v.trust, v.cache, v.epoch, v.mode, role, std::time(nullptr));
+  peer_.cache_hit = r.cache_hit;
+  peer_.fp = r.leaf_fp;
+  full_.presented = true;
+  full_.facts = r.entry.facts;
+  full_.fp = r.leaf_fp;
+  if (!r.verdict.accept) {
+    int alert = unsupported_certificate;  // purpose refusals (eku-semantics.md)
+    if (r.entry.chain != ChainStatus::Ok) alert = alert_for(r.entry.chain);
+    else if (r.verdict.detail == control::kDetailExpired || r.verdict.detail == control::kDetailNotYetValid)
+      alert = certificate_expired;
+    else if (r.verdict.detail != control::kDetailPurpose) alert = bad_certificate;
+    // Issue 11 item 4: an inbound peer mode On refuses for purpose but mode
+    // Off would accept (serverAuth-only) is named in the audit; the check
+    // and the parse cost only this refusal path.
+    if (role == control::Role::Inbound && v.mode == control::EkuMode::On &&
+        r.verdict.detail == control::kDetailPurpose &&
+        control::CachedFacts::evaluate(r.entry.chain, r.entry.facts, control::EkuMode::Off, role, std::time(nullptr))
+            .accept)
+      if (auto f = control::extract_facts(leaf)) {
+        peer_.refused_on = true;
+        peer_.cn = f->subject_cn;
+        peer_.subject = f->subject;
+        peer_.issuer = f->issuer;
+        peer_.eku_present = f->eku_present;
+        peer_.eku = f->eku;
+      }
+    return reject(r.verdict.detail, alert);
+  }
+  // Names are not part of the cached facts: parse the leaf for the CN (PROXY
+  // v2, logs) and, as a client, the RFC 5922 §7.1 identity check.
+  auto facts = control::extract_facts(leaf);
+  if (!facts) return reject("unable to decode certificate", bad_certificate);
+  peer_.cn = facts->subject_cn;
+  peer_.eku_present = facts->eku_present;
+  peer_.eku = facts->eku;
+  peer_.would_fail = r.verdict.would_fail_on;
+  if (r.verdict.would_fail_on || role == control::Role::Outbound) {
+    peer_.subject = facts->subject;
+    peer_.issuer = facts->issuer;
+  }
+  if (role == control::Role::Outbound && !peer_name_.empty() &&
+      !control::matches_peer_name(*facts, peer_name_, name_is_ip_))
+    return reject(control::kDetailHostname, bad_certificate);
+  return true;
+}
+
+}  // namespace turnpike::tls

@@ -1,0 +1,171 @@
+// One TLS connection (session.cpp): ciphertext in and out on the transport
+// side, plaintext on the application side, the peer's verification record.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "turnpike/control/certs.hpp"
+#include "turnpike/control/policy.hpp"
+#include "turnpike/tls/context.hpp"
+
+struct WOLFSSL;
+struct WOLFSSL_X509_STORE_CTX;
+struct WOLFSSL_SESSION;
+
+namespace turnpike::tls {
+
+// Per-session verification record, for events, PROXY v2 TLVs and counters.
+// On a resumed server session (ticket) the certificate is not sent again:
+// presented comes from the ticket, fp holds only the first 16 bytes of the
+// fingerprint (the rest zero) and cn is empty. On a resumed client session
+// the server's leaf is taken from the saved session (cn and fp complete).
+struct PeerInfo {
+  bool presented = false;       // the peer sent a certificate
+  bool cache_hit = false;       // chain verdict came from the verdict cache
+  control::Fingerprint fp{};
+  std::string cn;
+  // Server, EKU mode Off: accepted, but mode On would refuse the certificate
+  // ("unsupported certificate purpose").
+  bool would_fail = false;
+  // Server, EKU mode On: refused for purpose, but mode Off would accept it
+  // (issue 11 item 4: the audit's refused peers).
+  bool refused_on = false;
+  // Filled only for a would-fail client, a client refused for purpose, or a
+  // verified server (the audit's remotes); empty on a resumed server session.
+  std::string subject, issuer;
+  bool eku_present = false;  // the leaf's EKU (control::EkuBit) on a full handshake
+  std::uint8_t eku = 0;
+};
+
+// A client-side session to resume (Session::save()), with the server as it
+// was verified on the full handshake (wolfSSL keeps no peer chain in its
+// sessions in this build: SESSION_CERTS costs ~37 KiB per connection).
+struct SavedSession {
+  std::shared_ptr<WOLFSSL_SESSION> session;
+  PeerInfo peer;
+  explicit operator bool() const { return session != nullptr; }
+};
+
+class Session {
+ public:
+  enum class State : std::uint8_t { Handshaking, Open, Closed, Failed };
+
+  // peer_name: for the client role, the name the server must prove (RFC 5922
+  // §7.1 via control::matches_peer_name); also sent as SNI unless an address.
+  // resume (client role): a session saved from an earlier connection to the
+  // same peer (same peer_name: the server is not re-verified on
+  // resumption); its ticket is offered, and the server may still decide on
+  // a full handshake (resumed() tells). Limitation of wolfSSL 5.5.4: over
+  // TLS 1.2 the client treats any ServerHello as accepting its ticket, so a
+  // 1.2 server that declines it makes the handshake fail ("unexpected
+  // message"); callers retry once without the saved session. TLS 1.3 falls
+  // back to a full handshake properly.
+  explicit Session(std::shared_ptr<const Context> ctx, std::string peer_name = {}, bool name_is_ip = false,
+                   SavedSession resume = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Transport side: ciphertext in and out.
+  void feed(const std::uint8_t* p, std::size_t n);
+  void feed_eof() { eof_ = true; }
+  std::span<const std::uint8_t> output() const { return {tx_.data() + tx_off_, tx_.size() - tx_off_}; }
+  void consume_output(std::size_t n);
+
+  // Zero-copy transport (the worker's TCP buffers): once the handshake is
+  // done, wolfSSL's I/O callbacks read records straight out of the receive
+  // buffer and write them straight into the send buffer, so the only copies
+  // are wolfSSL's own. Bytes already fed or queued in output() go first; a
+  // send the transport cannot take whole is queued in output() (flush it
+  // when the transport has room again).
+  struct Transport {
+    virtual std::span<const std::uint8_t> peek() = 0;
+    virtual void consume(std::size_t n) = 0;
+    virtual std::size_t write(const std::uint8_t* p, std::size_t n) = 0;  // bytes accepted
+
+   protected:
+    ~Transport() = default;
+  };
+  void set_transport(Transport* t) { transport_ = t; }
+
+  // Progresses the handshake with what has been fed; returns the new state.
+  State step();
+  // Application side (Open only). read: plaintext bytes copied, 0 if none yet.
+  std::size_t read(std::uint8_t* buf, std::size_t n);
+  // Encrypts `n` bytes into the output; returns bytes accepted.
+  std::size_t write(const std::uint8_t* p, std::size_t n);
+  // Sends close_notify.
+  void close();
+
+  State state() const { return state_; }
+  // Why the session failed, in the words of the event Detail field.
+  const std::string& failure() const { return failure_; }
+  int alert_sent() const { return alert_sent_; }
+  // Server: refused because the first bytes cannot start a TLS record
+  // (RFC 8446 §5.1: content type, legacy version, length), decided as soon
+  // as those header bytes arrive, without waiting for the record or the
+  // handshake timeout. failure() is then "malformed TLS record".
+  bool not_tls() const { return not_tls_; }
+  const PeerInfo& peer() const { return peer_; }
+  std::string version() const;
+  std::string cipher() const;
+  bool resumed() const;
+  std::string group() const;  // negotiated key-exchange group, e.g. "X25519"
+  // Server role: the identity chosen by SNI (0: the default).
+  std::size_t identity() const { return identity_; }
+  // Client role: the session to pass to a later Session for resumption, or
+  // null if the server sent no ticket. With TLS 1.3 the ticket arrives after
+  // the handshake: call read() once the server's bytes are fed.
+  SavedSession save() const;
+  // Null before the first step() of a server with several identities.
+  WOLFSSL* raw() const { return ssl_; }
+
+ private:
+  friend class Context;
+  static int recv_cb(WOLFSSL*, char* buf, int sz, void* ctx);
+  static int send_cb(WOLFSSL*, char* buf, int sz, void* ctx);
+  static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX* store);
+  bool choose_identity();
+  void init_ssl(WOLFSSL_CTX* ctx);
+  static int ticket_cb(WOLFSSL* ssl, unsigned char* name, unsigned char* iv, unsigned char* mac, int enc,
+                       unsigned char* ticket, int in_len, int* out_len, void* arg);
+  void on_open();
+  void arm_keylog(KeyLog* k);  // keylog.cpp
+  void log_keys();
+  void fail_from_error(int ret);
+  bool verify_peer(std::span<const std::uint8_t> leaf, std::span<const control::Der> chain);
+
+  std::shared_ptr<const Context> ctx_;
+  WOLFSSL* ssl_ = nullptr;
+  std::string peer_name_;
+  bool name_is_ip_ = false;
+  std::vector<std::uint8_t> rx_, tx_;
+  std::size_t rx_off_ = 0, tx_off_ = 0;
+  bool eof_ = false;
+  State state_ = State::Handshaking;
+  std::string failure_;
+  int alert_sent_ = 0;
+  PeerInfo peer_;
+  std::size_t identity_ = 0;
+  bool hello_seen_ = false;  // server: first record looked at (SNI, groups)
+  bool not_tls_ = false;
+  Transport* transport_ = nullptr;
+  PeerInfo resumed_peer_;  // client: the server of the saved session
+  bool close_sent_ = false;
+  // What a ticket binds about the client certificate (eku-semantics.md:
+  // a mode change also applies to resumed sessions).
+  struct Binding {
+    bool presented = false;
+    control::CachedFacts facts;
+    control::Fingerprint fp{};
+  };
+  Binding full_;             // from this handshake's verification
+  Binding from_ticket_;      // from the ticket the client offered
+  KeyLog* keylog_ = nullptr;  // diagnostics key log armed at creation
+};
+
+}  // namespace turnpike::tls
