@@ -187,7 +187,7 @@ std::string drops(Rig& r, std::uint64_t before = 0) {
   std::string why;
   for (auto* side : {&r.ring().a(), &r.ring().b()})
     for (std::size_t d = 0; d < net::kDropCount; ++d)
-      if (const auto v = side->net->stats(0).drops[d].get())
+      if (const auto v = side->net->stats(0).drops[d].load())
         why += std::string(side == &r.ring().a() ? " A " : " B ") +
                std::string(net::drop_name(static_cast<net::Drop>(d))) + " " + std::to_string(v);
   return ", NETWORKER DROPS " + std::to_string(n) + " (since start:" + why + ")";
@@ -215,8 +215,8 @@ void handshakes(const std::string& what, RigOptions o, unsigned n, const char* f
   r.reap_clients();
   check(r.drain(), "drain");
   const auto t0 = r.totals();
-  const auto st0 = r.proxy().stats().verdict_cache_hits.get();
-  const auto rs0 = r.proxy().stats().resumed.get();
+  const auto st0 = r.proxy().stats().verdict_cache_hits.load();
+  const auto rs0 = r.proxy().stats().resumed.load();
   const auto seg0 = r.ga().stack().counters().tx_segments.load(), rseg0 = r.ga().stack().counters().rx_segments.load();
   Fig f;
   for (int rep = 0; rep < kReps; ++rep) {
@@ -231,8 +231,8 @@ void handshakes(const std::string& what, RigOptions o, unsigned n, const char* f
   std::string note = "ok " + std::to_string(t.done - t0.done) + "/" + std::to_string(n * kReps);
   if (t.failed != t0.failed) note += ", FAILED " + std::to_string(t.failed - t0.failed);
   if (t.mismatched) note += ", MISMATCHED";
-  note += ", cache hits " + std::to_string(r.proxy().stats().verdict_cache_hits.get() - st0);
-  note += ", resumed " + std::to_string(r.proxy().stats().resumed.get() - rs0);
+  note += ", cache hits " + std::to_string(r.proxy().stats().verdict_cache_hits.load() - st0);
+  note += ", resumed " + std::to_string(r.proxy().stats().resumed.load() - rs0);
   char segs[96];
   std::snprintf(segs, sizeof segs, ", A TCP segs/op out %.1f in %.1f",
                 double(r.ga().stack().counters().tx_segments.load() - seg0) / (n * kReps),

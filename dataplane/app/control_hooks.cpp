@@ -32,14 +32,14 @@ std::vector<Item> dataplane_status(const worker::Runtime& rt) {
   for (auto& w : rt.workers) {
     const std::string p = "Worker " + std::to_string(w->index) + " ";
     std::uint64_t rx = 0, conns = 0, sip_live = 0;
-    for (std::uint16_t i = 0; i < w->net->port_count(); ++i) rx += w->net->stats(i).rx_packets.get();
+    for (std::uint16_t i = 0; i < w->net->port_count(); ++i) rx += w->net->stats(i).rx_packets.load();
     if (w->tcp) conns = w->tcp->stack().connections();
     for (auto& sp : w->sip) sip_live += sp->live();
     out.push_back({p + "Lcore", std::uint64_t{w->lcore}});
-    out.push_back({p + "BusyCycles", w->cycles.busy.get()});
-    out.push_back({p + "IdlePollCycles", w->cycles.idle_poll.get()});
-    out.push_back({p + "SleepCycles", w->cycles.sleep.get()});
-    out.push_back({p + "BusyIterations", w->cycles.busy_iterations.get()});
+    out.push_back({p + "BusyCycles", w->cycles.busy.load()});
+    out.push_back({p + "IdlePollCycles", w->cycles.idle_poll.load()});
+    out.push_back({p + "SleepCycles", w->cycles.sleep.load()});
+    out.push_back({p + "BusyIterations", w->cycles.busy_iterations.load()});
     out.push_back({p + "RxPackets", rx});
     out.push_back({p + "TcpConnections", conns});
     out.push_back({p + "SipConnections", sip_live});
@@ -53,10 +53,10 @@ std::vector<Item> dataplane_status(const worker::Runtime& rt) {
     std::uint64_t drops = 0;
     for (auto& w : rt.workers) {
       const net::PortStats& s = w->net->stats(static_cast<std::uint16_t>(p));
-#define TURNPIKE_X(n, d) n += s.n.get();
+#define TURNPIKE_X(n, d) n += s.n.load();
       TURNPIKE_PORT_STATS(TURNPIKE_X)
 #undef TURNPIKE_X
-      for (std::size_t i = 0; i < net::kDropCount; ++i) drops += s.drops[i].get();
+      for (std::size_t i = 0; i < net::kDropCount; ++i) drops += s.drops[i].load();
     }
 #define TURNPIKE_X(n, d) out.push_back({pre + #n, n});
     TURNPIKE_PORT_STATS(TURNPIKE_X)
@@ -73,7 +73,7 @@ std::vector<Item> dataplane_status(const worker::Runtime& rt) {
     for (auto& w : rt.workers)
       for (auto& sp : w->sip) {
         live += sp->live();
-#define TURNPIKE_X(n, d) n += sp->stats().n.get();
+#define TURNPIKE_X(n, d) n += sp->stats().n.load();
         TURNPIKE_SIP_STATS(TURNPIKE_X)
 #undef TURNPIKE_X
         dcs.push_back(&sp->refusals());
@@ -89,7 +89,7 @@ std::vector<Item> dataplane_status(const worker::Runtime& rt) {
     for (auto& w : rt.workers)
       for (std::size_t li = 0; li < w->sip.size(); ++li) {
         if (wf.size() <= li) wf.resize(li + 1);
-        wf[li] += w->sip[li]->stats().eku_would_fail.get();
+        wf[li] += w->sip[li]->stats().eku_would_fail.load();
       }
     for (std::size_t li = 0; li < wf.size(); ++li)
       out.push_back({"SIP Listener " + std::to_string(li + 1) + " EkuWouldFail", wf[li]});
@@ -133,7 +133,7 @@ std::vector<Item> dataplane_status(const worker::Runtime& rt) {
     for (auto& w : rt.workers)
       for (auto& e : w->egress) {
         live += e->live();
-#define TURNPIKE_X(n, d) n += e->stats().n.get();
+#define TURNPIKE_X(n, d) n += e->stats().n.load();
         TURNPIKE_EGRESS_STATS(TURNPIKE_X)
 #undef TURNPIKE_X
         dcs.push_back(&e->refusals());

@@ -36,13 +36,13 @@ TEST(RingPair, ArpThenEchoAcrossPorts) {
   EXPECT_EQ(a.net->pending(), 3u);
   rp.settle(1);
   EXPECT_EQ(a.net->pending(), 0u);
-  EXPECT_EQ(a.net->stats(0).arp_requests_sent.get(), 1u);
-  EXPECT_EQ(b.net->stats(0).arp_requests_answered.get(), 1u);
-  EXPECT_EQ(b.net->stats(0).icmp_echo_replies.get(), 3u);
+  EXPECT_EQ(a.net->stats(0).arp_requests_sent.load(), 1u);
+  EXPECT_EQ(b.net->stats(0).arp_requests_answered.load(), 1u);
+  EXPECT_EQ(b.net->stats(0).icmp_echo_replies.load(), 3u);
   // A handles requests only; the replies are counted as unhandled ICMP.
-  EXPECT_EQ(a.net->stats(0).drops[static_cast<std::size_t>(Drop::icmp_type)].get(), 3u);
+  EXPECT_EQ(a.net->stats(0).drops[static_cast<std::size_t>(Drop::icmp_type)].load(), 3u);
   for (std::size_t i = 0; i < kDropCount; ++i)
-    if (Drop(i) != Drop::icmp_type && a.net->stats(0).drops[i].get()) ADD_FAILURE() << "A " << drop_name(Drop(i)) << " " << a.net->stats(0).drops[i].get();
+    if (Drop(i) != Drop::icmp_type && a.net->stats(0).drops[i].load()) ADD_FAILURE() << "A " << drop_name(Drop(i)) << " " << a.net->stats(0).drops[i].load();
   MacAddr m;
   EXPECT_TRUE(a.neigh->lookup(b.pn.ip, 1, m));
   EXPECT_EQ(m, b.pn.mac);
@@ -72,8 +72,8 @@ TEST(RingPair, LossyLinkRetriesArp) {
   EXPECT_EQ(dropped_arp, 2u);
   EXPECT_EQ(rp.filtered(), 2u);
   EXPECT_EQ(a.net->pending(), 0u);
-  EXPECT_EQ(b.net->stats(0).icmp_echo_replies.get(), 1u);
-  EXPECT_EQ(a.net->stats(0).arp_requests_sent.get(), 3u);
+  EXPECT_EQ(b.net->stats(0).icmp_echo_replies.load(), 1u);
+  EXPECT_EQ(a.net->stats(0).arp_requests_sent.load(), 3u);
 }
 
 TEST(RingPair, UnansweredArpDropsAfterTimeout) {
@@ -84,5 +84,5 @@ TEST(RingPair, UnansweredArpDropsAfterTimeout) {
   a.net->flush();
   for (std::uint64_t t = 0; t <= 6000; t += 500) rp.settle(t);
   EXPECT_EQ(a.net->pending(), 0u);
-  EXPECT_EQ(a.net->stats(0).drops[static_cast<std::size_t>(Drop::neigh_unresolved)].get(), 1u);
+  EXPECT_EQ(a.net->stats(0).drops[static_cast<std::size_t>(Drop::neigh_unresolved)].load(), 1u);
 }

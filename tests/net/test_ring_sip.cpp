@@ -17,7 +17,7 @@ namespace {
 void print_drops(Rig& r) {
   for (auto* side : {&r.ring().a(), &r.ring().b()})
     for (std::size_t d = 0; d < net::kDropCount; ++d)
-      if (const auto v = side->net->stats(0).drops[d].get())
+      if (const auto v = side->net->stats(0).drops[d].load())
         std::printf("%s drop %s: %llu\n", side == &r.ring().a() ? "A" : "B",
                     std::string(net::drop_name(static_cast<net::Drop>(d))).c_str(), (unsigned long long)v);
 }
@@ -125,7 +125,7 @@ TEST(RingSip, MutualTlsVerdictCacheHits) {
   Rig r(o);
   r.open(1, 2, "REGISTER");
   ASSERT_TRUE(r.run_until([&] { return r.idle(); }, 60'000'000));
-  EXPECT_EQ(r.proxy().stats().verdict_cache_hits.get(), 0u);  // fresh cache: a miss
+  EXPECT_EQ(r.proxy().stats().verdict_cache_hits.load(), 0u);  // fresh cache: a miss
   r.open(3, 2, "REGISTER");
   ASSERT_TRUE(r.run_until([&] { return r.idle(); }, 60'000'000));
   const auto t = r.totals();
@@ -158,7 +158,7 @@ TEST(RingSip, MutualTlsRefusedWithoutCertificate) {
   EXPECT_EQ(t.done, 0u);
   EXPECT_EQ(t.failed, 2u);
   EXPECT_EQ(t.answered, 0u);
-  EXPECT_EQ(r.proxy().stats().handshakes_failed.get(), 2u);
+  EXPECT_EQ(r.proxy().stats().handshakes_failed.load(), 2u);
   EXPECT_EQ(r.tls_events, 2u);
   EXPECT_EQ(r.backend().answered, 0u);
   EXPECT_TRUE(r.drain());

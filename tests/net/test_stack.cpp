@@ -56,7 +56,7 @@ struct Fixture : ::testing::Test {
     nw->input(0, &m, 1, now);
     nw->flush();
   }
-  std::uint64_t drops(Drop d) { return nw->stats(0).drops[static_cast<std::size_t>(d)].get(); }
+  std::uint64_t drops(Drop d) { return nw->stats(0).drops[static_cast<std::size_t>(d)].load(); }
 };
 
 std::vector<std::uint8_t> arp_frame(ArpOp op, const MacAddr& eth_dst, const MacAddr& sha, Ipv4Addr spa,
@@ -108,7 +108,7 @@ TEST_F(Fixture, AnswersArpRequestForUsAndLearnsSender) {
   EXPECT_EQ(a.tpa, kPeerIp);
   MacAddr m;
   EXPECT_TRUE(neigh.lookup(kPeerIp, 0, m));
-  EXPECT_EQ(nw->stats(0).arp_requests_answered.get(), 1u);
+  EXPECT_EQ(nw->stats(0).arp_requests_answered.load(), 1u);
 }
 
 TEST_F(Fixture, IgnoresArpForOthersWithoutLearning) {
@@ -170,7 +170,7 @@ TEST_F(Fixture, EchoReplyFieldByField) {
   EXPECT_EQ(load_be16(icmp + 4), 0xbeef);
   EXPECT_EQ(load_be16(icmp + 6), 7);
   EXPECT_EQ(0, std::memcmp(icmp + 8, req.data() + kEthHdrLen + 28, 56));
-  EXPECT_EQ(nw->stats(0).icmp_echo_replies.get(), 1u);
+  EXPECT_EQ(nw->stats(0).icmp_echo_replies.load(), 1u);
 }
 
 // Regression: the RFC 1624 incremental update yields 0x0000 for an all-zero
@@ -248,7 +248,7 @@ TEST_F(Fixture, DropsByReason) {
     EXPECT_EQ(drops(d), 1u) << drop_name(d);
   EXPECT_EQ(drops(Drop::ipv4_bad_src), 2u);
   EXPECT_EQ(nw->stats(0).total_drops(), 14u);
-  EXPECT_EQ(nw->stats(0).rx_packets.get(), 14u);
+  EXPECT_EQ(nw->stats(0).rx_packets.load(), 14u);
 }
 
 TEST_F(Fixture, HoldsFrameUntilArpResolvesThenSends) {
@@ -318,7 +318,7 @@ TEST_F(Fixture, TxRefusalIsCountedNotLeaked) {
   const unsigned before = rte_mempool_avail_count(test_pool());
   for (int i = 0; i < 5; ++i) feed(echo_frame(kPeerIp, kOurIp));
   EXPECT_EQ(drops(Drop::tx_full), 5u);
-  EXPECT_EQ(nw->stats(0).tx_packets.get(), 0u);
+  EXPECT_EQ(nw->stats(0).tx_packets.load(), 0u);
   EXPECT_EQ(rte_mempool_avail_count(test_pool()), before);
 }
 
@@ -339,6 +339,6 @@ TEST_F(Fixture, RandomFramesNeverCrashOrLeak) {
   }
   nw->tick(1'000'000);
   nw->flush();
-  EXPECT_EQ(nw->stats(0).rx_packets.get(), 20000u);
+  EXPECT_EQ(nw->stats(0).rx_packets.load(), 20000u);
   EXPECT_EQ(rte_mempool_avail_count(test_pool()), before);
 }

@@ -40,7 +40,7 @@ TEST(BackendPool, RoundRobinVisitsEveryBackend) {
   for (int i = 0; i < 6; ++i) got.push_back(pool.pick(0));
   EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 0, 1, 2}));
   EXPECT_EQ(pool.active(0), 2u);
-  EXPECT_EQ(pool.stats().picks.get(), 6u);
+  EXPECT_EQ(pool.stats().picks.load(), 6u);
 }
 
 TEST(BackendPool, LeastConnectionsPrefersTheEmptiest) {
@@ -95,9 +95,9 @@ TEST(BackendPool, HealthChecksTakeADeadBackendDownAndBringItBack) {
   net.run(poll, 1'000'000);
   EXPECT_TRUE(pool.up(0, net.now()));
   EXPECT_FALSE(pool.up(1, net.now()));
-  EXPECT_EQ(pool.stats().went_down.get(), 1u);
-  EXPECT_GE(pool.stats().checks_failed.get(), 2u);
-  EXPECT_GE(pool.stats().checks_ok.get(), 5u);
+  EXPECT_EQ(pool.stats().went_down.load(), 1u);
+  EXPECT_GE(pool.stats().checks_failed.load(), 2u);
+  EXPECT_GE(pool.stats().checks_ok.load(), 5u);
   EXPECT_GE(alive.accepted, 5);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(pool.pick(net.now()), 0);
 
@@ -105,7 +105,7 @@ TEST(BackendPool, HealthChecksTakeADeadBackendDownAndBringItBack) {
   ASSERT_EQ(net.b->listen(kB, 6999, late), 0);
   net.run(poll, 1'000'000);
   EXPECT_TRUE(pool.up(1, net.now()));
-  EXPECT_EQ(pool.stats().came_up.get(), 1u);
+  EXPECT_EQ(pool.stats().came_up.load(), 1u);
   EXPECT_GE(late.accepted, 2);
   // Probes reset their connections: nothing lingers on the worker's side.
   net.run(poll, 100'000);
@@ -124,7 +124,7 @@ TEST(BackendPool, SilentBackendTimesOut) {
   proxy::BackendPool pool(*net.a, o);
   net.run([&] { pool.poll(net.now()); return false; }, 1'000'000);
   EXPECT_FALSE(pool.up(0, net.now()));
-  EXPECT_GE(pool.stats().checks_failed.get(), 2u);
+  EXPECT_GE(pool.stats().checks_failed.load(), 2u);
   EXPECT_EQ(pool.pick(net.now()), -1);
 }
 
@@ -168,7 +168,7 @@ TEST(BackendPool, HealthChecksEndPolitelyWithProxyV2Local) {
   EXPECT_GE(be.eofs, be.accepted - 1);  // every probe but one in flight ended with FIN
   EXPECT_EQ(be.resets, 0);
   EXPECT_EQ(net.a->counters().tx_rst.load(), 0u);
-  EXPECT_EQ(pool.stats().checks_unclosed.get(), 0u);
+  EXPECT_EQ(pool.stats().checks_unclosed.load(), 0u);
   // Each probe sent the 16-byte PROXY v2 LOCAL header (proxy-protocol.txt §2.2).
   const std::string local("\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00", 16);
   ASSERT_EQ(be.got.size() % 16, 0u);
@@ -189,6 +189,6 @@ TEST(BackendPool, HealthCheckResetsABackendThatNeverCloses) {
   proxy::BackendPool pool(*net.a, o);
   net.run([&] { pool.poll(net.now()); return false; }, 500'000);
   EXPECT_TRUE(pool.up(0, net.now()));
-  EXPECT_GE(pool.stats().checks_unclosed.get(), 3u);
+  EXPECT_GE(pool.stats().checks_unclosed.load(), 3u);
   EXPECT_LE(net.a->connections(), 1u);
 }
