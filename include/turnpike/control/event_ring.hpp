@@ -11,6 +11,8 @@
 #include <memory>
 #include <string_view>
 
+#include "turnpike/counter.hpp"
+
 namespace turnpike::control {
 
 class EventRing {
@@ -31,14 +33,14 @@ class EventRing {
   bool push(std::string_view kind, std::string_view source, std::string_view line) noexcept {
     const std::size_t need = kind.size() + source.size() + line.size();
     if (need > kCellBytes) {
-      dropped_long_.store(dropped_long_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      dropped_long_.add();
       return false;
     }
     const std::uint64_t head = head_.load(std::memory_order_relaxed);  // only we write it
     // acquire: the consumer's release of tail_ means it has finished reading
     // the cell we are about to overwrite.
     if (head - tail_.load(std::memory_order_acquire) > mask_) {
-      dropped_full_.store(dropped_full_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      dropped_full_.add();
       return false;
     }
     Cell& c = cells_[head & mask_];
@@ -73,10 +75,10 @@ class EventRing {
 
   // Producer only: an event that could not be formatted within a line.
   void drop_long() noexcept {
-    dropped_long_.store(dropped_long_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    dropped_long_.add();
   }
-  std::uint64_t dropped_full() const noexcept { return dropped_full_.load(std::memory_order_relaxed); }
-  std::uint64_t dropped_long() const noexcept { return dropped_long_.load(std::memory_order_relaxed); }
+  std::uint64_t dropped_full() const noexcept { return dropped_full_.load(); }
+  std::uint64_t dropped_long() const noexcept { return dropped_long_.load(); }
   std::size_t capacity() const noexcept { return mask_ + 1; }
 
  private:
@@ -88,9 +90,9 @@ class EventRing {
   std::size_t mask_ = 0;
   alignas(64) std::atomic<std::uint64_t> head_{0};  // producer writes
   alignas(64) std::atomic<std::uint64_t> tail_{0};  // consumer writes
-  // Single writer each (the producer); relaxed: statistics for telemetry.
-  alignas(64) std::atomic<std::uint64_t> dropped_full_{0};
-  std::atomic<std::uint64_t> dropped_long_{0};
+  // Single writer (the producer), read by telemetry.
+  alignas(64) Counter dropped_full_;
+  Counter dropped_long_;
 };
 
 }  // namespace turnpike::control
