@@ -358,3 +358,63 @@ max_sleep_us = 5000
   EXPECT_FALSE(idle.adaptive);
   EXPECT_EQ(idle.max_sleep_us, 5000u);
 }
+
+TEST(ConfigOptions, ProxyAndControlOptionsInTheirUnits) {
+  Config c = parse_config(std::string(kPort) + R"(
+[stores]
+dir = "/x"
+[sip]
+backends = ["198.18.0.2:5070", "198.18.0.3"]
+balance = "least-connections"
+health_check_interval_ms = 500
+health_check_timeout_ms = 300
+backend_retry_ms = 700
+proxy_v2 = true
+max_header = 2048
+max_body = 100
+keepalive_pong = false
+backend_tls = true
+backend_tls_name = "core.test"
+listeners = [{ address = "198.18.0.1:5062", handshake_timeout_ms = 250 }]
+[egress]
+handshake_timeout_ms = 400
+routes = [{ listen_port = 5070, remote = "198.18.1.2", name = "peer.test" }]
+[control]
+mode = "0640"
+group = "ops"
+)", "t.toml");
+  const proxy::BackendPoolOptions bo = backend_pool_options(c);
+  ASSERT_EQ(bo.backends.size(), 2u);
+  EXPECT_EQ(bo.backends[0].port, 5070);
+  EXPECT_EQ(bo.backends[1].port, 5060);
+  EXPECT_EQ(bo.balance, proxy::Balance::LeastConnections);
+  EXPECT_EQ(bo.check_interval_us, 500000u);
+  EXPECT_EQ(bo.check_timeout_us, 300000u);
+  EXPECT_EQ(bo.retry_us, 700000u);
+  EXPECT_TRUE(bo.proxy_v2_local);
+  const auto listeners = c.effective_listeners();
+  ASSERT_EQ(listeners.size(), 1u);
+  const proxy::SipProxyOptions so = sip_proxy_options(c, listeners[0]);
+  EXPECT_TRUE(so.proxy_v2);
+  EXPECT_EQ(so.limits.max_header, 2048u);
+  EXPECT_EQ(so.limits.max_body, 100u);
+  EXPECT_FALSE(so.answer_keepalive);
+  EXPECT_EQ(so.handshake_timeout_us, 250000u);  // the listener's own timeout
+  EXPECT_EQ(so.backend_tls_name, "core.test");
+  const proxy::EgressOptions eo = egress_options(c, c.egress[0]);
+  EXPECT_EQ(eo.remote_port, 5061);
+  EXPECT_EQ(eo.name, "peer.test");
+  EXPECT_EQ(eo.handshake_timeout_us, 400000u);
+  const control::ControlOptions co = control_options(c);
+  EXPECT_EQ(co.mode, 0640u);
+  EXPECT_EQ(co.group, "ops");
+  EXPECT_EQ(co.path, "/run/turnpike/turnpike.sock");
+  // Telemetry's labels, in the order of the workers' listeners and routes.
+  worker::Runtime rt;
+  describe_to(rt, c);
+  EXPECT_EQ(rt.sip_listeners, (std::vector<std::string>{"198.18.0.1:5062"}));
+  EXPECT_EQ(rt.backends, (std::vector<std::string>{"198.18.0.2:5070", "198.18.0.3:5060"}));
+  EXPECT_EQ(rt.egress_routes, (std::vector<std::string>{"5070->198.18.1.2:5061"}));
+  ASSERT_EQ(rt.port_options.size(), 1u);
+  EXPECT_EQ(rt.port_options[0].device, "net_ring0");
+}
