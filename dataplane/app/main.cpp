@@ -28,6 +28,7 @@
 #include "turnpike/worker/metrics.hpp"
 #include "turnpike/worker/rcu.hpp"
 #include "turnpike/worker/runtime.hpp"
+#include "turnpike/worker/telemetry.hpp"
 #include "control_hooks.hpp"
 #include "diagnostics.hpp"
 #include "turnpike/diag/mbuf_capture.hpp"

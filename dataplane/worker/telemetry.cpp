@@ -10,7 +10,7 @@
 #include <string>
 #include <sstream>
 
-#include "turnpike/worker/runtime.hpp"
+#include "turnpike/worker/telemetry.hpp"
 #include "visit.hpp"
 
 namespace turnpike::worker {

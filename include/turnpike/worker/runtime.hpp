@@ -1,5 +1,6 @@
 // Everything the control thread knows about the running data plane, for
-// telemetry, the SIGUSR1 dump and shutdown.
+// telemetry and the SIGUSR1 dump (telemetry.hpp), /metrics (metrics.hpp)
+// and shutdown.
 #pragma once
 #include <memory>
 #include <string>
@@ -27,10 +28,5 @@ struct Runtime {
   const control::SnapshotPublisher* snapshots = nullptr;  // null without stores
   std::vector<const control::EventRing*> event_rings;      // one per worker
 };
-
-// Registers /turnpike/... commands with DPDK telemetry (dpdk-telemetry.py).
-void register_telemetry(const Runtime& rt);
-// Human-readable counters (SIGUSR1 and exit).
-std::string format_stats(const Runtime& rt);
 
 }  // namespace turnpike::worker
