@@ -34,6 +34,7 @@
 #include "turnpike/diag/mbuf_capture.hpp"
 #include "options.hpp"
 #include "plane_settings.hpp"
+#include "sizing.hpp"
 
 using namespace turnpike;
 
@@ -584,7 +585,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (check) {
-    std::printf("%s%s: configuration OK\n", describe(cfg).c_str(),
+    // What the config needs and what this host lacks (warnings only: the
+    // unit's turnpike-prepare reserves hugepages after this check).
+    const sizing::Host host = sizing::probe_host();
+    std::printf("%s%s%s: configuration OK\n", describe(cfg).c_str(),
+                sizing::report(cfg, sizing::compute(cfg, host.hugepage_size), host).c_str(),
                 config_path.empty() ? "embedded default" : config_path.c_str());
     return 0;
   }
