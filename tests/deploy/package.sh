@@ -91,6 +91,15 @@ check "man turnpike finds the page" bash -c 'man -w turnpike | grep -q man8/turn
 check "installed daemon runs (--version)" bash -c '/usr/sbin/turnpike --version | grep -q "^turnpike "'
 check "installed daemon checks the packaged config" \
   bash -c '/usr/sbin/turnpike --check-config --config /etc/turnpike/turnpike.toml >/dev/null'
+# turnpike-prepare reads the installed daemon's sizing line (dry run: nothing
+# reserved or bound): none for the sample's --no-huge, pages for a config
+# with hugepages (reserved or already free, depending on the host).
+check "turnpike-prepare: the sample (--no-huge) needs no hugepages" \
+  bash -c '/usr/sbin/turnpike-prepare start --dry-run | grep -q "hugepages: none needed"'
+printf '[eal]\nargs = ["--no-pci"]\n[[ports]]\nname = "t0"\ndevice = "net_tap0"\nipv4 = "198.18.250.1/24"\n' \
+  >"$tmp/huge.toml"
+check "turnpike-prepare: a hugepage config gets pages from the daemon's sizing" \
+  bash -c "/usr/sbin/turnpike-prepare start --dry-run --config '$tmp/huge.toml' | grep -qE '^hugepages: .* needed'"
 check "logrotate accepts /etc/logrotate.d/turnpike" bash -c 'logrotate -d /etc/logrotate.d/turnpike >/dev/null 2>&1'
 verify=$(systemd-analyze verify /lib/systemd/system/turnpike.service 2>&1)
 check "systemd-analyze verify turnpike.service: clean${verify:+ ($verify)}" test -z "$verify"
