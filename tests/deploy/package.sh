@@ -103,6 +103,14 @@ check "turnpike-prepare: a hugepage config gets pages from the daemon's sizing" 
 check "logrotate accepts /etc/logrotate.d/turnpike" bash -c 'logrotate -d /etc/logrotate.d/turnpike >/dev/null 2>&1'
 verify=$(systemd-analyze verify /lib/systemd/system/turnpike.service 2>&1)
 check "systemd-analyze verify turnpike.service: clean${verify:+ ($verify)}" test -z "$verify"
+# ExecReload as systemd runs it ($$ -> $, MAINPID in the environment): with
+# no control socket to reach (turnpikectl exit 3) it falls back to SIGHUP.
+reload_cmd=$(sed -n 's/^ExecReload=//p' /lib/systemd/system/turnpike.service | sed 's/\$\$/$/g')
+sleep 30 &
+victim=$!
+(eval "MAINPID=$victim TURNPIKE_SOCKET=$tmp/no.sock $reload_cmd") >/dev/null 2>&1
+wait "$victim" 2>/dev/null
+check "ExecReload falls back to SIGHUP when the control socket is unreachable" test $? -eq 129
 score=$(systemd-analyze security --offline=yes /lib/systemd/system/turnpike.service 2>/dev/null | tail -1)
 echo "     ${score#→ }"
 
