@@ -69,12 +69,12 @@ TEST(Egress, BytesBothWaysThenTheInsideFinEndsThePair) {
   r.net.b->shutdown_write(c->id);
   ASSERT_TRUE(r.run([&] { return rem.tls_closed && c->eof && r.egress.live() == 0; }));
   const auto& s = r.egress.stats();
-  EXPECT_EQ(s.accepted.get(), 1u);
-  EXPECT_EQ(s.handshakes_ok.get(), 1u);
-  EXPECT_EQ(s.handshakes_failed.get(), 0u);
-  EXPECT_EQ(s.bytes_out.get(), 100'000u + 35);
-  EXPECT_EQ(s.bytes_in.get(), big.size());
-  EXPECT_EQ(s.closed.get(), 1u);
+  EXPECT_EQ(s.accepted.load(), 1u);
+  EXPECT_EQ(s.handshakes_ok.load(), 1u);
+  EXPECT_EQ(s.handshakes_failed.load(), 0u);
+  EXPECT_EQ(s.bytes_out.load(), 100'000u + 35);
+  EXPECT_EQ(s.bytes_in.load(), big.size());
+  EXPECT_EQ(s.closed.load(), 1u);
   EXPECT_TRUE(r.events.empty());
 }
 
@@ -86,7 +86,7 @@ TEST(Egress, RemoteCloseNotifyEndsThePairAfterItsBytes) {
   r.remote()->close_tls();
   ASSERT_TRUE(r.run([&] { return c->eof && r.egress.live() == 0; }));
   EXPECT_EQ(c->got, "bye");
-  EXPECT_EQ(r.egress.stats().closed.get(), 1u);
+  EXPECT_EQ(r.egress.stats().closed.load(), 1u);
 }
 
 // The remote proves another name than the configured one: refused by us,
@@ -99,8 +99,8 @@ TEST(Egress, RemoteWithTheWrongNameIsRefused) {
   c->send("lost");
   // The inside's bytes were never read: closing it is a reset (RFC 1122 4.2.2.13).
   ASSERT_TRUE(r.run([&] { return c->reset && r.egress.live() == 0; }));
-  EXPECT_EQ(r.egress.stats().handshakes_failed.get(), 1u);
-  EXPECT_EQ(r.egress.stats().handshakes_ok.get(), 0u);
+  EXPECT_EQ(r.egress.stats().handshakes_failed.load(), 1u);
+  EXPECT_EQ(r.egress.stats().handshakes_ok.load(), 0u);
   ASSERT_EQ(r.events.size(), 1u);
   EXPECT_EQ(r.events[0].event, control::kEventOutboundTlsError);
   EXPECT_EQ(r.events[0].dst_port, kRemote);
@@ -117,7 +117,7 @@ TEST(Egress, RemoteRefusingOurCertificateIsAnOutboundError) {
   auto c = connect_peer(*r.net.b, kInside);
   c->send("lost");
   ASSERT_TRUE(r.run([&] { return c->eof && r.egress.live() == 0; }));
-  EXPECT_EQ(r.egress.stats().handshakes_failed.get(), 1u);
+  EXPECT_EQ(r.egress.stats().handshakes_failed.load(), 1u);
   ASSERT_EQ(r.events.size(), 1u);
   EXPECT_EQ(r.events[0].event, control::kEventOutboundTlsError);
   EXPECT_TRUE(r.remote()->got.empty());
@@ -130,7 +130,7 @@ TEST(Egress, SilentRemoteTimesOutTheHandshake) {
   ASSERT_TRUE(r.run([&] { return r.remote() != nullptr; }));
   r.remote()->paused = true;
   ASSERT_TRUE(r.run([&] { return c->eof && r.egress.live() == 0; }));
-  EXPECT_EQ(r.egress.stats().handshakes_failed.get(), 1u);
+  EXPECT_EQ(r.egress.stats().handshakes_failed.load(), 1u);
   ASSERT_EQ(r.events.size(), 1u);
   EXPECT_EQ(r.events[0].detail, "handshake timeout");
   EXPECT_GE(r.net.now(), 1'000'000u + 300'000u);
@@ -141,8 +141,8 @@ TEST(Egress, RefusedConnectClosesTheInside) {
   ASSERT_EQ(r.net.b->unlisten(0, kRemote), 0);
   auto c = connect_peer(*r.net.b, kInside);
   ASSERT_TRUE(r.run([&] { return (c->eof || c->reset) && r.egress.live() == 0; }));
-  EXPECT_EQ(r.egress.stats().connect_failures.get(), 1u);
-  EXPECT_EQ(r.egress.stats().handshakes_ok.get(), 0u);
+  EXPECT_EQ(r.egress.stats().connect_failures.load(), 1u);
+  EXPECT_EQ(r.egress.stats().handshakes_ok.load(), 0u);
 }
 
 TEST(Egress, InsideResetEndsTheRemoteSession) {
@@ -151,7 +151,7 @@ TEST(Egress, InsideResetEndsTheRemoteSession) {
   ASSERT_TRUE(r.run([&] { return r.remote() && r.remote()->tls_open; }));
   r.net.b->abort(c->id);
   ASSERT_TRUE(r.run([&] { return r.remote()->tls_closed && r.remote()->eof && r.egress.live() == 0; }));
-  EXPECT_EQ(r.egress.stats().closed.get(), 1u);
+  EXPECT_EQ(r.egress.stats().closed.load(), 1u);
 }
 
 TEST(Egress, RemoteResetClosesTheInside) {
@@ -160,7 +160,7 @@ TEST(Egress, RemoteResetClosesTheInside) {
   ASSERT_TRUE(r.run([&] { return r.remote() && r.remote()->tls_open; }));
   r.net.b->abort(r.remote()->id);
   ASSERT_TRUE(r.run([&] { return c->eof && r.egress.live() == 0; }));
-  EXPECT_EQ(r.egress.stats().closed.get(), 1u);
+  EXPECT_EQ(r.egress.stats().closed.load(), 1u);
 }
 
 // The inside stops reading: the remote's bytes wait in turnpike's bounded

@@ -52,11 +52,11 @@ TEST(TcpRelay, BytesBothWaysAndHalfCloseInOrder) {
   r.net.b->shutdown_write(be.id);
   ASSERT_TRUE(r.run([&] { return c->eof && r.relay.live() == 0; }));
   EXPECT_EQ(c->got, down + "tail");
-  EXPECT_EQ(r.relay.stats().accepted.get(), 1u);
-  EXPECT_EQ(r.relay.stats().connected.get(), 1u);
-  EXPECT_EQ(r.relay.stats().bytes_up.get(), up.size());
-  EXPECT_EQ(r.relay.stats().bytes_down.get(), down.size() + 4);
-  EXPECT_EQ(r.relay.stats().closed.get(), 1u);
+  EXPECT_EQ(r.relay.stats().accepted.load(), 1u);
+  EXPECT_EQ(r.relay.stats().connected.load(), 1u);
+  EXPECT_EQ(r.relay.stats().bytes_up.load(), up.size());
+  EXPECT_EQ(r.relay.stats().bytes_down.load(), down.size() + 4);
+  EXPECT_EQ(r.relay.stats().closed.load(), 1u);
   EXPECT_EQ(r.net.a->counters().tx_rst.load(), 0u);  // an orderly end on both legs
 }
 
@@ -84,7 +84,7 @@ TEST(TcpRelay, BackPressureHoldsTheSenderUntilTheReaderResumes) {
     return be.got.size() == up.size();
   }, 10'000'000));
   EXPECT_EQ(be.got, up);
-  EXPECT_EQ(r.relay.stats().bytes_up.get(), up.size());
+  EXPECT_EQ(r.relay.stats().bytes_up.load(), up.size());
 }
 
 TEST(TcpRelay, ClientResetAbortsTheBackendLeg) {
@@ -95,7 +95,7 @@ TEST(TcpRelay, ClientResetAbortsTheBackendLeg) {
   ASSERT_TRUE(r.run([&] { return r.backends.last()->got == "hello"; }));
   r.net.b->abort(c->id);
   ASSERT_TRUE(r.run([&] { return r.backends.last()->reset && r.relay.live() == 0; }));
-  EXPECT_EQ(r.relay.stats().closed.get(), 1u);
+  EXPECT_EQ(r.relay.stats().closed.load(), 1u);
   EXPECT_EQ(r.net.a->connections(), 0u);
 }
 
@@ -105,7 +105,7 @@ TEST(TcpRelay, BackendResetAbortsTheClientLeg) {
   ASSERT_TRUE(r.run([&] { return r.backends.last() != nullptr; }));
   r.net.b->abort(r.backends.last()->id);
   ASSERT_TRUE(r.run([&] { return c->reset && r.relay.live() == 0; }));
-  EXPECT_EQ(r.relay.stats().closed.get(), 1u);
+  EXPECT_EQ(r.relay.stats().closed.load(), 1u);
   EXPECT_EQ(r.net.a->connections(), 0u);
 }
 
@@ -114,8 +114,8 @@ TEST(TcpRelay, RefusedConnectResetsTheClient) {
   ASSERT_EQ(r.net.b->unlisten(0, kTarget), 0);  // the target answers SYN with RST
   auto c = connect_peer(*r.net.b, kPort);
   ASSERT_TRUE(r.run([&] { return c->reset && r.relay.live() == 0; }));
-  EXPECT_EQ(r.relay.stats().connect_failed.get(), 1u);
-  EXPECT_EQ(r.relay.stats().connected.get(), 0u);
+  EXPECT_EQ(r.relay.stats().connect_failed.load(), 1u);
+  EXPECT_EQ(r.relay.stats().connected.load(), 0u);
 }
 
 // The target never answers: the active open times out (SYN retries), the
@@ -129,7 +129,7 @@ TEST(TcpRelay, SilentTargetTimesOut) {
   auto c = connect_peer(*r.net.b, kPort);
   c->send("waiting");
   ASSERT_TRUE(r.run([&] { return c->reset; }, 20'000'000));
-  EXPECT_EQ(r.relay.stats().connect_failed.get(), 1u);
+  EXPECT_EQ(r.relay.stats().connect_failed.load(), 1u);
   EXPECT_EQ(r.relay.live(), 0u);
   EXPECT_EQ(r.net.a->counters().timeouts.load(), 1u);
 }

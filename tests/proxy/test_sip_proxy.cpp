@@ -4,8 +4,11 @@
 // malformed SIP, refused and timed-out handshakes (events, counters, no
 // TIME_WAIT), close, half-close and reset on each leg, back-pressure.
 #include "harness.hpp"
+#include "turnpike/proxy/backends.hpp"
+#include "turnpike/proxy/egress.hpp"
 #include "turnpike/proxy/proxy_v2.hpp"
 #include "turnpike/proxy/sip_proxy.hpp"
+#include "turnpike/proxy/tcp_relay.hpp"
 
 using namespace proxytest;
 using tcptest::Impairment;
@@ -116,11 +119,11 @@ TEST(SipProxy, RequestsAndResponsesWithProxyV2AndKeepAlive) {
   EXPECT_EQ(c->got, "\r\nSIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n");
   EXPECT_EQ(be.got.substr(h.length), request(1));
   const auto& s = r.px.stats();
-  EXPECT_EQ(s.accepted.get(), 1u);
-  EXPECT_EQ(s.handshakes_ok.get(), 1u);
-  EXPECT_EQ(s.requests_in.get(), 1u);
-  EXPECT_EQ(s.keepalive_pongs.get(), 1u);
-  EXPECT_GE(s.responses_out.get(), 1u);
+  EXPECT_EQ(s.accepted.load(), 1u);
+  EXPECT_EQ(s.handshakes_ok.load(), 1u);
+  EXPECT_EQ(s.requests_in.load(), 1u);
+  EXPECT_EQ(s.keepalive_pongs.load(), 1u);
+  EXPECT_GE(s.responses_out.load(), 1u);
 }
 
 // Many messages in one burst: each is framed and forwarded whole, in order.
@@ -133,7 +136,7 @@ TEST(SipProxy, PipelinedMessagesArriveWholeAndInOrder) {
   c->send(all);
   ASSERT_TRUE(r.run([&] { return r.backend() && r.backend()->got.size() == all.size(); }, 5'000'000));
   EXPECT_EQ(r.backend()->got, all);
-  EXPECT_EQ(r.px.stats().requests_in.get(), 400u);
+  EXPECT_EQ(r.px.stats().requests_in.load(), 400u);
 }
 
 TEST(SipProxy, NoBackendAnswers503AndCloses) {
@@ -144,8 +147,8 @@ TEST(SipProxy, NoBackendAnswers503AndCloses) {
   ASSERT_TRUE(r.run([&] { return c->got.find("\r\n\r\n") != std::string::npos; }));
   EXPECT_TRUE(c->got.starts_with("SIP/2.0 503 Service Unavailable\r\n")) << c->got;
   EXPECT_NE(c->got.find("Call-ID: 1@proxy.test"), std::string::npos);
-  EXPECT_EQ(r.px.stats().no_backend.get(), 1u);
-  EXPECT_EQ(r.px.stats().error_responses.get(), 1u);
+  EXPECT_EQ(r.px.stats().no_backend.load(), 1u);
+  EXPECT_EQ(r.px.stats().error_responses.load(), 1u);
   ASSERT_EQ(r.sip_events.size(), 1u);
   EXPECT_EQ(r.sip_events[0], "SIP Backend Unavailable: no backend available");
 }
@@ -157,8 +160,8 @@ TEST(SipProxy, RefusedBackendIsSkippedForTheNext) {
   auto c = r.client();
   c->send(request(5));  // queued until the handshake is done
   ASSERT_TRUE(r.run([&] { return r.backend() && r.backend()->got == request(5); }));
-  EXPECT_EQ(r.px.stats().backend_failures.get(), 1u);
-  EXPECT_EQ(r.pool.stats().picks.get(), 2u);
+  EXPECT_EQ(r.px.stats().backend_failures.load(), 1u);
+  EXPECT_EQ(r.pool.stats().picks.load(), 2u);
   EXPECT_FALSE(r.pool.up(0, r.net.now()));
   EXPECT_TRUE(r.sip_events.empty());
 }
@@ -171,8 +174,8 @@ TEST(SipProxy, EveryBackendRefusedAnswersTheHeldRequest) {
   ASSERT_TRUE(r.run([&] { return c->got.find("\r\n\r\n") != std::string::npos; }));
   EXPECT_TRUE(c->got.starts_with("SIP/2.0 503 ")) << c->got;
   EXPECT_NE(c->got.find("CSeq: 6 REGISTER"), std::string::npos);
-  EXPECT_EQ(r.px.stats().backend_failures.get(), 1u);
-  EXPECT_EQ(r.px.stats().no_backend.get(), 1u);
+  EXPECT_EQ(r.px.stats().backend_failures.load(), 1u);
+  EXPECT_EQ(r.px.stats().no_backend.load(), 1u);
 }
 
 TEST(SipProxy, MalformedSipIsAnswered400AndClosed) {
@@ -185,7 +188,7 @@ TEST(SipProxy, MalformedSipIsAnswered400AndClosed) {
   ASSERT_TRUE(r.run([&] { return c->tls_closed && c->eof && r.px.live() == 0; }));
   EXPECT_TRUE(c->got.starts_with("SIP/2.0 400 ")) << c->got;
   EXPECT_NE(c->got.find("CSeq: 9 REGISTER"), std::string::npos);
-  EXPECT_EQ(r.px.stats().sip_errors.get(), 1u);
+  EXPECT_EQ(r.px.stats().sip_errors.load(), 1u);
   ASSERT_EQ(r.sip_events.size(), 1u);
   EXPECT_EQ(r.sip_events[0], "SIP Message Error: invalid Content-Length");
   EXPECT_TRUE(r.backend() == nullptr || r.backend()->got.empty());  // nothing of it forwarded
@@ -199,9 +202,9 @@ TEST(SipProxy, RefusedHandshakeIsAnEventAndLeavesNoTimeWait) {
   ASSERT_TRUE(r.run([&] { return c->tls_failed && c->eof && r.px.live() == 0; }));
   r.net.b->close(c->id);  // the client gives up too
   ASSERT_TRUE(r.run([&] { return r.net.a->connections() == 0; }));
-  EXPECT_EQ(r.px.stats().handshakes_failed.get(), 1u);
-  EXPECT_EQ(r.px.stats().handshakes_ok.get(), 0u);
-  EXPECT_EQ(r.px.stats().not_tls.get(), 0u);
+  EXPECT_EQ(r.px.stats().handshakes_failed.load(), 1u);
+  EXPECT_EQ(r.px.stats().handshakes_ok.load(), 0u);
+  EXPECT_EQ(r.px.stats().not_tls.load(), 0u);
   ASSERT_EQ(r.tls_events.size(), 1u);
   EXPECT_EQ(r.tls_events[0].event, control::kEventInboundTlsError);
   EXPECT_EQ(r.tls_events[0].src_ip, "198.18.100.2");
@@ -218,8 +221,8 @@ TEST(SipProxy, PlainTextOnTheTlsPortIsNotTls) {
   SipRig r;
   auto c = connect_peer(*r.net.b, kSips);
   c->send(request(1));
-  ASSERT_TRUE(r.run([&] { return r.px.live() == 0 && r.px.stats().handshakes_failed.get() == 1; }));
-  EXPECT_EQ(r.px.stats().not_tls.get(), 1u);
+  ASSERT_TRUE(r.run([&] { return r.px.live() == 0 && r.px.stats().handshakes_failed.load() == 1; }));
+  EXPECT_EQ(r.px.stats().not_tls.load(), 1u);
   ASSERT_EQ(r.tls_events.size(), 1u);
   EXPECT_EQ(r.tls_events[0].detail, "malformed TLS record");
   // The lingering close discards the rest instead of resetting the client.
@@ -231,8 +234,8 @@ TEST(SipProxy, PlainTextOnTheTlsPortIsNotTls) {
 TEST(SipProxy, SilentClientTimesOutItsHandshake) {
   SipRig r;
   auto c = connect_peer(*r.net.b, kSips);
-  ASSERT_TRUE(r.run([&] { return r.px.stats().handshake_timeouts.get() == 1 && r.px.live() == 0; }));
-  EXPECT_EQ(r.px.stats().handshakes_failed.get(), 1u);
+  ASSERT_TRUE(r.run([&] { return r.px.stats().handshake_timeouts.load() == 1 && r.px.live() == 0; }));
+  EXPECT_EQ(r.px.stats().handshakes_failed.load(), 1u);
   ASSERT_EQ(r.tls_events.size(), 1u);
   EXPECT_EQ(r.tls_events[0].detail, "handshake timeout");
   ASSERT_TRUE(r.run([&] { return c->eof; }));
@@ -249,7 +252,7 @@ TEST(SipProxy, ClientCloseReachesTheBackend) {
   ASSERT_TRUE(r.run([&] { return r.backend() && r.backend()->got == request(1); }));
   c->close_tls();
   ASSERT_TRUE(r.run([&] { return r.backend()->eof && r.px.live() == 0; }));
-  EXPECT_EQ(r.px.stats().closed.get(), 1u);
+  EXPECT_EQ(r.px.stats().closed.load(), 1u);
   EXPECT_EQ(r.pool.active(0), 0u);
 }
 
@@ -275,7 +278,7 @@ TEST(SipProxy, ClientResetClosesTheBackend) {
   ASSERT_TRUE(r.run([&] { return r.backend() && r.backend()->got == request(1); }));
   r.net.b->abort(c->id);
   ASSERT_TRUE(r.run([&] { return r.backend()->eof && r.px.live() == 0; }));
-  EXPECT_EQ(r.px.stats().closed.get(), 1u);
+  EXPECT_EQ(r.px.stats().closed.load(), 1u);
 }
 
 TEST(SipProxy, BackendResetClosesTheClient) {
@@ -315,7 +318,7 @@ TEST(SipProxy, BackPressureFromTheBackendHoldsTheClient) {
     return be.got.size() == all.size();
   }, 10'000'000));
   EXPECT_EQ(be.got, all);
-  EXPECT_EQ(r.px.stats().requests_in.get(), 3000u);
+  EXPECT_EQ(r.px.stats().requests_in.load(), 3000u);
 }
 
 // TLS towards the backend, presenting the client store.
@@ -337,7 +340,7 @@ TEST(SipProxy, TlsBackendLeg) {
   EXPECT_EQ(seen, 1);
   r.backend()->close_tls();
   ASSERT_TRUE(r.run([&] { return c->tls_closed && r.px.live() == 0; }));
-  EXPECT_EQ(r.px.stats().backend_tls_failures.get(), 0u);
+  EXPECT_EQ(r.px.stats().backend_tls_failures.load(), 0u);
 }
 
 // The backend proves another name: an outbound TLS error, 503 to the client.
@@ -351,7 +354,7 @@ TEST(SipProxy, TlsBackendWithTheWrongNameIsRefused) {
   c->send(request(1));
   ASSERT_TRUE(r.run([&] { return c->got.find("\r\n\r\n") != std::string::npos; }));
   EXPECT_TRUE(c->got.starts_with("SIP/2.0 503 ")) << c->got;
-  EXPECT_EQ(r.px.stats().backend_tls_failures.get(), 1u);
+  EXPECT_EQ(r.px.stats().backend_tls_failures.load(), 1u);
   ASSERT_EQ(r.tls_events.size(), 1u);
   EXPECT_EQ(r.tls_events[0].event, control::kEventOutboundTlsError);
   EXPECT_EQ(r.tls_events[0].dst_port, kBackend);
@@ -370,7 +373,44 @@ TEST(SipProxy, SilentTlsBackendTimesOut) {
   c->send(request(1));
   ASSERT_TRUE(r.run([&] { return c->got.find("\r\n\r\n") != std::string::npos; }));
   EXPECT_TRUE(c->got.starts_with("SIP/2.0 503 ")) << c->got;
-  EXPECT_EQ(r.px.stats().backend_tls_failures.get(), 1u);
+  EXPECT_EQ(r.px.stats().backend_tls_failures.load(), 1u);
   ASSERT_EQ(r.tls_events.size(), 1u);
   EXPECT_EQ(r.tls_events[0].detail, "handshake timeout");
+}
+
+namespace {
+template <class S>
+std::vector<std::string> names_of(const S& s) {
+  std::vector<std::string> v;
+  s.for_each([&](std::string_view n, std::string_view d, std::uint64_t) {
+    EXPECT_FALSE(d.empty()) << n;
+    v.emplace_back(n);
+  });
+  return v;
+}
+}  // namespace
+
+// Telemetry (/turnpike/sip, /turnpike/egress) and /metrics find the proxy's
+// counters by these names through for_each: they must not change.
+TEST(ProxyCounters, NamesTelemetryAndMetricsRead) {
+  EXPECT_EQ(names_of(proxy::SipProxyStats{}),
+            (std::vector<std::string>{"accepted", "handshakes_ok", "handshakes_failed", "handshake_timeouts", "not_tls",
+                                      "resumed", "verdict_cache_hits", "eku_would_fail", "requests_in", "responses_out",
+                                      "keepalive_pongs", "sip_errors", "error_responses", "no_backend",
+                                      "backend_failures", "backend_tls_failures", "closed"}));
+  EXPECT_EQ(names_of(proxy::EgressStats{}),
+            (std::vector<std::string>{"accepted", "connect_failures", "handshakes_ok", "handshakes_failed", "bytes_out",
+                                      "bytes_in", "closed"}));
+  EXPECT_EQ(names_of(proxy::BackendStats{}),
+            (std::vector<std::string>{"backend_picks", "backend_connect_failures", "health_checks_ok",
+                                      "health_checks_failed", "backend_went_down", "backend_came_up",
+                                      "health_checks_unclosed"}));
+  proxy::RelayStats rs;
+  rs.bytes_up.add(7);
+  std::uint64_t up = 0;
+  rs.for_each([&](std::string_view n, std::string_view, std::uint64_t v) {
+    if (n == "bytes_up") up = v;
+  });
+  EXPECT_EQ(up, 7u);
+  EXPECT_EQ(names_of(rs).size(), 6u);
 }

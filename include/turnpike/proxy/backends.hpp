@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "turnpike/net/counters.hpp"
+#include "turnpike/counter.hpp"
 #include "turnpike/tcp/stack.hpp"
 
 namespace turnpike::proxy {
@@ -38,8 +38,20 @@ struct BackendPoolOptions {
 };
 
 struct BackendStats {
-  net::Counter picks, connect_failures, checks_ok, checks_failed, went_down, came_up;
-  net::Counter checks_unclosed;  // probes reset: the backend did not close within check_timeout
+  Counter picks, connect_failures, checks_ok, checks_failed, went_down, came_up;
+  Counter checks_unclosed;  // probes reset: the backend did not close within check_timeout
+  // f(name, description, value); telemetry's names (/turnpike/sip), older
+  // than the field names.
+  template <class F>
+  void for_each(F&& f) const {
+    f("backend_picks", "connections given a backend", picks.load());
+    f("backend_connect_failures", "backend connects refused or timed out", connect_failures.load());
+    f("health_checks_ok", "health checks passed", checks_ok.load());
+    f("health_checks_failed", "health checks failed", checks_failed.load());
+    f("backend_went_down", "backends marked down", went_down.load());
+    f("backend_came_up", "backends marked up again", came_up.load());
+    f("health_checks_unclosed", "probes reset: the backend did not close in time", checks_unclosed.load());
+  }
 };
 
 class BackendPool {

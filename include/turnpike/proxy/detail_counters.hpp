@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "turnpike/net/counters.hpp"
+#include "turnpike/counter.hpp"
 
 namespace turnpike::proxy {
 
@@ -32,13 +32,13 @@ class DetailCounters {
   // Readers: for (i < size()) name(i), count(i); then other().
   std::size_t size() const { return used_.load(std::memory_order_acquire); }
   std::string_view name(std::size_t i) const { return names_[i].data(); }
-  std::uint64_t count(std::size_t i) const { return count_[i].get(); }
-  std::uint64_t other() const { return other_.get(); }
+  std::uint64_t count(std::size_t i) const { return count_[i].load(); }
+  std::uint64_t other() const { return other_.load(); }
 
  private:
   std::array<std::array<char, kNameMax + 1>, kSlots> names_{};
-  std::array<net::Counter, kSlots> count_;
-  net::Counter other_;
+  std::array<Counter, kSlots> count_;
+  Counter other_;
   std::atomic<std::size_t> used_{0};
 };
 

@@ -16,7 +16,7 @@
 
 #include "turnpike/control/events.hpp"
 #include "turnpike/control/would_fail.hpp"
-#include "turnpike/net/counters.hpp"
+#include "turnpike/counter.hpp"
 #include "turnpike/proxy/detail_counters.hpp"
 #include "turnpike/proxy/remote_seen.hpp"
 #include "turnpike/tcp/stack.hpp"
@@ -46,9 +46,7 @@ struct EgressOptions {
   X(closed, "connection pairs finished")
 
 struct EgressStats {
-#define TURNPIKE_X(n, d) net::Counter n;
-  TURNPIKE_EGRESS_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+  TURNPIKE_COUNTER_FIELDS(TURNPIKE_EGRESS_STATS)
 };
 
 class Egress final : public tcp::Listener {

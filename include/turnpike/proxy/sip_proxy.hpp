@@ -15,7 +15,7 @@
 
 #include "turnpike/control/events.hpp"
 #include "turnpike/control/would_fail.hpp"
-#include "turnpike/net/counters.hpp"
+#include "turnpike/counter.hpp"
 #include "turnpike/proxy/backends.hpp"
 #include "turnpike/proxy/detail_counters.hpp"
 #include "turnpike/proxy/remote_seen.hpp"
@@ -67,9 +67,7 @@ struct SipProxyOptions {
   X(closed, "connection pairs finished")
 
 struct SipProxyStats {
-#define TURNPIKE_X(n, d) net::Counter n;
-  TURNPIKE_SIP_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+  TURNPIKE_COUNTER_FIELDS(TURNPIKE_SIP_STATS)
 };
 
 class SipProxy final : public tcp::Listener {

@@ -68,8 +68,10 @@ class Stream final : public tcp::ConnHandler {
   // backend): what write() queued is kept and goes to the new connection.
   bool connect(std::uint32_t laddr, std::uint32_t raddr, std::uint16_t rport);
   // After connect(): the client side of a TLS session over it. peer_name is
-  // what the server must prove (tls::Session).
-  void start_tls(std::shared_ptr<const tls::Context> ctx, std::string peer_name, bool name_is_ip);
+  // what the server must prove (tls::Session); resume: a session saved
+  // from an earlier connection to it (its ticket is offered).
+  void start_tls(std::shared_ptr<const tls::Context> ctx, std::string peer_name, bool name_is_ip,
+                 tls::SavedSession resume = {});
   // Raw bytes sent first on connect, before any TLS byte (PROXY v2).
   void set_preamble(std::string bytes) { preamble_ = std::move(bytes); }
   // Not Open by then: expired() (both TCP connect and TLS handshake).

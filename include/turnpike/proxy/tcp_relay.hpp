@@ -10,13 +10,21 @@
 #include <unordered_map>
 #include <vector>
 
-#include "turnpike/net/counters.hpp"
+#include "turnpike/counter.hpp"
 #include "turnpike/tcp/stack.hpp"
 
 namespace turnpike::proxy {
 
+#define TURNPIKE_RELAY_STATS(X)                                  \
+  X(accepted, "connections accepted")                            \
+  X(connected, "active opens towards the target completed")      \
+  X(connect_failed, "active opens refused or timed out")         \
+  X(bytes_up, "bytes carried from clients to the target")        \
+  X(bytes_down, "bytes carried from the target to clients")      \
+  X(closed, "connection pairs finished")
+
 struct RelayStats {
-  net::Counter accepted, connected, connect_failed, bytes_up, bytes_down, closed;
+  TURNPIKE_COUNTER_FIELDS(TURNPIKE_RELAY_STATS)
 };
 
 class TcpRelay final : public tcp::Listener {
