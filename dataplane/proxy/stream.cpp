@@ -52,8 +52,9 @@ bool Stream::connect(std::uint32_t laddr, std::uint32_t raddr, std::uint16_t rpo
   return true;
 }
 
-void Stream::start_tls(std::shared_ptr<const tls::Context> ctx, std::string peer_name, bool name_is_ip) {
-  session_ = std::make_unique<tls::Session>(std::move(ctx), std::move(peer_name), name_is_ip);
+void Stream::start_tls(std::shared_ptr<const tls::Context> ctx, std::string peer_name, bool name_is_ip,
+                       tls::SavedSession resume) {
+  session_ = std::make_unique<tls::Session>(std::move(ctx), std::move(peer_name), name_is_ip, std::move(resume));
   session_->set_transport(&io_);
 }
 
