@@ -3,7 +3,9 @@
 // cache and the per-port address states.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "turnpike/net/checksum.hpp"
@@ -387,6 +389,46 @@ TEST(Neighbor6, BoundedUnderManyAddresses) {
   EXPECT_GT(t.evictions(), 0u);
   MacAddr got;
   EXPECT_TRUE(t.lookup(Ipv6Addr::from_words(0xfe80000000000000ull, 10000), 10000, got));  // the newest stays
+}
+
+// Readers on other threads never see a torn entry: both key words and the
+// MAC come from one update (the MAC encodes the address). Run under TSan in CI.
+TEST(Neighbor6, ConcurrentReadersSeeConsistentEntries) {
+  Neighbor6Table t(64, ~0ull >> 1);
+  auto addr = [](std::uint32_t i) { return Ipv6Addr::from_words(0xfe80000000000000ull | i, 0x0200000000000000ull | i); };
+  auto mac_for = [](std::uint32_t i, std::uint32_t round) {
+    return MacAddr{{2, static_cast<std::uint8_t>(round), static_cast<std::uint8_t>(i), static_cast<std::uint8_t>(i >> 8),
+                    static_cast<std::uint8_t>(round ^ i), 0x66}};
+  };
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> torn{0}, hits{0};
+  std::thread writer([&] {
+    for (std::uint32_t round = 0; round < 1000; ++round)
+      for (std::uint32_t i = 1; i <= 150; ++i) t.update(addr(i), mac_for(i, round), round, true);
+    stop.store(true);
+  });
+  std::thread writer2([&] {
+    for (std::uint32_t round = 0; round < 1000 && !stop.load(); ++round)
+      for (std::uint32_t i = 100; i <= 200; ++i) t.update(addr(i), mac_for(i, round + 3), round, true);
+  });
+  std::thread reader([&] {
+    while (!stop.load()) {
+      t.for_each(0, [&](const Ipv6Addr& a, const MacAddr& m, std::uint64_t) {
+        const std::uint32_t i = static_cast<std::uint32_t>(a.lo() & 0xffff);
+        hits.fetch_add(1, std::memory_order_relaxed);
+        if (a.hi() != (0xfe80000000000000ull | i) || m.b[2] != static_cast<std::uint8_t>(i) ||
+            m.b[3] != static_cast<std::uint8_t>(i >> 8) || m.b[4] != static_cast<std::uint8_t>(m.b[1] ^ i) ||
+            m.b[5] != 0x66)
+          torn.fetch_add(1);
+      });
+    }
+  });
+  writer.join();
+  writer2.join();
+  reader.join();
+  EXPECT_EQ(torn.load(), 0u);
+  EXPECT_GT(hits.load(), 0u);
+  EXPECT_LE(t.size(), t.capacity());
 }
 
 TEST(Ipv6Port, AddressesGroupsAndStates) {
