@@ -60,67 +60,6 @@ std::vector<unsigned> allowed_cpus() {
   return out;
 }
 
-// Reads the configuration as start-up did (file, then command-line
-// overrides); throws ConfigError.
-using ConfigLoader = std::function<Config()>;
-
-// Whole-config reload as one transaction: the file again (a bad one is
-// refused with file:line:key and changes nothing), keys that cannot change
-// live refused with the restart they need, then the stores re-read from
-// disk and the TLS settings applied through the control plane. Returns ""
-// or why nothing changed (SIGHUP logs it; turnpikectl reload prints it).
-std::string reload(control::Plane* plane, Config& cur, const ConfigLoader& load, const char* source) {
-  Config next;
-  try {
-    next = load();
-  } catch (const ConfigError& e) {
-    log(LogLevel::Error, "%s: reload refused, nothing changed: %s", source, e.what());
-    if (plane) plane->emit({"Configuration Change Refused", {{"Detail", e.what()}, {"Source", source}}, 2});
-    return std::string("reload refused, nothing changed: ") + e.what();
-  }
-  const std::vector<std::string> restart = restart_only_changes(cur, next);
-  if (!restart.empty()) {
-    std::string keys;
-    for (auto& k : restart) keys += (keys.empty() ? "" : ", ") + k;
-    const std::string msg = "these changes need a restart (systemctl restart turnpike): " + keys;
-    log(LogLevel::Error, "%s: reload refused, nothing changed: %s", source, msg.c_str());
-    if (plane) plane->emit({"Configuration Change Refused", {{"Detail", msg}, {"Source", source}}, 2});
-    return "reload refused, nothing changed: " + msg;
-  }
-  if (!plane) {
-    cur = next;
-    log(LogLevel::Info, "%s: configuration re-read (no stores configured)", source);
-    return {};
-  }
-  // The config's EKU mode, when given, is part of the same reload.
-  control::Transaction t = plane->stores().begin();
-  if (!next.stores_eku_mode.empty() && next.stores_eku_mode != cur.stores_eku_mode) {
-    control::EkuMode m;
-    if (control::parse_eku_mode(next.stores_eku_mode, m)) t.set_eku_mode(m);
-  }
-  const control::TlsSettings ts = tls_settings(next);
-  control::Plane::Change c;
-  c.settings = &ts;
-  c.stores = t.dirty() ? &t : nullptr;
-  c.reread_stores = !t.dirty();  // turnpike-certs may have changed the directory
-  c.source = source;
-  const control::ApplyResult r = plane->apply(c);
-  if (!r.ok) {
-    log(LogLevel::Error, "%s: reload refused, the running configuration and certificates stay: %s", source,
-        r.error.c_str());
-    return "reload refused, the running configuration and certificates stay: " + r.error;
-  }
-  cur = next;
-  for (auto& n : r.warnings) log(LogLevel::Info, "TLS (reload): %s", n.c_str());
-  auto snap = plane->publisher().current_shared();
-  log(LogLevel::Info,
-      "%s: snapshot %llu published (stores generation %llu, trust epoch %llu, built in %lld us); open connections "
-      "keep their session",
-      source, static_cast<unsigned long long>(r.generation), static_cast<unsigned long long>(snap->store_generation),
-      static_cast<unsigned long long>(snap->trust_epoch), static_cast<long long>(r.build_time.count()));
-  return {};
-}
-
 int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   LogLevel lvl = LogLevel::Info;
   parse_log_level(cfg.log_level.c_str(), lvl);
@@ -440,7 +379,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
       return d->start(std::move(req), std::move(done));
     };
     hooks.reload = [&, p = plane.get()](const std::string& source) {
-      return reload(p, cfg, reload_config, source.c_str());
+      return reload_config_file(p, cfg, reload_config, source.c_str());
     };
     ctl = std::make_unique<control::ControlServer>(*plane, std::move(hooks), co);
     if (std::string err = ctl->open(); !err.empty()) {
@@ -505,7 +444,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     else usleep(50 * 1000);
     diagnostics->poll();
     const std::uint64_t now = rte_get_tsc_cycles();
-    if (g_reload.exchange(false, std::memory_order_relaxed)) reload(plane.get(), cfg, reload_config, "SIGHUP");
+    if (g_reload.exchange(false, std::memory_order_relaxed)) reload_config_file(plane.get(), cfg, reload_config, "SIGHUP");
     if (g_dump.exchange(false, std::memory_order_relaxed)) {
       log(LogLevel::Info, "counters (SIGUSR1):\n%s", worker::format_stats(*rt).c_str());
     }

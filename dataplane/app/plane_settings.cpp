@@ -1,5 +1,7 @@
 #include "plane_settings.hpp"
 
+#include "turnpike/log.hpp"
+
 namespace turnpike {
 
 namespace {
@@ -98,6 +100,58 @@ std::vector<std::string> restart_only_changes(const Config& cur, const Config& n
   differs("metrics.listen", live.metrics_listen == next.metrics_listen);
   if (out.empty()) out.emplace_back("other keys");
   return out;
+}
+
+std::string reload_config_file(control::Plane* plane, Config& cur, const ConfigLoader& load, const char* source) {
+  Config next;
+  try {
+    next = load();
+  } catch (const ConfigError& e) {
+    log(LogLevel::Error, "%s: reload refused, nothing changed: %s", source, e.what());
+    if (plane) plane->emit({"Configuration Change Refused", {{"Detail", e.what()}, {"Source", source}}, 2});
+    return std::string("reload refused, nothing changed: ") + e.what();
+  }
+  const std::vector<std::string> restart = restart_only_changes(cur, next);
+  if (!restart.empty()) {
+    std::string keys;
+    for (auto& k : restart) keys += (keys.empty() ? "" : ", ") + k;
+    const std::string msg = "these changes need a restart (systemctl restart turnpike): " + keys;
+    log(LogLevel::Error, "%s: reload refused, nothing changed: %s", source, msg.c_str());
+    if (plane) plane->emit({"Configuration Change Refused", {{"Detail", msg}, {"Source", source}}, 2});
+    return "reload refused, nothing changed: " + msg;
+  }
+  if (!plane) {
+    cur = next;
+    log(LogLevel::Info, "%s: configuration re-read (no stores configured)", source);
+    return {};
+  }
+  // The config's EKU mode, when given, is part of the same reload.
+  control::Transaction t = plane->stores().begin();
+  if (!next.stores_eku_mode.empty() && next.stores_eku_mode != cur.stores_eku_mode) {
+    control::EkuMode m;
+    if (control::parse_eku_mode(next.stores_eku_mode, m)) t.set_eku_mode(m);
+  }
+  const control::TlsSettings ts = tls_settings(next);
+  control::Plane::Change c;
+  c.settings = &ts;
+  c.stores = t.dirty() ? &t : nullptr;
+  c.reread_stores = !t.dirty();  // turnpike-certs may have changed the directory
+  c.source = source;
+  const control::ApplyResult r = plane->apply(c);
+  if (!r.ok) {
+    log(LogLevel::Error, "%s: reload refused, the running configuration and certificates stay: %s", source,
+        r.error.c_str());
+    return "reload refused, the running configuration and certificates stay: " + r.error;
+  }
+  cur = next;
+  for (auto& n : r.warnings) log(LogLevel::Info, "TLS (reload): %s", n.c_str());
+  auto snap = plane->publisher().current_shared();
+  log(LogLevel::Info,
+      "%s: snapshot %llu published (stores generation %llu, trust epoch %llu, built in %lld us); open connections "
+      "keep their session",
+      source, static_cast<unsigned long long>(r.generation), static_cast<unsigned long long>(snap->store_generation),
+      static_cast<unsigned long long>(snap->trust_epoch), static_cast<long long>(r.build_time.count()));
+  return {};
 }
 
 }  // namespace turnpike
