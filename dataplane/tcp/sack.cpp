@@ -1,147 +1,171 @@
-// SACK-based loss recovery (RFC 6675) on the sender: a bounded scoreboard of
-// SACKed ranges above SND.UNA, IsLost, Pipe and NextSeg.
+// SACK-based loss recovery (RFC 6675) on the sender, over a ring of transmit
+// records (one per segment sent, RFC 8985 §6.1): SACKed and lost marks, Pipe,
+// NextSeg and the recovery output loop. Which segments are lost is RACK's
+// call (rack.cpp, RFC 8985 replaces RFC 6675's DupThresh IsLost).
 #include <algorithm>
 
 #include "turnpike/tcp/stack.hpp"
 
 namespace turnpike::tcp {
 
-namespace {
-constexpr unsigned kDupThresh = 3;  // RFC 6675 §2
+// A ring for the connection, taken from the record pool on first use. False
+// when it is full (or the pool is empty): new data then waits for ACKs, like
+// a full congestion window.
+bool Stack::seg_room(Tcb& t) {
+  if (!t.segs) {
+    t.segs = reinterpret_cast<SentSeg*>(seg_pool_.get());
+    t.seg_head = t.seg_count = 0;
+    if (!t.segs) return false;
+  }
+  return t.seg_count <= seg_mask_;
 }
 
-// Merge the peer's blocks (RFC 2018 §4), ignoring any that are not within
-// (SND.UNA, SND.MAX]: D-SACKs (RFC 2883), stale or forged blocks.
-void Stack::sack_update(Tcb& t, const Header& h) {
-  // Drop what the cumulative ACK now covers.
-  unsigned k = 0;
-  for (unsigned i = 0; i < t.sacked_count; ++i) {
-    if (t.sacked[i].right <= t.snd_una) continue;
-    OooRange r = t.sacked[i];
-    if (r.left < t.snd_una) r.left = t.snd_una;
-    t.sacked[k++] = r;
+void Stack::seg_push(Tcb& t, Seq start, Seq end) {
+  if (!t.rack_init) {  // RACK.fack and RACK.end_seq start at the first data byte
+    t.rack_init = true;
+    t.rack_fack = t.rack_end = start;
+    t.xmit_last = static_cast<std::uint32_t>(now_);
   }
-  t.sacked_count = static_cast<std::uint8_t>(k);
-  for (unsigned b = 0; b < h.opt.sack_count; ++b) {
-    Seq l = h.opt.sack[b].left, r = h.opt.sack[b].right;
-    if (!(l < r) || r <= t.snd_una || r > t.snd_max || seq_dist(l, r) > t.sndbuf.capacity()) continue;
-    if (l < t.snd_una) l = t.snd_una;
-    OooRange out[kMaxOoo + 1];
-    unsigned n = 0;
-    bool placed = false;
-    for (unsigned i = 0; i < t.sacked_count; ++i) {
-      const OooRange& g = t.sacked[i];
-      if (g.right < l) {
-        out[n++] = g;
-      } else if (r < g.left) {
-        if (!placed) out[n++] = {l, r};
-        placed = true;
-        out[n++] = g;
-      } else {
-        l = seq_min(l, g.left);
-        r = seq_max(r, g.right);
-      }
+  SentSeg& r = seg(t, t.seg_count++);
+  r.start = start;
+  r.end = end;
+  r.xmit_us = stamp(t, false);
+  r.flags = 0;
+}
+
+// Transmit stamps never go back, and a retransmission is stamped after
+// everything sent before it even within one microsecond, so RACK_sent_after
+// (RFC 8985 §6.2) orders it after the originals it follows.
+std::uint32_t Stack::stamp(Tcb& t, bool retransmission) noexcept {
+  std::uint32_t x = static_cast<std::uint32_t>(now_);
+  const auto ahead = static_cast<std::int32_t>(x - t.xmit_last);
+  if ((ahead < 0 || (retransmission && ahead == 0))) x = t.xmit_last + (retransmission ? 1 : 0);
+  t.xmit_last = x;
+  return x;
+}
+
+void Stack::seg_mark(Tcb& t, SentSeg& r, std::uint8_t set, std::uint8_t clear) noexcept {
+  const std::uint32_t len = seq_dist(r.start, r.end);
+  const std::uint8_t f = static_cast<std::uint8_t>((r.flags | set) & ~clear);
+  if ((f ^ r.flags) & kSegSacked) {
+    const bool on = f & kSegSacked;
+    t.sacked_bytes = on ? t.sacked_bytes + len : t.sacked_bytes - len;
+    t.sacked_segs = on ? t.sacked_segs + 1 : t.sacked_segs - 1;
+  }
+  if ((f ^ r.flags) & kSegLost) t.lost_bytes = (f & kSegLost) ? t.lost_bytes + len : t.lost_bytes - len;
+  r.flags = f;
+}
+
+// The cumulative ACK moved to `ack`: drop records below it, trim a record it
+// cuts, and hand the ring back once nothing is in flight.
+void Stack::seg_acked(Tcb& t, Seq ack) {
+  if (t.rack_init && t.rack_fack < ack) t.rack_fack = ack;
+  while (t.seg_count) {
+    SentSeg& r = seg(t, 0);
+    if (r.end <= ack) {
+      seg_mark(t, r, 0, kSegSacked | kSegLost);
+      t.seg_head = (t.seg_head + 1) & seg_mask_;
+      --t.seg_count;
+      continue;
     }
-    if (!placed) out[n++] = {l, r};
-    if (n > kMaxOoo) continue;  // bounded scoreboard: forget the block
-    std::copy(out, out + n, t.sacked);
-    t.sacked_count = static_cast<std::uint8_t>(n);
-  }
-}
-
-// RFC 6675 §4 IsLost: every unSACKed byte below the returned edge is lost
-// (DupThresh discontiguous SACKed ranges, or more than (DupThresh - 1) * SMSS
-// SACKed bytes, lie above it). In recovery the hole at SND.UNA counts as
-// lost once (NewReno's partial-ACK rule, RFC 6582, when SACK says nothing).
-Seq Stack::sack_lost_edge(const Tcb& t) const noexcept {
-  Seq edge = t.snd_una;
-  std::uint32_t bytes = 0;
-  for (unsigned i = t.sacked_count, n = 1; i-- > 0; ++n) {
-    bytes += seq_dist(t.sacked[i].left, t.sacked[i].right);
-    if (n >= kDupThresh || bytes > (kDupThresh - 1) * t.smss) {
-      edge = t.sacked[i].left;
-      break;
+    if (r.start < ack) {
+      const std::uint8_t f = r.flags & (kSegSacked | kSegLost);
+      seg_mark(t, r, 0, f);
+      r.start = ack;
+      seg_mark(t, r, f, 0);
     }
+    break;
   }
-  if (t.in_recovery && t.high_rxt <= t.snd_una && edge <= t.snd_una) edge = t.snd_una + 1;
-  return edge;
+  if (!t.seg_count) seg_free(t);
 }
 
-// RFC 6675 §4 SetPipe: unSACKed bytes not deemed lost, plus lost bytes that
-// were retransmitted (below HighRxt).
-std::uint32_t Stack::sack_pipe(const Tcb& t, Seq lost) const noexcept {
-  std::uint32_t pipe = 0;
-  auto hole = [&](Seq a, Seq b) {
-    if (!(a < b)) return;
-    const Seq lb = seq_min(b, seq_max(a, lost));  // [a, lb) lost, [lb, b) in flight
-    pipe += seq_dist(lb, b);
-    const Seq rx = seq_min(lb, seq_max(a, t.high_rxt));
-    pipe += seq_dist(a, rx);
-  };
-  Seq cur = t.snd_una;
-  for (unsigned i = 0; i < t.sacked_count; ++i) {
-    hole(cur, t.sacked[i].left);
-    cur = t.sacked[i].right;
-  }
-  hole(cur, t.snd_max);
-  return pipe;
+void Stack::seg_free(Tcb& t) {
+  if (t.segs) seg_pool_.put(reinterpret_cast<std::uint8_t*>(t.segs));
+  t.segs = nullptr;
+  t.seg_head = t.seg_count = 0;
+  t.sacked_bytes = t.lost_bytes = t.sacked_segs = 0;
 }
 
-// RFC 6675 §4 NextSeg rule 1: the first lost, not yet retransmitted byte.
-bool Stack::sack_next_lost(const Tcb& t, Seq lost, Seq& seq, std::uint32_t& len) const noexcept {
-  const Seq from = seq_max(t.high_rxt, t.snd_una);
-  Seq cur = t.snd_una;
-  for (unsigned i = 0; i <= t.sacked_count; ++i) {
-    const Seq end = i < t.sacked_count ? t.sacked[i].left : t.snd_max;
-    const Seq a = seq_max(cur, from);
-    if (a < end && a < lost) {
-      seq = a;
-      len = std::min<std::uint32_t>(seq_dist(a, end), t.smss);
-      return true;
-    }
-    if (i < t.sacked_count) cur = t.sacked[i].right;
+// RFC 6675 §4 NextSeg rule 1 with RACK's marks: the first lost segment.
+SentSeg* Stack::first_lost(Tcb& t) noexcept {
+  if (!t.lost_bytes) return nullptr;
+  for (std::uint32_t i = 0; i < t.seg_count; ++i)
+    if (seg(t, i).flags & kSegLost) return &seg(t, i);
+  return nullptr;
+}
+
+// RFC 6675 §4 SetPipe: what is neither SACKed nor lost is in the network
+// (a retransmitted segment is no longer lost: it is in flight again).
+std::uint32_t Stack::sack_pipe(const Tcb& t) const noexcept {
+  const std::uint32_t out = t.sacked_bytes + t.lost_bytes;
+  const std::uint32_t fl = flight(t);
+  return fl > out ? fl - out : 0;
+}
+
+// A segment that was never sent: the record goes in with it.
+bool Stack::send_new(Tcb& t, Seq seq, std::uint32_t len, std::uint8_t flags) {
+  if (!seg_room(t)) {
+    ++ctr_.rack_no_record;
+    return false;
   }
-  return false;
+  if (!emit(t, seq, len, flags)) return false;
+  seg_push(t, seq, seq + len + ((flags & flag::fin) ? 1 : 0));
+  return true;
+}
+
+// Sends a record again, whole (records never exceed one SMSS).
+bool Stack::resend(Tcb& t, SentSeg& r) {
+  std::uint32_t len = seq_dist(r.start, r.end);
+  std::uint8_t fl = flag::ack;
+  if (t.wr_shutdown && r.end == t.snd_end + 1) {
+    fl |= flag::fin;
+    --len;
+  }
+  if (!emit(t, r.start, len, fl)) return false;
+  ++ctr_.retransmits;
+  ++t.retransmits;
+  seg_mark(t, r, kSegRetrans, kSegLost | kSegRtoLost);
+  r.xmit_us = stamp(t, true);
+  if (t.rtt_timing && t.rtt_seq >= r.start) t.rtt_timing = false;  // Karn
+  return true;
 }
 
 void Stack::sack_enter_recovery(Tcb& t) {
-  // RFC 6675 §5 step 4: RecoveryPoint = HighData, cwnd = ssthresh, and the
-  // first segment presumed lost goes out now.
+  // RFC 6675 §5 step 4 (entered on RACK's loss marks, RFC 8985 §8):
+  // RecoveryPoint = HighData, cwnd = ssthresh, and the first lost segment
+  // goes out now whatever the pipe says.
   ++ctr_.fast_retransmits;
   ++ctr_.sack_recoveries;
   t.ssthresh = reduce(t);
   t.cwnd = t.ssthresh;
   t.recover = t.snd_max;
   t.in_recovery = true;
-  t.high_rxt = t.snd_una;
-  const Seq lo = data_lo(t);
-  const Seq end = retransmit_first(t);
-  t.high_rxt = end == lo ? lo + 1 : end;
+  t.rto_recovery = false;
+  t.dupacks = 0;
+  t.tlp_on = false;  // this reduction answers the TLP episode too
+  if (SentSeg* r = first_lost(t)) {
+    const bool again = r->flags & kSegRetrans;
+    if (resend(t, *r)) {
+      ++ctr_.rack_retransmits;
+      if (again) ++ctr_.rack_lost_retransmits;
+    }
+  }
 }
 
-// RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send NextSeg.
+// RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send NextSeg: lost
+// segments first, then new data the peer's window allows.
 void Stack::sack_output(Tcb& t) {
   for (int guard = 0; guard < 1024; ++guard) {
-    const Seq lost = sack_lost_edge(t);
-    const std::uint32_t pipe = sack_pipe(t, lost);
-    if (pipe + t.smss > t.cwnd) break;
-    Seq s;
-    std::uint32_t len;
-    if (sack_next_lost(t, lost, s, len)) {
-      std::uint8_t fl = flag::ack;
-      if (s >= t.snd_end) {  // only the FIN is missing
-        len = 0;
-        fl |= flag::fin;
+    if (sack_pipe(t) + t.smss > t.cwnd) break;
+    if (SentSeg* r = first_lost(t)) {
+      const std::uint8_t was = r->flags;
+      if (!resend(t, *r)) break;
+      if (was & kSegRtoLost) {
+        ++ctr_.rto_retransmits;
       } else {
-        len = std::min<std::uint32_t>(len, seq_dist(s, t.snd_end));
-        if (t.wr_shutdown && s + len == t.snd_end && t.snd_max > t.snd_end && len < t.smss) fl |= flag::fin;
+        ++ctr_.rack_retransmits;
+        if (was & kSegRetrans) ++ctr_.rack_lost_retransmits;
       }
-      if (!emit(t, s, len, fl)) break;
-      ++ctr_.retransmits;
-      ++ctr_.sack_retransmits;
-      ++t.retransmits;
-      t.high_rxt = s + len + ((fl & flag::fin) ? 1 : 0);
-      if (t.rtt_timing && t.rtt_seq >= s) t.rtt_timing = false;  // Karn
       continue;
     }
     // Rule 2: new data the peer's window allows.
@@ -149,12 +173,11 @@ void Stack::sack_output(Tcb& t) {
     const std::uint32_t avail = t.snd_max < t.snd_end ? seq_dist(t.snd_max, t.snd_end) : 0;
     const Seq wnd_edge = t.snd_una + t.snd_wnd;
     const std::uint32_t room = wnd_edge > t.snd_max ? seq_dist(t.snd_max, wnd_edge) : 0;
-    len = std::min<std::uint32_t>({avail, room, t.smss});
-    const bool fin = t.wr_shutdown && t.snd_max == t.snd_end - len && t.snd_max <= t.snd_end &&
-                     !(t.snd_max > t.snd_end);
-    if (len == 0 && !(fin && avail == 0)) break;
-    std::uint8_t fl = flag::ack | (fin ? flag::fin : 0);
-    if (!emit(t, t.snd_max, len, fl)) break;
+    const std::uint32_t len = std::min<std::uint32_t>({avail, room, t.smss});
+    const bool fin = t.wr_shutdown && t.snd_max + len == t.snd_end;
+    if (len == 0 && !fin) break;
+    const std::uint8_t fl = flag::ack | (fin ? flag::fin : 0);
+    if (!send_new(t, t.snd_max, len, fl)) break;
     t.snd_max += len + (fin ? 1 : 0);
     t.snd_nxt = t.snd_max;
     if (fin) break;

@@ -27,6 +27,18 @@ unsigned log2_ceil(std::uint64_t v) {
 bool synchronized(State s) {
   return s >= State::established;
 }
+
+// Bytes of one transmit record ring (RFC 8985 §6.1): room for a full send
+// buffer of MSS-sized segments plus slack, 64..4096 records.
+std::size_t seg_ring_bytes(const Config& c) {
+  const std::uint64_t chunk = std::uint64_t{1} << log2_ceil(c.chunk_size ? c.chunk_size : 1);
+  const std::uint64_t chunks = std::min<std::uint64_t>(
+      std::uint64_t{1} << log2_ceil(std::max<std::uint64_t>((c.sndbuf + chunk - 1) / chunk, 1)),
+      SeqBuffer::kMaxChunks);
+  const std::uint64_t segs = chunks * chunk / std::max<std::uint16_t>(c.mss, 64) + 16;
+  const std::uint64_t n = std::clamp<std::uint64_t>(std::uint64_t{1} << log2_ceil(segs), 64, 4096);
+  return static_cast<std::size_t>(n * sizeof(SentSeg));
+}
 }  // namespace
 
 const char* state_name(State s) noexcept {
@@ -49,8 +61,10 @@ Stack::Stack(const Config& cfg, SegmentSink& sink, std::uint64_t now_us)
       now_(now_us),
       wheel_(cfg.tick_us, now_us),
       pool_(cfg.chunk_size, cfg.max_chunks),
+      seg_pool_(seg_ring_bytes(cfg), cfg.max_connections, 16),
       next_ephemeral_(cfg.ephemeral_lo) {
   if (cfg_.max_ooo_ranges > kMaxOoo) cfg_.max_ooo_ranges = kMaxOoo;
+  seg_mask_ = static_cast<std::uint32_t>(seg_pool_.chunk_size() / sizeof(SentSeg)) - 1;
   if (cfg_.max_ooo_ranges == 0) cfg_.max_ooo_ranges = 1;
   if (cfg_.mss < 64) cfg_.mss = 64;
   auto chunks_for = [&](std::uint32_t bytes) {
@@ -96,6 +110,7 @@ Stack::~Stack() {
     wheel_.cancel(t.t_wait);
     t.sndbuf.release_all(pool_);
     t.rcvbuf.release_all(pool_);
+    seg_free(t);
   }
 }
 
@@ -165,6 +180,7 @@ void Stack::release(Tcb& t) {
   wheel_.cancel(t.t_wait);
   t.sndbuf.release_all(pool_);
   t.rcvbuf.release_all(pool_);
+  seg_free(t);
   std::uint32_t* p = &buckets_[bucket(t.laddr, t.lport, t.raddr, t.rport)];
   while (*p != t.idx) p = &tcbs_[*p].hnext;
   *p = t.hnext;
@@ -349,7 +365,9 @@ void Stack::challenge_ack(Tcb& t) {
 void Stack::arm_rto(Tcb& t) {
   std::uint64_t rto = std::uint64_t{t.rto_us} << t.backoff;
   if (rto > cfg_.rto_max_us) rto = cfg_.rto_max_us;
-  wheel_.arm(t.t_rexmit, now_ + rto);
+  t.rto_at = now_ + rto;
+  t.tmode = kModeRto;
+  wheel_.arm(t.t_rexmit, t.rto_at);
 }
 
 // Sends what the windows allow (RFC 5681 §3, RFC 9293 §3.8.6.2.1 sender SWS).
@@ -368,8 +386,11 @@ void Stack::output(Tcb& t, bool force) {
     sack_output(t);
     return;
   }
+  const bool rack = rack_on(t);
+  bool sent_new = false;
   for (;;) {
     if (t.snd_nxt < t.snd_una) t.snd_nxt = t.snd_una;
+    if (rack) t.snd_nxt = t.snd_max;  // RACK resends by record (sack.cpp), never go-back-N
     const std::uint32_t in_flight = seq_dist(t.snd_una, t.snd_nxt);
     // RFC 3042 limited transmit: one new segment per early duplicate ACK.
     const std::uint32_t cw = t.cwnd + (t.in_recovery ? 0 : std::uint32_t{t.dupacks} * t.smss);
@@ -394,7 +415,12 @@ void Stack::output(Tcb& t, bool force) {
     if (fin) fl |= flag::fin;
     const Seq seq = t.snd_nxt;
     const bool retrans = seq < t.snd_max;
-    if (!emit(t, seq, len, fl)) break;
+    if (rack) {
+      if (!send_new(t, seq, len, fl)) break;
+      sent_new = true;
+    } else if (!emit(t, seq, len, fl)) {
+      break;
+    }
     if (retrans) {
       ++ctr_.retransmits;
       ++t.retransmits;
@@ -415,6 +441,8 @@ void Stack::output(Tcb& t, bool force) {
     }
     if (fin) break;
   }
+  // RFC 8985 §7.2: (re)start the probe timer after new data.
+  if (sent_new && tlp_eligible(t)) tlp_arm(t);
   // RFC 9293 §3.8.6.1: nothing in flight, data waiting, window closed (or
   // too small to use): the persist timer probes or overrides.
   if (t.snd_una == t.snd_max && t.snd_nxt < t.snd_end && !t.t_rexmit.armed()) {
@@ -530,9 +558,17 @@ void Stack::on_rto(Tcb& t) {
     return;
   }
   if (t.snd_una == t.snd_max) return;  // nothing outstanding
+  if (rack_on(t) && t.tmode != kModeRto) {
+    rack_timer(t);
+    return;
+  }
   if (t.backoff >= cfg_.max_retries) {
     ++ctr_.timeouts;
     do_abort(t, Term::timeout);
+    return;
+  }
+  if (rack_on(t)) {
+    rack_rto(t);
     return;
   }
   ++ctr_.rto_timeouts;
@@ -544,7 +580,6 @@ void Stack::on_rto(Tcb& t) {
   t.dupacks = 0;
   t.recover = t.snd_max;  // RFC 6582 §3.2 step 4
   t.rtt_timing = false;   // Karn
-  t.sacked_count = 0;     // RFC 2018 §8: forget SACKed state after a timeout
   if (t.backoff < 30) ++t.backoff;
   // Go back: resend from the oldest unacknowledged byte (RFC 6298 §5.4).
   t.snd_nxt = seq_max(retransmit_first(t), t.snd_una);
@@ -608,6 +643,7 @@ void Stack::enter_time_wait(Tcb& t) {
   wheel_.cancel(t.t_rexmit);
   wheel_.cancel(t.t_delack);
   t.sndbuf.release_all(pool_);
+  seg_free(t);
   wheel_.arm(t.t_wait, now_ + cfg_.time_wait_us);
 }
 
@@ -1062,6 +1098,7 @@ void Stack::on_fin(Tcb& t) {
 
 void Stack::on_dup_ack(Tcb& t) {
   ++ctr_.rx_dup_acks;
+  if (t.sack_on) return;  // RACK decides (RFC 8985 replaces DupThresh)
   if (t.in_recovery) {
     // RFC 6582 §3.2 step 3 / RFC 5681 §3.2 step 4: inflate (SACK uses pipe).
     if (!t.sack_on) t.cwnd += t.smss;
@@ -1071,10 +1108,6 @@ void Stack::on_dup_ack(Tcb& t) {
   if (t.dupacks > 3) return;
   // RFC 6582 §3.2 step 2: enter only if the ACK covers more than recover.
   if (t.snd_una < t.recover) return;  // recover is one past the highest byte sent
-  if (t.sack_on) {
-    sack_enter_recovery(t);
-    return;
-  }
   ++ctr_.fast_retransmits;
   t.ssthresh = reduce(t);
   t.recover = t.snd_max;
@@ -1096,12 +1129,17 @@ void Stack::on_new_ack(Tcb& t, const Header& h, Seq ack) {
   }
   t.backoff = 0;
   // Congestion control: RFC 5681 §3.1, RFC 6582 §3.2 steps 3-5.
-  if (t.in_recovery) {
+  if (t.in_recovery && (ack >= t.recover || !t.rto_recovery)) {
     if (ack >= t.recover) {  // full ACK
       t.in_recovery = false;
       t.dupacks = 0;
+      // RFC 8985 §6.2 step 4: a widened reordering window lasts 16 recoveries.
+      if (t.reo_wnd_persist && --t.reo_wnd_persist == 0) t.reo_wnd_mult = 1;
       const std::uint32_t fl = seq_dist(ack, t.snd_max);
-      t.cwnd = std::min(t.ssthresh, std::max(fl, std::uint32_t{t.smss}) + t.smss);
+      if (t.rto_recovery)
+        t.rto_recovery = false;  // slow start goes on from the loss window
+      else
+        t.cwnd = std::min(t.ssthresh, std::max(fl, std::uint32_t{t.smss}) + t.smss);
     } else if (t.sack_on) {  // RFC 6675: pipe decides what goes out next
       ++ctr_.partial_acks;
     } else {  // partial ACK: retransmit the next hole, deflate
@@ -1129,6 +1167,7 @@ void Stack::on_new_ack(Tcb& t, const Header& h, Seq ack) {
     }
   }
   const Seq old_lo = data_lo(t);
+  if (t.segs) seg_acked(t, ack);
   t.snd_una = ack;
   // Keep `recover` trailing SND.UNA outside recovery so the RFC 6582 test
   // (SND.UNA >= recover) stays within 2^31 of it on long connections.
@@ -1184,18 +1223,14 @@ bool Stack::on_ack(Tcb& t, const Header& h) {
     return false;
   }
   const std::uint32_t new_wnd = std::uint32_t{h.window} << t.snd_wscale;
+  if (rack_on(t) && t.seg_count) rack_on_ack(t, h, ack);
   if (ack > t.snd_una) {
     on_new_ack(t, h, ack);
   } else if (ack == t.snd_una && h.payload_len == 0 && !h.has(flag::syn) && !h.has(flag::fin) &&
              new_wnd == t.snd_wnd && t.snd_una != t.snd_max) {
     on_dup_ack(t);  // RFC 5681 §2 duplicate ACK definition
   }
-  if (t.sack_on) {
-    sack_update(t, h);
-    // RFC 6675 §5 step 3: enough SACKed above SND.UNA means it is lost.
-    if (!t.in_recovery && t.sacked_count && t.snd_una >= t.recover && sack_lost_edge(t) > t.snd_una)
-      sack_enter_recovery(t);
-  }
+  if (rack_on(t)) rack_after_ack(t);
   // Window update (RFC 9293 §3.10.7.4: SND.WL1/SND.WL2 guard old segments).
   if (t.snd_wl1 < h.seq || (t.snd_wl1 == h.seq && t.snd_wl2 <= ack)) {
     t.snd_wnd = new_wnd;

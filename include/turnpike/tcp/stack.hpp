@@ -92,6 +92,9 @@ struct Config {
   std::uint32_t rto_min_us = 200'000;       // RFC 6298 §2.4 says 1 s; 200 ms as Linux
   std::uint32_t rto_max_us = 60'000'000;    // RFC 6298 §2.5
   std::uint32_t delack_us = 40'000;         // RFC 5681 §4.2: < 500 ms
+  // RFC 8985 §7.2 WCDelAckT: the peer's worst-case delayed ACK, added to the
+  // tail loss probe timeout when one segment is in flight.
+  std::uint32_t tlp_max_ack_delay_us = 200'000;
   std::uint64_t time_wait_us = 60'000'000;  // 2 MSL (RFC 9293 §3.4.2)
   // TIME_WAIT lives in compact entries apart from the control blocks, so it
   // never costs a new connection its block; this bounds them (oldest evicted
@@ -155,7 +158,17 @@ struct Config {
   X(fast_retransmits, "fast retransmits (RFC 5681 §3.2)")                          \
   X(partial_acks, "partial ACKs in recovery (RFC 6582 §3.2)")                     \
   X(sack_recoveries, "SACK-based loss recoveries entered (RFC 6675 §5)")          \
-  X(sack_retransmits, "retransmissions chosen by NextSeg (RFC 6675 §4)")          \
+  X(rack_marked_lost, "segments RACK marked lost (RFC 8985 §6.2 step 5)")          \
+  X(rack_retransmits, "retransmissions of segments RACK marked lost (NextSeg, RFC 6675 §4)") \
+  X(rack_lost_retransmits, "retransmissions found lost again by RACK, repaired without an RTO") \
+  X(rack_reo_timeouts, "RACK reordering timer expirations (RFC 8985 §6.2 step 5)")  \
+  X(rack_reordering, "segments delivered below RACK.fack: reordering seen (RFC 8985 §6.2)") \
+  X(rack_dsacks, "D-SACK blocks received (RFC 2883): RACK.reo_wnd widened (RFC 8985 §6.2)") \
+  X(rack_no_record, "new segments held back: transmit record ring full or record pool empty") \
+  X(rto_retransmits, "retransmissions of segments an RTO marked lost (RFC 8985 §6.3)") \
+  X(tlp_probes, "tail loss probes sent (RFC 8985 §7.3)")                         \
+  X(tlp_recoveries, "probes that repaired a loss: cwnd reduced (RFC 8985 §7.4)")  \
+  X(tlp_spurious, "probes found unnecessary by D-SACK or a duplicate ACK (RFC 8985 §7.4)") \
   X(persist_probes, "zero-window probes sent (RFC 9293 §3.8.6.1)")                 \
   X(challenge_acks, "challenge ACKs sent (RFC 5961)")                              \
   X(challenge_acks_limited, "challenge ACKs suppressed by the rate limit")         \
@@ -345,13 +358,32 @@ class Stack {
   void arm_rto(Tcb& t);
   void rtt_sample(Tcb& t, std::uint64_t r_us);
   std::uint32_t reduce(Tcb& t);
-  // SACK loss recovery (RFC 6675), sack.cpp
-  void sack_update(Tcb& t, const Header& h);
-  Seq sack_lost_edge(const Tcb& t) const noexcept;
-  std::uint32_t sack_pipe(const Tcb& t, Seq lost) const noexcept;
-  bool sack_next_lost(const Tcb& t, Seq lost, Seq& seq, std::uint32_t& len) const noexcept;
+  // SACK loss recovery (RFC 6675) on transmit records, sack.cpp
+  SentSeg& seg(Tcb& t, std::uint32_t i) noexcept { return t.segs[(t.seg_head + i) & seg_mask_]; }
+  bool seg_room(Tcb& t);
+  void seg_push(Tcb& t, Seq start, Seq end);
+  void seg_acked(Tcb& t, Seq ack);
+  void seg_free(Tcb& t);
+  void seg_mark(Tcb& t, SentSeg& r, std::uint8_t set, std::uint8_t clear) noexcept;
+  std::uint32_t stamp(Tcb& t, bool retransmission) noexcept;
+  SentSeg* first_lost(Tcb& t) noexcept;
+  bool send_new(Tcb& t, Seq seq, std::uint32_t len, std::uint8_t flags);
+  bool resend(Tcb& t, SentSeg& r);
+  std::uint32_t sack_pipe(const Tcb& t) const noexcept;
   void sack_enter_recovery(Tcb& t);
   void sack_output(Tcb& t);
+  // RACK-TLP (RFC 8985), rack.cpp; on connections with SACK
+  bool rack_on(const Tcb& t) const noexcept { return t.sack_on; }
+  void rack_on_ack(Tcb& t, const Header& h, Seq ack);
+  void rack_after_ack(Tcb& t);
+  std::uint64_t rack_reo_wnd(const Tcb& t) const noexcept;
+  std::uint64_t rack_detect_loss(Tcb& t);
+  void rack_arm(Tcb& t, std::uint64_t reo_timeout);
+  bool tlp_eligible(const Tcb& t) const noexcept;
+  void tlp_arm(Tcb& t);
+  void rack_timer(Tcb& t);
+  void rack_rto(Tcb& t);
+  void tlp_send(Tcb& t);
   void enter_time_wait(Tcb& t);
   void tw_insert(const Tcb& t);
   std::uint32_t tw_lookup(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr,
@@ -383,6 +415,8 @@ class Stack {
   std::uint64_t now_;
   TimerWheel wheel_;
   ChunkPool pool_;
+  ChunkPool seg_pool_;  // transmit record rings, one per connection with data in flight
+  std::uint32_t seg_mask_ = 0;
   std::vector<Tcb> tcbs_;
   std::vector<std::uint32_t> free_;
   std::vector<std::uint32_t> buckets_;

@@ -41,6 +41,19 @@ struct OooRange {
   Seq right;
 };
 
+// One transmitted segment on the send side, for RACK (RFC 8985 §6.1:
+// per-segment transmit time and SACK/lost/retransmitted state). Records cover
+// [SND.UNA, SND.MAX) in sequence order; a FIN counts as one byte of `end`.
+inline constexpr std::uint8_t kSegSacked = 1, kSegLost = 2, kSegRetrans = 4, kSegRtoLost = 8;
+struct SentSeg {
+  Seq start, end;
+  std::uint32_t xmit_us = 0;  // last transmission, low 32 bits of the microsecond clock
+  std::uint8_t flags = 0;
+};
+
+// What the retransmission timer currently stands for (one timer, RFC 8985 §8).
+enum TimerMode : std::uint8_t { kModeRto = 0, kModeReo = 1, kModeTlp = 2 };
+
 struct Tcb {
   // identity and table linkage
   std::uint32_t laddr = 0, raddr = 0;
@@ -100,10 +113,26 @@ struct Tcb {
   std::uint64_t last_rx_us = 0;  // keep-alive idleness
   OooRange ooo[kMaxOoo];
 
-  // sender scoreboard (RFC 6675)
-  OooRange sacked[kMaxOoo];
-  std::uint8_t sacked_count = 0;
-  Seq high_rxt;
+  // Sender scoreboard (RFC 6675 with RACK's IsLost, RFC 8985): a ring of
+  // transmit records held only while data is in flight (SACK connections).
+  SentSeg* segs = nullptr;
+  std::uint32_t seg_head = 0, seg_count = 0;
+  std::uint32_t sacked_bytes = 0, lost_bytes = 0, sacked_segs = 0;
+  // RACK (RFC 8985 §6.1)
+  std::uint64_t rack_xmit_us = 0;  // send time of the most recently sent delivered segment
+  Seq rack_end, rack_fack, dsack_round;
+  std::uint32_t rack_rtt_us = 0, rack_min_rtt_us = UINT32_MAX;
+  std::uint32_t xmit_last = 0;  // latest transmit stamp given out
+  std::uint64_t rto_at = 0;  // when the RTO is due (the timer may stand for TLP/REO first)
+  bool rack_init = false;
+  bool rack_reordering = false;
+  bool dsack_round_on = false;
+  bool rto_recovery = false;  // loss recovery after an RTO (slow start, RFC 8985 §6.3)
+  std::uint8_t reo_wnd_mult = 1, reo_wnd_persist = 0;
+  std::uint8_t tmode = kModeRto;
+  // TLP (RFC 8985 §7): one probe per episode
+  bool tlp_on = false, tlp_retrans = false;
+  Seq tlp_end;
 
   SeqBuffer sndbuf, rcvbuf;
   Timer t_rexmit, t_delack, t_wait;
