@@ -136,6 +136,22 @@ TEST(Egress, SilentRemoteTimesOutTheHandshake) {
   EXPECT_GE(r.net.now(), 1'000'000u + 300'000u);
 }
 
+// The remote host never answers SYNs: the handshake deadline covers the
+// connect too, so the inside is not held for the SYN retries.
+TEST(Egress, UnreachableRemoteTimesOutAtTheHandshakeDeadline) {
+  auto o = EgressRig::opts();
+  o.remote_ip = kC;
+  EgressRig r(o);
+  r.net.blackhole_lo = kC;
+  r.net.blackhole_hi = kC + 1;
+  auto c = connect_peer(*r.net.b, kInside);
+  ASSERT_TRUE(r.run([&] { return (c->eof || c->reset) && r.egress.live() == 0; }));
+  EXPECT_LT(r.net.now(), 1'000'000u + 1'000'000u);  // before the first SYN retransmission
+  EXPECT_EQ(r.egress.stats().handshakes_failed.load(), 1u);
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_EQ(r.events[0].detail, "handshake timeout");
+}
+
 TEST(Egress, RefusedConnectClosesTheInside) {
   EgressRig r;
   ASSERT_EQ(r.net.b->unlisten(0, kRemote), 0);

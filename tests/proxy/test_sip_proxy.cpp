@@ -414,3 +414,46 @@ TEST(ProxyCounters, NamesTelemetryAndMetricsRead) {
   EXPECT_EQ(up, 7u);
   EXPECT_EQ(names_of(rs).size(), 6u);
 }
+
+// A backend host that never answers: the active open times out (SYN
+// retries), the backend is marked failed and the held request gets a 503.
+TEST(SipProxy, SilentBackendHostTimesOutTheConnect) {
+  tcp::Config ca;
+  ca.syn_retries = 1;  // 1 + 2 s
+  auto po = SipRig::pool_opts({});
+  po.backends.push_back({kC, kBackend});
+  SipRig r(SipRig::opts(), po, ca);
+  r.net.blackhole_lo = kC;
+  r.net.blackhole_hi = kC + 1;
+  auto c = r.client();
+  c->send(request(3));
+  ASSERT_TRUE(r.run([&] { return c->got.find("\r\n\r\n") != std::string::npos; }, 10'000'000));
+  EXPECT_TRUE(c->got.starts_with("SIP/2.0 503 ")) << c->got;
+  EXPECT_EQ(r.px.stats().backend_failures.load(), 1u);
+  EXPECT_EQ(r.px.stats().no_backend.load(), 1u);
+  EXPECT_EQ(r.net.a->counters().timeouts.load(), 1u);
+}
+
+// A client that stops reading: the backend's bytes wait (bounded) and the
+// backend's window closes; all arrive once the client reads again.
+TEST(SipProxy, BackPressureFromTheClientHoldsTheBackend) {
+  SipRig r(SipRig::opts(), SipRig::pool_opts(), small_buffers());
+  auto c = r.client();
+  c->send(request(1));
+  ASSERT_TRUE(r.run([&] { return r.backend() && r.backend()->got == request(1); }));
+  c->paused = true;
+  const std::string big = tcptest::blob(2'000'000, 11);
+  r.backend()->send(big);
+  r.run([] { return false; }, 500'000);
+  const auto held = r.backend()->unsent();
+  EXPECT_GT(held, big.size() / 2);
+  r.run([] { return false; }, 500'000);
+  EXPECT_EQ(r.backend()->unsent(), held);
+  EXPECT_LE(r.net.a->chunks_in_use() * r.net.a->chunk_size(), 4u * 64 * 1024 + 3u * 64 * 1024);
+  c->resume();
+  ASSERT_TRUE(r.run([&] {
+    c->pump();
+    return c->got.size() == big.size();
+  }, 10'000'000));
+  EXPECT_EQ(c->got, big);
+}
