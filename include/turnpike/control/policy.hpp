@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "turnpike/control/certs.hpp"
+#include "turnpike/control/detail.hpp"
 
 namespace turnpike::control {
 
@@ -28,20 +29,6 @@ struct Verdict {
   bool would_fail_on = false;
 };
 
-inline constexpr std::string_view kDetailPurpose = "unsupported certificate purpose";
-inline constexpr std::string_view kDetailExpired = "certificate has expired";
-inline constexpr std::string_view kDetailNotYetValid = "certificate is not yet valid";
-inline constexpr std::string_view kDetailUnknownIssuer = "unable to get local issuer certificate";
-inline constexpr std::string_view kDetailRevoked = "certificate revoked";
-inline constexpr std::string_view kDetailBadSignature = "certificate signature failure";
-inline constexpr std::string_view kDetailHostname = "hostname mismatch";
-inline constexpr std::string_view kDetailInvalidCa = "invalid CA certificate";
-inline constexpr std::string_view kDetailHandshakeTimeout = "handshake timeout";
-inline constexpr std::string_view kDetailNoSharedCipher = "no shared cipher";
-inline constexpr std::string_view kDetailNoPeerCertificate = "peer did not return a certificate";
-inline constexpr std::string_view kDetailSelfSigned = "self-signed certificate";
-inline constexpr std::string_view kDetailVerifyFailed = "certificate verify failed";
-
 // Verdict on the peer's leaf certificate, given its chain is valid.
 Verdict verdict(const CertFacts& leaf, EkuMode mode, Role role);
 // Verdict on a CA certificate of the presented chain (RFC 5280 4.2.1.12 as
@@ -53,23 +40,6 @@ Verdict verdict_ca(const CertFacts& ca, EkuMode mode, Role role);
 Verdict verdict_path(const CertFacts& leaf, bool cas_allow_client, bool cas_allow_server, EkuMode mode, Role role);
 // Validity window (RFC 5280 4.1.2.5), now in Unix seconds.
 Verdict check_validity(const CertFacts& c, int64_t now);
-
-// Outcome of chain verification, as stored in the verdict cache.
-enum class ChainStatus : uint8_t { Ok, Expired, NotYetValid, UnknownIssuer, Revoked, BadSignature, Other, InvalidCa };
-// Header-only so that the certs library (trust store) can use it too.
-constexpr std::string_view chain_detail(ChainStatus s) {
-  switch (s) {
-    case ChainStatus::Ok: return {};
-    case ChainStatus::Expired: return kDetailExpired;
-    case ChainStatus::NotYetValid: return kDetailNotYetValid;
-    case ChainStatus::UnknownIssuer: return kDetailUnknownIssuer;
-    case ChainStatus::Revoked: return kDetailRevoked;
-    case ChainStatus::BadSignature: return kDetailBadSignature;
-    case ChainStatus::InvalidCa: return kDetailInvalidCa;
-    case ChainStatus::Other: break;
-  }
-  return kDetailVerifyFailed;
-}
 
 // Upload-time rules: does the certificate allow the role it is uploaded for?
 bool allows_client_auth(const CertFacts& c);  // clientAuth, any, or no EKU

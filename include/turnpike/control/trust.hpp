@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "turnpike/control/certs.hpp"
-#include "turnpike/control/policy.hpp"
+#include "turnpike/control/detail.hpp"
 
 namespace turnpike::control {
 
