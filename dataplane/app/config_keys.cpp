@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "turnpike/net/ipv6.hpp"
 #include "turnpike/net/wire.hpp"
 
 namespace turnpike::config_keys {
@@ -190,6 +191,20 @@ std::string show_endpoint(std::uint32_t ip, std::uint16_t port) {
   return net::endpoint_to_string({ip, port});
 }
 
+template <class T>
+Field<T> live(Field<T> f) {
+  f.live = true;
+  return f;
+}
+
+template <class T>
+Field<T> grouped(const char* group, Field<T> f) {
+  f.group = group;
+  return f;
+}
+
+const char* const kListenerGroup = "sip listeners (addresses, ports, timeouts)";
+
 // ---- sub-tables -----------------------------------------------------------------
 
 const std::vector<Field<Config::SniCert>> kSniFields = {
@@ -285,6 +300,32 @@ const std::vector<Field<port::PortOptions>>& port_keys() {
          p.gateway = *g;
        },
        [](const P& p) { return p.gateway ? quoted(net::ipv4_to_string(p.gateway)) : std::string(); }},
+      {"", "ipv6", "addr/prefix", "IPv6 global address and on-link prefix (RFC 4291); sets IPv6 on for the\n"
+       "port, with a link-local address from its MAC; both pass DAD (RFC 4862) at start.\n"
+       "The data plane answers ping and Neighbor Discovery; default: no IPv6", "\"2001:db8::1/64\"", nullptr,
+       [](P& p, const toml::node& n, const Where& w) {
+         const std::string s = read_string(n, w);
+         const auto a = net::parse_ipv6_prefix(s);
+         if (!a || a->len == 0) w.fail("\"" + s + "\" is not an IPv6 address/prefix (1..128)");
+         if (a->addr.is_unspecified() || a->addr.is_multicast() || a->addr.is_link_local() || a->addr.is_loopback() ||
+             a->addr.is_v4_mapped())
+           w.fail("\"" + s + "\" is not a global unicast address (the link-local one comes from the MAC)");
+         p.ipv6 = a->addr;
+         p.ipv6_prefix = a->len;
+       },
+       [](const P& p) {
+         return p.has_ipv6() ? quoted(p.ipv6.to_string() + "/" + std::to_string(p.ipv6_prefix)) : std::string();
+       }},
+      {"", "ipv6_gateway", "IPv6 address", "default router for IPv6, usually its link-local address; default: none",
+       "\"fe80::1\"", nullptr,
+       [](P& p, const toml::node& n, const Where& w) {
+         const std::string s = read_string(n, w);
+         const auto a = net::parse_ipv6(s);
+         if (!a || a->is_unspecified() || a->is_multicast() || a->is_loopback() || a->is_v4_mapped())
+           w.fail("\"" + s + "\" is not a unicast IPv6 address");
+         p.ipv6_gateway = *a;
+       },
+       [](const P& p) { return p.ipv6_gateway.is_unspecified() ? std::string() : quoted(p.ipv6_gateway.to_string()); }},
       number<P>("", "rx_desc", &P::rx_desc, 64, 16384, "RX descriptors per queue"),
       number<P>("", "tx_desc", &P::tx_desc, 64, 16384, "TX descriptors per queue"),
       number<P>("", "mtu", &P::mtu, 576, 9000, "IPv4 MTU; the TCP MSS is the smallest port's MTU - 40"),
@@ -329,13 +370,13 @@ const std::vector<Field<Config>>& keys() {
   using C = Config;
   static const std::vector<Field<C>> k = {
       // [eal]
-      {"eal", "args", "array of strings",
+      grouped<C>("eal (args, file_prefix)", {"eal", "args", "array of strings",
        "Extra EAL arguments. --no-huge/--no-pci suit vdev ports on a test box; on an\n"
        "appliance with a NIC, reserve hugepages (deploy/hugepages.sh) and drop them.",
        nullptr, nullptr, [](C& c, const toml::node& n, const Where& w) { c.eal_args = string_array(n, w); },
-       [](const C& c) { return show_array(c.eal_args, quoted); }},
-      text<C>("eal", "file_prefix", &C::file_prefix, "also the dpdk-telemetry.py -f argument"),
-      choice<C>("eal", "log_level", &C::log_level, {"debug", "info", "warn", "error"}, "daemon and EAL log level"),
+       [](const C& c) { return show_array(c.eal_args, quoted); }}),
+      grouped("eal (args, file_prefix)", text<C>("eal", "file_prefix", &C::file_prefix, "also the dpdk-telemetry.py -f argument")),
+      live(choice<C>("eal", "log_level", &C::log_level, {"debug", "info", "warn", "error"}, "daemon and EAL log level")),
       // [workers]
       number<C>("workers", "count", &C::workers, 1, 64, "one RX and one TX queue per worker on every port"),
       {"workers", "cpus", "CPU numbers 0..1023",
@@ -386,16 +427,16 @@ const std::vector<Field<Config>>& keys() {
       number<C>("mbuf", "cache", &C::mbuf_cache, 0, 512, "per-lcore mempool cache"),
       number<C>("mbuf", "data_room", &C::mbuf_data_room, 1024, 65535, "bytes per mbuf, headroom included"),
       // [stats]
-      number<C>("stats", "interval_s", &C::stats_interval_s, 0, 86400, "0: counters only on SIGUSR1 and at exit"),
+      live(number<C>("stats", "interval_s", &C::stats_interval_s, 0, 86400, "0: counters only on SIGUSR1 and at exit")),
       // [metrics]
-      {"metrics", "listen", "ip:port | off", "\"ip:port\", or \"off\"; a change needs a restart", nullptr, nullptr,
+      grouped<C>("metrics.listen", {"metrics", "listen", "ip:port | off", "\"ip:port\", or \"off\"; a change needs a restart", nullptr, nullptr,
        [](C& c, const toml::node& n, const Where& w) {
          const std::string v = read_string(n, w);
          if (v != "off" && !net::parse_endpoint(v))
            w.fail("\"" + v + "\": expected \"ip:port\" (e.g. \"127.0.0.1:9661\") or \"off\"");
          c.metrics_listen = v;
        },
-       [](const C& c) { return quoted(c.metrics_listen); }},
+       [](const C& c) { return quoted(c.metrics_listen); }}),
       // [tcp]
       number<C>("tcp", "max_connections", &C::tcp_max_connections, 16, 1 << 22, "control blocks per worker"),
       number<C>("tcp", "rcvbuf", &C::tcp_rcvbuf, 4096, 64 << 20, "bytes per connection and direction"),
@@ -428,13 +469,13 @@ const std::vector<Field<Config>>& keys() {
          });
        }},
       // [stores]
-      text<C>("stores", "dir", &C::stores_dir, "the stores' directory; unset: no TLS service",
-              "\"/var/lib/turnpike/stores\""),
-      choice<C>("stores", "eku_mode", &C::stores_eku_mode, {"on", "off"},
-                "\"SIP TLS Certificate ExtendedKeyUsage Checking Mode\"; unset: keep the stored one", "\"on\""),
+      grouped("stores.dir", text<C>("stores", "dir", &C::stores_dir, "the stores' directory; unset: no TLS service",
+              "\"/var/lib/turnpike/stores\"")),
+      live(choice<C>("stores", "eku_mode", &C::stores_eku_mode, {"on", "off"},
+                "\"SIP TLS Certificate ExtendedKeyUsage Checking Mode\"; unset: keep the stored one", "\"on\"")),
       // [sip]
-      number<C>("sip", "listen_port", &C::sip_port, 0, 65535, "used when no listeners are given; 0 = none"),
-      {"sip", "backends", "strings a.b.c.d[:port]", "SIP backends (port default 5060)", "[\"198.18.0.2:5060\"]",
+      grouped(kListenerGroup, number<C>("sip", "listen_port", &C::sip_port, 0, 65535, "used when no listeners are given; 0 = none")),
+      grouped<C>("sip backends", {"sip", "backends", "strings a.b.c.d[:port]", "SIP backends (port default 5060)", "[\"198.18.0.2:5060\"]",
        nullptr,
        [](C& c, const toml::node& n, const Where& w) {
          std::vector<std::pair<std::uint32_t, std::uint16_t>> v;
@@ -449,58 +490,58 @@ const std::vector<Field<Config>>& keys() {
          return c.sip_backends.empty() ? std::string() : show_array(c.sip_backends, [](const auto& b) {
            return quoted(show_endpoint(b.first, b.second));
          });
-       }},
-      choice<C>("sip", "balance", &C::sip_balance, {"round-robin", "least-connections"}, "per worker"),
-      number<C>("sip", "health_check_interval_ms", &C::sip_health_interval_ms, 0, 3600000,
-                "TCP connect checks; 0 = off (then a failed backend is skipped backend_retry_ms)"),
-      number<C>("sip", "health_check_timeout_ms", &C::sip_health_timeout_ms, 10, 600000, "a check's deadline"),
-      number<C>("sip", "backend_retry_ms", &C::sip_backend_retry_ms, 0, 3600000,
-                "without checks: how long a failed backend is skipped"),
-      flag<C>("sip", "proxy_v2", &C::sip_proxy_v2,
-              "HAProxy PROXY v2 header with the client's address and TLS TLVs"),
-      flag<C>("sip", "backend_tls", &C::sip_backend_tls, "TLS to backends, presenting the client store"),
-      text<C>("sip", "backend_tls_name", &C::sip_backend_tls_name,
-              "name backends must prove (RFC 5922 §7.1); default: their address", "\"core.example.net\""),
-      choice<C>("sip", "client_cert", &C::sip_client_cert, {"none", "request", "require"},
-                "client certificates on the listeners"),
-      tls_versions<C>("sip", &C::sip_tls_versions, "TLS versions of the listeners", false),
-      text<C>("sip", "ciphers", &C::sip_ciphers, "':'-separated wolfSSL/OpenSSL names; empty: AEAD suites only"),
-      text<C>("sip", "groups", &C::sip_groups, "key exchange, preference order (also P-384, P-521, ffdhe2048)"),
-      number<C>("sip", "handshake_timeout_ms", &C::sip_handshake_timeout_ms, 100, 600000,
-                "a handshake not finished by then is closed"),
-      flag<C>("sip", "session_tickets", &C::sip_session_tickets, "TLS 1.3 PSK tickets and TLS 1.2 tickets"),
-      text<C>("sip", "ticket_key_file", &C::sip_ticket_key_file,
+       }}),
+      grouped("sip backends", choice<C>("sip", "balance", &C::sip_balance, {"round-robin", "least-connections"}, "per worker")),
+      grouped("sip backends", number<C>("sip", "health_check_interval_ms", &C::sip_health_interval_ms, 0, 3600000,
+                "TCP connect checks; 0 = off (then a failed backend is skipped backend_retry_ms)")),
+      grouped("sip backends", number<C>("sip", "health_check_timeout_ms", &C::sip_health_timeout_ms, 10, 600000, "a check's deadline")),
+      grouped("sip backends", number<C>("sip", "backend_retry_ms", &C::sip_backend_retry_ms, 0, 3600000,
+                "without checks: how long a failed backend is skipped")),
+      grouped("sip backends", flag<C>("sip", "proxy_v2", &C::sip_proxy_v2,
+              "HAProxy PROXY v2 header with the client's address and TLS TLVs")),
+      grouped("sip backends", flag<C>("sip", "backend_tls", &C::sip_backend_tls, "TLS to backends, presenting the client store")),
+      grouped("sip backends", text<C>("sip", "backend_tls_name", &C::sip_backend_tls_name,
+              "name backends must prove (RFC 5922 §7.1); default: their address", "\"core.example.net\"")),
+      live(choice<C>("sip", "client_cert", &C::sip_client_cert, {"none", "request", "require"},
+                "client certificates on the listeners")),
+      live(tls_versions<C>("sip", &C::sip_tls_versions, "TLS versions of the listeners", false)),
+      live(text<C>("sip", "ciphers", &C::sip_ciphers, "':'-separated wolfSSL/OpenSSL names; empty: AEAD suites only")),
+      live(text<C>("sip", "groups", &C::sip_groups, "key exchange, preference order (also P-384, P-521, ffdhe2048)")),
+      grouped(kListenerGroup, number<C>("sip", "handshake_timeout_ms", &C::sip_handshake_timeout_ms, 100, 600000,
+                "a handshake not finished by then is closed")),
+      live(flag<C>("sip", "session_tickets", &C::sip_session_tickets, "TLS 1.3 PSK tickets and TLS 1.2 tickets")),
+      live(text<C>("sip", "ticket_key_file", &C::sip_ticket_key_file,
               "shared by several nodes: one base64 80-byte key per line, first encrypts;\n"
               "unset: keys generated and rotated here",
-              "\"/etc/turnpike/ticket.keys\""),
-      number<C>("sip", "ticket_rotate_s", &C::sip_ticket_rotate_s, 60, 7 * 86400,
-                "generated keys: a new one this often, the two before still decrypt"),
-      number<C>("sip", "ticket_lifetime_s", &C::sip_ticket_lifetime_s, 1, 7 * 86400,
-                "at most 7 days (RFC 8446 §4.6.1)"),
-      number<C>("sip", "max_header", &C::sip_max_header, 1024, 1 << 20, "RFC 3261 §18.3 framing limits: 513 beyond"),
-      number<C>("sip", "max_body", &C::sip_max_body, 0, 16 << 20, "bytes"),
-      flag<C>("sip", "keepalive_pong", &C::sip_keepalive_pong, "answer RFC 5626 CRLFCRLF pings at the edge"),
-      number<C>("sip", "verdict_cache", &C::verdict_cache_entries, 64, 1 << 24,
-                "peer-certificate verdicts cached (entries)"),
-      table_array<C, Config::SniCert>(
+              "\"/etc/turnpike/ticket.keys\"")),
+      live(number<C>("sip", "ticket_rotate_s", &C::sip_ticket_rotate_s, 60, 7 * 86400,
+                "generated keys: a new one this often, the two before still decrypt")),
+      live(number<C>("sip", "ticket_lifetime_s", &C::sip_ticket_lifetime_s, 1, 7 * 86400,
+                "at most 7 days (RFC 8446 §4.6.1)")),
+      grouped("sip limits", number<C>("sip", "max_header", &C::sip_max_header, 1024, 1 << 20, "RFC 3261 §18.3 framing limits: 513 beyond")),
+      grouped("sip limits", number<C>("sip", "max_body", &C::sip_max_body, 0, 16 << 20, "bytes")),
+      grouped("sip limits", flag<C>("sip", "keepalive_pong", &C::sip_keepalive_pong, "answer RFC 5626 CRLFCRLF pings at the edge")),
+      grouped("verdict_cache", number<C>("sip", "verdict_cache", &C::verdict_cache_entries, 64, 1 << 24,
+                "peer-certificate verdicts cached (entries)")),
+      live(table_array<C, Config::SniCert>(
           "sip", "sni_certificates", &C::sip_sni_certs, &kSniFields, "expected an array of {chain, key} tables",
           "expected a table {chain, key}",
           "More server certificates, chosen by the ClientHello's server_name (RFC 6066)",
-          "[{ chain = \"/etc/turnpike/sni/b.pem\", key = \"/etc/turnpike/sni/b.key\" }]"),
-      table_array<C, Config::SipListener>(
+          "[{ chain = \"/etc/turnpike/sni/b.pem\", key = \"/etc/turnpike/sni/b.key\" }]")),
+      grouped(kListenerGroup, table_array<C, Config::SipListener>(
           "sip", "listeners", &C::sip_listeners, &kListenerFields, "expected an array of tables",
           "expected a table {address, ...}",
           "Several listeners, each with its own TLS settings (unset keys: the values\n"
           "above): address, client_cert, tls_versions, ciphers, groups, handshake_timeout_ms",
           "[{ address = \"0.0.0.0:5061\" }, { address = \"198.18.0.1:5062\", client_cert = \"require\", "
-          "tls_versions = [\"1.3\"] }]"),
+          "tls_versions = [\"1.3\"] }]")),
       // [egress]
-      number<C>("egress", "handshake_timeout_ms", &C::egress_handshake_timeout_ms, 100, 600000,
-                "outbound handshakes"),
-      table_array<C, Config::EgressRoute>(
+      grouped("egress routes", number<C>("egress", "handshake_timeout_ms", &C::egress_handshake_timeout_ms, 100, 600000,
+                "outbound handshakes")),
+      grouped("egress routes", table_array<C, Config::EgressRoute>(
           "egress", "routes", &C::egress, &kRouteFields, "expected an array of tables",
           "expected a table {listen_port, remote, name}", "listen_port, remote (a.b.c.d[:port]) and name",
-          "[{ listen_port = 5070, remote = \"198.18.1.2:5061\", name = \"sip.peer.example\" }]"),
+          "[{ listen_port = 5070, remote = \"198.18.1.2:5061\", name = \"sip.peer.example\" }]")),
       // [events]
       text<C>("events", "file", &C::events_file, "the event log; default: the daemon log",
               "\"/var/log/turnpike/events.log\""),
@@ -526,11 +567,11 @@ const std::vector<Field<Config>>& keys() {
          return quoted(mode);
        }},
       // [diagnostics]
-      text<C>("diagnostics", "dir", &C::diagnostics_dir, "default: /var/lib/turnpike/diag", "\"/var/lib/turnpike/diag\""),
-      number<C>("diagnostics", "max_mb", &C::diagnostics_max_mb, 1, 4096, "capture bytes, all workers together"),
-      number<C>("diagnostics", "max_packets", &C::diagnostics_max_packets, 1, 100000000, "packets per snapshot"),
-      number<C>("diagnostics", "snaplen", &C::diagnostics_snaplen, 64, 262144, "bytes kept per packet"),
-      number<C>("diagnostics", "max_seconds", &C::diagnostics_max_seconds, 1, 3600, "longest capture"),
+      live(text<C>("diagnostics", "dir", &C::diagnostics_dir, "default: /var/lib/turnpike/diag", "\"/var/lib/turnpike/diag\"")),
+      live(number<C>("diagnostics", "max_mb", &C::diagnostics_max_mb, 1, 4096, "capture bytes, all workers together")),
+      live(number<C>("diagnostics", "max_packets", &C::diagnostics_max_packets, 1, 100000000, "packets per snapshot")),
+      live(number<C>("diagnostics", "snaplen", &C::diagnostics_snaplen, 64, 262144, "bytes kept per packet")),
+      live(number<C>("diagnostics", "max_seconds", &C::diagnostics_max_seconds, 1, 3600, "longest capture")),
   };
   return k;
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "turnpike/net/ipv6.hpp"
 #include "turnpike/net/wire.hpp"
 
 struct rte_mempool;
@@ -19,6 +20,11 @@ struct PortOptions {
   std::uint32_t ipv4 = 0;
   std::uint8_t prefix = 24;
   std::uint32_t gateway = 0;
+  // IPv6 (net::Ipv6Options): on when `ipv6` is set; link-local from the MAC.
+  net::Ipv6Addr ipv6;
+  std::uint8_t ipv6_prefix = 64;
+  net::Ipv6Addr ipv6_gateway;
+  bool has_ipv6() const { return !ipv6.is_unspecified(); }
   std::uint16_t rx_desc = 1024;
   std::uint16_t tx_desc = 1024;
   std::uint16_t mtu = 1500;
