@@ -9,21 +9,6 @@ constexpr std::size_t kRecord = 16384;  // TLS plaintext record size (RFC 8446 Â
 const std::string kNoFailure;
 }  // namespace
 
-const char* event_name(StreamEvent e) noexcept {
-  switch (e) {
-    case StreamEvent::Open: return "open";
-    case StreamEvent::Readable: return "readable";
-    case StreamEvent::Writable: return "writable";
-    case StreamEvent::PeerEof: return "peer-eof";
-    case StreamEvent::TlsFailed: return "tls-failed";
-    case StreamEvent::Timeout: return "timeout";
-    case StreamEvent::Reset: return "reset";
-    case StreamEvent::Error: return "error";
-    case StreamEvent::Closed: return "closed";
-  }
-  return "?";
-}
-
 Stream::Stream(tcp::Stack& st, StreamOwner& owner, std::size_t max_buffer)
     : st_(st), owner_(owner), max_(max_buffer), read_limit_(max_buffer) {}
 

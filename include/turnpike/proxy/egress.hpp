@@ -3,8 +3,9 @@
 // configured remote peer, presenting the client store's certificate
 // (eku-semantics.md: "when turnpike is the TLS client it presents the
 // client store") and requiring the remote to allow serverAuth and to prove
-// the configured name (RFC 5922 §7.1). Bytes are relayed unchanged both
-// ways with bounded buffers; nothing is parsed.
+// the configured name (RFC 5922 §7.1). Two legs (proxy::Stream), plain
+// inside and TLS outside; bytes are relayed unchanged both ways with
+// bounded buffers, nothing is parsed.
 #pragma once
 #include <atomic>
 #include <cstdint>

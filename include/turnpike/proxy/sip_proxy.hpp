@@ -1,9 +1,10 @@
-// SIP over TLS at the edge, per worker: inbound TLS connections on the
-// per-core TCP (tls::Session on the TCP buffers), SIP framing and limits
-// (RFC 3261 §18.3), RFC 5626 keep-alives answered here, one backend TCP
-// connection per client (round-robin over healthy backends, optional PROXY
-// v2 header), back-pressure both ways with bounded buffers, and the spec's
-// event line for every refused handshake.
+// SIP over TLS at the edge, per worker. Each client is a pair of legs
+// (proxy::Stream): the inbound TLS leg and one backend leg, plain or TLS
+// (round-robin over healthy backends, optional PROXY v2 header before
+// anything else). The policy between them: SIP framing and limits (RFC
+// 3261 §18.3), RFC 5626 keep-alives answered here, 503 when no backend is
+// left, back-pressure both ways with bounded buffers, and the spec's event
+// line for every refused handshake.
 #pragma once
 #include <atomic>
 #include <cstdint>

@@ -38,7 +38,6 @@ enum class StreamEvent : std::uint8_t {
   Error,      // TCP error, e.g. connect refused or retries ran out; tcp_error() (final)
   Closed,     // orderly end, both FINs done (final)
 };
-const char* event_name(StreamEvent e) noexcept;
 
 class Stream;
 

@@ -1,7 +1,8 @@
 // Plain TCP relay on the per-core stack: each accepted connection is joined
-// to an active open towards one configured target, bytes are piped both
-// ways with back-pressure (a full send buffer stops reading the other
-// side). Operators use it to forward a port; tests use it to exercise
+// to an active open towards one configured target (two plain
+// proxy::Stream legs), bytes are piped both ways with back-pressure (a
+// full send buffer stops reading the other side), a half-close passes
+// through in order. Operators use it to forward a port; tests use it to exercise
 // turnpike's active open against kernel servers.
 #pragma once
 #include <atomic>
