@@ -1,0 +1,1077 @@
+// turnpike-loadgen: SIP-over-TLS load from turnpike's own per-core stack in
+// client mode (DPDK port -> net::NetWorker ARP/IPv4 -> tcp::Stack -> one
+// proxy::Stream TLS leg per phone), so one core of client outruns what a
+// kernel-socket client could offer a turnpike core.
+//
+// Each simulated phone has its own TCP connection (its own source port) and
+// its own client certificate from a profile mix (pki.hpp), handshakes TLS
+// 1.2 or 1.3 (resuming with its last ticket when asked), then runs
+// REGISTER/OPTIONS transactions with think time and RFC 5626 §3.5.1 CRLF
+// keep-alives. Every answer is checked against its request (status line,
+// Call-ID, CSeq, top Via branch: RFC 3261 §8.1.3.3, §17.1.3). A connection
+// ended before its first answer is a refusal, checked against what the
+// target's EKU policy must do with that profile (eku-semantics.md).
+//
+// Optionally it also serves the target's plain SIP backend (--backend-port)
+// on the same stack, so a turnpike on the other end of a net_memif port
+// has everything it needs without a kernel.
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <queue>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../sipmsg.hpp"
+#include "hist.hpp"
+#include "pki.hpp"
+#include "turnpike/control/trust.hpp"
+#include "turnpike/glue/tcp_glue.hpp"
+#include "turnpike/net/neighbor.hpp"
+#include "turnpike/net/stack.hpp"
+#include "turnpike/port/port.hpp"
+#include "turnpike/proxy/stream.hpp"
+#include "turnpike/sip/framer.hpp"
+#include "turnpike/tls/engine.hpp"
+
+namespace {
+
+using namespace turnpike;
+using loadgen::Histogram;
+using loadgen::kProfileNames;
+using loadgen::kProfiles;
+using loadgen::Profile;
+
+std::atomic<bool> g_interrupted{false};
+void on_signal(int) { g_interrupted = true; }
+
+struct Options {
+  std::string device;
+  std::vector<std::string> eal;
+  std::string file_prefix = "tp-loadgen";
+  bool huge = false;
+  int cpu = -1;
+  std::uint32_t ip = 0, gateway = 0;
+  std::uint8_t prefix = 24;
+  std::uint32_t target_ip = 0;
+  std::uint16_t target_port = 5061;
+  unsigned phones = 10;
+  std::array<unsigned, kProfiles> mix{100, 0, 0, 0, 0, 0};
+  std::string tls = "1.3";  // 1.3 | 1.2 | mix
+  std::string groups = "P-256";
+  unsigned resume_pct = 0;
+  std::string server_ca, server_name;
+  std::string method = "REGISTER";  // REGISTER | OPTIONS | mix
+  unsigned per_conn = 0;           // transactions per connection, then close and reconnect (0: keep)
+  double think_ms = 0, keepalive_s = 0, ramp_s = 0, rate = 0, retry_ms = 100;
+  double duration = 10, timeout_ms = 5000, progress_s = 1, start_delay_s = 0;
+  std::uint64_t count = 0;
+  bool eku_on = true, require_cert = false;
+  std::string json, pki_dir;
+  std::uint16_t backend_port = 0;
+  unsigned body = 0;
+  bool busy_poll = false;
+  bool pki_only = false;
+  std::uint64_t max_errors = 0;
+  std::uint64_t time_wait_ms = 1000;
+  std::uint32_t max_connections = 16384;
+};
+
+[[noreturn]] void usage(const char* why) {
+  if (why) std::fprintf(stderr, "turnpike-loadgen: %s\n", why);
+  std::fprintf(stderr,
+      "usage: turnpike-loadgen --device DEV --ipv4 A.B.C.D/P --target A.B.C.D[:PORT] [options]\n"
+      " port and EAL:\n"
+      "  --device DEV        vdev (net_memif0,role=client,socket=/run/x.sock | net_af_packet0,iface=veth0 |\n"
+      "                      net_af_xdp0,iface=veth0 | net_tap0) or a PCI address\n"
+      "  --ipv4 A/P  --gateway A   our address on that port\n"
+      "  --cpu N               pin the loop to CPU N     --file-prefix P   EAL file prefix (tp-loadgen)\n"
+      "  --huge                use hugepages (default --no-huge)  --eal ARG   extra EAL argument (repeat)\n"
+      "  --busy-poll           never sleep when idle (default: adaptive, up to 100 us)\n"
+      " phones:\n"
+      "  --phones N            simulated phones, one TLS connection each (default 10)\n"
+      "  --mix P=W,...         certificate profiles by weight: clientauth serverauth noeku expired\n"
+      "                        untrusted nocert (default clientauth=100)\n"
+      "  --pki-dir DIR         where the phone PKI is made (DIR/ca.pem: trust it on the target;\n"
+      "                        an existing root there is reused)   --pki-only   make it and exit\n"
+      "  --eku-mode on|off     the target's EKU mode, for the expected refusals (default on)\n"
+      "  --require-cert        the target requires a client certificate (nocert refused)\n"
+      "  --server-ca FILE      CA bundle that verifies the target (required)\n"
+      "  --server-name NAME    name the target must prove (and SNI)\n"
+      "  --tls 1.3|1.2|mix     protocol version per phone (default 1.3)   --groups G (default P-256)\n"
+      "  --resume PCT          reconnections offering the last ticket (default 0)\n"
+      " transactions:\n"
+      "  --method REGISTER|OPTIONS|mix   --body N   pad requests to N bytes\n"
+      "  --per-conn N          transactions per connection, then close and reconnect (0: keep open)\n"
+      "  --think-ms T          pause after each answer   --keepalive-s K   CRLF ping when idle K s\n"
+      "  --ramp-s R            phones start spread over R s   --rate R   transactions/s (0: closed loop)\n"
+      "  --duration S (default 10, max 3600)  --count N   stop after N transactions\n"
+      "  --timeout-ms T        per transaction and handshake (default 5000)   --retry-ms T (100)\n"
+      "  --max-errors N        exit 0 up to N errors (default 0)\n"
+      " output:\n"
+      "  --json FILE           summary   --progress-s S   progress line period (default 1)\n"
+      " backend:\n"
+      "  --backend-port P      also answer plain SIP on our address:P (200 OK to every request)\n"
+      "  --start-delay-s S     serve the backend S seconds before the first phone starts\n");
+  std::exit(2);
+}
+
+bool parse_addr(std::string_view s, std::uint32_t& ip, std::uint16_t* port, std::uint8_t* prefix) {
+  const auto colon = s.find(':');
+  const auto slash = s.find('/');
+  const auto end = std::min(colon, slash);
+  auto a = net::parse_ipv4(s.substr(0, end));
+  if (!a) return false;
+  ip = *a;
+  if (colon != std::string_view::npos) {
+    if (!port) return false;
+    const long v = std::strtol(std::string(s.substr(colon + 1)).c_str(), nullptr, 10);
+    if (v < 1 || v > 65535) return false;
+    *port = static_cast<std::uint16_t>(v);
+  }
+  if (slash != std::string_view::npos) {
+    if (!prefix) return false;
+    const long v = std::strtol(std::string(s.substr(slash + 1)).c_str(), nullptr, 10);
+    if (v < 1 || v > 32) return false;
+    *prefix = static_cast<std::uint8_t>(v);
+  }
+  return true;
+}
+
+double num(const char* s, const char* what, double lo, double hi) {
+  char* end = nullptr;
+  const double v = std::strtod(s, &end);
+  if (!end || *end || !(v >= lo && v <= hi)) {
+    std::fprintf(stderr, "turnpike-loadgen: %s: '%s' is not a number in [%g, %g]\n", what, s, lo, hi);
+    std::exit(2);
+  }
+  return v;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  auto val = [&](int& i) -> const char* {
+    if (i + 1 >= argc) usage((std::string(argv[i]) + " needs a value").c_str());
+    return argv[++i];
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--device") o.device = val(i);
+    else if (a == "--eal") o.eal.push_back(val(i));
+    else if (a == "--file-prefix") o.file_prefix = val(i);
+    else if (a == "--huge") o.huge = true;
+    else if (a == "--busy-poll") o.busy_poll = true;
+    else if (a == "--cpu") o.cpu = int(num(val(i), "--cpu", 0, 1023));
+    else if (a == "--ipv4") { if (!parse_addr(val(i), o.ip, nullptr, &o.prefix)) usage("--ipv4 A.B.C.D/P"); }
+    else if (a == "--gateway") { if (!parse_addr(val(i), o.gateway, nullptr, nullptr)) usage("--gateway A.B.C.D"); }
+    else if (a == "--target") { if (!parse_addr(val(i), o.target_ip, &o.target_port, nullptr)) usage("--target A.B.C.D[:PORT]"); }
+    else if (a == "--phones") o.phones = unsigned(num(val(i), "--phones", 1, 100000));
+    else if (a == "--mix") {
+      o.mix.fill(0);
+      std::string s = val(i);
+      std::size_t pos = 0;
+      while (pos <= s.size()) {
+        const std::size_t comma = std::min(s.find(',', pos), s.size());
+        const std::string item = s.substr(pos, comma - pos);
+        const auto eq = item.find('=');
+        const std::string name = item.substr(0, eq);
+        unsigned k = 0;
+        while (k < kProfiles && kProfileNames[k] != name) ++k;
+        if (k == kProfiles) usage(("--mix: unknown profile '" + name + "'").c_str());
+        o.mix[k] = eq == std::string::npos ? 1 : unsigned(num(item.c_str() + eq + 1, "--mix weight", 0, 1e6));
+        pos = comma + 1;
+      }
+    }
+    else if (a == "--pki-dir") o.pki_dir = val(i);
+    else if (a == "--eku-mode") {
+      const std::string m = val(i);
+      if (m != "on" && m != "off") usage("--eku-mode on|off");
+      o.eku_on = m == "on";
+    }
+    else if (a == "--require-cert") o.require_cert = true;
+    else if (a == "--pki-only") o.pki_only = true;
+    else if (a == "--server-ca") o.server_ca = val(i);
+    else if (a == "--server-name") o.server_name = val(i);
+    else if (a == "--tls") {
+      o.tls = val(i);
+      if (o.tls != "1.3" && o.tls != "1.2" && o.tls != "mix") usage("--tls 1.3|1.2|mix");
+    }
+    else if (a == "--groups") o.groups = val(i);
+    else if (a == "--resume") o.resume_pct = unsigned(num(val(i), "--resume", 0, 100));
+    else if (a == "--method") {
+      o.method = val(i);
+      if (o.method != "REGISTER" && o.method != "OPTIONS" && o.method != "mix") usage("--method REGISTER|OPTIONS|mix");
+    }
+    else if (a == "--body") o.body = unsigned(num(val(i), "--body", 0, 60000));
+    else if (a == "--per-conn") o.per_conn = unsigned(num(val(i), "--per-conn", 0, 1e9));
+    else if (a == "--think-ms") o.think_ms = num(val(i), "--think-ms", 0, 3.6e6);
+    else if (a == "--keepalive-s") o.keepalive_s = num(val(i), "--keepalive-s", 0, 3600);
+    else if (a == "--ramp-s") o.ramp_s = num(val(i), "--ramp-s", 0, 3600);
+    else if (a == "--rate") o.rate = num(val(i), "--rate", 0, 1e8);
+    else if (a == "--duration") o.duration = num(val(i), "--duration", 0.1, 3600);
+    else if (a == "--count") o.count = std::uint64_t(num(val(i), "--count", 0, 1e15));
+    else if (a == "--timeout-ms") o.timeout_ms = num(val(i), "--timeout-ms", 1, 600000);
+    else if (a == "--retry-ms") o.retry_ms = num(val(i), "--retry-ms", 0, 600000);
+    else if (a == "--max-errors") o.max_errors = std::uint64_t(num(val(i), "--max-errors", 0, 1e15));
+    else if (a == "--json") o.json = val(i);
+    else if (a == "--start-delay-s") o.start_delay_s = num(val(i), "--start-delay-s", 0, 600);
+    else if (a == "--progress-s") o.progress_s = num(val(i), "--progress-s", 0.1, 3600);
+    else if (a == "--backend-port") o.backend_port = std::uint16_t(num(val(i), "--backend-port", 1, 65535));
+    else if (a == "--time-wait-ms") o.time_wait_ms = std::uint64_t(num(val(i), "--time-wait-ms", 0, 240000));
+    else if (a == "--max-connections") o.max_connections = std::uint32_t(num(val(i), "--max-connections", 16, 1 << 20));
+    else if (a == "-h" || a == "--help") usage(nullptr);
+    else usage(("unknown option " + a).c_str());
+  }
+  if (o.pki_only) {
+    if (o.pki_dir.empty()) usage("--pki-only needs --pki-dir");
+    return o;
+  }
+  if (o.device.empty()) usage("--device is required");
+  if (!o.ip) usage("--ipv4 is required");
+  if (!o.target_ip) usage("--target is required");
+  if (o.server_ca.empty()) usage("--server-ca is required (the target is always verified)");
+  unsigned w = 0;
+  for (unsigned x : o.mix) w += x;
+  if (!w) usage("--mix: all weights are 0");
+  if (o.pki_dir.empty()) o.pki_dir = "/tmp/turnpike-loadgen-pki." + std::to_string(getpid());
+  return o;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot read " + path);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+// --- counters ------------------------------------------------------------------
+
+struct PerProfile {
+  std::uint64_t phones = 0, attempts = 0, accepted = 0, refused = 0;
+  std::uint64_t refused_expected = 0, refused_unexpected = 0, accepted_unexpected = 0;
+};
+
+struct Stats {
+  std::uint64_t connects = 0, handshakes = 0, full = 0, resumed = 0, resume_offered = 0, resume_declined = 0;
+  std::uint64_t sent = 0, answered = 0, pings = 0, pongs = 0, closed = 0;
+  // Every request sent ends as one of: answered (2xx, matched), failed (an
+  // error: other status, mismatch, timeout, connection lost), or refused
+  // (in flight when the target refused the connection's certificate).
+  std::uint64_t txn_failed = 0, txn_refused = 0;
+  std::uint64_t backend_answered = 0;
+  std::uint64_t errors = 0;
+  std::map<std::string, std::uint64_t> by_kind;
+  std::array<PerProfile, kProfiles> profile{};
+  Histogram txn, hs_full, hs_resumed, interval_txn;
+};
+
+class Gen;
+
+// --- one simulated phone ---------------------------------------------------------
+
+class Phone final : public proxy::StreamOwner {
+ public:
+  enum class St : std::uint8_t { Idle, Handshaking, Ready, Waiting };
+  Phone(Gen& g, unsigned idx, Profile p, std::shared_ptr<const tls::Context> ctx, bool tls12)
+      : g_(g), idx_(idx), prof_(p), ctx_(std::move(ctx)), tls12_(tls12) {}
+  void on_stream(proxy::Stream& s, proxy::StreamEvent e) override;
+  void tick(std::uint64_t now);
+  void stop(std::uint64_t now);  // no new work: close when idle
+  St state() const { return st_; }
+  bool live() const { return s_ != nullptr; }
+  std::uint64_t due = 0;  // when tick() is wanted (0: not scheduled)
+  Profile profile() const { return prof_; }
+
+ private:
+  void connect(std::uint64_t now);
+  void send(std::uint64_t now);
+  void read(std::uint64_t now);
+  void answer(std::string_view m, std::uint64_t now);
+  void ended(const char* why, std::uint64_t now);
+  void finish(bool graceful, std::uint64_t next);
+
+  Gen& g_;
+  unsigned idx_;
+  Profile prof_;
+  std::shared_ptr<const tls::Context> ctx_;
+  bool tls12_;
+  std::unique_ptr<proxy::Stream> s_;
+  St st_ = St::Idle;
+  bool stopping_ = false, answered_on_conn_ = false, ping_out_ = false, offered_ = false;
+  unsigned conn_no_ = 0, cseq_ = 0, on_conn_ = 0;
+  std::uint64_t t_conn_ = 0, t_txn_ = 0, next_send_ = 0, last_io_ = 0;
+  std::string call_id_, branch_, method_;
+  tls::SavedSession saved_;
+};
+
+// --- the plain SIP backend (for a turnpike reached without a kernel) ------------
+
+struct BackendConn final : tcp::ConnHandler {
+  std::string in;
+  Stats* stats;
+  bool gone = false;
+  void on_readable(tcp::Stack& st, tcp::ConnId id) override {
+    for (auto d = st.peek(id); !d.empty(); d = st.peek(id)) {
+      in.append(reinterpret_cast<const char*>(d.data()), d.size());
+      st.consume(id, d.size());
+    }
+    std::size_t off = 0;
+    for (;;) {
+      const sip::Frame f = sip::frame(std::string_view(in).substr(off));
+      if (f.status == sip::Status::NeedMore) break;
+      if (f.status == sip::Status::Error) {
+        st.abort(id);
+        gone = true;
+        return;
+      }
+      if (f.status == sip::Status::KeepAlivePing) st.write(id, "\r\n", 2);
+      if (f.status == sip::Status::Message && f.is_request) {
+        const std::string r = sip::build_response(std::string_view(in).substr(off, f.header_len), 200, "OK");
+        if (!r.empty() && st.write(id, r.data(), r.size()) == static_cast<long>(r.size())) ++stats->backend_answered;
+      }
+      off += f.length;
+    }
+    in.erase(0, off);
+  }
+  void on_peer_closed(tcp::Stack& st, tcp::ConnId id) override {
+    st.close(id);
+    gone = true;
+  }
+  void on_reset(tcp::Stack&, tcp::ConnId) override { gone = true; }
+  void on_error(tcp::Stack&, tcp::ConnId, tcp::Error) override { gone = true; }
+  void on_closed(tcp::Stack&, tcp::ConnId) override { gone = true; }
+};
+
+struct Backend final : tcp::Listener {
+  Stats* stats = nullptr;
+  std::vector<std::unique_ptr<BackendConn>> conns;
+  tcp::ConnHandler* on_accept(tcp::Stack&, tcp::ConnId) override {
+    auto c = std::make_unique<BackendConn>();
+    c->stats = stats;
+    conns.push_back(std::move(c));
+    return conns.back().get();
+  }
+  void reap() { std::erase_if(conns, [](const auto& c) { return c->gone; }); }
+};
+
+// --- the generator ----------------------------------------------------------------
+
+class Gen {
+ public:
+  Gen(const Options& o, tcp::Stack& st, std::uint64_t tsc_hz) : o(o), st(st), tsc_hz_(tsc_hz) {}
+  const Options& o;
+  tcp::Stack& st;
+  Stats stats;
+  std::mt19937_64 rng{0x5eed};
+  std::vector<std::unique_ptr<Phone>> phones;
+  std::vector<std::unique_ptr<proxy::Stream>> graveyard;  // closed legs, freed outside their callbacks
+  bool stopping = false;
+
+  std::uint64_t now_us() const { return static_cast<std::uint64_t>((unsigned __int128)rte_rdtsc() * 1'000'000u / tsc_hz_); }
+  void schedule(Phone& p, std::uint64_t at) {
+    p.due = at;
+    heap_.push({at, &p});
+  }
+  void error(const std::string& kind, const std::string& detail = {}) {
+    ++stats.errors;
+    if (++stats.by_kind[kind] <= 3)
+      std::fprintf(stderr, "error: %s%s%s\n", kind.c_str(), detail.empty() ? "" : ": ", detail.c_str());
+  }
+  // A transaction may start now (target rate: token bucket); else when.
+  std::uint64_t may_send(std::uint64_t now) {
+    if (o.count && stats.sent >= o.count) return ~std::uint64_t(0);
+    if (o.rate <= 0) return 0;
+    const double burst = std::max(1.0, o.rate / 100);
+    tokens_ = std::min(burst, tokens_ + double(now - tokens_at_) * o.rate / 1e6);
+    tokens_at_ = now;
+    if (tokens_ >= 1) {
+      tokens_ -= 1;
+      return 0;
+    }
+    return now + static_cast<std::uint64_t>((1 - tokens_) * 1e6 / o.rate) + 1;
+  }
+  void run_due(std::uint64_t now) {
+    while (!heap_.empty() && heap_.top().at <= now) {
+      const Entry e = heap_.top();
+      heap_.pop();
+      if (e.p->due != e.at) continue;  // rescheduled since
+      e.p->due = 0;
+      e.p->tick(now);
+    }
+    graveyard.clear();
+  }
+  std::uint64_t next_due() const { return heap_.empty() ? ~std::uint64_t(0) : heap_.top().at; }
+  std::uint64_t tokens_at_ = 0;
+
+ private:
+  struct Entry {
+    std::uint64_t at;
+    Phone* p;
+    bool operator>(const Entry& o) const { return at > o.at; }
+  };
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;
+  std::uint64_t tsc_hz_;
+  double tokens_ = 0;
+};
+
+void Phone::connect(std::uint64_t now) {
+  auto& ps = g_.stats.profile[unsigned(prof_)];
+  s_ = std::make_unique<proxy::Stream>(g_.st, *this, 256 * 1024);
+  ++conn_no_;
+  on_conn_ = 0;
+  answered_on_conn_ = ping_out_ = false;
+  t_conn_ = last_io_ = now;
+  ++g_.stats.connects;
+  ++ps.attempts;
+  if (!s_->connect(g_.o.ip, g_.o.target_ip, g_.o.target_port)) {
+    g_.error("connect_failed", "the stack refused an active open (ports or connection slots exhausted)");
+    g_.graveyard.push_back(std::move(s_));
+    g_.schedule(*this, now + static_cast<std::uint64_t>(g_.o.retry_ms * 1000) + 1);
+    return;
+  }
+  offered_ = saved_ && std::uniform_int_distribution<unsigned>(0, 99)(g_.rng) < g_.o.resume_pct;
+  s_->start_tls(ctx_, g_.o.server_name, false, offered_ ? saved_ : tls::SavedSession{});
+  if (offered_) ++g_.stats.resume_offered;
+  st_ = St::Handshaking;
+  g_.schedule(*this, now + static_cast<std::uint64_t>(g_.o.timeout_ms * 1000));
+}
+
+void Phone::send(std::uint64_t now) {
+  if (const std::uint64_t later = g_.may_send(now)) {
+    if (later == ~std::uint64_t(0)) return stop(now);  // --count reached
+    next_send_ = later;
+    g_.schedule(*this, later);
+    return;
+  }
+  ++cseq_;
+  method_ = g_.o.method == "mix" ? (cseq_ % 2 ? "REGISTER" : "OPTIONS") : g_.o.method;
+  const std::string n = std::to_string(idx_), c = std::to_string(cseq_), k = std::to_string(conn_no_);
+  call_id_ = "lg" + n + "-" + k + "-" + c + "@loadgen.test";
+  branch_ = "z9hG4bK-lg" + n + "x" + k + "x" + c;  // RFC 3261 §8.1.1.7 magic cookie
+  const std::string ip = net::ipv4_to_string(g_.o.ip);
+  std::string r;
+  r.reserve(std::max<std::size_t>(g_.o.body, 512));
+  r += method_ + " sip:" + (g_.o.server_name.empty() ? net::ipv4_to_string(g_.o.target_ip) : g_.o.server_name) +
+       " SIP/2.0\r\n";
+  r += "Via: SIP/2.0/TLS " + ip + ";branch=" + branch_ + "\r\n";
+  r += "Max-Forwards: 70\r\n";
+  r += "From: <sip:phone" + n + "@loadgen.test>;tag=t" + n + "\r\n";
+  r += "To: <sip:phone" + n + "@loadgen.test>\r\n";
+  r += "Call-ID: " + call_id_ + "\r\n";
+  r += "CSeq: " + c + " " + method_ + "\r\n";
+  if (method_ == "REGISTER") r += "Contact: <sip:phone" + n + "@" + ip + ";transport=tls>;reg-id=1\r\nExpires: 3600\r\n";
+  const std::string tail = "Content-Length: 0\r\n\r\n";
+  const std::size_t pad = std::string_view("X-Pad: \r\n").size();
+  if (r.size() + tail.size() + pad < g_.o.body) r += "X-Pad: " + std::string(g_.o.body - r.size() - tail.size() - pad, 'x') + "\r\n";
+  r += tail;
+  s_->write(r);
+  ++g_.stats.sent;
+  t_txn_ = last_io_ = now;
+  st_ = St::Waiting;
+  g_.schedule(*this, now + static_cast<std::uint64_t>(g_.o.timeout_ms * 1000));
+}
+
+void Phone::tick(std::uint64_t now) {
+  switch (st_) {
+    case St::Idle:
+      if (!stopping_ && !g_.stopping) connect(now);
+      return;
+    case St::Handshaking:
+    case St::Waiting:
+      if (now - (st_ == St::Waiting ? t_txn_ : t_conn_) >= static_cast<std::uint64_t>(g_.o.timeout_ms * 1000)) {
+        if (st_ == St::Waiting) ++g_.stats.txn_failed;
+        g_.error(st_ == St::Waiting ? "transaction_timeout" : "handshake_timeout");
+        if (st_ == St::Handshaking) ++g_.stats.profile[unsigned(prof_)].refused;
+        finish(false, now + static_cast<std::uint64_t>(g_.o.retry_ms * 1000));
+      } else {
+        g_.schedule(*this, (st_ == St::Waiting ? t_txn_ : t_conn_) + static_cast<std::uint64_t>(g_.o.timeout_ms * 1000));
+      }
+      return;
+    case St::Ready: {
+      if (stopping_ || g_.stopping) return finish(true, 0);
+      if (now >= next_send_) return send(now);
+      const std::uint64_t ka = static_cast<std::uint64_t>(g_.o.keepalive_s * 1e6);
+      if (ka && now >= last_io_ + ka) {
+        s_->write("\r\n\r\n");  // RFC 5626 §3.5.1 ping; the pong is one CRLF
+        ++g_.stats.pings;
+        ping_out_ = true;
+        last_io_ = now;
+      }
+      g_.schedule(*this, ka ? std::min(next_send_, last_io_ + ka) : next_send_);
+      return;
+    }
+  }
+}
+
+void Phone::stop(std::uint64_t now) {
+  stopping_ = true;
+  if (st_ == St::Ready) finish(true, 0);
+  else if (st_ == St::Idle) due = 0;
+  (void)now;
+}
+
+void Phone::on_stream(proxy::Stream& s, proxy::StreamEvent e) {
+  if (&s != s_.get()) return;
+  const std::uint64_t now = g_.now_us();
+  switch (e) {
+    case proxy::StreamEvent::Open: {
+      ++g_.stats.handshakes;
+      const bool resumed = s.session() && s.session()->resumed();
+      (resumed ? g_.stats.resumed : g_.stats.full) += 1;
+      (resumed ? g_.stats.hs_resumed : g_.stats.hs_full).record(now - t_conn_);
+      if (offered_ && !resumed) ++g_.stats.resume_declined;
+      st_ = St::Ready;
+      next_send_ = now;
+      if (stopping_ || g_.stopping) return finish(true, 0);
+      send(now);
+      return;
+    }
+    case proxy::StreamEvent::Readable: return read(now);
+    case proxy::StreamEvent::Writable: return;
+    case proxy::StreamEvent::PeerEof: return ended("peer closed", now);
+    case proxy::StreamEvent::TlsFailed: return ended(("tls: " + s.failure()).c_str(), now);
+    case proxy::StreamEvent::Timeout: return ended("handshake timeout", now);
+    case proxy::StreamEvent::Reset: return ended("reset", now);
+    case proxy::StreamEvent::Error: return ended("tcp error", now);
+    case proxy::StreamEvent::Closed: return ended("closed", now);
+  }
+}
+
+void Phone::read(std::uint64_t now) {
+  for (;;) {
+    if (!s_) return;
+    const auto d = s_->peek();
+    if (d.empty()) break;
+    const sip::Frame f = sip::frame(d);
+    if (f.status == sip::Status::NeedMore) break;
+    if (f.status == sip::Status::Error) {
+      g_.error("bad_framing", std::string(sip::error_name(f.error)));
+      return finish(false, now + static_cast<std::uint64_t>(g_.o.retry_ms * 1000));
+    }
+    const std::string m(reinterpret_cast<const char*>(d.data()), f.length);
+    s_->consume(f.length);
+    last_io_ = now;
+    if (f.status == sip::Status::Ignore) {  // a pong
+      if (ping_out_) ++g_.stats.pongs;
+      ping_out_ = false;
+      continue;
+    }
+    if (f.status == sip::Status::KeepAlivePing) {
+      s_->write("\r\n");  // the server's ping: pong (RFC 5626 §4.4.1)
+      continue;
+    }
+    answer(m, now);
+  }
+  if (s_ && s_->eof() && st_ != St::Idle) ended("peer closed", now);
+}
+
+void Phone::answer(std::string_view m, std::uint64_t now) {
+  auto& ps = g_.stats.profile[unsigned(prof_)];
+  if (st_ != St::Waiting) return g_.error("unsolicited_message", std::string(m.substr(0, m.find('\r'))));
+  // RFC 3261 §17.1.3: the response matches the client transaction by the
+  // top Via's branch and the CSeq method; Call-ID and CSeq number too.
+  std::string_view via = tpbench::header(m, "Via", "v");
+  via = via.substr(0, via.find(','));
+  const bool is_response = m.starts_with("SIP/2.0 ") && m.size() > 12;
+  const int code = is_response ? std::atoi(std::string(m.substr(8, 3)).c_str()) : 0;
+  const std::string cseq = std::to_string(cseq_) + " " + method_;
+  const char* kind = nullptr;
+  if (!is_response) kind = "not_a_response";
+  else if (tpbench::header(m, "Call-ID", "i") != call_id_) kind = "callid_mismatch";
+  else if (tpbench::header(m, "CSeq") != cseq) kind = "cseq_mismatch";
+  else if (via.find("branch=" + branch_) == std::string_view::npos) kind = "via_branch_mismatch";
+  if (kind) {
+    // Not the answer to our request: the transaction stays open (its timeout).
+    return g_.error(kind, std::string(m.substr(0, 200)));
+  }
+  if (code >= 100 && code < 200) return;  // provisional: the final answer follows
+  if (code < 200 || code > 299) {
+    ++g_.stats.txn_failed;
+    g_.error("status_" + std::to_string(code));
+  } else {
+    ++g_.stats.answered;
+    g_.stats.txn.record(now - t_txn_);
+    g_.stats.interval_txn.record(now - t_txn_);
+  }
+  if (!answered_on_conn_) {
+    answered_on_conn_ = true;
+    ++ps.accepted;
+    if (!loadgen::expect_accepted(prof_, g_.o.eku_on, g_.o.require_cert)) {
+      ++ps.accepted_unexpected;
+      g_.error("accepted_unexpected", std::string(kProfileNames[unsigned(prof_)]));
+    }
+    if (s_->session()) {
+      tls::SavedSession sv = s_->session()->save();  // TLS 1.3: the ticket came after the handshake
+      if (sv) saved_ = std::move(sv);
+    }
+  }
+  ++on_conn_;
+  st_ = St::Ready;
+  const std::uint64_t think = static_cast<std::uint64_t>(g_.o.think_ms * 1000);
+  if (g_.o.per_conn && on_conn_ >= g_.o.per_conn) return finish(true, now + think);
+  next_send_ = now + think;
+  if (stopping_ || g_.stopping) return finish(true, 0);
+  if (!think) return send(now);
+  const std::uint64_t ka = static_cast<std::uint64_t>(g_.o.keepalive_s * 1e6);
+  g_.schedule(*this, ka ? std::min(next_send_, last_io_ + ka) : next_send_);
+}
+
+// The connection ended without our asking.
+void Phone::ended(const char* why, std::uint64_t now) {
+  if (!s_) return;
+  auto& ps = g_.stats.profile[unsigned(prof_)];
+  const bool want_ok = loadgen::expect_accepted(prof_, g_.o.eku_on, g_.o.require_cert);
+  if (!answered_on_conn_) {
+    // Refused (TLS 1.2: in the handshake; TLS 1.3: the server's alert after
+    // our Finished, before any answer).
+    ++ps.refused;
+    if (st_ == St::Waiting) ++g_.stats.txn_refused;
+    if (want_ok && offered_ && tls12_) {
+      // wolfSSL 5.5.4 fails a TLS 1.2 resumption the server declines
+      // (tls::Session): retry at once with a full handshake.
+      saved_ = {};
+      finish(false, now);
+      return;
+    }
+    if (want_ok) {
+      ++ps.refused_unexpected;
+      g_.error("refused_unexpected", std::string(kProfileNames[unsigned(prof_)]) + ": " + why);
+    } else {
+      ++ps.refused_expected;
+    }
+    saved_ = {};
+  } else if (st_ == St::Waiting) {
+    ++g_.stats.txn_failed;
+    g_.error("closed_in_transaction", why);
+  } else if (!stopping_ && !g_.stopping) {
+    g_.error("closed_by_peer", why);
+  }
+  finish(false, now + static_cast<std::uint64_t>(g_.o.retry_ms * 1000));
+}
+
+// Ends the connection; the next one at `next` (0: none).
+void Phone::finish(bool graceful, std::uint64_t next) {
+  if (s_) {
+    if (graceful) s_->close();  // close_notify, FIN (RFC 8446 §6.1)
+    else if (!s_->gone()) s_->abort();
+    g_.graveyard.push_back(std::move(s_));
+    ++g_.stats.closed;
+  }
+  st_ = St::Idle;
+  ping_out_ = false;
+  if (next && !stopping_ && !g_.stopping) g_.schedule(*this, next);
+  else due = 0;
+}
+
+// --- output ----------------------------------------------------------------------
+
+std::string json_escape(std::string_view s) {
+  std::string r;
+  for (char c : s) {
+    if (c == '"' || c == '\\') r += '\\', r += c;
+    else if (static_cast<unsigned char>(c) < 0x20) r += ' ';
+    else r += c;
+  }
+  return r;
+}
+
+std::string hist_json(const Histogram& h) {
+  char b[320];
+  std::snprintf(b, sizeof b,
+                "{\"count\": %" PRIu64 ", \"min\": %" PRIu64 ", \"mean\": %.1f, \"p50\": %" PRIu64 ", \"p90\": %" PRIu64
+                ", \"p99\": %" PRIu64 ", \"p999\": %" PRIu64 ", \"max\": %" PRIu64 "}",
+                h.count(), h.min(), h.mean(), h.quantile(0.5), h.quantile(0.9), h.quantile(0.99), h.quantile(0.999),
+                h.max());
+  return b;
+}
+
+void write_json(const Options& o, const Stats& s, double elapsed, bool ok, const std::string& path) {
+  std::string j = "{\n";
+  auto kv = [&j](const char* k, const std::string& v, bool last = false) {
+    j += "  \"" + std::string(k) + "\": " + v + (last ? "\n" : ",\n");
+  };
+  kv("tool", "\"turnpike-loadgen\"");
+  kv("target", "\"" + net::ipv4_to_string(o.target_ip) + ":" + std::to_string(o.target_port) + "\"");
+  kv("device", "\"" + json_escape(o.device) + "\"");
+  kv("phones", std::to_string(o.phones));
+  kv("tls", "\"" + o.tls + "\"");
+  kv("method", "\"" + o.method + "\"");
+  kv("eku_mode", o.eku_on ? "\"on\"" : "\"off\"");
+  kv("elapsed_s", std::to_string(elapsed));
+  kv("connects", std::to_string(s.connects));
+  kv("handshakes", std::to_string(s.handshakes));
+  kv("handshakes_full", std::to_string(s.full));
+  kv("handshakes_resumed", std::to_string(s.resumed));
+  kv("resume_offered", std::to_string(s.resume_offered));
+  kv("resume_declined", std::to_string(s.resume_declined));
+  kv("requests_sent", std::to_string(s.sent));
+  kv("answers_ok", std::to_string(s.answered));
+  kv("requests_failed", std::to_string(s.txn_failed));
+  kv("requests_refused_in_flight", std::to_string(s.txn_refused));
+  kv("requests_unaccounted", std::to_string(s.sent - s.answered - s.txn_failed - s.txn_refused));
+  kv("keepalive_pings", std::to_string(s.pings));
+  kv("keepalive_pongs", std::to_string(s.pongs));
+  kv("backend_answered", std::to_string(s.backend_answered));
+  char rate[64];
+  std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? double(s.answered) / elapsed : 0.0);
+  kv("transactions_per_s", rate);
+  std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? double(s.full) / elapsed : 0.0);
+  kv("full_handshakes_per_s", rate);
+  std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? double(s.resumed) / elapsed : 0.0);
+  kv("resumed_handshakes_per_s", rate);
+  kv("latency_us", hist_json(s.txn));
+  kv("handshake_full_us", hist_json(s.hs_full));
+  kv("handshake_resumed_us", hist_json(s.hs_resumed));
+  std::string e = "{";
+  for (auto& [k, v] : s.by_kind) e += (e.size() > 1 ? ", \"" : "\"") + k + "\": " + std::to_string(v);
+  kv("errors", std::to_string(s.errors));
+  kv("errors_by_kind", e + "}");
+  std::string p = "{";
+  for (unsigned i = 0; i < kProfiles; ++i) {
+    const auto& x = s.profile[i];
+    if (!x.phones) continue;
+    if (p.size() > 1) p += ", ";
+    p += "\"" + std::string(kProfileNames[i]) + "\": {\"phones\": " + std::to_string(x.phones) +
+         ", \"expect\": \"" +
+         (loadgen::expect_accepted(Profile(i), o.eku_on, o.require_cert) ? "accepted" : "refused") +
+         "\", \"attempts\": " + std::to_string(x.attempts) + ", \"accepted\": " + std::to_string(x.accepted) +
+         ", \"refused\": " + std::to_string(x.refused) + ", \"refused_expected\": " +
+         std::to_string(x.refused_expected) + ", \"refused_unexpected\": " + std::to_string(x.refused_unexpected) +
+         ", \"accepted_unexpected\": " + std::to_string(x.accepted_unexpected) + "}";
+  }
+  kv("profiles", p + "}");
+  kv("ok", ok ? "true" : "false", true);
+  j += "}\n";
+  std::ofstream(path) << j;
+}
+
+// --- EAL and port -----------------------------------------------------------------
+
+std::vector<std::string> eal_args(const Options& o) {
+  std::vector<std::string> a{"turnpike-loadgen", "--file-prefix", o.file_prefix, "--log-level", "5"};
+  if (!o.huge) a.insert(a.end(), {"--no-huge", "-m", "256"});
+  if (o.cpu >= 0) a.insert(a.end(), {"--lcores", "0@" + std::to_string(o.cpu)});
+  const port::PortOptions pc{.name = "lg0", .device = o.device};
+  if (pc.is_vdev()) {
+    a.insert(a.end(), {"--no-pci", "--vdev", port::effective_device(o.device, 1, port::af_packet_frames(o.max_connections, 100))});
+  } else {
+    a.insert(a.end(), {"-a", o.device});
+  }
+  a.insert(a.end(), o.eal.begin(), o.eal.end());
+  return a;
+}
+
+void sleep_us(std::uint64_t us) {
+  timespec ts{0, static_cast<long>(us * 1000)};
+  nanosleep(&ts, nullptr);
+}
+
+int run(const Options& o) {
+  // Certificates first: no EAL to tear down when openssl fails.
+  std::array<unsigned, kProfiles> count{};
+  std::vector<Profile> order;  // phone i's profile, interleaved by weight
+  {
+    unsigned wsum = 0;
+    for (unsigned w : o.mix) wsum += w;
+    std::array<double, kProfiles> credit{};
+    for (unsigned i = 0; i < o.phones; ++i) {
+      unsigned best = 0;
+      for (unsigned k = 0; k < kProfiles; ++k) {
+        credit[k] += double(o.mix[k]) / wsum;
+        if (credit[k] > credit[best]) best = k;
+      }
+      credit[best] -= 1;
+      ++count[best];
+      order.push_back(Profile(best));
+    }
+  }
+  const double t_pki = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  const loadgen::PhonePki pki = loadgen::make_pki(o.pki_dir, count);
+  std::fprintf(stderr, "pki: %u phone certificates in %s (%.2f s); the target must trust %s\n", o.phones,
+               o.pki_dir.c_str(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count() - t_pki,
+               pki.ca_pem.c_str());
+  if (o.pki_only) return 0;
+
+  tls::init_library();
+  auto trust = std::make_shared<control::TrustStore>();
+  if (auto e = trust->add_ca_bundle(slurp(o.server_ca)); !e.empty()) throw std::runtime_error("--server-ca: " + e);
+  control::VerdictCache server_cache(64);
+  const tls::Verifier verifier{trust, &server_cache, control::EkuMode::On, 1};
+
+  std::vector<std::string> args = eal_args(o);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  if (rte_eal_init(int(argv.size()), argv.data()) < 0) {
+    std::fprintf(stderr, "EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+    return 1;
+  }
+  const std::uint64_t tsc_hz = rte_get_tsc_hz();
+  rte_mempool* pool = rte_pktmbuf_pool_create("lg_mbuf", 32767, 256, 0, 2048 + 128, rte_socket_id());
+  if (!pool) {
+    std::fprintf(stderr, "mbuf pool: %s\n", rte_strerror(rte_errno));
+    return 1;
+  }
+  port::PortOptions pc;
+  pc.name = "lg0";
+  pc.device = o.device;
+  pc.ipv4 = o.ip;
+  pc.prefix = o.prefix;
+  pc.gateway = o.gateway;
+  const std::string dev = pc.is_vdev() ? args[std::find(args.begin(), args.end(), "--vdev") - args.begin() + 1] : o.device;
+  const port::PortInfo pi = port::setup_port(pc, dev, 1, pool);
+  std::fprintf(stderr, "port %s (%s) mac %s ipv4 %s/%u link %s\n", pi.name.c_str(), pi.driver.c_str(),
+               pi.mac.to_string().c_str(), net::ipv4_to_string(o.ip).c_str(), o.prefix, pi.link_up ? "up" : "down");
+
+  net::NeighborTable neigh(1024, 300 * tsc_hz);
+  net::PortNet pn;
+  pn.port_id = pi.port_id;
+  pn.mac = pi.mac;
+  pn.ip = o.ip;
+  pn.prefix = o.prefix;
+  pn.gateway = o.gateway;
+  pn.neigh = &neigh;
+  const std::uint16_t pid = pi.port_id;
+  net::NetWorker nw({pn}, pool, [pid](std::uint16_t, rte_mbuf** p, std::uint16_t n) { return rte_eth_tx_burst(pid, 0, p, n); },
+                    1024, net::NetTimers{tsc_hz / 5, 3 * tsc_hz});
+  tcp::Config tcfg;
+  tcfg.max_connections = o.max_connections;
+  tcfg.max_half_open = std::min<std::uint32_t>(o.max_connections, 8192);
+  tcfg.time_wait_us = o.time_wait_ms * 1000;  // many short connections from one address: ports come back soon
+  tcfg.ephemeral_lo = 1024;
+  tcfg.ephemeral_hi = 65535;
+  tcfg.max_chunks = std::max<std::uint32_t>(8192, o.max_connections * 4);
+  std::random_device rd;
+  tcfg.secret = tcp::SipKey{(std::uint64_t(rd()) << 32) | rd(), (std::uint64_t(rd()) << 32) | rd()};
+  glue::TcpGlue glue(nw, pool, tcfg, tsc_hz, 0, {}, 0, pi.tx_csum_offload);
+  nw.set_l4_handler([&glue](std::uint16_t p, rte_mbuf* m, const net::Ipv4Hdr& ip, std::uint64_t now) {
+    return glue.on_ipv4(p, m, ip, now);
+  });
+  nw.announce(0);
+  if (o.gateway) nw.solicit(0, o.gateway);
+  nw.solicit(0, o.target_ip);
+  nw.flush();
+
+  Gen g(o, glue.stack(), tsc_hz);
+  Backend backend;
+  backend.stats = &g.stats;
+  if (o.backend_port && glue.stack().listen(o.ip, o.backend_port, backend) != 0)
+    throw std::runtime_error("listen on the backend port failed");
+
+  // Client contexts: one per phone (its own leaf) and version.
+  std::map<std::pair<const std::string*, bool>, std::shared_ptr<const tls::Context>> ctxs;
+  std::array<unsigned, kProfiles> next{};
+  for (unsigned i = 0; i < o.phones; ++i) {
+    const Profile p = order[i];
+    const bool v12 = o.tls == "1.2" || (o.tls == "mix" && i % 2);
+    tls::Options co;
+    if (p != Profile::NoCert) {
+      co.cert_chain_pem = pki.leaves[unsigned(p)][next[unsigned(p)]++];
+      co.key_pem = pki.key_pem;
+    }
+    co.groups = o.groups;
+    co.tls12 = v12;
+    co.tls13 = !v12;
+    auto c = tls::Context::make_client(co, verifier);
+    if (!c) throw std::runtime_error("client context: " + c.error);
+    g.phones.push_back(std::make_unique<Phone>(g, i, p, *c, v12));
+    ++g.stats.profile[unsigned(p)].phones;
+  }
+  (void)ctxs;
+  std::string mixdesc;
+  for (unsigned k = 0; k < kProfiles; ++k)
+    if (count[k]) mixdesc += " " + std::string(kProfileNames[k]) + "=" + std::to_string(count[k]);
+  std::fprintf(stderr, "ready: %u phones (%s) -> %s:%u, TLS %s, %s%s\n", o.phones, mixdesc.c_str() + 1,
+               net::ipv4_to_string(o.target_ip).c_str(), o.target_port, o.tls.c_str(), o.method.c_str(),
+               o.backend_port ? (", backend on :" + std::to_string(o.backend_port)).c_str() : "");
+
+  // Wait for ARP of the target (or the gateway) so the first SYNs are not held.
+  const std::uint64_t start0 = g.now_us();
+  rte_mbuf* pkts[net::NetWorker::kBurst];
+  for (unsigned tries = 0; !g_interrupted && g.now_us() - start0 < 3'000'000; ++tries) {
+    const std::uint16_t n = rte_eth_rx_burst(pid, 0, pkts, net::NetWorker::kBurst);
+    const std::uint64_t t = rte_rdtsc();
+    if (n) nw.input(0, pkts, n, t);
+    nw.tick(t);
+    nw.flush();
+    net::MacAddr mac;
+    if (neigh.lookup(o.gateway && !pn.on_link(o.target_ip) ? o.gateway : o.target_ip, t, mac)) break;
+    if (tries % 1000 == 999) nw.solicit(0, o.gateway && !pn.on_link(o.target_ip) ? o.gateway : o.target_ip);
+    if (!n) sleep_us(100);
+  }
+
+  // Serve the backend (and answer ARP) before the first phone: a target
+  // that probes its backends marks ours up in the meantime.
+  for (const std::uint64_t until = g.now_us() + static_cast<std::uint64_t>(o.start_delay_s * 1e6);
+       !g_interrupted && g.now_us() < until;) {
+    const std::uint64_t tsc = rte_rdtsc();
+    const std::uint16_t n = rte_eth_rx_burst(pid, 0, pkts, net::NetWorker::kBurst);
+    if (n) nw.input(0, pkts, n, tsc);
+    glue.poll(tsc);
+    nw.tick(tsc);
+    nw.flush();
+    if (!n) sleep_us(50);
+  }
+  const std::uint64_t t0 = g.now_us();
+  g.tokens_at_ = t0;
+  for (unsigned i = 0; i < o.phones; ++i)
+    g.schedule(*g.phones[i], t0 + static_cast<std::uint64_t>(o.ramp_s * 1e6 * i / o.phones));
+  const std::uint64_t end_at = t0 + static_cast<std::uint64_t>(o.duration * 1e6);
+  const std::uint64_t period = static_cast<std::uint64_t>(o.progress_s * 1e6);
+  std::uint64_t next_progress = t0 + period, next_tick = 0, drain_until = 0, last_answered = 0, last_full = 0,
+                last_res = 0, last_err = 0;
+  unsigned empty = 0;
+  std::uint64_t sleep_for = 1;
+  std::uint64_t stop_at = 0;
+  for (;;) {
+    const std::uint64_t tsc = rte_rdtsc();
+    const std::uint16_t n = rte_eth_rx_burst(pid, 0, pkts, net::NetWorker::kBurst);
+    if (n) nw.input(0, pkts, n, tsc);
+    unsigned work = n + glue.poll(tsc);
+    if (tsc >= next_tick) {
+      nw.tick(tsc);
+      backend.reap();
+      next_tick = tsc + tsc_hz / 1000;
+    }
+    const std::uint64_t now = g.now_us();
+    if (g.next_due() <= now) {
+      g.run_due(now);
+      ++work;
+    }
+    nw.flush();
+    const bool count_done = o.count && g.stats.sent >= o.count && std::none_of(g.phones.begin(), g.phones.end(), [](auto& p) {
+      return p->state() == Phone::St::Waiting;
+    });
+    if (!g.stopping && (now >= end_at || g_interrupted || count_done ||
+                        (o.max_errors && g.stats.errors > o.max_errors * 10 + 1000))) {
+      g.stopping = true;
+      stop_at = now;
+      for (auto& p : g.phones) p->stop(now);
+      drain_until = now + static_cast<std::uint64_t>(o.timeout_ms * 1000) + 500'000;
+    }
+    if (now >= next_progress || (g.stopping && !drain_until)) {
+      const double el = double(now - t0) / 1e6;
+      unsigned open = 0;
+      for (auto& p : g.phones) open += p->state() == Phone::St::Ready || p->state() == Phone::St::Waiting;
+      const double per = o.progress_s;
+      std::fprintf(stdout,
+                   "[%6.1fs] phones %u/%u open | hs full %.0f/s resumed %.0f/s | txn %" PRIu64
+                   " (%.0f/s) p50 %" PRIu64 " us p99 %" PRIu64 " us | refused %" PRIu64 " | errors %" PRIu64
+                   " (+%" PRIu64 ")\n",
+                   el, open, o.phones, double(g.stats.full - last_full) / per, double(g.stats.resumed - last_res) / per,
+                   g.stats.answered, double(g.stats.answered - last_answered) / per, g.stats.interval_txn.quantile(0.5),
+                   g.stats.interval_txn.quantile(0.99),
+                   [&] {
+                     std::uint64_t r = 0;
+                     for (auto& x : g.stats.profile) r += x.refused;
+                     return r;
+                   }(),
+                   g.stats.errors, g.stats.errors - last_err);
+      std::fflush(stdout);
+      g.stats.interval_txn.clear();
+      last_answered = g.stats.answered, last_full = g.stats.full, last_res = g.stats.resumed, last_err = g.stats.errors;
+      next_progress += period;
+    }
+    if (g.stopping) {
+      bool live = false;
+      for (auto& p : g.phones) live |= p->live();
+      // Our closes' FIN exchanges finish before the port goes down.
+      if ((!live && glue.stack().connections() <= backend.conns.size()) || now >= drain_until) break;
+    }
+    if (work || o.busy_poll) {
+      empty = 0;
+      sleep_for = 1;
+      continue;
+    }
+    if (++empty >= 200) {
+      const std::uint64_t due = g.next_due();
+      if (due > now + sleep_for) sleep_us(std::min<std::uint64_t>(sleep_for, due - now));
+      sleep_for = std::min<std::uint64_t>(sleep_for * 2, 100);
+    }
+  }
+  const double elapsed = double((stop_at ? stop_at : g.now_us()) - t0) / 1e6;
+  for (auto& p : g.phones)
+    if (p->live() && p->state() == Phone::St::Waiting) {
+      ++g.stats.txn_failed;
+      g.error("unanswered_at_end");
+    }
+
+  // Summary.
+  const Stats& s = g.stats;
+  bool profiles_ok = true;
+  std::printf("\n== turnpike-loadgen summary (%.2f s) ==\n", elapsed);
+  std::printf("connections %" PRIu64 ", handshakes %" PRIu64 " (full %" PRIu64 ", resumed %" PRIu64 " of %" PRIu64
+              " offered)\n",
+              s.connects, s.handshakes, s.full, s.resumed, s.resume_offered);
+  std::printf("transactions: sent %" PRIu64 ", answered and matched %" PRIu64 " (%.1f/s); keep-alive pings %" PRIu64
+              ", pongs %" PRIu64 "\n",
+              s.sent, s.answered, elapsed > 0 ? s.answered / elapsed : 0.0, s.pings, s.pongs);
+  const std::uint64_t unaccounted = s.sent - s.answered - s.txn_failed - s.txn_refused;
+  std::printf("  failed %" PRIu64 ", in flight at a refusal %" PRIu64 ", unaccounted %" PRIu64 "\n", s.txn_failed,
+              s.txn_refused, unaccounted);
+  auto pr = [](const char* what, const Histogram& h) {
+    if (!h.count()) return;
+    std::printf("%-22s n=%-8" PRIu64 " p50 %" PRIu64 "  p90 %" PRIu64 "  p99 %" PRIu64 "  p99.9 %" PRIu64 "  max %" PRIu64
+                " us\n",
+                what, h.count(), h.quantile(0.5), h.quantile(0.9), h.quantile(0.99), h.quantile(0.999), h.max());
+  };
+  pr("transaction latency", s.txn);
+  pr("full handshake", s.hs_full);
+  pr("resumed handshake", s.hs_resumed);
+  std::printf("profiles (EKU mode %s%s):\n", o.eku_on ? "on" : "off", o.require_cert ? ", certificate required" : "");
+  for (unsigned i = 0; i < kProfiles; ++i) {
+    const auto& x = s.profile[i];
+    if (!x.phones) continue;
+    const bool want = loadgen::expect_accepted(Profile(i), o.eku_on, o.require_cert);
+    const bool ok = want ? x.refused_unexpected == 0 && x.accepted > 0 : x.accepted_unexpected == 0 && x.refused > 0;
+    profiles_ok &= ok;
+    std::printf("  %-11s phones %-5" PRIu64 " expect %-8s attempts %-7" PRIu64 " accepted %-7" PRIu64
+                " refused %-7" PRIu64 " %s\n",
+                kProfileNames[i].data(), x.phones, want ? "accepted" : "refused", x.attempts, x.accepted, x.refused,
+                ok ? "ok" : "MISMATCH");
+  }
+  std::printf("errors %" PRIu64 "%s\n", s.errors, s.errors ? ":" : "");
+  for (auto& [k, v] : s.by_kind) std::printf("  %-24s %" PRIu64 "\n", k.c_str(), v);
+  if (o.backend_port) std::printf("backend answered %" PRIu64 "\n", s.backend_answered);
+  const bool ok = profiles_ok && s.errors <= o.max_errors && unaccounted == 0;
+  if (!o.json.empty()) write_json(o, s, elapsed, ok, o.json);
+
+  g.phones.clear();
+  g.graveyard.clear();
+  port::stop_port(pid);
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  try {
+    return run(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "turnpike-loadgen: %s\n", e.what());
+    return 1;
+  }
+}
