@@ -33,6 +33,11 @@ struct Field {
   const char* missing;  // non-null: the key is required; what to say when absent
   std::function<void(T&, const toml::node&, const Where&)> read;
   std::function<std::string(const T&)> show;  // the value as TOML; "" when unset
+  // Reload (SIGHUP, turnpikectl reload): a live key is applied to the running
+  // daemon; any other key's change is refused, named by `group` (default:
+  // its section) in "these changes need a restart".
+  bool live = false;
+  const char* group = nullptr;
 };
 
 struct Section {

@@ -1,5 +1,9 @@
 #include "plane_settings.hpp"
 
+#include <algorithm>
+#include <string_view>
+
+#include "config_keys.hpp"
 #include "turnpike/log.hpp"
 
 namespace turnpike {
@@ -34,71 +38,28 @@ control::TlsSettings tls_settings(const Config& c) {
 }
 
 std::vector<std::string> restart_only_changes(const Config& cur, const Config& next) {
-  // Copy what may change live from `next` over a copy of `cur`: whatever
-  // still differs needs a restart. Then name it group by group.
-  Config live = cur;
-  live.stores_eku_mode = next.stores_eku_mode;
-  live.sip_tls_versions = next.sip_tls_versions;
-  live.sip_ciphers = next.sip_ciphers;
-  live.sip_groups = next.sip_groups;
-  live.sip_client_cert = next.sip_client_cert;
-  live.sip_session_tickets = next.sip_session_tickets;
-  live.sip_ticket_key_file = next.sip_ticket_key_file;
-  live.sip_ticket_rotate_s = next.sip_ticket_rotate_s;
-  live.sip_ticket_lifetime_s = next.sip_ticket_lifetime_s;
-  live.sip_sni_certs = next.sip_sni_certs;
-  live.log_level = next.log_level;
-  live.stats_interval_s = next.stats_interval_s;
-  // Listeners: TLS settings live, addresses and timeouts not.
-  if (cur.sip_listeners.size() == next.sip_listeners.size()) {
-    for (std::size_t i = 0; i < cur.sip_listeners.size(); ++i) {
-      auto& l = live.sip_listeners[i];
-      const auto& n = next.sip_listeners[i];
-      l.tls_versions = n.tls_versions;
-      l.ciphers = n.ciphers;
-      l.groups = n.groups;
-      l.client_cert = n.client_cert;
-    }
-  }
+  // The key table says which keys a reload applies live; any other key that
+  // changed is named by its group, once, in table order.
   std::vector<std::string> out;
-  if (live == next) return out;
-  auto differs = [&](const char* what, bool same) {
-    if (!same) out.emplace_back(what);
+  auto add = [&out](const std::string& g) {
+    if (std::find(out.begin(), out.end(), g) == out.end()) out.push_back(g);
   };
-  differs("eal (args, file_prefix)", live.eal_args == next.eal_args && live.file_prefix == next.file_prefix);
-  differs("workers", live.workers == next.workers && live.worker_cpus == next.worker_cpus);
-  differs("idle", live.idle == next.idle && live.idle_empty_polls == next.idle_empty_polls &&
-                      live.idle_max_sleep_us == next.idle_max_sleep_us);
-  differs("ports", live.ports == next.ports);
-  differs("mbuf", live.mbuf_pool_size == next.mbuf_pool_size && live.mbuf_cache == next.mbuf_cache &&
-                      live.mbuf_data_room == next.mbuf_data_room);
-  differs("tcp", live.tcp_max_connections == next.tcp_max_connections && live.tcp_rcvbuf == next.tcp_rcvbuf &&
-                     live.tcp_sndbuf == next.tcp_sndbuf && live.tcp_max_buffer_mb == next.tcp_max_buffer_mb &&
-                     live.tcp_time_wait_ms == next.tcp_time_wait_ms &&
-                     live.tcp_max_time_wait == next.tcp_max_time_wait);
-  differs("services", live.echo_ports == next.echo_ports && live.discard_ports == next.discard_ports &&
-                          live.relays == next.relays);
-  differs("stores.dir", live.stores_dir == next.stores_dir);
-  differs("sip listeners (addresses, ports, timeouts)",
-          live.sip_listeners == next.sip_listeners && live.sip_port == next.sip_port &&
-              live.sip_handshake_timeout_ms == next.sip_handshake_timeout_ms);
-  differs("sip backends", live.sip_backends == next.sip_backends && live.sip_balance == next.sip_balance &&
-                              live.sip_health_interval_ms == next.sip_health_interval_ms &&
-                              live.sip_health_timeout_ms == next.sip_health_timeout_ms &&
-                              live.sip_backend_retry_ms == next.sip_backend_retry_ms &&
-                              live.sip_backend_tls == next.sip_backend_tls &&
-                              live.sip_backend_tls_name == next.sip_backend_tls_name &&
-                              live.sip_proxy_v2 == next.sip_proxy_v2);
-  differs("egress routes", live.egress == next.egress && live.egress_handshake_timeout_ms == next.egress_handshake_timeout_ms);
-  differs("sip limits", live.sip_max_header == next.sip_max_header && live.sip_max_body == next.sip_max_body &&
-                           live.sip_keepalive_pong == next.sip_keepalive_pong);
-  differs("verdict_cache", live.verdict_cache_entries == next.verdict_cache_entries);
-  differs("events", live.events_file == next.events_file && live.events_rate_per_second == next.events_rate_per_second);
-  differs("control (socket paths, group, mode)",
-          live.control_socket == next.control_socket && live.control_readonly_socket == next.control_readonly_socket &&
-              live.control_group == next.control_group && live.control_mode == next.control_mode);
-  differs("metrics.listen", live.metrics_listen == next.metrics_listen);
-  if (out.empty()) out.emplace_back("other keys");
+  for (const auto& k : config_keys::keys()) {
+    if (k.live) continue;
+    const std::string group = k.group ? k.group : k.section;
+      if (std::string_view(k.section) == "sip" && std::string_view(k.name) == "listeners") {
+      // A listener's TLS settings apply live; its address and timeout do not.
+      bool same = cur.sip_listeners.size() == next.sip_listeners.size();
+      for (std::size_t i = 0; same && i < cur.sip_listeners.size(); ++i) {
+        const auto &a = cur.sip_listeners[i], &b = next.sip_listeners[i];
+        same = a.ip == b.ip && a.port == b.port && a.handshake_timeout_ms == b.handshake_timeout_ms;
+      }
+      if (!same) add(group);
+      continue;
+    }
+    if (k.show(cur) != k.show(next)) add(group);
+  }
+  if (cur.ports != next.ports) add("ports");
   return out;
 }
 
@@ -120,6 +81,8 @@ std::string reload_config_file(control::Plane* plane, Config& cur, const ConfigL
     if (plane) plane->emit({"Configuration Change Refused", {{"Detail", msg}, {"Source", source}}, 2});
     return "reload refused, nothing changed: " + msg;
   }
+  // eal.log_level is live: the daemon's level follows the file.
+  if (LogLevel lvl; next.log_level != cur.log_level && parse_log_level(next.log_level.c_str(), lvl)) set_log_level(lvl);
   if (!plane) {
     cur = next;
     log(LogLevel::Info, "%s: configuration re-read (no stores configured)", source);

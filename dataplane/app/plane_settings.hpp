@@ -13,11 +13,12 @@ namespace turnpike {
 
 control::TlsSettings tls_settings(const Config& c);
 
-// Keys whose change needs a restart (ports, workers, EAL, listeners'
-// addresses, backends, egress routes, limits, ...): empty when `next` differs
-// from `cur` only in what a reload applies live (stores, EKU mode, the
-// listeners' TLS versions, ciphers, groups and client-certificate mode, SNI
-// certificates, ticket settings).
+// The groups of keys whose change needs a restart (ports, workers, EAL,
+// listeners' addresses, backends, egress routes, limits, ...): empty when
+// `next` differs from `cur` only in keys the key table marks live (the
+// stores' contents, EKU mode, the listeners' TLS versions, ciphers, groups
+// and client-certificate mode, SNI certificates, ticket settings, log level,
+// stats interval, diagnostics).
 std::vector<std::string> restart_only_changes(const Config& cur, const Config& next);
 
 // Reads the configuration as start-up did (file, then command-line

@@ -7,6 +7,7 @@
 #include "turnpike/port/port.hpp"
 #include "config_keys.hpp"
 #include "options.hpp"
+#include "plane_settings.hpp"
 
 using namespace turnpike;
 
@@ -417,4 +418,39 @@ group = "ops"
   EXPECT_EQ(rt.egress_routes, (std::vector<std::string>{"5070->198.18.1.2:5061"}));
   ASSERT_EQ(rt.port_options.size(), 1u);
   EXPECT_EQ(rt.port_options[0].device, "net_ring0");
+}
+
+// Reload: the key table's live column decides; the rest is named by group.
+TEST(ConfigReload, RestartOnlyChangesFromTheTable) {
+  // Ends inside [sip]: `more` may start with [sip] keys.
+  const std::string base = std::string(kPort) + "[stores]\ndir = \"/x\"\n[sip]\nbackends = [\"198.18.0.2:5060\"]\n"
+                                                "listeners = [{ address = \"198.18.0.1:5061\" }]\n";
+  const Config cur = parse_config(base, "t.toml");
+  auto changes = [&](const std::string& more) { return restart_only_changes(cur, parse_config(base + more, "t.toml")); };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(changes(""), V{});
+  // Live: TLS settings, tickets, EKU mode, log level, stats, diagnostics.
+  EXPECT_EQ(changes("tls_versions = [\"1.3\"]\nciphers = \"TLS13-AES128-GCM-SHA256\"\nsession_tickets = false\n"
+                    "client_cert = \"require\"\nsni_certificates = [{ chain = \"b.pem\", key = \"b.key\" }]\n"
+                    "[eal]\nlog_level = \"debug\"\n[stats]\ninterval_s = 5\n[diagnostics]\nmax_mb = 8\n"),
+            V{});
+  EXPECT_EQ(restart_only_changes(cur, parse_config(std::string(kPort) + "[stores]\ndir = \"/x\"\neku_mode = \"off\"\n"
+                                                   "[sip]\nbackends = [\"198.18.0.2:5060\"]\n"
+                                                   "listeners = [{ address = \"198.18.0.1:5061\", groups = \"P-256\" }]\n",
+                                                   "t.toml")),
+            V{});  // a listener's TLS settings are live too
+  // Restart: named by group, each once.
+  EXPECT_EQ(changes("balance = \"least-connections\"\nproxy_v2 = true\n"), V{"sip backends"});
+  EXPECT_EQ(changes("max_body = 10\nverdict_cache = 128\n[tcp]\nmax_connections = 2048\n"),
+            (V{"tcp", "sip limits", "verdict_cache"}));
+  EXPECT_EQ(changes("[workers]\ncount = 2\n[metrics]\nlisten = \"off\"\n"), (V{"workers", "metrics.listen"}));
+  EXPECT_EQ(restart_only_changes(cur, parse_config(std::string(kPort) + "[stores]\ndir = \"/x\"\n[sip]\nbackends = "
+                                                   "[\"198.18.0.2:5060\"]\nlisteners = [{ address = \"198.18.0.1:5062\" }]\n",
+                                                   "t.toml")),
+            V{"sip listeners (addresses, ports, timeouts)"});
+  Config more_ports = cur;
+  apply_override(more_ports, "ports.0.mtu=9000");
+  EXPECT_EQ(restart_only_changes(cur, more_ports), V{"ports"});
+  // Every key is either live or named in a group a restart message shows.
+  for (auto& k : config_keys::keys()) EXPECT_TRUE(k.live || k.group || *k.section) << k.name;
 }
