@@ -75,12 +75,12 @@ TEST(RingSip, ThousandConnectionsUnderLossAndReordering) {
   EXPECT_EQ(r.backend().bytes, std::uint64_t(conns) * reqs * 700);  // forwarded whole, nothing added
 
   const auto& ps = r.proxy().stats();
-  EXPECT_EQ(ps.accepted.get(), conns);
-  EXPECT_EQ(ps.handshakes_ok.get(), conns);
-  EXPECT_EQ(ps.handshakes_failed.get(), 0u);
-  EXPECT_EQ(ps.requests_in.get(), std::uint64_t(conns) * reqs);
-  EXPECT_EQ(ps.closed.get(), conns);
-  EXPECT_EQ(ps.sip_errors.get() + ps.no_backend.get() + ps.backend_failures.get(), 0u);
+  EXPECT_EQ(ps.accepted.load(), conns);
+  EXPECT_EQ(ps.handshakes_ok.load(), conns);
+  EXPECT_EQ(ps.handshakes_failed.load(), 0u);
+  EXPECT_EQ(ps.requests_in.load(), std::uint64_t(conns) * reqs);
+  EXPECT_EQ(ps.closed.load(), conns);
+  EXPECT_EQ(ps.sip_errors.load() + ps.no_backend.load() + ps.backend_failures.load(), 0u);
   EXPECT_EQ(r.tls_events, 0u);
 
   // The impairment really happened, and TCP repaired it.
@@ -134,8 +134,8 @@ TEST(RingSip, MutualTlsVerdictCacheHits) {
   EXPECT_EQ(t.answered, 8u);
   EXPECT_EQ(t.mismatched, 0u);
   const auto& ps = r.proxy().stats();
-  EXPECT_EQ(ps.handshakes_ok.get(), 4u);
-  EXPECT_EQ(ps.verdict_cache_hits.get(), 3u);
+  EXPECT_EQ(ps.handshakes_ok.load(), 4u);
+  EXPECT_EQ(ps.verdict_cache_hits.load(), 3u);
   const auto cs = r.server_cache()->stats();
   EXPECT_EQ(cs.hits, 3u);
   EXPECT_GE(cs.inserts, 1u);
