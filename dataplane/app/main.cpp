@@ -199,6 +199,9 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
       });
   };
 
+  // IPv6 of each port that has it: addresses, their DAD state and the ND
+  // cache, shared by the port's workers (which stop before this goes).
+  std::vector<std::unique_ptr<net::Ipv6Port>> v6ports(cfg.ports.size());
   std::vector<net::PortNet> pnets;
   for (std::size_t i = 0; i < cfg.ports.size(); ++i) {
     net::PortNet pn;
@@ -208,6 +211,19 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     pn.prefix = cfg.ports[i].prefix;
     pn.gateway = cfg.ports[i].gateway;
     pn.neigh = rt->neigh[i].get();
+    if (cfg.ports[i].has_ipv6()) {
+      net::Ipv6Options o;
+      o.address = cfg.ports[i].ipv6;
+      o.prefix = cfg.ports[i].ipv6_prefix;
+      o.gateway = cfg.ports[i].ipv6_gateway;
+      o.neigh_capacity = cfg.neigh_capacity;
+      o.neigh_timeout = cfg.neigh_timeout_s * rt->tsc_hz;
+      v6ports[i] = std::make_unique<net::Ipv6Port>(pn.mac, o);
+      pn.v6 = v6ports[i].get();
+      log(LogLevel::Info, "port %s: IPv6 %s/%u and %s (DAD at start)", rt->ports[i].name.c_str(),
+          o.address.to_string().c_str(), unsigned(o.prefix),
+          pn.v6->addr(net::Ipv6Port::kLinkLocal).to_string().c_str());
+    }
     pnets.push_back(pn);
   }
   const net::NetTimers timers = net_timers(cfg, rt->tsc_hz);
@@ -454,6 +470,8 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
       if (plane) plane->tick(static_cast<std::int64_t>(std::time(nullptr)));
       // The control thread ages neighbours: a CAS-locked write off the fast path.
       for (auto& n : rt->neigh) n->expire(now);
+      for (auto& v : v6ports)
+        if (v) v->neigh().expire(now);
       last_expire = now;
     }
     if (cfg.stats_interval_s && now - last_stats > cfg.stats_interval_s * rt->tsc_hz) {

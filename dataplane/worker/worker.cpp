@@ -29,6 +29,7 @@ int run(void* arg) {
   if (w.announce) {
     for (std::uint16_t p = 0; p < w.port_ids.size(); ++p) {
       nw.announce(p);
+      nw.start_ipv6(p, now);  // DAD of the port's IPv6 addresses, if it has IPv6 (RFC 4862 §5.4)
       if (nw.port(p).gateway) nw.solicit(p, nw.port(p).gateway);
     }
     nw.flush();
