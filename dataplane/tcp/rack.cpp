@@ -27,6 +27,14 @@ bool sent_after(std::uint64_t t1, Seq e1, std::uint64_t t2, Seq e2) noexcept {
 }
 }  // namespace
 
+// RACK.min_RTT (RFC 8985 §6.1) starts from the handshake, timed in
+// microseconds whatever the timestamps say (their millisecond ticks are too
+// coarse on a LAN). A SYN-cookie connection has no start time: skipped.
+void Stack::handshake_rtt(Tcb& t) noexcept {
+  if (t.rtt_start && now_ > t.rtt_start && now_ - t.rtt_start < 60'000'000)
+    t.rack_min_rtt_us = std::min(t.rack_min_rtt_us, static_cast<std::uint32_t>(now_ - t.rtt_start));
+}
+
 // RFC 8985 §6.2 steps 1-4 for one ACK, before SND.UNA moves: mark what it
 // SACKs, advance RACK.xmit_ts/end_seq/rtt over every newly delivered segment,
 // detect reordering, widen the reordering window on D-SACK, and close a TLP
@@ -73,10 +81,13 @@ void Stack::rack_on_ack(Tcb& t, const Header& h, Seq ack) {
     const std::uint64_t rtt = now_ > xt ? now_ - xt : 0;
     bool valid = true;
     if (r.flags & kSegRetrans) {
-      // The ACK may be for the original transmission: the echoed timestamp
-      // says so, or an RTT below the minimum does.
+      // The ACK may be for an earlier transmission: an RTT below the minimum
+      // says so, and for a cumulative ACK the echoed timestamp does too (an
+      // out-of-order segment does not set TS.Recent, RFC 7323 §4.3, so the
+      // echo in a SACK says nothing about it).
       const std::uint32_t sent_ms = static_cast<std::uint32_t>(xt / 1000) + t.ts_offset;
-      if (t.ts_on && h.opt.has_ts && h.opt.ts_ecr && ts_before(h.opt.ts_ecr, sent_ms)) valid = false;
+      if (r.end <= ack && t.ts_on && h.opt.has_ts && h.opt.ts_ecr && ts_before(h.opt.ts_ecr, sent_ms))
+        valid = false;
       if (t.rack_min_rtt_us != UINT32_MAX && rtt < t.rack_min_rtt_us) valid = false;
     }
     if (valid) {

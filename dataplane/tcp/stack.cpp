@@ -965,6 +965,7 @@ void Stack::on_syn_sent(Tcb& t, const Header& h) {
     t.snd_una = h.ack;
     t.snd_wl2 = h.ack;
     if (t.backoff == 0) rtt_sample(t, now_ - t.rtt_start);  // Karn: SYN not retransmitted
+    if (t.backoff == 0) handshake_rtt(t);
     t.backoff = 0;
     wheel_.cancel(t.t_rexmit);
     established(t);
@@ -1202,6 +1203,7 @@ bool Stack::on_ack(Tcb& t, const Header& h) {
     t.snd_wl1 = h.seq;
     t.snd_wl2 = ack;
     if (t.backoff == 0 && !t.ts_on) rtt_sample(t, now_ - t.rtt_start);
+    if (t.backoff == 0) handshake_rtt(t);
     if (t.passive) {
       ++ctr_.accepted;
       t.events |= kEvAccept;

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <queue>
 #include <string>
@@ -68,6 +69,11 @@ class NetSim {
 
   std::unique_ptr<Stack> a, b;
   ShimCounts counts;
+  // A scripted wire on top of the random one: called for every segment a
+  // stack sends (from 0 = a, 1 = b); returns kDrop, 0 (deliver) or an extra
+  // delay in microseconds (reordering). Counted like the random impairments.
+  static constexpr std::int64_t kDrop = -1;
+  std::function<std::int64_t(int from, const Header& h)> script;
   // Destinations nobody answers for (e.g. spoofed flood sources): dropped.
   std::uint32_t blackhole_lo = 0, blackhole_hi = 0;
   std::uint64_t blackholed = 0;
@@ -126,6 +132,16 @@ class NetSim {
       return;
     }
     ++counts.sent;
+    std::int64_t extra = 0;
+    if (script) {
+      Header h;
+      if (parse_header(p, len, h) == ParseError::ok) extra = script(from, h);
+      if (extra == kDrop) {
+        ++counts.dropped;
+        return;
+      }
+      if (extra > 0) ++counts.reordered;
+    }
     if (rng_.uniform() < imp_.loss) {
       ++counts.dropped;
       return;
@@ -133,7 +149,7 @@ class NetSim {
     std::uint64_t& free_at = link_free_[from];
     const std::uint64_t ser = static_cast<std::uint64_t>((len + 40) * 8 / imp_.bits_per_us) + 1;
     free_at = (free_at > now_ ? free_at : now_) + ser;
-    Pkt k{free_at + imp_.delay_us, order_++, 1 - from, false, src, dst, std::vector<std::uint8_t>(p, p + len)};
+    Pkt k{free_at + imp_.delay_us + static_cast<std::uint64_t>(extra > 0 ? extra : 0), order_++, 1 - from, false, src, dst, std::vector<std::uint8_t>(p, p + len)};
     if (rng_.uniform() < imp_.corrupt) {
       ++counts.corrupted;  // one byte flipped after the checksum was computed
       k.corrupt = true;

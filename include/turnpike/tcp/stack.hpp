@@ -277,6 +277,8 @@ class Stack {
   std::size_t time_wait() const noexcept { return tw_live_.load(); }  // compact TIME_WAIT entries
   std::size_t chunks_in_use() const noexcept { return pool_.in_use(); }
   std::size_t chunk_size() const noexcept { return pool_.chunk_size(); }
+  // Transmit record rings held (RACK, RFC 8985 §6.1): one per connection with data in flight.
+  std::size_t record_rings_in_use() const noexcept { return seg_pool_.in_use(); }
   std::uint64_t now() const noexcept { return now_; }
   const Config& config() const noexcept { return cfg_; }
   static constexpr std::size_t control_block_size() noexcept { return sizeof(Tcb); }
@@ -375,6 +377,7 @@ class Stack {
   // RACK-TLP (RFC 8985), rack.cpp; on connections with SACK
   bool rack_on(const Tcb& t) const noexcept { return t.sack_on; }
   void rack_on_ack(Tcb& t, const Header& h, Seq ack);
+  void handshake_rtt(Tcb& t) noexcept;
   void rack_after_ack(Tcb& t);
   std::uint64_t rack_reo_wnd(const Tcb& t) const noexcept;
   std::uint64_t rack_detect_loss(Tcb& t);
