@@ -273,7 +273,7 @@ struct PerProfile {
 
 struct Stats {
   std::uint64_t connects = 0, handshakes = 0, full = 0, resumed = 0, resume_offered = 0, resume_declined = 0;
-  std::uint64_t sent = 0, answered = 0, pings = 0, pongs = 0, closed = 0;
+  std::uint64_t sent = 0, answered = 0, pings = 0, pongs = 0, pings_abandoned = 0, closed = 0;
   // Every request sent ends as one of: answered (2xx, matched), failed (an
   // error: other status, mismatch, timeout, connection lost), or refused
   // (in flight when the target refused the connection's certificate).
@@ -317,7 +317,8 @@ class Phone final : public proxy::StreamOwner {
   bool tls12_;
   std::unique_ptr<proxy::Stream> s_;
   St st_ = St::Idle;
-  bool stopping_ = false, answered_on_conn_ = false, ping_out_ = false, offered_ = false;
+  bool stopping_ = false, answered_on_conn_ = false, offered_ = false;
+  unsigned pings_out_ = 0;  // keep-alive pings not yet ponged
   unsigned conn_no_ = 0, cseq_ = 0, on_conn_ = 0;
   std::uint64_t t_conn_ = 0, t_txn_ = 0, next_send_ = 0, last_io_ = 0;
   std::string call_id_, branch_, method_;
@@ -439,7 +440,8 @@ void Phone::connect(std::uint64_t now) {
   s_ = std::make_unique<proxy::Stream>(g_.st, *this, 256 * 1024);
   ++conn_no_;
   on_conn_ = 0;
-  answered_on_conn_ = ping_out_ = false;
+  answered_on_conn_ = false;
+  pings_out_ = 0;
   t_conn_ = last_io_ = now;
   ++g_.stats.connects;
   ++ps.attempts;
@@ -514,7 +516,7 @@ void Phone::tick(std::uint64_t now) {
       if (ka && now >= last_io_ + ka) {
         s_->write("\r\n\r\n");  // RFC 5626 §3.5.1 ping; the pong is one CRLF
         ++g_.stats.pings;
-        ping_out_ = true;
+        ++pings_out_;
         last_io_ = now;
       }
       g_.schedule(*this, ka ? std::min(next_send_, last_io_ + ka) : next_send_);
@@ -572,8 +574,10 @@ void Phone::read(std::uint64_t now) {
     s_->consume(f.length);
     last_io_ = now;
     if (f.status == sip::Status::Ignore) {  // a pong
-      if (ping_out_) ++g_.stats.pongs;
-      ping_out_ = false;
+      if (pings_out_) {
+        --pings_out_;
+        ++g_.stats.pongs;
+      }
       continue;
     }
     if (f.status == sip::Status::KeepAlivePing) {
@@ -678,7 +682,8 @@ void Phone::finish(bool graceful, std::uint64_t next) {
     ++g_.stats.closed;
   }
   st_ = St::Idle;
-  ping_out_ = false;
+  g_.stats.pings_abandoned += pings_out_;  // the connection ended before their pongs
+  pings_out_ = 0;
   if (next && !stopping_ && !g_.stopping) g_.schedule(*this, next);
   else due = 0;
 }
@@ -731,6 +736,7 @@ void write_json(const Options& o, const Stats& s, double elapsed, bool ok, const
   kv("requests_unaccounted", std::to_string(s.sent - s.answered - s.txn_failed - s.txn_refused));
   kv("keepalive_pings", std::to_string(s.pings));
   kv("keepalive_pongs", std::to_string(s.pongs));
+  kv("keepalive_pings_abandoned", std::to_string(s.pings_abandoned));
   kv("backend_answered", std::to_string(s.backend_answered));
   char rate[64];
   std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? double(s.answered) / elapsed : 0.0);
