@@ -7,8 +7,10 @@
 #include <chrono>
 #include <cstring>
 #include <map>
-#include <string>
 #include <sstream>
+#include <string>
+#include <type_traits>
+#include <utility>
 
 #include "turnpike/worker/telemetry.hpp"
 #include "visit.hpp"
@@ -265,25 +267,34 @@ void add_details_dict(rte_tel_data* d, const char* key, const std::map<std::stri
   rte_tel_data_add_dict_container(d, key, sub, 0);
 }
 
+// One kind of proxy summed over workers: live connection pairs and its
+// counters into d; returns its refusals by event Detail.
+template <class P>
+std::map<std::string, std::uint64_t> fill_proxies(rte_tel_data* d, const Runtime& rt,
+                                                  std::vector<std::unique_ptr<P>> Worker::*list) {
+  using Stats = std::decay_t<decltype(std::declval<const P&>().stats())>;
+  std::uint64_t live = 0;
+  Totals t = Totals::of<Stats>();
+  std::map<std::string, std::uint64_t> by;
+  for (auto& w : rt.workers)
+    for (auto& p : (*w).*list) {
+      live += p->live();
+      t.add(p->stats());
+      add_details(p->refusals(), by);
+    }
+  rte_tel_data_add_dict_u64(d, "connections", live);
+  fill(d, t);
+  return by;
+}
+
 int cmd_sip(const char*, const char*, rte_tel_data* d) {
   const Runtime& rt = *g_rt;
   rte_tel_data_start_dict(d);
-  std::uint64_t live = 0;
-  Totals sip = Totals::of<proxy::SipProxyStats>();
-  for (auto& w : rt.workers)
-    for (auto& sp : w->sip) {
-      live += sp->live();
-      sip.add(sp->stats());
-    }
-  rte_tel_data_add_dict_u64(d, "connections", live);
-  fill(d, sip);
+  const auto by = fill_proxies(d, rt, &Worker::sip);
   Totals backends = Totals::of<proxy::BackendStats>();
   for (auto& w : rt.workers)
     if (w->backends) backends.add(w->backends->stats());
   fill(d, backends);
-  std::map<std::string, std::uint64_t> by;
-  for (auto& w : rt.workers)
-    for (auto& sp : w->sip) add_details(sp->refusals(), by);
   add_details_dict(d, "refused_by_detail", by);
   // Per listener (1-based, the order of xConfiguration SIP TLS Listener N):
   // handshakes EKU mode Off accepted that mode On would refuse.
@@ -298,19 +309,7 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
 int cmd_egress(const char*, const char*, rte_tel_data* d) {
   const Runtime& rt = *g_rt;
   rte_tel_data_start_dict(d);
-  std::uint64_t live = 0;
-  Totals egress = Totals::of<proxy::EgressStats>();
-  for (auto& w : rt.workers)
-    for (auto& e : w->egress) {
-      live += e->live();
-      egress.add(e->stats());
-    }
-  rte_tel_data_add_dict_u64(d, "connections", live);
-  fill(d, egress);
-  std::map<std::string, std::uint64_t> by;
-  for (auto& w : rt.workers)
-    for (auto& e : w->egress) add_details(e->refusals(), by);
-  add_details_dict(d, "refused_by_detail", by);
+  add_details_dict(d, "refused_by_detail", fill_proxies(d, rt, &Worker::egress));
   return 0;
 }
 
