@@ -70,7 +70,7 @@ struct Node {
     sent.pop_front();
     return f;
   }
-  std::uint64_t drops(Drop d) const { return nw->stats(0).drops[static_cast<std::size_t>(d)].get(); }
+  std::uint64_t drops(Drop d) const { return nw->stats(0).drops[static_cast<std::size_t>(d)].load(); }
   const PortStats& stats() const { return nw->stats(0); }
 };
 
@@ -184,8 +184,8 @@ TEST(Ipv6Stack, DadProbesThenTheAddressesBecomeUsable) {
   n.nw->tick(2 * kRetrans);  // RetransTimer after the last: ours
   EXPECT_TRUE(v6.usable(0));
   EXPECT_TRUE(v6.usable(1));
-  EXPECT_EQ(n.stats().nd_solicitations_sent.get(), 4u);
-  EXPECT_EQ(n.stats().nd_duplicates.get(), 0u);
+  EXPECT_EQ(n.stats().nd_solicitations_sent.load(), 4u);
+  EXPECT_EQ(n.stats().nd_duplicates.load(), 0u);
 }
 
 TEST(Ipv6Stack, DadFindsDuplicatesByNaAndByNs) {
@@ -199,7 +199,7 @@ TEST(Ipv6Stack, DadFindsDuplicatesByNaAndByNs) {
     n.feed(frame6(ipv6_multicast_mac(ipv6_all_nodes()), kMacPeer, kPeerLL, ipv6_all_nodes(), kIpProtoIcmpv6,
                   nd_msg(kIcmpv6NeighborAdvert, kGlobalA, kNaOverride, &kMacPeer), 255));
     EXPECT_EQ(n.v6->state(Ipv6Port::kGlobal), Ipv6Port::State::Duplicate);
-    EXPECT_EQ(n.stats().nd_duplicates.get(), 1u);
+    EXPECT_EQ(n.stats().nd_duplicates.load(), 1u);
     n.nw->tick(kRetrans);
     EXPECT_TRUE(n.v6->usable(Ipv6Port::kLinkLocal));
     EXPECT_EQ(n.v6->state(Ipv6Port::kGlobal), Ipv6Port::State::Duplicate);
@@ -220,7 +220,7 @@ TEST(Ipv6Stack, DadFindsDuplicatesByNaAndByNs) {
                   kIpProtoIcmpv6, nd_msg(kIcmpv6NeighborSolicit, ll), 255));
     EXPECT_EQ(n.v6->state(Ipv6Port::kLinkLocal), Ipv6Port::State::Duplicate);
     EXPECT_EQ(n.v6->state(Ipv6Port::kGlobal), Ipv6Port::State::Duplicate);
-    EXPECT_EQ(n.stats().nd_duplicates.get(), 1u);
+    EXPECT_EQ(n.stats().nd_duplicates.load(), 1u);
     n.nw->tick(10 * kRetrans);
     n.nw->flush();
     EXPECT_TRUE(n.sent.empty());  // DAD stopped, nothing made usable
@@ -236,7 +236,7 @@ TEST(Ipv6Stack, OwnProbeLoopedBackIsNotADuplicate) {
   n.sent.clear();
   n.feed(probe);  // the switch echoes our multicast
   EXPECT_EQ(n.drops(Drop::ipv6_bad_src), 1u);
-  EXPECT_EQ(n.stats().nd_duplicates.get(), 0u);
+  EXPECT_EQ(n.stats().nd_duplicates.load(), 0u);
   n.nw->tick(kRetrans);
   EXPECT_TRUE(n.v6->usable(0));
   EXPECT_TRUE(n.v6->usable(1));
@@ -300,8 +300,8 @@ TEST(Ipv6Stack, AnswersSolicitationAndLearnsTheSender) {
   MacAddr m;
   ASSERT_TRUE(n.v6->neigh().lookup(kPeerGlobal, 0, m));
   EXPECT_EQ(m, kMacPeer);
-  EXPECT_EQ(n.stats().nd_advertisements_sent.get(), 1u);
-  EXPECT_EQ(n.stats().nd_learned.get(), 1u);
+  EXPECT_EQ(n.stats().nd_advertisements_sent.load(), 1u);
+  EXPECT_EQ(n.stats().nd_learned.load(), 1u);
   // For the link-local address too, to the unicast address (a NUD probe
   // without the option: answered to the frame's sender).
   const Ipv6Addr ll = n.v6->addr(Ipv6Port::kLinkLocal);
@@ -365,7 +365,7 @@ TEST(Ipv6Stack, EchoReplyWithExtensionHeadersStripped) {
   EXPECT_EQ(p.l4()[0], kIcmpv6EchoReply);
   EXPECT_EQ(p.l4()[1], 0);
   EXPECT_EQ(std::memcmp(p.l4() + 4, req.data() + 4, req.size() - 4), 0);  // identifier, sequence, data
-  EXPECT_EQ(n.stats().icmp6_echo_replies.get(), 1u);
+  EXPECT_EQ(n.stats().icmp6_echo_replies.load(), 1u);
   // An atomic fragment is a whole packet (RFC 6946), padding is trimmed.
   Frame frag{kIpProtoIcmpv6, 0, 0, 0, 0, 0, 0, 7};
   Frame f = frame6(kMacA, kMacPeer, kPeerGlobal, kGlobalA, kIpProtoIcmpv6, req, 64, frag, kIpv6Fragment);
@@ -385,7 +385,7 @@ TEST(Ipv6Stack, EchoReplyWithExtensionHeadersStripped) {
   ASSERT_TRUE(p.ok);
   EXPECT_EQ(p.ip.src, n.v6->addr(Ipv6Port::kLinkLocal));
   EXPECT_EQ(p.ip.dst, kPeerLL);
-  EXPECT_EQ(n.stats().icmp6_echo_replies.get(), 3u);
+  EXPECT_EQ(n.stats().icmp6_echo_replies.load(), 3u);
   (void)m;
 }
 
@@ -426,14 +426,14 @@ TEST(Ipv6Stack, TwoStacksResolveEachOtherAndPing) {
     ASSERT_TRUE(b.v6->neigh().lookup(src, kRetrans + 2, mac));
     EXPECT_EQ(mac, kMacA);
   }
-  EXPECT_EQ(b.stats().icmp6_echo_replies.get(), 2u);
+  EXPECT_EQ(b.stats().icmp6_echo_replies.load(), 2u);
   EXPECT_EQ(a.drops(Drop::icmp6_type), 2u);  // the two replies reached A
   // Each heard the other's two DAD probes, for groups it has not joined.
   EXPECT_EQ(a.drops(Drop::multicast), 2u);
   EXPECT_EQ(b.drops(Drop::multicast), 2u);
-  EXPECT_EQ(b.stats().nd_advertisements_sent.get(), 2u);
-  EXPECT_EQ(a.stats().nd_learned.get(), 2u);
-  EXPECT_EQ(b.stats().nd_learned.get(), 2u);
+  EXPECT_EQ(b.stats().nd_advertisements_sent.load(), 2u);
+  EXPECT_EQ(a.stats().nd_learned.load(), 2u);
+  EXPECT_EQ(b.stats().nd_learned.load(), 2u);
   EXPECT_EQ(a.stats().total_drops(), 4u);
   EXPECT_EQ(b.stats().total_drops(), 2u);
 }
@@ -535,7 +535,7 @@ TEST(Ipv6Stack, MalformedFramesAreCountedAndDropped) {
     EXPECT_EQ(n.drops(d), 1u) << drop_name(d);
   EXPECT_EQ(n.drops(Drop::ipv6_ext_chain), 2u);
   EXPECT_EQ(n.stats().total_drops(), 19u);
-  EXPECT_EQ(n.stats().rx_packets.get(), 19u);
+  EXPECT_EQ(n.stats().rx_packets.load(), 19u);
   // And the good frame still gets its answer.
   n.feed(good);
   EXPECT_EQ(n.sent.size(), 1u);
