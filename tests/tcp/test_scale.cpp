@@ -62,6 +62,85 @@ TEST(Scale, TwoHundredEchoConnectionsImpaired) {
               (unsigned long long)net.a->counters().rto_timeouts, (unsigned long long)net.b->counters().rto_timeouts);
 }
 
+// 1,000 request/response connections (a 4 KiB first flight, then four
+// 700-byte requests, each echoed before the next), 1 % loss and 5 %
+// reordering both ways: the in-process analogue of the SIP integrity run,
+// where every message is a tail and a lost one used to wait for the RTO.
+TEST(Scale, ThousandRequestResponseConnectionsImpaired) {
+  struct Caller : ConnHandler {
+    ConnId id;
+    std::string sent, got;
+    unsigned step = 0;
+    bool closed = false, failed = false;
+    void next(Stack& s) {
+      if (step == 5) {
+        s.close(id);
+        closed = true;  // close() ends the callbacks; the stack finishes the FIN exchange
+        return;
+      }
+      const std::string m = blob(step == 0 ? 4096 : 700, 7000 + id.idx * 8 + step);
+      ++step;
+      sent += m;
+      if (s.write(id, m.data(), m.size()) != static_cast<long>(m.size())) failed = true;
+    }
+    void on_connected(Stack& s, ConnId) override { next(s); }
+    void on_readable(Stack& s, ConnId i) override {
+      for (auto r = s.peek(i); !r.empty(); r = s.peek(i)) {
+        got.append(reinterpret_cast<const char*>(r.data()), r.size());
+        s.consume(i, r.size());
+      }
+      if (got.size() == sent.size()) next(s);
+    }
+    void on_reset(Stack&, ConnId) override { failed = true; }
+    void on_error(Stack&, ConnId, Error) override { failed = true; }
+  };
+  Config c;
+  c.max_connections = 2048;
+  c.time_wait_us = 2'000'000;
+  Impairment imp;
+  imp.loss = 0.01;
+  imp.reorder = 0.05;
+  NetSim net(c, c, imp, 79);
+  EchoService echo;
+  ASSERT_EQ(net.b->listen(kS, 7, echo), 0);
+  std::vector<std::unique_ptr<Caller>> cl;
+  for (int i = 0; i < 1000; ++i) {
+    cl.push_back(std::make_unique<Caller>());
+    cl.back()->id = net.a->connect(kC, 0, kS, 7, *cl.back());
+    ASSERT_TRUE(cl.back()->id.valid());
+  }
+  const bool done = net.run(
+      [&] {
+        for (auto& x : cl)
+          if (!x->closed && !x->failed) return false;
+        return true;
+      },
+      600'000'000);
+  const std::uint64_t took_ms = net.now() / 1000;
+  ASSERT_TRUE(done);
+  int good = 0;
+  for (auto& x : cl) good += !x->failed && x->got == x->sent && x->step == 5;
+  EXPECT_EQ(good, 1000);
+  EXPECT_GT(net.counts.dropped, 0u);
+  net.run([] { return false; }, 20'000'000);
+  EXPECT_EQ(net.a->connections(), 0u);
+  EXPECT_EQ(net.b->connections(), 0u);
+  EXPECT_EQ(net.a->record_rings_in_use(), 0u);
+  EXPECT_EQ(net.b->record_rings_in_use(), 0u);
+  const Counters& a = net.a->counters();
+  const Counters& b = net.b->counters();
+  const auto u = [](const auto& v) { return static_cast<unsigned long long>(v); };
+  std::printf("[1000 req/resp] %llu ms simulated; dropped %llu; retransmits %llu+%llu, rto %llu+%llu, "
+              "fast %llu+%llu\n",
+              u(took_ms), u(net.counts.dropped), u(a.retransmits), u(b.retransmits), u(a.rto_timeouts),
+              u(b.rto_timeouts), u(a.fast_retransmits), u(b.fast_retransmits));
+  std::printf("[1000 req/resp] rto retransmits %llu+%llu, rack %llu+%llu (lost retransmissions %llu+%llu), "
+              "tlp probes %llu+%llu (repaired %llu+%llu, spurious %llu+%llu)\n",
+              u(a.rto_retransmits), u(b.rto_retransmits), u(a.rack_retransmits), u(b.rack_retransmits),
+              u(a.rack_lost_retransmits), u(b.rack_lost_retransmits), u(a.tlp_probes), u(b.tlp_probes),
+              u(a.tlp_recoveries), u(b.tlp_recoveries), u(a.tlp_spurious), u(b.tlp_spurious));
+}
+
 // Spoofed SYNs fill the half-open table; cookies keep the listener open to
 // 50 legitimate clients, whose transfers complete byte-exact.
 TEST(Scale, SynFloodWhileLegitimateTransfersComplete) {
