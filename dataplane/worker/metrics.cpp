@@ -11,7 +11,6 @@
 #include "turnpike/control/expiry.hpp"
 #include "turnpike/control/metrics.hpp"
 #include "turnpike/worker/metrics.hpp"
-#include "visit.hpp"
 
 namespace turnpike::worker {
 
@@ -210,7 +209,7 @@ void sip(Writer& m, const Runtime& rt) {
   // Families declared even with no listener: dashboards see them at zero.
   m.family("turnpike_tls_current_connections", Type::Gauge,
            "Live client connections of the SIP-over-TLS edge (telemetry /turnpike/sip connections)");
-  visit(proxy::SipProxyStats{}, [&](std::string_view n, std::string_view d, std::uint64_t) {
+  proxy::SipProxyStats{}.for_each([&](std::string_view n, std::string_view d, std::uint64_t) {
     m.family(sip_family(n), Type::Counter, help_with_key(d, "/turnpike/sip", n));
   });
   const char* kFail = "turnpike_tls_failed_handshakes_by_detail_total";
@@ -223,16 +222,16 @@ void sip(Writer& m, const Runtime& rt) {
       const std::string ln = li < listeners.size() ? listeners[li] : std::to_string(li);
       const Labels l{{"listener", ln}, {"worker", wlabel(*w)}};
       m.sample("turnpike_tls_current_connections", l, double(sp.live()));
-      visit(sp.stats(), [&](std::string_view n, std::string_view, std::uint64_t v) { m.sample(sip_family(n), l, v); });
+      sp.stats().for_each([&](std::string_view n, std::string_view, std::uint64_t v) { m.sample(sip_family(n), l, v); });
       details(m, kFail, kFailHelp, sp.refusals(), l);
     }
   // Backends (per worker: each worker has its own pool and health checks).
-  visit(proxy::BackendStats{}, [&](std::string_view n, std::string_view d, std::uint64_t) {
+  proxy::BackendStats{}.for_each([&](std::string_view n, std::string_view d, std::uint64_t) {
     m.family(backend_family(n), Type::Counter, help_with_key(d, "/turnpike/sip", n));
   });
   for (auto& w : rt.workers) {
     if (!w->backends) continue;
-    visit(w->backends->stats(), [&](std::string_view n, std::string_view, std::uint64_t v) {
+    w->backends->stats().for_each([&](std::string_view n, std::string_view, std::uint64_t v) {
       m.sample(backend_family(n), {{"worker", wlabel(*w)}}, v);
     });
   }
@@ -258,7 +257,7 @@ void egress(Writer& m, const Runtime& rt) {
   m.family("turnpike_egress_current_connections", Type::Gauge,
            "Live egress connection pairs (telemetry /turnpike/egress connections)");
   const auto egress_family = [](std::string_view n) { return "turnpike_egress_" + std::string(n) + "_total"; };
-  visit(proxy::EgressStats{}, [&](std::string_view n, std::string_view d, std::uint64_t) {
+  proxy::EgressStats{}.for_each([&](std::string_view n, std::string_view d, std::uint64_t) {
     m.family(egress_family(n), Type::Counter, help_with_key(d, "/turnpike/egress", n));
   });
   const char* kFail = "turnpike_egress_failed_handshakes_by_detail_total";
@@ -270,7 +269,7 @@ void egress(Writer& m, const Runtime& rt) {
       const std::string route = i < rt.egress_routes.size() ? rt.egress_routes[i] : std::to_string(i);
       const Labels l{{"route", route}, {"worker", wlabel(*w)}};
       m.sample("turnpike_egress_current_connections", l, double(e.live()));
-      visit(e.stats(), [&](std::string_view n, std::string_view, std::uint64_t v) { m.sample(egress_family(n), l, v); });
+      e.stats().for_each([&](std::string_view n, std::string_view, std::uint64_t v) { m.sample(egress_family(n), l, v); });
       details(m, kFail, kFailHelp, e.refusals(), l);
     }
 }

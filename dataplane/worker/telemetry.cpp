@@ -13,7 +13,7 @@
 #include <utility>
 
 #include "turnpike/worker/telemetry.hpp"
-#include "visit.hpp"
+#include "totals.hpp"
 
 namespace turnpike::worker {
 

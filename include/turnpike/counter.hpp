@@ -44,8 +44,6 @@ class Counter {
   }
   std::uint64_t load() const noexcept { return v_.load(std::memory_order_relaxed); }
   operator std::uint64_t() const noexcept { return load(); }
-  // The old net::Counter spelling of load(); the proxy still calls it.
-  std::uint64_t get() const noexcept { return load(); }
 
  private:
   std::atomic<std::uint64_t> v_{0};

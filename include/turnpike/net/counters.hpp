@@ -70,9 +70,6 @@ inline constexpr std::size_t kDropCount = static_cast<std::size_t>(Drop::count_)
 std::string_view drop_name(Drop d) noexcept;
 std::string_view drop_description(Drop d) noexcept;
 
-// The proxy still names it net::Counter; the alias goes once it does not.
-using Counter = turnpike::Counter;
-
 #define TURNPIKE_PORT_STATS(X)                                       \
   X(rx_packets, "frames received")                                   \
   X(rx_bytes, "bytes received")                                      \
