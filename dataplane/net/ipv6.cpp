@@ -155,7 +155,7 @@ MacAddr ipv6_multicast_mac(const Ipv6Addr& group) noexcept {
 
 namespace {
 // TLV options of Hop-by-Hop and Destination Options headers (RFC 8200 §4.2).
-Ipv6Parse check_options(const std::uint8_t* p, std::size_t len) noexcept {
+Ipv6Parse check_options(const std::uint8_t* p, std::size_t len, bool& router_alert) noexcept {
   std::size_t i = 0;
   while (i < len) {
     const std::uint8_t type = p[i];
@@ -167,6 +167,7 @@ Ipv6Parse check_options(const std::uint8_t* p, std::size_t len) noexcept {
     // PadN (1) and Router Alert (5, RFC 2711) are understood; the two high
     // bits of any other type say what to do with it: 00 skip, else discard.
     if (type != 1 && type != 5 && (type >> 6) != 0) return Ipv6Parse::BadOption;
+    if (type == 5) router_alert = true;
     i += 2 + std::size_t(p[i + 1]);
   }
   return Ipv6Parse::Ok;
@@ -188,6 +189,7 @@ Ipv6Parse parse_ipv6_hdr(const std::uint8_t* p, std::size_t len, Ipv6Hdr& out) n
   std::memcpy(out.src.b.data(), p + 8, 16);
   std::memcpy(out.dst.b.data(), p + 24, 16);
   out.atomic_fragment = false;
+  out.router_alert = false;
 
   // RFC 8200 §4: walk the chain while the Next Header names an extension
   // header we process; every step either returns or counts one header, so
@@ -215,8 +217,10 @@ Ipv6Parse parse_ipv6_hdr(const std::uint8_t* p, std::size_t len, Ipv6Hdr& out) n
       if (nh == kIpv6Routing) {
         // §4.4: with Segments Left 0 the header is ignored, whatever its type.
         if (h[3] != 0) return Ipv6Parse::Routing;
-      } else if (auto r = check_options(h + 2, hlen - 2); r != Ipv6Parse::Ok) {
-        return r;
+      } else {
+        bool ra = false;
+        if (auto r = check_options(h + 2, hlen - 2, ra); r != Ipv6Parse::Ok) return r;
+        if (nh == kIpv6HopByHop) out.router_alert = ra;  // §4.1: only Hop-by-Hop's counts
       }
     }
     nh = h[0];

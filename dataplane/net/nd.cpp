@@ -62,6 +62,53 @@ std::size_t write_nd(std::uint8_t* p, std::uint8_t type, std::uint32_t flags, co
   return kIpv6HdrLen + icmp_len;
 }
 
+namespace {
+// Hop-by-Hop header with Router Alert "MLD" (RFC 2711 value 0) and a PadN.
+void write_router_alert(std::uint8_t* h, std::uint8_t next) noexcept {
+  const std::uint8_t hbh[8] = {next, 0, 5, 2, 0, 0, 1, 0};
+  std::memcpy(h, hbh, sizeof hbh);
+}
+}  // namespace
+
+std::size_t write_mld_report(std::uint8_t* p, const Ipv6Addr& src, const Ipv6Addr* groups, unsigned n,
+                             std::uint8_t record) noexcept {
+  if (n > kMldMaxGroups) n = kMldMaxGroups;
+  const std::size_t icmp_len = 8 + std::size_t(n) * 20;
+  const Ipv6Addr dst = ipv6_all_mldv2_routers();
+  write_ipv6_hdr(p, static_cast<std::uint16_t>(8 + icmp_len), kIpv6HopByHop, 1, src, dst);
+  write_router_alert(p + kIpv6HdrLen, kIpProtoIcmpv6);
+  std::uint8_t* m = p + kIpv6HdrLen + 8;
+  std::memset(m, 0, icmp_len);
+  m[0] = kIcmpv6MldV2Report;
+  store_be16(m + 6, static_cast<std::uint16_t>(n));
+  for (unsigned i = 0; i < n; ++i) {
+    std::uint8_t* r = m + 8 + 20 * i;  // type, aux len 0, no sources, the group
+    r[0] = record;
+    std::memcpy(r + 4, groups[i].b.data(), 16);
+  }
+  store_be16(m + 2, ipv6_upper_checksum(src, dst, kIpProtoIcmpv6, m, icmp_len));
+  return kIpv6HdrLen + 8 + icmp_len;
+}
+
+std::size_t write_mld_v1_report(std::uint8_t* p, const Ipv6Addr& src, const Ipv6Addr& group) noexcept {
+  write_ipv6_hdr(p, static_cast<std::uint16_t>(8 + kMldV1Len), kIpv6HopByHop, 1, src, group);
+  write_router_alert(p + kIpv6HdrLen, kIpProtoIcmpv6);
+  std::uint8_t* m = p + kIpv6HdrLen + 8;
+  std::memset(m, 0, kMldV1Len);
+  m[0] = kIcmpv6MldV1Report;
+  std::memcpy(m + 8, group.b.data(), 16);
+  store_be16(m + 2, ipv6_upper_checksum(src, group, kIpProtoIcmpv6, m, kMldV1Len));
+  return kIpv6HdrLen + 8 + kMldV1Len;
+}
+
+bool parse_mld_query(const Ipv6Hdr& ip, const std::uint8_t* icmp, std::size_t len, MldQuery& out) noexcept {
+  if (!ip.src.is_link_local() || ip.hop_limit != 1 || !ip.router_alert) return false;
+  if (len != kMldV1Len && len < kMldV2QueryMin) return false;
+  std::memcpy(out.group.b.data(), icmp + 8, 16);
+  out.v2 = len >= kMldV2QueryMin;
+  return out.group.is_unspecified() || out.group.is_multicast();
+}
+
 Ipv6Port::Ipv6Port(const MacAddr& mac, const Ipv6Options& o)
     : opt_(o), neigh_(o.neigh_capacity, o.neigh_timeout ? o.neigh_timeout : ~0ull >> 2) {
   addr_[kLinkLocal] = ipv6_link_local(mac);
@@ -112,6 +159,16 @@ bool Ipv6Port::accepts_mac(const MacAddr& m) const noexcept {
   for (unsigned i = 0; i < count_; ++i)
     if (m == ipv6_multicast_mac(solicited_[i])) return true;
   return false;
+}
+
+unsigned Ipv6Port::report_groups(Ipv6Addr (&out)[kMldMaxGroups]) const noexcept {
+  unsigned n = 0;
+  for (unsigned i = 0; i < count_; ++i) {
+    bool seen = false;
+    for (unsigned k = 0; k < n; ++k) seen |= out[k] == solicited_[i];
+    if (!seen) out[n++] = solicited_[i];
+  }
+  return n;
 }
 
 bool Ipv6Port::on_link(const Ipv6Addr& a) const noexcept {

@@ -374,8 +374,9 @@ void NetWorker::handle_icmp6(std::uint16_t port, rte_mbuf* m, const Ipv6Hdr& ip,
   switch (icmp[0]) {
     case kIcmpv6NeighborSolicit:
     case kIcmpv6NeighborAdvert: return handle_nd(port, m, ip, eth, now);
+    case kIcmpv6MldQuery: return handle_mld(port, m, ip);
     case kIcmpv6EchoRequest: break;
-    default: return drop(port, m, Drop::icmp6_type);  // errors, MLD, RS/RA, redirects: no service yet
+    default: return drop(port, m, Drop::icmp6_type);  // errors, other MLD, RS/RA, redirects: no service yet
   }
   if (!dst_usable) return drop(port, m, Drop::ipv6_not_for_us);
   if (ip.src.is_multicast() || ip.src.is_unspecified() || v6.find(ip.src) >= 0)
@@ -560,9 +561,57 @@ bool NetWorker::send_dad_probe(std::uint16_t port, unsigned addr) {
   return true;
 }
 
+void NetWorker::handle_mld(std::uint16_t port, rte_mbuf* m, const Ipv6Hdr& ip) {
+  const Ipv6Port& v6 = *ports_[port].v6;
+  const auto* icmp = rte_pktmbuf_mtod(m, const std::uint8_t*) + kEthHdrLen + ip.l4_offset;
+  MldQuery q;
+  if (!parse_mld_query(ip, icmp, ip.l4_len(), q)) return drop(port, m, Drop::mld_invalid);
+  rte_pktmbuf_free(m);
+  // RFC 3810 §6.2 (RFC 2710 §4 for v1): a general query is answered with
+  // every group we listen to, a group-specific one for a group of ours; the
+  // answer is not delayed (0 is within any Maximum Response Delay).
+  Ipv6Addr groups[kMldMaxGroups];
+  unsigned n = v6.report_groups(groups);
+  if (!q.group.is_unspecified()) {
+    bool ours = false;
+    for (unsigned i = 0; i < n; ++i) ours |= groups[i] == q.group;
+    if (!ours) return;  // all-nodes is never reported (RFC 3810 §6)
+    groups[0] = q.group;
+    n = 1;
+  }
+  send_mld_report(port, groups, n, kMldModeIsExclude, !q.v2);
+}
+
+bool NetWorker::send_mld_report(std::uint16_t port, const Ipv6Addr* groups, unsigned n, std::uint8_t record,
+                                bool v1) {
+  const PortNet& pn = ports_[port];
+  const Ipv6Port& v6 = *pn.v6;
+  // RFC 3810 §5.2.13: from the link-local address, or :: while it is tentative.
+  const Ipv6Addr src = v6.usable(Ipv6Port::kLinkLocal) ? v6.addr(Ipv6Port::kLinkLocal) : Ipv6Addr{};
+  for (unsigned i = 0; i < (v1 ? n : 1u); ++i) {  // v1: one report per group, to the group
+    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    if (!m) {
+      stats_[port]->drop(Drop::mbuf_alloc);
+      return false;
+    }
+    std::uint8_t* f = append_frame(m, kMldFrameMax);
+    const std::size_t len = v1 ? write_mld_v1_report(f + kEthHdrLen, src, groups[i])
+                               : write_mld_report(f + kEthHdrLen, src, groups, n, record);
+    rte_pktmbuf_trim(m, static_cast<std::uint16_t>(kMldFrameMax - kEthHdrLen - len));
+    write_eth(f, ipv6_multicast_mac(v1 ? groups[i] : ipv6_all_mldv2_routers()), pn.mac, kEtherTypeIpv6);
+    stats_[port]->mld_reports_sent.add();
+    enqueue_tx(port, m);
+  }
+  return true;
+}
+
 void NetWorker::start_ipv6(std::uint16_t port, std::uint64_t now) {
   const PortNet& pn = ports_[port];
   if (!pn.v6) return;
+  // RFC 4862 §5.4.2: join the solicited-node groups (an MLD report, so
+  // snooping switches forward them) before probing.
+  Ipv6Addr groups[kMldMaxGroups];
+  send_mld_report(port, groups, pn.v6->report_groups(groups), kMldChangeToExclude, false);
   const std::uint64_t retrans = timers_.nd_retrans ? timers_.nd_retrans : timers_.arp_retry;
   for (unsigned i = 0; i < pn.v6->count(); ++i) {
     if (pn.v6->state(i) != Ipv6Port::State::Tentative) continue;

@@ -173,10 +173,12 @@ TEST(Ipv6Hdr, WalksExtensionHeaders) {
   EXPECT_EQ(h.l4_len(), 8u);
   EXPECT_EQ(h.ext_headers, 4);
   EXPECT_TRUE(h.atomic_fragment);
+  EXPECT_TRUE(h.router_alert);
   // A longer options header (Hdr Ext Len 1: 16 bytes).
   auto q = packet({opts_hdr(kIpv6DestOpts, {1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})}, kIpv6NoNext, {});
   ASSERT_EQ(parse_ipv6_hdr(q.data(), q.size(), h), Ipv6Parse::Ok);
   EXPECT_EQ(h.proto, kIpv6NoNext);
+  EXPECT_FALSE(h.router_alert);
   EXPECT_EQ(h.l4_offset, kIpv6HdrLen + 16);
 }
 

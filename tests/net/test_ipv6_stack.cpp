@@ -160,7 +160,8 @@ TEST(Ipv6Stack, DadProbesThenTheAddressesBecomeUsable) {
   Ipv6Port& v6 = *n.v6;
   n.nw->start_ipv6(0, 0);
   n.nw->flush();
-  ASSERT_EQ(n.sent.size(), 2u);  // one probe per address
+  ASSERT_EQ(n.sent.size(), 3u);  // the MLD report (MldReportsAndQueries), then one probe per address
+  n.take();
   for (unsigned i = 0; i < 2; ++i) {
     Parsed p = parse(n.take());
     ASSERT_TRUE(p.ok);
@@ -232,6 +233,7 @@ TEST(Ipv6Stack, OwnProbeLoopedBackIsNotADuplicate) {
   Node n(kMacA, opts(kGlobalA, 1));
   n.nw->start_ipv6(0, 0);
   n.nw->flush();
+  n.take();  // the MLD report
   const Frame probe = n.take();
   n.sent.clear();
   n.feed(probe);  // the switch echoes our multicast
@@ -428,14 +430,97 @@ TEST(Ipv6Stack, TwoStacksResolveEachOtherAndPing) {
   }
   EXPECT_EQ(b.stats().icmp6_echo_replies.load(), 2u);
   EXPECT_EQ(a.drops(Drop::icmp6_type), 2u);  // the two replies reached A
-  // Each heard the other's two DAD probes, for groups it has not joined.
-  EXPECT_EQ(a.drops(Drop::multicast), 2u);
-  EXPECT_EQ(b.drops(Drop::multicast), 2u);
+  // Each heard the other's MLD report and two DAD probes, for groups it has not joined.
+  EXPECT_EQ(a.drops(Drop::multicast), 3u);
+  EXPECT_EQ(b.drops(Drop::multicast), 3u);
   EXPECT_EQ(b.stats().nd_advertisements_sent.load(), 2u);
   EXPECT_EQ(a.stats().nd_learned.load(), 2u);
   EXPECT_EQ(b.stats().nd_learned.load(), 2u);
-  EXPECT_EQ(a.stats().total_drops(), 4u);
-  EXPECT_EQ(b.stats().total_drops(), 2u);
+  EXPECT_EQ(a.stats().total_drops(), 5u);
+  EXPECT_EQ(b.stats().total_drops(), 3u);
+}
+
+TEST(Ipv6Stack, MldReportsAndQueries) {
+  // A global address whose solicited-node group differs from the link-local one's.
+  const Ipv6Addr global = A("2001:db8:1::1:2:3");
+  Node n(kMacA, opts(global, 1));
+  const Ipv6Addr g_ll = ipv6_solicited_node(n.v6->addr(0)), g_gl = ipv6_solicited_node(global);
+  auto check_report = [&](const Parsed& p, const Ipv6Addr& src, std::uint8_t record, unsigned groups) {
+    ASSERT_TRUE(p.ok);
+    EXPECT_EQ(p.eth.dst, ipv6_multicast_mac(ipv6_all_mldv2_routers()));
+    EXPECT_EQ(p.ip.dst, ipv6_all_mldv2_routers());
+    EXPECT_EQ(p.ip.src, src);
+    EXPECT_EQ(p.ip.hop_limit, 1);
+    EXPECT_TRUE(p.ip.router_alert);
+    ASSERT_EQ(p.ip.l4_len(), 8u + 20 * groups);
+    EXPECT_EQ(p.l4()[0], kIcmpv6MldV2Report);
+    EXPECT_EQ(load_be16(p.l4() + 6), groups);
+    for (unsigned i = 0; i < groups; ++i) {
+      EXPECT_EQ(p.l4()[8 + 20 * i], record);
+      EXPECT_EQ(load_be16(p.l4() + 8 + 20 * i + 2), 0);  // no sources
+    }
+  };
+  // At start: joined (CHANGE_TO_EXCLUDE), from :: as the link-local address is tentative.
+  n.nw->start_ipv6(0, 0);
+  n.nw->flush();
+  ASSERT_EQ(n.sent.size(), 3u);
+  Parsed r = parse(n.take());
+  check_report(r, Ipv6Addr{}, kMldChangeToExclude, 2);
+  Ipv6Addr first, second;
+  std::memcpy(first.b.data(), r.l4() + 12, 16);
+  std::memcpy(second.b.data(), r.l4() + 32, 16);
+  EXPECT_EQ(first, g_ll);
+  EXPECT_EQ(second, g_gl);
+  n.sent.clear();
+  n.nw->tick(kRetrans);
+  ASSERT_TRUE(n.v6->usable(0));
+
+  // Queries: general (v2) to all-nodes, specific for one of our groups, v1.
+  const Ipv6Addr router = A("fe80::1");
+  const Frame hbh{kIpProtoIcmpv6, 0, 5, 2, 0, 0, 1, 0};  // Router Alert
+  auto query = [&](const Ipv6Addr& dst, const Ipv6Addr& group, std::size_t len, std::uint8_t hop = 1,
+                   const Ipv6Addr& src = A("fe80::1"), bool ra = true) {
+    Frame q(len, 0);
+    q[0] = kIcmpv6MldQuery;
+    std::memcpy(q.data() + 8, group.b.data(), 16);
+    const Frame noopt{kIpProtoIcmpv6, 0, 1, 4, 0, 0, 0, 0};
+    n.feed(frame6(ipv6_multicast_mac(dst), kMacPeer, src, dst, kIpProtoIcmpv6, q, hop, ra ? hbh : noopt,
+                  kIpv6HopByHop));
+  };
+  query(ipv6_all_nodes(), Ipv6Addr{}, 28);
+  ASSERT_EQ(n.sent.size(), 1u);
+  check_report(parse(n.take()), n.v6->addr(0), kMldModeIsExclude, 2);
+  query(g_gl, g_gl, 28);
+  ASSERT_EQ(n.sent.size(), 1u);
+  r = parse(n.take());
+  check_report(r, n.v6->addr(0), kMldModeIsExclude, 1);
+  std::memcpy(first.b.data(), r.l4() + 12, 16);
+  EXPECT_EQ(first, g_gl);
+  query(ipv6_all_nodes(), ipv6_all_nodes(), 28);  // all-nodes is never reported
+  EXPECT_TRUE(n.sent.empty());
+  query(ipv6_all_nodes(), Ipv6Addr{}, kMldV1Len);  // MLDv1: one report per group, to the group
+  ASSERT_EQ(n.sent.size(), 2u);
+  for (const Ipv6Addr& g : {g_ll, g_gl}) {
+    Parsed v1 = parse(n.take());
+    ASSERT_TRUE(v1.ok);
+    EXPECT_EQ(v1.ip.dst, g);
+    EXPECT_EQ(v1.eth.dst, ipv6_multicast_mac(g));
+    EXPECT_EQ(v1.ip.hop_limit, 1);
+    EXPECT_TRUE(v1.ip.router_alert);
+    ASSERT_EQ(v1.ip.l4_len(), kMldV1Len);
+    EXPECT_EQ(v1.l4()[0], kIcmpv6MldV1Report);
+    std::memcpy(first.b.data(), v1.l4() + 8, 16);
+    EXPECT_EQ(first, g);
+  }
+  EXPECT_EQ(n.stats().mld_reports_sent.load(), 5u);
+  // RFC 3810 §6.2: not link-local, hop limit not 1, no Router Alert, bad length: dropped.
+  query(ipv6_all_nodes(), Ipv6Addr{}, 28, 1, A("2001:db8:1::9"));
+  query(ipv6_all_nodes(), Ipv6Addr{}, 28, 2);
+  query(ipv6_all_nodes(), Ipv6Addr{}, 28, 1, router, false);
+  query(ipv6_all_nodes(), Ipv6Addr{}, 26);
+  EXPECT_EQ(n.drops(Drop::mld_invalid), 4u);
+  EXPECT_TRUE(n.sent.empty());
+  EXPECT_EQ(n.stats().total_drops(), 4u);
 }
 
 TEST(Ipv6Stack, RoutesOffLinkViaTheGatewayAndTimesOut) {

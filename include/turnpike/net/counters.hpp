@@ -53,6 +53,7 @@ namespace turnpike::net {
   X(nd_not_for_us, "NS for a target that is not our address")                     \
   X(nd_tentative, "ND for our address while tentative or duplicate")              \
   X(nd_conflict, "NA from another node for one of our addresses")                 \
+  X(mld_invalid, "MLD query not link-local, hop limit 1 and Router Alert (RFC 3810)") \
   X(neigh_queue_full, "next hop unresolved and the pending queue is full")       \
   X(neigh_unresolved, "next hop did not answer ARP or ND in time")               \
   X(no_route, "destination off-link and no gateway configured")                  \
@@ -85,6 +86,7 @@ std::string_view drop_description(Drop d) noexcept;
   X(nd_solicitations_sent, "ND neighbor solicitations sent (DAD too)") \
   X(nd_learned, "IPv6 neighbour entries created or refreshed")       \
   X(nd_duplicates, "our IPv6 addresses found duplicate by DAD")      \
+  X(mld_reports_sent, "MLD reports of our solicited-node groups sent") \
   X(neigh_queued, "frames held while their next hop was resolved")
 
 struct PortStats {

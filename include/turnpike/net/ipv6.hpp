@@ -96,6 +96,7 @@ struct Ipv6Hdr {
   std::uint16_t l4_offset = 0;  // its offset from the start of the IPv6 header
   std::uint8_t ext_headers = 0;
   bool atomic_fragment = false;  // a Fragment header with offset 0, M = 0 (RFC 6946)
+  bool router_alert = false;     // Hop-by-Hop carried a Router Alert (RFC 2711; MLD needs it)
   std::size_t l4_len() const noexcept { return kIpv6HdrLen + payload_len - l4_offset; }
 };
 
@@ -131,6 +132,9 @@ std::uint16_t ipv6_upper_checksum(const Ipv6Addr& src, const Ipv6Addr& dst, std:
 inline constexpr std::size_t kIcmpv6HdrLen = 4;
 inline constexpr std::uint8_t kIcmpv6EchoRequest = 128;
 inline constexpr std::uint8_t kIcmpv6EchoReply = 129;
+inline constexpr std::uint8_t kIcmpv6MldQuery = 130;     // RFC 2710 §3 / RFC 3810 §5.1
+inline constexpr std::uint8_t kIcmpv6MldV1Report = 131;  // RFC 2710 §3
+inline constexpr std::uint8_t kIcmpv6MldV2Report = 143;  // RFC 3810 §5.2
 inline constexpr std::uint8_t kIcmpv6RouterSolicit = 133;
 inline constexpr std::uint8_t kIcmpv6RouterAdvert = 134;
 inline constexpr std::uint8_t kIcmpv6NeighborSolicit = 135;

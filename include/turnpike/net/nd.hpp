@@ -57,6 +57,36 @@ std::size_t write_nd(std::uint8_t* p, std::uint8_t type, std::uint32_t flags, co
                      const Ipv6Addr& dst, const Ipv6Addr& target, const MacAddr* lla) noexcept;
 inline constexpr std::size_t kNdFrameMax = kEthHdrLen + kIpv6HdrLen + kNdMsgLen + kNdLlaOptLen;
 
+// Multicast Listener Discovery: a host reports the groups it listens to so
+// that MLD-snooping switches forward them (RFC 4861 §7.2.1 asks nodes to
+// join their solicited-node groups; RFC 4862 §5.4.2 before DAD). Reports
+// go with hop limit 1 and a Router Alert, from our link-local address or
+// :: while it is tentative (RFC 3810 §5.2.13).
+inline constexpr std::uint8_t kMldModeIsExclude = 2;   // RFC 3810 §5.2.12: current state, "listening"
+inline constexpr std::uint8_t kMldChangeToExclude = 4; // state change: joined
+inline constexpr std::size_t kMldV1Len = 24;           // RFC 2710 §3
+inline constexpr std::size_t kMldV2QueryMin = 28;      // RFC 3810 §5.1
+inline constexpr std::size_t kMldMaxGroups = 4;
+// ff02::16, all MLDv2-capable routers (RFC 3810 §5.2.14).
+inline Ipv6Addr ipv6_all_mldv2_routers() noexcept { return Ipv6Addr::from_words(0xff02000000000000ull, 0x16); }
+
+// MLDv2 report of `n` (<= kMldMaxGroups) groups, each a record of type
+// `record` without sources, to ff02::16: IPv6 header, Hop-by-Hop with
+// Router Alert, ICMPv6 143. Returns the bytes written.
+std::size_t write_mld_report(std::uint8_t* p, const Ipv6Addr& src, const Ipv6Addr* groups, unsigned n,
+                             std::uint8_t record) noexcept;
+// MLDv1 report of one group, sent to the group (RFC 2710 §3, §4).
+std::size_t write_mld_v1_report(std::uint8_t* p, const Ipv6Addr& src, const Ipv6Addr& group) noexcept;
+inline constexpr std::size_t kMldFrameMax = kEthHdrLen + kIpv6HdrLen + 8 + 8 + kMldMaxGroups * 20;
+
+struct MldQuery {
+  Ipv6Addr group;  // :: for a general query
+  bool v2 = false;
+};
+// RFC 3810 §6.2 (and RFC 2710 §5): a query counts only from a link-local
+// source, with hop limit 1 and a Router Alert; v1 is exactly 24 bytes.
+bool parse_mld_query(const Ipv6Hdr& ip, const std::uint8_t* icmp, std::size_t len, MldQuery& out) noexcept;
+
 // IPv6 options of one port (the net module's; the config's [[ports]] keys
 // map onto them). The link-local address always exists, from the MAC.
 struct Ipv6Options {
@@ -95,6 +125,9 @@ class Ipv6Port {
   // our addresses, tentative ones included (DAD needs them).
   bool joined(const Ipv6Addr& group) const noexcept;
   bool accepts_mac(const MacAddr& m) const noexcept;
+  // The groups to report with MLD: our solicited-node groups, each once
+  // (all-nodes is never reported, RFC 3810 §6). Returns how many.
+  unsigned report_groups(Ipv6Addr (&out)[kMldMaxGroups]) const noexcept;
   // Link-local destinations and those in our global prefix are on-link.
   bool on_link(const Ipv6Addr& a) const noexcept;
   // Our address to send to `dst` from: the link-local one for link-local

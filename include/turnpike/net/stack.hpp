@@ -129,6 +129,8 @@ class NetWorker {
                     std::uint64_t now);
   void handle_nd(std::uint16_t port, rte_mbuf* m, const Ipv6Hdr& ip, const EthHdr& eth, std::uint64_t now);
   bool send_dad_probe(std::uint16_t port, unsigned addr);
+  void handle_mld(std::uint16_t port, rte_mbuf* m, const Ipv6Hdr& ip);
+  bool send_mld_report(std::uint16_t port, const Ipv6Addr* groups, unsigned n, std::uint8_t record, bool v1);
   void tick_dad(std::uint64_t now);
   bool hold6(std::uint16_t port, rte_mbuf* m, const Ipv6Addr& nexthop, std::uint64_t now);
   bool resolve_pending(const Pending& e, std::uint64_t now, MacAddr& mac) const;
