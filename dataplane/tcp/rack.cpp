@@ -126,7 +126,8 @@ void Stack::rack_on_ack(Tcb& t, const Header& h, Seq ack) {
       t.ssthresh = reduce(t);
       t.cwnd = t.ssthresh;
       t.ca_acc = 0;
-    } else if (ack == t.snd_una && h.opt.sack_count == 0 && h.payload_len == 0) {
+    } else if (ack == t.snd_una && h.opt.sack_count == 0 && h.payload_len == 0 &&
+               (std::uint32_t{h.window} << t.snd_wscale) == t.snd_wnd) {
       t.tlp_on = false;  // a duplicate ACK without SACK: both copies arrived
       ++ctr_.tlp_spurious;
     }

@@ -1099,7 +1099,12 @@ void Stack::on_fin(Tcb& t) {
 
 void Stack::on_dup_ack(Tcb& t) {
   ++ctr_.rx_dup_acks;
-  if (t.sack_on) return;  // RACK decides (RFC 8985 replaces DupThresh)
+  if (t.sack_on) {
+    // RACK decides what is lost (RFC 8985 replaces DupThresh); the first two
+    // still let a new segment out each (RFC 3042 limited transmit).
+    if (!t.in_recovery && t.dupacks < 2) ++t.dupacks;
+    return;
+  }
   if (t.in_recovery) {
     // RFC 6582 §3.2 step 3 / RFC 5681 §3.2 step 4: inflate (SACK uses pipe).
     if (!t.sack_on) t.cwnd += t.smss;
@@ -1225,7 +1230,7 @@ bool Stack::on_ack(Tcb& t, const Header& h) {
     return false;
   }
   const std::uint32_t new_wnd = std::uint32_t{h.window} << t.snd_wscale;
-  if (rack_on(t) && t.seg_count) rack_on_ack(t, h, ack);
+  if (rack_on(t) && (t.seg_count || t.tlp_on)) rack_on_ack(t, h, ack);
   if (ack > t.snd_una) {
     on_new_ack(t, h, ack);
   } else if (ack == t.snd_una && h.payload_len == 0 && !h.has(flag::syn) && !h.has(flag::fin) &&
