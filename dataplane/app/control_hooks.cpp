@@ -47,41 +47,29 @@ std::vector<Item> dataplane_status(const worker::Runtime& rt) {
   }
   for (std::size_t p = 0; p < rt.ports.size(); ++p) {
     const std::string pre = "Port " + rt.ports[p].name + " ";
-#define TURNPIKE_X(n, d) std::uint64_t n = 0;
-    TURNPIKE_PORT_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+    CounterTotals t = CounterTotals::of<net::PortStats>();
     std::uint64_t drops = 0;
     for (auto& w : rt.workers) {
       const net::PortStats& s = w->net->stats(static_cast<std::uint16_t>(p));
-#define TURNPIKE_X(n, d) n += s.n.load();
-      TURNPIKE_PORT_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
-      for (std::size_t i = 0; i < net::kDropCount; ++i) drops += s.drops[i].load();
+      t.add(s);
+      drops += s.total_drops();
     }
-#define TURNPIKE_X(n, d) out.push_back({pre + #n, n});
-    TURNPIKE_PORT_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+    for (auto& r : t.rows()) out.push_back({pre + std::string(r.name), r.value});
     out.push_back({pre + "drops_total", drops});
   }
   // SIP edge, summed over workers; failed handshakes by event Detail.
   {
     std::uint64_t live = 0;
-#define TURNPIKE_X(n, d) std::uint64_t n = 0;
-    TURNPIKE_SIP_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+    CounterTotals t = CounterTotals::of<proxy::SipProxyStats>();
     std::vector<const proxy::DetailCounters*> dcs;
     for (auto& w : rt.workers)
       for (auto& sp : w->sip) {
         live += sp->live();
-#define TURNPIKE_X(n, d) n += sp->stats().n.load();
-        TURNPIKE_SIP_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+        t.add(sp->stats());
         dcs.push_back(&sp->refusals());
       }
     out.push_back({"SIP Connections", live});
-#define TURNPIKE_X(n, d) out.push_back({"SIP " #n, n});
-    TURNPIKE_SIP_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+    for (auto& r : t.rows()) out.push_back({"SIP " + std::string(r.name), r.value});
     details(out, "SIP HandshakesFailedByDetail", dcs);
     // Per listener (N as in xConfiguration SIP TLS Listener N): handshakes
     // EKU mode Off accepted that mode On would refuse (issue 11).
@@ -126,22 +114,16 @@ std::vector<Item> dataplane_status(const worker::Runtime& rt) {
   // Egress routes.
   {
     std::uint64_t live = 0;
-#define TURNPIKE_X(n, d) std::uint64_t n = 0;
-    TURNPIKE_EGRESS_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+    CounterTotals t = CounterTotals::of<proxy::EgressStats>();
     std::vector<const proxy::DetailCounters*> dcs;
     for (auto& w : rt.workers)
       for (auto& e : w->egress) {
         live += e->live();
-#define TURNPIKE_X(n, d) n += e->stats().n.load();
-        TURNPIKE_EGRESS_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+        t.add(e->stats());
         dcs.push_back(&e->refusals());
       }
     out.push_back({"Egress Connections", live});
-#define TURNPIKE_X(n, d) out.push_back({"Egress " #n, n});
-    TURNPIKE_EGRESS_STATS(TURNPIKE_X)
-#undef TURNPIKE_X
+    for (auto& r : t.rows()) out.push_back({"Egress " + std::string(r.name), r.value});
     details(out, "Egress HandshakesFailedByDetail", dcs);
   }
   return out;

@@ -13,7 +13,6 @@
 #include <utility>
 
 #include "turnpike/worker/telemetry.hpp"
-#include "totals.hpp"
 
 namespace turnpike::worker {
 
@@ -31,12 +30,12 @@ unsigned lcore_cpu(unsigned lcore) {
 const Runtime* g_rt = nullptr;  // set once before the telemetry commands can run
 
 struct PortTotals {
-  Totals stats = Totals::of<net::PortStats>();
-  Totals drops;
+  CounterTotals stats = CounterTotals::of<net::PortStats>();
+  CounterTotals drops;
   std::uint64_t drops_total = 0;
 };
 
-void add_drops(Totals& t, const net::PortStats& s) {
+void add_drops(CounterTotals& t, const net::PortStats& s) {
   t.add_with([&](auto&& f) { s.for_each_drop(f); });
 }
 
@@ -52,7 +51,7 @@ PortTotals sum_port(const Runtime& rt, std::size_t p) {
   return t;
 }
 
-void fill(rte_tel_data* d, const Totals& t) {
+void fill(rte_tel_data* d, const CounterTotals& t) {
   for (auto& r : t.rows()) rte_tel_data_add_dict_u64(d, std::string(r.name).c_str(), r.value);
 }
 
@@ -130,7 +129,7 @@ int cmd_stats(const char*, const char* params, rte_tel_data* d) {
 int cmd_drops(const char*, const char*, rte_tel_data* d) {
   const Runtime& rt = *g_rt;
   rte_tel_data_start_dict(d);
-  Totals total;
+  CounterTotals total;
   add_drops(total, net::PortStats{});
   for (auto& w : rt.workers)
     for (std::uint16_t p = 0; p < rt.ports.size() && p < w->net->port_count(); ++p) add_drops(total, w->net->stats(p));
@@ -228,8 +227,8 @@ int cmd_tcp(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   // Counters are read while workers write them: relaxed cells, each value
   // whole, possibly a moment old; good enough for monitoring.
-  Totals total = Totals::of<tcp::Counters>();
-  Totals glue = Totals::of<glue::TcpGlueStats>();
+  CounterTotals total = CounterTotals::of<tcp::Counters>();
+  CounterTotals glue = CounterTotals::of<glue::TcpGlueStats>();
   std::uint64_t conns = 0, half_open = 0, time_wait = 0, chunks = 0;
   for (auto& w : rt.workers) {
     if (!w->tcp) continue;
@@ -274,7 +273,7 @@ std::map<std::string, std::uint64_t> fill_proxies(rte_tel_data* d, const Runtime
                                                   std::vector<std::unique_ptr<P>> Worker::*list) {
   using Stats = std::decay_t<decltype(std::declval<const P&>().stats())>;
   std::uint64_t live = 0;
-  Totals t = Totals::of<Stats>();
+  CounterTotals t = CounterTotals::of<Stats>();
   std::map<std::string, std::uint64_t> by;
   for (auto& w : rt.workers)
     for (auto& p : (*w).*list) {
@@ -291,7 +290,7 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
   const Runtime& rt = *g_rt;
   rte_tel_data_start_dict(d);
   const auto by = fill_proxies(d, rt, &Worker::sip);
-  Totals backends = Totals::of<proxy::BackendStats>();
+  CounterTotals backends = CounterTotals::of<proxy::BackendStats>();
   for (auto& w : rt.workers)
     if (w->backends) backends.add(w->backends->stats());
   fill(d, backends);
@@ -367,7 +366,7 @@ std::string format_stats(const Runtime& rt) {
   {
     // The TCP's own evidence of loss towards turnpike: shows a lossy port
     // even when its PMD reports nothing.
-    Totals tcp = Totals::of<tcp::Counters>();
+    CounterTotals tcp = CounterTotals::of<tcp::Counters>();
     for (auto& w : rt.workers)
       if (w->tcp) tcp.add(w->tcp->stack().counters());
     o << "tcp loss evidence:";

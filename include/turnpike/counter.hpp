@@ -8,7 +8,8 @@
 // A module lists its counters once, as X(name, description) entries, and
 // exposes for_each(f) calling f(name, description, value) for each of them;
 // telemetry and the Prometheus page loop over that instead of naming fields
-// (docs/metrics.md). TURNPIKE_COUNTER_FIELDS declares both from a list:
+// (docs/metrics.md); CounterTotals sums them over workers.
+// TURNPIKE_COUNTER_FIELDS declares the members and for_each from a list:
 //
 //   #define MY_COUNTERS(X) X(rx, "frames received") X(tx, "frames sent")
 //   struct MyStats { TURNPIKE_COUNTER_FIELDS(MY_COUNTERS) };
@@ -16,6 +17,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
+#include <vector>
 
 namespace turnpike {
 
@@ -69,6 +72,47 @@ class Gauge {
     return *this;
   }
   std::atomic<std::size_t> v_{0};
+};
+
+// Sums of one kind of counters over several sources (one per worker), in
+// the module's for_each order, for the readers (telemetry, xStatus). Built from a zeroed instance, so every name is there
+// even when no worker has the module.
+class CounterTotals {
+ public:
+  struct Row {
+    std::string_view name, description;  // string literals or static tables
+    std::uint64_t value = 0;
+  };
+
+  template <class S>
+  static CounterTotals of() {
+    CounterTotals t;
+    t.add(S{});
+    return t;
+  }
+  template <class S>
+  void add(const S& s) {
+    add_with([&](auto&& f) { s.for_each(f); });
+  }
+  // g(f) calls f(name, description, value) for each counter, e.g.
+  // [&](auto&& f) { stats.for_each_drop(f); }.
+  template <class G>
+  void add_with(G&& g) {
+    std::size_t i = 0;
+    g([&](std::string_view n, std::string_view d, std::uint64_t v) {
+      if (i == rows_.size()) rows_.push_back({n, d, 0});
+      rows_[i++].value += v;
+    });
+  }
+  const std::vector<Row>& rows() const { return rows_; }
+  std::uint64_t operator[](std::string_view name) const {
+    for (auto& r : rows_)
+      if (r.name == name) return r.value;
+    return 0;
+  }
+
+ private:
+  std::vector<Row> rows_;
 };
 
 }  // namespace turnpike
