@@ -111,6 +111,7 @@ bool parse_mld_query(const Ipv6Hdr& ip, const std::uint8_t* icmp, std::size_t le
 
 Ipv6Port::Ipv6Port(const MacAddr& mac, const Ipv6Options& o)
     : opt_(o), neigh_(o.neigh_capacity, o.neigh_timeout ? o.neigh_timeout : ~0ull >> 2) {
+  if (opt_.dad_transmits > kMaxDadTransmits) opt_.dad_transmits = kMaxDadTransmits;  // the probe count is 8 bits
   addr_[kLinkLocal] = ipv6_link_local(mac);
   if (!o.address.is_unspecified()) {
     addr_[kGlobal] = o.address;

@@ -481,4 +481,7 @@ TEST(Ipv6Port, AddressesGroupsAndStates) {
   EXPECT_TRUE(r.usable(0));
   EXPECT_EQ(*r.source_for(A("2001:db8::1")), r.addr(0));
   EXPECT_FALSE(r.on_link(A("2001:db8::1")));
+  Ipv6Options many;
+  many.dad_transmits = 1000;
+  EXPECT_EQ(Ipv6Port(mac, many).options().dad_transmits, kMaxDadTransmits);
 }

@@ -87,13 +87,15 @@ struct MldQuery {
 // source, with hop limit 1 and a Router Alert; v1 is exactly 24 bytes.
 bool parse_mld_query(const Ipv6Hdr& ip, const std::uint8_t* icmp, std::size_t len, MldQuery& out) noexcept;
 
+inline constexpr unsigned kMaxDadTransmits = 10;
+
 // IPv6 options of one port (the net module's; the config's [[ports]] keys
 // map onto them). The link-local address always exists, from the MAC.
 struct Ipv6Options {
   Ipv6Addr address;             // global unicast address; :: = link-local only
   std::uint8_t prefix = 64;     // on-link prefix length of `address`
   Ipv6Addr gateway;             // default router, usually its link-local address; :: = none
-  unsigned dad_transmits = 1;   // RFC 4862 DupAddrDetectTransmits; 0 = no DAD
+  unsigned dad_transmits = 1;   // RFC 4862 DupAddrDetectTransmits; 0 = no DAD; at most kMaxDadTransmits
   std::uint32_t neigh_capacity = 1024;
   std::uint64_t neigh_timeout = 0;  // same unit as `now` (TSC cycles in the data plane)
 };
