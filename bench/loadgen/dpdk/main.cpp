@@ -278,6 +278,9 @@ struct Stats {
   // error: other status, mismatch, timeout, connection lost), or refused
   // (in flight when the target refused the connection's certificate).
   std::uint64_t txn_failed = 0, txn_refused = 0;
+  // The loadgen's own stack: losses here would be blamed on the target.
+  std::map<std::string, std::uint64_t> net_drops;
+  std::uint64_t retransmits = 0, rto_timeouts = 0, tlp_probes = 0;
   std::uint64_t backend_answered = 0;
   std::uint64_t errors = 0;
   std::map<std::string, std::uint64_t> by_kind;
@@ -766,6 +769,12 @@ void write_json(const Options& o, const Stats& s, double elapsed, bool ok, const
          ", \"accepted_unexpected\": " + std::to_string(x.accepted_unexpected) + "}";
   }
   kv("profiles", p + "}");
+  std::string nd = "{";
+  for (auto& [k, v] : s.net_drops) nd += (nd.size() > 1 ? ", \"" : "\"") + k + "\": " + std::to_string(v);
+  kv("loadgen_frame_drops", nd + "}");
+  kv("loadgen_tcp_retransmits", std::to_string(s.retransmits));
+  kv("loadgen_tcp_rto_timeouts", std::to_string(s.rto_timeouts));
+  kv("loadgen_tcp_tlp_probes", std::to_string(s.tlp_probes));
   kv("ok", ok ? "true" : "false", true);
   j += "}\n";
   std::ofstream(path) << j;
@@ -914,10 +923,22 @@ int run(const Options& o) {
   // Wait for ARP of the target (or the gateway) so the first SYNs are not held.
   const std::uint64_t start0 = g.now_us();
   rte_mbuf* pkts[net::NetWorker::kBurst];
+  bool link_seen = pi.link_up;
   for (unsigned tries = 0; !g_interrupted && g.now_us() - start0 < 3'000'000; ++tries) {
     const std::uint16_t n = rte_eth_rx_burst(pid, 0, pkts, net::NetWorker::kBurst);
     const std::uint64_t t = rte_rdtsc();
     if (n) nw.input(0, pkts, n, t);
+    if (!link_seen) {
+      // memif and tap come up after start: what was sent before is lost.
+      // Announce again so a target that knew an earlier loadgen's MAC for
+      // our address updates it (RFC 5227 §2.3).
+      rte_eth_link link{};
+      if (rte_eth_link_get_nowait(pid, &link) == 0 && link.link_status) {
+        link_seen = true;
+        nw.announce(0);
+        nw.solicit(0, o.gateway && !pn.on_link(o.target_ip) ? o.gateway : o.target_ip);
+      }
+    }
     nw.tick(t);
     nw.flush();
     net::MacAddr mac;
@@ -1023,6 +1044,12 @@ int run(const Options& o) {
     }
 
   // Summary.
+  nw.stats(0).for_each_drop([&g](std::string_view name, std::string_view, std::uint64_t v) {
+    if (v) g.stats.net_drops[std::string(name)] = v;
+  });
+  g.stats.retransmits = glue.stack().counters().retransmits.load();
+  g.stats.rto_timeouts = glue.stack().counters().rto_timeouts.load();
+  g.stats.tlp_probes = glue.stack().counters().tlp_probes.load();
   const Stats& s = g.stats;
   bool profiles_ok = true;
   std::printf("\n== turnpike-loadgen summary (%.2f s) ==\n", elapsed);
@@ -1059,6 +1086,10 @@ int run(const Options& o) {
   std::printf("errors %" PRIu64 "%s\n", s.errors, s.errors ? ":" : "");
   for (auto& [k, v] : s.by_kind) std::printf("  %-24s %" PRIu64 "\n", k.c_str(), v);
   if (o.backend_port) std::printf("backend answered %" PRIu64 "\n", s.backend_answered);
+  std::printf("loadgen stack: tcp retransmits %" PRIu64 " (RTO %" PRIu64 ", tail loss probes %" PRIu64 "), frame drops",
+              s.retransmits, s.rto_timeouts, s.tlp_probes);
+  for (auto& [k, v] : s.net_drops) std::printf(" %s=%" PRIu64, k.c_str(), v);
+  std::printf("%s\n", s.net_drops.empty() ? " none" : "");
   const bool ok = profiles_ok && s.errors <= o.max_errors && unaccounted == 0;
   if (!o.json.empty()) write_json(o, s, elapsed, ok, o.json);
 

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# One loadgen core against one turnpike worker over net_memif (user space
+# end to end, each process pinned to its own CPU, turnpike with its default
+# config apart from the port): full handshakes/s (TLS 1.3 P-256, OPTIONS,
+# close), resumed handshakes/s (the same with the last ticket), and
+# REGISTER request+response pairs/s on persistent connections, with the
+# loadgen's latency percentiles. Prints a table; the JSON of each run stays
+# in OUT (default: a temp dir, printed).
+# usage: memif_figures.sh TURNPIKE LOADGEN PKI_SCRIPT [SECONDS] [OUT]
+set -uo pipefail
+tp=${1:?turnpike binary} lg=${2:?turnpike-loadgen binary} pki_script=${3:?make-pki.sh}
+secs=${4:-10}
+out=${5:-$(mktemp -d /tmp/tp-memif-figures.XXXXXX)}
+mkdir -p "$out"
+id=$$
+sock="$out/memif.sock"
+tp_prefix="tpfig$id"
+lg_prefix="tpfiglg$id"
+cpus=$(nproc)
+tp_cpu=0
+lg_cpu=$((cpus > 1 ? cpus - 1 : 0))
+TP_PID=""
+cleanup() {
+  [ -n "$TP_PID" ] && { kill "$TP_PID" 2>/dev/null; wait "$TP_PID" 2>/dev/null; }
+  rm -rf "/var/run/dpdk/$tp_prefix" "/var/run/dpdk/$lg_prefix"
+}
+trap cleanup EXIT
+
+bash "$pki_script" "$out/pki" >/dev/null || exit 1
+"$lg" --pki-only --pki-dir "$out/lgpki" --phones 1 >/dev/null 2>&1 || exit 1
+mkdir -p "$out/stores"
+cp "$out/pki/both-chain.pem" "$out/stores/server.pem"
+cp "$out/pki/both.key" "$out/stores/privkey.pem"
+cat "$out/pki/ca.pem" "$out/lgpki/ca.pem" >"$out/stores/ca.pem"
+
+"$tp" --device "net_memif0,role=server,socket=$sock,socket-abstract=no" --ipv4 198.18.199.1/24 --workers 1 \
+  --set "eal.file_prefix=$tp_prefix" --set "workers.cpus=[$tp_cpu]" --set metrics.listen=off \
+  --set "stores.dir=$out/stores" --set 'sip.backends=["198.18.199.2:5060"]' \
+  --set sip.health_check_interval_ms=200 --set sip.backend_retry_ms=200 >"$out/turnpike.log" 2>&1 &
+TP_PID=$!
+for _ in $(seq 1 100); do grep -q "ready:" "$out/turnpike.log" && break; sleep 0.1; done
+grep -q "ready:" "$out/turnpike.log" || { cat "$out/turnpike.log"; exit 1; }
+
+# Turnpike's worker busy cycles (iterations that moved packets), from DPDK telemetry.
+busy() {
+  printf '/turnpike/workers\n' | dpdk-telemetry.py -f "$tp_prefix" 2>/dev/null | python3 -c '
+import json, sys
+t = sys.stdin.read(); s = t.find("{"); d = 0
+for i, ch in enumerate(t[s:], s):
+    d += ch == "{"; d -= ch == "}"
+    if d == 0:
+        j = json.loads(t[s:i + 1])["/turnpike/workers"]; break
+print(j["worker0"]["busy_cycles"], j["tsc_hz"])'
+}
+run() {  # run NAME [loadgen args...]
+  local name=$1
+  shift
+  busy >"$out/$name.busy0"
+  "$lg" --device "net_memif0,role=client,socket=$sock,socket-abstract=no" --ipv4 198.18.199.2/24 \
+    --target 198.18.199.1:5061 --cpu "$lg_cpu" --file-prefix "$lg_prefix" --server-ca "$out/pki/ca.pem" \
+    --pki-dir "$out/lgpki" --backend-port 5060 --start-delay-s 1 --busy-poll --duration "$secs" \
+    --json "$out/$name.json" "$@" >"$out/$name.out" 2>&1 || { echo "$name: loadgen failed"; tail -20 "$out/$name.out"; }
+  busy >"$out/$name.busy1"
+}
+run full --phones 16 --per-conn 1 --method OPTIONS --tls 1.3 --groups P-256
+run resumed --phones 16 --per-conn 1 --method OPTIONS --tls 1.3 --groups P-256 --resume 100
+run register --phones 200 --ramp-s 1 --method REGISTER --tls 1.3 --body 700
+python3 - "$out" <<'PY'
+import json, sys
+d = sys.argv[1]
+rows = []
+for name, key in (("full", "full_handshakes_per_s"), ("resumed", "resumed_handshakes_per_s"), ("register", "transactions_per_s")):
+    try:
+        j = json.load(open(f"{d}/{name}.json"))
+    except OSError:
+        rows.append((name, "-", "-", "-", "-", "-")); continue
+    hs = j["handshake_resumed_us" if name == "resumed" else "handshake_full_us"]
+    ops = j[key] * j["elapsed_s"]
+    try:
+        b0, hz = map(int, open(f"{d}/{name}.busy0").read().split())
+        b1, _ = map(int, open(f"{d}/{name}.busy1").read().split())
+        busy_us = f"{(b1 - b0) / hz * 1e6 / ops:.1f}" if ops else "-"
+        share = f"{(b1 - b0) / hz / j['elapsed_s'] * 100:.0f}%"
+    except (OSError, ValueError):
+        busy_us, share = "-", "-"
+    rows.append((name, f'{j[key]:.0f}', f'{j["latency_us"]["p50"]}', f'{j["latency_us"]["p99"]}',
+                 f'{hs["p50"]}/{hs["p99"]}', busy_us, share, f'{j["errors"]}'))
+print(f"{'run':10} {'per s':>8} {'txn p50 us':>11} {'txn p99 us':>11} {'hs p50/p99 us':>15} {'tp busy us/op':>14} {'tp busy':>8} {'errors':>7}")
+for r in rows:
+    print(f"{r[0]:10} {r[1]:>8} {r[2]:>11} {r[3]:>11} {r[4]:>15} {r[5]:>14} {r[6]:>8} {r[7]:>7}")
+print("per s: full or resumed handshakes (each with one OPTIONS and a close), or REGISTER pairs;")
+print("tp busy: turnpike worker busy cycles per operation and as a share of the run (incl. the backend leg);")
+print(f"JSON in {d}")
+PY
