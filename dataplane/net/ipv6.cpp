@@ -117,6 +117,35 @@ std::optional<Ipv6Prefix> parse_ipv6_prefix(std::string_view s) {
   return Ipv6Prefix{*a, static_cast<std::uint8_t>(len)};
 }
 
+std::optional<Endpoint6> parse_endpoint6(std::string_view s, std::uint16_t default_port) {
+  if (s.empty()) return std::nullopt;
+  if (s.front() != '[') {
+    if (!default_port) return std::nullopt;
+    const auto a = parse_ipv6(s);
+    if (!a) return std::nullopt;
+    return Endpoint6{*a, default_port};
+  }
+  const std::size_t close = s.find(']');
+  if (close == std::string_view::npos) return std::nullopt;
+  const auto a = parse_ipv6(s.substr(1, close - 1));
+  if (!a) return std::nullopt;
+  const std::string_view rest = s.substr(close + 1);
+  if (rest.empty()) {
+    if (!default_port) return std::nullopt;
+    return Endpoint6{*a, default_port};
+  }
+  if (rest[0] != ':' || rest.size() < 2 || rest.size() > 6) return std::nullopt;
+  unsigned port = 0;
+  for (char c : rest.substr(1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    port = port * 10 + unsigned(c - '0');
+  }
+  if (port < 1 || port > 65535) return std::nullopt;
+  return Endpoint6{*a, static_cast<std::uint16_t>(port)};
+}
+
+std::string endpoint6_to_string(const Endpoint6& e) { return "[" + e.ip.to_string() + "]:" + std::to_string(e.port); }
+
 bool ipv6_prefix_match(const Ipv6Addr& a, const Ipv6Addr& b, unsigned len) noexcept {
   if (len > 128) len = 128;
   const unsigned bytes = len / 8, bits = len % 8;

@@ -119,6 +119,24 @@ TEST(Ipv6Addr, PrefixesAndClasses) {
   EXPECT_TRUE(A("::ffff:1.2.3.4").is_v4_mapped());
 }
 
+TEST(Ipv6Addr, Endpoints) {
+  auto e = parse_endpoint6("[2001:db8::1]:5061");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->ip, A("2001:db8::1"));
+  EXPECT_EQ(e->port, 5061);
+  EXPECT_EQ(endpoint6_to_string(*e), "[2001:db8::1]:5061");
+  EXPECT_EQ(parse_endpoint6(endpoint6_to_string(*e)), e);
+  EXPECT_EQ(parse_endpoint6("[::]:1")->ip, Ipv6Addr{});
+  EXPECT_EQ(parse_endpoint6("[::]", 5061)->port, 5061);
+  EXPECT_EQ(parse_endpoint6("2001:db8::1", 5060)->port, 5060);  // bare, with a default port
+  EXPECT_EQ(parse_endpoint6("[::1]:65535")->port, 65535);
+  for (const char* s : {"", "[::1]", "2001:db8::1", "[::1]:", "[::1]:0", "[::1]:65536", "[::1]:5061x", "[::1]5061",
+                        "[::1:5061", "::1]:5061", "[1.2.3.4]:5061", "[::1]:123456", "[fe80::1%eth0]:5061"})
+    EXPECT_FALSE(parse_endpoint6(s)) << s;
+  EXPECT_FALSE(parse_endpoint6("[::1]x", 5060));
+  EXPECT_FALSE(parse_endpoint6("2001:db8::1:5061x", 5060));
+}
+
 TEST(Ipv6Addr, LinkLocalSolicitedNodeAndMulticastMac) {
   // RFC 4291 Appendix A: 00:00:5e:00:53:01 -> fe80::200:5eff:fe00:5301.
   const MacAddr mac{{0x00, 0x00, 0x5e, 0x00, 0x53, 0x01}};

@@ -57,6 +57,16 @@ struct Ipv6Prefix {
   std::uint8_t len = 0;
 };
 std::optional<Ipv6Prefix> parse_ipv6_prefix(std::string_view s);
+// "[addr]:port" (RFC 3986 §3.2.2 brackets) or, when default_port is
+// non-zero, also "[addr]" and a bare "addr"; ports 1..65535. For IPv6
+// listeners and remotes (net::parse_endpoint is the IPv4 form).
+struct Endpoint6 {
+  Ipv6Addr ip;
+  std::uint16_t port = 0;
+  bool operator==(const Endpoint6&) const = default;
+};
+std::optional<Endpoint6> parse_endpoint6(std::string_view s, std::uint16_t default_port = 0);
+std::string endpoint6_to_string(const Endpoint6& e);  // "[addr]:port"
 // True when the first `len` bits of a and b agree.
 bool ipv6_prefix_match(const Ipv6Addr& a, const Ipv6Addr& b, unsigned len) noexcept;
 
