@@ -8,7 +8,7 @@
 //   bit 3    addresses tentative (DAD running) instead of preferred
 //   bit 4    destination := our global address, bit 5: hop limit := 255
 //   bit 6    also tick past every timer (DAD completes, held frames expire)
-//   bit 7    the rest is text: parse_ipv6 / parse_ipv6_prefix round trips
+//   bit 7    the rest is text: parse_ipv6 / parse_ipv6_prefix / parse_endpoint6 round trips
 // Any crash, sanitizer report, leaked mbuf or broken round trip is a finding.
 #include <rte_mbuf.h>
 
@@ -33,6 +33,9 @@ void text(std::string_view s) {
   }
   if (auto p = parse_ipv6_prefix(s)) {
     if (p->len > 128) std::abort();
+  }
+  if (auto e = parse_endpoint6(s, 5060)) {
+    if (e->port == 0 || parse_endpoint6(endpoint6_to_string(*e)) != e) std::abort();
   }
 }
 
