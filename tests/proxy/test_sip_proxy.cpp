@@ -457,3 +457,32 @@ TEST(SipProxy, BackPressureFromTheClientHoldsTheBackend) {
   }, 10'000'000));
   EXPECT_TRUE(c->got == big) << c->got.size();
 }
+
+// A reload publishes new contexts: a pair keeps the contexts of its
+// accept (both legs from one snapshot), new clients get the new ones.
+TEST(SipProxy, ReloadKeepsEachPairsContexts) {
+  auto o = SipRig::opts();
+  auto be_client = client_ctx("client");
+  o.backend_tls = [&be_client] { return be_client; };
+  o.backend_tls_name = "both.test";
+  SipRig r(o, SipRig::pool_opts(), tcp::Config{}, server_ctx("both"));
+  auto first = r.client();
+  first->send(request(1));
+  ASSERT_TRUE(r.run([&] { return r.backend() && r.backend()->got == request(1); }));
+  EXPECT_EQ(first->tls->peer().cn, "both.test");
+  Peer* first_be = r.backend();
+  // The reload: another server certificate, another client certificate.
+  r.server = server_ctx("san");
+  be_client = client_ctx("ku-dsig");
+  auto second = connect_peer(*r.net.b, kSips, client_ctx("client"), "sip.example.test");
+  second->send(request(2));
+  ASSERT_TRUE(r.run([&] { return r.backends.peers.size() == 2 && r.backend()->got == request(2); }));
+  EXPECT_EQ(second->tls->peer().cn, "san.test");
+  EXPECT_EQ(r.backend()->tls->peer().cn, "ku-dsig.test");
+  // The first pair goes on with what it started with.
+  first->send(request(3));
+  ASSERT_TRUE(r.run([&] { return first_be->got == request(1) + request(3); }));
+  EXPECT_EQ(first_be->tls->peer().cn, "client.test");
+  first_be->send("SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_TRUE(r.run([&] { return first->got == "SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"; }));
+}
