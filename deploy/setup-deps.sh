@@ -92,7 +92,14 @@ WOLF_CONF=(
   --disable-examples --disable-crypttests --disable-benchmark
 )
 WOLF_CFLAGS="-O3 -DWOLFSSL_ALWAYS_VERIFY_CB -DIGNORE_KEY_EXTENSIONS -DWOLFSSL_VERIFY_CB_ALL_CERTS -DKEEP_PEER_CERT -DWOLFSSL_PUBLIC_MP -DHAVE_EX_DATA -DWOLFSSL_CERT_NAME_ALL -DHAVE_SECRET_CALLBACK -DWOLFSSL_FPKI"
-want_sig="$WOLF_VERSION ${WOLF_CONF[*]} $WOLF_CFLAGS"
+# deploy/wolfssl-rand.h, injected at make time only (EXTRA_CFLAGS: configure's
+# probes never see it and options.h does not name it, so no structure
+# changes): random bytes from the kernel CSPRNG through a per-thread buffer
+# instead of a Hash_DRBG instantiated per connection; its comment argues the
+# safety.
+wolf_rand="$here/deploy/wolfssl-rand.h"
+WOLF_MAKE_CFLAGS="-include $wolf_rand"
+want_sig="$WOLF_VERSION ${WOLF_CONF[*]} $WOLF_CFLAGS $WOLF_MAKE_CFLAGS $(sha256sum "$wolf_rand" | cut -d' ' -f1)"
 if [ -f "$wolf_prefix/.build-sig" ] && [ "$(cat "$wolf_prefix/.build-sig")" = "$want_sig" ] \
    && [ -f "$wolf_prefix/lib/libwolfssl.a" ]; then
   log "wolfSSL $WOLF_VERSION present in $wolf_prefix"
@@ -120,13 +127,23 @@ SRC
   [ -x configure ] || ./autogen.sh >/dev/null 2>&1
   ./configure "${WOLF_CONF[@]}" CFLAGS="$WOLF_CFLAGS" >"$deps/wolfssl-configure.log" 2>&1 \
     || { tail -30 "$deps/wolfssl-configure.log" >&2; exit 1; }
-  make -j"$(nproc)" >"$deps/wolfssl-build.log" 2>&1 || { tail -30 "$deps/wolfssl-build.log" >&2; exit 1; }
+  make -j"$(nproc)" EXTRA_CFLAGS="$WOLF_MAKE_CFLAGS" >"$deps/wolfssl-build.log" 2>&1 || { tail -30 "$deps/wolfssl-build.log" >&2; exit 1; }
   # Stage, then swap directories: builds using the old library never see a
   # half-installed prefix.
   stage="$deps/stage"
   rm -rf "$stage"
-  make install DESTDIR="$stage" >>"$deps/wolfssl-build.log" 2>&1
+  make install DESTDIR="$stage" EXTRA_CFLAGS="$WOLF_MAKE_CFLAGS" >>"$deps/wolfssl-build.log" 2>&1
   echo "$want_sig" > "$stage$wolf_prefix/.build-sig"
+  # Headers whose text did not change keep their old time stamps, so a
+  # library-only change relinks turnpike instead of recompiling it all.
+  if [ -d "$wolf_prefix/include" ]; then
+    (cd "$stage$wolf_prefix/include" && find . -type f) | while read -r h; do
+      old="$wolf_prefix/include/$h"
+      if [ -f "$old" ] && cmp -s "$old" "$stage$wolf_prefix/include/$h"; then
+        touch -r "$old" "$stage$wolf_prefix/include/$h"
+      fi
+    done
+  fi
   rm -rf "$wolf_prefix.old"
   [ -d "$wolf_prefix" ] && mv "$wolf_prefix" "$wolf_prefix.old"
   mv "$stage$wolf_prefix" "$wolf_prefix"

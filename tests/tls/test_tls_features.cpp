@@ -2,10 +2,17 @@
 // groups; SNI among several server identities; session resumption through
 // turnpike's ticket keys, including the EKU mode rule on resumption
 // (eku-semantics.md: a resumption whose original certificate the current
-// policy refuses falls back to a full handshake, and so to a reject).
+// policy refuses falls back to a full handshake, and so to a reject); the
+// random source of turnpike's wolfSSL build (deploy/wolfssl-rand.h).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <wolfssl/wolfcrypt/random.h>
 
+#include <array>
 #include <atomic>
+#include <cstring>
+#include <set>
 #include <thread>
 
 #include "tls_util.hpp"
@@ -623,4 +630,58 @@ TEST(TicketLifetime, ExpiredTicketMeansFullHandshake) {
       EXPECT_EQ(s.state(), State::Open) << s.failure();
     }
   }
+}
+
+// deploy/wolfssl-rand.h: wolfSSL's bytes come from a per-thread buffer of
+// kernel CSPRNG output. Draws of every size are fresh, and a forked child
+// drops the buffer it inherited (a Hash_DRBG copied by fork, or a buffer
+// kept, would make the child repeat the parent's next bytes).
+TEST(TlsRandom, DrawsAreFreshAcrossBufferRefillsAndLargeRequests) {
+  WC_RNG rng;
+  ASSERT_EQ(wc_InitRng(&rng), 0);
+  std::set<std::array<std::uint8_t, 24>> seen;
+  for (int i = 0; i < 200; ++i) {  // ~9 refills of the 512-byte buffer
+    std::array<std::uint8_t, 24> b{};
+    ASSERT_EQ(wc_RNG_GenerateBlock(&rng, b.data(), b.size()), 0);
+    EXPECT_TRUE(seen.insert(b).second) << "draw " << i << " repeated";
+  }
+  std::vector<std::uint8_t> big(4096), big2(4096);  // larger than the buffer
+  ASSERT_EQ(wc_RNG_GenerateBlock(&rng, big.data(), static_cast<word32>(big.size())), 0);
+  ASSERT_EQ(wc_RNG_GenerateBlock(&rng, big2.data(), static_cast<word32>(big2.size())), 0);
+  EXPECT_NE(big, big2);
+  EXPECT_NE(big, std::vector<std::uint8_t>(big.size(), 0));
+  wc_FreeRng(&rng);
+}
+
+TEST(TlsRandom, ForkedChildNeverRepeatsTheParentsBytes) {
+  WC_RNG rng;
+  ASSERT_EQ(wc_InitRng(&rng), 0);
+  std::uint8_t first[8];
+  ASSERT_EQ(wc_RNG_GenerateBlock(&rng, first, sizeof first), 0);  // buffer now full
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::uint8_t b[32];
+    const int ok = wc_RNG_GenerateBlock(&rng, b, sizeof b);
+    const bool sent = ok == 0 && write(fds[1], b, sizeof b) == static_cast<ssize_t>(sizeof b);
+    _exit(sent ? 0 : 1);
+  }
+  close(fds[1]);
+  std::uint8_t mine[32], child[32];
+  ASSERT_EQ(wc_RNG_GenerateBlock(&rng, mine, sizeof mine), 0);
+  std::size_t got = 0;
+  for (int i = 0; i < 100 && got < sizeof child; ++i) {
+    const ssize_t n = read(fds[0], child + got, sizeof child - got);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(got, sizeof child);
+  EXPECT_NE(std::memcmp(mine, child, sizeof mine), 0) << "the child repeated the parent's random bytes";
+  wc_FreeRng(&rng);
 }
