@@ -1,17 +1,11 @@
 #include "turnpike/control/policy.hpp"
 
 #include <algorithm>
-#include <cctype>
+
+#include "turnpike/text.hpp"
 
 namespace turnpike::control {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 constexpr Verdict kAccept{true, {}};
 constexpr Verdict kRejectPurpose{false, kDetailPurpose};

@@ -11,6 +11,7 @@
 #include "turnpike/control/audit.hpp"
 #include "turnpike/control/expiry.hpp"
 #include "turnpike/control/socket.hpp"
+#include "turnpike/text.hpp"
 
 namespace turnpike::control {
 
@@ -49,7 +50,7 @@ bool path_has_prefix(const std::string& path, const std::vector<std::string>& pr
   const auto w = split_words(path);
   if (w.size() < prefix.size() - from) return false;
   for (std::size_t i = from; i < prefix.size(); ++i)
-    if (!ci_equal(w[i - from], prefix[i])) return false;
+    if (!iequals(w[i - from], prefix[i])) return false;
   return true;
 }
 
@@ -147,7 +148,7 @@ void cert_items(std::vector<Item>& out, const std::string& p, const CertFacts& f
 
 std::vector<Item> store_items(const StoreSnapshot& s, std::string_view which) {
   std::vector<Item> out;
-  auto want = [&](std::string_view w) { return which.empty() || ci_equal(which, w); };
+  auto want = [&](std::string_view w) { return which.empty() || iequals(which, w); };
   if (which.empty()) {
     out.push_back({"Generation", s.generation});
     out.push_back({"TrustEpoch", s.trust_epoch});
@@ -203,8 +204,8 @@ bool read_file(const std::string& path, std::size_t max, std::string& out, std::
 
 bool yes(const std::string* v, bool& out, std::string& err, std::string_view name) {
   if (!v) return true;
-  if (ci_equal(*v, "yes") || ci_equal(*v, "true") || ci_equal(*v, "on")) out = true;
-  else if (ci_equal(*v, "no") || ci_equal(*v, "false") || ci_equal(*v, "off")) out = false;
+  if (iequals(*v, "yes") || iequals(*v, "true") || iequals(*v, "on")) out = true;
+  else if (iequals(*v, "no") || iequals(*v, "false") || iequals(*v, "off")) out = false;
   else {
     err = std::string(name) + ": expected Yes or No";
     return false;
@@ -217,7 +218,7 @@ bool yes(const std::string* v, bool& out, std::string& err, std::string_view nam
 std::string only_args(const ParsedCommand& c, std::initializer_list<std::string_view> allowed) {
   for (const auto& [k, _] : c.args) {
     bool ok = false;
-    for (auto a : allowed) ok |= ci_equal(k, a);
+    for (auto a : allowed) ok |= iequals(k, a);
     if (!ok) return "unknown argument " + k + ":";
   }
   return {};
@@ -321,18 +322,18 @@ Reply ControlServer::execute(int session, std::string_view line) {
 
 Reply ControlServer::run(Session& s, int id, const ParsedCommand& c) {
   const std::string& w0 = c.words[0];
-  if (ci_equal(w0, "help") || ci_equal(w0, "?") || (c.words.size() == 2 && ci_equal(w0, "xCommand") && ci_equal(c.words[1], "Help")))
+  if (iequals(w0, "help") || iequals(w0, "?") || (c.words.size() == 2 && iequals(w0, "xCommand") && iequals(c.words[1], "Help")))
     return cmd_help(c);
-  if (ci_equal(w0, "xConfiguration")) return cmd_configuration(s, c);
-  if (ci_equal(w0, "xStatus")) return cmd_status(c);
-  if (ci_equal(w0, "xCommand")) {
+  if (iequals(w0, "xConfiguration")) return cmd_configuration(s, c);
+  if (iequals(w0, "xStatus")) return cmd_status(c);
+  if (iequals(w0, "xCommand")) {
     if (c.words.size() < 2) return fail("xCommand needs a command: Certificate, Audit, Events, Reload, Diagnostics, Help");
     const std::string& w1 = c.words[1];
-    if (ci_equal(w1, "Certificate")) return cmd_certificate(s, id, c);
-    if (ci_equal(w1, "Audit")) return cmd_audit(c);
-    if (ci_equal(w1, "Events")) return cmd_events(c);
-    if (ci_equal(w1, "Reload")) return cmd_reload(s, c);
-    if (ci_equal(w1, "Diagnostics")) return cmd_diagnostics(s, id, c);  // diagnostics.cpp
+    if (iequals(w1, "Certificate")) return cmd_certificate(s, id, c);
+    if (iequals(w1, "Audit")) return cmd_audit(c);
+    if (iequals(w1, "Events")) return cmd_events(c);
+    if (iequals(w1, "Reload")) return cmd_reload(s, c);
+    if (iequals(w1, "Diagnostics")) return cmd_diagnostics(s, id, c);  // diagnostics.cpp
     return fail("unknown command xCommand " + w1 + " (try: help)");
   }
   return fail("unknown command " + w0 + " (try: help)");
@@ -402,7 +403,7 @@ Reply ControlServer::cmd_configuration(Session& s, const ParsedCommand& c) {
   key += c.args[0].first;
   const std::string& value = c.args[0].second;
   if (s.readonly) return fail("read-only control socket: xConfiguration " + key + " is a change (use the read-write socket)");
-  if (ci_equal(key, kLegacyEkuUploadSetting)) {
+  if (iequals(key, kLegacyEkuUploadSetting)) {
     // Accepted, reported deprecated, ignored (eku-semantics.md); the store
     // manager writes the Deprecated Setting event.
     StageResult r = plane_.stores().apply_setting(kLegacyEkuUploadSetting, value, "control socket (" + s.who + ")");
@@ -411,9 +412,9 @@ Reply ControlServer::cmd_configuration(Session& s, const ParsedCommand& c) {
     if (!r.ok) out.error = r.error;
     return out;
   }
-  if (ci_equal(key, kEkuModeSetting)) return set_mode(s, 0, value);
+  if (iequals(key, kEkuModeSetting)) return set_mode(s, 0, value);
   for (const auto& it : config_items())
-    if (ci_equal(it.path, key))
+    if (iequals(it.path, key))
       return fail("xConfiguration " + it.path +
                   " cannot be changed over the socket: edit the configuration file, then xCommand Reload "
                   "(keys that cannot change live are refused with the restart they need)");
@@ -542,16 +543,16 @@ Reply ControlServer::cmd_certificate(Session& s, int id, const ParsedCommand& c)
   if (c.words.size() < 3) return fail("xCommand Certificate needs: Show, Upload, CA, CRL, Commit or Abort");
   const std::string& op = c.words[2];
   const std::string source = "control socket (" + s.who + ")";
-  if (ci_equal(op, "Show")) {
+  if (iequals(op, "Show")) {
     bool staged = false;
     for (std::size_t i = 3; i < c.words.size(); ++i) {
-      if (ci_equal(c.words[i], "Staged")) staged = true;
+      if (iequals(c.words[i], "Staged")) staged = true;
       else return fail("xCommand Certificate Show: unexpected word " + c.words[i] + " (Staged, Store: ...)");
     }
     if (std::string e = only_args(c, {"Store"}); !e.empty()) return fail(e);
     std::string which;
     if (const std::string* st = c.arg("Store")) {
-      if (!ci_equal(*st, "Server") && !ci_equal(*st, "Client") && !ci_equal(*st, "CA") && !ci_equal(*st, "CRL"))
+      if (!iequals(*st, "Server") && !iequals(*st, "Client") && !iequals(*st, "CA") && !iequals(*st, "CRL"))
         return fail("Store: expected Server, Client, CA or CRL");
       which = *st;
     }
@@ -570,7 +571,7 @@ Reply ControlServer::cmd_certificate(Session& s, int id, const ParsedCommand& c)
   }
 
   // Everything below changes state.
-  const bool commit = ci_equal(op, "Commit"), abort = ci_equal(op, "Abort");
+  const bool commit = iequals(op, "Commit"), abort = iequals(op, "Abort");
   if (s.readonly) return fail("read-only control socket: xCommand Certificate " + op + " is a change (use the read-write socket)");
   if (std::string b = busy_message(id); !b.empty()) return fail(b);
   if (commit || abort) {
@@ -637,13 +638,13 @@ Reply ControlServer::cmd_certificate(Session& s, int id, const ParsedCommand& c)
   };
   auto refuse = [&](std::string why) { return done({false, std::move(why), {}}, ""); };
   std::string err;
-  if (ci_equal(op, "Upload")) {
+  if (iequals(op, "Upload")) {
     if (c.words.size() != 3) return refuse("xCommand Certificate Upload takes Key: value arguments only");
     if (std::string e = only_args(c, {"Store", "Certificate", "Key", "Passphrase", "AsClient"}); !e.empty()) return refuse(e);
     const std::string *store = c.arg("Store"), *cert = c.arg("Certificate"), *key = c.arg("Key");
     if (!store || !cert || !key) return refuse("Upload needs Store: Server|Client, Certificate: PATH and Key: PATH");
-    const bool server = ci_equal(*store, "Server");
-    if (!server && !ci_equal(*store, "Client")) return refuse("Store: expected Server or Client");
+    const bool server = iequals(*store, "Server");
+    if (!server && !iequals(*store, "Client")) return refuse("Store: expected Server or Client");
     bool as_client = false;
     if (!yes(c.arg("AsClient"), as_client, err, "AsClient")) return refuse(err);
     if (as_client && !server) return refuse("AsClient: applies to Store: Server only");
@@ -662,15 +663,15 @@ Reply ControlServer::cmd_certificate(Session& s, int id, const ParsedCommand& c)
     }
     return done(r, step);
   }
-  if (ci_equal(op, "CA")) {
-    if (c.words.size() != 4 || (!ci_equal(c.words[3], "Set") && !ci_equal(c.words[3], "Add")))
+  if (iequals(op, "CA")) {
+    if (c.words.size() != 4 || (!iequals(c.words[3], "Set") && !iequals(c.words[3], "Add")))
       return refuse("xCommand Certificate CA Set|Add File: PATH");
     if (std::string e = only_args(c, {"File"}); !e.empty()) return refuse(e);
     const std::string* file = c.arg("File");
     if (!file) return refuse("CA " + c.words[3] + " needs File: PATH");
     std::string pem;
     if (!read_file(*file, opts_.max_file, pem, err)) return refuse(err);
-    const bool add = ci_equal(c.words[3], "Add");
+    const bool add = iequals(c.words[3], "Add");
     if (add) {
       std::string cur = txn_->staged().ca_pem;
       if (!cur.empty() && cur.back() != '\n') cur += '\n';
@@ -678,10 +679,10 @@ Reply ControlServer::cmd_certificate(Session& s, int id, const ParsedCommand& c)
     }
     return done(txn_->set_ca_bundle(pem), std::string(add ? "CA certificates added from " : "CA bundle replaced by ") + *file);
   }
-  if (ci_equal(op, "CRL")) {
-    if (c.words.size() != 4 || (!ci_equal(c.words[3], "Add") && !ci_equal(c.words[3], "Remove")))
+  if (iequals(op, "CRL")) {
+    if (c.words.size() != 4 || (!iequals(c.words[3], "Add") && !iequals(c.words[3], "Remove")))
       return refuse("xCommand Certificate CRL Add Name: NAME File: PATH | CRL Remove Name: NAME");
-    const bool add = ci_equal(c.words[3], "Add");
+    const bool add = iequals(c.words[3], "Add");
     if (std::string e = add ? only_args(c, {"Name", "File"}) : only_args(c, {"Name"}); !e.empty()) return refuse(e);
     const std::string* name = c.arg("Name");
     if (!name) return refuse("CRL " + c.words[3] + " needs Name: NAME.crl");
@@ -699,7 +700,7 @@ Reply ControlServer::cmd_audit(const ParsedCommand& c) {
   const AuditInputs inputs = audit_inputs(plane_, hooks_);
   const auto cur = plane_.stores().snapshot();
   std::string json, text;
-  if (c.words.size() == 3 && ci_equal(c.words[2], "WhatIf")) {
+  if (c.words.size() == 3 && iequals(c.words[2], "WhatIf")) {
     // Issue 11 item 4: what would fail under the staged transaction (any
     // session's; reading it changes nothing) and/or another mode.
     if (std::string e = only_args(c, {"Mode"}); !e.empty()) return fail(e);
@@ -739,7 +740,7 @@ Reply ControlServer::cmd_audit(const ParsedCommand& c) {
 }
 
 Reply ControlServer::cmd_events(const ParsedCommand& c) {
-  if (c.words.size() != 3 || !ci_equal(c.words[2], "Tail")) return fail("xCommand Events Tail [Lines: N]");
+  if (c.words.size() != 3 || !iequals(c.words[2], "Tail")) return fail("xCommand Events Tail [Lines: N]");
   if (std::string e = only_args(c, {"Lines"}); !e.empty()) return fail(e);
   std::size_t n = 20;
   if (const std::string* l = c.arg("Lines")) {

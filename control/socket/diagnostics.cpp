@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "turnpike/control/socket.hpp"
+#include "turnpike/text.hpp"
 
 namespace turnpike::control {
 
@@ -37,9 +38,9 @@ std::string ControlServer::render(std::string_view line) {
 
 Reply ControlServer::cmd_diagnostics(Session& s, int id, const ParsedCommand& c) {
   const char* usage = "xCommand Diagnostics Snapshot [Seconds: N] [KeyLog: On|Off] [Listener: N] [MaxPackets: N]";
-  if (c.words.size() != 3 || !ci_equal(c.words[2], "Snapshot")) return refuse(usage);
+  if (c.words.size() != 3 || !iequals(c.words[2], "Snapshot")) return refuse(usage);
   for (const auto& [k, _] : c.args)
-    if (!ci_equal(k, "Seconds") && !ci_equal(k, "KeyLog") && !ci_equal(k, "Listener") && !ci_equal(k, "MaxPackets"))
+    if (!iequals(k, "Seconds") && !iequals(k, "KeyLog") && !iequals(k, "Listener") && !iequals(k, "MaxPackets"))
       return refuse("unknown argument " + k + ": (" + usage + ")");
   // It captures traffic, may log TLS keys and writes an archive: a change.
   if (s.readonly)
@@ -52,8 +53,8 @@ Reply ControlServer::cmd_diagnostics(Session& s, int id, const ParsedCommand& c)
     req.seconds = static_cast<unsigned>(v);
   }
   if (const std::string* a = c.arg("KeyLog")) {
-    if (ci_equal(*a, "On")) req.keylog = true;
-    else if (!ci_equal(*a, "Off")) return refuse("KeyLog: expected On or Off");
+    if (iequals(*a, "On")) req.keylog = true;
+    else if (!iequals(*a, "Off")) return refuse("KeyLog: expected On or Off");
   }
   if (const std::string* a = c.arg("Listener")) {
     if (!number(*a, 1, 64, v)) return refuse("Listener: expected a SIP TLS listener number from 1");

@@ -3,20 +3,13 @@
 #include <cctype>
 
 #include "turnpike/control/socket.hpp"
+#include "turnpike/text.hpp"
 
 namespace turnpike::control {
 
-bool ci_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
-
 const std::string* ParsedCommand::arg(std::string_view key) const {
   for (const auto& [k, v] : args)
-    if (ci_equal(k, key)) return &v;
+    if (iequals(k, key)) return &v;
   return nullptr;
 }
 
@@ -91,9 +84,9 @@ std::string parse_command(std::string_view line, ParsedCommand& out) {
       value = toks[++k].first;
     }
     if (out.arg(key)) return "argument " + key + ": given twice";
-    if (ci_equal(key, "Format")) {
-      if (ci_equal(value, "json")) out.json = true;
-      else if (!ci_equal(value, "text")) return "Format: expected json or text";
+    if (iequals(key, "Format")) {
+      if (iequals(value, "json")) out.json = true;
+      else if (!iequals(value, "text")) return "Format: expected json or text";
       continue;
     }
     out.args.emplace_back(std::move(key), std::move(value));

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "turnpike/text.hpp"
+
 namespace {
 
 enum Exit { kOk = 0, kRefused = 1, kUsage = 2, kNoConnect = 3 };
@@ -207,10 +209,7 @@ class Conn {
 // A convenience command -> command lines of the daemon's language; empty
 // with `err` set on a usage error.
 std::vector<std::string> translate(const std::vector<std::string>& w, bool json, std::string& err) {
-  auto lower = [](std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  };
+  const auto lower = [](std::string_view s) { return turnpike::ascii_lower(s); };
   const std::string cmd = lower(w[0]);
   const std::string fmt = json ? " Format: json" : "";
   auto rest = [&](std::size_t from) {
@@ -346,8 +345,7 @@ int main(int argc, char** argv) {
   // window plus a minute to write the archive, unless --timeout was given.
   const bool timeout_given = app.count("--timeout") > 0;
   auto wait_for = [&](const std::string& line) {
-    std::string l = line;
-    for (char& ch : l) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const std::string l = turnpike::ascii_lower(line);
     if (timeout_given || l.find("diagnostics") == std::string::npos) return timeout_s;
     int secs = 10;
     if (auto at = l.find("seconds:"); at != std::string::npos) {

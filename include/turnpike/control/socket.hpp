@@ -54,8 +54,6 @@ inline constexpr std::size_t kMaxCommandTokens = 64;
 // "" on success, else why the line is malformed (out is then unspecified).
 std::string parse_command(std::string_view line, ParsedCommand& out);
 
-bool ci_equal(std::string_view a, std::string_view b);
-
 // ---- what the data plane adds (implemented by app/, DPDK-side)
 
 // One value of a status or configuration tree: "Worker 0 BusyCycles" -> 42.
