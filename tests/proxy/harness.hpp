@@ -140,15 +140,16 @@ struct PeerListener : tcp::Listener {
 
 // The test PKI's contexts (tests/control/pki): "both" serves, "client"
 // presents clientAuth.
-inline tls::Verifier verifier() {
+inline tls::Verifier verifier(control::EkuMode mode = control::EkuMode::On) {
   static auto trust = turnpike::testing::test_trust();
-  return tls::Verifier{trust, nullptr, control::EkuMode::On, 1};
+  return tls::Verifier{trust, nullptr, mode, 1};
 }
 inline std::shared_ptr<const tls::Context> server_ctx(const std::string& leaf = "both",
-                                                      tls::ClientCertMode m = tls::ClientCertMode::Require) {
+                                                      tls::ClientCertMode m = tls::ClientCertMode::Require,
+                                                      control::EkuMode mode = control::EkuMode::On) {
   auto o = turnpike::testing::leaf_options(leaf);
   o.client_cert = m;
-  auto r = tls::Context::make_server(o, verifier());
+  auto r = tls::Context::make_server(o, verifier(mode));
   if (!r) throw std::runtime_error("server context: " + r.error);
   return *r;
 }

@@ -4,6 +4,8 @@
 // malformed SIP, refused and timed-out handshakes (events, counters, no
 // TIME_WAIT), close, half-close and reset on each leg, back-pressure.
 #include "harness.hpp"
+#include "turnpike/control/detail.hpp"
+#include "turnpike/control/would_fail.hpp"
 #include "turnpike/proxy/backends.hpp"
 #include "turnpike/proxy/egress.hpp"
 #include "turnpike/proxy/proxy_v2.hpp"
@@ -485,4 +487,45 @@ TEST(SipProxy, ReloadKeepsEachPairsContexts) {
   EXPECT_EQ(first_be->tls->peer().cn, "client.test");
   first_be->send("SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n");
   ASSERT_TRUE(r.run([&] { return first->got == "SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"; }));
+}
+
+namespace {
+struct Sighting {
+  std::string event, detail, subject, src_ip;
+  int level = 0;
+  bool refused = false;
+};
+}  // namespace
+
+// EKU mode Off accepts a serverAuth-only client certificate and reports it
+// as would-fail (counter, event and the peer record); mode On refuses it
+// and reports the peer as refused, with the inbound error event.
+TEST(SipProxy, EkuWouldFailAndRefusedPeersAreReported) {
+  for (const auto mode : {control::EkuMode::Off, control::EkuMode::On}) {
+    std::vector<Sighting> seen;
+    auto o = SipRig::opts();
+    o.would_fail = [&](const control::TlsErrorEvent& e, const control::WouldFailSighting& w) {
+      seen.push_back({std::string(e.event), std::string(e.detail), std::string(w.subject), std::string(w.src_ip),
+                      e.level, w.refused});
+    };
+    SipRig r(o);
+    r.server = server_ctx("both", tls::ClientCertMode::Require, mode);
+    auto c = r.client("server");  // EKU serverAuth only
+    const bool off = mode == control::EkuMode::Off;
+    ASSERT_TRUE(r.run([&] { return (off ? r.px.stats().handshakes_ok : r.px.stats().handshakes_failed).load() == 1; }));
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].event, control::kEventInboundEkuWouldFail);
+    EXPECT_EQ(seen[0].detail, control::kDetailPurpose);
+    EXPECT_EQ(seen[0].level, 2);
+    EXPECT_NE(seen[0].subject.find("server.test"), std::string::npos) << seen[0].subject;
+    EXPECT_EQ(seen[0].src_ip, "198.18.100.2");
+    EXPECT_EQ(seen[0].refused, !off);
+    EXPECT_EQ(r.px.stats().eku_would_fail.load(), off ? 1u : 0u);
+    if (off) {
+      EXPECT_TRUE(r.tls_events.empty());
+    } else {
+      ASSERT_EQ(r.tls_events.size(), 1u);
+      EXPECT_EQ(r.tls_events[0].detail, control::kDetailPurpose);
+    }
+  }
 }
