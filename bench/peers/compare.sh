@@ -10,7 +10,11 @@
 # usage: compare.sh [--loadgen-dir DIR] [--turnpike BIN] [--proxies "..."]
 #                   [--modes "..."] [--duration S] [--idle-conns N] [--hs-conns N]
 #                   [--out FILE] [--rig N] [--turnpike-label TEXT] [--af-frames N]
+#                   [--client tp-loadgen|turnpike-loadgen]
 # Modes: handshake resume mtls reqresp100 reqresp2000 idle
+# --client turnpike-loadgen: the load comes from turnpike's own DPDK stack
+# (net_af_packet on the peer's veth, address .3, CPU $LOAD_CPU) so no row is
+# bound by a kernel-socket client; the idle mode still uses tp-loadgen.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -40,12 +44,20 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift ;;
     --rig) RIG=$2; shift ;;
     --turnpike-label) TURNPIKE_LABEL=$2; shift ;;
+    --client) CLIENT=$2; shift ;;
     *) sed -n '2,15p' "$0" >&2; exit 2 ;;
   esac
   shift
 done
 LOADGEN=$LOADGEN_DIR/tp-loadgen
 SIPECHO=$LOADGEN_DIR/tp-sipecho
+TPLG=$LOADGEN_DIR/turnpike-loadgen
+CLIENT=${CLIENT:-tp-loadgen}
+case $CLIENT in
+  tp-loadgen) ;;
+  turnpike-loadgen) [ -x "$TPLG" ] || { echo "compare.sh: build turnpike-loadgen first ($TPLG)" >&2; exit 2; } ;;
+  *) echo "compare.sh: --client tp-loadgen|turnpike-loadgen" >&2; exit 2 ;;
+esac
 [ -x "$LOADGEN" ] && [ -x "$SIPECHO" ] || { echo "compare.sh: build tp-loadgen and tp-sipecho first ($LOADGEN_DIR)" >&2; exit 2; }
 (( DURATION > 0 && DURATION <= 60 )) || { echo "compare.sh: --duration 1..60" >&2; exit 2; }
 (( IDLE_CONNS > 0 && IDLE_CONNS <= 8000 )) || { echo "compare.sh: --idle-conns 1..8000" >&2; exit 2; }
@@ -89,6 +101,13 @@ pki=$work/pki
 bash "$root/tests/control/pki/make-pki.sh" "$pki" >/dev/null || { echo "PKI generation failed" >&2; exit 1; }
 openssl x509 -in "$pki/both.pem" -noout -text | grep -q 'NIST CURVE: P-256' || { echo "server leaf is not P-256" >&2; exit 1; }
 cat "$pki/both-chain.pem" "$pki/both.key" > "$pki/combined.pem"   # HAProxy and hitch want one file
+lgpki=$work/lgpki
+if [ "$CLIENT" = turnpike-loadgen ]; then
+  # Its phones' root joins the trust of every proxy (mtls mode).
+  "$TPLG" --pki-only --pki-dir "$lgpki" --phones 1 >/dev/null 2>&1 || { echo "turnpike-loadgen PKI failed" >&2; exit 1; }
+  cp "$pki/ca.pem" "$pki/server-ca.pem"
+  cat "$lgpki/ca.pem" >>"$pki/ca.pem"
+fi
 stores=$work/stores
 mkdir -p "$stores"
 cp "$pki/both-chain.pem" "$stores/server.pem"
@@ -322,10 +341,35 @@ run_mode() {  # run_mode PROXY MODE
     idle) args=(idle --conns "$IDLE_CONNS" --hold 1) ;;
   esac
   echo "== $p $m" >&2
+  if [ "$CLIENT" = turnpike-loadgen ] && [ "$m" != idle ]; then
+    run_tplg "$p" "$m"
+    return
+  fi
   ip netns exec "$NS_PEER" "$LOADGEN" "${args[@]:0:1}" "$TP_IP:5061" "${args[@]:1}" --cpu "$LOAD_CPU" \
     --json "$results/$p-$m.json" --sample "$(sampler "$p")" --max-errors 1000000 \
     2>"$results/$p-$m.log" | tee -a "$work/summary.txt" >&2
   local rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || echo "   exit $rc (see $results/$p-$m.log)" >&2
+  echo "$rc" > "$results/$p-$m.rc"
+  sleep 1
+}
+
+# run_tplg PROXY MODE: the same mode from turnpike-loadgen (TLS 1.3, P-256).
+run_tplg() {
+  local p=$1 m=$2 args=(--tls 1.3 --groups P-256 --duration "$DURATION" --mix nocert=1)
+  case $m in
+    handshake) args+=(--phones "$HS_CONNS" --per-conn 1 --method OPTIONS --warmup-s 1) ;;
+    resume) args+=(--phones "$HS_CONNS" --per-conn 1 --method OPTIONS --resume 100 --warmup-s 1) ;;
+    mtls) args+=(--phones "$HS_CONNS" --per-conn 1 --method OPTIONS --warmup-s 1 --mix clientauth=1 --require-cert) ;;
+    reqresp100) args+=(--phones 100 --ramp-s 1 --warmup-s 3 --method REGISTER --body 700) ;;
+    reqresp2000) args+=(--phones 2000 --ramp-s 2 --warmup-s 8 --method REGISTER --body 700) ;;
+  esac
+  ip netns exec "$NS_PEER" "$TPLG" --device "net_af_packet0,iface=$IF_PEER" --ipv4 "$TP_NET.3/24" \
+    --target "$TP_IP:5061" --cpu "$LOAD_CPU" --file-prefix "tpcmp$RIG" --server-ca "$pki/server-ca.pem" \
+    --pki-dir "$lgpki" --time-wait-ms 2000 --max-errors 1000000 --json "$results/$p-$m.json" \
+    --sample "$(sampler "$p")" "${args[@]}" >"$results/$p-$m.log" 2>&1
+  local rc=$?
+  grep -E "answered and matched|full handshake|resumed handshake|transaction latency" "$results/$p-$m.log" | tee -a "$work/summary.txt" >&2
   [ "$rc" -eq 0 ] || echo "   exit $rc (see $results/$p-$m.log)" >&2
   echo "$rc" > "$results/$p-$m.rc"
   sleep 1

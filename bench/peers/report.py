@@ -91,6 +91,39 @@ for p in proxies:
 out.append("| reference (HAProxy/nginx/hitch) | " + " | ".join(REF.get(m, "") for m in modes) + " |")
 out.append("| turnpike target | " + " | ".join(TARGET.get(m, "") for m in modes) + " |")
 
+
+def value(r, m):
+    """The table's figure as a number (None when unknown)."""
+    if r is None:
+        return None
+    if m == "idle":
+        s0, s1 = r["s0"], r["s1"]
+        if not s0 or not s1 or not r.get("conns"):
+            return None
+        k = "pss_kb" if "pss_kb" in s0 and "pss_kb" in s1 else "rss_kb"
+        return (s1[k] - s0[k]) / r["conns"]
+    return cpu_us(r)
+
+
+# Every peer against turnpike from the same run: > 1 means the peer spends
+# more CPU (or memory) per operation than turnpike.
+tp_vals = {m: value(load("turnpike", m), m) for m in modes}
+if any(v for v in tp_vals.values()) and len(proxies) > 1:
+    out.append("\nRatio to turnpike (peer's figure / turnpike's; same run):\n")
+    out.append("| proxy | " + " | ".join(TITLE[m] for m in modes) + " |")
+    out.append("|---|" + "---|" * len(modes))
+    for p in proxies:
+        if p == "turnpike":
+            continue
+        rows = [load(p, m) for m in modes]
+        if all(r is None for r in rows):
+            continue
+        cells = []
+        for r, m in zip(rows, modes):
+            v, t = value(r, m), tp_vals[m]
+            cells.append(f"{v / t:.2f}x" if v is not None and t else "-")
+        out.append(f"| {p} | " + " | ".join(cells) + " |")
+
 out.append("\nLoad achieved (ops/s; latency p50/p99 in us; errors):\n")
 out.append("| proxy | " + " | ".join(m for m in modes if m != "idle") + " |")
 out.append("|---|" + "---|" * len([m for m in modes if m != "idle"]))

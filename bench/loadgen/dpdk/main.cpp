@@ -85,7 +85,8 @@ struct Options {
   std::string method = "REGISTER";  // REGISTER | OPTIONS | mix
   unsigned per_conn = 0;           // transactions per connection, then close and reconnect (0: keep)
   double think_ms = 0, keepalive_s = 0, ramp_s = 0, rate = 0, retry_ms = 100;
-  double duration = 10, timeout_ms = 5000, progress_s = 1, start_delay_s = 0;
+  double duration = 10, timeout_ms = 5000, progress_s = 1, start_delay_s = 0, warmup_s = 0;
+  std::string sample;  // shell command run at the start and end of the measured window
   std::uint64_t count = 0;
   bool eku_on = true, require_cert = false;
   std::string json, pki_dir;
@@ -127,6 +128,9 @@ struct Options {
       "  --think-ms T          pause after each answer   --keepalive-s K   CRLF ping when idle K s\n"
       "  --ramp-s R            phones start spread over R s   --rate R   transactions/s (0: closed loop)\n"
       "  --duration S (default 10, max 3600)  --count N   stop after N transactions\n"
+      "  --warmup-s W          run W s before the measured window of --duration S (rates, ops)\n"
+      "  --sample CMD          run CMD (sh -c) at the start and end of the measured window; its\n"
+      "                        output goes in the JSON (sample_start, sample_end)\n"
       "  --timeout-ms T        per transaction and handshake (default 5000)   --retry-ms T (100)\n"
       "  --max-errors N        exit 0 up to N errors (default 0)\n"
       " output:\n"
@@ -235,6 +239,8 @@ Options parse(int argc, char** argv) {
     else if (a == "--retry-ms") o.retry_ms = num(val(i), "--retry-ms", 0, 600000);
     else if (a == "--max-errors") o.max_errors = std::uint64_t(num(val(i), "--max-errors", 0, 1e15));
     else if (a == "--json") o.json = val(i);
+    else if (a == "--warmup-s") o.warmup_s = num(val(i), "--warmup-s", 0, 600);
+    else if (a == "--sample") o.sample = val(i);
     else if (a == "--start-delay-s") o.start_delay_s = num(val(i), "--start-delay-s", 0, 600);
     else if (a == "--progress-s") o.progress_s = num(val(i), "--progress-s", 0.1, 3600);
     else if (a == "--backend-port") o.backend_port = std::uint16_t(num(val(i), "--backend-port", 1, 65535));
@@ -281,6 +287,9 @@ struct Stats {
   // The loadgen's own stack: losses here would be blamed on the target.
   std::map<std::string, std::uint64_t> net_drops;
   std::uint64_t retransmits = 0, rto_timeouts = 0, tlp_probes = 0;
+  // The measured window (after --warmup-s): rates count from these.
+  std::uint64_t measure_at = 0, base_answered = 0, base_full = 0, base_resumed = 0;
+  std::string sample_start, sample_end;
   std::uint64_t backend_answered = 0;
   std::uint64_t errors = 0;
   std::map<std::string, std::uint64_t> by_kind;
@@ -697,10 +706,25 @@ std::string json_escape(std::string_view s) {
   std::string r;
   for (char c : s) {
     if (c == '"' || c == '\\') r += '\\', r += c;
+    else if (c == '\n') r += "\\n";
     else if (static_cast<unsigned char>(c) < 0x20) r += ' ';
     else r += c;
   }
   return r;
+}
+
+// Output of `sh -c cmd`, trailing newlines cut ("" for no command).
+std::string run_sample(const std::string& cmd) {
+  if (cmd.empty()) return {};
+  std::string out;
+  if (FILE* f = popen(cmd.c_str(), "r")) {
+    char b[4096];
+    std::size_t n;
+    while ((n = std::fread(b, 1, sizeof b, f)) > 0) out.append(b, n);
+    pclose(f);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
 }
 
 std::string hist_json(const Histogram& h) {
@@ -742,12 +766,23 @@ void write_json(const Options& o, const Stats& s, double elapsed, bool ok, const
   kv("keepalive_pings_abandoned", std::to_string(s.pings_abandoned));
   kv("backend_answered", std::to_string(s.backend_answered));
   char rate[64];
-  std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? double(s.answered) / elapsed : 0.0);
+  // Rates over the measured window (--warmup-s excluded).
+  const std::uint64_t ops = s.answered - s.base_answered;
+  std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? double(ops) / elapsed : 0.0);
   kv("transactions_per_s", rate);
-  std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? double(s.full) / elapsed : 0.0);
+  std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? double(s.full - s.base_full) / elapsed : 0.0);
   kv("full_handshakes_per_s", rate);
-  std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? double(s.resumed) / elapsed : 0.0);
+  std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? double(s.resumed - s.base_resumed) / elapsed : 0.0);
   kv("resumed_handshakes_per_s", rate);
+  // The fields bench/peers/report.py reads (as tp-loadgen writes them).
+  kv("ops", std::to_string(ops));
+  std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? double(ops) / elapsed : 0.0);
+  kv("rate", rate);
+  kv("seconds", std::to_string(elapsed));
+  kv("conns", std::to_string(o.phones));
+  kv("errors_total", std::to_string(s.errors));
+  kv("sample_start", "\"" + json_escape(s.sample_start) + "\"");
+  kv("sample_end", "\"" + json_escape(s.sample_end) + "\"");
   kv("latency_us", hist_json(s.txn));
   kv("handshake_full_us", hist_json(s.hs_full));
   kv("handshake_resumed_us", hist_json(s.hs_resumed));
@@ -963,7 +998,9 @@ int run(const Options& o) {
   g.tokens_at_ = t0;
   for (unsigned i = 0; i < o.phones; ++i)
     g.schedule(*g.phones[i], t0 + static_cast<std::uint64_t>(o.ramp_s * 1e6 * i / o.phones));
-  const std::uint64_t end_at = t0 + static_cast<std::uint64_t>(o.duration * 1e6);
+  const std::uint64_t warm_at = t0 + static_cast<std::uint64_t>(o.warmup_s * 1e6);
+  const std::uint64_t end_at = warm_at + static_cast<std::uint64_t>(o.duration * 1e6);
+  bool measuring = false;
   const std::uint64_t period = static_cast<std::uint64_t>(o.progress_s * 1e6);
   std::uint64_t next_progress = t0 + period, next_tick = 0, drain_until = 0, last_answered = 0, last_full = 0,
                 last_res = 0, last_err = 0;
@@ -993,8 +1030,15 @@ int run(const Options& o) {
                         (o.max_errors && g.stats.errors > o.max_errors * 10 + 1000))) {
       g.stopping = true;
       stop_at = now;
+      if (measuring) g.stats.sample_end = run_sample(o.sample);
       for (auto& p : g.phones) p->stop(now);
       drain_until = now + static_cast<std::uint64_t>(o.timeout_ms * 1000) + 500'000;
+    }
+    if (!measuring && now >= warm_at && !g.stopping) {
+      measuring = true;
+      g.stats.sample_start = run_sample(o.sample);
+      g.stats.measure_at = g.now_us();
+      g.stats.base_answered = g.stats.answered, g.stats.base_full = g.stats.full, g.stats.base_resumed = g.stats.resumed;
     }
     if (now >= next_progress || (g.stopping && !drain_until)) {
       const double el = double(now - t0) / 1e6;
@@ -1036,7 +1080,8 @@ int run(const Options& o) {
       sleep_for = std::min<std::uint64_t>(sleep_for * 2, 100);
     }
   }
-  const double elapsed = double((stop_at ? stop_at : g.now_us()) - t0) / 1e6;
+  if (!g.stats.measure_at) g.stats.measure_at = t0;
+  const double elapsed = double((stop_at ? stop_at : g.now_us()) - g.stats.measure_at) / 1e6;
   for (auto& p : g.phones)
     if (p->live() && p->state() == Phone::St::Waiting) {
       ++g.stats.txn_failed;
@@ -1058,7 +1103,7 @@ int run(const Options& o) {
               s.connects, s.handshakes, s.full, s.resumed, s.resume_offered);
   std::printf("transactions: sent %" PRIu64 ", answered and matched %" PRIu64 " (%.1f/s); keep-alive pings %" PRIu64
               ", pongs %" PRIu64 "\n",
-              s.sent, s.answered, elapsed > 0 ? s.answered / elapsed : 0.0, s.pings, s.pongs);
+              s.sent, s.answered, elapsed > 0 ? double(s.answered - s.base_answered) / elapsed : 0.0, s.pings, s.pongs);
   const std::uint64_t unaccounted = s.sent - s.answered - s.txn_failed - s.txn_refused;
   std::printf("  failed %" PRIu64 ", in flight at a refusal %" PRIu64 ", unaccounted %" PRIu64 "\n", s.txn_failed,
               s.txn_refused, unaccounted);
