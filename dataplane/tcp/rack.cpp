@@ -217,7 +217,7 @@ bool Stack::tlp_eligible(const Tcb& t) const noexcept {
 void Stack::tlp_arm(Tcb& t) {
   std::uint64_t pto = t.srtt_us ? 2ull * t.srtt_us : kPtoNoRtt;
   if (t.seg_count == 1) pto += cfg_.tlp_max_ack_delay_us;
-  pto = std::max<std::uint64_t>(pto, cfg_.tick_us);
+  pto = std::max<std::uint64_t>({pto, cfg_.tlp_min_pto_us, cfg_.tick_us});
   t.tmode = kModeTlp;
   wheel_.arm(t.t_rexmit, std::min(now_ + pto, std::max(t.rto_at, now_ + 1)));
 }

@@ -56,12 +56,20 @@ inline void fuzz_one(const std::uint8_t* data, std::size_t size) {
     st.input(SegmentIn{.src = kR, .dst = kL, .data = b.data(), .len = b.size()}, now);
   };
   auto last_seq = [&] { return sink.out.empty() ? Seq(0) : sink.out.back().h().seq; };
+  // data[1] bit 1: the peer's SYN offers SACK, so RACK-TLP runs (RFC 8985).
+  const bool sack = data[1] & 2;
+  auto syn_in = [&] {
+    SegSpec sp{.sport = kRp, .dport = kLp, .seq = peer, .ack = Seq(0), .flags = flag::syn};
+    sp.opt.sack_permitted = sack;
+    auto b = make_segment(kR, kL, sp);
+    st.input(SegmentIn{.src = kR, .dst = kL, .data = b.data(), .len = b.size()}, now);
+  };
   // Drive to the chosen state (RFC 9293 figure 5 paths).
   const unsigned target = data[0] % 10;
   if (target == 1) {
     app.id = st.connect(kL, kLp, kR, kRp, app);  // SYN_SENT
   } else if (target >= 2) {
-    in(flag::syn, peer, Seq(0));  // SYN_RECEIVED
+    syn_in();  // SYN_RECEIVED
     iss = last_seq();
     if (target >= 3) in(flag::ack, peer + 1, iss + 1);  // ESTABLISHED
     switch (target) {
@@ -87,7 +95,20 @@ inline void fuzz_one(const std::uint8_t* data, std::size_t size) {
     const std::uint8_t* p = data + i + 2;
     i += 2 + len;
     switch (op % 8) {
-      case 0: case 1: case 2: case 3: {  // a segment aimed at our connection
+      case 3:
+        if (sack && len >= 6) {  // an ACK with SACK blocks near what was sent (RACK, RFC 8985)
+          SegSpec sp{.sport = kRp, .dport = kLp, .seq = peer + 1, .ack = iss + 1 + p[0] * 61u, .flags = flag::ack,
+                     .window = static_cast<std::uint16_t>(p[1] << 8)};
+          for (std::size_t b = 2; b + 1 < len && sp.opt.sack_count < 3; b += 2) {
+            const Seq l = iss + 1 + p[b] * 97u;
+            sp.opt.sack[sp.opt.sack_count++] = {l, l + 1 + p[b + 1] * 53u};
+          }
+          auto b = make_segment(kR, kL, sp);
+          st.input(SegmentIn{.src = kR, .dst = kL, .data = b.data(), .len = b.size()}, now);
+          break;
+        }
+        [[fallthrough]];
+      case 0: case 1: case 2: {  // a segment aimed at our connection
         seg.assign(p, p + len);
         if (seg.size() >= 4) {
           turnpike::net::store_be16(seg.data(), kRp);
@@ -124,7 +145,7 @@ inline void fuzz_one(const std::uint8_t* data, std::size_t size) {
   st.abort(app.id);
   st.abort(st.find(kL, kLp, kR, kRp));
   for (int k = 0; k < 8; ++k) st.poll_timers(now += 100'000'000);
-  if (st.connections() != 0 || st.chunks_in_use() != 0) __builtin_trap();
+  if (st.connections() != 0 || st.chunks_in_use() != 0 || st.record_rings_in_use() != 0) __builtin_trap();
 }
 
 }  // namespace tcptest

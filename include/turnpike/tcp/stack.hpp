@@ -95,6 +95,10 @@ struct Config {
   // RFC 8985 §7.2 WCDelAckT: the peer's worst-case delayed ACK, added to the
   // tail loss probe timeout when one segment is in flight.
   std::uint32_t tlp_max_ack_delay_us = 200'000;
+  // Floor of the probe timeout: below it a probe mostly duplicates a segment
+  // whose ACK is only slow (LAN RTTs, millisecond timestamps), as FreeBSD's
+  // RACK stack floors it at 10 ms. RFC 8985 §7.2 leaves the floor open.
+  std::uint32_t tlp_min_pto_us = 10'000;
   std::uint64_t time_wait_us = 60'000'000;  // 2 MSL (RFC 9293 §3.4.2)
   // TIME_WAIT lives in compact entries apart from the control blocks, so it
   // never costs a new connection its block; this bounds them (oldest evicted
