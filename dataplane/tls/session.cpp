@@ -18,6 +18,8 @@
 // (unsupported_certificate) instead of the one wolfSSL derives from its own,
 // deliberately failing, chain check (unknown_ca).
 extern "C" int SendAlert(WOLFSSL* ssl, int severity, int type);
+// Also internal: frees ssl->suites and leaves it null (wolfSSL_free copes).
+extern "C" void FreeSuites(WOLFSSL* ssl);
 
 namespace turnpike::tls {
 
@@ -114,14 +116,14 @@ bool first_header_plausible(const std::uint8_t* p, std::size_t n) {
 }  // namespace
 
 Session::Session(std::shared_ptr<const Context> ctx, std::string peer_name, bool name_is_ip, SavedSession resume)
-    : ctx_(std::move(ctx)), peer_name_(std::move(peer_name)), name_is_ip_(name_is_ip) {
+    : ctx_(std::move(ctx)), peer_name_(std::move(peer_name)), name_is_ip_(name_is_ip), hs_(new Handshake) {
   // A server with several identities creates its WOLFSSL once the
   // ClientHello has named one (choose_identity).
   if (ctx_->is_server() && ctx_->identities() > 1) return;
   init_ssl(ctx_->raw());
   if (ssl_ && resume) {
     wolfSSL_set_session(ssl_, resume.session.get());
-    resumed_peer_ = resume.peer;
+    hs_->resumed_peer = resume.peer;
   }
 }
 
@@ -356,24 +358,35 @@ std::string Session::group() const {
 
 void Session::on_open() {
   if (keylog_) [[unlikely]] log_keys();
-  if (!resumed()) return;
-  if (ctx_->is_server()) {
-    // The certificate was judged when the ticket was first issued and its
-    // facts re-judged by ticket_cb under today's policy.
-    peer_.presented = from_ticket_.presented;
-    peer_.fp = from_ticket_.fp;
-    // Mode Off resumed what mode On would send back to a full handshake
-    // and refuse: still a would-fail peer.
-    const Verifier& v = ctx_->verifier();
-    if (peer_.presented && v.mode == control::EkuMode::Off) {
-      const control::Verdict on = control::CachedFacts::evaluate(
-          ChainStatus::Ok, from_ticket_.facts, control::EkuMode::On, control::Role::Inbound, std::time(nullptr));
-      peer_.would_fail = !on.accept && on.detail == control::kDetailPurpose;
+  if (resumed()) {
+    if (ctx_->is_server()) {
+      // The certificate was judged when the ticket was first issued and its
+      // facts re-judged by ticket_cb under today's policy.
+      peer_.presented = hs_->from_ticket.presented;
+      peer_.fp = hs_->from_ticket.fp;
+      // Mode Off resumed what mode On would send back to a full handshake
+      // and refuse: still a would-fail peer.
+      const Verifier& v = ctx_->verifier();
+      if (peer_.presented && v.mode == control::EkuMode::Off) {
+        const control::Verdict on = control::CachedFacts::evaluate(
+            ChainStatus::Ok, hs_->from_ticket.facts, control::EkuMode::On, control::Role::Inbound, std::time(nullptr));
+        peer_.would_fail = !on.accept && on.detail == control::kDetailPurpose;
+      }
+    } else {
+      // Client: the server as verified when the session was first made.
+      peer_ = hs_->resumed_peer;
     }
-    return;
   }
-  // Client: the server as verified when the session was first made.
-  peer_ = resumed_peer_;
+  // TLS 1.3 has no second handshake on a connection (RFC 8446 §4.1.2: no
+  // renegotiation; post-handshake authentication is not built in), so its
+  // handshake state goes now. So do wolfSSL's suite lists, which this build
+  // keeps after the handshake only for OPENSSL_EXTRA's getters (turnpike
+  // uses none; without OPENSSL_EXTRA FreeHandshakeResources frees them). A
+  // TLS 1.2 session keeps both for a secure renegotiation (RFC 5746).
+  if (wolfSSL_version(ssl_) == TLS1_3_VERSION) {
+    hs_.reset();
+    FreeSuites(ssl_);
+  }
 }
 
 // Server with several identities: read server_name (RFC 6066 §3) from the
@@ -441,9 +454,10 @@ bool Session::verify_peer(std::span<const std::uint8_t> leaf, std::span<const co
       control::check_peer(certs, *v.trust, v.cache, v.epoch, v.mode, role, std::time(nullptr));
   peer_.cache_hit = r.cache_hit;
   peer_.fp = r.leaf_fp;
-  full_.presented = true;
-  full_.facts = r.entry.facts;
-  full_.fp = r.leaf_fp;
+  if (!hs_) hs_ = std::make_unique<Handshake>();  // never after a TLS 1.3 handshake; kept for 1.2
+  hs_->full.presented = true;
+  hs_->full.facts = r.entry.facts;
+  hs_->full.fp = r.leaf_fp;
   if (!r.verdict.accept) {
     int alert = unsupported_certificate;  // purpose refusals (eku-semantics.md)
     if (r.entry.chain != ChainStatus::Ok) alert = alert_for(r.entry.chain);

@@ -102,9 +102,11 @@ int Session::ticket_cb(WOLFSSL* ssl, unsigned char* name, unsigned char* iv, uns
   const std::int64_t now = std::time(nullptr);
   TicketKeys::Key k;
   if (enc) {
-    if (*out_len - in_len < kBindingBytes || !keys.current(k)) return WOLFSSL_TICKET_RET_FATAL;
+    // No handshake state: a ticket asked for after the handshake, which
+    // turnpike never does; refuse rather than bind nothing.
+    if (!s->hs_ || *out_len - in_len < kBindingBytes || !keys.current(k)) return WOLFSSL_TICKET_RET_FATAL;
     // A resumed session passes on what its own ticket bound.
-    const Binding& b = wolfSSL_session_reused(ssl) ? s->from_ticket_ : s->full_;
+    const Binding& b = wolfSSL_session_reused(ssl) ? s->hs_->from_ticket : s->hs_->full;
     std::uint8_t* bind = ticket + in_len;
     std::memset(bind, 0, kBindingBytes);
     std::uint8_t flags = kBindingVersion;
@@ -169,7 +171,8 @@ int Session::ticket_cb(WOLFSSL* ssl, unsigned char* name, unsigned char* iv, uns
   } else if (c->client_cert_ == ClientCertMode::Require) {
     return WOLFSSL_TICKET_RET_REJECT;  // the listener now requires a certificate
   }
-  s->from_ticket_ = b;
+  if (!s->hs_) return WOLFSSL_TICKET_RET_REJECT;  // not in a handshake: cannot happen
+  s->hs_->from_ticket = b;
   *out_len = in_len - kBindingBytes;
   // An older key: TLS 1.2 reissues under the current key (RET_CREATE);
   // TLS 1.3 only resumes on RET_OK and always sends a fresh ticket anyway.

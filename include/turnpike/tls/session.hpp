@@ -154,7 +154,6 @@ class Session {
   bool hello_seen_ = false;  // server: first record looked at (SNI, groups)
   bool not_tls_ = false;
   Transport* transport_ = nullptr;
-  PeerInfo resumed_peer_;  // client: the server of the saved session
   bool close_sent_ = false;
   // What a ticket binds about the client certificate (eku-semantics.md:
   // a mode change also applies to resumed sessions).
@@ -163,8 +162,16 @@ class Session {
     control::CachedFacts facts;
     control::Fingerprint fp{};
   };
-  Binding full_;             // from this handshake's verification
-  Binding from_ticket_;      // from the ticket the client offered
+  // What only the handshake needs, on the heap and released once the
+  // session is open: an idle connection keeps no handshake state (issue 12,
+  // memory per idle connection). Tickets are issued and read inside the
+  // handshake (TLS 1.3's NewSessionTicket before wolfSSL_accept returns).
+  struct Handshake {
+    Binding full;          // from this handshake's verification
+    Binding from_ticket;   // from the ticket the client offered
+    PeerInfo resumed_peer;  // client: the server of the saved session
+  };
+  std::unique_ptr<Handshake> hs_;
   KeyLog* keylog_ = nullptr;  // diagnostics key log armed at creation
 };
 
