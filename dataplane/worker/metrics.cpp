@@ -274,6 +274,24 @@ void egress(Writer& m, const Runtime& rt) {
     }
 }
 
+// Plain TCP relays ([services] relays), per relay (its index in the
+// configuration) and worker.
+void relays(Writer& m, const Runtime& rt) {
+  const auto relay_family = [](std::string_view n) { return "turnpike_relay_" + std::string(n) + "_total"; };
+  m.family("turnpike_relay_current_connections", Type::Gauge,
+           "Live relayed connection pairs (telemetry /turnpike/relay connections)");
+  proxy::RelayStats{}.for_each([&](std::string_view n, std::string_view d, std::uint64_t) {
+    m.family(relay_family(n), Type::Counter, help_with_key(d, "/turnpike/relay", n));
+  });
+  for (auto& w : rt.workers)
+    for (std::size_t i = 0; i < w->relays.size(); ++i) {
+      const auto& r = *w->relays[i];
+      const Labels l{{"relay", std::to_string(i)}, {"worker", wlabel(*w)}};
+      m.sample("turnpike_relay_current_connections", l, double(r.live()));
+      r.stats().for_each([&](std::string_view n, std::string_view, std::uint64_t v) { m.sample(relay_family(n), l, v); });
+    }
+}
+
 void snapshot_and_certs(Writer& m, const Runtime& rt) {
   auto cur = rt.snapshots ? rt.snapshots->current_shared() : nullptr;
   if (!cur) return;  // no stores configured
@@ -306,6 +324,7 @@ std::string render_metrics(const Runtime& rt) {
   tcp_stack(m, rt);
   sip(m, rt);
   egress(m, rt);
+  relays(m, rt);
   snapshot_and_certs(m, rt);
   m.gauge("turnpike_metrics_rejected_samples", "Samples the collector dropped as invalid (a bug if not 0)", {},
           double(m.rejected()));

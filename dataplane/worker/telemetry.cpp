@@ -312,6 +312,21 @@ int cmd_egress(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+int cmd_relay(const char*, const char*, rte_tel_data* d) {
+  const Runtime& rt = *g_rt;
+  rte_tel_data_start_dict(d);
+  std::uint64_t live = 0;
+  CounterTotals t = CounterTotals::of<proxy::RelayStats>();
+  for (auto& w : rt.workers)
+    for (auto& r : w->relays) {
+      live += r->live();
+      t.add(r->stats());
+    }
+  rte_tel_data_add_dict_u64(d, "connections", live);
+  fill(d, t);
+  return 0;
+}
+
 int cmd_snapshot(const char*, const char*, rte_tel_data* d) {
   const Runtime& rt = *g_rt;
   rte_tel_data_start_dict(d);
@@ -349,6 +364,7 @@ void register_telemetry(const Runtime& rt) {
   rte_telemetry_register_cmd("/turnpike/snapshot", cmd_snapshot,
                              "Published data-plane snapshot: generation, age, trust epoch, what each worker uses");
   rte_telemetry_register_cmd("/turnpike/egress", cmd_egress, "Egress (plain inside -> TLS to remote peers) counters");
+  rte_telemetry_register_cmd("/turnpike/relay", cmd_relay, "Plain TCP relays ([services] relays) summed over workers");
 }
 
 std::string format_stats(const Runtime& rt) {

@@ -66,9 +66,9 @@ sleep 1
 
 # Telemetry just before and just after the scrape: counters must lie between.
 mkdir -p "$RIG_TMP/t0" "$RIG_TMP/t1"
-for c in sip tcp egress stats drops workers snapshot; do tp_telemetry /turnpike/$c >"$RIG_TMP/t0/$c.json"; done
+for c in sip tcp egress relay stats drops workers snapshot; do tp_telemetry /turnpike/$c >"$RIG_TMP/t0/$c.json"; done
 scrape http://127.0.0.1:9661/metrics >"$RIG_TMP/metrics.txt"
-for c in sip tcp egress stats drops workers snapshot; do tp_telemetry /turnpike/$c >"$RIG_TMP/t1/$c.json"; done
+for c in sip tcp egress relay stats drops workers snapshot; do tp_telemetry /turnpike/$c >"$RIG_TMP/t1/$c.json"; done
 echo "--- /metrics excerpt ---"
 grep -E '^turnpike_tls_(handshakes|failed_handshakes|failed_handshakes_by_detail|reused_sessions|connections)_total|^turnpike_tls_current|^turnpike_certificate' \
   "$RIG_TMP/metrics.txt" | head -30
@@ -99,7 +99,8 @@ families=(turnpike_port_rx_packets_total turnpike_port_tx_bytes_total turnpike_p
   turnpike_tls_connections_total turnpike_tls_handshakes_total turnpike_tls_failed_handshakes_total
   turnpike_tls_failed_handshakes_by_detail_total turnpike_tls_reused_sessions_total turnpike_tls_handshake_timeouts_total
   turnpike_tls_not_tls_refusals_total turnpike_sip_verdict_cache_hits_total turnpike_backend_picks_total
-  turnpike_backend_health_checks_ok_total turnpike_egress_handshakes_ok_total
+  turnpike_backend_health_checks_ok_total turnpike_egress_handshakes_ok_total turnpike_relay_accepted_total
+  turnpike_relay_bytes_up_total turnpike_relay_current_connections
   turnpike_egress_failed_handshakes_by_detail_total turnpike_tls_current_connections turnpike_tcp_connections
   turnpike_snapshot_generation turnpike_eku_checking_mode turnpike_certificate_not_after_seconds turnpike_port_info
   turnpike_worker_info)

@@ -2,7 +2,7 @@
 """Checks a /metrics scrape against DPDK telemetry (issue 11 item 1).
 
 usage: metrics_check.py SCRAPE TELEMETRY_BEFORE_DIR TELEMETRY_AFTER_DIR
-Each telemetry dir holds <cmd>.json for sip, tcp, egress, stats, drops,
+Each telemetry dir holds <cmd>.json for sip, tcp, egress, relay, stats, drops,
 workers, snapshot, taken just before and just after the scrape. Prints one
 "ok"/"FAIL" line per check; exit status 1 if any failed.
 """
@@ -59,7 +59,7 @@ for name, text in helps.items():
     m = re.search(r'\(telemetry (/turnpike/\w+) (\w+)\)', text)
     if m and types[name] == "counter":
         mapped[(m.group(1).split("/")[-1], m.group(2))] = name
-for cmd in ("sip", "tcp", "egress"):
+for cmd in ("sip", "tcp", "egress", "relay"):
     if cmd not in before:
         continue
     d0, d1 = before[cmd]["/turnpike/" + cmd], after[cmd]["/turnpike/" + cmd]
