@@ -87,7 +87,10 @@ PhonePki make_pki(const std::string& dir, const std::array<unsigned, kProfiles>&
     << "cat >ca.cnf <<'CNF'\n" << kConfig << "CNF\n"
     << "now=$(date -u -d '-1 hour' +%Y%m%d%H%M%SZ); later=$(date -u -d '+30 days' +%Y%m%d%H%M%SZ)\n"
     // sign PROFILE ROOT SECTION START END N
-    << "sign() { rm -rf db certs; mkdir -p db certs $1; : >db/index.txt; echo 1000 >db/serial\n"
+    // One database per root, kept across profiles and runs: serials stay
+    // unique per issuer (RFC 5280 §4.1.2.2).
+    << "sign() { rm -rf certs; mkdir -p certs $1 db-$2; [ -f db-$2/serial ] || { : >db-$2/index.txt; echo 1000 >db-$2/serial; }\n"
+       "  rm -rf db; ln -s db-$2 db\n"
        "  local files=(); for i in $(seq 1 $6); do files+=(leaf.csr); done\n"
        "  openssl ca -batch -notext -config ca.cnf -cert $2.pem -keyfile $2.key -extensions $3"
        " -startdate $4 -enddate $5 -infiles \"${files[@]}\"\n"

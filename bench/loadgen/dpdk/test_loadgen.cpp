@@ -1,0 +1,147 @@
+// turnpike-loadgen's own parts: the histogram, the expected-refusal table
+// and the phone PKI (openssl CLI), checked with turnpike's certificate
+// parser.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "hist.hpp"
+#include "pki.hpp"
+#include "turnpike/control/certs.hpp"
+
+namespace turnpike::loadgen {
+namespace {
+
+TEST(Histogram, ExactBelow128AndEmpty) {
+  Histogram h;
+  EXPECT_EQ(h.count(), 0u);
+  EXPECT_EQ(h.quantile(0.5), 0u);
+  for (std::uint64_t v = 0; v < 100; ++v) h.record(v);
+  EXPECT_EQ(h.count(), 100u);
+  EXPECT_EQ(h.min(), 0u);
+  EXPECT_EQ(h.max(), 99u);
+  EXPECT_EQ(h.quantile(0.5), 49u);
+  EXPECT_EQ(h.quantile(0.99), 98u);
+  EXPECT_EQ(h.quantile(1.0), 99u);
+}
+
+TEST(Histogram, BucketsCoverEveryValueWithinOneSixtyFourth) {
+  // Every value lands in a bucket whose upper edge is >= it and within
+  // 1/64 of it; indexes never decrease and stay in range.
+  unsigned last = 0;
+  std::mt19937_64 rng(7);
+  std::vector<std::uint64_t> vals;
+  for (std::uint64_t v = 0; v < 70000; ++v) vals.push_back(v);
+  for (int i = 0; i < 100000; ++i) vals.push_back(rng() >> (rng() % 64));
+  vals.push_back(~std::uint64_t(0));
+  std::sort(vals.begin(), vals.end());
+  for (std::uint64_t v : vals) {
+    const unsigned i = Histogram::index(v);
+    ASSERT_LT(i, Histogram::kBuckets);
+    ASSERT_GE(i, last);
+    last = i;
+    const std::uint64_t up = Histogram::upper(i);
+    ASSERT_GE(up, v);
+    ASSERT_LE(double(up - v), double(v) / 64 + 1) << v;
+  }
+}
+
+TEST(Histogram, QuantilesOfAUniformSpreadAndMerge) {
+  Histogram a, b;
+  for (std::uint64_t v = 1; v <= 100000; ++v) (v % 2 ? a : b).record(v);
+  a.add(b);
+  EXPECT_EQ(a.count(), 100000u);
+  for (double q : {0.5, 0.9, 0.99, 0.999}) {
+    const double want = q * 100000;
+    EXPECT_NEAR(double(a.quantile(q)), want, want / 64 + 1) << q;
+  }
+  EXPECT_EQ(a.max(), 100000u);
+  EXPECT_NEAR(a.mean(), 50000.5, 0.01);
+}
+
+// eku-semantics.md: mode On refuses a serverAuth-only client, mode Off
+// accepts it; no EKU and clientAuth are accepted; expired and untrusted
+// never; no certificate only where one is not required.
+TEST(Profiles, ExpectedRefusals) {
+  EXPECT_TRUE(expect_accepted(Profile::Client, true, false));
+  EXPECT_TRUE(expect_accepted(Profile::NoEku, true, false));
+  EXPECT_FALSE(expect_accepted(Profile::Server, true, false));
+  EXPECT_TRUE(expect_accepted(Profile::Server, false, false));
+  for (bool on : {true, false}) {
+    EXPECT_FALSE(expect_accepted(Profile::Expired, on, false));
+    EXPECT_FALSE(expect_accepted(Profile::Untrusted, on, false));
+    EXPECT_TRUE(expect_accepted(Profile::NoCert, on, false));
+    EXPECT_FALSE(expect_accepted(Profile::NoCert, on, true));
+  }
+}
+
+TEST(Pki, LeavesPerProfileWithTheirEkuDatesAndIssuer) {
+  if (std::system("command -v openssl >/dev/null 2>&1") != 0) GTEST_SKIP() << "no openssl CLI";
+  char tmpl[] = "/tmp/tp-lg-pki.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::array<unsigned, kProfiles> count{3, 2, 2, 1, 1, 4};
+  const PhonePki pki = make_pki(dir, count);
+  EXPECT_TRUE(std::filesystem::exists(pki.ca_pem));
+  EXPECT_EQ(pki.leaves[unsigned(Profile::NoCert)].size(), 0u);  // no certificate to make
+  const std::int64_t now = std::time(nullptr);
+  std::set<std::string> serials;
+  std::string trusted_issuer;
+  for (unsigned p = 0; p < kProfiles; ++p) {
+    if (Profile(p) == Profile::NoCert) continue;
+    ASSERT_EQ(pki.leaves[p].size(), count[p]) << kProfileNames[p];
+    for (const std::string& pem : pki.leaves[p]) {
+      auto der = control::pem_certs_to_der(pem);
+      ASSERT_TRUE(der) << der.error;
+      auto f = control::extract_facts((*der)[0]);
+      ASSERT_TRUE(f) << f.error;
+      // One leaf per phone; serials unique per issuer (RFC 5280 §4.1.2.2).
+      EXPECT_TRUE(serials.insert(f->issuer + "/" + f->serial_hex).second) << "serial reused";
+      EXPECT_FALSE(f->is_ca);
+      switch (Profile(p)) {
+        case Profile::Client:
+        case Profile::Expired:
+        case Profile::Untrusted:
+          EXPECT_TRUE(f->eku_present);
+          EXPECT_EQ(f->eku, control::kEkuClientAuth);
+          break;
+        case Profile::Server:
+          EXPECT_TRUE(f->eku_present);
+          EXPECT_EQ(f->eku, control::kEkuServerAuth);
+          break;
+        case Profile::NoEku: EXPECT_FALSE(f->eku_present); break;
+        case Profile::NoCert: break;
+      }
+      if (Profile(p) == Profile::Expired) {
+        EXPECT_LT(f->not_after, now);
+      } else {
+        EXPECT_GT(f->not_after, now + 86400);
+      }
+      if (Profile(p) == Profile::Client) trusted_issuer = f->issuer;
+      if (Profile(p) == Profile::Untrusted) {
+        EXPECT_NE(f->issuer, trusted_issuer);
+      }
+    }
+  }
+  // A second run in the same directory keeps the root the target trusts.
+  const std::string root = pki.ca_pem;
+  std::ifstream f1(root);
+  const std::string r1((std::istreambuf_iterator<char>(f1)), {});
+  (void)make_pki(dir, {1, 0, 0, 0, 0, 0});
+  std::ifstream f2(root);
+  const std::string r2((std::istreambuf_iterator<char>(f2)), {});
+  EXPECT_EQ(r1, r2);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace turnpike::loadgen
