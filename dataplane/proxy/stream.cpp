@@ -143,8 +143,10 @@ void Stream::write(const void* p, std::size_t n) {
     n -= w;
   }
   if (n) {
-    if (out_off_ == out_.size()) {
-      out_.clear();
+    // Sent bytes leave the front only once they are half the queue: a
+    // queue that never quite empties stays bounded, copying stays linear.
+    if (out_off_ && out_off_ >= out_.size() / 2) {
+      out_.erase(0, out_off_);
       out_off_ = 0;
     }
     out_.append(b, n);
