@@ -642,6 +642,90 @@ TEST(SackRecovery, TwoHolesOnlyHolesResent) {
   EXPECT_EQ(s.w.stack.counters().rack_retransmits, 2u);  // both holes: the first by entry, the second by NextSeg
 }
 
+// RFC 8985 §7.4 on the fake wire: a D-SACK for the probe says the original
+// arrived too (no cwnd cut); an ACK past the probe without one says the probe
+// repaired a loss (cwnd cut once).
+TEST(TailLossProbe, DsackForTheProbeIsSpurious) {
+  SackSender s;
+  s.w.now += 10'000;  // the 10 ms floor of the probe timeout (no RTT yet on this wire)
+  s.w.stack.poll_timers(s.w.now);
+  ASSERT_EQ(s.w.sink.out.size(), 1u);
+  const Header probe = s.w.pop();
+  EXPECT_EQ(probe.seq, s.d0 + 9000);  // the last segment again: no new data to send
+  EXPECT_EQ(probe.payload_len, 1000u);
+  EXPECT_EQ(s.w.stack.counters().tlp_probes, 1u);
+  ConnInfo before;
+  ASSERT_TRUE(s.w.stack.info(s.w.app.id, before));
+  s.ack_with_sack({}, 10000);
+  s.ack_with_sack({{9000, 10000}}, 10000);  // D-SACK: below the cumulative ACK (RFC 2883)
+  EXPECT_EQ(s.w.stack.counters().tlp_spurious, 1u);
+  EXPECT_EQ(s.w.stack.counters().tlp_recoveries, 0u);
+  EXPECT_EQ(s.w.stack.counters().rack_dsacks, 1u);
+  ConnInfo after;
+  ASSERT_TRUE(s.w.stack.info(s.w.app.id, after));
+  EXPECT_GE(after.cwnd, before.cwnd);
+  EXPECT_EQ(s.w.stack.counters().rto_timeouts, 0u);
+}
+
+TEST(TailLossProbe, AckPastTheProbeCountsARepairedLoss) {
+  SackSender s;
+  s.w.now += 10'000;
+  s.w.stack.poll_timers(s.w.now);
+  ASSERT_EQ(s.w.sink.out.size(), 1u);
+  s.w.pop();
+  s.ack_with_sack({}, 10000);  // the probe filled the hole: nothing to tell yet
+  EXPECT_EQ(s.w.stack.counters().tlp_recoveries, 0u);
+  ConnInfo before;
+  ASSERT_TRUE(s.w.stack.info(s.w.app.id, before));
+  ASSERT_EQ(s.w.stack.write(s.w.app.id, "more", 4), 4);
+  ASSERT_EQ(s.w.sink.out.size(), 1u);
+  s.w.pop();
+  s.ack_with_sack({}, 10004);
+  EXPECT_EQ(s.w.stack.counters().tlp_recoveries, 1u);
+  EXPECT_EQ(s.w.stack.counters().tlp_spurious, 0u);
+  ConnInfo after;
+  ASSERT_TRUE(s.w.stack.info(s.w.app.id, after));
+  EXPECT_LT(after.cwnd, before.cwnd);
+  EXPECT_EQ(after.ssthresh, after.cwnd);
+}
+
+// RFC 8985 §6.3: after the RTO only the first segment goes at once; the
+// others follow as the window grows, and a SACKed one never goes again.
+TEST(RackRto, ResendsLostSegmentsNotSackedOnes) {
+  SackSender s;
+  s.w.now += 10'000;
+  s.w.stack.poll_timers(s.w.now);  // the probe, also lost
+  ASSERT_EQ(s.w.sink.out.size(), 1u);
+  s.w.pop();
+  s.w.now += 300'000;  // past the 200 ms RTO
+  s.w.stack.poll_timers(s.w.now);
+  EXPECT_EQ(s.w.stack.counters().rto_timeouts, 1u);
+  ASSERT_EQ(s.w.sink.out.size(), 1u);
+  const Header head = s.w.pop();
+  EXPECT_EQ(head.seq, s.d0);
+  EXPECT_EQ(head.payload_len, 1000u);
+  // The head arrives; so did segment 6 long ago.
+  s.ack_with_sack({{6000, 7000}}, 1000);
+  std::vector<std::uint32_t> resent;
+  for (int round = 0; round < 10 && !s.w.sink.out.empty(); ++round) {
+    std::uint32_t top = 0;
+    while (!s.w.sink.out.empty()) {
+      const Header h = s.w.pop();
+      const std::uint32_t off = seq_dist(s.d0, h.seq);
+      resent.push_back(off);
+      top = std::max(top, off + static_cast<std::uint32_t>(h.payload_len));
+    }
+    if (top == 6000) top = 7000;  // the hole below the SACKed segment is filled
+    if (top < 7000)
+      s.ack_with_sack({{6000, 7000}}, top);
+    else
+      s.ack_with_sack({}, top);
+  }
+  EXPECT_EQ(resent, (std::vector<std::uint32_t>{1000, 2000, 3000, 4000, 5000, 7000, 8000, 9000}));
+  EXPECT_EQ(s.w.stack.counters().rto_timeouts, 1u);
+  EXPECT_EQ(s.w.stack.counters().rto_retransmits, 9u);  // the head and the eight after it
+}
+
 TEST(SackRecovery, BogusBlocksIgnored) {
   SackSender s;
   // Beyond what was sent, inverted, and below SND.UNA (D-SACK): none count.
