@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A kernel TLS SIP server for turnpike-loadgen tests (Python ssl, OpenSSL).
 
-usage: loadgen_tls_server.py IP PORT CHAIN KEY CLIENT_CA STATS_FILE
+usage: loadgen_tls_server.py IP PORT CHAIN KEY CLIENT_CA STATS_FILE [CORRUPT_EVERY]
 
 Answers every request with 200 OK (Via, From, To, Call-ID and CSeq copied,
 RFC 3261 8.2.6.2) and every RFC 5626 double-CRLF ping with one CRLF.
@@ -9,6 +9,8 @@ Client certificates are optional but verified against CLIENT_CA when sent:
 OpenSSL checks the purpose (a serverAuth-only leaf is refused, no EKU is
 accepted), dates and issuer, the table of EKU mode On. Session tickets are
 issued (TLS 1.2 and 1.3). On SIGTERM it writes its counters as JSON.
+With CORRUPT_EVERY=N, every Nth answer carries a wrong CSeq number (the
+loadgen must catch each one).
 """
 import json
 import signal
@@ -18,7 +20,9 @@ import sys
 import threading
 
 ip, port, chain, key, client_ca, stats_file = sys.argv[1:7]
-stats = {"accepted": 0, "handshake_failed": 0, "answered": 0, "pongs": 0}
+corrupt_every = int(sys.argv[7]) if len(sys.argv) > 7 else 0
+stats = {"accepted": 0, "handshake_failed": 0, "answered": 0, "pongs": 0, "corrupted": 0}
+answers = 0
 lock = threading.Lock()
 
 
@@ -27,13 +31,26 @@ def bump(k):
         stats[k] += 1
 
 
-def headers(head):
+def headers(head, corrupt):
     out = []
     for line in head.split(b"\r\n")[1:]:
         name = line.split(b":", 1)[0].strip().lower()
+        if name == b"cseq" and corrupt:
+            num, _, method = line.split(b":", 1)[1].strip().partition(b" ")
+            line = b"CSeq: " + str(int(num) + 1).encode() + b" " + method
         if name in (b"via", b"v", b"from", b"f", b"to", b"t", b"call-id", b"i", b"cseq"):
             out.append(line)
     return out
+
+
+def next_corrupt():
+    global answers
+    with lock:
+        answers += 1
+        c = corrupt_every > 0 and answers % corrupt_every == 0
+        if c:
+            stats["corrupted"] += 1
+        return c
 
 
 def serve(conn):
@@ -65,7 +82,7 @@ def serve(conn):
                 if len(buf) < end + 4 + clen:
                     break
                 buf = buf[end + 4 + clen:]
-                resp = b"SIP/2.0 200 OK\r\n" + b"\r\n".join(headers(head)) + b"\r\nContent-Length: 0\r\n\r\n"
+                resp = b"SIP/2.0 200 OK\r\n" + b"\r\n".join(headers(head, next_corrupt())) + b"\r\nContent-Length: 0\r\n\r\n"
                 conn.sendall(resp)
                 bump("answered")
     except (OSError, ssl.SSLError, ValueError):

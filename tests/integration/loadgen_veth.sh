@@ -33,8 +33,8 @@ rig_pki_stores "$pki_script"
 ip netns exec "$NS_PEER" python3 "$here/loadgen_tls_server.py" "$PEER_IP" 5061 "$pki/both-chain.pem" "$pki/both.key" \
   "$lgpki/ca.pem" "$RIG_TMP/server.json" >"$RIG_TMP/server.log" 2>&1 &
 SRV_PID=$!
-for i in $(seq 1 50); do grep -q ready "$RIG_TMP/server.log" && break; sleep 0.1; done
-check "kernel TLS server started" grep -q ready "$RIG_TMP/server.log"
+for i in $(seq 1 50); do grep -qs ready "$RIG_TMP/server.log" && break; sleep 0.1; done
+check "kernel TLS server started" grep -qs ready "$RIG_TMP/server.log"
 
 cpus=$(nproc)
 timeout 60 ip netns exec "$NS_DP" "$lg" --device "net_af_packet0,iface=$IF_DP" --ipv4 "$TP_IP/24" \
@@ -71,4 +71,26 @@ for p in serverauth expired untrusted; do
   check "$p refused, never accepted" test "$(j "int(d['profiles']['$p']['refused'] > 0 and d['profiles']['$p']['accepted'] == 0)")" = 1
 done
 check "the server saw the refusals as failed handshakes" test "$(s 'int(d["handshake_failed"] > 0)')" = 1
+
+# A server whose every 5th answer has a wrong CSeq: each one is caught (and
+# its transaction then times out), and the run fails.
+ip netns exec "$NS_PEER" python3 "$here/loadgen_tls_server.py" "$PEER_IP" 5062 "$pki/both-chain.pem" "$pki/both.key" \
+  "$lgpki/ca.pem" "$RIG_TMP/bad.json" 5 >"$RIG_TMP/bad.log" 2>&1 &
+SRV_PID=$!
+for i in $(seq 1 50); do grep -qs ready "$RIG_TMP/bad.log" && break; sleep 0.1; done
+timeout 60 ip netns exec "$NS_DP" "$lg" --device "net_af_packet0,iface=$IF_DP" --ipv4 "$TP_IP/24" \
+  --target "$PEER_IP:5062" --cpu $((cpus - 1)) --file-prefix "$TP_PREFIX" --server-ca "$pki/ca.pem" \
+  --pki-dir "$lgpki" --phones 4 --count 200 --duration 20 --timeout-ms 300 \
+  --json "$RIG_TMP/lgbad.json" >"$RIG_TMP/lgbad.out" 2>&1
+rc=$?
+kill -TERM "$SRV_PID"
+wait "$SRV_PID" 2>/dev/null
+SRV_PID=""
+tail -8 "$RIG_TMP/lgbad.out"
+echo "server: $(cat "$RIG_TMP/bad.json" 2>/dev/null)"
+b() { json_get "$(cat "$RIG_TMP/lgbad.json")" "$1"; }
+check "wrong CSeq answers: the loadgen exits non-zero" test $rc -ne 0
+check "every corrupted answer counted as a CSeq mismatch" test "$(b 'd["errors_by_kind"].get("cseq_mismatch", 0)')" = "$(json_get "$(cat "$RIG_TMP/bad.json")" 'd["corrupted"]')"
+check "... and never as a matched answer" test "$(b 'd["answers_ok"] + d["errors_by_kind"].get("cseq_mismatch", 0)')" = "$(json_get "$(cat "$RIG_TMP/bad.json")" 'd["answered"]')"
+check "their transactions failed (timed out), still accounted for" test "$(b 'int(d["requests_failed"] > 0 and d["requests_sent"] == d["answers_ok"] + d["requests_failed"] + d["requests_refused_in_flight"])')" = 1
 finish
