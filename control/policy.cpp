@@ -1,6 +1,10 @@
 #include "turnpike/control/policy.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <array>
+#include <cstring>
 
 #include "turnpike/text.hpp"
 
@@ -105,8 +109,28 @@ std::optional<std::string_view> sip_domain_identity(std::string_view uri) {
   return host;
 }
 
+namespace {
+// An IPv4 or IPv6 address in binary (16 bytes, IPv4 in the first 4), so
+// that "2001:DB8::1" and "2001:db8:0::1" name the same SAN IP.
+bool ip_bytes(std::string_view text, std::array<unsigned char, 17>& out) {
+  char buf[INET6_ADDRSTRLEN];
+  if (text.empty() || text.size() >= sizeof buf) return false;
+  std::memcpy(buf, text.data(), text.size());
+  buf[text.size()] = '\0';
+  out = {};
+  const bool v6 = text.find(':') != std::string_view::npos;
+  out[16] = v6;
+  return inet_pton(v6 ? AF_INET6 : AF_INET, buf, out.data()) == 1;
+}
+}  // namespace
+
 bool matches_peer_name(const CertFacts& c, std::string_view name, bool name_is_ip) {
-  if (name_is_ip) return std::find(c.san_ip.begin(), c.san_ip.end(), name) != c.san_ip.end();
+  if (name_is_ip) {
+    std::array<unsigned char, 17> want, have;
+    if (!ip_bytes(name, want)) return false;
+    return std::any_of(c.san_ip.begin(), c.san_ip.end(),
+                       [&](const std::string& ip) { return ip_bytes(ip, have) && have == want; });
+  }
   // RFC 5922 7.1: the host part of each "sip:" URI SAN without a user part is
   // an identity, compared whole and case-insensitively (7.2, no wildcards).
   bool have_sip_identity = false;

@@ -128,6 +128,16 @@ TEST(PeerName, Rfc5922Order) {
   CertFacts s = pki_facts("san");
   EXPECT_TRUE(matches_peer_name(s, "SIP.example.test", false));   // SAN DNS, case-insensitive
   EXPECT_TRUE(matches_peer_name(s, "198.18.0.1", true));          // SAN IP
+  EXPECT_FALSE(matches_peer_name(s, "198.18.0.2", true));
+  EXPECT_FALSE(matches_peer_name(s, "198.18.0", true));
+  CertFacts v6;  // SAN IP as certs.cpp writes it (inet_ntop); the remote as configured
+  v6.san_ip = {"2001:db8::1"};
+  EXPECT_TRUE(matches_peer_name(v6, "2001:db8::1", true));
+  EXPECT_TRUE(matches_peer_name(v6, "2001:DB8:0:0::1", true));  // same address, other spelling
+  EXPECT_FALSE(matches_peer_name(v6, "2001:db8::2", true));
+  EXPECT_FALSE(matches_peer_name(v6, "::ffff:198.18.0.1", true));
+  EXPECT_FALSE(matches_peer_name(s, "::ffff:198.18.0.1", true));  // an IPv4-mapped address is IPv6
+  EXPECT_FALSE(matches_peer_name(v6, "2001:db8::1%eth0", true));
   EXPECT_FALSE(matches_peer_name(s, "san.test", false));          // CN ignored when SAN exists
   EXPECT_FALSE(matches_peer_name(s, "other.test", false));
   CertFacts n = pki_facts("both");                                // no SAN: CN is used
