@@ -31,12 +31,17 @@ std::size_t encode(const Header& h, std::vector<std::uint8_t>& out) {
   const std::size_t start = out.size();
   out.insert(out.end(), kSignature.begin(), kSignature.end());
   out.push_back(h.local ? 0x20 : 0x21);  // version 2, LOCAL / PROXY
-  out.push_back(h.local ? 0x00 : 0x11);  // AF_UNSPEC / AF_INET + STREAM
+  out.push_back(h.local ? 0x00 : h.ipv6 ? kFamTcp6 : kFamTcp4);  // AF_UNSPEC / AF_INET(6) + STREAM
   const std::size_t len_at = out.size();
   put_be16(out, 0);
   if (!h.local) {
-    put_be32(out, h.src_ip);
-    put_be32(out, h.dst_ip);
+    if (h.ipv6) {
+      out.insert(out.end(), h.src6.b.begin(), h.src6.b.end());
+      out.insert(out.end(), h.dst6.b.begin(), h.dst6.b.end());
+    } else {
+      put_be32(out, h.src_ip);
+      put_be32(out, h.dst_ip);
+    }
     put_be16(out, h.src_port);
     put_be16(out, h.dst_port);
     if (!h.authority.empty()) put_tlv(out, kTypeAuthority, h.authority.data(), h.authority.size());
@@ -78,20 +83,28 @@ ParseResult parse(std::span<const std::uint8_t> buf) {
   Header& h = r.header;
   h.local = (ver_cmd & 0x0f) == 0;
   if (!h.local) {
-    if (fam != 0x11) {  // only TCP over IPv4 is spoken here
+    // Only TCP over IPv4 or IPv6 is spoken here (no UDP, no AF_UNIX).
+    if (fam != kFamTcp4 && fam != kFamTcp6) {
       r.status = ParseStatus::Malformed;
       return r;
     }
-    if (left < 12) {
+    h.ipv6 = fam == kFamTcp6;
+    const std::size_t block = h.ipv6 ? 36 : 12;  // §2.2: the address block sizes
+    if (left < block) {
       r.status = ParseStatus::Malformed;
       return r;
     }
-    h.src_ip = load_be32(p);
-    h.dst_ip = load_be32(p + 4);
-    h.src_port = load_be16(p + 8);
-    h.dst_port = load_be16(p + 10);
-    p += 12;
-    left -= 12;
+    if (h.ipv6) {
+      std::memcpy(h.src6.b.data(), p, 16);
+      std::memcpy(h.dst6.b.data(), p + 16, 16);
+    } else {
+      h.src_ip = load_be32(p);
+      h.dst_ip = load_be32(p + 4);
+    }
+    h.src_port = load_be16(p + block - 4);
+    h.dst_port = load_be16(p + block - 2);
+    p += block;
+    left -= block;
   } else {
     left = 0;  // LOCAL: receivers must ignore the address block and TLVs
   }

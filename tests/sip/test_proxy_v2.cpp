@@ -90,7 +90,9 @@ TEST(ProxyV2, MalformedLengthsAreRefused) {
   bad_version[12] = 0x11;
   EXPECT_EQ(parse(bad_version).status, ParseStatus::Malformed);
   auto bad_family = good;
-  bad_family[13] = 0x21;  // IPv6 not spoken
+  bad_family[13] = 0x12;  // UDP over IPv4 is not spoken
+  EXPECT_EQ(parse(bad_family).status, ParseStatus::Malformed);
+  bad_family[13] = 0x31;  // nor AF_UNIX
   EXPECT_EQ(parse(bad_family).status, ParseStatus::Malformed);
   // A TLV whose length overruns the header.
   auto overrun = good;
@@ -131,4 +133,77 @@ TEST(ProxyV2, SslTlvSemantics) {
   r = parse(build({not_tls, with_cn}));
   EXPECT_TRUE(r.header.ssl);
   EXPECT_EQ(r.header.client_cn, "a");
+}
+
+namespace {
+turnpike::net::Ipv6Addr v6(std::uint64_t hi, std::uint64_t lo) { return turnpike::net::Ipv6Addr::from_words(hi, lo); }
+}  // namespace
+
+// AF_INET6 + STREAM (0x21): a 36-byte address block, 16-byte source and
+// destination in network order, then the two ports (proxy-protocol.txt §2.2).
+TEST(ProxyV2, EncodeLayoutIpv6) {
+  Header h;
+  h.ipv6 = true;
+  h.src6 = v6(0x20010db800000000ull, 0x2);
+  h.dst6 = v6(0x20010db800000000ull, 0x1);
+  h.src_port = 0x1234;
+  h.dst_port = 5061;
+  std::vector<std::uint8_t> out;
+  ASSERT_EQ(encode(h, out), 16u + 36u);
+  EXPECT_EQ(out[12], 0x21);
+  EXPECT_EQ(out[13], kFamTcp6);
+  EXPECT_EQ(out[14], 0);
+  EXPECT_EQ(out[15], 36);
+  const std::uint8_t src[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  EXPECT_TRUE(std::equal(src, src + 16, out.begin() + 16));
+  EXPECT_EQ(out[16 + 16], 0x20);
+  EXPECT_EQ(out[16 + 31], 0x01);
+  EXPECT_EQ(out[48], 0x12);
+  EXPECT_EQ(out[49], 0x34);
+  EXPECT_EQ(out[50], 5061 >> 8);
+  EXPECT_EQ(out[51], 5061 & 0xff);
+}
+
+TEST(ProxyV2, RoundTripIpv6WithTlvs) {
+  Header h = sample();
+  h.ipv6 = true;
+  h.src6 = v6(0x20010db8000000aaull, 0xbbull << 48 | 0x17);
+  h.dst6 = v6(0xfe80000000000000ull, 0x0200c6fffe120001ull);
+  std::vector<std::uint8_t> out;
+  const std::size_t n = encode(h, out);
+  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(parse(std::span(out).first(i)).status, ParseStatus::NeedMore) << i;
+  const ParseResult r = parse(out);
+  ASSERT_EQ(r.status, ParseStatus::Ok);
+  EXPECT_EQ(r.length, n);
+  EXPECT_TRUE(r.header.ipv6);
+  EXPECT_EQ(r.header.src6, h.src6);
+  EXPECT_EQ(r.header.dst6, h.dst6);
+  EXPECT_EQ(r.header.src_ip, 0u);  // the IPv4 fields stay empty
+  EXPECT_EQ(r.header.src_port, 25046);
+  EXPECT_EQ(r.header.dst_port, 5061);
+  EXPECT_EQ(r.header.client_cn, "phone-17.example.test");
+  EXPECT_EQ(r.header.cert_sha256, h.cert_sha256);
+  EXPECT_EQ(r.header.authority, "sip.example.test");
+  // An IPv4 header still parses as IPv4 (the family decides, not a default).
+  std::vector<std::uint8_t> four;
+  encode(sample(), four);
+  EXPECT_FALSE(parse(four).header.ipv6);
+}
+
+TEST(ProxyV2, Ipv6AddressBlockTooShortIsMalformed) {
+  // Length 12 with family 0x21: an IPv4-sized block cannot hold two IPv6
+  // addresses; the parser must refuse it, not read the next bytes.
+  std::vector<std::uint8_t> b(kSignature.begin(), kSignature.end());
+  b.insert(b.end(), {0x21, kFamTcp6, 0x00, 12, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0, 2});
+  EXPECT_EQ(parse(b).status, ParseStatus::Malformed);
+  b[15] = 35;
+  b.resize(16 + 35, 0);
+  EXPECT_EQ(parse(b).status, ParseStatus::Malformed);
+  b[15] = 36;
+  b.push_back(0);
+  EXPECT_EQ(parse(b).status, ParseStatus::Ok);
+  // An IPv6 block followed by a TLV that overruns the header.
+  b[15] = 36 + 3;
+  b.insert(b.end(), {kTypeAuthority, 0x00, 0x05});
+  EXPECT_EQ(parse(b).status, ParseStatus::Malformed);
 }

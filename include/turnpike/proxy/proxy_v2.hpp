@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "turnpike/net/ipv6.hpp"
+
 namespace turnpike::proxy_v2 {
 
 inline constexpr std::array<std::uint8_t, 12> kSignature = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
@@ -29,9 +31,18 @@ inline constexpr std::uint8_t kTypeTurnpikeCertSha256 = 0xE0;
 // PP2_TYPE_SSL client flags.
 inline constexpr std::uint8_t kClientSsl = 0x01, kClientCertConn = 0x02, kClientCertSess = 0x04;
 
+// Address families of the PROXY command (§2.2, byte 14 high nibble, with
+// transport STREAM in the low nibble).
+inline constexpr std::uint8_t kFamTcp4 = 0x11, kFamTcp6 = 0x21;
+
 struct Header {
   bool local = false;  // LOCAL command (health checks): no addresses
-  std::uint32_t src_ip = 0, dst_ip = 0;  // host order, IPv4 only
+  // AF_INET6 (0x21, a 36-byte address block) when set, else AF_INET (0x11,
+  // 12 bytes). An IPv4-mapped client stays IPv6 here: the backend sees the
+  // family the connection had.
+  bool ipv6 = false;
+  std::uint32_t src_ip = 0, dst_ip = 0;  // host order, when !ipv6
+  net::Ipv6Addr src6, dst6;              // when ipv6
   std::uint16_t src_port = 0, dst_port = 0;
   // TLS facts (PP2_TYPE_SSL) when `ssl` is set.
   bool ssl = false;
