@@ -213,10 +213,13 @@ bool Stack::tlp_eligible(const Tcb& t) const noexcept {
 }
 
 // PTO = 2 SRTT (+ the peer's worst-case delayed ACK when one segment is in
-// flight), never after the RTO would fire (RFC 8985 §7.2).
+// flight), never after the RTO would fire (RFC 8985 §7.2). "One segment" is
+// read as less than two full-sized ones: a receiver need not ACK before the
+// second full-sized segment (RFC 5681 §4.2), so a full segment and a short
+// one may also wait for its delayed-ACK timer (seen with Linux peers).
 void Stack::tlp_arm(Tcb& t) {
   std::uint64_t pto = t.srtt_us ? 2ull * t.srtt_us : kPtoNoRtt;
-  if (t.seg_count == 1) pto += cfg_.tlp_max_ack_delay_us;
+  if (flight(t) < 2u * t.smss) pto += cfg_.tlp_max_ack_delay_us;
   pto = std::max<std::uint64_t>({pto, cfg_.tlp_min_pto_us, cfg_.tick_us});
   t.tmode = kModeTlp;
   wheel_.arm(t.t_rexmit, std::min(now_ + pto, std::max(t.rto_at, now_ + 1)));
