@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "turnpike/control/events.hpp"
 #include "turnpike/control/trust.hpp"
 
 namespace turnpike::control {
@@ -164,7 +165,7 @@ CertReport cert_report(std::string store, const CertFacts& c, const SunsetTable&
 std::string peer_text(const WouldFailPeer& p) {
   return (p.subject.empty() ? std::string("(resumed session)") : p.subject) + " (issuer " +
          (p.issuer.empty() ? std::string("?") : p.issuer) + ", SHA-256 " + peer_fingerprint_text(p) + ", last from " +
-         p.last_src_ip + ":" + std::to_string(p.last_src_port) + " at " + format_utc(p.last_seen) + " UTC, " +
+         host_port(p.last_src_ip, p.last_src_port) + " at " + format_utc(p.last_seen) + " UTC, " +
          std::to_string(p.count) + (p.count == 1 ? " handshake)" : " handshakes)");
 }
 

@@ -1,5 +1,7 @@
 #include "turnpike/control/would_fail.hpp"
 
+#include "turnpike/control/events.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -154,7 +156,7 @@ bool WouldFailTable::note(const WouldFailSighting& s) {
   }
   p.last_src_ip = s.src_ip;
   p.last_src_port = s.src_port;
-  p.last_dst = std::string(s.dst_ip) + ":" + std::to_string(s.dst_port);
+  p.last_dst = host_port(s.dst_ip, s.dst_port);  // "[addr]:port" for IPv6
   p.last_seen = std::max(p.last_seen, s.time);
   ++p.count;
   if (s.refused) return false;  // its refusal line is written by the worker's own event

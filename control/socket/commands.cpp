@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "turnpike/control/audit.hpp"
+#include "turnpike/control/events.hpp"
 #include "turnpike/control/expiry.hpp"
 #include "turnpike/control/socket.hpp"
 #include "turnpike/text.hpp"
@@ -492,7 +493,7 @@ std::vector<Item> ControlServer::status_items() const {
       out.push_back({k + "Fingerprint", peer_fingerprint_text(p)});
       // Yes: refused now in mode On (item 4); No: accepted in mode Off only.
       out.push_back({k + "Refused", p.refused ? std::string("Yes") : std::string("No")});
-      out.push_back({k + "LastSource", p.last_src_ip + ":" + std::to_string(p.last_src_port)});
+      out.push_back({k + "LastSource", host_port(p.last_src_ip, p.last_src_port)});  // [addr]:port for IPv6
       out.push_back({k + "Listener", p.last_dst});
       out.push_back({k + "FirstSeen", format_utc(p.first_seen) + " UTC"});
       out.push_back({k + "LastSeen", format_utc(p.last_seen) + " UTC"});

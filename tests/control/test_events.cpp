@@ -50,6 +50,37 @@ TEST(EventLine, ExactSpecLine) {
             "Level=\"1\" UTCTime=\"2026-03-29 06:54:39.839\"");
 }
 
+// Issue 13 item 4: an IPv6 peer's address in the same fields, RFC 5952
+// canonical text (lower case, "::" for the longest zero run), no brackets
+// (the port has its own field).
+TEST(EventLine, Ipv6AddressesInTheSpecFields) {
+  TlsErrorEvent e;
+  e.src_ip = "2001:db8::2";
+  e.src_port = 25046;
+  e.dst_ip = "2001:db8::1";
+  e.dst_port = 5061;
+  e.detail = "unsupported certificate purpose";
+  e.time = spec_time();
+  EXPECT_EQ(format_tls_error_event(e),
+            "Event=\"Inbound TLS Negotiation Error\" Service=\"SIP\" Src-ip=\"2001:db8::2\" Src-port=\"25046\" "
+            "Dst-ip=\"2001:db8::1\" Dst-port=\"5061\" Detail=\"unsupported certificate purpose\" Protocol=\"TLS\" "
+            "Level=\"1\" UTCTime=\"2026-03-29 06:54:39.839\"");
+  // The longest address text still fits the fixed buffer the worker uses.
+  e.src_ip = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255";
+  e.dst_ip = e.src_ip;
+  char buf[EventSink::kMaxLine];
+  const size_t n = format_tls_error_event(e, buf, sizeof buf);
+  ASSERT_GT(n, 0u);
+  EXPECT_NE(std::string_view(buf, n).find("Src-ip=\"ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255\" Src-port=\"25046\""),
+            std::string_view::npos);
+}
+
+TEST(EventLine, HostPortBracketsIpv6Only) {
+  EXPECT_EQ(host_port("198.18.0.2", 25046), "198.18.0.2:25046");
+  EXPECT_EQ(host_port("2001:db8::2", 5061), "[2001:db8::2]:5061");
+  EXPECT_EQ(host_port("::ffff:198.18.0.2", 1), "[::ffff:198.18.0.2]:1");
+}
+
 TEST(EventLine, MillisecondsArePadded) {
   EXPECT_EQ(format_utc_millis(Clock::time_point(std::chrono::milliseconds(5))), "1970-01-01 00:00:00.005");
   EXPECT_EQ(format_utc_millis(Clock::time_point(std::chrono::milliseconds(86400000LL + 999))),
@@ -241,6 +272,25 @@ TEST(EventRing, DrainsInOrderAndCountsWhatItRefuses) {
   EXPECT_TRUE(r.push("Kind", "", "again"));  // room again after the drain
   EXPECT_EQ(r.drain([](auto, auto, auto) {}), 1u);
   EXPECT_EQ(r.drain([](auto, auto, auto) {}), 0u);
+}
+
+// A full-length line from an IPv6 peer (the longest address text as the
+// source key, the longest event kind) fits one cell.
+TEST(EventRing, Ipv6SourceWithAFullLineFits) {
+  turnpike::control::EventRing r(2);
+  const std::string src = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255";
+  ASSERT_EQ(src.size(), turnpike::control::EventRing::kMaxSourceBytes);
+  const std::string line(EventSink::kMaxLine, 'x');
+  EXPECT_TRUE(r.push(kEventOutboundTlsError, src, line));
+  EXPECT_EQ(r.dropped_long(), 0u);
+  std::string got_src;
+  std::size_t got_len = 0;
+  EXPECT_EQ(r.drain([&](std::string_view, std::string_view s, std::string_view l) {
+    got_src = s;
+    got_len = l.size();
+  }), 1u);
+  EXPECT_EQ(got_src, src);
+  EXPECT_EQ(got_len, line.size());
 }
 
 // One worker pushing while the control thread drains (run under TSan too):

@@ -805,3 +805,30 @@ TEST(ControlSocket, EkuWouldFailStatusAuditAndWhatIf) {
   r.srv->close_session(s);
   r.srv->close_session(ro);
 }
+
+// Issue 13 item 4: an IPv6 peer's source and listener are shown as
+// "[addr]:port" (RFC 5952 §6), in xStatus and in the audit's peer text.
+TEST(ControlSocket, EkuWouldFailIpv6PeerIsBracketed) {
+  Rig r({}, false);
+  const int ro = r.srv->open_session(true, "monitor");
+  auto has = [](const Reply& rep, std::string_view needle) {
+    for (const auto& l : rep.lines)
+      if (l.find(needle) != std::string::npos) return true;
+    return false;
+  };
+  const CertFacts f = turnpike::testing::pki_facts("server");
+  WouldFailSighting w;
+  w.fp = f.sha256;
+  w.subject = f.subject;
+  w.issuer = f.issuer;
+  w.src_ip = "2001:db8::2";
+  w.src_port = 40004;
+  w.dst_ip = "2001:db8::1";
+  w.dst_port = 5061;
+  w.time = 1767225600;
+  EXPECT_TRUE(r.plane->would_fail().note(w));
+  const Reply st = r.srv->execute(ro, "xStatus EkuWouldFail");
+  EXPECT_TRUE(has(st, "*s xStatus EkuWouldFail Peer 1 LastSource: [2001:db8::2]:40004"));
+  EXPECT_TRUE(has(st, "*s xStatus EkuWouldFail Peer 1 Listener: [2001:db8::1]:5061"));
+  EXPECT_TRUE(has(r.srv->execute(ro, "xCommand Audit"), "last from [2001:db8::2]:40004 at"));
+}

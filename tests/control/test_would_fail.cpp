@@ -229,3 +229,31 @@ TEST(WouldFailTable, RefusedPeersAreKeptApartAndNeverLogged) {
   EXPECT_EQ(t.refused_sightings(), 2u);
   EXPECT_EQ(t.suppressed(), 0u);  // refused sightings are never "suppressed" events
 }
+
+// Issue 13 item 4: an IPv6 peer's sighting keeps its address text through
+// the ring record, and its listener is written "[addr]:port".
+TEST(WouldFailTable, Ipv6PeerRecordAndListener) {
+  WouldFailSighting s = sighting(4, 1767225600, "2001:db8:0:1::2");
+  s.dst_ip = "2001:db8::1";
+  char buf[640];
+  const size_t n = encode_sighting(s, buf, sizeof buf);
+  ASSERT_GT(n, 0u);
+  WouldFailSighting d;
+  ASSERT_TRUE(decode_sighting({buf, n}, d));
+  EXPECT_EQ(d.src_ip, "2001:db8:0:1::2");
+  EXPECT_EQ(d.dst_ip, "2001:db8::1");
+  // The longest address text survives whole (the record keeps 64 characters).
+  s.src_ip = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255";
+  ASSERT_TRUE(decode_sighting({buf, encode_sighting(s, buf, sizeof buf)}, d));
+  EXPECT_EQ(d.src_ip, s.src_ip);
+  WouldFailTable t;
+  EXPECT_TRUE(t.note(sighting(4, 1767225600, "2001:db8:0:1::2")));
+  WouldFailSighting v6 = sighting(5, 1767225601, "2001:db8::7");
+  v6.dst_ip = "2001:db8::1";
+  EXPECT_TRUE(t.note(v6));
+  auto peers = t.peers();
+  ASSERT_EQ(peers.size(), 2u);
+  EXPECT_EQ(peers[0].last_src_ip, "2001:db8::7");
+  EXPECT_EQ(peers[0].last_dst, "[2001:db8::1]:5061");
+  EXPECT_EQ(peers[1].last_dst, "198.18.0.1:5061");  // IPv4 unchanged
+}

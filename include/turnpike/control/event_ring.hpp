@@ -18,6 +18,12 @@ namespace turnpike::control {
 class EventRing {
  public:
   static constexpr std::size_t kCellBytes = 1152;  // kind + source + one event line
+  // The source key is the peer's address as text; its longest form is an
+  // IPv6 address with an IPv4 tail, 45 characters (INET6_ADDRSTRLEN - 1).
+  // A cell holds that, a kind up to 100 characters and a full line
+  // (EventSink::kMaxLine, 1000), so IPv6 peers never make an event too long.
+  static constexpr std::size_t kMaxSourceBytes = 45;
+  static_assert(kCellBytes >= 100 + kMaxSourceBytes + 1000);
 
   explicit EventRing(std::size_t cells = 1024) {
     std::size_t n = 2;

@@ -5,6 +5,9 @@
 //   Detail="unsupported certificate purpose" Protocol="TLS" Level="1"
 //   UTCTime="2026-03-29 06:54:39.839"
 //
+// Addresses are text as the producer wrote it: dotted quad for IPv4, RFC
+// 5952 canonical form for IPv6 (Src-ip="2001:db8::2"), never bracketed.
+//
 // Formatting into a caller buffer does not allocate, so workers can build the
 // line themselves; the sink's queue never blocks a producer.
 #pragma once
@@ -41,6 +44,22 @@ struct TlsErrorEvent {
   int level = 1;
   Clock::time_point time = Clock::now();
 };
+
+// An address and a port as one text, for peer records and status lines:
+// "198.18.0.2:25046", or "[2001:db8::2]:25046" when the address is IPv6
+// (it has a ':'; RFC 3986 §3.2.2, RFC 5952 §6). Event lines keep address
+// and port in separate fields (Src-ip, Src-port), so they need no brackets.
+inline std::string host_port(std::string_view ip, uint16_t port) {
+  const bool v6 = ip.find(':') != std::string_view::npos;
+  std::string s;
+  s.reserve(ip.size() + 8);
+  if (v6) s += '[';
+  s += ip;
+  if (v6) s += ']';
+  s += ':';
+  s += std::to_string(port);
+  return s;
+}
 
 // Writes the line (no trailing newline) into buf; returns its length, or 0 if
 // cap is too small. Values are escaped: '"' and '\' get a backslash, control
