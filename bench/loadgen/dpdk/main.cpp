@@ -289,6 +289,7 @@ struct Stats {
   std::uint64_t retransmits = 0, rto_timeouts = 0, tlp_probes = 0;
   // The measured window (after --warmup-s): rates count from these.
   std::uint64_t measure_at = 0, base_answered = 0, base_full = 0, base_resumed = 0;
+  std::uint64_t busy_cycles = 0, tsc_hz = 0;
   std::string sample_start, sample_end;
   std::uint64_t backend_answered = 0;
   std::uint64_t errors = 0;
@@ -778,6 +779,10 @@ void write_json(const Options& o, const Stats& s, double elapsed, bool ok, const
   kv("ops", std::to_string(ops));
   std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? double(ops) / elapsed : 0.0);
   kv("rate", rate);
+  std::snprintf(rate, sizeof rate, "%.2f", ops && s.tsc_hz ? double(s.busy_cycles) * 1e6 / double(s.tsc_hz) / double(ops) : 0.0);
+  kv("loadgen_busy_us_per_op", rate);
+  std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 && s.tsc_hz ? double(s.busy_cycles) / double(s.tsc_hz) / elapsed * 100 : 0.0);
+  kv("loadgen_busy_percent", rate);
   kv("seconds", std::to_string(elapsed));
   kv("conns", std::to_string(o.phones));
   kv("errors_total", std::to_string(s.errors));
@@ -923,6 +928,7 @@ int run(const Options& o) {
   nw.flush();
 
   Gen g(o, glue.stack(), tsc_hz);
+  g.stats.tsc_hz = tsc_hz;
   Backend backend;
   backend.stats = &g.stats;
   if (o.backend_port && glue.stack().listen(o.ip, o.backend_port, backend) != 0)
@@ -1069,6 +1075,9 @@ int run(const Options& o) {
       // Our closes' FIN exchanges finish before the port goes down.
       if ((!live && glue.stack().connections() <= backend.conns.size()) || now >= drain_until) break;
     }
+    // The loop's busy cycles inside the measured window: what one loadgen
+    // core spends per operation (its capacity, independent of the target).
+    if (work && measuring && !g.stopping) g.stats.busy_cycles += rte_rdtsc() - tsc;
     if (work || o.busy_poll) {
       empty = 0;
       sleep_for = 1;
