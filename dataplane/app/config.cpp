@@ -143,7 +143,8 @@ std::string Config::control_readonly_path() const {
 std::uint32_t Config::mbufs_needed() const {
   if (mbuf_pool_size) return mbuf_pool_size;
   std::uint64_t n = 0;
-  for (auto& p : ports) n += std::uint64_t(workers) * (p.rx_desc + p.tx_desc + 2 * 32);
+  for (auto& p : ports)
+    n += std::uint64_t(workers) * (p.rx_desc + p.tx_desc + 2 * 32 + port::af_xdp_extra_mbufs(p));
   n += std::uint64_t(workers + 1) * mbuf_cache + neigh_pending_max * workers + 1024;
   return static_cast<std::uint32_t>(n);
 }

@@ -101,8 +101,8 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   }
   rt->tsc_hz = rte_get_tsc_hz();
   const std::uint32_t nmbuf = cfg.mbufs_needed();
-  rte_mempool* pool = rte_pktmbuf_pool_create("tp_mbuf", nmbuf, cfg.mbuf_cache, 0, cfg.mbuf_data_room,
-                                              rte_socket_id());
+  rte_mempool* pool = port::create_mbuf_pool(popt, "tp_mbuf", nmbuf, cfg.mbuf_cache, cfg.mbuf_data_room,
+                                             rte_socket_id());
   if (!pool) {
     log(LogLevel::Error, "mbuf pool of %u mbufs: %s", nmbuf, rte_strerror(rte_errno));
     rte_eal_cleanup();
@@ -112,8 +112,10 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   try {
     const std::uint32_t frames = popt.af_frames();
     for (auto& pc : popt.ports) {
-      const std::string dev = pc.is_vdev() ? port::effective_device(pc.device, cfg.workers, frames) : pc.device;
-      port::PortInfo pi = port::setup_port(pc, dev, static_cast<std::uint16_t>(cfg.workers), pool);
+      const std::vector<std::string> devs =
+          pc.is_vdev() ? port::effective_devices(pc.device, cfg.workers, frames) : std::vector<std::string>{pc.device};
+      port::PortInfo pi = port::setup_port(pc, devs, static_cast<std::uint16_t>(cfg.workers), pool);
+      const std::string& dev = pi.device;
       log(LogLevel::Info, "port %s: %s (%s) mac %s ipv4 %s/%u link %s %u Mb/s, %u queue(s), RSS %s, checksum offload rx %s tx %s",
           pi.name.c_str(), dev.c_str(), pi.driver.c_str(), pi.mac.to_string().c_str(),
           net::ipv4_to_string(pc.ipv4).c_str(), pc.prefix, pi.link_up ? "up" : "down", pi.link_speed_mbps, pi.queues,
@@ -136,7 +138,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     rc = 1;
   }
   if (rc) {
-    for (auto& p : rt->ports) port::stop_port(p.port_id);
+    for (auto& p : rt->ports) port::stop_port(p);
     rte_eal_cleanup();
     return rc;
   }
@@ -168,7 +170,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     std::string err = plane->start();
     if (!err.empty()) {
       log(LogLevel::Error, "TLS (stores %s): %s", cfg.stores_dir.c_str(), err.c_str());
-      for (auto& p : rt->ports) port::stop_port(p.port_id);
+      for (auto& p : rt->ports) port::stop_port(p);
       rte_eal_cleanup();
       return 1;
     }
@@ -281,16 +283,18 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     w->tsc_hz = rt->tsc_hz;
     w->announce = i == 0;
     w->idle = idle;
-    for (auto& p : rt->ports) w->port_ids.push_back(p.port_id);
-    const std::uint16_t q = w->queue;
-    std::vector<std::uint16_t> ids = w->port_ids;
+    for (auto& p : rt->ports) {
+      w->port_ids.push_back(p.port_of(i));
+      w->queue_ids.push_back(p.queue_of(i));
+    }
+    std::vector<std::uint16_t> ids = w->port_ids, qs = w->queue_ids;
     worker::Worker* self = w.get();
     w->net = std::make_unique<net::NetWorker>(
         pnets, pool,
-        [ids, q, self](std::uint16_t p, rte_mbuf** pkts, std::uint16_t n) {
+        [ids, qs, self](std::uint16_t p, rte_mbuf** pkts, std::uint16_t n) {
           // Diagnostics capture: copied before the NIC owns the frames.
           if (self->cap) [[unlikely]] diag::capture_burst(*self->cap, p, diag::Dir::Out, pkts, n, rte_rdtsc());
-          return rte_eth_tx_burst(ids[p], q, pkts, n);
+          return rte_eth_tx_burst(ids[p], qs[p], pkts, n);
         },
         cfg.neigh_pending_max, timers);
     bool tx_offload = true;
@@ -400,7 +404,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     ctl = std::make_unique<control::ControlServer>(*plane, std::move(hooks), co);
     if (std::string err = ctl->open(); !err.empty()) {
       log(LogLevel::Error, "control socket: %s", err.c_str());
-      for (auto& p : rt->ports) port::stop_port(p.port_id);
+      for (auto& p : rt->ports) port::stop_port(p);
       rte_eal_cleanup();
       return 1;
     }
@@ -489,7 +493,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   rt->workers.clear();
   if (events) events->flush();
   for (auto* r : rings) rte_ring_free(r);
-  for (auto& p : rt->ports) port::stop_port(p.port_id);
+  for (auto& p : rt->ports) port::stop_port(p);
   rte_mempool_free(pool);
   rte_eal_cleanup();
   return 0;

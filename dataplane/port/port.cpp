@@ -1,11 +1,17 @@
 #include "turnpike/port/port.hpp"
 
 #include <dirent.h>
+#include <linux/ethtool.h>
 #include <linux/if_packet.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <net/if.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
 #include <rte_mempool.h>
 
 #include <algorithm>
@@ -109,6 +115,37 @@ std::string device_arg(const std::string& device, const std::string& key) {
 bool is_af_packet(const std::string& device) { return device.rfind("net_af_packet", 0) == 0; }
 }  // namespace
 
+bool is_af_xdp(const std::string& device) { return device.rfind("net_af_xdp", 0) == 0; }
+
+std::uint32_t af_xdp_extra_mbufs(const PortOptions& p) {
+  if (!is_af_xdp(p.device)) return 0;
+  return kAfXdpFill + (p.rx_desc < kAfXdpFill ? kAfXdpFill - p.rx_desc : 0);
+}
+
+unsigned iface_combined_channels(const std::string& iface) {
+  if (iface.empty() || iface.size() >= IFNAMSIZ) return 0;
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  ethtool_channels ch{};
+  ch.cmd = ETHTOOL_GCHANNELS;
+  ifreq ifr{};
+  iface.copy(ifr.ifr_name, IFNAMSIZ - 1);
+  ifr.ifr_data = reinterpret_cast<char*>(&ch);
+  const int rc = ioctl(fd, SIOCETHTOOL, &ifr);
+  close(fd);
+  return rc == 0 ? ch.combined_count : 0;
+}
+
+unsigned iface_rx_queues(const std::string& iface) {
+  if (iface.empty() || iface.find('/') != std::string::npos) return 0;
+  DIR* d = opendir(("/sys/class/net/" + iface + "/queues").c_str());
+  if (!d) return 0;
+  unsigned n = 0;
+  while (dirent* e = readdir(d)) n += std::string(e->d_name).rfind("rx-", 0) == 0;
+  closedir(d);
+  return n;
+}
+
 std::uint32_t af_packet_frames(std::uint32_t connections_per_worker, std::uint32_t max_sleep_us) {
   constexpr std::uint64_t kLineBitsPerUs = 10'000;        // 10 Gb/s
   constexpr std::uint64_t kFrameBits = (1514 + 24) * 8;   // frame + preamble, FCS, gap
@@ -136,6 +173,38 @@ std::string effective_device(const std::string& device, unsigned workers, std::u
   return d;
 }
 
+std::vector<std::string> effective_devices(const std::string& device, unsigned workers, std::uint32_t frames,
+                                           unsigned combined_channels) {
+  if (!is_af_xdp(device)) return {effective_device(device, workers, frames)};
+  // The operator's queue_count= or start_queue= is taken as said (one device).
+  if (!device_arg(device, "queue_count").empty() || workers <= 1)
+    return {device_arg(device, "queue_count").empty() ? device + ",queue_count=" + std::to_string(std::max(workers, 1u))
+                                                     : device};
+  if (combined_channels >= workers) return {device + ",queue_count=" + std::to_string(workers)};
+  const std::string name = dpdk_port_name(device), rest = device.substr(name.size());
+  const unsigned first = device_arg(device, "start_queue").empty()
+                             ? 0
+                             : static_cast<unsigned>(std::strtoul(device_arg(device, "start_queue").c_str(), nullptr, 10));
+  std::string args;  // the operator's arguments minus start_queue=
+  for (std::size_t pos = 0; pos < rest.size();) {
+    std::size_t next = rest.find(',', pos + 1);
+    if (next == std::string::npos) next = rest.size();
+    const std::string kv = rest.substr(pos, next - pos);  // ",key=value"
+    if (kv.rfind(",start_queue=", 0) != 0) args += kv;
+    pos = next;
+  }
+  std::vector<std::string> out;
+  for (unsigned q = 0; q < workers; ++q)
+    out.push_back(name + "q" + std::to_string(q) + args + ",start_queue=" + std::to_string(first + q) +
+                  ",queue_count=1");
+  return out;
+}
+
+std::vector<std::string> effective_devices(const std::string& device, unsigned workers, std::uint32_t frames) {
+  return effective_devices(device, workers, frames,
+                           is_af_xdp(device) ? iface_combined_channels(device_arg(device, "iface")) : 0);
+}
+
 std::vector<std::string> eal_argv(const Options& o, const std::string& prog, const std::vector<unsigned>& cpus) {
   std::vector<std::string> a{prog};
   bool need_pci = false;
@@ -149,10 +218,39 @@ std::vector<std::string> eal_argv(const Options& o, const std::string& prog, con
   if (!has_lcores && !cpus.empty()) a.push_back(plan_placement(o.workers, cpus, o.worker_cpus).eal_lcores());
   const std::uint32_t frames = o.af_frames();
   for (auto& p : o.ports) {
-    if (p.is_vdev()) a.push_back("--vdev=" + effective_device(p.device, o.workers, frames));
-    else a.push_back("--allow=" + p.device);
+    if (p.is_vdev()) {
+      for (auto& d : effective_devices(p.device, o.workers, frames)) a.push_back("--vdev=" + d);
+    } else {
+      a.push_back("--allow=" + p.device);
+    }
   }
   return a;
+}
+
+rte_mempool* create_mbuf_pool(const Options& o, const char* name, unsigned n, unsigned cache,
+                              std::uint16_t data_room, int socket) {
+  bool xdp = false, pci = false;
+  for (auto& p : o.ports) {
+    xdp |= is_af_xdp(p.device);
+    pci |= !p.is_vdev();
+  }
+  if (!xdp || pci) return rte_pktmbuf_pool_create(name, n, cache, 0, data_room, socket);
+  rte_mempool* mp = rte_mempool_create_empty(name, n, sizeof(rte_mbuf) + data_room, cache,
+                                             sizeof(rte_pktmbuf_pool_private), socket, RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+  if (!mp) return nullptr;
+  rte_pktmbuf_pool_private priv{};
+  priv.mbuf_data_room_size = data_room;
+  priv.mbuf_priv_size = 0;
+  rte_pktmbuf_pool_init(mp, &priv);
+  if (rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), nullptr) != 0 ||
+      rte_mempool_populate_default(mp) < 0) {
+    const int err = rte_errno;
+    rte_mempool_free(mp);
+    rte_errno = err;
+    return nullptr;
+  }
+  rte_mempool_obj_iter(mp, rte_pktmbuf_init, nullptr);
+  return mp;
 }
 
 // ---- losses below turnpike ---------------------------------------------------
@@ -219,6 +317,20 @@ void KernelRing::read(LossStats& out) {
 
 LossStats read_loss(const PortInfo& p) {
   LossStats l;
+  if (!p.queue_port.empty()) {
+    // One device per queue: its queue 0 is our queue q.
+    l.q_errors.assign(p.queue_port.size(), 0);
+    for (std::size_t q = 0; q < p.queue_port.size(); ++q) {
+      rte_eth_stats st{};
+      if (rte_eth_stats_get(p.queue_port[q], &st) != 0) continue;
+      l.imissed += st.imissed;
+      l.ierrors += st.ierrors;
+      l.rx_nombuf += st.rx_nombuf;
+      l.oerrors += st.oerrors;
+      l.q_errors[q] = st.q_errors[0];
+    }
+    return l;
+  }
   rte_eth_stats st{};
   if (rte_eth_stats_get(p.port_id, &st) == 0) {
     l.imissed = st.imissed;
@@ -246,7 +358,7 @@ PortInfo setup_port(const PortOptions& pc, const std::string& device, std::uint1
   if (di.max_rx_queues < queues || di.max_tx_queues < queues)
     throw std::runtime_error("port " + pc.name + ": " + info.driver + " offers " + std::to_string(di.max_rx_queues) +
                              " RX queues, " + std::to_string(queues) +
-                             " workers need one each (af_packet: add qpairs=N to the vdev string)");
+                             " workers need one each (af_packet: add qpairs=N to the vdev string; af_xdp: queue_count=N)");
   rte_eth_conf conf{};
   std::vector<std::uint8_t> key;
   const std::uint64_t want_hf = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP;
@@ -260,7 +372,9 @@ PortInfo setup_port(const PortOptions& pc, const std::string& device, std::uint1
       conf.rx_adv_conf.rss_conf.rss_hf = hf;
       info.rss = true;
     } else {
-      // af_packet spreads by the kernel's fanout hash; flows may reach any worker.
+      // af_packet spreads by the kernel's fanout hash (rolling over to another
+      // queue when one is nearly full), af_xdp by the sender's queue choice:
+      // a segment may reach any worker; TcpGlue hands it to the owner.
       info.rss_note = "unavailable on " + info.driver + " (PMD's own spreading)";
     }
   } else {
@@ -281,6 +395,7 @@ PortInfo setup_port(const PortOptions& pc, const std::string& device, std::uint1
   if (int rc = rte_eth_dev_configure(info.port_id, queues, queues, &conf); rc != 0)
     throw std::runtime_error("port " + pc.name + ": configure: " + rte_strerror(-rc));
   std::uint16_t rxd = pc.rx_desc, txd = pc.tx_desc;
+  if (is_af_xdp(device)) rxd = std::max(rxd, kAfXdpFill);  // af_xdp_extra_mbufs
   rte_eth_dev_adjust_nb_rx_tx_desc(info.port_id, &rxd, &txd);
   const int socket = rte_eth_dev_socket_id(info.port_id);
   for (std::uint16_t q = 0; q < queues; ++q) {
@@ -338,6 +453,50 @@ PortInfo setup_port(const PortOptions& pc, const std::string& device, std::uint1
 void stop_port(std::uint16_t port_id) {
   rte_eth_dev_stop(port_id);
   rte_eth_dev_close(port_id);
+}
+
+void stop_port(const PortInfo& p) {
+  if (p.queue_port.empty()) return stop_port(p.port_id);
+  for (std::uint16_t id : p.queue_port) stop_port(id);
+}
+
+PortInfo setup_port(const PortOptions& pc, const std::vector<std::string>& devices, std::uint16_t queues,
+                    rte_mempool* pool) {
+  if (devices.empty()) throw std::runtime_error("port " + pc.name + ": no device");
+  if (is_af_xdp(devices[0])) {
+    // An AF_XDP socket binds one queue of the interface: it must exist, and
+    // a veth has one unless created with numrxqueues/numtxqueues.
+    const std::string iface = device_arg(devices[0], "iface");
+    const std::string sq = device_arg(devices[0], "start_queue");
+    const unsigned need = (sq.empty() ? 0 : static_cast<unsigned>(std::strtoul(sq.c_str(), nullptr, 10))) + queues;
+    const unsigned have = iface_rx_queues(iface);
+    if (have && have < need)
+      throw std::runtime_error("port " + pc.name + ": " + iface + " has " + std::to_string(have) +
+                               " RX queue(s), net_af_xdp needs " + std::to_string(need) +
+                               " (one per worker; a veth: ip link add ... numrxqueues N numtxqueues N)");
+  }
+  if (is_af_xdp(devices[0]) && pool->nb_mem_chunks != 1)
+    throw std::runtime_error("port " + pc.name + ": net_af_xdp registers the mbuf pool as its UMEM and needs it in one "
+                             "memory chunk; it has " + std::to_string(pool->nb_mem_chunks));
+  if (devices.size() == 1) return setup_port(pc, devices[0], queues, pool);
+  if (devices.size() != queues)
+    throw std::runtime_error("port " + pc.name + ": " + std::to_string(devices.size()) + " devices for " +
+                             std::to_string(queues) + " queues");
+  PortInfo info;
+  for (std::uint16_t q = 0; q < queues; ++q) {
+    PortInfo one = setup_port(pc, devices[q], 1, pool);
+    if (q == 0) {
+      info = one;
+      info.device.clear();
+    }
+    info.device += (q ? " + " : "") + one.device;
+    info.queue_port.push_back(one.port_id);
+    info.queue_id.push_back(0);
+  }
+  info.queues = queues;
+  info.rss = false;
+  info.rss_note = "unavailable on " + info.driver + " (one device per queue; the sender picks the queue)";
+  return info;
 }
 
 }  // namespace turnpike::port

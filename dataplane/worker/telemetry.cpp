@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <sstream>
@@ -222,8 +223,14 @@ int cmd_neighbors(const char*, const char* params, rte_tel_data* d) {
   return 0;
 }
 
-int cmd_tcp(const char*, const char*, rte_tel_data* d) {
+// Parameter: a worker index, for that worker's counters alone (where flows
+// were served: tests/integration/flow_placement.sh); none: summed.
+int cmd_tcp(const char*, const char* params, rte_tel_data* d) {
   const Runtime& rt = *g_rt;
+  const bool one = params && *params;
+  char* end = nullptr;
+  const unsigned long only = one ? std::strtoul(params, &end, 10) : 0;
+  if (one && (*end || only >= rt.workers.size())) return -EINVAL;
   rte_tel_data_start_dict(d);
   // Counters are read while workers write them: relaxed cells, each value
   // whole, possibly a moment old; good enough for monitoring.
@@ -231,7 +238,7 @@ int cmd_tcp(const char*, const char*, rte_tel_data* d) {
   CounterTotals glue = CounterTotals::of<glue::TcpGlueStats>();
   std::uint64_t conns = 0, half_open = 0, time_wait = 0, chunks = 0;
   for (auto& w : rt.workers) {
-    if (!w->tcp) continue;
+    if (!w->tcp || (one && w->index != only)) continue;
     total.add(w->tcp->stack().counters());
     glue.add(w->tcp->stats());
     conns += w->tcp->stack().connections();
@@ -359,7 +366,7 @@ void register_telemetry(const Runtime& rt) {
                              "Per-worker TSC cycles: busy (iterations that moved packets), idle polls, sleeps");
   rte_telemetry_register_cmd("/turnpike/ports", cmd_ports, "Port configuration, RSS status, neighbour count");
   rte_telemetry_register_cmd("/turnpike/neighbors", cmd_neighbors, "ARP table. Parameter: port name or index");
-  rte_telemetry_register_cmd("/turnpike/tcp", cmd_tcp, "TCP counters summed over workers, live connections");
+  rte_telemetry_register_cmd("/turnpike/tcp", cmd_tcp, "TCP counters summed over workers (parameter: one worker's), live connections");
   rte_telemetry_register_cmd("/turnpike/sip", cmd_sip, "SIP-over-TLS edge: handshakes, refusals, messages, backends");
   rte_telemetry_register_cmd("/turnpike/snapshot", cmd_snapshot,
                              "Published data-plane snapshot: generation, age, trust epoch, what each worker uses");

@@ -68,7 +68,7 @@ int run(void* arg) {
     const std::uint64_t t0 = rte_rdtsc();
     unsigned got = 0;
     for (std::uint16_t p = 0; p < w.port_ids.size(); ++p) {
-      const std::uint16_t n = rte_eth_rx_burst(w.port_ids[p], w.queue, pkts, net::NetWorker::kBurst);
+      const std::uint16_t n = rte_eth_rx_burst(w.port_ids[p], w.queue_ids[p], pkts, net::NetWorker::kBurst);
       if (n) {
         if (w.cap) [[unlikely]] diag::capture_burst(*w.cap, p, diag::Dir::In, pkts, n, t0);
         nw.input(p, pkts, n, t0);

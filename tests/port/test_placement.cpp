@@ -173,3 +173,57 @@ TEST(AfPacket, EalArgvSizesTheDefaultRing) {
   EXPECT_NE(std::find(argv.begin(), argv.end(), "--vdev=net_af_packet0,iface=veth0,qpairs=2,framecnt=8192"),
             argv.end());
 }
+
+// net_af_xdp: one AF_XDP socket per queue. The 22.11 PMD takes queue_count= up
+// to the interface's combined channels; a veth has none, so N workers get N
+// devices, one queue each.
+TEST(AfXdp, OneDevicePerQueueWithoutCombinedChannels) {
+  EXPECT_EQ(port::effective_devices("net_af_xdp0,iface=veth0", 2, 8192, 0),
+            (std::vector<std::string>{"net_af_xdp0q0,iface=veth0,start_queue=0,queue_count=1",
+                                      "net_af_xdp0q1,iface=veth0,start_queue=1,queue_count=1"}));
+  // start_queue= given: the devices count from there.
+  EXPECT_EQ(port::effective_devices("net_af_xdp0,iface=veth0,start_queue=2,busy_budget=0", 2, 8192, 0),
+            (std::vector<std::string>{"net_af_xdp0q0,iface=veth0,busy_budget=0,start_queue=2,queue_count=1",
+                                      "net_af_xdp0q1,iface=veth0,busy_budget=0,start_queue=3,queue_count=1"}));
+  // Enough combined channels (a NIC): one device with one queue per worker.
+  EXPECT_EQ(port::effective_devices("net_af_xdp0,iface=eth1", 4, 8192, 8),
+            (std::vector<std::string>{"net_af_xdp0,iface=eth1,queue_count=4"}));
+  // One worker, or the operator's queue_count=: one device, as given.
+  EXPECT_EQ(port::effective_devices("net_af_xdp0,iface=eth1", 1, 8192, 0),
+            (std::vector<std::string>{"net_af_xdp0,iface=eth1,queue_count=1"}));
+  EXPECT_EQ(port::effective_devices("net_af_xdp0,iface=eth1,queue_count=2", 2, 8192, 0),
+            (std::vector<std::string>{"net_af_xdp0,iface=eth1,queue_count=2"}));
+  // Other drivers: effective_device.
+  EXPECT_EQ(port::effective_devices("net_af_packet0,iface=eth1", 2, 8192, 0),
+            (std::vector<std::string>{"net_af_packet0,iface=eth1,qpairs=2,framecnt=8192"}));
+  EXPECT_TRUE(port::is_af_xdp("net_af_xdp0,iface=x"));
+  EXPECT_FALSE(port::is_af_xdp("net_af_packet0,iface=x"));
+}
+
+TEST(AfXdp, EalGetsOneVdevPerDevice) {
+  port::Options c;
+  c.workers = 2;
+  port::PortOptions p;
+  p.name = "x";
+  p.device = "net_af_xdp0,iface=tp-no-such-if";  // no combined channels readable: per-queue devices
+  c.ports.push_back(p);
+  const auto argv = port::eal_argv(c, "tp", {0, 1});
+  EXPECT_EQ(std::count(argv.begin(), argv.end(), "--vdev=net_af_xdp0q0,iface=tp-no-such-if,start_queue=0,queue_count=1"), 1);
+  EXPECT_EQ(std::count(argv.begin(), argv.end(), "--vdev=net_af_xdp0q1,iface=tp-no-such-if,start_queue=1,queue_count=1"), 1);
+}
+
+TEST(AfXdp, PoolHoldsTheFillRing) {
+  port::PortOptions p;
+  p.device = "net_af_xdp0,iface=x";
+  p.rx_desc = 1024;
+  // The fill ring's 2048 mbufs, and the RX ring raised from 1024 to 2048.
+  EXPECT_EQ(port::af_xdp_extra_mbufs(p), 2048u + 1024u);
+  p.rx_desc = 4096;
+  EXPECT_EQ(port::af_xdp_extra_mbufs(p), 2048u);
+  p.device = "net_af_packet0,iface=x";
+  EXPECT_EQ(port::af_xdp_extra_mbufs(p), 0u);
+  // No such interface: nothing known.
+  EXPECT_EQ(port::iface_rx_queues("tp-no-such-if"), 0u);
+  EXPECT_EQ(port::iface_rx_queues("../x"), 0u);
+  EXPECT_EQ(port::iface_combined_channels("tp-no-such-if"), 0u);
+}

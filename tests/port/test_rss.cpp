@@ -29,3 +29,19 @@ TEST(Port, SymmetricKeyHashesBothDirectionsAlike) {
     ASSERT_EQ(rte_softrss(fwd, 3, k.data()), rte_softrss(rev, 3, k.data())) << i;
   }
 }
+
+// tests/integration/flow_placement.py computes each connection's owner in
+// Python (Toeplitz, key 0x6d5a, over src, dst, sport, dport; hash % workers):
+// the same values here from DPDK's software Toeplitz, so the integration
+// test's expectation is the glue's (TcpGlue::owner_of without RSS: table of
+// one entry per worker).
+TEST(Port, PythonPlacementMatchesSoftRss) {
+  auto k = port::symmetric_rss_key(40);
+  const std::uint32_t client = 0xc612c802u, tp = 0xc612c801u;  // 198.18.200.2 -> 198.18.200.1
+  const struct { std::uint16_t sport; std::uint32_t hash; } cases[] = {
+      {40000, 0x80138013u}, {40001, 0xb6beb6beu}, {51234, 0xdd00dd00u}, {33000, 0x01260126u}};
+  for (auto& c : cases) {
+    std::uint32_t in[3] = {client, tp, (std::uint32_t(c.sport) << 16) | 7u};
+    EXPECT_EQ(rte_softrss(in, 3, k.data()), c.hash) << c.sport;
+  }
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Namespace rig: turnpike on one end of a veth pair (DPDK net_af_packet), the
 # Linux kernel on the other. Source it, then:
-#   rig_init ID          names/addresses for rig ID (0..199); traps cleanup
+#   rig_init ID          names/addresses for rig ID (0..254); traps cleanup
 #   rig_up               create namespaces + veth, address the kernel side
 #   rig_start_turnpike [args...]   start the daemon in the dp namespace, wait for "ready"
 #   peer CMD...          run CMD in the kernel-side namespace
@@ -20,7 +20,7 @@ RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 rig_init() {
   RIG_ID=$1
-  [[ $RIG_ID =~ ^[0-9]+$ ]] && (( RIG_ID < 200 )) || { echo "rig: id must be 0..199" >&2; return 1; }
+  [[ $RIG_ID =~ ^[0-9]+$ ]] && (( RIG_ID < 255 )) || { echo "rig: id must be 0..254" >&2; return 1; }
   NS_DP="tprig${RIG_ID}dp"
   NS_PEER="tprig${RIG_ID}pe"
   IF_DP="tpr${RIG_ID}a"
@@ -49,11 +49,15 @@ rig_no_offload() {  # rig_no_offload NS IF
   ip netns exec "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true
 }
 
+# RIG_QUEUES=N: both veth ends get N RX and N TX queues (net_af_xdp binds
+# one AF_XDP socket per queue; the kernel side then spreads its flows).
 rig_up() {
   rig_delete_netns
   ip netns add "$NS_DP"
   ip netns add "$NS_PEER"
-  ip link add "$IF_DP" netns "$NS_DP" type veth peer name "$IF_PEER" netns "$NS_PEER"
+  local q=${RIG_QUEUES:-1}
+  ip link add "$IF_DP" numtxqueues "$q" numrxqueues "$q" netns "$NS_DP" type veth \
+    peer name "$IF_PEER" numtxqueues "$q" numrxqueues "$q" netns "$NS_PEER"
   # The dp side belongs to DPDK: no kernel address, no IPv6 chatter.
   ip netns exec "$NS_DP" sysctl -qw "net.ipv6.conf.$IF_DP.disable_ipv6=1"
   ip netns exec "$NS_PEER" sysctl -qw "net.ipv6.conf.$IF_PEER.disable_ipv6=1"
@@ -118,12 +122,14 @@ impair_stats() {
 
 # rig_start_turnpike BINARY QUEUES [extra turnpike args...]
 # RIG_DEVICE_ARGS: extra vdev arguments (",framecnt=64"); RIG_README_DEVICE=1:
-# the README's device string (no qpairs, no framecnt: turnpike sizes them).
+# the README's device string (no qpairs, no framecnt: turnpike sizes them);
+# RIG_PORT=af_xdp: net_af_xdp0,iface=$IF_DP (turnpike adds the queues).
 rig_start_turnpike() {
   local bin=$1 queues=$2
   shift 2
   local dev="net_af_packet0,iface=$IF_DP,qpairs=$queues"
   [ "${RIG_README_DEVICE:-0}" = 1 ] && dev="net_af_packet0,iface=$IF_DP"
+  [ "${RIG_PORT:-af_packet}" = af_xdp ] && dev="net_af_xdp0,iface=$IF_DP"
   dev+="${RIG_DEVICE_ARGS:-}"
   ip netns exec "$NS_DP" "$bin" --device "$dev" --ipv4 "$TP_IP/24" \
     --workers "$queues" --set "eal.file_prefix=$TP_PREFIX" "$@" >"$TP_LOG" 2>&1 &

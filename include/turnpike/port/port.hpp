@@ -66,6 +66,30 @@ std::uint32_t af_packet_frames(std::uint32_t connections_per_worker, std::uint32
 // The device string the EAL gets: for net_af_packet, qpairs= (one per worker)
 // and framecnt= are added where the operator did not give them.
 std::string effective_device(const std::string& device, unsigned workers, std::uint32_t frames);
+// One configured port may need several DPDK devices. net_af_xdp binds one
+// AF_XDP socket per queue, and the 22.11 PMD refuses queue_count= above the
+// interface's combined channels; a veth has separate RX/TX queues and no
+// combined channels, so it takes queue_count=1 only. Then N workers get N
+// devices on the same interface, "<name>q<i>,...,start_queue=<i>,queue_count=1",
+// one queue each (PortInfo::queue_port). Where the interface has enough
+// combined channels (a NIC), one device with queue_count=N.
+// combined_channels: the interface's (iface_combined_channels).
+std::vector<std::string> effective_devices(const std::string& device, unsigned workers, std::uint32_t frames,
+                                           unsigned combined_channels);
+// Reads the interface named by iface= of a net_af_xdp device (ETHTOOL_GCHANNELS).
+std::vector<std::string> effective_devices(const std::string& device, unsigned workers, std::uint32_t frames);
+// Combined channels of a kernel interface (0: none, or not readable).
+unsigned iface_combined_channels(const std::string& iface);
+// RX queues of a kernel interface (/sys/class/net/<iface>/queues/rx-*; 0: unknown).
+unsigned iface_rx_queues(const std::string& iface);
+bool is_af_xdp(const std::string& device);
+// net_af_xdp (22.11 PMD) hands the kernel a fill ring of 2048 mbufs per queue
+// at start and refills it one for one: an RX ring smaller than that drops
+// frames while a worker is off its CPU (rx_ring_full), so the RX ring is at
+// least kAfXdpFill. The pool needs the fill ring's mbufs on top of the
+// descriptors: af_xdp_extra_mbufs per queue (0 for other devices).
+inline constexpr std::uint16_t kAfXdpFill = 2048;
+std::uint32_t af_xdp_extra_mbufs(const PortOptions& p);
 // framecnt= of a net_af_packet device string (0: not an af_packet device);
 // the PMD's default 512 when the string does not say.
 std::uint32_t af_packet_framecnt(const std::string& device);
@@ -84,6 +108,15 @@ struct Options {
   std::vector<PortOptions> ports;
   std::uint32_t af_frames() const { return af_packet_frames(connections_per_worker, max_sleep_us); }
 };
+
+// The one mbuf pool. With a net_af_xdp port (and no PCI port) its objects are
+// packed with no gap at 4 KiB page ends (RTE_MEMPOOL_F_NO_IOVA_CONTIG): the
+// 22.11 PMD registers the pool as UMEM of populated_size x object size bytes
+// from its first object, so objects placed past that (the gaps a page-bounded
+// layout leaves without hugepages) would be invalid descriptors -- lost TX
+// frames and fill-ring buffers. Null with rte_errno on failure.
+rte_mempool* create_mbuf_pool(const Options& o, const char* name, unsigned n, unsigned cache,
+                              std::uint16_t data_room, int socket);
 
 // argv for rte_eal_init: EAL args, file prefix, lcore map (plan_placement)
 // and one --vdev / -a per port (effective_device).
@@ -142,7 +175,12 @@ struct PortInfo {
   bool link_up = false;
   std::uint32_t link_speed_mbps = 0;
   std::uint16_t queues = 0;
-  std::string device;               // what the EAL got (effective_device)
+  std::string device;               // what the EAL got (effective_devices, joined by " + ")
+  // DPDK port and queue id behind each queue q (worker q): port_id/q on one
+  // device; (device q's port, 0) when a net_af_xdp port is one device per queue.
+  std::vector<std::uint16_t> queue_port, queue_id;
+  std::uint16_t port_of(unsigned q) const { return q < queue_port.size() ? queue_port[q] : port_id; }
+  std::uint16_t queue_of(unsigned q) const { return q < queue_id.size() ? queue_id[q] : static_cast<std::uint16_t>(q); }
   std::uint32_t af_frames = 0;      // af_packet ring frames per queue (0: not af_packet)
   std::shared_ptr<KernelRing> kernel_ring;  // af_packet only
 };
@@ -152,6 +190,10 @@ LossStats read_loss(const PortInfo& p);
 // Configures and starts the port; throws std::runtime_error with the reason.
 // `device` is the effective device string (what eal_argv passed).
 PortInfo setup_port(const PortOptions& pc, const std::string& device, std::uint16_t queues, rte_mempool* pool);
+// Several devices (effective_devices): one queue on each, queue q on devices[q].
+PortInfo setup_port(const PortOptions& pc, const std::vector<std::string>& devices, std::uint16_t queues,
+                    rte_mempool* pool);
 void stop_port(std::uint16_t port_id);
+void stop_port(const PortInfo& p);  // every device behind it
 
 }  // namespace turnpike::port

@@ -46,8 +46,9 @@ struct IdleParams {
 struct Worker {
   unsigned index = 0;
   unsigned lcore = 0;
-  std::uint16_t queue = 0;  // RX and TX queue id on every port
-  std::vector<std::uint16_t> port_ids;
+  std::uint16_t queue = 0;  // this worker's queue index on every port
+  std::vector<std::uint16_t> port_ids;   // per port: the DPDK port serving this worker's queue
+  std::vector<std::uint16_t> queue_ids;  // per port: its RX and TX queue id there (PortInfo::queue_of)
   // Diagnostics capture (dataplane/app/diagnostics.cpp): the control thread
   // stores a buffer to start and nullptr to stop, then waits one grace
   // period before reading it. `cap` is this iteration's copy (read once at
