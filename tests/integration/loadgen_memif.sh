@@ -111,10 +111,12 @@ check "mode Off: serverauth accepted, never refused" test "$(j off "int(d['profi
 check "mode Off: expired and untrusted still refused" test "$(j off "int(d['profiles']['expired']['accepted'] + d['profiles']['untrusted']['accepted'] == 0)")" = 1
 check "mode Off: --count 400 sends exactly 400 requests" test "$(j off 'd["requests_sent"]')" = 400
 check "mode Off: all 400 answered, or in flight at a refusal" test "$(j off 'd["answers_ok"] + d["requests_refused_in_flight"]')" = 400
-# Target rate: never more than the rate allows (token bucket, burst 1).
-run_lg rate off --phones 8 --mix clientauth=1 --rate 100 --duration 2 --start-delay-s 0.5
+# Target rate: never more calls than the rate allows (token bucket, burst
+# 1); each call is INVITE, 200, ACK, BYE, 200 (the BYE outside the rate).
+run_lg rate off --phones 8 --mix clientauth=1 --method INVITE --rate 100 --duration 2 --start-delay-s 0.5
 rc=$?
-check "--rate 100 for 2 s: loadgen exits 0" test $rc -eq 0
-check "--rate 100 for 2 s: at most 201 requests, all answered" test "$(j rate 'int(0 < d["requests_sent"] <= 201 and d["answers_ok"] == d["requests_sent"])')" = 1
+check "INVITE calls at --rate 100 for 2 s: loadgen exits 0" test $rc -eq 0
+check "... at most 201 calls, each INVITE and BYE answered, one ACK per call" test "$(j rate 'int(0 < d["acks_sent"] <= 201 and d["answers_ok"] == d["requests_sent"] == 2 * d["acks_sent"])')" = 1
+check "... the backend answered INVITE and BYE, never an ACK" test "$(j rate 'int(d["backend_answered"] == d["answers_ok"])')" = 1
 tp_stop TERM
 finish

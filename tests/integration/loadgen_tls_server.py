@@ -82,6 +82,8 @@ def serve(conn):
                 if len(buf) < end + 4 + clen:
                     break
                 buf = buf[end + 4 + clen:]
+                if head.startswith(b"ACK "):
+                    continue  # never answered (RFC 3261 section 17)
                 resp = b"SIP/2.0 200 OK\r\n" + b"\r\n".join(headers(head, next_corrupt())) + b"\r\nContent-Length: 0\r\n\r\n"
                 conn.sendall(resp)
                 bump("answered")

@@ -123,7 +123,8 @@ struct Options {
       "  --tls 1.3|1.2|mix     protocol version per phone (default 1.3)   --groups G (default P-256)\n"
       "  --resume PCT          reconnections offering the last ticket (default 0)\n"
       " transactions:\n"
-      "  --method REGISTER|OPTIONS|mix   --body N   pad requests to N bytes\n"
+      "  --method REGISTER|OPTIONS|INVITE|mix   --body N   pad requests to N bytes\n"
+      "                        INVITE: a call (INVITE, 200, ACK, BYE, 200): two transactions\n"
       "  --per-conn N          transactions per connection, then close and reconnect (0: keep open)\n"
       "  --think-ms T          pause after each answer   --keepalive-s K   CRLF ping when idle K s\n"
       "  --ramp-s R            phones start spread over R s   --rate R   transactions/s (0: closed loop)\n"
@@ -225,7 +226,8 @@ Options parse(int argc, char** argv) {
     else if (a == "--resume") o.resume_pct = unsigned(num(val(i), "--resume", 0, 100));
     else if (a == "--method") {
       o.method = val(i);
-      if (o.method != "REGISTER" && o.method != "OPTIONS" && o.method != "mix") usage("--method REGISTER|OPTIONS|mix");
+      if (o.method != "REGISTER" && o.method != "OPTIONS" && o.method != "INVITE" && o.method != "mix")
+        usage("--method REGISTER|OPTIONS|INVITE|mix");
     }
     else if (a == "--body") o.body = unsigned(num(val(i), "--body", 0, 60000));
     else if (a == "--per-conn") o.per_conn = unsigned(num(val(i), "--per-conn", 0, 1e9));
@@ -279,7 +281,7 @@ struct PerProfile {
 
 struct Stats {
   std::uint64_t connects = 0, handshakes = 0, full = 0, resumed = 0, resume_offered = 0, resume_declined = 0;
-  std::uint64_t sent = 0, answered = 0, pings = 0, pongs = 0, pings_abandoned = 0, closed = 0;
+  std::uint64_t sent = 0, answered = 0, pings = 0, pongs = 0, pings_abandoned = 0, closed = 0, acks = 0;
   // Every request sent ends as one of: answered (2xx, matched), failed (an
   // error: other status, mismatch, timeout, connection lost), or refused
   // (in flight when the target refused the connection's certificate).
@@ -322,6 +324,7 @@ class Phone final : public proxy::StreamOwner {
   void answer(std::string_view m, std::uint64_t now);
   void ended(const char* why, std::uint64_t now);
   void finish(bool graceful, std::uint64_t next);
+  std::string request(const std::string& method, unsigned cseq, const std::string& branch) const;
 
   Gen& g_;
   unsigned idx_;
@@ -330,7 +333,7 @@ class Phone final : public proxy::StreamOwner {
   bool tls12_;
   std::unique_ptr<proxy::Stream> s_;
   St st_ = St::Idle;
-  bool stopping_ = false, answered_on_conn_ = false, offered_ = false;
+  bool stopping_ = false, answered_on_conn_ = false, offered_ = false, bye_pending_ = false;
   unsigned pings_out_ = 0;  // keep-alive pings not yet ponged
   unsigned conn_no_ = 0, cseq_ = 0, on_conn_ = 0;
   std::uint64_t t_conn_ = 0, t_txn_ = 0, next_send_ = 0, last_io_ = 0;
@@ -359,7 +362,8 @@ struct BackendConn final : tcp::ConnHandler {
         return;
       }
       if (f.status == sip::Status::KeepAlivePing) st.write(id, "\r\n", 2);
-      if (f.status == sip::Status::Message && f.is_request) {
+      const bool ack = std::string_view(in).substr(off, 4) == "ACK ";  // never answered (RFC 3261 §17)
+      if (f.status == sip::Status::Message && f.is_request && !ack) {
         const std::string r = sip::build_response(std::string_view(in).substr(off, f.header_len), 200, "OK");
         if (!r.empty() && st.write(id, r.data(), r.size()) == static_cast<long>(r.size())) ++stats->backend_answered;
       }
@@ -471,35 +475,52 @@ void Phone::connect(std::uint64_t now) {
   g_.schedule(*this, now + static_cast<std::uint64_t>(g_.o.timeout_ms * 1000));
 }
 
-void Phone::send(std::uint64_t now) {
-  if (const std::uint64_t later = g_.may_send(now)) {
-    if (later == ~std::uint64_t(0)) return stop(now);  // --count reached
-    next_send_ = later;
-    g_.schedule(*this, later);
-    return;
-  }
-  ++cseq_;
-  method_ = g_.o.method == "mix" ? (cseq_ % 2 ? "REGISTER" : "OPTIONS") : g_.o.method;
-  const std::string n = std::to_string(idx_), c = std::to_string(cseq_), k = std::to_string(conn_no_);
-  call_id_ = "lg" + n + "-" + k + "-" + c + "@loadgen.test";
-  branch_ = "z9hG4bK-lg" + n + "x" + k + "x" + c;  // RFC 3261 §8.1.1.7 magic cookie
+std::string Phone::request(const std::string& method, unsigned cseq, const std::string& branch) const {
+  const std::string n = std::to_string(idx_);
   const std::string ip = net::ipv4_to_string(g_.o.ip);
   std::string r;
   r.reserve(std::max<std::size_t>(g_.o.body, 512));
-  r += method_ + " sip:" + (g_.o.server_name.empty() ? net::ipv4_to_string(g_.o.target_ip) : g_.o.server_name) +
+  r += method + " sip:" + (g_.o.server_name.empty() ? net::ipv4_to_string(g_.o.target_ip) : g_.o.server_name) +
        " SIP/2.0\r\n";
-  r += "Via: SIP/2.0/TLS " + ip + ";branch=" + branch_ + "\r\n";
+  r += "Via: SIP/2.0/TLS " + ip + ";branch=" + branch + "\r\n";
   r += "Max-Forwards: 70\r\n";
   r += "From: <sip:phone" + n + "@loadgen.test>;tag=t" + n + "\r\n";
   r += "To: <sip:phone" + n + "@loadgen.test>\r\n";
   r += "Call-ID: " + call_id_ + "\r\n";
-  r += "CSeq: " + c + " " + method_ + "\r\n";
-  if (method_ == "REGISTER") r += "Contact: <sip:phone" + n + "@" + ip + ";transport=tls>;reg-id=1\r\nExpires: 3600\r\n";
+  r += "CSeq: " + std::to_string(cseq) + " " + method + "\r\n";
+  if (method == "REGISTER") r += "Contact: <sip:phone" + n + "@" + ip + ";transport=tls>;reg-id=1\r\nExpires: 3600\r\n";
+  if (method == "INVITE") r += "Contact: <sip:phone" + n + "@" + ip + ";transport=tls>\r\n";
   const std::string tail = "Content-Length: 0\r\n\r\n";
   const std::size_t pad = std::string_view("X-Pad: \r\n").size();
-  if (r.size() + tail.size() + pad < g_.o.body) r += "X-Pad: " + std::string(g_.o.body - r.size() - tail.size() - pad, 'x') + "\r\n";
+  if (method != "ACK" && r.size() + tail.size() + pad < g_.o.body)
+    r += "X-Pad: " + std::string(g_.o.body - r.size() - tail.size() - pad, 'x') + "\r\n";
   r += tail;
-  s_->write(r);
+  return r;
+}
+
+void Phone::send(std::uint64_t now) {
+  // A call's BYE goes right after its ACK, outside --rate and --count: the
+  // INVITE that opened the call was counted (RFC 3261 §15: the caller ends it).
+  const bool bye = bye_pending_;
+  if (!bye) {
+    if (const std::uint64_t later = g_.may_send(now)) {
+      if (later == ~std::uint64_t(0)) return stop(now);  // --count reached
+      next_send_ = later;
+      g_.schedule(*this, later);
+      return;
+    }
+  }
+  ++cseq_;
+  const std::string n = std::to_string(idx_), c = std::to_string(cseq_), k = std::to_string(conn_no_);
+  if (bye) {
+    method_ = "BYE";  // same Call-ID as the INVITE (one dialog)
+    bye_pending_ = false;
+  } else {
+    method_ = g_.o.method == "mix" ? (cseq_ % 2 ? "REGISTER" : "OPTIONS") : g_.o.method;
+    call_id_ = "lg" + n + "-" + k + "-" + c + "@loadgen.test";
+  }
+  branch_ = "z9hG4bK-lg" + n + "x" + k + "x" + c;  // RFC 3261 §8.1.1.7 magic cookie
+  s_->write(request(method_, cseq_, branch_));
   ++g_.stats.sent;
   t_txn_ = last_io_ = now;
   st_ = St::Waiting;
@@ -644,6 +665,18 @@ void Phone::answer(std::string_view m, std::uint64_t now) {
   }
   ++on_conn_;
   st_ = St::Ready;
+  if (method_ == "INVITE") {
+    // RFC 3261 §13.2.2.4: the 2xx is acknowledged end to end by an ACK of
+    // its own (a new branch); §17.1.1.3: a non-2xx by the transaction's ACK
+    // (the same branch). No answer comes to either. Then the BYE.
+    const bool ok2xx = code >= 200 && code <= 299;
+    s_->write(request("ACK", cseq_, ok2xx ? branch_ + "a" : branch_));
+    ++g_.stats.acks;
+    if (ok2xx) {
+      bye_pending_ = true;
+      return send(now);
+    }
+  }
   const std::uint64_t think = static_cast<std::uint64_t>(g_.o.think_ms * 1000);
   if (g_.o.per_conn && on_conn_ >= g_.o.per_conn) return finish(true, now + think);
   next_send_ = now + think;
@@ -762,6 +795,7 @@ void write_json(const Options& o, const Stats& s, double elapsed, bool ok, const
   kv("requests_failed", std::to_string(s.txn_failed));
   kv("requests_refused_in_flight", std::to_string(s.txn_refused));
   kv("requests_unaccounted", std::to_string(s.sent - s.answered - s.txn_failed - s.txn_refused));
+  kv("acks_sent", std::to_string(s.acks));
   kv("keepalive_pings", std::to_string(s.pings));
   kv("keepalive_pongs", std::to_string(s.pongs));
   kv("keepalive_pings_abandoned", std::to_string(s.pings_abandoned));
