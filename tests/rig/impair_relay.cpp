@@ -3,7 +3,10 @@
 // other after loss, delay with jitter, reordering, duplication and corruption
 // chosen per direction by a seeded PRNG. Every action is counted; the counts
 // are written as JSON to --stats on exit (SIGTERM/SIGINT) and on SIGUSR1, so
-// a test can prove the impairment happened.
+// a test can prove the impairment happened. It relays any EtherType; IPv6
+// frames (0x86dd, also behind one 802.1Q tag) are counted apart as well
+// ("ipv6" in each direction), so a test over both families can tell that
+// its IPv6 traffic, ND included, was impaired and not only its IPv4.
 //
 // usage: tp-impair --left IF --right IF [--seed N] [--stats FILE]
 //          [--loss P] [--delay MS] [--jitter MS] [--reorder P] [--reorder-gap MS]
@@ -48,15 +51,27 @@ struct Params {
   double delay_ms = 0, jitter_ms = 0, reorder_gap_ms = 10;
 };
 
-struct Stats {
+struct Counts {
   std::uint64_t received = 0, forwarded = 0, dropped = 0, duplicated = 0, reordered = 0, corrupted = 0,
                 delayed = 0, send_errors = 0;
 };
+struct Stats : Counts {
+  Counts ipv6;  // the IPv6 frames among them
+};
+
+// EtherType 0x86dd, directly or behind one 802.1Q / 802.1ad tag.
+bool is_ipv6_frame(const std::uint8_t* p, std::size_t n) {
+  if (n < 14) return false;
+  std::uint16_t type = std::uint16_t(p[12] << 8 | p[13]);
+  if ((type == 0x8100 || type == 0x88a8) && n >= 18) type = std::uint16_t(p[16] << 8 | p[17]);
+  return type == 0x86dd;
+}
 
 struct Frame {
   std::uint64_t due;
   std::uint64_t seq;  // FIFO among equal due times
   int out;
+  bool ipv6;
   std::vector<std::uint8_t> bytes;
   bool operator>(const Frame& o) const { return due != o.due ? due > o.due : seq > o.seq; }
 };
@@ -97,14 +112,20 @@ void dump(const char* path, const Stats (&st)[2], const Params& p, std::uint64_t
                "\"duplicate\": %.4f, \"corrupt\": %.4f",
                (unsigned long long)seed, p.loss, p.delay_ms, p.jitter_ms, p.reorder, p.duplicate, p.corrupt);
   const char* names[2] = {"left_to_right", "right_to_left"};
-  for (int d = 0; d < 2; ++d) {
-    const Stats& s = st[d];
+  auto counts = [f](const Counts& s) {
     std::fprintf(f,
-                 ", \"%s\": {\"received\": %llu, \"forwarded\": %llu, \"dropped\": %llu, \"duplicated\": %llu, "
-                 "\"reordered\": %llu, \"corrupted\": %llu, \"delayed\": %llu, \"send_errors\": %llu}",
-                 names[d], (unsigned long long)s.received, (unsigned long long)s.forwarded,
-                 (unsigned long long)s.dropped, (unsigned long long)s.duplicated, (unsigned long long)s.reordered,
-                 (unsigned long long)s.corrupted, (unsigned long long)s.delayed, (unsigned long long)s.send_errors);
+                 "\"received\": %llu, \"forwarded\": %llu, \"dropped\": %llu, \"duplicated\": %llu, "
+                 "\"reordered\": %llu, \"corrupted\": %llu, \"delayed\": %llu, \"send_errors\": %llu",
+                 (unsigned long long)s.received, (unsigned long long)s.forwarded, (unsigned long long)s.dropped,
+                 (unsigned long long)s.duplicated, (unsigned long long)s.reordered, (unsigned long long)s.corrupted,
+                 (unsigned long long)s.delayed, (unsigned long long)s.send_errors);
+  };
+  for (int d = 0; d < 2; ++d) {
+    std::fprintf(f, ", \"%s\": {", names[d]);
+    counts(st[d]);
+    std::fprintf(f, ", \"ipv6\": {");
+    counts(st[d].ipv6);
+    std::fprintf(f, "}}");
   }
   std::fprintf(f, "}\n");
   if (path) std::fclose(f);
@@ -184,28 +205,34 @@ int main(int argc, char** argv) {
         const ssize_t n = recv(fds[d], buf.data(), buf.size(), 0);
         if (n <= 0) break;
         Stats& s = st[d];
-        ++s.received;
+        const bool v6 = is_ipv6_frame(buf.data(), std::size_t(n));
+        // Every count goes to the total and, for an IPv6 frame, to its own.
+        auto count = [&](std::uint64_t Counts::*m) {
+          ++(s.*m);
+          if (v6) ++(s.ipv6.*m);
+        };
+        count(&Counts::received);
         if (u01(rng) < p.loss) {
-          ++s.dropped;
+          count(&Counts::dropped);
           continue;
         }
         const int copies = u01(rng) < p.duplicate ? 2 : 1;
-        if (copies == 2) ++s.duplicated;
+        if (copies == 2) count(&Counts::duplicated);
         for (int c = 0; c < copies; ++c) {
-          Frame f{0, seq++, fds[1 - d], std::vector<std::uint8_t>(buf.begin(), buf.begin() + n)};
+          Frame f{0, seq++, fds[1 - d], v6, std::vector<std::uint8_t>(buf.begin(), buf.begin() + n)};
           // Corrupt a byte past the Ethernet header: receivers must catch it
           // by checksum; the L2 addressing stays intact so it is delivered.
           if (n > 14 && u01(rng) < p.corrupt) {
             f.bytes[14 + std::size_t(u01(rng) * double(n - 14)) % std::size_t(n - 14)] ^=
                 std::uint8_t(1u << int(u01(rng) * 8));
-            ++s.corrupted;
+            count(&Counts::corrupted);
           }
           double delay = p.delay_ms + (p.jitter_ms > 0 ? (u01(rng) * 2 - 1) * p.jitter_ms : 0);
           if (u01(rng) < p.reorder) {
             delay += p.reorder_gap_ms;  // held back: frames behind it overtake
-            ++s.reordered;
+            count(&Counts::reordered);
           }
-          if (delay > 0) ++s.delayed;
+          if (delay > 0) count(&Counts::delayed);
           f.due = now_us() + std::uint64_t(delay * 1000);
           q.push(std::move(f));
         }
@@ -215,8 +242,9 @@ int main(int argc, char** argv) {
     while (!q.empty() && q.top().due <= n) {
       const Frame& f = q.top();
       const int d = f.out == fds[1] ? 0 : 1;
-      if (send(f.out, f.bytes.data(), f.bytes.size(), 0) < 0) ++st[d].send_errors;
-      else ++st[d].forwarded;
+      const bool ok = send(f.out, f.bytes.data(), f.bytes.size(), 0) >= 0;
+      ++(ok ? st[d].forwarded : st[d].send_errors);
+      if (f.ipv6) ++(ok ? st[d].ipv6.forwarded : st[d].ipv6.send_errors);
       q.pop();
     }
   }
