@@ -968,8 +968,7 @@ int run(const Options& o) {
   if (o.backend_port && glue.stack().listen(o.ip, o.backend_port, backend) != 0)
     throw std::runtime_error("listen on the backend port failed");
 
-  // Client contexts: one per phone (its own leaf) and version.
-  std::map<std::pair<const std::string*, bool>, std::shared_ptr<const tls::Context>> ctxs;
+  // Client contexts: one per phone (its own leaf and version).
   std::array<unsigned, kProfiles> next{};
   for (unsigned i = 0; i < o.phones; ++i) {
     const Profile p = order[i];
@@ -987,7 +986,6 @@ int run(const Options& o) {
     g.phones.push_back(std::make_unique<Phone>(g, i, p, *c, v12));
     ++g.stats.profile[unsigned(p)].phones;
   }
-  (void)ctxs;
   std::string mixdesc;
   for (unsigned k = 0; k < kProfiles; ++k)
     if (count[k]) mixdesc += " " + std::string(kProfileNames[k]) + "=" + std::to_string(count[k]);
