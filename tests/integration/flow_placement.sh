@@ -12,7 +12,7 @@
 #   - nothing reordered or lost on the way: no out-of-order segment, no PAWS
 #     drop, no out-of-window segment, no loss below turnpike.
 # net_af_xdp: both veth ends get 2 queues (RIG_QUEUES) and the kernel end a
-# qdisc (mq), so a full veth XDP ring pushes back instead of dropping.
+# qdisc (rig_up), so a full veth XDP ring pushes back instead of dropping.
 # usage: flow_placement.sh TURNPIKE_BINARY RIG_ID
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../rig/rig.sh"
@@ -29,7 +29,6 @@ run() {  # run af_packet|af_xdp
   export RIG_PORT=$kind RIG_QUEUES=1
   [ "$kind" = af_xdp ] && RIG_QUEUES=2
   rig_up || exit 1
-  [ "$kind" = af_xdp ] && peer tc qdisc replace dev "$IF_PEER" root mq
   RIG_README_DEVICE=1 rig_start_turnpike "$bin" 2 --set 'services.echo_ports=[7]' || exit 1
   grep -E "port .*queue" "$TP_LOG" | head -1
   local res

@@ -50,12 +50,16 @@ rig_no_offload() {  # rig_no_offload NS IF
 }
 
 # RIG_QUEUES=N: both veth ends get N RX and N TX queues (net_af_xdp binds
-# one AF_XDP socket per queue; the kernel side then spreads its flows).
+# one AF_XDP socket per queue; the kernel side then spreads its flows);
+# RIG_PORT=af_xdp makes it 2 unless set. With several queues the kernel end
+# gets a qdisc (mq): a veth whose peer runs XDP stops its queue when the XDP
+# ring is full, and without a qdisc the frame is dropped instead of waiting.
 rig_up() {
   rig_delete_netns
   ip netns add "$NS_DP"
   ip netns add "$NS_PEER"
   local q=${RIG_QUEUES:-1}
+  [ "${RIG_PORT:-}" = af_xdp ] && q=${RIG_QUEUES:-2}
   ip link add "$IF_DP" numtxqueues "$q" numrxqueues "$q" netns "$NS_DP" type veth \
     peer name "$IF_PEER" numtxqueues "$q" numrxqueues "$q" netns "$NS_PEER"
   # The dp side belongs to DPDK: no kernel address, no IPv6 chatter.
@@ -68,6 +72,7 @@ rig_up() {
   ip -n "$NS_PEER" link set "$IF_PEER" up
   rig_no_offload "$NS_PEER" "$IF_PEER"
   rig_no_offload "$NS_DP" "$IF_DP"
+  if (( q > 1 )); then ip netns exec "$NS_PEER" tc qdisc replace dev "$IF_PEER" root mq; fi
 }
 
 rig_up_impaired() {
