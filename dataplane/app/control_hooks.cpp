@@ -1,5 +1,8 @@
 #include "control_hooks.hpp"
 
+#include <rte_cycles.h>
+
+#include <algorithm>
 #include <string>
 
 namespace turnpike {
@@ -23,6 +26,44 @@ void details(std::vector<Item>& out, const std::string& prefix, const std::vecto
     if (dc->other()) by["other"] += dc->other();
   }
   for (auto& [k, v] : by) out.push_back({prefix + " " + k, v});
+}
+
+// A port's IPv6 addresses with their DAD state and its neighbour cache
+// (RFC 4861 §5.1), the first kMaxListed entries by address.
+void ipv6_status(std::vector<Item>& out, const worker::Runtime& rt, std::size_t p, const std::string& pre) {
+  constexpr std::size_t kMaxListed = 32;
+  if (rt.workers.empty() || p >= rt.workers[0]->net->port_count()) return;
+  const net::Ipv6Port* v6 = rt.workers[0]->net->port(static_cast<std::uint16_t>(p)).v6;
+  if (!v6) return;
+  auto state = [v6](unsigned a) {
+    switch (v6->state(a)) {
+      case net::Ipv6Port::State::Tentative: return "tentative";
+      case net::Ipv6Port::State::Preferred: return "preferred";
+      case net::Ipv6Port::State::Duplicate: return "duplicate";
+    }
+    return "?";
+  };
+  const std::string q = pre + "IPv6 ";
+  if (v6->count() > net::Ipv6Port::kGlobal) {
+    out.push_back({q + "Address",
+                   v6->addr(net::Ipv6Port::kGlobal).to_string() + "/" + std::to_string(v6->options().prefix)});
+    out.push_back({q + "AddressState", std::string(state(net::Ipv6Port::kGlobal))});
+  }
+  out.push_back({q + "LinkLocal", v6->addr(net::Ipv6Port::kLinkLocal).to_string()});
+  out.push_back({q + "LinkLocalState", std::string(state(net::Ipv6Port::kLinkLocal))});
+  const net::Ipv6Addr& gw = v6->options().gateway;
+  out.push_back({q + "Gateway", gw.is_unspecified() ? std::string("none") : gw.to_string()});
+  std::vector<std::pair<std::string, std::string>> nb;
+  v6->neigh().for_each(rte_get_tsc_cycles(), [&](const net::Ipv6Addr& ip, const net::MacAddr& mac, std::uint64_t) {
+    nb.emplace_back(ip.to_string(), mac.to_string());
+  });
+  std::sort(nb.begin(), nb.end());
+  out.push_back({q + "Neighbors", std::uint64_t{nb.size()}});
+  for (std::size_t i = 0; i < nb.size() && i < kMaxListed; ++i) {
+    const std::string k = q + "Neighbor " + std::to_string(i + 1) + " ";
+    out.push_back({k + "Address", nb[i].first});
+    out.push_back({k + "Mac", nb[i].second});
+  }
 }
 
 }  // namespace
@@ -56,6 +97,8 @@ std::vector<Item> dataplane_status(const worker::Runtime& rt) {
     }
     for (auto& r : t.rows()) out.push_back({pre + std::string(r.name), r.value});
     out.push_back({pre + "drops_total", drops});
+    out.push_back({pre + "Neighbors", std::uint64_t{rt.neigh[p]->size()}});
+    ipv6_status(out, rt, p, pre);
   }
   // SIP edge, summed over workers; failed handshakes by event Detail.
   {

@@ -130,6 +130,30 @@ void ports(Writer& m, const Runtime& rt) {
     m.gauge("turnpike_port_neighbors", "ARP table entries", l, rt.neigh[i]->size());
     m.counter("turnpike_port_neighbor_evictions_total", "ARP entries evicted from a full table", l,
               rt.neigh[i]->evictions());
+    // IPv6 (ports with it): addresses as an info metric, the ND cache as
+    // gauges like the ARP table's (telemetry /turnpike/ports ipv6*).
+    const net::Ipv6Port* v6 =
+        rt.workers.empty() || i >= rt.workers[0]->net->port_count() ? nullptr
+                                                                    : rt.workers[0]->net->port(std::uint16_t(i)).v6;
+    if (v6) {
+      const net::Ipv6Addr& gw = v6->options().gateway;
+      const bool global = v6->count() > net::Ipv6Port::kGlobal;
+      m.gauge("turnpike_port_ipv6_info", "IPv6 addresses of the port (value 1; telemetry /turnpike/ports ipv6)",
+              {{"port", port},
+               {"address", global ? v6->addr(net::Ipv6Port::kGlobal).to_string() + "/" +
+                                        std::to_string(v6->options().prefix)
+                                  : "none"},
+               {"link_local", v6->addr(net::Ipv6Port::kLinkLocal).to_string()},
+               {"gateway", gw.is_unspecified() ? "none" : gw.to_string()}},
+              1);
+      m.gauge("turnpike_port_ipv6_address_usable",
+              "1 once the port's IPv6 address passed DAD (link-local when it has no global one)", l,
+              v6->usable(global ? net::Ipv6Port::kGlobal : net::Ipv6Port::kLinkLocal) ? 1 : 0);
+      m.gauge("turnpike_port_ipv6_neighbors", "IPv6 neighbour cache entries (Neighbor Discovery)", l,
+              v6->neigh().size());
+      m.counter("turnpike_port_ipv6_neighbor_evictions_total", "IPv6 neighbour entries evicted from a full cache", l,
+                v6->neigh().evictions());
+    }
   }
 }
 

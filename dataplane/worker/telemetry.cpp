@@ -97,6 +97,22 @@ std::string format_loss(const port::PortInfo& p) {
   return s;
 }
 
+// A port's IPv6 state (addresses, DAD, ND cache), shared by its workers:
+// nullptr when the port has no IPv6.
+const net::Ipv6Port* ipv6_of(const Runtime& rt, std::size_t port) {
+  if (rt.workers.empty() || port >= rt.workers[0]->net->port_count()) return nullptr;
+  return rt.workers[0]->net->port(static_cast<std::uint16_t>(port)).v6;
+}
+
+const char* ipv6_state_name(net::Ipv6Port::State s) {
+  switch (s) {
+    case net::Ipv6Port::State::Tentative: return "tentative";
+    case net::Ipv6Port::State::Preferred: return "preferred";
+    case net::Ipv6Port::State::Duplicate: return "duplicate";
+  }
+  return "?";
+}
+
 int find_port(const Runtime& rt, const char* params) {
   if (!params || !*params) return -1;
   for (std::size_t i = 0; i < rt.ports.size(); ++i)
@@ -202,6 +218,20 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_string(sub, "rss", p.rss ? "symmetric-toeplitz" : p.rss_note.c_str());
     rte_tel_data_add_dict_u64(sub, "neighbors", rt.neigh[i]->size());
     rte_tel_data_add_dict_u64(sub, "neighbor_evictions", rt.neigh[i]->evictions());
+    if (const net::Ipv6Port* v6 = ipv6_of(rt, i)) {
+      // Each address with its DAD state (RFC 4862 §5.4), link-local first.
+      std::string addrs;
+      for (unsigned a = 0; a < v6->count(); ++a) {
+        const unsigned plen = a == net::Ipv6Port::kLinkLocal ? 64 : v6->options().prefix;
+        addrs += (addrs.empty() ? "" : " ") + v6->addr(a).to_string() + "/" + std::to_string(plen) + " " +
+                 ipv6_state_name(v6->state(a));
+      }
+      rte_tel_data_add_dict_string(sub, "ipv6", addrs.c_str());
+      const net::Ipv6Addr& gw = v6->options().gateway;
+      rte_tel_data_add_dict_string(sub, "ipv6_gateway", gw.is_unspecified() ? "none" : gw.to_string().c_str());
+      rte_tel_data_add_dict_u64(sub, "ipv6_neighbors", v6->neigh().size());
+      rte_tel_data_add_dict_u64(sub, "ipv6_neighbor_evictions", v6->neigh().evictions());
+    }
     rte_tel_data_add_dict_container(d, p.name.c_str(), sub, 0);
   }
   return 0;
@@ -220,6 +250,14 @@ int cmd_neighbors(const char*, const char* params, rte_tel_data* d) {
         net::ipv4_to_string(ip) + " " + mac.to_string() + " age_ms=" + std::to_string(age * 1000 / rt.tsc_hz);
     rte_tel_data_add_array_string(d, v.c_str());
   });
+  // The ND cache (RFC 4861 §5.1) in the same list and form, IPv6 text per
+  // RFC 5952: "2001:db8::2 02:00:00:00:00:02 age_ms=12".
+  if (const net::Ipv6Port* v6 = ipv6_of(rt, std::size_t(p))) {
+    v6->neigh().for_each(now, [&](const net::Ipv6Addr& ip, const net::MacAddr& mac, std::uint64_t age) {
+      const std::string v = ip.to_string() + " " + mac.to_string() + " age_ms=" + std::to_string(age * 1000 / rt.tsc_hz);
+      rte_tel_data_add_array_string(d, v.c_str());
+    });
+  }
   return 0;
 }
 
@@ -365,7 +403,7 @@ void register_telemetry(const Runtime& rt) {
   rte_telemetry_register_cmd("/turnpike/workers", cmd_workers,
                              "Per-worker TSC cycles: busy (iterations that moved packets), idle polls, sleeps");
   rte_telemetry_register_cmd("/turnpike/ports", cmd_ports, "Port configuration, RSS status, neighbour count");
-  rte_telemetry_register_cmd("/turnpike/neighbors", cmd_neighbors, "ARP table. Parameter: port name or index");
+  rte_telemetry_register_cmd("/turnpike/neighbors", cmd_neighbors, "ARP table and IPv6 neighbour cache. Parameter: port name or index");
   rte_telemetry_register_cmd("/turnpike/tcp", cmd_tcp, "TCP counters summed over workers (parameter: one worker's), live connections");
   rte_telemetry_register_cmd("/turnpike/sip", cmd_sip, "SIP-over-TLS edge: handshakes, refusals, messages, backends");
   rte_telemetry_register_cmd("/turnpike/snapshot", cmd_snapshot,
