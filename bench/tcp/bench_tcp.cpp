@@ -28,7 +28,7 @@ class NullSink : public SegmentSink {
     if (buf_.size() < max_len) buf_.resize(max_len);
     return buf_.data();
   }
-  void send(void*, std::uint32_t, std::uint32_t, std::size_t len) override {
+  void send(void*, const Addr&, const Addr&, std::size_t len) override {
     // Two loads, not a parse: the sink should cost next to nothing.
     const Seq seq(turnpike::net::load_be32(buf_.data() + 4));
     const Seq end = seq + static_cast<std::uint32_t>(len - (buf_[12] >> 4) * 4u);
@@ -162,7 +162,7 @@ class Pair {
  private:
   struct Pkt {
     int to;
-    std::uint32_t src, dst;
+    Addr src, dst;
     std::size_t len;
     std::vector<std::uint8_t> bytes;
   };
@@ -176,11 +176,11 @@ class Pair {
         p_->free_.pop_back();
       }
       if (v.size() < max_len) v.resize(std::max<std::size_t>(max_len, 2048));
-      p_->q_.push_back(Pkt{to_, 0, 0, 0, std::move(v)});
+      p_->q_.push_back(Pkt{to_, Addr{}, Addr{}, 0, std::move(v)});
       *h = nullptr;
       return p_->q_.back().bytes.data();
     }
-    void send(void*, std::uint32_t s, std::uint32_t d, std::size_t len) override {
+    void send(void*, const Addr& s, const Addr& d, std::size_t len) override {
       auto& k = p_->q_.back();
       k.src = s;
       k.dst = d;

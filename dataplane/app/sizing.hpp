@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "turnpike/app/config.hpp"
+#include "turnpike/tcp/stack.hpp"
 
 namespace turnpike::sizing {
 
@@ -17,8 +18,8 @@ namespace turnpike::sizing {
 // tls::Session, strings, map node), without its two TCBs; bytes requested,
 // 1,000 connections (bench/ring/bench_ring_sip 1000 rr, 2026-12-04).
 inline constexpr std::uint64_t kTlsIdleBytes = 10160 + 3873;
-// A compact TIME_WAIT entry (tcp::Stack::TwEntry).
-inline constexpr std::uint64_t kTimeWaitEntryBytes = 56;
+// A compact TIME_WAIT entry (tcp::Stack::TwEntry, 16-byte addresses).
+inline constexpr std::uint64_t kTimeWaitEntryBytes = tcp::Stack::time_wait_entry_size();
 // Allowances, not measurements: descriptor rings (NIC PMDs reserve them at
 // their maximum size, 4096 descriptors: ixgbe/i40e about 100 KiB per queue
 // with the software ring) and EAL/ethdev/PMD-internal memory plus heap

@@ -219,4 +219,38 @@ std::uint16_t tcp_pseudo_checksum(std::uint32_t src, std::uint32_t dst, std::siz
   return static_cast<std::uint16_t>(s);
 }
 
+namespace {
+// RFC 8200 §8.1 pseudo-header sum, not folded: both addresses, the 32-bit
+// upper-layer length and the next header value.
+std::uint32_t pseudo6(const Addr& src, const Addr& dst, std::size_t len) noexcept {
+  std::uint64_t s = 0;
+  for (unsigned i = 0; i < 16; i += 2) s += (std::uint32_t{src.b[i]} << 8) | src.b[i + 1];
+  for (unsigned i = 0; i < 16; i += 2) s += (std::uint32_t{dst.b[i]} << 8) | dst.b[i + 1];
+  s += (len >> 16) & 0xffff;
+  s += len & 0xffff;
+  s += net::kIpProtoTcp;
+  while (s >> 32) s = (s & 0xffffffffu) + (s >> 32);
+  return static_cast<std::uint32_t>(s);
+}
+}  // namespace
+
+std::uint16_t tcp_checksum(const Addr& src, const Addr& dst, const std::uint8_t* seg, std::size_t len) noexcept {
+  if (src.is_v4() && dst.is_v4()) return tcp_checksum(src.v4(), dst.v4(), seg, len);
+  std::uint32_t ph = pseudo6(src, dst, len);
+  while (ph >> 16) ph = (ph & 0xffff) + (ph >> 16);
+  return net::csum_fold(net::csum_partial(seg, len, ph));
+}
+
+bool tcp_checksum_ok(const Addr& src, const Addr& dst, const std::uint8_t* seg, std::size_t len) noexcept {
+  if (len > 0xffff) return false;  // no jumbograms (RFC 2675) on our links
+  return tcp_checksum(src, dst, seg, len) == 0;
+}
+
+std::uint16_t tcp_pseudo_checksum(const Addr& src, const Addr& dst, std::size_t len) noexcept {
+  if (src.is_v4() && dst.is_v4()) return tcp_pseudo_checksum(src.v4(), dst.v4(), len);
+  std::uint32_t s = pseudo6(src, dst, len);
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  return static_cast<std::uint16_t>(s);
+}
+
 }  // namespace turnpike::tcp

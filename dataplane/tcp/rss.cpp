@@ -1,5 +1,7 @@
 #include "turnpike/tcp/rss.hpp"
 
+#include <cstring>
+
 #include "turnpike/net/byteorder.hpp"
 
 namespace turnpike::tcp {
@@ -30,6 +32,16 @@ std::uint32_t Toeplitz::hash_v4_tcp(std::uint32_t src, std::uint32_t dst, std::u
   net::store_be32(in + 4, dst);
   net::store_be16(in + 8, sport);
   net::store_be16(in + 10, dport);
+  return hash(in, sizeof in);
+}
+
+std::uint32_t Toeplitz::hash_v6_tcp(const net::Ipv6Addr& src, const net::Ipv6Addr& dst, std::uint16_t sport,
+                                    std::uint16_t dport) const noexcept {
+  std::uint8_t in[36];
+  std::memcpy(in, src.b.data(), 16);
+  std::memcpy(in + 16, dst.b.data(), 16);
+  net::store_be16(in + 32, sport);
+  net::store_be16(in + 34, dport);
   return hash(in, sizeof in);
 }
 

@@ -2,6 +2,7 @@
 #include "turnpike/tcp/stack.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -17,6 +18,18 @@ constexpr std::uint16_t kDefaultMss = 536;  // RFC 9293 §3.7.1 / RFC 6691
 constexpr std::uint64_t kPawsIdleUs = 24ull * 24 * 3600 * 1'000'000;  // RFC 7323 §5.5
 // ConnIds of TIME_WAIT entries (find(), state()): never a control block index.
 constexpr std::uint32_t kTwIdBit = 0x8000'0000u;
+
+// Hash input of a 4-tuple: both 16-byte addresses and the ports.
+constexpr std::size_t kTupleKey = 36;
+std::array<std::uint8_t, kTupleKey> tuple_key(const Addr& la, std::uint16_t lp, const Addr& ra,
+                                              std::uint16_t rp) noexcept {
+  std::array<std::uint8_t, kTupleKey> k;
+  std::memcpy(k.data(), la.b, 16);
+  std::memcpy(k.data() + 16, ra.b, 16);
+  const std::uint32_t p = (std::uint32_t{lp} << 16) | rp;
+  std::memcpy(k.data() + 32, &p, 4);
+  return k;
+}
 
 unsigned log2_ceil(std::uint64_t v) {
   unsigned s = 0;
@@ -114,25 +127,25 @@ Stack::~Stack() {
   }
 }
 
-std::uint32_t Stack::bucket(std::uint32_t la, std::uint16_t lp, std::uint32_t ra,
+std::uint32_t Stack::bucket(const Addr& la, std::uint16_t lp, const Addr& ra,
                             std::uint16_t rp) const noexcept {
-  std::uint32_t k[3] = {la, ra, (std::uint32_t{lp} << 16) | rp};
-  return static_cast<std::uint32_t>(siphash13(table_key_, k, sizeof k)) & bucket_mask_;
+  return static_cast<std::uint32_t>(siphash13(table_key_, tuple_key(la, lp, ra, rp).data(), kTupleKey)) &
+         bucket_mask_;
 }
 
-std::uint32_t Stack::src_bucket(std::uint32_t raddr) const noexcept {
-  return static_cast<std::uint32_t>(siphash13(table_key_, &raddr, sizeof raddr)) & bucket_mask_;
+std::uint32_t Stack::src_bucket(const Addr& raddr) const noexcept {
+  return static_cast<std::uint32_t>(siphash13(table_key_, raddr.b, sizeof raddr.b)) & bucket_mask_;
 }
 
 // Connections from `raddr`, counted up to `limit` (the walk stops there).
-std::uint32_t Stack::count_from(std::uint32_t raddr, std::uint32_t limit) const noexcept {
+std::uint32_t Stack::count_from(const Addr& raddr, std::uint32_t limit) const noexcept {
   std::uint32_t n = 0;
   for (std::uint32_t i = src_buckets_[src_bucket(raddr)]; i != kNil && n < limit; i = tcbs_[i].snext)
     n += tcbs_[i].raddr == raddr;
   return n;
 }
 
-Tcb* Stack::lookup(std::uint32_t la, std::uint16_t lp, std::uint32_t ra, std::uint16_t rp) {
+Tcb* Stack::lookup(const Addr& la, std::uint16_t lp, const Addr& ra, std::uint16_t rp) {
   for (std::uint32_t i = buckets_[bucket(la, lp, ra, rp)]; i != kNil; i = tcbs_[i].hnext) {
     Tcb& t = tcbs_[i];
     if (t.laddr == la && t.raddr == ra && t.lport == lp && t.rport == rp) return &t;
@@ -140,7 +153,7 @@ Tcb* Stack::lookup(std::uint32_t la, std::uint16_t lp, std::uint32_t ra, std::ui
   return nullptr;
 }
 
-Tcb* Stack::alloc_tcb(std::uint32_t la, std::uint16_t lp, std::uint32_t ra, std::uint16_t rp) {
+Tcb* Stack::alloc_tcb(const Addr& la, std::uint16_t lp, const Addr& ra, std::uint16_t rp) {
   if (free_.empty()) return nullptr;
   const std::uint32_t i = free_.back();
   free_.pop_back();
@@ -206,23 +219,26 @@ Tcb* Stack::get(ConnId id) noexcept {
 
 const Tcb* Stack::get(ConnId id) const noexcept { return const_cast<Stack*>(this)->get(id); }
 
-Listener* Stack::find_listener(std::uint32_t ip, std::uint16_t port) const noexcept {
+// The exact address first, then the wildcard of the segment's family
+// (0.0.0.0 takes IPv4 only), then :: (either family).
+Listener* Stack::find_listener(const Addr& ip, std::uint16_t port) const noexcept {
   Listener* any = nullptr;
+  Listener* dual = nullptr;
   for (const auto& e : listeners_) {
     if (e.port != port) continue;
     if (e.ip == ip) return e.l;
-    if (e.ip == 0) any = e.l;
+    if (e.ip.v4_any() && ip.is_v4()) any = e.l;
+    if (e.ip.v6_any()) dual = e.l;
   }
-  return any;
+  return any ? any : dual;
 }
 
 // RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey),
 // M a 4 µs clock. The other half of the hash offsets the timestamp clock
 // per connection (RFC 7323 §5.4).
-Seq Stack::isn(std::uint32_t la, std::uint16_t lp, std::uint32_t ra, std::uint16_t rp,
+Seq Stack::isn(const Addr& la, std::uint16_t lp, const Addr& ra, std::uint16_t rp,
                std::uint32_t* ts_offset) const noexcept {
-  std::uint32_t k[3] = {la, ra, (std::uint32_t{lp} << 16) | rp};
-  const std::uint64_t f = siphash24(cfg_.secret, k, sizeof k);
+  const std::uint64_t f = siphash24(cfg_.secret, tuple_key(la, lp, ra, rp).data(), kTupleKey);
   if (ts_offset) *ts_offset = static_cast<std::uint32_t>(f >> 32);
   return Seq(static_cast<std::uint32_t>(now_ / 4) + static_cast<std::uint32_t>(f));
 }
@@ -258,7 +274,7 @@ bool Stack::emit(Tcb& t, Seq seq, std::uint32_t len, std::uint8_t flags) {
   const bool syn = flags & flag::syn;
   if (syn) {
     o.mss = true;
-    o.mss_value = cfg_.mss;
+    o.mss_value = local_mss(t);
     // RFC 7323 §2.2 / RFC 2018 §2: offered in our SYN, echoed in the SYN-ACK
     // only when the peer offered them.
     const bool offer = t.state == State::syn_sent;
@@ -314,7 +330,7 @@ bool Stack::emit(Tcb& t, Seq seq, std::uint32_t len, std::uint8_t flags) {
   return true;
 }
 
-void Stack::send_rst(std::uint32_t src, std::uint32_t dst, std::uint16_t sport, std::uint16_t dport,
+void Stack::send_rst(const Addr& src, const Addr& dst, std::uint16_t sport, std::uint16_t dport,
                      Seq seq, Seq ack, bool with_ack) {
   void* handle = nullptr;
   std::uint8_t* p = sink_.alloc(kHeaderMin, &handle);
@@ -764,7 +780,7 @@ void Stack::input(const SegmentIn& seg, std::uint64_t now_us) {
 void Stack::negotiate(Tcb& t, const Header& h) {
   std::uint16_t mss = h.opt.has_mss ? h.opt.mss : kDefaultMss;
   if (mss < 64) mss = 64;  // a tiny MSS is a resource attack; floor it
-  t.peer_mss = std::min(mss, cfg_.mss);
+  t.peer_mss = std::min(mss, local_mss(t));
   if (h.opt.has_wscale && cfg_.window_scaling) {
     t.snd_wscale = std::min<std::uint8_t>(h.opt.wscale, 14);  // RFC 7323 §2.3
     t.rcv_wscale = rcv_wscale_;
@@ -822,8 +838,12 @@ constexpr std::uint64_t kCookieSlotUs = 64'000'000;
 
 std::uint32_t Stack::cookie_mac(const SegmentIn& seg, const Header& h, Seq peer_isn, std::uint32_t slot,
                                 std::uint32_t bits) const noexcept {
-  const std::uint32_t k[6] = {seg.dst, seg.src, (std::uint32_t{h.dst_port} << 16) | h.src_port,
-                              peer_isn.raw(), slot, bits};
+  // The 16-byte addresses of either family (IPv4-mapped for IPv4).
+  std::uint8_t k[kTupleKey + 12];
+  const auto tk = tuple_key(seg.dst, h.dst_port, seg.src, h.src_port);
+  std::memcpy(k, tk.data(), kTupleKey);
+  const std::uint32_t w[3] = {peer_isn.raw(), slot, bits};
+  std::memcpy(k + kTupleKey, w, sizeof w);
   return static_cast<std::uint32_t>(siphash24(cookie_key_, k, sizeof k)) & 0x7ffff;
 }
 
@@ -1408,7 +1428,7 @@ void Stack::on_segment(Tcb& t, Header& h) {
 
 // --- TIME_WAIT (compact entries) --------------------------------------------------
 
-std::uint32_t Stack::tw_lookup(std::uint32_t la, std::uint16_t lp, std::uint32_t ra,
+std::uint32_t Stack::tw_lookup(const Addr& la, std::uint16_t lp, const Addr& ra,
                                std::uint16_t rp) const noexcept {
   if (!tw_live_) return kNil;
   for (std::uint32_t i = tw_buckets_[bucket(la, lp, ra, rp) & tw_mask_]; i != kNil; i = tw_[i].hnext) {
@@ -1581,7 +1601,7 @@ void Stack::on_time_wait(std::uint32_t i, const SegmentIn& seg, Header& h) {
 
 // --- API ------------------------------------------------------------------------
 
-int Stack::listen(std::uint32_t ip, std::uint16_t port, Listener& l) {
+int Stack::listen(const Addr& ip, std::uint16_t port, Listener& l) {
   if (port == 0) return -EINVAL;
   for (const auto& e : listeners_)
     if (e.ip == ip && e.port == port) return -EADDRINUSE;
@@ -1591,7 +1611,7 @@ int Stack::listen(std::uint32_t ip, std::uint16_t port, Listener& l) {
 
 // Established connections stay; half-open ones die with their listener (the
 // Listener object may go away after this returns).
-int Stack::unlisten(std::uint32_t ip, std::uint16_t port) {
+int Stack::unlisten(const Addr& ip, std::uint16_t port) {
   for (auto it = listeners_.begin(); it != listeners_.end(); ++it)
     if (it->ip == ip && it->port == port) {
       Listener* l = it->l;
@@ -1610,8 +1630,9 @@ int Stack::unlisten(std::uint32_t ip, std::uint16_t port) {
   return -ENOENT;
 }
 
-ConnId Stack::connect(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr, std::uint16_t rport,
+ConnId Stack::connect(const Addr& laddr, std::uint16_t lport, const Addr& raddr, std::uint16_t rport,
                       ConnHandler& h) {
+  if (laddr.is_v4() != raddr.is_v4()) return ConnId{};  // one family per connection
   if (lport == 0) {
     const unsigned span = cfg_.ephemeral_hi - cfg_.ephemeral_lo + 1u;
     for (unsigned i = 0; i < span; ++i) {
@@ -1821,7 +1842,7 @@ State Stack::state(ConnId id) const {
   return t ? t->state : State::closed;
 }
 
-ConnId Stack::find(std::uint32_t la, std::uint16_t lp, std::uint32_t ra, std::uint16_t rp) {
+ConnId Stack::find(const Addr& la, std::uint16_t lp, const Addr& ra, std::uint16_t rp) {
   if (Tcb* t = lookup(la, lp, ra, rp)) return id_of(*t);
   const std::uint32_t w = tw_lookup(la, lp, ra, rp);
   return w == kNil ? ConnId{} : ConnId{w | kTwIdBit, tw_[w].gen};
@@ -1831,8 +1852,10 @@ bool Stack::info(ConnId id, ConnInfo& o) const {
   const Tcb* t = get(id);
   if (!t) return false;
   o.state = t->state;
-  o.laddr = t->laddr;
-  o.raddr = t->raddr;
+  o.laddr = t->laddr.v4();
+  o.raddr = t->raddr.v4();
+  o.local = t->laddr;
+  o.remote = t->raddr;
   o.lport = t->lport;
   o.rport = t->rport;
   o.srtt_us = t->srtt_us;

@@ -16,7 +16,7 @@ namespace tcptest {
 using namespace turnpike::tcp;
 
 struct Captured {
-  std::uint32_t src = 0, dst = 0;
+  Addr src, dst;
   std::vector<std::uint8_t> bytes;
   Header h() const {
     Header x;
@@ -34,7 +34,7 @@ class VecSink : public SegmentSink {
     *handle = &pending_.back();
     return pending_.back().bytes.data();
   }
-  void send(void* handle, std::uint32_t src, std::uint32_t dst, std::size_t len) override {
+  void send(void* handle, const Addr& src, const Addr& dst, std::size_t len) override {
     auto* c = static_cast<Captured*>(handle);
     c->src = src;
     c->dst = dst;
@@ -58,7 +58,7 @@ struct SegSpec {
   OptionsOut opt;
 };
 
-inline std::vector<std::uint8_t> make_segment(std::uint32_t src, std::uint32_t dst, const SegSpec& s) {
+inline std::vector<std::uint8_t> make_segment(const Addr& src, const Addr& dst, const SegSpec& s) {
   std::vector<std::uint8_t> b(kHeaderMax + s.data.size());
   const std::size_t h = build_header(
       b.data(), HeaderOut{.src_port = s.sport, .dst_port = s.dport, .seq = s.seq, .ack = s.ack,

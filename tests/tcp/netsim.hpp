@@ -78,7 +78,7 @@ class NetSim {
   std::uint32_t blackhole_lo = 0, blackhole_hi = 0;
   std::uint64_t blackholed = 0;
   // Injects a segment into stack `to` (0 = a, 1 = b) right now, bypassing the shim.
-  void inject(int to, std::uint32_t src, std::uint32_t dst, const std::vector<std::uint8_t>& seg) {
+  void inject(int to, const Addr& src, const Addr& dst, const std::vector<std::uint8_t>& seg) {
     (to == 0 ? *a : *b).input(SegmentIn{.src = src, .dst = dst, .data = seg.data(), .len = seg.size()}, now_);
   }
   std::uint64_t now() const { return now_; }
@@ -104,7 +104,7 @@ class NetSim {
     std::uint64_t at, order;
     int to;
     bool corrupt;
-    std::uint32_t src, dst;
+    Addr src, dst;
     std::vector<std::uint8_t> bytes;
     bool operator>(const Pkt& o) const { return at != o.at ? at > o.at : order > o.order; }
   };
@@ -116,7 +116,7 @@ class NetSim {
       *handle = nullptr;
       return buf_.data();
     }
-    void send(void*, std::uint32_t src, std::uint32_t dst, std::size_t len) override {
+    void send(void*, const Addr& src, const Addr& dst, std::size_t len) override {
       net_->transmit(idx_, src, dst, buf_.data(), len);
     }
 
@@ -126,8 +126,8 @@ class NetSim {
     std::vector<std::uint8_t> buf_;
   };
 
-  void transmit(int from, std::uint32_t src, std::uint32_t dst, const std::uint8_t* p, std::size_t len) {
-    if (dst >= blackhole_lo && dst < blackhole_hi) {
+  void transmit(int from, const Addr& src, const Addr& dst, const std::uint8_t* p, std::size_t len) {
+    if (dst.is_v4() && dst.v4() >= blackhole_lo && dst.v4() < blackhole_hi) {
       ++blackholed;
       return;
     }

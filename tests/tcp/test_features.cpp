@@ -926,7 +926,7 @@ class LastSink : public SegmentSink {
     if (buf.size() < max_len) buf.resize(max_len);
     return buf.data();
   }
-  void send(void*, std::uint32_t, std::uint32_t, std::size_t len) override {
+  void send(void*, const Addr&, const Addr&, std::size_t len) override {
     Header h;
     parse_header(buf.data(), len, h);
     last_seq = h.seq;

@@ -32,7 +32,8 @@ namespace turnpike::glue {
   X(steer_ring_full, "segments dropped: the owner's steering ring was full")               \
   X(steered_in, "segments taken from this worker's steering ring")                         \
   X(tx_no_mbuf, "segments not sent: no mbuf, or one without room for the headers")         \
-  X(tx_no_port, "segments dropped: their source address belongs to no port")
+  X(tx_no_port, "segments dropped: their source address belongs to no port")                \
+  X(rx_tcp6, "IPv6 TCP segments taken from the packet plane")
 
 struct TcpGlueStats {
   TURNPIKE_COUNTER_FIELDS(TURNPIKE_GLUE_COUNTERS)
@@ -52,16 +53,22 @@ class TcpGlue final : public tcp::SegmentSink {
   const TcpGlueStats& stats() const { return stats_; }
   // NetWorker L4 handler: takes every TCP segment addressed to us.
   bool on_ipv4(std::uint16_t port, rte_mbuf* m, const net::Ipv4Hdr& ip, std::uint64_t now_tsc);
+  // NetWorker IPv6 upper-layer handler: the same for IPv6 (extension headers
+  // already walked: the segment starts at ip.l4_offset).
+  bool on_ipv6(std::uint16_t port, rte_mbuf* m, const net::Ipv6Hdr& ip, std::uint64_t now_tsc);
   // Once per loop iteration: segments steered to us, then timers.
   unsigned poll(std::uint64_t now_tsc);
 
   std::uint8_t* alloc(std::size_t max_len, void** handle) override;
-  void send(void* handle, std::uint32_t src, std::uint32_t dst, std::size_t tcp_len) override;
+  void send(void* handle, const tcp::Addr& src, const tcp::Addr& dst, std::size_t tcp_len) override;
 
  private:
   std::uint64_t to_us(std::uint64_t tsc) const { return static_cast<std::uint64_t>((unsigned __int128)tsc * 1000000u / tsc_hz_); }
   // Owner worker of a connection (symmetric: either direction's tuple).
-  unsigned owner_of(std::uint32_t a, std::uint16_t pa, std::uint32_t b, std::uint16_t pb) const;
+  unsigned owner_of(const tcp::Addr& a, std::uint16_t pa, const tcp::Addr& b, std::uint16_t pb) const;
+  // Steers (or takes) a parsed segment; owns `m` afterwards.
+  void route(rte_mbuf* m, const tcp::SegmentIn& seg, std::uint64_t now_tsc);
+  void send6(rte_mbuf* m, const tcp::Addr& src, const tcp::Addr& dst, std::size_t tcp_len);
   void deliver(rte_mbuf* m, std::uint64_t now_us);
 
   net::NetWorker& nw_;

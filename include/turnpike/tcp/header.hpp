@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "turnpike/tcp/addr.hpp"
 #include "turnpike/tcp/seq.hpp"
 
 namespace turnpike::tcp {
@@ -113,5 +114,11 @@ bool tcp_checksum_ok(std::uint32_t src, std::uint32_t dst, const std::uint8_t* s
                      std::size_t len) noexcept;
 // Pseudo-header sum to leave in the checksum field for TX checksum offload.
 std::uint16_t tcp_pseudo_checksum(std::uint32_t src, std::uint32_t dst, std::size_t len) noexcept;
+// The same for either family: IPv4-mapped addresses take the IPv4 pseudo
+// header, others the IPv6 one (RFC 8200 §8.1: addresses, 32-bit length,
+// next header 6).
+std::uint16_t tcp_checksum(const Addr& src, const Addr& dst, const std::uint8_t* seg, std::size_t len) noexcept;
+bool tcp_checksum_ok(const Addr& src, const Addr& dst, const std::uint8_t* seg, std::size_t len) noexcept;
+std::uint16_t tcp_pseudo_checksum(const Addr& src, const Addr& dst, std::size_t len) noexcept;
 
 }  // namespace turnpike::tcp

@@ -9,6 +9,8 @@
 #include <span>
 #include <vector>
 
+#include "turnpike/tcp/addr.hpp"
+
 namespace turnpike::tcp {
 
 // 0x6d5a repeated: the symmetric key (Woo & Park), hash(a->b) == hash(b->a).
@@ -24,6 +26,15 @@ class Toeplitz {
   // The IPv4/TCP input of a received packet: src, dst, sport, dport (host order in).
   std::uint32_t hash_v4_tcp(std::uint32_t src, std::uint32_t dst, std::uint16_t sport,
                             std::uint16_t dport) const noexcept;
+  // The IPv6/TCP input (RSS hash type NONFRAG_IPV6_TCP): 16-byte source and
+  // destination, then the ports, 36 bytes; needs a 40-byte key.
+  std::uint32_t hash_v6_tcp(const net::Ipv6Addr& src, const net::Ipv6Addr& dst, std::uint16_t sport,
+                            std::uint16_t dport) const noexcept;
+  // Either family: IPv4-mapped pairs hash as IPv4.
+  std::uint32_t hash_tcp(const Addr& src, const Addr& dst, std::uint16_t sport, std::uint16_t dport) const noexcept {
+    return src.is_v4() && dst.is_v4() ? hash_v4_tcp(src.v4(), dst.v4(), sport, dport)
+                                      : hash_v6_tcp(src.v6(), dst.v6(), sport, dport);
+  }
 
  private:
   std::vector<std::uint8_t> key_;
@@ -34,13 +45,13 @@ class RssSteering {
  public:
   RssSteering(std::span<const std::uint8_t> key, std::vector<std::uint16_t> reta, std::uint16_t my_queue)
       : t_(key), reta_(std::move(reta)), queue_(my_queue) {}
-  std::uint16_t queue_for_reply(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr,
+  std::uint16_t queue_for_reply(const Addr& laddr, std::uint16_t lport, const Addr& raddr,
                                 std::uint16_t rport) const noexcept {
-    const std::uint32_t h = t_.hash_v4_tcp(raddr, laddr, rport, lport);
+    const std::uint32_t h = t_.hash_tcp(raddr, laddr, rport, lport);
     return reta_.empty() ? 0 : reta_[h % reta_.size()];
   }
   // Matches Config::port_ok: true when the peer's reply reaches this worker.
-  static bool port_ok(void* self, std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr,
+  static bool port_ok(void* self, const Addr& laddr, std::uint16_t lport, const Addr& raddr,
                       std::uint16_t rport) noexcept {
     const auto* s = static_cast<const RssSteering*>(self);
     return s->queue_for_reply(laddr, lport, raddr, rport) == s->queue_;

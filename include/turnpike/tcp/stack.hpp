@@ -24,10 +24,11 @@
 
 namespace turnpike::tcp {
 
-// One received segment: IPv4 addresses in host order, TCP header + payload.
+// One received segment: addresses (IPv4 in host order converts to its
+// IPv4-mapped form), TCP header + payload.
 struct SegmentIn {
-  std::uint32_t src = 0;
-  std::uint32_t dst = 0;
+  Addr src;
+  Addr dst;
   const std::uint8_t* data = nullptr;
   std::size_t len = 0;
   bool csum_verified = false;  // the NIC checked it; otherwise the stack does
@@ -35,12 +36,13 @@ struct SegmentIn {
 
 // Where the stack puts outgoing segments. alloc() returns room for a TCP
 // header + payload of up to max_len bytes (the packet plane keeps headroom
-// for Ethernet/IPv4 in front) or nullptr; send() hands it over.
+// for Ethernet and an IPv4 or IPv6 header in front) or nullptr; send()
+// hands it over; the family is that of the addresses.
 class SegmentSink {
  public:
   virtual ~SegmentSink() = default;
   virtual std::uint8_t* alloc(std::size_t max_len, void** handle) = 0;
-  virtual void send(void* handle, std::uint32_t src, std::uint32_t dst, std::size_t tcp_len) = 0;
+  virtual void send(void* handle, const Addr& src, const Addr& dst, std::size_t tcp_len) = 0;
 };
 
 struct ConnId {
@@ -80,7 +82,7 @@ class Listener {
 enum class CongestionControl : std::uint8_t { newreno, cubic };  // RFC 5681/6582, RFC 9438
 
 struct Config {
-  std::uint16_t mss = 1460;                 // advertised: port MTU - 40
+  std::uint16_t mss = 1460;                 // advertised on IPv4: port MTU - 40; IPv6 gets 20 less
   std::uint32_t rcvbuf = 256 * 1024;        // rounded up to 2^k chunks, at most 16 chunks
   std::uint32_t sndbuf = 256 * 1024;
   std::uint32_t chunk_size = 16 * 1024;     // buffer granule (power of two)
@@ -128,7 +130,7 @@ struct Config {
   std::uint16_t ephemeral_hi = 60999;
   // Active opens with lport 0 take only ports this accepts, e.g.
   // RssSteering::port_ok so replies hash to this worker's RX queue.
-  bool (*port_ok)(void* ctx, std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr,
+  bool (*port_ok)(void* ctx, const Addr& laddr, std::uint16_t lport, const Addr& raddr,
                   std::uint16_t rport) = nullptr;
   void* port_ok_ctx = nullptr;
 };
@@ -211,7 +213,8 @@ struct Counters {
 
 struct ConnInfo {
   State state = State::closed;
-  std::uint32_t laddr = 0, raddr = 0;  // host order
+  std::uint32_t laddr = 0, raddr = 0;  // IPv4, host order; 0 on an IPv6 connection
+  Addr local, remote;                  // either family
   std::uint16_t lport = 0, rport = 0;
   std::uint32_t srtt_us = 0;
   std::uint32_t rto_us = 0;
@@ -238,11 +241,14 @@ class Stack {
   void poll_timers(std::uint64_t now_us);
 
   // --- layer above -----------------------------------------------------------
-  // ip 0 = any local address. Returns 0, -EADDRINUSE or -EINVAL.
-  int listen(std::uint32_t ip, std::uint16_t port, Listener& l);
-  int unlisten(std::uint32_t ip, std::uint16_t port);
+  // ip 0 = any local IPv4 address, Addr::any6() (::) = any address of
+  // either family (dual stack); a specific address takes only its own.
+  // Returns 0, -EADDRINUSE or -EINVAL.
+  int listen(const Addr& ip, std::uint16_t port, Listener& l);
+  int unlisten(const Addr& ip, std::uint16_t port);
   // Active open; lport 0 picks an ephemeral port. Invalid id on failure.
-  ConnId connect(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr, std::uint16_t rport,
+  // Both addresses of one family.
+  ConnId connect(const Addr& laddr, std::uint16_t lport, const Addr& raddr, std::uint16_t rport,
                  ConnHandler& h);
 
   // Copies up to n bytes into the send buffer; returns bytes accepted (0 when
@@ -272,7 +278,7 @@ class Stack {
   State state(ConnId id) const;
   // The connection for a 4-tuple (diagnostics, tests); invalid if none. A
   // TIME_WAIT entry has an id that state() knows and every other call refuses.
-  ConnId find(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr, std::uint16_t rport);
+  ConnId find(const Addr& laddr, std::uint16_t lport, const Addr& raddr, std::uint16_t rport);
   bool info(ConnId id, ConnInfo& out) const;
   const Counters& counters() const noexcept { return ctr_; }
   // Any thread (telemetry): relaxed single-writer cells, a moment old at worst.
@@ -286,14 +292,15 @@ class Stack {
   std::uint64_t now() const noexcept { return now_; }
   const Config& config() const noexcept { return cfg_; }
   static constexpr std::size_t control_block_size() noexcept { return sizeof(Tcb); }
+  static constexpr std::size_t time_wait_entry_size() noexcept { return sizeof(TwEntry); }
 
  private:
   // A connection in TIME_WAIT after its handler is gone: what RFC 9293
   // §3.10.7.4 and RFC 6191 need (4-tuple, both sequence numbers, timestamps),
-  // 56 bytes instead of a control block. Kept in a FIFO ring: every
+  // 80 bytes instead of a control block. Kept in a FIFO ring: every
   // entry lives the same 2MSL, so the head is always the oldest.
   struct TwEntry {
-    std::uint32_t laddr = 0, raddr = 0;
+    Addr laddr, raddr;
     std::uint16_t lport = 0, rport = 0;
     Seq snd_nxt, rcv_nxt;
     std::uint32_t rcv_wnd = 0;  // bytes we last offered beyond rcv_nxt
@@ -307,21 +314,21 @@ class Stack {
     bool restarted = false;  // 2MSL restarted by a FIN: requeue at the tail
   };
   struct ListenerEntry {
-    std::uint32_t ip;
+    Addr ip;
     std::uint16_t port;
     Listener* l;
   };
 
   // table
-  Tcb* lookup(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr, std::uint16_t rport);
-  std::uint32_t bucket(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr,
+  Tcb* lookup(const Addr& laddr, std::uint16_t lport, const Addr& raddr, std::uint16_t rport);
+  std::uint32_t bucket(const Addr& laddr, std::uint16_t lport, const Addr& raddr,
                        std::uint16_t rport) const noexcept;
-  Tcb* alloc_tcb(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr, std::uint16_t rport);
+  Tcb* alloc_tcb(const Addr& laddr, std::uint16_t lport, const Addr& raddr, std::uint16_t rport);
   void release(Tcb& t);
   Tcb* get(ConnId id) noexcept;
   const Tcb* get(ConnId id) const noexcept;
   ConnId id_of(const Tcb& t) const noexcept { return ConnId{t.idx, t.gen}; }
-  Listener* find_listener(std::uint32_t ip, std::uint16_t port) const noexcept;
+  Listener* find_listener(const Addr& ip, std::uint16_t port) const noexcept;
 
   // input
   void on_listen(Listener& l, const SegmentIn& seg, Header& h);
@@ -346,7 +353,7 @@ class Stack {
   void output(Tcb& t, bool force = false);
   void send_ack(Tcb& t) { emit(t, t.snd_max, 0, flag::ack); }
   void challenge_ack(Tcb& t);
-  void send_rst(std::uint32_t src, std::uint32_t dst, std::uint16_t sport, std::uint16_t dport, Seq seq,
+  void send_rst(const Addr& src, const Addr& dst, std::uint16_t sport, std::uint16_t dport, Seq seq,
                 Seq ack, bool with_ack);
   void reply_rst(const SegmentIn& seg, const Header& h);
   // Resends the oldest unacknowledged segment; returns the sequence number
@@ -393,7 +400,7 @@ class Stack {
   void tlp_send(Tcb& t);
   void enter_time_wait(Tcb& t);
   void tw_insert(const Tcb& t);
-  std::uint32_t tw_lookup(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr,
+  std::uint32_t tw_lookup(const Addr& laddr, std::uint16_t lport, const Addr& raddr,
                           std::uint16_t rport) const noexcept;
   void tw_unlink(std::uint32_t i) noexcept;
   void tw_pop_head() noexcept;
@@ -403,12 +410,17 @@ class Stack {
   bool challenge_allowed() noexcept;
   void established(Tcb& t);
   void on_keepalive(Tcb& t);
-  std::uint32_t src_bucket(std::uint32_t raddr) const noexcept;
-  std::uint32_t count_from(std::uint32_t raddr, std::uint32_t limit) const noexcept;
+  std::uint32_t src_bucket(const Addr& raddr) const noexcept;
+  std::uint32_t count_from(const Addr& raddr, std::uint32_t limit) const noexcept;
+  // Advertised MSS: Config::mss on IPv4, 20 less on IPv6 (its header is 40
+  // bytes, not 20: 1440 on a 1500 MTU).
+  std::uint16_t local_mss(const Tcb& t) const noexcept {
+    return static_cast<std::uint16_t>(t.raddr.is_v4() ? cfg_.mss : cfg_.mss - 20);
+  }
   void to_closed(Tcb& t, Term why);
   void finish(Tcb& t);
   void do_abort(Tcb& t, Term why);
-  Seq isn(std::uint32_t laddr, std::uint16_t lport, std::uint32_t raddr, std::uint16_t rport,
+  Seq isn(const Addr& laddr, std::uint16_t lport, const Addr& raddr, std::uint16_t rport,
           std::uint32_t* ts_offset) const noexcept;
   std::uint32_t flight(const Tcb& t) const noexcept { return seq_dist(t.snd_una, t.snd_max); }
   // Oldest unacknowledged data byte. Compared with SND.UNA only: comparisons

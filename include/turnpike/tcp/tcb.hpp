@@ -1,9 +1,10 @@
 // The transmission control block (RFC 9293 §3.3.1): types only; behaviour
-// lives in Stack. Pooled per worker; ~700 bytes, buffers held only while they
+// lives in Stack. Pooled per worker; ~750 bytes, buffers held only while they
 // carry bytes.
 #pragma once
 #include <cstdint>
 
+#include "turnpike/tcp/addr.hpp"
 #include "turnpike/tcp/buffer.hpp"
 #include "turnpike/tcp/cubic.hpp"
 #include "turnpike/tcp/seq.hpp"
@@ -55,8 +56,8 @@ struct SentSeg {
 enum TimerMode : std::uint8_t { kModeRto = 0, kModeReo = 1, kModeTlp = 2 };
 
 struct Tcb {
-  // identity and table linkage
-  std::uint32_t laddr = 0, raddr = 0;
+  // identity and table linkage (either family, IPv4-mapped for IPv4)
+  Addr laddr, raddr;
   std::uint16_t lport = 0, rport = 0;
   std::uint32_t idx = 0;
   std::uint32_t gen = 0;
