@@ -106,6 +106,10 @@ Config default_config() {
   return c;
 }
 
+std::string Config::SipListener::endpoint() const {
+  return v6 ? net::endpoint6_to_string({ip6, port}) : net::endpoint_to_string({ip, port});
+}
+
 std::vector<Config::SipListener> Config::effective_listeners() const {
   std::vector<SipListener> out = sip_listeners;
   if (out.empty() && sip_port) out.push_back(SipListener{0, sip_port, {}, {}, {}, {}, 0});
@@ -219,7 +223,7 @@ std::string describe(const Config& c) {
   }
   if (!c.stores_dir.empty()) {
     for (auto& l : c.effective_listeners()) {
-      o << "sip listener " << net::endpoint_to_string({l.ip, l.port}) << ": tls=";
+      o << "sip listener " << l.endpoint() << ": tls=";
       for (std::size_t i = 0; i < l.tls_versions.size(); ++i) o << (i ? "+" : "") << l.tls_versions[i];
       o << " groups=" << l.groups << " client_cert=" << l.client_cert << " handshake_timeout_ms=" << l.handshake_timeout_ms
         << "\n";
@@ -285,13 +289,12 @@ void validate(const Config& c) {
     if (!svc.insert(e.listen_port).second)
       throw ConfigError("egress.routes: port " + std::to_string(e.listen_port) + " already used");
   if (!c.stores_dir.empty()) {
-    std::set<std::pair<std::uint32_t, std::uint16_t>> seen;
+    std::set<std::string> seen;
     for (auto& l : c.effective_listeners()) {
       const std::string where = c.sip_listeners.empty() ? "sip.listen_port" : "sip.listeners";
       if (svc.count(l.port))
         throw ConfigError(where + ": port " + std::to_string(l.port) + " is also used by a service or egress route");
-      if (!seen.insert({l.ip, l.port}).second)
-        throw ConfigError(where + ": " + net::ipv4_to_string(l.ip) + ":" + std::to_string(l.port) + " listed twice");
+      if (!seen.insert(l.endpoint()).second) throw ConfigError(where + ": " + l.endpoint() + " listed twice");
     }
   }
   if (!c.egress.empty() && c.stores_dir.empty())

@@ -1,5 +1,6 @@
 #include "config_keys.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -215,16 +216,25 @@ const std::vector<Field<Config::SniCert>> kSniFields = {
 };
 
 const std::vector<Field<Config::SipListener>> kListenerFields = {
-    {"", "address", "a.b.c.d:port", "address and port; 0.0.0.0: every address", nullptr,
-     "missing (a.b.c.d:port, 0.0.0.0 = every address)",
+    {"", "address", "a.b.c.d:port or [v6]:port",
+     "address and port; 0.0.0.0: every IPv4 address, [::]: every address of both families", nullptr,
+     "missing (a.b.c.d:port or [v6]:port, 0.0.0.0 = every address)",
      [](Config::SipListener& l, const toml::node& n, const Where& w) {
        const std::string a = read_string(n, w);
-       const auto ep = net::parse_endpoint(a);
-       if (!ep) w.fail("\"" + a + "\" is not a.b.c.d:port");
-       l.ip = ep->ip;
-       l.port = ep->port;
+       if (const auto ep = net::parse_endpoint(a)) {
+         l.ip = ep->ip;
+         l.port = ep->port;
+         l.v6 = false;
+       } else if (const auto ep6 = net::parse_endpoint6(a)) {
+         l.ip6 = ep6->ip;
+         l.port = ep6->port;
+         l.v6 = true;
+       } else {
+         const bool looks_v6 = a.starts_with('[') || std::count(a.begin(), a.end(), ':') > 1;
+         w.fail("\"" + a + "\" is not " + (looks_v6 ? "[v6]:port (the IPv6 address in brackets)" : "a.b.c.d:port"));
+       }
      },
-     [](const Config::SipListener& l) { return quoted(show_endpoint(l.ip, l.port)); }},
+     [](const Config::SipListener& l) { return quoted(l.endpoint()); }},
     choice<Config::SipListener>("", "client_cert", &Config::SipListener::client_cert, {"none", "request", "require"},
                                 "default: sip.client_cert", "\"request\""),
     tls_versions<Config::SipListener>("", &Config::SipListener::tls_versions, "default: sip.tls_versions", true),

@@ -305,12 +305,16 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     w->net->set_l4_handler([glue](std::uint16_t port, rte_mbuf* m, const net::Ipv4Hdr& ip, std::uint64_t now) {
       return glue->on_ipv4(port, m, ip, now);
     });
+    w->net->set_l6_handler([glue](std::uint16_t port, rte_mbuf* m, const net::Ipv6Hdr& ip, std::uint64_t now) {
+      return glue->on_ipv6(port, m, ip, now);
+    });
     for (auto [ports, discard] : {std::pair{&cfg.echo_ports, false}, std::pair{&cfg.discard_ports, true}})
       for (std::uint16_t port : *ports) {
         std::unique_ptr<tcp::Listener> svc;
         if (discard) svc = std::make_unique<tcp::DiscardService>();
         else svc = std::make_unique<tcp::EchoService>();
-        if (int rc = glue->stack().listen(0, port, *svc); rc != 0) {
+        // [::]: both families (IPv4 and IPv6 peers alike).
+        if (int rc = glue->stack().listen(tcp::Addr::any6(), port, *svc); rc != 0) {
           log(LogLevel::Error, "%s service on port %u: %s", discard ? "discard" : "echo", port, rte_strerror(-rc));
           return 1;
         }
@@ -358,9 +362,8 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
             return wp->snap && li < wp->snap->listener_ctx.size() ? wp->snap->listener_ctx[li] : nullptr;
           },
           so, emit_tls, emit_sip);
-      if (int rc2 = glue->stack().listen(l.ip, l.port, *sp); rc2 != 0) {
-        log(LogLevel::Error, "SIP TLS listener on %s:%u: %s", net::ipv4_to_string(l.ip).c_str(), l.port,
-            rte_strerror(-rc2));
+      if (int rc2 = glue->stack().listen(l.v6 ? tcp::Addr(l.ip6) : tcp::Addr(l.ip), l.port, *sp); rc2 != 0) {
+        log(LogLevel::Error, "SIP TLS listener on %s: %s", l.endpoint().c_str(), rte_strerror(-rc2));
         return 1;
       }
       w->sip.push_back(std::move(sp));
@@ -443,7 +446,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   for (auto p : cfg.echo_ports) svcs += " echo:" + std::to_string(p);
   for (auto p : cfg.discard_ports) svcs += " discard:" + std::to_string(p);
   for (auto& l : listeners)
-    svcs += " sip-tls:" + (l.ip ? net::ipv4_to_string(l.ip) + ":" : "") + std::to_string(l.port);
+    svcs += " sip-tls:" + (l.v6 ? l.endpoint() : (l.ip ? net::ipv4_to_string(l.ip) + ":" : "") + std::to_string(l.port));
   if (!listeners.empty())
     svcs += " (" + std::to_string(cfg.sip_backends.size()) + " backend(s), " + cfg.sip_balance +
             (cfg.sip_backend_tls ? ", TLS to backends" : "") + ")";

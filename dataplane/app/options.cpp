@@ -99,7 +99,7 @@ void describe_to(worker::Runtime& rt, const Config& c) {
   rt.port_options = c.ports;
   rt.sip_listeners.clear();
   if (!c.stores_dir.empty())
-    for (auto& l : c.effective_listeners()) rt.sip_listeners.push_back(ep(l.ip, l.port));
+    for (auto& l : c.effective_listeners()) rt.sip_listeners.push_back(l.endpoint());
   rt.backends.clear();
   for (auto& [ip, port] : c.sip_backends) rt.backends.push_back(ep(ip, port));
   rt.egress_routes.clear();

@@ -10,6 +10,8 @@
 namespace turnpike::proxy {
 
 namespace {
+// RFC 5952 text for IPv6 peers, dotted quad for IPv4 (event lines, records).
+std::string addr_text(const tcp::Addr& a) { return a.is_v4() ? net::ipv4_to_string(a.v4()) : a.v6().to_string(); }
 constexpr std::string_view kEventSipError = "SIP Message Error";
 constexpr std::string_view kEventNoBackend = "SIP Backend Unavailable";
 }  // namespace
@@ -204,7 +206,9 @@ struct SipProxy::Pair final : StreamOwner {
       if (backend < 0) return refuse_no_backend();
       const Backend& b = px.pool_.at(backend);
       // Local port 0: the stack picks one whose replies reach this worker.
-      if (be.connect(ci.laddr, b.ip, b.port)) break;
+      // An IPv6 client's backend leg (IPv4) leaves from the port address
+      // that reaches the backend.
+      if (be.connect(ci.local.is_v4() ? ci.laddr : px.pool_.source_for(b.ip), b.ip, b.port)) break;
       px.stats_.backend_failures.add();
     }
     // The PROXY header precedes the TLS handshake on a TLS backend leg too.
@@ -279,7 +283,7 @@ struct SipProxy::Pair final : StreamOwner {
   // and the control thread writes no would-fail event for it.
   void sighting(bool refused) {
     if (!px.opt_.would_fail) return;
-    const std::string src = net::ipv4_to_string(ci.raddr), dst = net::ipv4_to_string(ci.laddr);
+    const std::string src = addr_text(ci.remote), dst = addr_text(ci.local);
     control::TlsErrorEvent e;
     e.event = control::kEventInboundEkuWouldFail;
     e.src_ip = src;
@@ -311,8 +315,7 @@ struct SipProxy::Pair final : StreamOwner {
     px.refusals_.add(detail);
     if (!px.tls_event_) return;
     const bool inbound = kind == control::kEventInboundTlsError;
-    const std::string src = net::ipv4_to_string(inbound ? c.raddr : c.laddr),
-                      dst = net::ipv4_to_string(inbound ? c.laddr : c.raddr);
+    const std::string src = addr_text(inbound ? c.remote : c.local), dst = addr_text(inbound ? c.local : c.remote);
     control::TlsErrorEvent e;
     e.event = kind;
     e.src_ip = src;
@@ -328,9 +331,9 @@ struct SipProxy::Pair final : StreamOwner {
     control::EventLine e;
     e.kind = kind;
     e.fields = {{"Service", "SIP"},
-                {"Src-ip", net::ipv4_to_string(ci.raddr)},
+                {"Src-ip", addr_text(ci.remote)},
                 {"Src-port", std::to_string(ci.rport)},
-                {"Dst-ip", net::ipv4_to_string(ci.laddr)},
+                {"Dst-ip", addr_text(ci.local)},
                 {"Dst-port", std::to_string(ci.lport)},
                 {"Detail", std::string(detail)},
                 {"Protocol", "TLS"}};

@@ -88,7 +88,12 @@ struct Config {
     std::vector<std::string> tls_versions;   // empty: sip.tls_versions
     std::string ciphers, groups;             // empty: the [sip] values
     std::uint32_t handshake_timeout_ms = 0;  // 0: sip.handshake_timeout_ms
+    // An IPv6 listener ("[addr]:port"): ip6 instead of ip; [::] takes
+    // every address of both families (dual stack).
+    net::Ipv6Addr ip6{};
+    bool v6 = false;
     bool operator==(const SipListener&) const = default;
+    std::string endpoint() const;  // "a.b.c.d:port" or "[addr]:port"
   };
   std::vector<SipListener> sip_listeners;    // empty: one on sip.listen_port
   // Listeners with every inherited field filled in.
