@@ -361,7 +361,10 @@ PortInfo setup_port(const PortOptions& pc, const std::string& device, std::uint1
                              " workers need one each (af_packet: add qpairs=N to the vdev string; af_xdp: queue_count=N)");
   rte_eth_conf conf{};
   std::vector<std::uint8_t> key;
-  const std::uint64_t want_hf = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+  // IPv6 TCP hashes over both 16-byte addresses and the ports, as
+  // tcp::Toeplitz::hash_v6_tcp does for flow ownership.
+  const std::uint64_t want_hf = RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP |
+                                RTE_ETH_RSS_IPV6 | RTE_ETH_RSS_NONFRAG_IPV6_TCP;
   if (queues > 1) {
     const std::uint64_t hf = di.flow_type_rss_offloads & want_hf;
     if (hf && di.hash_key_size) {
