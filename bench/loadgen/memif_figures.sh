@@ -67,8 +67,8 @@ run() {  # run NAME [loadgen args...]
     --json "$out/$name.json" "$@" >"$out/$name.out" 2>&1 || { echo "$name: loadgen failed"; tail -20 "$out/$name.out"; }
   busy >"$out/$name.busy1"
 }
-run full --phones 16 --per-conn 1 --method OPTIONS --tls 1.3 --groups P-256
-run resumed --phones 16 --per-conn 1 --method OPTIONS --tls 1.3 --groups P-256 --resume 100
+run full --phones 64 --per-conn 1 --method OPTIONS --tls 1.3 --groups P-256
+run resumed --phones 64 --per-conn 1 --method OPTIONS --tls 1.3 --groups P-256 --resume 100
 run register --phones 200 --ramp-s 1 --method REGISTER --tls 1.3 --body 700
 python3 - "$out" <<'PY'
 import json, sys

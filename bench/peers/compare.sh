@@ -362,7 +362,7 @@ run_tplg() {
     resume) args+=(--phones "$HS_CONNS" --per-conn 1 --method OPTIONS --resume 100 --warmup-s 1) ;;
     mtls) args+=(--phones "$HS_CONNS" --per-conn 1 --method OPTIONS --warmup-s 1 --mix clientauth=1 --require-cert) ;;
     reqresp100) args+=(--phones 100 --ramp-s 1 --warmup-s 3 --method REGISTER --body 700) ;;
-    reqresp2000) args+=(--phones 2000 --ramp-s 2 --warmup-s 8 --method REGISTER --body 700) ;;
+    reqresp2000) args+=(--phones 2000 --ramp-s 5 --warmup-s 10 --timeout-ms 15000 --method REGISTER --body 700) ;;
   esac
   ip netns exec "$NS_PEER" "$TPLG" --device "net_af_packet0,iface=$IF_PEER" --ipv4 "$TP_NET.3/24" \
     --target "$TP_IP:5061" --cpu "$LOAD_CPU" --file-prefix "tpcmp$RIG" --server-ca "$pki/server-ca.pem" \
