@@ -181,6 +181,11 @@ struct SipProxy::Pair final : StreamOwner {
     h.src_ip = ci.raddr;
     h.src_port = ci.rport;
     h.dst_ip = ci.laddr;
+    if (!ci.remote.is_v4()) {  // an IPv6 client: AF_INET6 addresses
+      h.ipv6 = true;
+      h.src6 = ci.remote.v6();
+      h.dst6 = ci.local.v6();
+    }
     h.dst_port = ci.lport;
     h.ssl = true;
     h.client_cert = tls().peer().presented;

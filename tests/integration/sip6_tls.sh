@@ -27,7 +27,7 @@ ip netns exec "$NS_PEER" python3 "$here/sip_peers.py" backend "$PEER_IP" 5060 "$
 BACKEND_PID=$!
 trap 'kill $BACKEND_PID 2>/dev/null; rig_down' EXIT
 rig_start_turnpike "$bin" 2 --set "ports.0.ipv6=$TP6/64" --set "stores.dir=$stores" --set stores.eku_mode=on \
-  --set "sip.backends=[\"$PEER_IP:5060\"]" --set sip.client_cert=require \
+  --set "sip.backends=[\"$PEER_IP:5060\"]" --set sip.proxy_v2=true --set sip.client_cert=require \
   --set 'sip.listeners=[{address="[::]:5061"}]' \
   --set sip.handshake_timeout_ms=2000 --set "events.file=$events" || exit 1
 check "listener on [::]:5061 in the ready line" grep -q "sip-tls:\[::\]:5061" "$TP_LOG"
@@ -42,6 +42,7 @@ s_client() {  # s_client HOST LEAF -> output
 out=$(s_client "[$TP6]" client)
 check "OpenSSL over IPv6, clientAuth client: the backend's 200 OK" grep -q "SIP/2.0 200 OK" <<<"$out"
 check "backend saw the request" grep -q "request OPTIONS sip:edge.test SIP/2.0" "$RIG_TMP/backend.log"
+check "backend saw PROXY v2 with the client's IPv6 address" grep -q "proxy-v2 src=\[$PEER6\]:" "$RIG_TMP/backend.log"
 out=$(s_client "[$TP6]" server)
 check "OpenSSL over IPv6, serverAuth-only client refused in mode On (alert 43)" \
   grep -q "alert unsupported certificate" <<<"$out"
@@ -51,6 +52,7 @@ echo "event: $line"
 check "event line with the IPv6 addresses in the spec's shape" grep -qE "^Event=\"Inbound TLS Negotiation Error\" Service=\"SIP\" Src-ip=\"$PEER6\" Src-port=\"[0-9]+\" Dst-ip=\"$TP6\" Dst-port=\"5061\" Detail=\"unsupported certificate purpose\" Protocol=\"TLS\" Level=\"1\" UTCTime=\"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}\"$" <<<"$line"
 out=$(s_client "$TP_IP" client)
 check "IPv4 client on the same [::] listener: 200 OK" grep -q "SIP/2.0 200 OK" <<<"$out"
+check "its PROXY v2 header carries the IPv4 address" grep -q "proxy-v2 src=$PEER_IP:" "$RIG_TMP/backend.log"
 tcp=$(tp_telemetry /turnpike/tcp)
 check "IPv6 segments reached the stack" test "$(json_get "$tcp" "d['/turnpike/tcp']['rx_tcp6']")" -gt 10
 check "no bad checksums" test "$(json_get "$tcp" "d['/turnpike/tcp']['rx_bad_checksum']")" = 0

@@ -88,6 +88,10 @@ def backend(host, port, logfile, chain=None, key=None, ca=None):
             body = recv_exact(c, n)
             if len(hdr) == 16 and hdr[12] & 0x0f == 0:
                 pass  # LOCAL: the proxy's own connection (a health check), no addresses
+            elif hdr[13] >> 4 == 2 and len(body) >= 36:  # AF_INET6: 16 + 16 + 2 + 2 bytes
+                src = socket.inet_ntop(socket.AF_INET6, body[0:16])
+                sport = struct.unpack("!H", body[32:34])[0]
+                log.write(f"proxy-v2 src=[{src}]:{sport} len={n}\n")
             elif len(body) >= 12:
                 src = socket.inet_ntoa(body[0:4])
                 sport = struct.unpack("!H", body[8:10])[0]
