@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <linux/ethtool.h>
 #include <linux/if_packet.h>
+#include <linux/if_xdp.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <net/if.h>
@@ -259,10 +260,37 @@ struct KernelRing::Impl {
   std::mutex m;
   std::vector<int> fds;  // queue order
   std::vector<std::uint64_t> packets, drops;
+  bool xdp = false;  // AF_XDP sockets, not af_packet
 };
 
 KernelRing::KernelRing(std::unique_ptr<Impl> i) : impl_(std::move(i)) {}
 KernelRing::~KernelRing() = default;
+const std::vector<int>& KernelRing::fds() const { return impl_->fds; }
+
+std::vector<int> KernelRing::xdp_sockets() {
+  std::vector<int> out;
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    char* end;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (*end || fd < 0 || fd == dirfd(d)) continue;
+    int domain = 0;
+    socklen_t len = sizeof domain;
+    if (getsockopt(int(fd), SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_XDP) out.push_back(int(fd));
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::unique_ptr<KernelRing> KernelRing::xdp(std::vector<int> fds) {
+  if (fds.empty()) return nullptr;
+  auto impl = std::make_unique<Impl>();
+  impl->xdp = true;
+  impl->fds = std::move(fds);
+  return std::unique_ptr<KernelRing>(new KernelRing(std::move(impl)));
+}
 
 std::unique_ptr<KernelRing> KernelRing::find(const std::string& iface, unsigned queues) {
   const unsigned ifindex = if_nametoindex(iface.c_str());
@@ -295,6 +323,14 @@ std::unique_ptr<KernelRing> KernelRing::find(const std::string& iface, unsigned 
 
 void KernelRing::read(LossStats& out) {
   std::lock_guard<std::mutex> g(impl_->m);
+  if (impl_->xdp) {
+    for (int fd : impl_->fds) {
+      xdp_statistics st{};
+      socklen_t len = sizeof st;
+      if (getsockopt(fd, SOL_XDP, XDP_STATISTICS, &st, &len) == 0) out.imissed += st.rx_ring_full;
+    }
+    return;
+  }
   out.kernel_ring = true;
   out.ring_drops_q.assign(impl_->fds.size(), 0);
   for (std::size_t q = 0; q < impl_->fds.size(); ++q) {
@@ -329,6 +365,7 @@ LossStats read_loss(const PortInfo& p) {
       l.oerrors += st.oerrors;
       l.q_errors[q] = st.q_errors[0];
     }
+    if (p.kernel_ring) p.kernel_ring->read(l);
     return l;
   }
   rte_eth_stats st{};
@@ -401,6 +438,8 @@ PortInfo setup_port(const PortOptions& pc, const std::string& device, std::uint1
   if (is_af_xdp(device)) rxd = std::max(rxd, kAfXdpFill);  // af_xdp_extra_mbufs
   rte_eth_dev_adjust_nb_rx_tx_desc(info.port_id, &rxd, &txd);
   const int socket = rte_eth_dev_socket_id(info.port_id);
+  // net_af_xdp opens its sockets in rx_queue_setup: the new ones are this device's.
+  const std::vector<int> xsk_before = is_af_xdp(device) ? KernelRing::xdp_sockets() : std::vector<int>{};
   for (std::uint16_t q = 0; q < queues; ++q) {
     if (int rc = rte_eth_rx_queue_setup(info.port_id, q, rxd, socket < 0 ? SOCKET_ID_ANY : socket, nullptr, pool); rc)
       throw std::runtime_error("port " + pc.name + ": rx queue " + std::to_string(q) + ": " + rte_strerror(-rc));
@@ -450,6 +489,12 @@ PortInfo setup_port(const PortOptions& pc, const std::string& device, std::uint1
     info.af_frames = af_packet_framecnt(device);
     info.kernel_ring = KernelRing::find(device_arg(device, "iface"), queues);
   }
+  if (is_af_xdp(device)) {
+    std::vector<int> mine;
+    for (int fd : KernelRing::xdp_sockets())
+      if (!std::binary_search(xsk_before.begin(), xsk_before.end(), fd)) mine.push_back(fd);
+    info.kernel_ring = KernelRing::xdp(std::move(mine));
+  }
   return info;
 }
 
@@ -486,6 +531,7 @@ PortInfo setup_port(const PortOptions& pc, const std::vector<std::string>& devic
     throw std::runtime_error("port " + pc.name + ": " + std::to_string(devices.size()) + " devices for " +
                              std::to_string(queues) + " queues");
   PortInfo info;
+  std::vector<int> xsk;  // every device's AF_XDP sockets, for read_loss
   for (std::uint16_t q = 0; q < queues; ++q) {
     PortInfo one = setup_port(pc, devices[q], 1, pool);
     if (q == 0) {
@@ -493,10 +539,12 @@ PortInfo setup_port(const PortOptions& pc, const std::vector<std::string>& devic
       info.device.clear();
     }
     info.device += (q ? " + " : "") + one.device;
+    if (one.kernel_ring) xsk.insert(xsk.end(), one.kernel_ring->fds().begin(), one.kernel_ring->fds().end());
     info.queue_port.push_back(one.port_id);
     info.queue_id.push_back(0);
   }
   info.queues = queues;
+  info.kernel_ring = KernelRing::xdp(std::move(xsk));
   info.rss = false;
   info.rss_note = "unavailable on " + info.driver + " (one device per queue; the sender picks the queue)";
   return info;

@@ -150,10 +150,17 @@ struct LossStats {
 // The af_packet PMD's sockets, found by address family and interface in this
 // process's descriptors after the port started (one per queue, in queue
 // order). PACKET_STATISTICS resets on read, so reads accumulate here.
+// For net_af_xdp, the AF_XDP sockets (XDP_STATISTICS, cumulative): the PMD's
+// imissed has rx_dropped (no fill-ring buffer) but not rx_ring_full (RX ring
+// full), which read() adds to imissed: either way the queue had no descriptor.
 class KernelRing {
  public:
   // Null when the port is not af_packet or its sockets are not found.
   static std::unique_ptr<KernelRing> find(const std::string& iface, unsigned queues);
+  // AF_XDP sockets of this process (ascending descriptors).
+  static std::vector<int> xdp_sockets();
+  static std::unique_ptr<KernelRing> xdp(std::vector<int> fds);  // null when fds is empty
+  const std::vector<int>& fds() const;
   void read(LossStats& out);  // thread-safe (control and telemetry threads)
   ~KernelRing();
 
