@@ -11,7 +11,7 @@
 
 namespace turnpike::testing {
 
-RingPair::RingPair(const char* tag, net::Ipv4Addr ip_a, net::Ipv4Addr ip_b) {
+RingPair::RingPair(const char* tag, net::Ipv4Addr ip_a, net::Ipv4Addr ip_b, bool ipv6) {
   rte_mempool* pool = test_pool();
   const std::string t(tag);
   ab_ = rte_ring_create(("ab_" + t).c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -38,6 +38,16 @@ RingPair::RingPair(const char* tag, net::Ipv4Addr ip_a, net::Ipv4Addr ip_b) {
     s.pn.prefix = 24;
     s.neigh = std::make_unique<net::NeighborTable>(64, 1'000'000'000ull);
     s.pn.neigh = s.neigh.get();
+    if (ipv6) {
+      net::Ipv6Options o;
+      s.ip6 = *net::parse_ipv6(i == 0 ? "2001:db8:100::1" : "2001:db8:100::2");
+      o.address = s.ip6;
+      o.dad_transmits = 0;  // usable at once
+      o.neigh_capacity = 64;
+      o.neigh_timeout = 1'000'000'000ull;
+      s.v6 = std::make_unique<net::Ipv6Port>(s.pn.mac, o);
+      s.pn.v6 = s.v6.get();
+    }
     const std::uint16_t pid = s.port_id;
     s.net = std::make_unique<net::NetWorker>(
         std::vector<net::PortNet>{s.pn}, pool,
@@ -49,6 +59,8 @@ RingPair::RingPair(const char* tag, net::Ipv4Addr ip_a, net::Ipv4Addr ip_b) {
 RingPair::~RingPair() {
   a_.net.reset();
   b_.net.reset();
+  a_.v6.reset();
+  b_.v6.reset();
   for (Side* s : {&a_, &b_}) {
     rte_mbuf* pkts[32];
     while (std::uint16_t n = rte_eth_rx_burst(s->port_id, 0, pkts, 32)) rte_pktmbuf_free_bulk(pkts, n);

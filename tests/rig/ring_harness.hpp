@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 
+#include "turnpike/net/nd.hpp"
 #include "turnpike/net/neighbor.hpp"
 #include "turnpike/net/stack.hpp"
 
@@ -23,12 +24,14 @@ class RingPair {
     std::unique_ptr<net::NeighborTable> neigh;
     std::unique_ptr<net::NetWorker> net;
     net::PortNet pn;
+    std::unique_ptr<net::Ipv6Port> v6;  // with ipv6: 2001:db8:100::1/64 (A), ::2 (B), no DAD
+    net::Ipv6Addr ip6;
   };
   // Returns false to drop the frame (the harness frees it). `from_a` tells the direction.
   using Filter = std::function<bool(rte_mbuf* m, bool from_a)>;
 
   // Addresses: A = 198.18.100.1/24, B = 198.18.100.2/24 unless given.
-  explicit RingPair(const char* tag, net::Ipv4Addr ip_a = 0, net::Ipv4Addr ip_b = 0);
+  explicit RingPair(const char* tag, net::Ipv4Addr ip_a = 0, net::Ipv4Addr ip_b = 0, bool ipv6 = false);
   ~RingPair();
 
   Side& a() { return a_; }
