@@ -28,9 +28,17 @@ class FuzzApp : public ConnHandler, public Listener {
 };
 
 inline void fuzz_one(const std::uint8_t* data, std::size_t size) {
-  constexpr std::uint32_t kL = 0xc6120001, kR = 0xc6120002;
   constexpr std::uint16_t kLp = 5061, kRp = 40000;
   if (size < 2) return;
+  // data[1] bit 2: the connection runs over IPv6 (16-byte tuple, IPv6
+  // pseudo-header checksum, MSS 1440).
+  static const std::uint8_t k6L[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  static const std::uint8_t k6R[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  Addr kL(0xc6120001u), kR(0xc6120002u);
+  if (data[1] & 4) {
+    std::memcpy(kL.b, k6L, 16);
+    std::memcpy(kR.b, k6R, 16);
+  }
   Config cfg;
   cfg.max_connections = 4;
   cfg.max_chunks = 64;
