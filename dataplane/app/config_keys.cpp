@@ -454,7 +454,7 @@ const std::vector<Field<Config>>& keys() {
       number<C>("tcp", "max_buffer_mb", &C::tcp_max_buffer_mb, 1, 65536, "buffer chunks per worker, all connections"),
       number<C>("tcp", "time_wait_ms", &C::tcp_time_wait_ms, 0, 600000, "2 MSL (RFC 9293 §3.4.2)"),
       number<C>("tcp", "max_time_wait", &C::tcp_max_time_wait, 0, 1 << 22,
-                "TIME_WAIT entries per worker, 56 bytes each, apart from the connection\n"
+                "TIME_WAIT entries per worker, 80 bytes each, apart from the connection\n"
                 "table (a new connection never waits for one); the oldest is evicted when\n"
                 "full, as Linux's tcp_max_tw_buckets"),
       // [services]
