@@ -454,3 +454,28 @@ TEST(ConfigReload, RestartOnlyChangesFromTheTable) {
   // Every key is either live or named in a group a restart message shows.
   for (auto& k : config_keys::keys()) EXPECT_TRUE(k.live || k.group || *k.section) << k.name;
 }
+
+// Dual-stack listeners (issue 13 item 4): "[v6]:port" beside "a.b.c.d:port";
+// the same endpoint spelled twice is refused like an IPv4 one.
+TEST(ConfigKeys, Ipv6Listeners) {
+  const Config c = parse_config(std::string(kPort) + R"(
+[stores]
+dir = "/nonexistent"
+[sip]
+listeners = [{ address = "[::]:5061" }, { address = "[2001:DB8::1]:5062" }, { address = "198.18.0.1:5061" }]
+)",
+                                "t.toml");
+  ASSERT_EQ(c.sip_listeners.size(), 3u);
+  EXPECT_TRUE(c.sip_listeners[0].v6);
+  EXPECT_TRUE(c.sip_listeners[0].ip6.is_unspecified());
+  EXPECT_EQ(c.sip_listeners[0].endpoint(), "[::]:5061");
+  EXPECT_EQ(c.sip_listeners[1].endpoint(), "[2001:db8::1]:5062");  // RFC 5952 text
+  EXPECT_FALSE(c.sip_listeners[2].v6);
+  EXPECT_EQ(c.sip_listeners[2].endpoint(), "198.18.0.1:5061");
+  EXPECT_EQ(err(std::string(kPort) + "[sip]\nlisteners = [{ address = \"[2001:db8::1]\" }]\n"),
+            "t.toml:5: sip.listeners[0].address: \"[2001:db8::1]\" is not [v6]:port (the IPv6 address in brackets)");
+  EXPECT_EQ(err(std::string(kPort) +
+                "[stores]\ndir = \"/nonexistent\"\n[sip]\nlisteners = [{ address = \"[::]:5061\" }, { address = "
+                "\"[0::0]:5061\" }]\n"),
+            "sip.listeners: [::]:5061 listed twice");
+}
