@@ -2,7 +2,6 @@
 #include "turnpike/tcp/stack.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -18,16 +17,31 @@ constexpr std::uint16_t kDefaultMss = 536;  // RFC 9293 §3.7.1 / RFC 6691
 constexpr std::uint64_t kPawsIdleUs = 24ull * 24 * 3600 * 1'000'000;  // RFC 7323 §5.5
 // ConnIds of TIME_WAIT entries (find(), state()): never a control block index.
 constexpr std::uint32_t kTwIdBit = 0x8000'0000u;
+// Age of the peer's last timestamp before an active open may take a TIME_WAIT
+// 4-tuple (Linux's tcp_tw_reuse waits for the next second: at most 1 s).
+constexpr std::uint32_t kTwReuseAfterMs = 1000;
 
-// Hash input of a 4-tuple: both 16-byte addresses and the ports.
+// Hash input of a 4-tuple. IPv4 tuples give the 12 bytes they always did
+// (addresses, ports: same buckets, ISNs and cookies as before IPv6, and a
+// third of the hashing); IPv6 ones both 16-byte addresses and the ports.
 constexpr std::size_t kTupleKey = 36;
-std::array<std::uint8_t, kTupleKey> tuple_key(const Addr& la, std::uint16_t lp, const Addr& ra,
-                                              std::uint16_t rp) noexcept {
-  std::array<std::uint8_t, kTupleKey> k;
-  std::memcpy(k.data(), la.b, 16);
-  std::memcpy(k.data() + 16, ra.b, 16);
+struct TupleKey {
+  std::uint8_t b[kTupleKey];
+  std::size_t n;
+};
+TupleKey tuple_key(const Addr& la, std::uint16_t lp, const Addr& ra, std::uint16_t rp) noexcept {
+  TupleKey k;
   const std::uint32_t p = (std::uint32_t{lp} << 16) | rp;
-  std::memcpy(k.data() + 32, &p, 4);
+  if (la.is_v4() && ra.is_v4()) {
+    const std::uint32_t w[3] = {la.v4(), ra.v4(), p};
+    std::memcpy(k.b, w, sizeof w);
+    k.n = sizeof w;
+  } else {
+    std::memcpy(k.b, la.b, 16);
+    std::memcpy(k.b + 16, ra.b, 16);
+    std::memcpy(k.b + 32, &p, 4);
+    k.n = kTupleKey;
+  }
   return k;
 }
 
@@ -129,11 +143,15 @@ Stack::~Stack() {
 
 std::uint32_t Stack::bucket(const Addr& la, std::uint16_t lp, const Addr& ra,
                             std::uint16_t rp) const noexcept {
-  return static_cast<std::uint32_t>(siphash13(table_key_, tuple_key(la, lp, ra, rp).data(), kTupleKey)) &
-         bucket_mask_;
+  const TupleKey k = tuple_key(la, lp, ra, rp);
+  return static_cast<std::uint32_t>(siphash13(table_key_, k.b, k.n)) & bucket_mask_;
 }
 
 std::uint32_t Stack::src_bucket(const Addr& raddr) const noexcept {
+  if (raddr.is_v4()) {
+    const std::uint32_t v4 = raddr.v4();
+    return static_cast<std::uint32_t>(siphash13(table_key_, &v4, sizeof v4)) & bucket_mask_;
+  }
   return static_cast<std::uint32_t>(siphash13(table_key_, raddr.b, sizeof raddr.b)) & bucket_mask_;
 }
 
@@ -238,7 +256,8 @@ Listener* Stack::find_listener(const Addr& ip, std::uint16_t port) const noexcep
 // per connection (RFC 7323 §5.4).
 Seq Stack::isn(const Addr& la, std::uint16_t lp, const Addr& ra, std::uint16_t rp,
                std::uint32_t* ts_offset) const noexcept {
-  const std::uint64_t f = siphash24(cfg_.secret, tuple_key(la, lp, ra, rp).data(), kTupleKey);
+  const TupleKey k = tuple_key(la, lp, ra, rp);
+  const std::uint64_t f = siphash24(cfg_.secret, k.b, k.n);
   if (ts_offset) *ts_offset = static_cast<std::uint32_t>(f >> 32);
   return Seq(static_cast<std::uint32_t>(now_ / 4) + static_cast<std::uint32_t>(f));
 }
@@ -840,11 +859,11 @@ std::uint32_t Stack::cookie_mac(const SegmentIn& seg, const Header& h, Seq peer_
                                 std::uint32_t bits) const noexcept {
   // The 16-byte addresses of either family (IPv4-mapped for IPv4).
   std::uint8_t k[kTupleKey + 12];
-  const auto tk = tuple_key(seg.dst, h.dst_port, seg.src, h.src_port);
-  std::memcpy(k, tk.data(), kTupleKey);
+  const TupleKey tk = tuple_key(seg.dst, h.dst_port, seg.src, h.src_port);
+  std::memcpy(k, tk.b, tk.n);
   const std::uint32_t w[3] = {peer_isn.raw(), slot, bits};
-  std::memcpy(k + kTupleKey, w, sizeof w);
-  return static_cast<std::uint32_t>(siphash24(cookie_key_, k, sizeof k)) & 0x7ffff;
+  std::memcpy(k + tk.n, w, sizeof w);
+  return static_cast<std::uint32_t>(siphash24(cookie_key_, k, tk.n + sizeof w)) & 0x7ffff;
 }
 
 Seq Stack::make_cookie(const SegmentIn& seg, const Header& h) const noexcept {
@@ -1477,6 +1496,7 @@ void Stack::tw_insert(const Tcb& t) {
   e.rcv_wscale = t.rcv_wscale;
   e.ts_on = t.ts_on;
   e.ts_recent = t.ts_recent;
+  e.ts_recent_ms = static_cast<std::uint32_t>(t.ts_recent_us / 1000);
   e.ts_offset = t.ts_offset;
   e.expires = now_ + cfg_.time_wait_us;
   e.live = true;
@@ -1595,8 +1615,23 @@ void Stack::on_time_wait(std::uint32_t i, const SegmentIn& seg, Header& h) {
   if (h.has(flag::fin)) {
     e.expires = now_ + cfg_.time_wait_us;
     e.restarted = true;
+    if (e.ts_on && in_window) {  // RFC 7323 §4.3: the FIN's timestamp is the newest
+      e.ts_recent = h.opt.ts_val;
+      e.ts_recent_ms = static_cast<std::uint32_t>(now_ / 1000);
+    }
   }
   if (seglen || !in_window) tw_ack(e);
+}
+
+// Active-side TIME_WAIT reuse, Linux's tcp_tw_reuse rule (RFC 6191 §2's
+// reasoning turned around): the old incarnation used timestamps and the
+// peer's last one is at least 1 s old. The new connection keeps the tuple's
+// timestamp offset (RFC 7323 §5.4), so everything it sends carries a TSval
+// above every one of the old incarnation: the peer's PAWS (RFC 7323 §5.3)
+// drops old duplicates of ours; ours drops the peer's by its new TS.Recent.
+bool Stack::tw_reusable(const TwEntry& e) const noexcept {
+  const std::uint32_t age_ms = static_cast<std::uint32_t>(now_ / 1000) - e.ts_recent_ms;
+  return e.ts_on && cfg_.timestamps && age_ms >= kTwReuseAfterMs;
 }
 
 // --- API ------------------------------------------------------------------------
@@ -1633,19 +1668,31 @@ int Stack::unlisten(const Addr& ip, std::uint16_t port) {
 ConnId Stack::connect(const Addr& laddr, std::uint16_t lport, const Addr& raddr, std::uint16_t rport,
                       ConnHandler& h) {
   if (laddr.is_v4() != raddr.is_v4()) return ConnId{};  // one family per connection
+  // A 4-tuple in TIME_WAIT is taken only when tw_reusable() says so. Ports
+  // go round in order, so the first port the scan meets is the one used
+  // longest ago: below about span / 2MSL opens per second to one peer its
+  // TIME_WAIT is over and nothing is reused; above, its entry is the oldest
+  // for that peer, the safest to take, and the scan stays O(1) per open
+  // instead of visiting the whole range for a free port that is not there.
+  std::uint32_t reuse = kNil;
   if (lport == 0) {
     const unsigned span = cfg_.ephemeral_hi - cfg_.ephemeral_lo + 1u;
     for (unsigned i = 0; i < span; ++i) {
       const std::uint16_t p = next_ephemeral_;
       next_ephemeral_ = p >= cfg_.ephemeral_hi ? cfg_.ephemeral_lo : static_cast<std::uint16_t>(p + 1);
       if (cfg_.port_ok && !cfg_.port_ok(cfg_.port_ok_ctx, laddr, p, raddr, rport)) continue;
-      if (!lookup(laddr, p, raddr, rport) && tw_lookup(laddr, p, raddr, rport) == kNil) {
+      if (lookup(laddr, p, raddr, rport)) continue;
+      const std::uint32_t w = tw_lookup(laddr, p, raddr, rport);
+      if (w == kNil || tw_reusable(tw_[w])) {
         lport = p;
+        reuse = w;
         break;
       }
     }
     if (lport == 0) return ConnId{};
-  } else if (lookup(laddr, lport, raddr, rport) || tw_lookup(laddr, lport, raddr, rport) != kNil) {
+  } else if (lookup(laddr, lport, raddr, rport)) {
+    return ConnId{};
+  } else if ((reuse = tw_lookup(laddr, lport, raddr, rport)) != kNil && !tw_reusable(tw_[reuse])) {
     return ConnId{};
   }
   Tcb* tp = alloc_tcb(laddr, lport, raddr, rport);
@@ -1655,6 +1702,18 @@ ConnId Stack::connect(const Addr& laddr, std::uint16_t lport, const Addr& raddr,
   t.handler = &h;
   t.state = State::syn_sent;
   t.iss = isn(laddr, lport, raddr, rport, &t.ts_offset);
+  if (reuse != kNil) {
+    const TwEntry& e = tw_[reuse];
+    // The old incarnation's offset (the same keyed value today; kept so the
+    // TSvals go on rising whatever isn() becomes). The ISN goes above all
+    // it sent, past an unscaled window, as Linux does: old segments fall
+    // below the peer's new window, and a peer still in LAST_ACK answers
+    // our SYN with an ACK SYN_SENT finds unacceptable, so our RST ends it.
+    t.ts_offset = e.ts_offset;
+    if (!(t.iss > e.snd_nxt + 65536)) t.iss = e.snd_nxt + 65537;
+    tw_unlink(reuse);
+    ++ctr_.time_wait_reused_active;
+  }
   t.snd_una = t.iss;
   t.snd_nxt = t.snd_max = t.snd_end = t.iss + 1;
   t.recover = t.iss;
