@@ -193,6 +193,7 @@ struct Config {
   X(resets_received, "connections reset by the peer")                              \
   X(timeouts, "connections dropped after retries ran out")                         \
   X(time_wait_reused, "TIME_WAIT reused early by a new SYN (RFC 6191)")            \
+  X(time_wait_reused_active, "TIME_WAIT 4-tuples taken by our own active open (timestamps, >= 1 s)") \
   X(time_wait_entered, "connections kept in TIME_WAIT (compact entries)")          \
   X(time_wait_evicted, "TIME_WAIT entries evicted early: TIME_WAIT table full")    \
   X(time_wait_skipped, "closes that left no TIME_WAIT (failed handshakes, skip_time_wait)") \
@@ -308,6 +309,7 @@ class Stack {
     std::uint64_t expires = 0;
     std::uint32_t hnext = UINT32_MAX;
     std::uint32_t gen = 0;
+    std::uint32_t ts_recent_ms = 0;  // when ts_recent was recorded (now_ / 1000, wraps)
     std::uint8_t rcv_wscale = 0;
     bool live = false;
     bool ts_on = false;
@@ -407,6 +409,8 @@ class Stack {
   void tw_expire() noexcept;
   void on_time_wait(std::uint32_t i, const SegmentIn& seg, Header& h);
   void tw_ack(const TwEntry& e);
+  // An active open may take this entry's 4-tuple (tcp_tw_reuse's rule).
+  bool tw_reusable(const TwEntry& e) const noexcept;
   bool challenge_allowed() noexcept;
   void established(Tcb& t);
   void on_keepalive(Tcb& t);
