@@ -1615,10 +1615,6 @@ void Stack::on_time_wait(std::uint32_t i, const SegmentIn& seg, Header& h) {
   if (h.has(flag::fin)) {
     e.expires = now_ + cfg_.time_wait_us;
     e.restarted = true;
-    if (e.ts_on && in_window) {  // RFC 7323 §4.3: the FIN's timestamp is the newest
-      e.ts_recent = h.opt.ts_val;
-      e.ts_recent_ms = static_cast<std::uint32_t>(now_ / 1000);
-    }
   }
   if (seglen || !in_window) tw_ack(e);
 }
