@@ -3,6 +3,8 @@
 // backend (b), with one or two ephemeral ports so the range runs out.
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -228,4 +230,67 @@ TEST(TimeWaitReuse, PeerStillInLastAckIsResetAndTheOpenCompletes) {
   EXPECT_FALSE(n.failed);
   EXPECT_GE(r.net.a->counters().tx_rst, 1u);
   EXPECT_EQ(r.backend.got, "last acknext");
+}
+
+// The load generator's case at the defaults (2MSL 60 s, ports 32768-60999):
+// 1,000 short backend connections a second, we close first.
+struct Load {
+  std::uint64_t opened = 0, refused = 0, completed = 0, broken = 0;
+};
+Load drive(Rig& r, std::uint64_t seconds) {
+  Load l;
+  std::deque<std::unique_ptr<StreamClient>> live;
+  std::uint64_t next_open = r.net.now();
+  const std::uint64_t end = r.net.now() + seconds * 1'000'000;
+  r.net.run(
+      [&] {
+        while (!live.empty() && (live.front()->closed || live.front()->failed)) {
+          (live.front()->failed ? l.broken : l.completed) += 1;
+          live.pop_front();
+        }
+        if (r.net.now() >= next_open && r.net.now() < end) {
+          next_open += 1000;
+          auto c = std::make_unique<StreamClient>("OPTIONS");
+          c->id = r.net.a->connect(kA, 0, kB, kPort, *c);
+          if (!c->id.valid()) {
+            ++l.refused;
+          } else {
+            ++l.opened;
+            live.push_back(std::move(c));
+          }
+        }
+        return r.net.now() >= end && live.empty();
+      },
+      (seconds + 5) * 1'000'000);
+  return l;
+}
+constexpr std::uint64_t kPorts = 60999 - 32768 + 1;
+
+// The 28,232 ports used to run out after 28 s and every open failed until
+// the first TIME_WAIT ended at 60 s; now the port met next is reused.
+TEST(TimeWaitReuse, DefaultsSustainAThousandOpensPerSecondToOneBackend) {
+  Rig r{Config{}};
+  const Load l = drive(r, 35);
+  EXPECT_EQ(l.refused, 0u);
+  EXPECT_EQ(l.opened, 35'000u);
+  EXPECT_EQ(l.completed, l.opened);
+  EXPECT_EQ(r.backend.got.size(), 7 * l.opened);
+  EXPECT_EQ(r.backend.accepted, static_cast<int>(l.opened));
+  // Every port once, then each in turn again: its entry is 28 s old.
+  EXPECT_EQ(r.net.a->counters().time_wait_reused_active, l.opened - kPorts);
+  EXPECT_EQ(r.net.a->time_wait(), kPorts);
+  EXPECT_EQ(r.net.a->counters().time_wait_evicted, 0u);
+}
+
+// Without timestamps the old ceiling stays: every port once, then refusals
+// (1,000 ports for 3 s: each refusal scans the whole range).
+TEST(TimeWaitReuse, WithoutTimestampsThePortsRunOut) {
+  Config ca = one_port(40000, 40999);
+  ca.timestamps = false;
+  Rig r{ca};
+  const Load l = drive(r, 3);
+  EXPECT_EQ(l.opened, 1000u);
+  EXPECT_EQ(l.refused, 2000u);
+  EXPECT_EQ(l.completed, l.opened);
+  EXPECT_EQ(r.net.a->counters().time_wait_reused_active, 0u);
 }
