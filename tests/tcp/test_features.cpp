@@ -1109,7 +1109,9 @@ TEST(TimeWait, SkippedWhenTheLayerAboveSaysSo) {
   EXPECT_EQ(w.stack.skip_time_wait(id), -EINVAL);
 }
 
-// An active open never picks the 4-tuple of a TIME_WAIT entry.
+// An active open does not pick the 4-tuple of a TIME_WAIT entry without
+// timestamps (here) or whose peer timestamp is under 1 s old (reuse:
+// test_time_wait_reuse.cpp).
 TEST(TimeWait, EphemeralPortSkipsTimeWaitTuples) {
   Config c;
   c.ephemeral_lo = c.ephemeral_hi = 40000;
