@@ -229,6 +229,7 @@ TEST(TimeWaitReuse, PeerStillInLastAckIsResetAndTheOpenCompletes) {
   ASSERT_TRUE(r.net.run([&] { return n.closed; }, 10'000'000));
   EXPECT_FALSE(n.failed);
   EXPECT_GE(r.net.a->counters().tx_rst, 1u);
+  EXPECT_EQ(r.net.b->counters().resets_received, 1u);  // LAST_ACK ended by our RST
   EXPECT_EQ(r.backend.got, "last acknext");
 }
 
