@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -104,6 +105,11 @@ Config default_config() {
   p.prefix = 24;
   c.ports.push_back(p);
   return c;
+}
+
+std::string ip_text(const tcp::Addr& ip) { return ip.is_v4() ? net::ipv4_to_string(ip.v4()) : ip.v6().to_string(); }
+std::string endpoint_text(const tcp::Addr& ip, std::uint16_t port) {
+  return ip.is_v4() ? net::endpoint_to_string({ip.v4(), port}) : net::endpoint6_to_string({ip.v6(), port});
 }
 
 std::string Config::SipListener::endpoint() const {
@@ -229,7 +235,7 @@ std::string describe(const Config& c) {
         << "\n";
     }
     for (auto& e : c.egress)
-      o << "egress " << e.listen_port << " -> tls " << net::endpoint_to_string({e.ip, e.port})
+      o << "egress " << e.listen_port << " -> tls " << endpoint_text(e.ip, e.port)
         << (e.name.empty() ? "" : " name=" + e.name) << "\n";
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", c.control_mode);
@@ -288,6 +294,14 @@ void validate(const Config& c) {
   for (auto& e : c.egress)
     if (!svc.insert(e.listen_port).second)
       throw ConfigError("egress.routes: port " + std::to_string(e.listen_port) + " already used");
+  // An IPv6 backend or remote needs a port with IPv6 to leave from.
+  const bool v6 = std::any_of(c.ports.begin(), c.ports.end(), [](const auto& p) { return p.has_ipv6(); });
+  for (auto& [ip, port] : c.sip_backends)
+    if (!ip.is_v4() && !v6)
+      throw ConfigError("sip.backends: " + endpoint_text(ip, port) + " is IPv6 but no [[ports]] entry has ipv6");
+  for (auto& e : c.egress)
+    if (!e.ip.is_v4() && !v6)
+      throw ConfigError("egress.routes: " + endpoint_text(e.ip, e.port) + " is IPv6 but no [[ports]] entry has ipv6");
   if (!c.stores_dir.empty()) {
     std::set<std::string> seen;
     for (auto& l : c.effective_listeners()) {

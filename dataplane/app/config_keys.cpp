@@ -192,6 +192,18 @@ std::string show_endpoint(std::uint32_t ip, std::uint16_t port) {
   return net::endpoint_to_string({ip, port});
 }
 
+// A backend or remote: "a.b.c.d[:port]" or "[v6]:port" / "[v6]" (RFC 3986
+// §3.2.2 brackets; a bare IPv6 address is refused: "2001:db8::1:5060" would
+// be ambiguous). An IPv6 address must be unicast (nobody answers at :: or a
+// group) and not IPv4-mapped (write the IPv4 address).
+std::optional<std::pair<tcp::Addr, std::uint16_t>> parse_remote(std::string_view s, std::uint16_t default_port) {
+  if (const auto ep = net::parse_endpoint(s, default_port)) return std::pair{tcp::Addr(ep->ip), ep->port};
+  if (s.empty() || s.front() != '[') return std::nullopt;
+  const auto ep6 = net::parse_endpoint6(s, default_port);
+  if (!ep6 || ep6->ip.is_unspecified() || ep6->ip.is_multicast() || ep6->ip.is_v4_mapped()) return std::nullopt;
+  return std::pair{tcp::Addr(ep6->ip), ep6->port};
+}
+
 template <class T>
 Field<T> live(Field<T> f) {
   f.live = true;
@@ -252,16 +264,17 @@ const std::vector<Field<Config::SipListener>> kListenerFields = {
 const std::vector<Field<Config::EgressRoute>> kRouteFields = {
     number<Config::EgressRoute>("", "listen_port", &Config::EgressRoute::listen_port, 1, 65535,
                                 "plain TCP port on the inside"),
-    {"", "remote", "a.b.c.d[:port]", "the remote peer (port default 5061)", nullptr, "missing (a.b.c.d:port)",
+    {"", "remote", "a.b.c.d[:port] or [v6][:port]", "the remote peer (port default 5061)", nullptr,
+     "missing (a.b.c.d:port)",
      [](Config::EgressRoute& r, const toml::node& n, const Where& w) {
        const std::string s = read_string(n, w);
        // RFC 3261 §19.1.2: SIP over TLS defaults to 5061.
-       const auto ep = net::parse_endpoint(s, 5061);
-       if (!ep) w.fail("\"" + s + "\" is not a.b.c.d[:port]");
-       r.ip = ep->ip;
-       r.port = ep->port;
+       const auto ep = parse_remote(s, 5061);
+       if (!ep) w.fail("\"" + s + (s.starts_with('[') ? "\" is not a unicast [v6][:port]" : "\" is not a.b.c.d[:port]"));
+       r.ip = ep->first;
+       r.port = ep->second;
      },
-     [](const Config::EgressRoute& r) { return quoted(show_endpoint(r.ip, r.port)); }},
+     [](const Config::EgressRoute& r) { return quoted(endpoint_text(r.ip, r.port)); }},
     text<Config::EgressRoute>("", "name", &Config::EgressRoute::name,
                               "RFC 5922 name to verify and send as SNI; default: the address", "\"\""),
 };
@@ -485,20 +498,21 @@ const std::vector<Field<Config>>& keys() {
                 "\"SIP TLS Certificate ExtendedKeyUsage Checking Mode\"; unset: keep the stored one", "\"on\"")),
       // [sip]
       grouped(kListenerGroup, number<C>("sip", "listen_port", &C::sip_port, 0, 65535, "used when no listeners are given; 0 = none")),
-      grouped<C>("sip backends", {"sip", "backends", "strings a.b.c.d[:port]", "SIP backends (port default 5060)", "[\"198.18.0.2:5060\"]",
+      grouped<C>("sip backends", {"sip", "backends", "strings a.b.c.d[:port] or [v6][:port]",
+                                  "SIP backends (port default 5060)", "[\"198.18.0.2:5060\", \"[2001:db8::2]:5060\"]",
        nullptr,
        [](C& c, const toml::node& n, const Where& w) {
-         std::vector<std::pair<std::uint32_t, std::uint16_t>> v;
+         std::vector<std::pair<tcp::Addr, std::uint16_t>> v;
          for (auto& s : string_array(n, w)) {
-           const auto ep = net::parse_endpoint(s, 5060);
-           if (!ep) w.fail("\"" + s + "\" is not a.b.c.d[:port]");
-           v.emplace_back(ep->ip, ep->port);
+           const auto ep = parse_remote(s, 5060);
+           if (!ep) w.fail("\"" + s + (s.starts_with('[') ? "\" is not a unicast [v6][:port]" : "\" is not a.b.c.d[:port]"));
+           v.push_back(*ep);
          }
          c.sip_backends = v;
        },
        [](const C& c) {
          return c.sip_backends.empty() ? std::string() : show_array(c.sip_backends, [](const auto& b) {
-           return quoted(show_endpoint(b.first, b.second));
+           return quoted(endpoint_text(b.first, b.second));
          });
        }}),
       grouped("sip backends", choice<C>("sip", "balance", &C::sip_balance, {"round-robin", "least-connections"}, "per worker")),

@@ -142,7 +142,7 @@ std::vector<Item> dataplane_status(const worker::Runtime& rt) {
       if (w->backends->up_published(idx)) ++up;
       active += w->backends->active_published(idx);
       const auto& be = w->backends->at(idx);
-      addr = net::ipv4_to_string(be.ip) + ":" + std::to_string(be.port);
+      addr = be.endpoint();  // "[v6]:port" for an IPv6 backend
     }
     const std::string p = "Backend " + std::to_string(b + 1) + " ";
     out.push_back({p + "Address", addr});
@@ -176,7 +176,7 @@ std::vector<Item> config_items(const Config& c) {
   std::vector<Item> out;
   for (std::size_t i = 0; i < c.sip_backends.size(); ++i) {
     const std::string p = "SIP Backend " + std::to_string(i + 1) + " ";
-    out.push_back({p + "Address", net::ipv4_to_string(c.sip_backends[i].first)});
+    out.push_back({p + "Address", ip_text(c.sip_backends[i].first)});
     out.push_back({p + "Port", std::uint64_t{c.sip_backends[i].second}});
   }
   out.push_back({"SIP Backends Balance", c.sip_balance});
@@ -189,7 +189,7 @@ std::vector<Item> config_items(const Config& c) {
     const auto& e = c.egress[i];
     const std::string p = "Egress Route " + std::to_string(i + 1) + " ";
     out.push_back({p + "ListenPort", std::uint64_t{e.listen_port}});
-    out.push_back({p + "Address", net::ipv4_to_string(e.ip)});
+    out.push_back({p + "Address", ip_text(e.ip)});
     out.push_back({p + "Port", std::uint64_t{e.port}});
     out.push_back({p + "Name", e.name.empty() ? std::string("(the address)") : e.name});
   }

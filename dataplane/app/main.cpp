@@ -241,6 +241,22 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
       if (p.gateway) return p.ip;
     return pnets.empty() ? 0 : pnets[0].ip;
   };
+  // The same for IPv6, asked at each connect (an address becomes usable
+  // after DAD): the port with the destination on-link, else one with an
+  // IPv6 gateway, else the first with IPv6; its address of the right scope
+  // (Ipv6Port::source_for). nullopt: no IPv6 port, or not usable yet.
+  auto source6_for = [pnets](const net::Ipv6Addr& dst) -> std::optional<net::Ipv6Addr> {
+    const net::Ipv6Port* pick = nullptr;
+    for (auto& p : pnets)
+      if (p.v6 && !pick && p.v6->on_link(dst)) pick = p.v6;
+    for (auto& p : pnets)
+      if (p.v6 && !pick && !p.v6->options().gateway.is_unspecified()) pick = p.v6;
+    for (auto& p : pnets)
+      if (p.v6 && !pick) pick = p.v6;
+    const net::Ipv6Addr* s = pick ? pick->source_for(dst) : nullptr;
+    if (!s) return std::nullopt;
+    return *s;
+  };
   // Per-core TCP: one stack per worker; rings hand mis-steered segments to
   // their owner when the port cannot steer by symmetric RSS.
   tcp::Config tcfg = tcp_options(cfg);
@@ -334,6 +350,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     if (!listeners.empty()) {
       proxy::BackendPoolOptions bo = backend_pool_options(cfg);
       bo.source_for = source_for;
+      bo.source6_for = source6_for;
       w->backends = std::make_unique<proxy::BackendPool>(glue->stack(), std::move(bo));
     }
     for (std::size_t li = 0; li < listeners.size(); ++li) {
@@ -370,7 +387,8 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     }
     for (auto& route : cfg.egress) {
       proxy::EgressOptions eo = egress_options(cfg, route);
-      eo.source_ip = source_for(route.ip);
+      if (route.ip.is_v4()) eo.source_ip = source_for(route.ip.v4());
+      else eo.source6_for = source6_for;
       eo.remote_seen = remote_seen;
       auto eg = std::make_unique<proxy::Egress>(
           [wp]() -> std::shared_ptr<const tls::Context> { return wp->snap ? wp->snap->client_ctx : nullptr; },
@@ -451,8 +469,8 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     svcs += " (" + std::to_string(cfg.sip_backends.size()) + " backend(s), " + cfg.sip_balance +
             (cfg.sip_backend_tls ? ", TLS to backends" : "") + ")";
   for (auto& e : cfg.egress)
-    svcs += " egress:" + std::to_string(e.listen_port) + "->tls:" + net::ipv4_to_string(e.ip) + ":" +
-            std::to_string(e.port) + (e.name.empty() ? "" : "(" + e.name + ")");
+    svcs += " egress:" + std::to_string(e.listen_port) + "->tls:" + endpoint_text(e.ip, e.port) +
+            (e.name.empty() ? "" : "(" + e.name + ")");
   for (auto& rl : cfg.relays)
     svcs += " relay:" + std::to_string(rl.listen_port) + "->" + net::ipv4_to_string(rl.ip) + ":" + std::to_string(rl.port);
   log(LogLevel::Info, "ready: %u worker(s) (%s%s), idle policy %s, tcp mss %u%s; telemetry: dpdk-telemetry.py -f %s, /turnpike/stats",

@@ -95,15 +95,14 @@ proxy::EgressOptions egress_options(const Config& c, const Config::EgressRoute& 
 }
 
 void describe_to(worker::Runtime& rt, const Config& c) {
-  auto ep = [](std::uint32_t ip, std::uint16_t port) { return net::ipv4_to_string(ip) + ":" + std::to_string(port); };
   rt.port_options = c.ports;
   rt.sip_listeners.clear();
   if (!c.stores_dir.empty())
     for (auto& l : c.effective_listeners()) rt.sip_listeners.push_back(l.endpoint());
   rt.backends.clear();
-  for (auto& [ip, port] : c.sip_backends) rt.backends.push_back(ep(ip, port));
+  for (auto& [ip, port] : c.sip_backends) rt.backends.push_back(endpoint_text(ip, port));
   rt.egress_routes.clear();
-  for (auto& r : c.egress) rt.egress_routes.push_back(std::to_string(r.listen_port) + "->" + ep(r.ip, r.port));
+  for (auto& r : c.egress) rt.egress_routes.push_back(std::to_string(r.listen_port) + "->" + endpoint_text(r.ip, r.port));
 }
 
 }  // namespace turnpike

@@ -2,10 +2,24 @@
 
 #include <cstdio>
 
+#include "turnpike/net/ipv6.hpp"
 #include "turnpike/net/wire.hpp"
 #include "turnpike/proxy/proxy_v2.hpp"
 
 namespace turnpike::proxy {
+
+std::string Backend::host() const { return ip.is_v4() ? net::ipv4_to_string(ip.v4()) : ip.v6().to_string(); }
+std::string Backend::endpoint() const {
+  return ip.is_v4() ? net::endpoint_to_string({ip.v4(), port}) : net::endpoint6_to_string({ip.v6(), port});
+}
+
+std::optional<tcp::Addr> BackendPool::source_for(const tcp::Addr& ip) const {
+  if (ip.is_v4()) return tcp::Addr(source_for(ip.v4()));
+  if (!opt_.source6_for) return std::nullopt;
+  const auto s = opt_.source6_for(ip.v6());
+  if (!s) return std::nullopt;
+  return tcp::Addr(*s);
+}
 
 // A health check is a TCP connect: the backend is up when it completes the
 // three-way handshake (RFC 9293 §3.5), which is what a SIP-over-TCP server
@@ -200,8 +214,9 @@ void BackendPool::poll(std::uint64_t now_us) {
     const Backend& b = opt_.backends[i];
     s.probe = std::make_unique<Probe>(*this, i, now_us);
     Probe* p = s.probe.get();
-    p->id = st_.connect(source_for(b.ip), 0, b.ip, b.port, *p);
-    if (!p->id.valid()) p->end(false);  // no port or control block free now
+    const std::optional<tcp::Addr> src = source_for(b.ip);
+    if (src) p->id = st_.connect(*src, 0, b.ip, b.port, *p);
+    if (!p->id.valid()) p->end(false);  // no source address, port or control block now
   }
 }
 
@@ -209,8 +224,8 @@ std::string BackendPool::describe(std::uint64_t now_us) const {
   std::string out;
   char line[160];
   for (std::size_t i = 0; i < state_.size(); ++i) {
-    std::snprintf(line, sizeof line, "%s:%u %s active=%u\n", net::ipv4_to_string(opt_.backends[i].ip).c_str(),
-                  opt_.backends[i].port, up(static_cast<int>(i), now_us) ? "up" : "down", state_[i].active);
+    std::snprintf(line, sizeof line, "%s %s active=%u\n", opt_.backends[i].endpoint().c_str(),
+                  up(static_cast<int>(i), now_us) ? "up" : "down", state_[i].active);
     out += line;
   }
   return out;

@@ -5,6 +5,11 @@
 
 namespace turnpike::proxy {
 
+namespace {
+// Dotted quad, or RFC 5952 text for IPv6 (event lines, the TLS peer name).
+std::string addr_text(const tcp::Addr& a) { return a.is_v4() ? net::ipv4_to_string(a.v4()) : a.v6().to_string(); }
+}  // namespace
+
 // A plain inside leg and a TLS leg to the remote; the policy: bytes both
 // ways unchanged, the inside's FIN carried as close_notify, the remote's
 // refusal (at the handshake or, TLS 1.3, right after it) reported as an
@@ -78,7 +83,7 @@ struct Egress::Pair final : StreamOwner {
     eg.refusals_.add(detail);
     if (eg.tls_event_) {
       const tcp::ConnInfo& ci = out.info();
-      const std::string src = net::ipv4_to_string(ci.laddr), dst = net::ipv4_to_string(ci.raddr);
+      const std::string src = addr_text(ci.local), dst = addr_text(ci.remote);
       control::TlsErrorEvent e;
       e.event = control::kEventOutboundTlsError;
       e.src_ip = src;
@@ -117,14 +122,25 @@ tcp::ConnHandler* Egress::on_accept(tcp::Stack& st, tcp::ConnId id) {
   auto ctx = ctx_();
   if (!ctx) return nullptr;  // no client context: refuse (RST)
   auto p = std::make_unique<Pair>(*this, st, id);
-  // Local port 0: the stack picks one whose replies reach this worker.
-  if (!p->out.connect(opt_.source_ip ? opt_.source_ip : p->in.info().laddr, opt_.remote_ip, opt_.remote_port)) {
+  // Local port 0: the stack picks one whose replies reach this worker. An
+  // IPv4 remote: the configured source, else the address the inside reached
+  // if it is IPv4; an IPv6 remote: the port address for it (right scope,
+  // past DAD).
+  std::optional<tcp::Addr> src;
+  if (!opt_.remote_ip.is_v4()) {
+    if (opt_.source6_for)
+      if (const auto s = opt_.source6_for(opt_.remote_ip.v6())) src = tcp::Addr(*s);
+  } else if (opt_.source_ip || p->in.info().local.is_v4()) {
+    src = tcp::Addr(opt_.source_ip ? opt_.source_ip : p->in.info().laddr);
+  }
+  if (!src || !p->out.connect(*src, opt_.remote_ip, opt_.remote_port)) {
     stats_.connect_failures.add();
     return nullptr;
   }
-  // The remote must prove the configured name, or its address (RFC 5922 §7.1).
+  // The remote must prove the configured name, or its address (RFC 5922 §7.1,
+  // an IPv6 address in RFC 5952 text, matched against SAN IP by value).
   const bool by_ip = opt_.name.empty();
-  p->out.start_tls(std::move(ctx), by_ip ? net::ipv4_to_string(opt_.remote_ip) : opt_.name, by_ip);
+  p->out.start_tls(std::move(ctx), by_ip ? addr_text(opt_.remote_ip) : opt_.name, by_ip);
   p->out.set_deadline(st.now() + opt_.handshake_timeout_us);  // connect and handshake
   stats_.accepted.add();
   Stream* handler = &p->in;

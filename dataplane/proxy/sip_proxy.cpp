@@ -211,9 +211,13 @@ struct SipProxy::Pair final : StreamOwner {
       if (backend < 0) return refuse_no_backend();
       const Backend& b = px.pool_.at(backend);
       // Local port 0: the stack picks one whose replies reach this worker.
-      // An IPv6 client's backend leg (IPv4) leaves from the port address
-      // that reaches the backend.
-      if (be.connect(ci.local.is_v4() ? ci.laddr : px.pool_.source_for(b.ip), b.ip, b.port)) break;
+      // IPv4 client and backend: from the address the client reached; any
+      // other pair (an IPv6 backend, or a client of the other family) from
+      // the port address that reaches the backend, for IPv6 of the right
+      // scope and past DAD (none yet: this backend fails, the next is tried).
+      const std::optional<tcp::Addr> src =
+          ci.local.is_v4() && b.ip.is_v4() ? std::optional<tcp::Addr>(ci.local) : px.pool_.source_for(b.ip);
+      if (src && be.connect(*src, b.ip, b.port)) break;
       px.stats_.backend_failures.add();
     }
     // The PROXY header precedes the TLS handshake on a TLS backend leg too.
@@ -225,7 +229,7 @@ struct SipProxy::Pair final : StreamOwner {
         be.abort();
         return refuse_no_backend();
       }
-      be.start_tls(be_ctx, by_ip ? net::ipv4_to_string(b.ip) : px.opt_.backend_tls_name, by_ip);
+      be.start_tls(be_ctx, by_ip ? b.host() : px.opt_.backend_tls_name, by_ip);
       be.set_deadline(st.now() + px.opt_.handshake_timeout_us);
     }
   }

@@ -29,7 +29,7 @@ void Stream::accept(tcp::ConnId id, std::shared_ptr<const tls::Context> ctx) {
   }
 }
 
-bool Stream::connect(std::uint32_t laddr, std::uint32_t raddr, std::uint16_t rport) {
+bool Stream::connect(const tcp::Addr& laddr, const tcp::Addr& raddr, std::uint16_t rport) {
   reset_connection();
   id_ = st_.connect(laddr, 0, raddr, rport, *this);
   if (!id_.valid()) return false;

@@ -270,7 +270,7 @@ void sip(Writer& m, const Runtime& rt) {
     for (std::size_t i = 0; i < w->backends->size(); ++i) {
       const int idx = static_cast<int>(i);
       const auto& be = w->backends->at(idx);
-      const Labels l{{"backend", net::ipv4_to_string(be.ip) + ":" + std::to_string(be.port)}, {"worker", wlabel(*w)}};
+      const Labels l{{"backend", be.endpoint()}, {"worker", wlabel(*w)}};
       m.sample("turnpike_backend_up", l, w->backends->up_published(idx) ? 1.0 : 0.0);
       m.sample("turnpike_backend_current_connections", l, std::uint64_t{w->backends->active_published(idx)});
     }

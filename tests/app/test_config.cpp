@@ -479,3 +479,58 @@ listeners = [{ address = "[::]:5061" }, { address = "[2001:DB8::1]:5062" }, { ad
                 "\"[0::0]:5061\" }]\n"),
             "sip.listeners: [::]:5061 listed twice");
 }
+
+// Backends and egress remotes by IPv6 address (issue 13 item 4): "[v6]:port"
+// or "[v6]" (default port), RFC 5952 text back, a unicast address only, and
+// a port with IPv6 to leave from; the modules get the addresses.
+TEST(ConfigKeys, Ipv6BackendsAndEgressRemotes) {
+  const std::string p6 = std::string(kPort) + "ipv6 = \"2001:db8::1/64\"\n";
+  Config c = parse_config(p6 + R"(
+[stores]
+dir = "/nonexistent"
+[sip]
+backends = ["[2001:DB8::2]:5080", "[2001:db8::3]", "198.18.0.2"]
+[egress]
+routes = [{ listen_port = 5070, remote = "[2001:db8::9]" }, { listen_port = 5071, remote = "[2001:db8::9]:6001", name = "peer.test" }]
+)",
+                          "t.toml");
+  validate(c);
+  ASSERT_EQ(c.sip_backends.size(), 3u);
+  EXPECT_FALSE(c.sip_backends[0].first.is_v4());
+  EXPECT_EQ(endpoint_text(c.sip_backends[0].first, c.sip_backends[0].second), "[2001:db8::2]:5080");
+  EXPECT_EQ(endpoint_text(c.sip_backends[1].first, c.sip_backends[1].second), "[2001:db8::3]:5060");
+  EXPECT_EQ(endpoint_text(c.sip_backends[2].first, c.sip_backends[2].second), "198.18.0.2:5060");
+  ASSERT_EQ(c.egress.size(), 2u);
+  EXPECT_EQ(endpoint_text(c.egress[0].ip, c.egress[0].port), "[2001:db8::9]:5061");  // RFC 3261 §19.1.2
+  EXPECT_EQ(ip_text(c.egress[1].ip), "2001:db8::9");
+  EXPECT_NE(describe(c).find("egress 5071 -> tls [2001:db8::9]:6001 name=peer.test"), std::string::npos);
+  const proxy::BackendPoolOptions bo = backend_pool_options(c);
+  ASSERT_EQ(bo.backends.size(), 3u);
+  EXPECT_EQ(bo.backends[0].endpoint(), "[2001:db8::2]:5080");
+  EXPECT_EQ(bo.backends[0].host(), "2001:db8::2");  // the TLS name by address
+  EXPECT_EQ(bo.backends[2].endpoint(), "198.18.0.2:5060");
+  const proxy::EgressOptions eo = egress_options(c, c.egress[1]);
+  EXPECT_EQ(eo.remote_ip, tcp::Addr(*net::parse_ipv6("2001:db8::9")));
+  EXPECT_EQ(eo.remote_port, 6001);
+  worker::Runtime rt;
+  describe_to(rt, c);
+  EXPECT_EQ(rt.backends, (std::vector<std::string>{"[2001:db8::2]:5080", "[2001:db8::3]:5060", "198.18.0.2:5060"}));
+  EXPECT_EQ(rt.egress_routes[1], "5071->[2001:db8::9]:6001");
+  // The generated file form reads back the same.
+  apply_override(c, "sip.backends=[\"[2001:db8::4]:5090\"]");
+  ASSERT_EQ(c.sip_backends.size(), 1u);
+  EXPECT_EQ(endpoint_text(c.sip_backends[0].first, c.sip_backends[0].second), "[2001:db8::4]:5090");
+
+  // A bare IPv6 address is ambiguous with a port; :: and groups answer nobody.
+  for (const char* bad : {"2001:db8::2", "[::]:5060", "[ff02::1]:5060", "[::ffff:198.18.0.2]:5060", "[2001:db8::2]:0"})
+    EXPECT_NE(err(p6 + "[sip]\nbackends = [\"" + bad + "\"]\n"), "") << bad;
+  EXPECT_EQ(err(p6 + "[sip]\nbackends = [\"[ff02::1]\"]\n"),
+            "t.toml:6: sip.backends: \"[ff02::1]\" is not a unicast [v6][:port]");
+  EXPECT_EQ(err(p6 + "[stores]\ndir = \"/x\"\n[egress]\nroutes = [{listen_port = 5070, remote = \"[::]\"}]\n"),
+            "t.toml:8: egress.routes[0].remote: \"[::]\" is not a unicast [v6][:port]");
+  // Without a port that has IPv6 there is nothing to leave from.
+  EXPECT_EQ(err(std::string(kPort) + "[sip]\nbackends = [\"[2001:db8::2]:5060\"]\n"),
+            "sip.backends: [2001:db8::2]:5060 is IPv6 but no [[ports]] entry has ipv6");
+  EXPECT_EQ(err(std::string(kPort) + "[stores]\ndir = \"/x\"\n[egress]\nroutes = [{listen_port = 5070, remote = \"[2001:db8::9]\"}]\n"),
+            "egress.routes: [2001:db8::9]:5061 is IPv6 but no [[ports]] entry has ipv6");
+}

@@ -11,10 +11,16 @@
 #include <vector>
 
 #include "turnpike/port/port.hpp"
+#include "turnpike/tcp/addr.hpp"
 
 namespace turnpike {
 
 enum class IdlePolicy { Poll, Adaptive };
+
+// An address of either family as text: dotted quad, or RFC 5952 for IPv6;
+// with a port, "a.b.c.d:port" or "[v6]:port" (RFC 5952 §6).
+std::string ip_text(const tcp::Addr& ip);
+std::string endpoint_text(const tcp::Addr& ip, std::uint16_t port);
 
 struct Config {
   // [eal]
@@ -60,7 +66,8 @@ struct Config {
   std::string stores_eku_mode;               // "on" | "off": applied to the stores at start; empty: keep
   // [sip]
   std::uint16_t sip_port = 5061;             // TLS listener (needs stores.dir)
-  std::vector<std::pair<std::uint32_t, std::uint16_t>> sip_backends;
+  // Address (IPv4 or IPv6, issue 13 item 4) and port of each backend.
+  std::vector<std::pair<tcp::Addr, std::uint16_t>> sip_backends;
   bool sip_proxy_v2 = false;
   std::string sip_client_cert = "request";   // none | request | require
   std::uint32_t sip_max_header = 16 * 1024;
@@ -107,7 +114,7 @@ struct Config {
   // [egress]: plain TCP from the inside, TLS (client store) to a remote peer
   struct EgressRoute {
     std::uint16_t listen_port = 0;
-    std::uint32_t ip = 0;
+    tcp::Addr ip;  // IPv4 or IPv6
     std::uint16_t port = 5061;
     std::string name;  // RFC 5922 name to verify and send as SNI; empty: the address
     bool operator==(const EgressRoute&) const = default;

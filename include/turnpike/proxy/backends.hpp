@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,12 @@
 namespace turnpike::proxy {
 
 struct Backend {
-  std::uint32_t ip = 0;
+  tcp::Addr ip;  // IPv4 or IPv6 (issue 13 item 4)
   std::uint16_t port = 5060;
+  // The address as text (dotted quad, RFC 5952 for IPv6: a TLS peer name
+  // matched against SAN IP by value) and "a.b.c.d:port" / "[v6]:port".
+  std::string host() const;
+  std::string endpoint() const;
 };
 
 enum class Balance : std::uint8_t { RoundRobin, LeastConnections };
@@ -33,8 +38,13 @@ struct BackendPoolOptions {
   bool proxy_v2_local = false;  // checks send the PROXY v2 LOCAL command (sip.proxy_v2 on)
   std::uint32_t rise = 2;  // consecutive passes to come back up
   std::uint32_t fall = 2;  // consecutive failures to go down
-  // Local address for an active open towards `ip` (the port that reaches it).
+  // Local address for an active open towards an IPv4 backend (the port that
+  // reaches it).
   std::function<std::uint32_t(std::uint32_t ip)> source_for;
+  // The same for an IPv6 backend, asked at each connect: nullopt while no
+  // port has a usable address for it (none configured, or DAD not done,
+  // RFC 4862 §5.4); that connect then fails and is counted.
+  std::function<std::optional<net::Ipv6Addr>(const net::Ipv6Addr& ip)> source6_for;
 };
 
 struct BackendStats {
@@ -73,6 +83,8 @@ class BackendPool {
   bool up(int idx, std::uint64_t now_us) const;
   std::uint32_t active(int idx) const { return state_[static_cast<std::size_t>(idx)].active; }
   std::uint32_t source_for(std::uint32_t ip) const { return opt_.source_for ? opt_.source_for(ip) : 0; }
+  // Either family: nullopt when an IPv6 backend has no usable source.
+  std::optional<tcp::Addr> source_for(const tcp::Addr& ip) const;
   const BackendStats& stats() const { return stats_; }
   std::string describe(std::uint64_t now_us) const;  // one line per backend
   // Any thread (xStatus, /metrics): up/down and live connections as of the

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -26,9 +27,13 @@
 namespace turnpike::proxy {
 
 struct EgressOptions {
-  std::uint32_t remote_ip = 0;
+  tcp::Addr remote_ip;                // IPv4 or IPv6 (issue 13 item 4)
   std::uint16_t remote_port = 5061;
-  std::uint32_t source_ip = 0;        // local address for the outbound leg
+  std::uint32_t source_ip = 0;        // local address for the outbound leg (IPv4 remote)
+  // An IPv6 remote's local address, asked at each connect: nullopt while no
+  // port has a usable one (none configured, or DAD not done, RFC 4862 §5.4);
+  // the inside connection is then refused and the connect failure counted.
+  std::function<std::optional<net::Ipv6Addr>(const net::Ipv6Addr&)> source6_for;
   std::string name;                   // name the remote must prove; empty: its address
   std::uint64_t handshake_timeout_us = 10'000'000;
   std::size_t max_buffer = 256 * 1024;  // per direction, per connection

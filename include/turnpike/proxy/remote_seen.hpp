@@ -31,7 +31,7 @@ class RemoteReporter {
     const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
     Slot* slot = nullptr;
     for (auto& x : slots_)
-      if (x.ip == c.raddr && x.port == c.rport) slot = &x;
+      if (x.ip == c.remote && x.port == c.rport) slot = &x;
     if (slot && slot->fp == p.fp && now - slot->t < kRefreshS) return;
     if (!slot) {
       if (slots_.size() < kMaxRemotes) slot = &slots_.emplace_back();
@@ -39,8 +39,10 @@ class RemoteReporter {
         for (auto& x : slots_)
           if (!slot || x.t < slot->t) slot = &x;
     }
-    *slot = {c.raddr, c.rport, p.fp, now};
-    const std::string src = net::ipv4_to_string(c.laddr), dst = net::ipv4_to_string(c.raddr);
+    *slot = {c.remote, c.rport, p.fp, now};
+    // Dotted quad, or RFC 5952 text for an IPv6 remote.
+    auto text = [](const tcp::Addr& a) { return a.is_v4() ? net::ipv4_to_string(a.v4()) : a.v6().to_string(); };
+    const std::string src = text(c.local), dst = text(c.remote);
     control::WouldFailSighting w;
     w.fp = p.fp;
     w.subject = p.subject;
@@ -57,7 +59,7 @@ class RemoteReporter {
 
  private:
   struct Slot {
-    std::uint32_t ip = 0;
+    tcp::Addr ip;  // either family
     std::uint16_t port = 0;
     control::Fingerprint fp{};
     std::int64_t t = 0;

@@ -65,7 +65,7 @@ class Stream final : public tcp::ConnHandler {
   // An active open (lport 0: the stack picks a port). False when the stack
   // refuses it. May be called again after an Error before Open (the next
   // backend): what write() queued is kept and goes to the new connection.
-  bool connect(std::uint32_t laddr, std::uint32_t raddr, std::uint16_t rport);
+  bool connect(const tcp::Addr& laddr, const tcp::Addr& raddr, std::uint16_t rport);  // one family
   // After connect(): the client side of a TLS session over it. peer_name is
   // what the server must prove (tls::Session); resume: a session saved
   // from an earlier connection to it (its ticket is offered).
