@@ -77,15 +77,33 @@ struct TcpRelay::Pair final : StreamOwner {
   }
 };
 
-TcpRelay::TcpRelay(std::uint32_t target_ip, std::uint16_t target_port) : ip_(target_ip), port_(target_port) {}
+TcpRelay::TcpRelay(const tcp::Addr& target_ip, std::uint16_t target_port, SourceFor source_for)
+    : ip_(target_ip), port_(target_port), source_for_(std::move(source_for)) {}
 TcpRelay::~TcpRelay() = default;
 
 void TcpRelay::poll() { graveyard_.clear(); }
 
+// IPv4 to IPv4 leaves from the address the client reached (the port it came
+// in on, as before). Anything else asks the selector: the client's address
+// is of the wrong family (an IPv6 client to an IPv4 target and the reverse:
+// a TCP connection has one family), and for IPv6 the right source depends on
+// the target's scope and on-link prefix (RFC 6724 §5), not on the client's.
+std::optional<tcp::Addr> TcpRelay::source(const tcp::Addr& client_laddr) const {
+  if (client_laddr.is_v4() && ip_.is_v4()) return client_laddr;
+  if (source_for_) return source_for_(ip_);
+  if (client_laddr.is_v4() == ip_.is_v4()) return client_laddr;
+  return std::nullopt;
+}
+
 tcp::ConnHandler* TcpRelay::on_accept(tcp::Stack& st, tcp::ConnId id) {
   auto p = std::make_unique<Pair>(*this, st, id);
+  const std::optional<tcp::Addr> src = source(p->in.info().local);
+  if (!src || src->is_v4() != ip_.is_v4()) {
+    stats_.no_source.add();
+    return nullptr;  // refused: RST to the client
+  }
   // Local port 0: the stack picks one whose replies reach this worker.
-  if (!p->out.connect(p->in.info().laddr, ip_, port_)) {
+  if (!p->out.connect(*src, ip_, port_)) {
     stats_.connect_failed.add();
     return nullptr;  // refused: RST to the client
   }

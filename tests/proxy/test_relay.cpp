@@ -1,6 +1,7 @@
 // TcpRelay: two plain legs. Bytes both ways, half-close passed through in
 // order, back-pressure to the sender, reset and connect failures on each leg.
 #include "harness.hpp"
+#include "turnpike/net/ipv6.hpp"
 #include "turnpike/proxy/tcp_relay.hpp"
 
 using namespace proxytest;
@@ -132,4 +133,153 @@ TEST(TcpRelay, SilentTargetTimesOut) {
   EXPECT_EQ(r.relay.stats().connect_failed.load(), 1u);
   EXPECT_EQ(r.relay.live(), 0u);
   EXPECT_EQ(r.net.a->counters().timeouts.load(), 1u);
+}
+
+// IPv6 (issue 13 item 4): the relay listens on [::] (both families) and its
+// target may be of either family; the backend leg leaves from what the
+// selector gives for the target's family, never from the client's address
+// of the other family.
+namespace {
+
+tcp::Addr v6(const char* s) {
+  const auto a = net::parse_ipv6(s);
+  EXPECT_TRUE(a.has_value()) << s;
+  return a ? tcp::Addr(*a) : tcp::Addr::any6();
+}
+
+const tcp::Addr kA6 = v6("2001:db8:100::1");   // turnpike, where clients reach it
+const tcp::Addr kA6s = v6("2001:db8:200::1");  // turnpike, the selector's source towards kB6
+const tcp::Addr kB6 = v6("2001:db8:200::2");   // clients and backends
+
+struct Relay6Rig {
+  NetSim net;
+  proxy::TcpRelay relay;
+  PeerListener backends;
+  std::vector<tcp::Addr> asked;  // what the selector was asked for
+  Relay6Rig(const tcp::Addr& target, std::optional<tcp::Addr> v4src, std::optional<tcp::Addr> v6src)
+      : net(tcp::Config{}, tcp::Config{}, Impairment{}, 5),
+        relay(target, kTarget,
+              [this, v4src, v6src](const tcp::Addr& t) {
+                asked.push_back(t);
+                return t.is_v4() ? v4src : v6src;
+              }),
+        backends(*net.b) {
+    EXPECT_EQ(net.a->listen(tcp::Addr::any6(), kPort, relay), 0);
+    EXPECT_EQ(net.b->listen(tcp::Addr::any6(), kTarget, backends), 0);
+  }
+  std::unique_ptr<Peer> client(const tcp::Addr& from, const tcp::Addr& to) {
+    auto p = std::make_unique<Peer>(*net.b);
+    p->id = net.b->connect(from, 0, to, kPort, *p);
+    return p;
+  }
+  template <class Done>
+  bool run(Done&& d, std::uint64_t us = 2'000'000) {
+    return net.run([&] {
+      relay.poll();
+      return d();
+    }, us);
+  }
+  // Bytes both ways through one pair; returns the backend's view of it.
+  tcp::ConnInfo relay_both_ways(Peer& c) {
+    tcp::ConnInfo ci;
+    const std::string up = tcptest::blob(100'000, 7), down = tcptest::blob(70'000, 8);
+    EXPECT_TRUE(run([&] { return backends.last() != nullptr; }));
+    if (!backends.last()) return ci;
+    Peer& be = *backends.last();
+    EXPECT_TRUE(net.b->info(be.id, ci));
+    c.send(up);
+    be.send(down);
+    EXPECT_TRUE(run([&] { return be.got.size() == up.size() && c.got.size() == down.size(); }));
+    EXPECT_TRUE(be.got == up) << be.got.size();
+    EXPECT_TRUE(c.got == down) << c.got.size();
+    net.b->shutdown_write(c.id);
+    net.b->shutdown_write(be.id);
+    EXPECT_TRUE(run([&] { return c.eof && be.eof && relay.live() == 0; }));
+    EXPECT_EQ(relay.stats().bytes_up.load(), up.size());
+    EXPECT_EQ(relay.stats().bytes_down.load(), down.size());
+    EXPECT_EQ(relay.stats().closed.load(), 1u);
+    return ci;
+  }
+};
+
+}  // namespace
+
+TEST(TcpRelay6, Ipv6ClientToIpv6TargetLeavesFromTheSelectorsAddress) {
+  Relay6Rig r(kB6, std::nullopt, kA6s);
+  auto c = r.client(kB6, kA6);
+  const tcp::ConnInfo be = r.relay_both_ways(*c);
+  // The backend sees the address chosen for the target, not the one the
+  // client reached.
+  EXPECT_TRUE(be.remote == kA6s);
+  EXPECT_TRUE(be.local == kB6);
+  EXPECT_EQ(be.lport, kTarget);
+  ASSERT_EQ(r.asked.size(), 1u);
+  EXPECT_TRUE(r.asked[0] == kB6);
+  EXPECT_EQ(r.relay.stats().connected.load(), 1u);
+  EXPECT_EQ(r.relay.stats().no_source.load(), 0u);
+}
+
+TEST(TcpRelay6, Ipv4ClientToIpv6Target) {
+  Relay6Rig r(kB6, kA, kA6s);
+  auto c = r.client(kB, kA);
+  const tcp::ConnInfo be = r.relay_both_ways(*c);
+  EXPECT_TRUE(be.remote == kA6s);
+  EXPECT_FALSE(be.remote.is_v4());
+  EXPECT_EQ(r.relay.stats().connected.load(), 1u);
+}
+
+TEST(TcpRelay6, Ipv6ClientToIpv4Target) {
+  Relay6Rig r(kB, kA, kA6s);
+  auto c = r.client(kB6, kA6);
+  const tcp::ConnInfo be = r.relay_both_ways(*c);
+  EXPECT_TRUE(be.remote == tcp::Addr(kA));
+  EXPECT_TRUE(be.local == tcp::Addr(kB));
+  ASSERT_EQ(r.asked.size(), 1u);
+  EXPECT_TRUE(r.asked[0] == tcp::Addr(kB));
+  EXPECT_EQ(r.relay.stats().connected.load(), 1u);
+}
+
+// IPv4 to IPv4 keeps leaving from the address the client reached (the port
+// it came in on); the selector is not asked.
+TEST(TcpRelay6, Ipv4ToIpv4KeepsTheClientsLocalAddress) {
+  Relay6Rig r(kB, kC, kA6s);
+  auto c = r.client(kB, kA);
+  const tcp::ConnInfo be = r.relay_both_ways(*c);
+  EXPECT_TRUE(be.remote == tcp::Addr(kA));
+  EXPECT_TRUE(r.asked.empty());
+}
+
+// No local address of the target's family (no IPv6 on any port, or still in
+// DAD): the client is reset, counted apart from refused connects.
+TEST(TcpRelay6, NoSourceOfTheTargetsFamilyResetsTheClient) {
+  Relay6Rig r(kB6, kA, std::nullopt);
+  auto c = r.client(kB, kA);
+  ASSERT_TRUE(r.run([&] { return c->reset; }));
+  EXPECT_EQ(r.relay.stats().no_source.load(), 1u);
+  EXPECT_EQ(r.relay.stats().accepted.load(), 0u);
+  EXPECT_EQ(r.relay.stats().connect_failed.load(), 0u);
+  EXPECT_EQ(r.relay.live(), 0u);
+  EXPECT_EQ(r.backends.last(), nullptr);
+}
+
+// Without a selector a client of the other family is refused rather than
+// connected from an address of the wrong family.
+TEST(TcpRelay6, NoSelectorRefusesTheOtherFamily) {
+  NetSim net(tcp::Config{}, tcp::Config{}, Impairment{}, 6);
+  proxy::TcpRelay relay(kB6, kTarget);
+  PeerListener backends(*net.b);
+  ASSERT_EQ(net.a->listen(tcp::Addr::any6(), kPort, relay), 0);
+  ASSERT_EQ(net.b->listen(tcp::Addr::any6(), kTarget, backends), 0);
+  Peer c4(*net.b), c6(*net.b);
+  c4.id = net.b->connect(kB, 0, kA, kPort, c4);
+  c6.id = net.b->connect(kB6, 0, kA6, kPort, c6);
+  ASSERT_TRUE(net.run([&] {
+    relay.poll();
+    return c4.reset && backends.last() != nullptr;
+  }, 2'000'000));
+  EXPECT_EQ(relay.stats().no_source.load(), 1u);
+  EXPECT_EQ(relay.stats().connected.load(), 1u);  // the IPv6 one, from the address it reached
+  tcp::ConnInfo ci;
+  ASSERT_TRUE(net.b->info(backends.last()->id, ci));
+  EXPECT_TRUE(ci.remote == kA6);
 }
