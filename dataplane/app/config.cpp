@@ -302,6 +302,9 @@ void validate(const Config& c) {
   for (auto& e : c.egress)
     if (!e.ip.is_v4() && !v6)
       throw ConfigError("egress.routes: " + endpoint_text(e.ip, e.port) + " is IPv6 but no [[ports]] entry has ipv6");
+  for (auto& r : c.relays)
+    if (!r.ip.is_v4() && !v6)
+      throw ConfigError("services.relays: " + endpoint_text(r.ip, r.port) + " is IPv6 but no [[ports]] entry has ipv6");
   if (!c.stores_dir.empty()) {
     std::set<std::string> seen;
     for (auto& l : c.effective_listeners()) {

@@ -188,10 +188,6 @@ Field<T> table_array(const char* sec, const char* name, std::vector<E> T::*m, co
           }};
 }
 
-std::string show_endpoint(std::uint32_t ip, std::uint16_t port) {
-  return net::endpoint_to_string({ip, port});
-}
-
 // A backend or remote: "a.b.c.d[:port]" or "[v6]:port" / "[v6]" (RFC 3986
 // §3.2.2 brackets; a bare IPv6 address is refused: "2001:db8::1:5060" would
 // be ambiguous). An IPv6 address must be unicast (nobody answers at :: or a
@@ -473,22 +469,27 @@ const std::vector<Field<Config>>& keys() {
       // [services]
       port_list<C>("services", "echo_ports", &C::echo_ports, "RFC 862 echo, for tests", "[7]"),
       port_list<C>("services", "discard_ports", &C::discard_ports, "RFC 863 discard", "[9]"),
-      {"services", "relays", "strings LISTEN_PORT=a.b.c.d:PORT", "plain TCP forwarders", "[\"8000=198.18.0.2:7\"]",
+      {"services", "relays", "strings LISTEN_PORT=a.b.c.d:PORT or LISTEN_PORT=[v6]:PORT",
+       "plain TCP forwarders, listening on [::] (both families)", "[\"8000=198.18.0.2:7\", \"8001=[2001:db8::2]:7\"]",
        nullptr,
        [](C& c, const toml::node& n, const Where& w) {
          std::vector<Config::Relay> v;
          for (auto& s : string_array(n, w)) {
            const auto eq = s.find('=');
            const auto lp = eq == std::string::npos ? std::nullopt : parse_port(std::string_view(s).substr(0, eq));
-           const auto to = eq == std::string::npos ? std::nullopt : net::parse_endpoint(s.substr(eq + 1));
-           if (!lp || !to) w.fail("\"" + s + "\" is not LISTEN_PORT=a.b.c.d:PORT");
-           v.push_back({*lp, to->ip, to->port});
+           const auto to = eq == std::string::npos ? std::nullopt : parse_remote(s.substr(eq + 1), 0);
+           if (!lp || !to || !to->second)
+             w.fail("\"" + s +
+                    (eq != std::string::npos && s.compare(eq + 1, 1, "[") == 0
+                         ? "\" is not LISTEN_PORT=[v6]:PORT (a unicast IPv6 address)"
+                         : "\" is not LISTEN_PORT=a.b.c.d:PORT"));
+           v.push_back({*lp, to->first, to->second});
          }
          c.relays = v;
        },
        [](const C& c) {
          return c.relays.empty() ? std::string() : show_array(c.relays, [](const Config::Relay& r) {
-           return quoted(std::to_string(r.listen_port) + "=" + show_endpoint(r.ip, r.port));
+           return quoted(std::to_string(r.listen_port) + "=" + endpoint_text(r.ip, r.port));
          });
        }},
       // [stores]

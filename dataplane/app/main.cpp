@@ -337,8 +337,19 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
         w->services.push_back(std::move(svc));
       }
     for (auto& rl : cfg.relays) {
-      auto relay = std::make_unique<proxy::TcpRelay>(rl.ip, rl.port);
-      if (int rc2 = glue->stack().listen(0, rl.listen_port, *relay); rc2 != 0) {
+      // The target's family picks the source (an IPv6 client to an IPv4
+      // target leaves from an IPv4 address, and the reverse).
+      auto relay = std::make_unique<proxy::TcpRelay>(
+          rl.ip, rl.port, [source_for, source6_for](const tcp::Addr& t) -> std::optional<tcp::Addr> {
+            if (t.is_v4()) {
+              const std::uint32_t s = source_for(t.v4());
+              return s ? std::optional<tcp::Addr>(s) : std::nullopt;
+            }
+            const auto s6 = source6_for(t.v6());
+            return s6 ? std::optional<tcp::Addr>(*s6) : std::nullopt;
+          });
+      // [::]: clients of both families.
+      if (int rc2 = glue->stack().listen(tcp::Addr::any6(), rl.listen_port, *relay); rc2 != 0) {
         log(LogLevel::Error, "relay on port %u: %s", rl.listen_port, rte_strerror(-rc2));
         return 1;
       }
@@ -472,7 +483,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     svcs += " egress:" + std::to_string(e.listen_port) + "->tls:" + endpoint_text(e.ip, e.port) +
             (e.name.empty() ? "" : "(" + e.name + ")");
   for (auto& rl : cfg.relays)
-    svcs += " relay:" + std::to_string(rl.listen_port) + "->" + net::ipv4_to_string(rl.ip) + ":" + std::to_string(rl.port);
+    svcs += " relay:" + std::to_string(rl.listen_port) + "->" + endpoint_text(rl.ip, rl.port);
   log(LogLevel::Info, "ready: %u worker(s) (%s%s), idle policy %s, tcp mss %u%s; telemetry: dpdk-telemetry.py -f %s, /turnpike/stats",
       cfg.workers, rt->placement.c_str(), rt->sharing.empty() ? "" : "; WORKERS SHARE A CPU",
       idle.adaptive ? "adaptive" : "poll", tcfg.mss, svcs.c_str(), cfg.file_prefix.c_str());

@@ -534,3 +534,32 @@ routes = [{ listen_port = 5070, remote = "[2001:db8::9]" }, { listen_port = 5071
   EXPECT_EQ(err(std::string(kPort) + "[stores]\ndir = \"/x\"\n[egress]\nroutes = [{listen_port = 5070, remote = \"[2001:db8::9]\"}]\n"),
             "egress.routes: [2001:db8::9]:5061 is IPv6 but no [[ports]] entry has ipv6");
 }
+
+// Relays to IPv6 targets (issue 13 item 4): "LISTEN_PORT=[v6]:PORT" beside
+// the IPv4 form, RFC 5952 text back, a unicast address with a port only,
+// and a port with IPv6 to leave from.
+TEST(ConfigKeys, Ipv6RelayTargets) {
+  const std::string p6 = std::string(kPort) + "ipv6 = \"2001:db8::1/64\"\n";
+  Config c = parse_config(p6 + "[services]\nrelays = [\"8000=[2001:DB8::2]:7\", \"8001=198.18.0.2:9\"]\n", "t.toml");
+  validate(c);
+  ASSERT_EQ(c.relays.size(), 2u);
+  EXPECT_EQ(c.relays[0].listen_port, 8000);
+  EXPECT_FALSE(c.relays[0].ip.is_v4());
+  EXPECT_EQ(c.relays[0].ip, tcp::Addr(*net::parse_ipv6("2001:db8::2")));
+  EXPECT_EQ(c.relays[0].port, 7);
+  EXPECT_EQ(c.relays[1].ip, tcp::Addr(0xC6120002u));
+  // Shown as written back, and read back the same.
+  const std::string shown = describe(c);
+  EXPECT_NE(shown.find("relays=[\"8000=[2001:db8::2]:7\", \"8001=198.18.0.2:9\"]"), std::string::npos) << shown;
+  Config back = parse_config(p6 + "[services]\nrelays = [\"8000=[2001:db8::2]:7\", \"8001=198.18.0.2:9\"]\n", "t.toml");
+  EXPECT_TRUE(back.relays == c.relays);
+  const auto bad = [&](const std::string& r) { return err(p6 + "[services]\nrelays = [\"" + r + "\"]\n"); };
+  EXPECT_EQ(bad("8000=[2001:db8::2]"), "t.toml:6: services.relays: \"8000=[2001:db8::2]\" is not LISTEN_PORT=[v6]:PORT (a unicast IPv6 address)");
+  EXPECT_EQ(bad("8000=[ff02::1]:7"), "t.toml:6: services.relays: \"8000=[ff02::1]:7\" is not LISTEN_PORT=[v6]:PORT (a unicast IPv6 address)");
+  EXPECT_EQ(bad("8000=[::]:7"), "t.toml:6: services.relays: \"8000=[::]:7\" is not LISTEN_PORT=[v6]:PORT (a unicast IPv6 address)");
+  EXPECT_EQ(bad("8000=2001:db8::2:7"), "t.toml:6: services.relays: \"8000=2001:db8::2:7\" is not LISTEN_PORT=a.b.c.d:PORT");
+  EXPECT_EQ(bad("8000=198.18.0.2"), "t.toml:6: services.relays: \"8000=198.18.0.2\" is not LISTEN_PORT=a.b.c.d:PORT");
+  // An IPv6 target needs a port with IPv6 to leave from.
+  EXPECT_EQ(err(std::string(kPort) + "[services]\nrelays = [\"8000=[2001:db8::2]:7\"]\n"),
+            "services.relays: [2001:db8::2]:7 is IPv6 but no [[ports]] entry has ipv6");
+}

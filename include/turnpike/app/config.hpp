@@ -56,11 +56,11 @@ struct Config {
   std::vector<std::uint16_t> discard_ports;  // RFC 863 discard listeners
   struct Relay {
     std::uint16_t listen_port;
-    std::uint32_t ip;
+    tcp::Addr ip;  // the target, IPv4 or IPv6; the relay listens on both families
     std::uint16_t port;
     bool operator==(const Relay&) const = default;
   };
-  std::vector<Relay> relays;                 // "8000=198.18.0.2:7": plain TCP forwarders
+  std::vector<Relay> relays;                 // "8000=198.18.0.2:7", "8001=[2001:db8::2]:7": plain TCP forwarders
   // [stores]
   std::string stores_dir;                    // server/client/trust stores; empty: no TLS service
   std::string stores_eku_mode;               // "on" | "off": applied to the stores at start; empty: keep
