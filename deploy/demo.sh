@@ -4,6 +4,7 @@
 # DPDK net_af_packet with 2 workers, the Linux kernel on the other. Shows ARP
 # resolution, ping, TCP echo on turnpike's own TCP stack, and SIP OPTIONS over
 # TLS crossing turnpike to a SIP backend (demo certificates made on the fly),
+# one of them over IPv6 (PROXY v2 carries the IPv6 source to the backend),
 # a serverAuth-only client certificate refused with the spec's event line,
 # a resumed TLS 1.3 session, egress (turnpike as the TLS client presenting the
 # client store to a peer that requires clientAuth), turnpikectl (the EKU mode
@@ -29,6 +30,12 @@ source tests/rig/rig.sh
 rig_init 1
 say "creating the rig: namespaces $NS_DP (turnpike) and $NS_PEER (kernel), veth $IF_DP <-> $IF_PEER"
 rig_up
+# IPv6 beside IPv4: documentation prefix (RFC 3849), inside the namespaces only.
+TP6="2001:db8:${RIG_ID}::1"
+PEER6="2001:db8:${RIG_ID}::2"
+peer sysctl -qw "net.ipv6.conf.$IF_PEER.accept_dad=0" "net.ipv6.conf.$IF_PEER.accept_ra=0"
+peer sysctl -qw "net.ipv6.conf.$IF_PEER.disable_ipv6=0"
+peer ip -6 addr add "$PEER6/64" dev "$IF_PEER" nodad
 say "demo PKI (private root, intermediate, leaves) and certificate stores"
 rig_pki_stores tests/control/pki/make-pki.sh client
 echo "server store: $(openssl x509 -in "$stores/server.pem" -noout -subject -ext extendedKeyUsage | tr '\n' ' ')"
@@ -41,8 +48,9 @@ ip netns exec "$NS_PEER" python3 tests/integration/sip_peers.py tlsbackend "$PEE
   "$pki/server-chain.pem" "$pki/server.key" "$pki/ca.pem" &
 REMOTE_PID=$!
 trap 'kill $BACKEND_PID $REMOTE_PID 2>/dev/null; rig_down' EXIT
-say "starting turnpike: 2 workers on net_af_packet0,iface=$IF_DP, address $TP_IP/24"
+say "starting turnpike: 2 workers on net_af_packet0,iface=$IF_DP, addresses $TP_IP/24 and $TP6/64, SIP on [::]:5061 (both families)"
 RIG_README_DEVICE=1 rig_start_turnpike "$bin" 2 --set 'services.echo_ports=[7]' --set "stores.dir=$stores" \
+  --set "ports.0.ipv6=$TP6/64" --set 'sip.listeners=[{address="[::]:5061"}]' \
   --set "sip.backends=[\"$PEER_IP:5060\"]" --set sip.proxy_v2=true --set "events.file=$RIG_TMP/events.log" \
   --set "egress.routes=[{listen_port=5070, remote=\"$PEER_IP:6001\", name=\"server.test\"}]" \
   --set "control.socket=$RIG_TMP/turnpike.sock" --set "control.readonly_socket=$RIG_TMP/turnpike.ro.sock"
@@ -51,8 +59,9 @@ ctl() { "$ctlbin" --socket "$RIG_TMP/turnpike.sock" "$@"; }
 
 say "kernel side ($PEER_IP) resolves turnpike with ARP"
 peer arping -c 2 -w 3 -I "$IF_PEER" "$TP_IP"
-say "kernel side pings turnpike (answered by the DPDK data plane, not a kernel)"
+say "kernel side pings turnpike (answered by the DPDK data plane, not a kernel), over IPv4 and IPv6 (Neighbor Discovery)"
 peer ping -c 5 -i 0.2 "$TP_IP"
+peer ping -6 -c 3 -i 0.2 "$TP6"
 say "TCP echo (RFC 862) on turnpike's user-space TCP: 20 connections x 1 MiB, SHA-256 checked"
 peer python3 tests/integration/tcp_clients.py "$TP_IP" 7 --conns 20 --bytes 1048576 --timeout 30
 say "SIP OPTIONS over TLS: OpenSSL client with a clientAuth certificate -> turnpike -> backend"
@@ -60,6 +69,11 @@ printf 'OPTIONS sip:edge.test SIP/2.0\r\nVia: SIP/2.0/TLS %s;branch=z9hG4bK-demo
   peer timeout 3 openssl s_client -connect "$TP_IP:5061" -CAfile "$pki/ca.pem" -cert "$pki/client.pem" \
     -key "$pki/client.key" -cert_chain "$pki/inter.pem" -ign_eof -quiet 2>/dev/null | head -1 || true
 echo "backend log:"; cat "$RIG_TMP/backend.log"
+say "SIP OPTIONS over IPv6: OpenSSL client at $PEER6 -> turnpike [$TP6]:5061 -> backend (PROXY v2 AF_INET6)"
+printf 'OPTIONS sip:edge.test SIP/2.0\r\nVia: SIP/2.0/TLS [%s];branch=z9hG4bK-demo6\r\nTo: <sip:edge.test>\r\nFrom: <sip:demo@test>;tag=1\r\nCall-ID: demo-6\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' "$PEER6" |
+  peer timeout 3 openssl s_client -connect "[$TP6]:5061" -CAfile "$pki/ca.pem" -cert "$pki/client.pem" \
+    -key "$pki/client.key" -cert_chain "$pki/inter.pem" -ign_eof -quiet 2>/dev/null | head -1 || true
+echo "backend log:"; tail -2 "$RIG_TMP/backend.log"
 say "a serverAuth-only client certificate (the 2026 public-CA profile) is refused in EKU mode On"
 peer timeout 3 openssl s_client -connect "$TP_IP:5061" -CAfile "$pki/ca.pem" -cert "$pki/server.pem" \
   -key "$pki/server.key" -cert_chain "$pki/inter.pem" -ign_eof </dev/null 2>&1 | grep -m1 -o "alert unsupported certificate" || true
