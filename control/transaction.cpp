@@ -1,4 +1,4 @@
-// Transaction staging and upload validation (eku-semantics.md, "Uploading
+// Transaction staging and upload validation (docs/eku-semantics.md, "Uploading
 // certificates"). A refused step leaves the staged state untouched.
 #include "turnpike/control/transaction.hpp"
 

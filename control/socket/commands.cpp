@@ -405,7 +405,7 @@ Reply ControlServer::cmd_configuration(Session& s, const ParsedCommand& c) {
   const std::string& value = c.args[0].second;
   if (s.readonly) return fail("read-only control socket: xConfiguration " + key + " is a change (use the read-write socket)");
   if (iequals(key, kLegacyEkuUploadSetting)) {
-    // Accepted, reported deprecated, ignored (eku-semantics.md); the store
+    // Accepted, reported deprecated, ignored (docs/eku-semantics.md); the store
     // manager writes the Deprecated Setting event.
     StageResult r = plane_.stores().apply_setting(kLegacyEkuUploadSetting, value, "control socket (" + s.who + ")");
     Reply out;
