@@ -143,7 +143,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
     return rc;
   }
 
-  // SIP over TLS (eku-semantics.md): the control plane owns the stores and
+  // SIP over TLS (docs/eku-semantics.md): the control plane owns the stores and
   // publishes one snapshot that every worker reads once per iteration.
   // Always a sink: without [events] its writer thread logs the lines, so a
   // worker never writes to stderr itself (it only pushes to the queue).

@@ -167,7 +167,7 @@ struct SipProxy::Pair final : StreamOwner {
   }
 
   // The backend refused our certificate or we refused its: an outbound
-  // negotiation error (eku-semantics.md), then the client is told 503.
+  // negotiation error (docs/eku-semantics.md), then the client is told 503.
   void backend_tls_failed(const std::string& detail) {
     if (dead) return;
     px.stats_.backend_tls_failures.add();

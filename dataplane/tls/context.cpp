@@ -120,7 +120,7 @@ std::string Context::configure(WOLFSSL_CTX* ctx, const Options& o) const {
   if (server_) {
     // Resumption only through turnpike's tickets, whose binding carries the
     // client certificate's facts: wolfSSL's session-ID cache would resume
-    // without asking the current EKU policy (eku-semantics.md).
+    // without asking the current EKU policy (docs/eku-semantics.md).
     wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
     wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_NO_INTERNAL);
     if (tickets_) {
@@ -152,7 +152,7 @@ control::Result<std::shared_ptr<const Context>> Context::make(const Options& o, 
   c->ticket_lifetime_ = o.ticket_lifetime;
   auto new_ctx = [server] { return wolfSSL_CTX_new(server ? wolfSSLv23_server_method() : wolfSSLv23_client_method()); };
   // No CA is ever loaded into the context: peer chains are verified by
-  // turnpike's trust store in verify_cb (architecture.md, verdict cache).
+  // turnpike's trust store in verify_cb (docs/architecture.md, verdict cache).
   c->ctx_ = new_ctx();
   WOLFSSL_CTX* ctx = c->ctx_;
   if (!ctx) return R::fail("wolfSSL_CTX_new failed");

@@ -140,7 +140,7 @@ void Session::init_ssl(WOLFSSL_CTX* wctx) {
   wolfSSL_SetIOWriteCtx(ssl_, this);
   wolfSSL_SetCertCbCtx(ssl_, this);
   // As server: ask for a client certificate per listener setting; as client:
-  // always judge the server (eku-semantics.md, outbound rule).
+  // always judge the server (docs/eku-semantics.md, outbound rule).
   int mode = WOLFSSL_VERIFY_PEER;
   if (ctx_->is_server()) {
     if (ctx_->client_cert() == ClientCertMode::None) mode = WOLFSSL_VERIFY_NONE;
@@ -459,7 +459,7 @@ bool Session::verify_peer(std::span<const std::uint8_t> leaf, std::span<const co
   hs_->full.facts = r.entry.facts;
   hs_->full.fp = r.leaf_fp;
   if (!r.verdict.accept) {
-    int alert = unsupported_certificate;  // purpose refusals (eku-semantics.md)
+    int alert = unsupported_certificate;  // purpose refusals (docs/eku-semantics.md)
     if (r.entry.chain != ChainStatus::Ok) alert = alert_for(r.entry.chain);
     else if (r.verdict.detail == control::kDetailExpired || r.verdict.detail == control::kDetailNotYetValid)
       alert = certificate_expired;

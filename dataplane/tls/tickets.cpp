@@ -162,7 +162,7 @@ int Session::ticket_cb(WOLFSSL* ssl, unsigned char* name, unsigned char* iv, uns
     b.facts.not_before = 0;  // it was valid at issue; notAfter still counts
     b.facts.not_after = get32(bind + 12);
     std::memcpy(b.fp.data(), bind + 16, 16);
-    // eku-semantics.md: the current mode decides, for resumptions too; a
+    // docs/eku-semantics.md: the current mode decides, for resumptions too; a
     // refusal here sends the client through a full handshake, where the
     // certificate is refused with its alert and Detail.
     if (!control::CachedFacts::evaluate(control::ChainStatus::Ok, b.facts, c->verifier_.mode, control::Role::Inbound, now)

@@ -40,7 +40,7 @@ int run(void* arg) {
   std::uint64_t sleep_for = 1;
   rte_mbuf* pkts[net::NetWorker::kBurst];
   if (w.rcu) w.rcu->online(w.index);
-  // Publication (architecture.md): the snapshot pointer is read once per
+  // Publication (docs/architecture.md): the snapshot pointer is read once per
   // iteration; the quiescent state at the end says this worker holds no
   // pointer loaded before it.
   auto load_snapshot = [&w] {
