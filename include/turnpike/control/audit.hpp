@@ -1,4 +1,4 @@
-// Audit of the stores against the deployment scenarios of eku-semantics.md:
+// Audit of the stores against the deployment scenarios of docs/eku-semantics.md:
 // which scenario this installation is in, what works, what fails and why,
 // how to fix it; plus expiry and consistency findings. Text and JSON.
 //

@@ -1,6 +1,6 @@
 // Per-worker event hand-off: one producer (a worker), one consumer (the
 // control thread), fixed cells, no allocation, no system call, never blocks
-// (architecture.md: "Workers send events ... through per-core
+// (docs/architecture.md: "Workers send events ... through per-core
 // single-producer rings; they never block on logging"). The control thread
 // drains each ring into the EventSink, which rate-limits and writes.
 #pragma once

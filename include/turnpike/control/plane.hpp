@@ -6,8 +6,8 @@
 //            -> publish the snapshot (one atomic pointer store)
 //
 // so a change whose contexts cannot be built leaves the disk and the
-// running data plane as they were (architecture.md, "Control plane to data
-// plane"; style.md items 11-13). DPDK-free: the grace period is an interface
+// running data plane as they were (docs/architecture.md, "Control plane to data
+// plane"; docs/style.md items 11-13). DPDK-free: the grace period is an interface
 // the data plane implements with rte_rcu_qsbr (dataplane/worker/rcu.hpp).
 #pragma once
 #include <atomic>

@@ -1,4 +1,4 @@
-// EKU / keyUsage policy of eku-semantics.md as pure functions over CertFacts.
+// EKU / keyUsage policy of docs/eku-semantics.md as pure functions over CertFacts.
 // No I/O, no clock: callers pass the time where it matters.
 #pragma once
 #include <cstdint>

@@ -1,5 +1,5 @@
 // Dual certificate stores (server, client) and the shared trust store, kept
-// in one directory with the layout of eku-semantics.md, changed only through
+// in one directory with the layout of docs/eku-semantics.md, changed only through
 // transactions (stage, validate, commit or abort: transaction.hpp).
 //
 // On disk (all writes: temp file, fsync, rename, fsync of the directory):

@@ -1,5 +1,5 @@
 // A change to the stores (server, client, trust, EKU mode), staged on a
-// copy of the current snapshot, checked (eku-semantics.md, "Uploading
+// copy of the current snapshot, checked (docs/eku-semantics.md, "Uploading
 // certificates"), then committed through the StoreManager or aborted. A
 // refused step leaves the staged state untouched. Begun by
 // StoreManager::begin() (store.hpp).

@@ -1,4 +1,4 @@
-// Verdict cache: certificate facts + chain verdict (architecture.md,
+// Verdict cache: certificate facts + chain verdict (docs/architecture.md,
 // "Verdict cache").
 //
 // What a verdict depends on, and where each input is covered:

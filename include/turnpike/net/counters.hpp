@@ -9,7 +9,7 @@
 
 namespace turnpike::net {
 
-// X(name, description): every drop has a named reason (style.md 15).
+// X(name, description): every drop has a named reason (docs/style.md 15).
 #define TURNPIKE_DROP_REASONS(X)                                                  \
   X(eth_runt, "frame shorter than an Ethernet header")                           \
   X(not_for_us, "destination MAC is neither ours nor broadcast")                 \

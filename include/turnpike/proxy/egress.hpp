@@ -1,7 +1,7 @@
 // Egress: turnpike as the TLS client for the inside. A plain TCP listener
 // takes connections from backends; each is carried over TLS to one
 // configured remote peer, presenting the client store's certificate
-// (eku-semantics.md: "when turnpike is the TLS client it presents the
+// (docs/eku-semantics.md: "when turnpike is the TLS client it presents the
 // client store") and requiring the remote to allow serverAuth and to prove
 // the configured name (RFC 5922 §7.1). Two legs (proxy::Stream), plain
 // inside and TLS outside; bytes are relayed unchanged both ways with

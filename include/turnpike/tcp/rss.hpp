@@ -1,6 +1,6 @@
 // Software Toeplitz hash (Microsoft RSS specification) so a worker can pick,
 // for its own active opens, a local port whose reply the NIC steers back to
-// the worker's own RX queue (issue 4 item 7, architecture.md "Process and
+// the worker's own RX queue (issue 4 item 7, docs/architecture.md "Process and
 // cores"). DPDK-free; the packet plane checks the NIC's real key and RETA at
 // start and passes them in.
 #pragma once

@@ -1,4 +1,4 @@
-// wolfSSL allocations on per-worker mimalloc heaps (architecture.md,
+// wolfSSL allocations on per-worker mimalloc heaps (docs/architecture.md,
 // "Memory"): each worker binds its own heap; wolfSSL's malloc/realloc go to
 // the calling thread's heap, frees go wherever the block lives.
 #pragma once

@@ -2,7 +2,7 @@
 // verification is turnpike's, not wolfSSL's: contexts hold no CA, so every
 // peer certificate reaches the verify callback (session.cpp), which takes
 // the cached verdict or validates the chain against the trust store and
-// applies the EKU policy of eku-semantics.md.
+// applies the EKU policy of docs/eku-semantics.md.
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -75,7 +75,7 @@ struct Options {
   // is declined (full handshake, which re-verifies and may refuse) when its
   // key is unknown or rotated out, it is older than ticket_lifetime, the
   // trust epoch changed, the certificate has expired, the context's EKU
-  // mode now refuses the bound facts (eku-semantics.md), or the listener
+  // mode now refuses the bound facts (docs/eku-semantics.md), or the listener
   // now requires a certificate the original session did not present.
   std::shared_ptr<TicketKeys> tickets;
   std::uint32_t ticket_lifetime = 7200;  // seconds; at most 7 days (RFC 8446 §4.6.1)

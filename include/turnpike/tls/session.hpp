@@ -155,7 +155,7 @@ class Session {
   bool not_tls_ = false;
   Transport* transport_ = nullptr;
   bool close_sent_ = false;
-  // What a ticket binds about the client certificate (eku-semantics.md:
+  // What a ticket binds about the client certificate (docs/eku-semantics.md:
   // a mode change also applies to resumed sessions).
   struct Binding {
     bool presented = false;
