@@ -8,7 +8,7 @@
 // so a change whose contexts cannot be built leaves the disk and the
 // running data plane as they were (docs/architecture.md, "Control plane to data
 // plane"; docs/style.md items 11-13). DPDK-free: the grace period is an interface
-// the data plane implements with rte_rcu_qsbr (dataplane/worker/rcu.hpp).
+// the data plane implements with rte_rcu_qsbr (include/turnpike/worker/rcu.hpp).
 #pragma once
 #include <atomic>
 #include <chrono>
