@@ -1,4 +1,4 @@
-// Audit: scenario classification of eku-semantics.md and findings.
+// Audit: scenario classification of docs/eku-semantics.md and findings.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>

@@ -1,4 +1,4 @@
-// verdict(): every row of the eku-semantics.md table, both modes, both roles,
+// verdict(): every row of the docs/eku-semantics.md table, both modes, both roles,
 // on real certificates and on synthetic facts.
 #include <gtest/gtest.h>
 

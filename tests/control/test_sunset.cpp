@@ -1,5 +1,5 @@
 // Sunset readiness report (issue 11 item 4): the public-CA table, one test
-// per deployment scenario of eku-semantics.md with the reported scenario
+// per deployment scenario of docs/eku-semantics.md with the reported scenario
 // and fix (certificates generated here: make-pki.sh for the private PKI,
 // make-public-pki.sh for issuers that look like Let's Encrypt), roles,
 // remotes, inbound peers, text and JSON, and the what-if.
@@ -161,7 +161,7 @@ TEST(Sunset, ParseRefusesBadRows) {
   EXPECT_TRUE(t.rows[0].default_off.month);
 }
 
-// ---- one test per deployment scenario (eku-semantics.md) ----------------------
+// ---- one test per deployment scenario (docs/eku-semantics.md) ----------------------
 
 TEST(SunsetAudit, Scenario1UpgradeDualEkuCertFromAPublicCa) {
   AuditReport r = audit(snap("pub-both", "pub-both"), with_remotes(), kMid2026);

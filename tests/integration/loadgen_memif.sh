@@ -2,7 +2,7 @@
 # turnpike-loadgen against turnpike over net_memif: two DPDK processes, each
 # pinned to its own CPU, no kernel in the path (--no-huge, adaptive idle).
 # The loadgen also serves turnpike's plain SIP backend on its side of the
-# memif link. Checks, for EKU mode On and then Off (eku-semantics.md):
+# memif link. Checks, for EKU mode On and then Off (docs/eku-semantics.md):
 # every request accounted for and every answer matched (the loadgen checks
 # status line, Call-ID, CSeq and Via branch), each certificate profile
 # accepted or refused as the EKU table says, resumptions and keep-alive
@@ -101,7 +101,7 @@ done
 check "latency percentiles present" test "$(j on 'int(0 < d["latency_us"]["p50"] <= d["latency_us"]["p99"] <= d["latency_us"]["max"])')" = 1
 tp_stop TERM
 
-# Mode Off: the serverAuth-only phone is accepted (eku-semantics.md); a
+# Mode Off: the serverAuth-only phone is accepted (docs/eku-semantics.md); a
 # fixed count of transactions ends the run.
 start_tp off || exit 1
 run_lg off off --phones 8 --mix "$mix" --tls 1.3 --method REGISTER --duration 20 --count 400

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# turnpike as the TLS client (eku-semantics.md: the client store is presented
+# turnpike as the TLS client (docs/eku-semantics.md: the client store is presented
 # when turnpike is the TLS client):
 #  - egress: plain TCP from the inside, carried over TLS to a remote peer that
 #    requires a client certificate with clientAuth (Python ssl, OpenSSL's

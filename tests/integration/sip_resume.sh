@@ -2,7 +2,7 @@
 # TLS listener features against OpenSSL s_client: session resumption with
 # TLS 1.3 PSK tickets and TLS 1.2 tickets (RFC 8446 §4.6.1, RFC 5077), ticket
 # keys shared through a key file across a restart (as several nodes would),
-# the EKU mode rule on resumption (eku-semantics.md: a resumption whose
+# the EKU mode rule on resumption (docs/eku-semantics.md: a resumption whose
 # original certificate the current mode rejects falls back to a full
 # handshake, hence a reject), SNI choosing among server certificates
 # (RFC 6066 §3), and per-listener versions and groups.

@@ -1,5 +1,5 @@
 // Two stacks wired back to back through a deterministic impairment shim
-// (architecture.md "net_ring" rig, in-process): a seeded PRNG decides loss,
+// (docs/architecture.md "net_ring" rig, in-process): a seeded PRNG decides loss,
 // reordering, duplication and corruption, and the shim counts what it did so
 // a test can prove the impairment happened. Time is simulated.
 #pragma once

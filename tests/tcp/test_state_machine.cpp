@@ -1,4 +1,4 @@
-// Table-driven state-transition test on a fake wire (style.md 17): each case
+// Table-driven state-transition test on a fake wire (docs/style.md 17): each case
 // plays the remote peer segment by segment and checks, field by field, every
 // segment the stack emits and the state it ends in (RFC 9293 §3.10).
 #include <gtest/gtest.h>

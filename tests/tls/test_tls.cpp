@@ -1,5 +1,5 @@
 // TLS engine end to end in memory: turnpike server session <-> turnpike client
-// session, with the EKU matrix of eku-semantics.md, chain failures, the
+// session, with the EKU matrix of docs/eku-semantics.md, chain failures, the
 // verdict cache, and the outbound (client-role) rules.
 #include <gtest/gtest.h>
 

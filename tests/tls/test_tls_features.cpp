@@ -1,7 +1,7 @@
 // TLS engine features in memory: versions, cipher suites and key-exchange
 // groups; SNI among several server identities; session resumption through
 // turnpike's ticket keys, including the EKU mode rule on resumption
-// (eku-semantics.md: a resumption whose original certificate the current
+// (docs/eku-semantics.md: a resumption whose original certificate the current
 // policy refuses falls back to a full handshake, and so to a reject); the
 // random source of turnpike's wolfSSL build (deploy/wolfssl-rand.h).
 #include <gtest/gtest.h>

@@ -249,7 +249,7 @@ struct TempFile {
 
 // OpenSSL's client resumes with turnpike's tickets in both versions; after
 // the mode changes to On, a serverAuth-only certificate's ticket is declined
-// and the full handshake ends in unsupported_certificate (eku-semantics.md).
+// and the full handshake ends in unsupported_certificate (docs/eku-semantics.md).
 TEST(TlsPeers, OpenSslResumptionAfterModeChange) {
   for (const char* version : {"-tls1_3", "-tls1_2"}) {
     SCOPED_TRACE(version);
