@@ -10,7 +10,7 @@
 // keep-alives. Every answer is checked against its request (status line,
 // Call-ID, CSeq, top Via branch: RFC 3261 §8.1.3.3, §17.1.3). A connection
 // ended before its first answer is a refusal, checked against what the
-// target's EKU policy must do with that profile (eku-semantics.md).
+// target's EKU policy must do with that profile (docs/eku-semantics.md).
 //
 // Optionally it also serves the target's plain SIP backend (--backend-port)
 // on the same stack, so a turnpike on the other end of a net_memif port

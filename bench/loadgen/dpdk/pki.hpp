@@ -2,7 +2,7 @@
 // run per profile signs them all): a private root the target is told to
 // trust (DIR/ca.pem), an unrelated root for the untrusted profile, and per
 // phone a leaf with its own serial (so its own fingerprint and verdict-cache
-// entry) on one shared P-256 key. Profiles follow eku-semantics.md.
+// entry) on one shared P-256 key. Profiles follow docs/eku-semantics.md.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -18,7 +18,7 @@ inline constexpr std::array<std::string_view, kProfiles> kProfileNames{"clientau
                                                                       "expired",    "untrusted",  "nocert"};
 
 // Whether a target that verifies client certificates (client_cert request
-// or require) accepts the profile; eku_on: EKU mode On (eku-semantics.md:
+// or require) accepts the profile; eku_on: EKU mode On (docs/eku-semantics.md:
 // a serverAuth-only leaf is refused for purpose in mode On, accepted Off).
 // require: a phone without a certificate is refused too.
 bool expect_accepted(Profile p, bool eku_on, bool require);

@@ -68,7 +68,7 @@ TEST(Histogram, QuantilesOfAUniformSpreadAndMerge) {
   EXPECT_NEAR(a.mean(), 50000.5, 0.01);
 }
 
-// eku-semantics.md: mode On refuses a serverAuth-only client, mode Off
+// docs/eku-semantics.md: mode On refuses a serverAuth-only client, mode Off
 // accepts it; no EKU and clientAuth are accepted; expired and untrusted
 // never; no certificate only where one is not required.
 TEST(Profiles, ExpectedRefusals) {
