@@ -282,9 +282,13 @@ AuditInputs audit_inputs(const Plane& plane, const ControlHooks& hooks) {
     if (take("Egress Route ", egress) || take("SIP Backend ", backends)) continue;
     if (it.path == "SIP Backends TLS") backend_tls = v == "On";
   }
+  // "[v6]:port" for an IPv6 remote, as the remote's peer record writes it.
+  const auto addr_port = [](const std::string& a, const std::string& p) {
+    return (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + p;
+  };
   for (auto& [n, kv] : egress) {
     const std::string name = kv["Name"];
-    const std::string addr = kv["Address"] + ":" + kv["Port"];
+    const std::string addr = addr_port(kv["Address"], kv["Port"]);
     in.remotes.push_back({"egress client",
                           "Egress Route " + n + " " + (name.empty() || name[0] == '(' ? std::string() : name + " ") +
                               "(" + addr + ")",
@@ -292,7 +296,7 @@ AuditInputs audit_inputs(const Plane& plane, const ControlHooks& hooks) {
   }
   if (backend_tls)
     for (auto& [n, kv] : backends) {
-      const std::string addr = kv["Address"] + ":" + kv["Port"];
+      const std::string addr = addr_port(kv["Address"], kv["Port"]);
       in.remotes.push_back({"backend-TLS client", "SIP Backend " + n + " (" + addr + ")", addr});
     }
   return in;

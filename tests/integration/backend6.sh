@@ -8,14 +8,18 @@
 #  - egress: plain TCP from the inside carried over TLS to a Python ssl
 #    remote at [v6]:6001 that requires a clientAuth certificate; turnpike's
 #    source is its IPv6 address; a remote proving the wrong name is refused
-#    with an outbound event carrying the IPv6 addresses.
-# usage: backend6.sh TURNPIKE_BINARY PKI_SCRIPT RIG_ID
+#    with an outbound event carrying the IPv6 addresses; the audit
+#    (turnpikectl) matches the remote's certificate to its route by
+#    "[v6]:port".
+# usage: backend6.sh TURNPIKE_BINARY PKI_SCRIPT RIG_ID TURNPIKECTL
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../rig/rig.sh"
 source "$here/lib.sh"
 bin=$1
 pki_script=$2
 rig_init "${3:-212}"
+ctlbin=$4
+sock="$RIG_TMP/ctl.sock"
 rig_up
 rig_pki_stores "$pki_script" client
 events="$RIG_TMP/events.log"
@@ -135,7 +139,8 @@ rig_start_turnpike "$bin" 2 --set "ports.0.ipv6=$TP6/64" --set "stores.dir=$stor
   --set "sip.backends=[\"[$PEER6]:5060\"]" --set sip.proxy_v2=true --set sip.client_cert=require \
   --set 'sip.listeners=[{address="[::]:5061"}]' --set sip.health_check_interval_ms=200 \
   --set "egress.routes=$routes" --set egress.handshake_timeout_ms=3000 \
-  --set sip.handshake_timeout_ms=2000 --set "events.file=$events" || exit 1
+  --set sip.handshake_timeout_ms=2000 --set "events.file=$events" \
+  --set "control.socket=$sock" --set control.readonly_socket=off || exit 1
 grep -E "ready:" "$TP_LOG"
 check "--check-config shows the IPv6 backend and remote" grep -q "backends=\[\"\[$PEER6\]:5060\"\]" <<<"$("$bin" \
   --check-config --set "ports.0.ipv6=$TP6/64" --set "stores.dir=$stores" --set "sip.backends=[\"[$PEER6]:5060\"]")"
@@ -194,6 +199,10 @@ line=$(grep '^Event="Outbound TLS Negotiation Error"' "$events" | head -1)
 echo "event: $line"
 check "outbound event with the IPv6 addresses" \
   grep -qE "^Event=\"Outbound TLS Negotiation Error\" Service=\"SIP\" Src-ip=\"$TP6\" Src-port=\"[0-9]+\" Dst-ip=\"$PEER6\" Dst-port=\"6001\" Detail=\"" <<<"$line"
+audit=$("$ctlbin" --socket "$sock" audit 2>&1)
+grep -F "Egress Route 1" <<<"$audit" | head -2
+check "audit: the IPv6 remote's certificate is matched to Egress Route 1 ([$PEER6]:6001)" \
+  bash -c "grep -F 'Egress Route 1 server.test ([$PEER6]:6001)' <<<\"\$1\" | grep -qv remote-not-seen" _ "$audit"
 tp_stop TERM
 check "clean exit" test $? -eq 0
 finish
