@@ -192,3 +192,49 @@ TEST(BackendPool, HealthCheckResetsABackendThatNeverCloses) {
   EXPECT_GE(pool.stats().checks_unclosed.load(), 3u);
   EXPECT_LE(net.a->connections(), 1u);
 }
+
+// Issue 13 item 4: a backend by IPv6 address. Its source comes from
+// source6_for at each connect; while that has none (no IPv6 port, or the
+// address still in DAD, RFC 4862 §5.4) the checks fail and are counted, and
+// once it has one the checks reach the backend over IPv6 and bring it up.
+TEST(BackendPool, Ipv6BackendChecksFromTheSourceAddressOnceUsable) {
+  const net::Ipv6Addr a6 = *net::parse_ipv6("2001:db8:100::1"), b6 = *net::parse_ipv6("2001:db8:100::2");
+  tcp::Config c;
+  NetSim net(c, c, Impairment{}, 1);
+  Polite be;
+  ASSERT_EQ(net.b->listen(tcp::Addr(b6), 5060, be), 0);
+  proxy::BackendPoolOptions o;
+  o.backends.push_back({tcp::Addr(b6), 5060});
+  o.backends.push_back({kB, 5061});
+  EXPECT_EQ(o.backends[0].endpoint(), "[2001:db8:100::2]:5060");
+  EXPECT_EQ(o.backends[0].host(), "2001:db8:100::2");
+  EXPECT_EQ(o.backends[1].endpoint(), "198.18.100.2:5061");
+  bool usable = false;
+  o.source_for = [](std::uint32_t) { return kA; };
+  o.source6_for = [&](const net::Ipv6Addr&) -> std::optional<net::Ipv6Addr> {
+    if (!usable) return std::nullopt;
+    return a6;
+  };
+  o.check_interval_us = 100'000;
+  o.fall = 1;
+  o.rise = 2;
+  proxy::BackendPool pool(*net.a, o);
+  EXPECT_FALSE(pool.source_for(tcp::Addr(b6)).has_value());
+  EXPECT_EQ(pool.source_for(tcp::Addr(kB)), tcp::Addr(kA));  // IPv4 as before
+  net.run([&] { pool.poll(net.now()); return false; }, 500'000);
+  EXPECT_FALSE(pool.up(0, net.now()));
+  EXPECT_GE(pool.stats().checks_failed.load(), 2u);
+  EXPECT_EQ(be.accepted, 0);  // nothing was sent from an address we may not use
+  usable = true;
+  ASSERT_EQ(pool.source_for(tcp::Addr(b6)), tcp::Addr(a6));
+  net.run([&] { pool.poll(net.now()); return false; }, 1'000'000);
+  EXPECT_TRUE(pool.up(0, net.now()));
+  EXPECT_EQ(pool.stats().came_up.load(), 1u);
+  EXPECT_GE(be.accepted, 2);
+  EXPECT_NE(pool.describe(net.now()).find("[2001:db8:100::2]:5060 up"), std::string::npos);
+  // Without source6_for at all (no IPv6 configured) an IPv6 backend has no source.
+  proxy::BackendPoolOptions none;
+  none.backends.push_back({tcp::Addr(b6), 5060});
+  proxy::BackendPool bare(*net.a, none);
+  EXPECT_FALSE(bare.source_for(tcp::Addr(b6)).has_value());
+}
