@@ -232,7 +232,10 @@ TEST(ConfigKeys, SampleFileIsTheGeneratedOne) {
   std::string la, lb;
   int line = 0;
   bool ga = true, gb = true;
-  while ((ga = bool(std::getline(a, la))) | (gb = bool(std::getline(b, lb)))) {
+  for (;;) {  // both streams advance every round
+    ga = bool(std::getline(a, la));
+    gb = bool(std::getline(b, lb));
+    if (!ga && !gb) break;
     ++line;
     if (ga != gb || la != lb) break;
   }
