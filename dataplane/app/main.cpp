@@ -404,7 +404,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
       auto eg = std::make_unique<proxy::Egress>(
           [wp]() -> std::shared_ptr<const tls::Context> { return wp->snap ? wp->snap->client_ctx : nullptr; },
           eo, emit_tls);
-      if (int rc2 = glue->stack().listen(0, route.listen_port, *eg); rc2 != 0) {
+      if (int rc2 = glue->stack().listen(tcp::Addr::any6(), route.listen_port, *eg); rc2 != 0) {
         log(LogLevel::Error, "egress listener on port %u: %s", route.listen_port, rte_strerror(-rc2));
         return 1;
       }

@@ -169,8 +169,8 @@ check "health checks passed ($(json_get "$sip" "d['/turnpike/sip'].get('health_c
   test "$(json_get "$sip" "d['/turnpike/sip'].get('health_checks_ok', 0)")" -ge 1
 check "no backend refused" test "$(json_get "$sip" "d['/turnpike/sip'].get('no_backend', 0)")" = 0
 
-plain() {  # plain PORT: one OPTIONS over plain TCP to the egress listener
-  peer timeout 10 python3 - "$TP_IP" "$1" <<'PY'
+plain() {  # plain PORT [ADDR]: one OPTIONS over plain TCP to the egress listener
+  peer timeout 10 python3 - "${2:-$TP_IP}" "$1" <<'PY'
 import socket, sys
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=8)
 s.sendall(b"OPTIONS sip:remote.test SIP/2.0\r\nVia: SIP/2.0/TCP 198.18.0.9;branch=z9hG4bK-e6\r\nTo: <sip:remote.test>\r\n"
@@ -192,6 +192,8 @@ check "egress to an IPv6 remote: 200 OK through TLS" grep -q "^SIP/2.0 200 OK" <
 check "egress: the remote saw the client-store certificate" grep -q "X-TLS-Client: client.test" <<<"$out"
 check "egress: the remote's connection came from turnpike's IPv6 address" \
   grep -q "connection from \[$TP6\]:" "$RIG_TMP/remote.log"
+out=$(plain 5070 "$TP6")
+check "egress: an IPv6 inside client ([::] listener) reaches the IPv6 remote" grep -q "^SIP/2.0 200 OK" <<<"$out"
 out=$(plain 5071)
 sleep 0.3
 check "egress: the wrong remote name is refused" test -z "$(grep '^SIP/2.0' <<<"$out")"
