@@ -116,12 +116,6 @@ std::string device_arg(const std::string& device, const std::string& key) {
 bool is_af_packet(const std::string& device) { return device.rfind("net_af_packet", 0) == 0; }
 }  // namespace
 
-bool is_af_xdp(const std::string& device) { return device.rfind("net_af_xdp", 0) == 0; }
-
-std::uint32_t af_xdp_extra_mbufs(const PortOptions& p) {
-  if (!is_af_xdp(p.device)) return 0;
-  return kAfXdpFill + (p.rx_desc < kAfXdpFill ? kAfXdpFill - p.rx_desc : 0);
-}
 
 unsigned iface_combined_channels(const std::string& iface) {
   if (iface.empty() || iface.size() >= IFNAMSIZ) return 0;

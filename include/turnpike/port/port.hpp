@@ -82,14 +82,19 @@ std::vector<std::string> effective_devices(const std::string& device, unsigned w
 unsigned iface_combined_channels(const std::string& iface);
 // RX queues of a kernel interface (/sys/class/net/<iface>/queues/rx-*; 0: unknown).
 unsigned iface_rx_queues(const std::string& iface);
-bool is_af_xdp(const std::string& device);
+// Inline, like af_xdp_extra_mbufs: the config library sizes the pool with
+// them and links no DPDK.
+inline bool is_af_xdp(const std::string& device) { return device.rfind("net_af_xdp", 0) == 0; }
 // net_af_xdp (22.11 PMD) hands the kernel a fill ring of 2048 mbufs per queue
 // at start and refills it one for one: an RX ring smaller than that drops
 // frames while a worker is off its CPU (rx_ring_full), so the RX ring is at
 // least kAfXdpFill. The pool needs the fill ring's mbufs on top of the
 // descriptors: af_xdp_extra_mbufs per queue (0 for other devices).
 inline constexpr std::uint16_t kAfXdpFill = 2048;
-std::uint32_t af_xdp_extra_mbufs(const PortOptions& p);
+inline std::uint32_t af_xdp_extra_mbufs(const PortOptions& p) {
+  if (!is_af_xdp(p.device)) return 0;
+  return kAfXdpFill + (p.rx_desc < kAfXdpFill ? kAfXdpFill - p.rx_desc : 0);
+}
 // framecnt= of a net_af_packet device string (0: not an af_packet device);
 // the PMD's default 512 when the string does not say.
 std::uint32_t af_packet_framecnt(const std::string& device);
