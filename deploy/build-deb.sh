@@ -20,12 +20,13 @@ while [ $# -gt 0 ]; do
   shift
 done
 rel="$here/build/release"
-bins=("$rel/dataplane/app/turnpike" "$rel/control/turnpikectl" "$rel/control/turnpike-certs")
+bins=("$rel/dataplane/app/turnpike" "$rel/control/turnpikectl" "$rel/control/turnpike-certs"
+      "$rel/bench/loadgen/turnpike-loadgen")
 
 if [ $build -eq 1 ]; then
   bash deploy/setup-deps.sh
   cmake --preset release >/dev/null
-  cmake --build --preset release --target turnpike turnpikectl turnpike-certs
+  cmake --build --preset release --target turnpike turnpikectl turnpike-certs turnpike-loadgen
 fi
 for b in "${bins[@]}"; do
   [ -x "$b" ] || { echo "build-deb.sh: $b missing: build the release preset first" >&2; exit 1; }

@@ -54,6 +54,7 @@ lint=$(grep -v 'running with root privileges' <<<"$lint")
 check "lintian: no errors${lint:+ (other tags: $(echo "$lint" | tr '\n' ' '))}" test $rc -eq 0
 contents=$(dpkg-deb -c "$deb")
 for f in ./usr/sbin/turnpike ./usr/sbin/turnpike-prepare ./usr/bin/turnpikectl ./usr/bin/turnpike-certs \
+         ./usr/bin/turnpike-loadgen ./usr/share/man/man1/turnpike-loadgen.1.gz \
          ./etc/turnpike/turnpike.toml ./lib/systemd/system/turnpike.service ./etc/logrotate.d/turnpike \
          ./usr/share/bash-completion/completions/turnpikectl ./usr/share/man/man8/turnpike.8.gz \
          ./usr/share/man/man1/turnpikectl.1.gz ./usr/share/man/man1/turnpike-certs.1.gz \
