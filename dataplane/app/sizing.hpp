@@ -13,11 +13,12 @@
 namespace turnpike::sizing {
 
 // Measured, not derivable from the config: one idle established TLS
-// connection's wolfSSL blocks (10,160 B: the WOLFSSL object 5,536 B, two
-// AES-GCM states, small blocks) and turnpike's objects (3,873 B: pair,
+// connection's wolfSSL blocks (9,616 B: the WOLFSSL object 5,536 B, two
+// AES-GCM states, small blocks) and turnpike's objects (3,617 B: pair,
 // tls::Session, strings, map node), without its two TCBs; bytes requested,
-// 1,000 connections (bench/ring/bench_ring_sip 1000 rr, 2026-12-04).
-inline constexpr std::uint64_t kTlsIdleBytes = 10160 + 3873;
+// 1,000 connections (bench/ring/bench_ring_sip 1000 rr, 2026-12-04, after the
+// per-thread RNG and the handshake state freed at Open).
+inline constexpr std::uint64_t kTlsIdleBytes = 9616 + 3617;
 // A compact TIME_WAIT entry (tcp::Stack::TwEntry, 16-byte addresses).
 inline constexpr std::uint64_t kTimeWaitEntryBytes = tcp::Stack::time_wait_entry_size();
 // Allowances, not measurements: descriptor rings (NIC PMDs reserve them at
