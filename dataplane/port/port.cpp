@@ -261,7 +261,11 @@ KernelRing::KernelRing(std::unique_ptr<Impl> i) : impl_(std::move(i)) {}
 KernelRing::~KernelRing() = default;
 const std::vector<int>& KernelRing::fds() const { return impl_->fds; }
 
-std::vector<int> KernelRing::xdp_sockets() {
+namespace {
+// This process's sockets of one address family, ascending (the PMDs open
+// their queue sockets in order and descriptors are allocated lowest-first,
+// so ascending numbers are queue order).
+std::vector<int> sockets_of(int family) {
   std::vector<int> out;
   DIR* d = opendir("/proc/self/fd");
   if (!d) return out;
@@ -271,12 +275,15 @@ std::vector<int> KernelRing::xdp_sockets() {
     if (*end || fd < 0 || fd == dirfd(d)) continue;
     int domain = 0;
     socklen_t len = sizeof domain;
-    if (getsockopt(int(fd), SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_XDP) out.push_back(int(fd));
+    if (getsockopt(int(fd), SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == family) out.push_back(int(fd));
   }
   closedir(d);
   std::sort(out.begin(), out.end());
   return out;
 }
+}  // namespace
+
+std::vector<int> KernelRing::xdp_sockets() { return sockets_of(AF_XDP); }
 
 std::unique_ptr<KernelRing> KernelRing::xdp(std::vector<int> fds) {
   if (fds.empty()) return nullptr;
@@ -290,25 +297,12 @@ std::unique_ptr<KernelRing> KernelRing::find(const std::string& iface, unsigned 
   const unsigned ifindex = if_nametoindex(iface.c_str());
   if (!ifindex) return nullptr;
   auto impl = std::make_unique<Impl>();
-  DIR* d = opendir("/proc/self/fd");
-  if (!d) return nullptr;
-  while (dirent* e = readdir(d)) {
-    char* end;
-    const long fd = std::strtol(e->d_name, &end, 10);
-    if (*end || fd < 0 || fd == dirfd(d)) continue;
-    int domain = 0;
-    socklen_t len = sizeof domain;
-    if (getsockopt(int(fd), SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_PACKET) continue;
+  for (const int fd : sockets_of(AF_PACKET)) {
     sockaddr_ll sll{};
-    len = sizeof sll;
-    if (getsockname(int(fd), reinterpret_cast<sockaddr*>(&sll), &len) != 0 || unsigned(sll.sll_ifindex) != ifindex)
-      continue;
-    impl->fds.push_back(int(fd));
+    socklen_t len = sizeof sll;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&sll), &len) == 0 && unsigned(sll.sll_ifindex) == ifindex)
+      impl->fds.push_back(fd);
   }
-  closedir(d);
-  // The PMD opens its queue sockets in order; descriptors are allocated
-  // lowest-first, so ascending numbers are queue order.
-  std::sort(impl->fds.begin(), impl->fds.end());
   if (impl->fds.size() != queues) return nullptr;
   impl->packets.assign(queues, 0);
   impl->drops.assign(queues, 0);
