@@ -598,6 +598,17 @@ void Phone::read(std::uint64_t now) {
     if (!s_) return;
     const auto d = s_->peek();
     if (d.empty()) break;
+    // RFC 5626 §4.4.1: the pong is one CRLF. With a ping outstanding, a CRLF
+    // is its pong even when it arrives alone; the framer would wait for a
+    // second one (a server never pings, §3.5.1, but two pongs would look
+    // like a ping to it).
+    if (pings_out_ && d.size() >= 2 && d[0] == '\r' && d[1] == '\n') {
+      s_->consume(2);
+      last_io_ = now;
+      --pings_out_;
+      ++g_.stats.pongs;
+      continue;
+    }
     const sip::Frame f = sip::frame(d);
     if (f.status == sip::Status::NeedMore) break;
     if (f.status == sip::Status::Error) {
