@@ -907,8 +907,13 @@ void Stack::on_listen(Listener& l, const SegmentIn& seg, Header& h) {
   if (h.has(flag::ack)) {
     // An ACK may complete a cookie handshake (RFC 4987 §3.6); otherwise it
     // draws RST <SEQ=SEG.ACK> (second check).
+    // Only while cookies are out (one sent in the last two slots) can an ACK
+    // be a cookie answer; otherwise it is a segment for a CLOSED connection
+    // (RFC 9293 §3.10.7.1: late duplicates after a passive close), counted
+    // as rx_no_conn only. Blind cookie guesses need a flood to try against.
+    const bool cookie_ack = cfg_.syn_cookies && !h.has(flag::syn) && now_ < cookies_until_;
     Header syn;
-    if (cfg_.syn_cookies && !h.has(flag::syn) && check_cookie(seg, h, syn)) {
+    if (cookie_ack && check_cookie(seg, h, syn)) {
       if (cfg_.max_per_source && count_from(seg.src, cfg_.max_per_source) >= cfg_.max_per_source) {
         ++ctr_.refused_per_source;
         return;
@@ -926,7 +931,7 @@ void Stack::on_listen(Listener& l, const SegmentIn& seg, Header& h) {
       finish(*tp);
       return;
     }
-    if (cfg_.syn_cookies && !h.has(flag::syn)) ++ctr_.syn_cookies_bad;
+    if (cookie_ack) ++ctr_.syn_cookies_bad;
     ++ctr_.rx_no_conn;
     reply_rst(seg, h);
     return;
@@ -957,6 +962,8 @@ void Stack::on_listen(Listener& l, const SegmentIn& seg, Header& h) {
     t.rport = h.src_port;
     t.rcvbuf.configure(rcv_chunks_, pool_.chunk_shift());
     init_passive(t, l, h, make_cookie(seg, h));
+    // check_cookie() takes this slot and the next one.
+    cookies_until_ = (now_ / kCookieSlotUs + 2) * kCookieSlotUs;
     ++ctr_.syn_cookies_sent;
     emit(t, t.iss, 0, flag::syn | flag::ack);
     return;

@@ -45,6 +45,10 @@ check "turnpike retransmitted (recovery exercised): $(json_get "$tcp" 'd["/turnp
 check "out-of-order segments were reassembled: $(json_get "$tcp" 'd["/turnpike/tcp"]["rx_ooo_segments"]')" \
   test "$(json_get "$tcp" 'd["/turnpike/tcp"]["rx_ooo_segments"]')" -gt 0
 check "all 200 accepted" test "$(json_get "$tcp" 'd["/turnpike/tcp"]["accepted"]')" -ge 200
+# Late duplicates of final ACKs reach connections already closed: RST and
+# rx_no_conn, never a "bad SYN cookie" when no cookie was sent.
+check "no SYN cookie sent, none counted bad (rx_no_conn $(json_get "$tcp" 'd["/turnpike/tcp"]["rx_no_conn"]'))" \
+  test "$(json_get "$tcp" 'd["/turnpike/tcp"]["syn_cookies_sent"] + d["/turnpike/tcp"]["syn_cookies_bad"]')" = 0
 check "no connection objects left" wait_no_connections
 check "no buffer chunks left" test "$(tcp_field buffer_chunks_in_use)" = 0
 

@@ -353,9 +353,38 @@ TEST(SynCookies, FullHalfOpenTableStillAccepts) {
   w.in(40002, flag::syn, Seq(5), Seq(0));
   const Header sa2 = w.pop();
   w.now += 200'000'000;
+  // A fresh cookie keeps cookies out, so the old one is checked (and expired).
+  w.in(40003, flag::syn, Seq(50), Seq(0));
+  EXPECT_EQ(w.pop().ack, Seq(51));
   w.in(40002, flag::ack, Seq(6), sa2.seq + 1);
   EXPECT_TRUE(w.pop().has(flag::rst));
   EXPECT_EQ(w.stack.counters().syn_cookies_bad, 2u);
+}
+
+// Regression (tcp_echo counted ~120 syn_cookies_bad per run with no SYN
+// flood): a late duplicate of the final ACK reaches a passive closer that
+// already left LAST_ACK. It is a segment for a CLOSED connection: RST
+// (RFC 9293 §3.10.7.1), counted as rx_no_conn. No cookie was sent, so it
+// cannot be a cookie handshake and is not a bad cookie.
+TEST(SynCookies, AckForClosedConnectionIsNoCookieAttempt) {
+  Wire w;
+  w.open(40000);
+  w.in(40000, flag::fin | flag::ack, w.peer_isn + 1, w.iss + 1);
+  w.sink.out.clear();
+  w.stack.close(w.app.id);
+  const Header fin = w.pop();
+  ASSERT_TRUE(fin.has(flag::fin));
+  ASSERT_EQ(w.stack.state(w.stack.find(kLocal, kLport, kRemote, 40000)), State::last_ack);
+  w.in(40000, flag::ack, w.peer_isn + 2, w.iss + 2);  // the final ACK: CLOSED
+  ASSERT_EQ(w.stack.connections(), 0u);
+  w.sink.out.clear();
+  w.in(40000, flag::ack, w.peer_isn + 2, w.iss + 2);  // its late duplicate
+  const Header rst = w.pop();
+  EXPECT_TRUE(rst.has(flag::rst));
+  EXPECT_EQ(rst.seq, w.iss + 2);  // <SEQ=SEG.ACK><CTL=RST>
+  EXPECT_EQ(w.stack.counters().rx_no_conn, 1u);
+  EXPECT_EQ(w.stack.counters().syn_cookies_bad, 0u);
+  EXPECT_EQ(w.stack.counters().syn_cookies_sent, 0u);
 }
 
 TEST(SynCookies, BulkTransferOverCookieConnections) {

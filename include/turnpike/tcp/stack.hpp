@@ -184,7 +184,7 @@ struct Config {
   X(syn_dropped_no_memory, "SYNs dropped: buffer chunks above 7/8 of the pool")    \
   X(syn_cookies_sent, "SYN-ACKs with a cookie (half-open table full, RFC 4987)")  \
   X(syn_cookies_ok, "connections created by a valid cookie ACK")                  \
-  X(syn_cookies_bad, "ACKs to a listener with no valid cookie (RST sent)")        \
+  X(syn_cookies_bad, "ACKs to a listener with no valid cookie while cookies are out (RST sent)") \
   X(synack_retransmits, "SYN-ACK retransmissions")                                 \
   X(accepted, "passive opens completed")                                           \
   X(refused_by_app, "handshakes refused by the listener callback")                 \
@@ -449,6 +449,7 @@ class Stack {
   SipKey table_key_;
   SipKey cookie_key_;
   Tcb scratch_;  // stateless SYN-ACKs (cookies)
+  std::uint64_t cookies_until_ = 0;  // end of the last cookie's validity (us)
   std::vector<TwEntry> tw_;               // ring of max_time_wait slots
   std::vector<std::uint32_t> tw_buckets_;
   std::uint32_t tw_mask_ = 0;
