@@ -8,7 +8,8 @@
 //   bench_ring_sip [N [CASES]]   N: connections per handshake batch (default 1000;
 //                                each case runs 3 batches and reports the least
 //                                disturbed); CASES: floor, hs, mtls, resume,
-//                                fixed or rr (default: all)
+//                                fixed or rr (default: all); rr2000 [PER_CONN]: the
+//                                2,000-connection pairs alone (PER_CONN requests each)
 //
 // Memory per idle established connection on A: every allocation made while
 // A's pump runs is counted (operator new/delete here by malloc_usable_size;
@@ -33,6 +34,8 @@
 #include <iterator>
 #include <new>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sip_ring.hpp"
 
@@ -288,6 +291,11 @@ void reqresp(unsigned conns, unsigned per_conn, bool memory) {
     check(establish(), "establish");
   }
   r.measure_cpu = true;
+  // TP_BENCH_SPANS=file: A's busy rounds of the measured batches, one
+  // "start end" line (CLOCK_MONOTONIC ns) each, for bench/ring/perf_a.sh.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> spans;
+  const char* spans_file = std::getenv("TP_BENCH_SPANS");
+  if (spans_file) r.spans_a = &spans;
   Fig f;
   std::uint64_t pairs = 0;
   const std::uint64_t drops0 = drop_count(r);
@@ -302,6 +310,12 @@ void reqresp(unsigned conns, unsigned per_conn, bool memory) {
     pairs = r.totals().answered - t0.answered;
     f.take(s0, r, pairs);
   }
+  r.spans_a = nullptr;
+  if (spans_file)
+    if (FILE* fp = std::fopen(spans_file, "a")) {
+      for (auto [b, e] : spans) std::fprintf(fp, "%llu %llu\n", (unsigned long long)b, (unsigned long long)e);
+      std::fclose(fp);
+    }
   const auto t = r.totals();
   std::string note = "A alone: " + std::to_string(static_cast<long long>(1e6 / f.a)) + " pairs/s per core (tsc), " +
                      std::to_string(static_cast<long long>(1e6 / f.a_cpu)) + " (cpu)";
@@ -468,5 +482,6 @@ int main(int argc, char** argv) {
     reqresp(1000, 20, true);
     reqresp(2000, 10, false);
   }
+  if (only == "rr2000") reqresp(2000, argc > 3 ? static_cast<unsigned>(std::atoi(argv[3])) : 10, false);
   return 0;
 }

@@ -275,6 +275,9 @@ class Rig {
   // The same rounds' thread CPU time (excludes time the OS gave to others).
   std::uint64_t cpu_ns_a = 0, cpu_ns_b = 0;
   bool measure_cpu = false;
+  // When set: A's busy rounds as CLOCK_MONOTONIC [start, end) ns, so that a
+  // `perf record -k CLOCK_MONOTONIC` profile can keep A's samples only.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>>* spans_a = nullptr;
   std::uint64_t tls_events = 0, sip_events = 0;
 
   // For clients.
@@ -521,17 +524,19 @@ inline void Rig::drive_b() {
   }
 }
 
-inline std::uint64_t thread_ns() {
+inline std::uint64_t clock_ns(clockid_t id) {
   timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  clock_gettime(id, &ts);
   return std::uint64_t(ts.tv_sec) * 1'000'000'000u + std::uint64_t(ts.tv_nsec);
 }
+inline std::uint64_t thread_ns() { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 
 inline unsigned Rig::round() {
   // Side A: NetWorker input, TCP, TLS, SIP proxy, timers, flush.
   g_side = Side::a;
   const std::uint64_t tx0 = ga_->stack().counters().tx_segments.load();
   std::uint64_t n0 = measure_cpu ? thread_ns() : 0;
+  const std::uint64_t m0 = spans_a ? clock_ns(CLOCK_MONOTONIC) : 0;
   std::uint64_t t0 = rte_rdtsc();
   unsigned moved = rx(rp_->a(), true);
   ga_->poll(now_);
@@ -545,6 +550,7 @@ inline unsigned Rig::round() {
   if (moved || ga_->stack().counters().tx_segments.load() != tx0) {
     cycles_a += t1 - t0;
     if (measure_cpu) cpu_ns_a += thread_ns() - n0;
+    if (spans_a) spans_a->emplace_back(m0, clock_ns(CLOCK_MONOTONIC));
     ++busy_rounds_a;
   }
   max_live_ = std::max(max_live_, proxy_->live());
