@@ -1,5 +1,8 @@
 #include "turnpike/proxy/stream.hpp"
 
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
 #include <algorithm>
 
 namespace turnpike::proxy {
@@ -57,6 +60,7 @@ void Stream::reset_connection() {
   err_ = tcp::Error::none;
   connected_ = open_ = gone_ = fin_ = false;
   shut_pending_ = shut_ = fail_reported_ = eof_reported_ = false;
+  rx_drained_ = false;
 }
 
 // --- the session's transport --------------------------------------------------
@@ -98,8 +102,18 @@ void Stream::pull() {
   if (!session_ || !open_ || session_->state() != tls::Session::State::Open) return;
   std::uint8_t buf[kRecord];
   while (in_.size() - in_off_ < read_limit_) {
+    // A read that can only end in WANT_READ is not made: wolfSSL (built
+    // with its OpenSSL layer) formats an error string for every one. It is
+    // certain once no fed handshake bytes are left (a read came back empty
+    // since the session opened), wolfSSL holds no decrypted rest (it reads
+    // TLS records exactly, never past one) and the TCP buffer is empty; a
+    // FIN still gets its read (the session sees the EOF there).
+    if (rx_drained_ && !fin_ && (gone_ || st_.peek(id_).empty()) && !wolfSSL_has_pending(session_->raw())) break;
     const std::size_t n = session_->read(buf, sizeof buf);
-    if (!n) break;
+    if (!n) {
+      rx_drained_ = true;
+      break;
+    }
     if (in_off_ && in_off_ >= in_.size() / 2) {
       in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_off_));
       in_off_ = 0;

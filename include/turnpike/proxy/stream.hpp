@@ -172,6 +172,7 @@ class Stream final : public tcp::ConnHandler {
   tcp::Error err_ = tcp::Error::none;
   bool connected_ = false, open_ = false, gone_ = false, fin_ = false;
   bool shut_pending_ = false, shut_ = false, fail_reported_ = false, eof_reported_ = false;
+  bool rx_drained_ = false;  // a read came back empty while open: no fed bytes left in the session
 
   Io io_{*this};
 };
