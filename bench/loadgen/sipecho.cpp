@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "tp-sipecho: ready on %s\n", listen.c_str());
   std::fflush(stderr);
 
-  unsigned long long requests = 0, accepted = 0, bad = 0;
+  unsigned long long requests = 0, accepted = 0, bad = 0, pings = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(duration);
   epoll_event evs[256];
   char buf[65536];
@@ -187,8 +187,24 @@ int main(int argc, char** argv) {
         }
         std::size_t off = 0;
         while (c.proxy_checked) {
-          // RFC 5626 keep-alive CRLFs between messages: skip them.
-          while (off < c.in.size() && (c.in[off] == '\r' || c.in[off] == '\n')) ++off;
+          // RFC 5626 keep-alives between messages: a ping (CRLFCRLF) gets
+          // its pong (one CRLF, §4.4.1), so phones behind a TLS terminator
+          // see their pongs; a stray CR or LF is skipped.
+          bool split_ping = false;
+          while (off < c.in.size() && (c.in[off] == '\r' || c.in[off] == '\n')) {
+            const std::string_view rest = std::string_view(c.in).substr(off);
+            if (rest.starts_with("\r\n\r\n")) {
+              c.out += "\r\n";
+              ++pings;
+              off += 4;
+            } else if (std::string_view("\r\n\r\n").starts_with(rest)) {
+              split_ping = true;  // the rest of the ping is in the next read
+              break;
+            } else {
+              ++off;
+            }
+          }
+          if (split_ping) break;
           const long len = tpbench::frame_length(std::string_view(c.in).substr(off));
           if (len < 0) { ++bad; gone = true; break; }
           if (len == 0) break;
@@ -219,6 +235,6 @@ int main(int argc, char** argv) {
     }
   }
   for (auto& [fd, c] : conns) ::close(fd);
-  std::fprintf(stderr, "tp-sipecho: accepted=%llu requests=%llu bad=%llu\n", accepted, requests, bad);
+  std::fprintf(stderr, "tp-sipecho: accepted=%llu requests=%llu pings=%llu bad=%llu\n", accepted, requests, pings, bad);
   return 0;
 }

@@ -2,19 +2,19 @@
 # compare.sh: busy proxy CPU per operation and memory per idle TLS connection
 # for turnpike and kernel-socket TLS proxies (HAProxy, nginx stream, hitch,
 # stunnel, optionally Kamailio with its tls module), all in the same namespace rig (tests/rig/rig.sh, 198.18.0.0/15):
-#   peer ns:  tp-loadgen (CPU $LOAD_CPU) and tp-sipecho backend (same CPU)
-#   dp ns:    the proxy, pinned to CPU $PROXY_CPU (turnpike: its worker lcore)
+#   peer ns:  turnpike-loadgen (turnpike's own DPDK stack on net_af_packet on
+#             the peer's veth, address .3, CPU $LOAD_CPU: no row is bound by a
+#             kernel-socket client) and the tp-sipecho backend (same CPU)
+#   dp ns:    the proxy, pinned to CPU $PROXY_CPU (turnpike: its worker lcore,
+#             at its configuration defaults)
 # Kernel proxies: CPU = utime+stime of all their processes/threads
 # (/proc/PID/stat) over the measured window; turnpike: worker busy TSC cycles
-# from DPDK telemetry. Memory: RSS delta over --idle-conns idle connections.
+# from DPDK telemetry. Memory: PSS delta over --idle-conns idle connections
+# with CRLF keep-alives (turnpike-loadgen --idle-hold).
 # usage: compare.sh [--loadgen-dir DIR] [--turnpike BIN] [--proxies "..."]
 #                   [--modes "..."] [--duration S] [--idle-conns N] [--hs-conns N]
 #                   [--out FILE] [--rig N] [--turnpike-label TEXT] [--af-frames N]
-#                   [--client tp-loadgen|turnpike-loadgen]
 # Modes: handshake resume mtls reqresp100 reqresp2000 idle
-# --client turnpike-loadgen: the load comes from turnpike's own DPDK stack
-# (net_af_packet on the peer's veth, address .3, CPU $LOAD_CPU) so no row is
-# bound by a kernel-socket client; the idle mode still uses tp-loadgen.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -26,7 +26,7 @@ MODES="handshake resume mtls reqresp100 reqresp2000 idle"
 DURATION=8
 IDLE_CONNS=2000
 HS_CONNS=50
-AF_FRAMES=8192
+AF_FRAMES=""  # turnpike's af_packet ring: its own sizing unless given
 RIG=40
 OUT=""
 PROXY_CPU=1
@@ -44,21 +44,13 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift ;;
     --rig) RIG=$2; shift ;;
     --turnpike-label) TURNPIKE_LABEL=$2; shift ;;
-    --client) CLIENT=$2; shift ;;
-    *) sed -n '2,15p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,17p' "$0" >&2; exit 2 ;;
   esac
   shift
 done
-LOADGEN=$LOADGEN_DIR/tp-loadgen
 SIPECHO=$LOADGEN_DIR/tp-sipecho
 TPLG=$LOADGEN_DIR/turnpike-loadgen
-CLIENT=${CLIENT:-tp-loadgen}
-case $CLIENT in
-  tp-loadgen) ;;
-  turnpike-loadgen) [ -x "$TPLG" ] || { echo "compare.sh: build turnpike-loadgen first ($TPLG)" >&2; exit 2; } ;;
-  *) echo "compare.sh: --client tp-loadgen|turnpike-loadgen" >&2; exit 2 ;;
-esac
-[ -x "$LOADGEN" ] && [ -x "$SIPECHO" ] || { echo "compare.sh: build tp-loadgen and tp-sipecho first ($LOADGEN_DIR)" >&2; exit 2; }
+[ -x "$TPLG" ] && [ -x "$SIPECHO" ] || { echo "compare.sh: build turnpike-loadgen and tp-sipecho first ($LOADGEN_DIR)" >&2; exit 2; }
 (( DURATION > 0 && DURATION <= 60 )) || { echo "compare.sh: --duration 1..60" >&2; exit 2; }
 (( IDLE_CONNS > 0 && IDLE_CONNS <= 8000 )) || { echo "compare.sh: --idle-conns 1..8000" >&2; exit 2; }
 ulimit -n 20000
@@ -102,12 +94,10 @@ bash "$root/tests/control/pki/make-pki.sh" "$pki" >/dev/null || { echo "PKI gene
 openssl x509 -in "$pki/both.pem" -noout -text | grep -q 'NIST CURVE: P-256' || { echo "server leaf is not P-256" >&2; exit 1; }
 cat "$pki/both-chain.pem" "$pki/both.key" > "$pki/combined.pem"   # HAProxy and hitch want one file
 lgpki=$work/lgpki
-if [ "$CLIENT" = turnpike-loadgen ]; then
-  # Its phones' root joins the trust of every proxy (mtls mode).
-  "$TPLG" --pki-only --pki-dir "$lgpki" --phones 1 >/dev/null 2>&1 || { echo "turnpike-loadgen PKI failed" >&2; exit 1; }
-  cp "$pki/ca.pem" "$pki/server-ca.pem"
-  cat "$lgpki/ca.pem" >>"$pki/ca.pem"
-fi
+# The phones' root joins the trust of every proxy (mtls mode).
+"$TPLG" --pki-only --pki-dir "$lgpki" --phones 1 >/dev/null 2>&1 || { echo "turnpike-loadgen PKI failed" >&2; exit 1; }
+cp "$pki/ca.pem" "$pki/server-ca.pem"
+cat "$lgpki/ca.pem" >>"$pki/ca.pem"
 stores=$work/stores
 mkdir -p "$stores"
 cp "$pki/both-chain.pem" "$stores/server.pem"
@@ -255,11 +245,10 @@ EOF
   dp kamailio -DD -E -m 1024 -M 32 -f "$work/kamailio.cfg" >"$work/kamailio.log" 2>&1 &
   PROXY_PID=$!
 }
-# rig_start_turnpike with a deeper af_packet ring: its default 512 frames
-# overflow in the kernel when 2,000 connections send at once, and the losses
-# turn into seconds of RTO stalls that have nothing to do with turnpike.
+# turnpike sizes its af_packet ring itself (framecnt from tcp.max_connections
+# and the line rate); --af-frames overrides it.
 tp_start() {
-  ip netns exec "$NS_DP" "$TURNPIKE" --device "net_af_packet0,iface=$IF_DP,qpairs=1,framecnt=$AF_FRAMES" \
+  ip netns exec "$NS_DP" "$TURNPIKE" --device "net_af_packet0,iface=$IF_DP${AF_FRAMES:+,framecnt=$AF_FRAMES}" \
     --ipv4 "$TP_IP/24" --workers 1 --set "eal.file_prefix=$TP_PREFIX" "$@" >"$TP_LOG" 2>&1 &
   TP_PID=$!
   local i
@@ -274,11 +263,11 @@ tp_start() {
 start_turnpike() {
   local cc=none
   [ "$1" = mtls ] && cc=require
-  # 1 worker on PROXY_CPU; the default TIME_WAIT (active opens reuse a tuple
-  # whose backend timestamp is 1 s old, so one backend's ports last).
+  # 1 worker on PROXY_CPU, everything else at the defaults (the product):
+  # the deployment's settings (certificates, backend, PROXY v2, client
+  # certificates) only.
   tp_start --set "workers.cpus=[$PROXY_CPU]" --set "stores.dir=$stores" \
-    --set "sip.backends=[\"$PEER_IP:5060\"]" --set sip.proxy_v2=true --set "sip.client_cert=$cc" \
-    --set tcp.max_connections=65536 || return 1
+    --set "sip.backends=[\"$PEER_IP:5060\"]" --set sip.proxy_v2=true --set "sip.client_cert=$cc" || return 1
   PROXY_PID=$TP_PID
 }
 tree() {  # tree PID: PID and its descendants
@@ -330,32 +319,9 @@ sampler() {
   else echo "python3 $here/sample.py kernel $PROXY_PID"; fi
 }
 
-run_mode() {  # run_mode PROXY MODE
-  local p=$1 m=$2 args=()
-  case $m in
-    handshake) args=(handshake --conns "$HS_CONNS" --duration "$DURATION") ;;
-    resume) args=(resume --conns "$HS_CONNS" --duration "$DURATION") ;;
-    mtls) args=(mtls --conns "$HS_CONNS" --duration "$DURATION" --cert "$pki/client-chain.pem" --key "$pki/client.key") ;;
-    reqresp100) args=(reqresp --conns 100 --duration "$DURATION") ;;
-    reqresp2000) args=(reqresp --conns 2000 --duration "$DURATION") ;;
-    idle) args=(idle --conns "$IDLE_CONNS" --hold 1) ;;
-  esac
-  echo "== $p $m" >&2
-  if [ "$CLIENT" = turnpike-loadgen ] && [ "$m" != idle ]; then
-    run_tplg "$p" "$m"
-    return
-  fi
-  ip netns exec "$NS_PEER" "$LOADGEN" "${args[@]:0:1}" "$TP_IP:5061" "${args[@]:1}" --cpu "$LOAD_CPU" \
-    --json "$results/$p-$m.json" --sample "$(sampler "$p")" --max-errors 1000000 \
-    2>"$results/$p-$m.log" | tee -a "$work/summary.txt" >&2
-  local rc=${PIPESTATUS[0]}
-  [ "$rc" -eq 0 ] || echo "   exit $rc (see $results/$p-$m.log)" >&2
-  echo "$rc" > "$results/$p-$m.rc"
-  sleep 1
-}
-
-# run_tplg PROXY MODE: the same mode from turnpike-loadgen (TLS 1.3, P-256).
-run_tplg() {
+# run_mode PROXY MODE: one mode from turnpike-loadgen (TLS 1.3, P-256 only,
+# as every proxy is configured; --sample around the measured window).
+run_mode() {
   local p=$1 m=$2 args=(--tls 1.3 --groups P-256 --duration "$DURATION" --mix nocert=1)
   case $m in
     handshake) args+=(--phones "$HS_CONNS" --per-conn 1 --method OPTIONS --warmup-s 1) ;;
@@ -363,13 +329,20 @@ run_tplg() {
     mtls) args+=(--phones "$HS_CONNS" --per-conn 1 --method OPTIONS --warmup-s 1 --mix clientauth=1 --require-cert) ;;
     reqresp100) args+=(--phones 100 --ramp-s 1 --warmup-s 3 --method REGISTER --body 700) ;;
     reqresp2000) args+=(--phones 2000 --ramp-s 5 --warmup-s 10 --timeout-ms 15000 --method REGISTER --body 700) ;;
+    # One OPTIONS per connection, then only RFC 5626 CRLF keep-alives every
+    # second; sampled before the first connection and after all have been
+    # open for 3 s (--duration bounds the opening).
+    idle) args=(--tls 1.3 --groups P-256 --mix nocert=1 --phones "$IDLE_CONNS" --ramp-s 2 --method OPTIONS
+                --idle-hold 3 --keepalive-s 1 --timeout-ms 15000 --duration 60) ;;
   esac
+  echo "== $p $m" >&2
   ip netns exec "$NS_PEER" "$TPLG" --device "net_af_packet0,iface=$IF_PEER" --ipv4 "$TP_NET.3/24" \
     --target "$TP_IP:5061" --cpu "$LOAD_CPU" --file-prefix "tpcmp$RIG" --server-ca "$pki/server-ca.pem" \
     --pki-dir "$lgpki" --time-wait-ms 2000 --max-errors 1000000 --json "$results/$p-$m.json" \
     --sample "$(sampler "$p")" "${args[@]}" >"$results/$p-$m.log" 2>&1
   local rc=$?
-  grep -E "answered and matched|full handshake|resumed handshake|transaction latency" "$results/$p-$m.log" | tee -a "$work/summary.txt" >&2
+  grep -E "answered and matched|full handshake|resumed handshake|transaction latency|open and idle|^errors" \
+    "$results/$p-$m.log" | tee -a "$work/summary.txt" >&2
   [ "$rc" -eq 0 ] || echo "   exit $rc (see $results/$p-$m.log)" >&2
   echo "$rc" > "$results/$p-$m.rc"
   sleep 1
@@ -408,8 +381,10 @@ for p in $PROXIES; do
     if [ "$variant" = idle ]; then
       # Warm-up: touches what every run touches once (turnpike's af_packet
       # rings, pools for 50 connections) so the idle delta is the connections'.
-      ip netns exec "$NS_PEER" "$LOADGEN" handshake "$TP_IP:5061" --conns 50 --count 3000 --duration 30 \
-        --cpu "$LOAD_CPU" --max-errors 1000000 >/dev/null 2>&1
+      ip netns exec "$NS_PEER" "$TPLG" --device "net_af_packet0,iface=$IF_PEER" --ipv4 "$TP_NET.3/24" \
+        --target "$TP_IP:5061" --cpu "$LOAD_CPU" --file-prefix "tpcmp$RIG" --server-ca "$pki/server-ca.pem" \
+        --pki-dir "$lgpki" --time-wait-ms 2000 --max-errors 1000000 --tls 1.3 --groups P-256 --mix nocert=1 \
+        --phones 50 --per-conn 1 --method OPTIONS --count 3000 --duration 30 >/dev/null 2>&1
       sleep 2.5  # turnpike's TIME_WAIT (2 s) and the proxies' closes settle
     fi
     for m in "${want[@]}"; do run_mode "$p" "$m"; done

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Markdown tables from compare.sh's per-run JSON (tp-loadgen --json with
+"""Markdown tables from compare.sh's per-run JSON (turnpike-loadgen --json with
 sample.py counters at the start and end of each measured window).
 usage: report.py RESULTS_DIR VERSIONS_FILE "PROXIES" "MODES"
 """
@@ -57,6 +57,15 @@ def cpu_us(r, corrected=True):
     return (s1["ticks"] - s0["ticks"]) / s0["hz"] / r["ops"] * 1e6
 
 
+def mem_key(s0, s1):
+    """The memory counter both samples have: anonymous + shared-memory PSS
+    (file pages excluded), else PSS, else RSS."""
+    for k in ("mem_kb", "pss_kb"):
+        if k in s0 and k in s1:
+            return k
+    return "rss_kb"
+
+
 def figure(r, m):
     if r is None:
         return "-"
@@ -64,7 +73,7 @@ def figure(r, m):
         s0, s1 = r["s0"], r["s1"]
         if not s0 or not s1:
             return "?"
-        k = "pss_kb" if "pss_kb" in s0 and "pss_kb" in s1 else "rss_kb"
+        k = mem_key(s0, s1)
         return f"{(s1[k] - s0[k]) / r['conns']:.1f}"
     v = cpu_us(r)
     if v is None:
@@ -79,7 +88,8 @@ def figure(r, m):
 
 
 out = []
-out.append("Busy proxy CPU per operation (us) and memory (PSS) per idle TLS connection (KiB); "
+out.append("Busy proxy CPU per operation (us) and memory (PSS of anonymous and shared memory) per idle TLS "
+           "connection with CRLF keep-alives (KiB); "
            "TLS 1.3, ECDSA P-256 cert, P-256 key exchange, AES-128-GCM, proxy on one core.\n")
 out.append("| proxy | " + " | ".join(TITLE[m] for m in modes) + " |")
 out.append("|---|" + "---|" * len(modes))
@@ -100,7 +110,7 @@ def value(r, m):
         s0, s1 = r["s0"], r["s1"]
         if not s0 or not s1 or not r.get("conns"):
             return None
-        k = "pss_kb" if "pss_kb" in s0 and "pss_kb" in s1 else "rss_kb"
+        k = mem_key(s0, s1)
         return (s1[k] - s0[k]) / r["conns"]
     return cpu_us(r)
 
@@ -124,10 +134,12 @@ if any(v for v in tp_vals.values()) and len(proxies) > 1:
             cells.append(f"{v / t:.2f}x" if v is not None and t else "-")
         out.append(f"| {p} | " + " | ".join(cells) + " |")
 
-out.append("\nLoad achieved (ops/s; latency p50/p99 in us; errors):\n")
-out.append("| proxy | " + " | ".join(m for m in modes if m != "idle") + " |")
-out.append("|---|" + "---|" * len([m for m in modes if m != "idle"]))
-for p in proxies:
+busy_modes = [m for m in modes if m != "idle"]
+if busy_modes:
+    out.append("\nLoad achieved (ops/s; latency p50/p99 in us; errors):\n")
+    out.append("| proxy | " + " | ".join(busy_modes) + " |")
+    out.append("|---|" + "---|" * len(busy_modes))
+for p in proxies if busy_modes else []:
     cells = []
     any_r = False
     for m in modes:
@@ -142,6 +154,17 @@ for p in proxies:
                      + (f", {r['errors_total']} err" if r["errors_total"] else ""))
     if any_r:
         out.append(f"| {p} | " + " | ".join(cells) + " |")
+
+# The idle connections' keep-alives (RFC 5626 CRLF pings; the backend or
+# the proxy answers them) and when all were open.
+icells = []
+for p in proxies:
+    r = load(p, "idle") if "idle" in modes else None
+    if r and "keepalive_pings" in r:
+        icells.append(f"{p}: pongs {r['keepalive_pongs']}/{r['keepalive_pings']} pings, all open after "
+                      f"{float(r.get('idle_open_s', -1)):.1f} s" + (f", {r['errors_total']} err" if r["errors_total"] else ""))
+if icells:
+    out.append("\nIdle connections (keep-alive pongs/pings; opening time):\n- " + "\n- ".join(icells))
 
 # Time turnpike's worker spent in the kernel: af_packet TX syscalls, which on
 # veth also run the receiving namespace's TCP/IP input for every frame sent.
@@ -169,7 +192,7 @@ if tp and tp["s0"] and tp["s1"]:
     s0, s1 = tp["s0"], tp["s1"]
     out.append(f"\nturnpike idle: TCP connections {s0.get('tcp_connections')} -> {s1.get('tcp_connections')}, "
                f"TCP buffer chunks in use {s0.get('buffer_chunks_in_use')} -> {s1.get('buffer_chunks_in_use')}, "
-               f"RSS {s0['rss_kb']} -> {s1['rss_kb']} KiB")
+               f"RSS {s0['rss_kb']} -> {s1['rss_kb']} KiB, anonymous+shared PSS {s0.get('mem_kb')} -> {s1.get('mem_kb')} KiB")
 tr = load("turnpike", "resume")
 if tr and tr["s1"].get("sip"):
     out.append(f"turnpike /turnpike/sip resumed counter at end of resume run: {tr['s1']['sip'].get('resumed')}")

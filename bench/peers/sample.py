@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Prints one JSON object with a proxy's CPU and memory counters, for
-tp-loadgen --sample (run at the start and end of each measured window).
+turnpike-loadgen --sample (run at the start and end of each measured window).
 
   sample.py kernel PID      PID and all its descendants: utime+stime ticks
-                            (/proc/PID/stat, includes exited threads), VmRSS and PSS
+                            (/proc/PID/stat, includes exited threads), VmRSS, PSS
+                            and the PSS of anonymous and shared memory (mem_kb)
   sample.py turnpike PID PREFIX
                             DPDK telemetry /turnpike/workers (worker busy
                             cycles, tsc_hz), /turnpike/tcp, and VmRSS of PID
@@ -39,21 +40,28 @@ def proc_cpu_rss(pid):
         s = f.read()
     fields = s[s.rindex(")") + 2:].split()
     ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat(5))
-    rss = pss = 0
+    rss = pss = mem = 0
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1])
     try:
         # PSS: pages shared by several processes (Kamailio's shm, nginx's
-        # master/worker) are counted once in the sum.
+        # master/worker) are counted once in the sum. mem: the PSS of
+        # anonymous and shared-memory pages (plus hugepages) only. File pages
+        # (code, libraries) do not grow with connections, but their PSS
+        # share changes whenever another process (the load generator, this
+        # script) maps or touches the same library pages.
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
-                if line.startswith("Pss:"):
+                k = line.split(":")[0]
+                if k == "Pss":
                     pss = int(line.split()[1])
+                elif k in ("Pss_Anon", "Pss_Shmem", "Private_Hugetlb", "Shared_Hugetlb"):
+                    mem += int(line.split()[1])
     except OSError:
         pass
-    return ticks, rss, pss
+    return ticks, rss, pss, mem
 
 
 def threads(pid):
@@ -101,24 +109,25 @@ def main():
     pid = int(sys.argv[2])
     res = {"hz": os.sysconf("SC_CLK_TCK")}
     if kind == "kernel":
-        ticks = rss = pss = 0
+        ticks = rss = pss = mem = 0
         procs = descendants(pid)
         for p in procs:
             try:
-                t, r, s = proc_cpu_rss(p)
+                t, r, s, a = proc_cpu_rss(p)
             except OSError:
                 continue
             ticks += t
             rss += r
             pss += s
-        res.update(ticks=ticks, rss_kb=rss, pss_kb=pss, procs=len(procs))
+            mem += a
+        res.update(ticks=ticks, rss_kb=rss, pss_kb=pss, mem_kb=mem, procs=len(procs))
     else:
         prefix = sys.argv[3]
-        t, r, ps = proc_cpu_rss(pid)
+        t, r, ps, a = proc_cpu_rss(pid)
         w = telemetry(prefix, "/turnpike/workers").get("/turnpike/workers", {})
         tcp = telemetry(prefix, "/turnpike/tcp").get("/turnpike/tcp", {})
         sip = telemetry(prefix, "/turnpike/sip").get("/turnpike/sip", {})
-        res.update(ticks=t, rss_kb=r, pss_kb=ps, tsc_hz=w.get("tsc_hz", 0),
+        res.update(ticks=t, rss_kb=r, pss_kb=ps, mem_kb=a, tsc_hz=w.get("tsc_hz", 0),
                    busy_cycles=sum(v.get("busy_cycles", 0) for k, v in w.items() if k.startswith("worker")),
                    tcp_connections=tcp.get("connections", 0),
                    buffer_chunks_in_use=tcp.get("buffer_chunks_in_use", 0), sip=sip, threads=threads(pid))

@@ -86,6 +86,7 @@ struct Options {
   unsigned per_conn = 0;           // transactions per connection, then close and reconnect (0: keep)
   double think_ms = 0, keepalive_s = 0, ramp_s = 0, rate = 0, retry_ms = 100;
   double duration = 10, timeout_ms = 5000, progress_s = 1, start_delay_s = 0, warmup_s = 0;
+  double idle_hold_s = 0;  // > 0: idle mode (one transaction per phone, then keep-alives only)
   std::string sample;  // shell command run at the start and end of the measured window
   std::uint64_t count = 0;
   bool eku_on = true, require_cert = false;
@@ -132,6 +133,10 @@ struct Options {
       "  --warmup-s W          run W s before the measured window of --duration S (rates, ops)\n"
       "  --sample CMD          run CMD (sh -c) at the start and end of the measured window; its\n"
       "                        output goes in the JSON (sample_start, sample_end)\n"
+      "  --idle-hold S         idle mode: each phone sends one transaction, then only keep-alives\n"
+      "                        (--keepalive-s); once all have their answer they are held S s, then\n"
+      "                        --sample runs (its first run is before any connection) and all close;\n"
+      "                        --duration bounds the opening\n"
       "  --timeout-ms T        per transaction and handshake (default 5000)   --retry-ms T (100)\n"
       "  --max-errors N        exit 0 up to N errors (default 0)\n"
       " output:\n"
@@ -243,6 +248,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--json") o.json = val(i);
     else if (a == "--warmup-s") o.warmup_s = num(val(i), "--warmup-s", 0, 600);
     else if (a == "--sample") o.sample = val(i);
+    else if (a == "--idle-hold") o.idle_hold_s = num(val(i), "--idle-hold", 0.1, 3600);
     else if (a == "--start-delay-s") o.start_delay_s = num(val(i), "--start-delay-s", 0, 600);
     else if (a == "--progress-s") o.progress_s = num(val(i), "--progress-s", 0.1, 3600);
     else if (a == "--backend-port") o.backend_port = std::uint16_t(num(val(i), "--backend-port", 1, 65535));
@@ -262,6 +268,8 @@ Options parse(int argc, char** argv) {
   unsigned w = 0;
   for (unsigned x : o.mix) w += x;
   if (!w) usage("--mix: all weights are 0");
+  if (o.idle_hold_s > 0 && (o.per_conn || o.rate > 0 || o.count || o.warmup_s > 0 || o.method == "INVITE"))
+    usage("--idle-hold: one transaction per phone (no --per-conn, --rate, --count, --warmup-s or INVITE)");
   if (o.pki_dir.empty()) o.pki_dir = "/tmp/turnpike-loadgen-pki." + std::to_string(getpid());
   return o;
 }
@@ -292,6 +300,7 @@ struct Stats {
   // The measured window (after --warmup-s): rates count from these.
   std::uint64_t measure_at = 0, base_answered = 0, base_full = 0, base_resumed = 0;
   std::uint64_t busy_cycles = 0, tsc_hz = 0;
+  double idle_open_s = -1;  // idle mode: when every phone had its answer (-1: never)
   std::string sample_start, sample_end;
   std::uint64_t backend_answered = 0;
   std::uint64_t errors = 0;
@@ -313,6 +322,7 @@ class Phone final : public proxy::StreamOwner {
   void tick(std::uint64_t now);
   void stop(std::uint64_t now);  // no new work: close when idle
   St state() const { return st_; }
+  bool idle_open() const { return st_ == St::Ready && answered_on_conn_; }  // idle mode: answered, held
   bool live() const { return s_ != nullptr; }
   std::uint64_t due = 0;  // when tick() is wanted (0: not scheduled)
   Profile profile() const { return prof_; }
@@ -676,6 +686,13 @@ void Phone::answer(std::string_view m, std::uint64_t now) {
   }
   ++on_conn_;
   st_ = St::Ready;
+  if (g_.o.idle_hold_s > 0) {
+    // Idle mode: no more transactions on this connection, only keep-alives.
+    next_send_ = ~std::uint64_t(0);
+    if (stopping_ || g_.stopping) return finish(true, 0);
+    if (const auto ka = static_cast<std::uint64_t>(g_.o.keepalive_s * 1e6)) g_.schedule(*this, last_io_ + ka);
+    return;
+  }
   if (method_ == "INVITE") {
     // RFC 3261 §13.2.2.4: the 2xx is acknowledged end to end by an ACK of
     // its own (a new branch); §17.1.1.3: a non-2xx by the transaction's ACK
@@ -829,6 +846,10 @@ void write_json(const Options& o, const Stats& s, double elapsed, bool ok, const
   std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 && s.tsc_hz ? double(s.busy_cycles) / double(s.tsc_hz) / elapsed * 100 : 0.0);
   kv("loadgen_busy_percent", rate);
   kv("seconds", std::to_string(elapsed));
+  if (o.idle_hold_s > 0) {
+    kv("idle_hold_s", std::to_string(o.idle_hold_s));
+    kv("idle_open_s", std::to_string(s.idle_open_s));
+  }
   kv("conns", std::to_string(o.phones));
   kv("errors_total", std::to_string(s.errors));
   kv("sample_start", "\"" + json_escape(s.sample_start) + "\"");
@@ -1043,13 +1064,23 @@ int run(const Options& o) {
     nw.flush();
     if (!n) sleep_us(50);
   }
+  const bool idle = o.idle_hold_s > 0;
+  bool measuring = false;
+  if (idle) {
+    // Idle mode measures the target's memory: the first sample is taken
+    // before any connection, the second after they are all open and held.
+    g.stats.sample_start = run_sample(o.sample);
+    measuring = true;
+  }
   const std::uint64_t t0 = g.now_us();
   g.tokens_at_ = t0;
+  if (idle) g.stats.measure_at = t0;
   for (unsigned i = 0; i < o.phones; ++i)
     g.schedule(*g.phones[i], t0 + static_cast<std::uint64_t>(o.ramp_s * 1e6 * i / o.phones));
   const std::uint64_t warm_at = t0 + static_cast<std::uint64_t>(o.warmup_s * 1e6);
   const std::uint64_t end_at = warm_at + static_cast<std::uint64_t>(o.duration * 1e6);
-  bool measuring = false;
+  std::uint64_t idle_until = 0;  // idle mode: when the hold ends (0: not all open yet)
+  bool idle_done = false;
   const std::uint64_t period = static_cast<std::uint64_t>(o.progress_s * 1e6);
   std::uint64_t next_progress = t0 + period, next_tick = 0, drain_until = 0, last_answered = 0, last_full = 0,
                 last_res = 0, last_err = 0;
@@ -1065,8 +1096,26 @@ int run(const Options& o) {
       nw.tick(tsc);
       backend.reap();
       next_tick = tsc + tsc_hz / 1000;
+      if (idle && !idle_until && !g.stopping &&
+          std::all_of(g.phones.begin(), g.phones.end(), [](auto& p) { return p->idle_open(); })) {
+        const std::uint64_t at = g.now_us();
+        g.stats.idle_open_s = double(at - t0) / 1e6;
+        idle_until = at + static_cast<std::uint64_t>(o.idle_hold_s * 1e6);
+        std::fprintf(stdout, "all %u phones open and idle after %.2f s; holding %.1f s\n", o.phones,
+                     g.stats.idle_open_s, o.idle_hold_s);
+      }
     }
     const std::uint64_t now = g.now_us();
+    if (idle && idle_until && !idle_done && now >= idle_until) {
+      g.stats.sample_end = run_sample(o.sample);
+      idle_done = true;
+    }
+    if (idle && !idle_until && !g.stopping && now >= end_at) {
+      unsigned open = 0;
+      for (auto& p : g.phones) open += p->idle_open();
+      g.error("idle_not_open", std::to_string(open) + " of " + std::to_string(o.phones) + " phones open and idle after " +
+                                   std::to_string(o.duration) + " s");
+    }
     if (g.next_due() <= now) {
       g.run_due(now);
       ++work;
@@ -1075,11 +1124,12 @@ int run(const Options& o) {
     const bool count_done = o.count && g.stats.sent >= o.count && std::none_of(g.phones.begin(), g.phones.end(), [](auto& p) {
       return p->state() == Phone::St::Waiting;
     });
-    if (!g.stopping && (now >= end_at || g_interrupted || count_done ||
+    const bool time_up = idle ? idle_done || (!idle_until && now >= end_at) : now >= end_at;
+    if (!g.stopping && (time_up || g_interrupted || count_done ||
                         (o.max_errors && g.stats.errors > o.max_errors * 10 + 1000))) {
       g.stopping = true;
       stop_at = now;
-      if (measuring) g.stats.sample_end = run_sample(o.sample);
+      if (measuring && !idle) g.stats.sample_end = run_sample(o.sample);
       for (auto& p : g.phones) p->stop(now);
       drain_until = now + static_cast<std::uint64_t>(o.timeout_ms * 1000) + 500'000;
     }
