@@ -25,14 +25,20 @@ std::uint64_t full_time(std::uint64_t now, std::uint32_t x) noexcept {
 bool sent_after(std::uint64_t t1, Seq e1, std::uint64_t t2, Seq e2) noexcept {
   return t1 > t2 || (t1 == t2 && e1 > e2);
 }
+
+// RFC 8985 §6.2 step 1: RACK.min_RTT over the configured window (samples in
+// µs, stamped in ms so 32 bits last 49 days).
+void min_rtt_sample(Tcb& t, std::uint64_t now_us, std::uint32_t window_us, std::uint32_t rtt_us) noexcept {
+  t.rack_min_rtt.update(static_cast<std::uint32_t>(now_us / 1000), window_us / 1000, rtt_us);
+}
 }  // namespace
 
-// RACK.min_RTT (RFC 8985 §6.1) starts from the handshake, timed in
+// RACK.min_RTT (RFC 8985 §6.2 step 1) starts from the handshake, timed in
 // microseconds whatever the timestamps say (their millisecond ticks are too
 // coarse on a LAN). A SYN-cookie connection has no start time: skipped.
 void Stack::handshake_rtt(Tcb& t) noexcept {
   if (t.rtt_start && now_ > t.rtt_start && now_ - t.rtt_start < 60'000'000)
-    t.rack_min_rtt_us = std::min(t.rack_min_rtt_us, static_cast<std::uint32_t>(now_ - t.rtt_start));
+    min_rtt_sample(t, now_, cfg_.rack_min_rtt_window_us, static_cast<std::uint32_t>(now_ - t.rtt_start));
 }
 
 // RFC 8985 §6.2 steps 1-4 for one ACK, before SND.UNA moves: mark what it
@@ -88,11 +94,11 @@ void Stack::rack_on_ack(Tcb& t, const Header& h, Seq ack) {
       const std::uint32_t sent_ms = static_cast<std::uint32_t>(xt / 1000) + t.ts_offset;
       if (r.end <= ack && t.ts_on && h.opt.has_ts && h.opt.ts_ecr && ts_before(h.opt.ts_ecr, sent_ms))
         valid = false;
-      if (t.rack_min_rtt_us != UINT32_MAX && rtt < t.rack_min_rtt_us) valid = false;
+      if (!t.rack_min_rtt.empty() && rtt < t.rack_min_rtt.get()) valid = false;
     }
     if (valid) {
       t.rack_rtt_us = static_cast<std::uint32_t>(std::min<std::uint64_t>(rtt, UINT32_MAX - 1));
-      t.rack_min_rtt_us = std::min(t.rack_min_rtt_us, t.rack_rtt_us);
+      min_rtt_sample(t, now_, cfg_.rack_min_rtt_window_us, t.rack_rtt_us);
       if (sent_after(xt, r.end, t.rack_xmit_us, t.rack_end)) {
         t.rack_xmit_us = xt;
         t.rack_end = r.end;
@@ -137,8 +143,8 @@ void Stack::rack_on_ack(Tcb& t, const Header& h, Seq ack) {
 // RFC 8985 §6.2 step 4: the reordering window.
 std::uint64_t Stack::rack_reo_wnd(const Tcb& t) const noexcept {
   if (!t.rack_reordering && (t.in_recovery || t.sacked_segs >= kDupThresh)) return 0;
-  if (t.rack_min_rtt_us == UINT32_MAX) return 0;
-  const std::uint64_t w = std::uint64_t{t.reo_wnd_mult} * t.rack_min_rtt_us / 4;
+  if (t.rack_min_rtt.empty()) return 0;
+  const std::uint64_t w = std::uint64_t{t.reo_wnd_mult} * t.rack_min_rtt.get() / 4;
   return t.srtt_us ? std::min<std::uint64_t>(w, t.srtt_us) : w;
 }
 

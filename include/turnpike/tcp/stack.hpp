@@ -101,6 +101,11 @@ struct Config {
   // whose ACK is only slow (LAN RTTs, millisecond timestamps), as FreeBSD's
   // RACK stack floors it at 10 ms. RFC 8985 §7.2 leaves the floor open.
   std::uint32_t tlp_min_pto_us = 10'000;
+  // RACK.min_RTT is the minimum of the RTT samples of this long (RFC 8985
+  // §6.2 step 1: windowed, so a longer path after a route change is taken
+  // up instead of an all-time minimum). 300 s as Linux's tcp_min_rtt_wlen:
+  // SIP connections idle between keep-alives keep their handshake minimum.
+  std::uint32_t rack_min_rtt_window_us = 300'000'000;
   std::uint64_t time_wait_us = 60'000'000;  // 2 MSL (RFC 9293 §3.4.2)
   // TIME_WAIT lives in compact entries apart from the control blocks, so it
   // never costs a new connection its block; this bounds them (oldest evicted

@@ -9,6 +9,7 @@
 #include "turnpike/tcp/cubic.hpp"
 #include "turnpike/tcp/seq.hpp"
 #include "turnpike/tcp/timer_wheel.hpp"
+#include "turnpike/tcp/win_min.hpp"
 
 namespace turnpike::tcp {
 
@@ -122,7 +123,8 @@ struct Tcb {
   // RACK (RFC 8985 §6.1)
   std::uint64_t rack_xmit_us = 0;  // send time of the most recently sent delivered segment
   Seq rack_end, rack_fack, dsack_round;
-  std::uint32_t rack_rtt_us = 0, rack_min_rtt_us = UINT32_MAX;
+  std::uint32_t rack_rtt_us = 0;
+  WindowedMin rack_min_rtt;  // µs over Config::rack_min_rtt_window_us, stamped in ms (§6.2 step 1)
   std::uint32_t xmit_last = 0;  // latest transmit stamp given out
   std::uint64_t rto_at = 0;  // when the RTO is due (the timer may stand for TLP/REO first)
   bool rack_init = false;
