@@ -10,6 +10,7 @@
 #pragma once
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_errno.h>
 #include <rte_mbuf.h>
 
 #include <time.h>
@@ -21,6 +22,7 @@
 #include <deque>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -397,14 +399,26 @@ inline void Client::on_peer_closed(tcp::Stack& stk, tcp::ConnId) {
   st = St::done;
 }
 
+// The TCP stacks' mbufs: as turnpike's own pool, with a per-lcore cache
+// (mbuf.cache's default, 256), so that a freed mbuf is the next one taken
+// while still in cache; the shared test pool has none and hands out every
+// mbuf of its ring in turn, each a cache miss.
+inline rte_mempool* rig_pool() {
+  testing::init_test_eal();
+  if (rte_mempool* p = rte_mempool_lookup("sip_ring_pool")) return p;
+  rte_mempool* p = rte_pktmbuf_pool_create("sip_ring_pool", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+  if (!p) throw std::runtime_error("sip_ring_pool: " + std::string(rte_strerror(rte_errno)));
+  return p;
+}
+
 inline Rig::Rig(RigOptions o) : opt_(std::move(o)), rng_(opt_.impair.seed) {
   rp_ = std::make_unique<testing::RingPair>(opt_.tag);
   tcp::Config cfg;
   cfg.time_wait_us = opt_.time_wait_us;
   cfg.max_connections = opt_.max_connections;
   cfg.max_half_open = 4096;
-  ga_ = std::make_unique<glue::TcpGlue>(*rp_->a().net, testing::test_pool(), cfg, 1'000'000, 0, std::vector<rte_ring*>{});
-  gb_ = std::make_unique<glue::TcpGlue>(*rp_->b().net, testing::test_pool(), cfg, 1'000'000, 0, std::vector<rte_ring*>{});
+  ga_ = std::make_unique<glue::TcpGlue>(*rp_->a().net, rig_pool(), cfg, 1'000'000, 0, std::vector<rte_ring*>{});
+  gb_ = std::make_unique<glue::TcpGlue>(*rp_->b().net, rig_pool(), cfg, 1'000'000, 0, std::vector<rte_ring*>{});
   rp_->a().net->set_l4_handler([this](std::uint16_t p, rte_mbuf* m, const net::Ipv4Hdr& ip, std::uint64_t now) {
     return ga_->on_ipv4(p, m, ip, now);
   });
