@@ -81,13 +81,25 @@ WOLF_VERSION=5.5.4
 # ASN_OTHER_TYPE, which turnpike ignores) and adds the FPKI policy OIDs.
 # Name constraints are unchanged: 5.5.4 has no URI constraints, and it holds
 # every SAN entry, URIs included, against DNS constraints (can only refuse).
+# Renegotiation: no --enable-secure-renegotiation. The default
+# secure-renegotiation-info still sends and checks renegotiation_info
+# (RFC 5746 §3.6: the server's indication; a client's SCSV is honoured),
+# but a TLS 1.2 client's renegotiating ClientHello ends the connection
+# (a second full handshake is a CPU lever for the client, RFC 5746 only
+# makes it safe). --enable-renegotiation-indication would instead turn
+# the server's indication off (configure drops secure-renegotiation-info).
+# --enable-sessionexport=nopeer: wolfSSL_tls_export/import, which idle
+# sessions use to hibernate (dataplane/tls/wolf_state.c; nopeer: no socket
+# address in the blob, turnpike has no socket). wolfssl/internal.h is
+# installed too: wolf_state.c reads the TLS 1.3 traffic secrets the export
+# leaves out, compiled against this options.h (sizes checked at run time).
 WOLF_CONF=(
   --prefix="$wolf_prefix" --enable-static --disable-shared --with-pic
   --enable-intelasm --enable-aesni --enable-sp --enable-sp-asm
   --enable-tls13 --enable-tlsv12 --enable-session-ticket --enable-sni --enable-alpn
   --enable-crl --enable-ocsp --enable-certgen --enable-keygen --enable-certreq
   --enable-certext --enable-pkcallbacks --enable-opensslextra --enable-ed25519
-  --enable-curve25519 --enable-ecc --enable-supportedcurves --enable-secure-renegotiation
+  --enable-curve25519 --enable-ecc --enable-supportedcurves --enable-sessionexport=nopeer
   --enable-altcertchains --enable-des3 --enable-aesgcm --enable-chacha --enable-poly1305 --enable-harden
   --disable-examples --disable-crypttests --disable-benchmark
 )
@@ -99,7 +111,7 @@ WOLF_CFLAGS="-O3 -DWOLFSSL_ALWAYS_VERIFY_CB -DIGNORE_KEY_EXTENSIONS -DWOLFSSL_VE
 # safety.
 wolf_rand="$here/deploy/wolfssl-rand.h"
 WOLF_MAKE_CFLAGS="-include $wolf_rand"
-want_sig="$WOLF_VERSION ${WOLF_CONF[*]} $WOLF_CFLAGS $WOLF_MAKE_CFLAGS $(sha256sum "$wolf_rand" | cut -d' ' -f1)"
+want_sig="$WOLF_VERSION ${WOLF_CONF[*]} $WOLF_CFLAGS $WOLF_MAKE_CFLAGS internal.h $(sha256sum "$wolf_rand" | cut -d' ' -f1)"
 if [ -f "$wolf_prefix/.build-sig" ] && [ "$(cat "$wolf_prefix/.build-sig")" = "$want_sig" ] \
    && [ -f "$wolf_prefix/lib/libwolfssl.a" ]; then
   log "wolfSSL $WOLF_VERSION present in $wolf_prefix"
@@ -133,6 +145,7 @@ SRC
   stage="$deps/stage"
   rm -rf "$stage"
   make install DESTDIR="$stage" EXTRA_CFLAGS="$WOLF_MAKE_CFLAGS" >>"$deps/wolfssl-build.log" 2>&1
+  cp wolfssl/internal.h "$stage$wolf_prefix/include/wolfssl/internal.h"
   echo "$want_sig" > "$stage$wolf_prefix/.build-sig"
   # Headers whose text did not change keep their old time stamps, so a
   # library-only change relinks turnpike instead of recompiling it all.

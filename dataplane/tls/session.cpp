@@ -8,10 +8,14 @@
 #include <wolfssl/ssl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <ctime>
+#include <new>
 
 #include "turnpike/control/peer.hpp"
+#include "turnpike/tls/stats.hpp"
+#include "wolf_state.h"
 
 // wolfSSL's own alert sender: internal (WOLFSSL_LOCAL) but present in the
 // static library. Used so a policy reject carries the alert the spec names
@@ -24,6 +28,18 @@ extern "C" void FreeSuites(WOLFSSL* ssl);
 namespace turnpike::tls {
 
 using control::ChainStatus;
+
+// One allocation of exactly the blob's size; the getters' answers are
+// wolfSSL's static strings.
+struct Session::Hibernated {
+  const char* version;
+  const char* cipher;
+  const char* group;
+  WOLFSSL_SESSION* client_session;  // client role: resumption secret for later tickets
+  bool resumed;
+  std::uint16_t len;
+  std::uint8_t blob[];
+};
 
 namespace {
 
@@ -159,8 +175,14 @@ void Session::init_ssl(WOLFSSL_CTX* wctx) {
 }
 
 SavedSession Session::save() const {
-  if (!ssl_ || ctx_->is_server()) return {};
-  WOLFSSL_SESSION* s = wolfSSL_get1_session(ssl_);
+  if (ctx_->is_server()) return {};
+  WOLFSSL_SESSION* s = nullptr;
+  if (hib_) {
+    if (hib_->client_session && wolfSSL_SESSION_up_ref(hib_->client_session) == WOLFSSL_SUCCESS)
+      s = hib_->client_session;
+  } else if (ssl_) {
+    s = wolfSSL_get1_session(ssl_);
+  }
   if (!s) return {};
   SavedSession out{std::shared_ptr<WOLFSSL_SESSION>(s, wolfSSL_SESSION_free), peer_};
   if (!wolfSSL_SESSION_is_resumable(s)) return {};
@@ -169,6 +191,96 @@ SavedSession Session::save() const {
 
 Session::~Session() {
   if (ssl_) wolfSSL_free(ssl_);
+}
+
+// --- hibernation ------------------------------------------------------------
+
+namespace {
+// relaxed: a setting read once per idle pass; no data hangs off it.
+std::atomic<std::uint64_t> g_hibernate_after{2'000'000};
+// The export is ~330 bytes (options 65, keys up to ~200, specs 48) plus
+// wolf_state.c's part (two TLS 1.3 secrets of at most 48 bytes, 13 more).
+constexpr unsigned kBlobMax = 1024;
+}  // namespace
+
+void set_hibernate_after(std::uint64_t us) { g_hibernate_after.store(us, std::memory_order_relaxed); }
+std::uint64_t hibernate_after() { return g_hibernate_after.load(std::memory_order_relaxed); }
+
+
+void Session::HibernatedFree::operator()(Hibernated* h) const noexcept {
+  if (h->client_session) wolfSSL_SESSION_free(h->client_session);
+  explicit_bzero(h->blob, h->len);  // traffic keys and secrets
+  ::operator delete(h);
+}
+
+WOLFSSL_CTX* Session::wolf_ctx() const { return identity_ == 0 ? ctx_->raw() : ctx_->more_[identity_ - 1]; }
+
+bool Session::bytes_waiting() const {
+  if (rx_off_ != rx_.size()) return true;
+  return transport_ && !transport_->peek().empty();
+}
+
+bool Session::hibernate() {
+  if (hib_ || !ssl_ || state_ != State::Open || close_sent_ || keylog_ || tx_off_ != tx_.size() || bytes_waiting())
+    return false;
+  if (!tp_wolf_layout_ok() || !tp_wolf_quiet(ssl_)) return false;
+  std::uint8_t buf[kBlobMax];
+  const int n = tp_wolf_export(ssl_, buf, sizeof buf);
+  if (n <= 0) {
+    explicit_bzero(buf, sizeof buf);
+    return false;
+  }
+  auto* h = static_cast<Hibernated*>(::operator new(sizeof(Hibernated) + static_cast<std::size_t>(n), std::nothrow));
+  if (!h) {
+    explicit_bzero(buf, sizeof buf);
+    return false;
+  }
+  h->version = wolfSSL_get_version(ssl_);
+  h->cipher = wolfSSL_get_cipher_name(ssl_);
+  h->group = wolfSSL_get_curve_name(ssl_);
+  h->resumed = wolfSSL_session_reused(ssl_);
+  // A client keeps its WOLFSSL_SESSION: a NewSessionTicket after the wake
+  // is bound to its resumption master secret (RFC 8446 §4.6.1).
+  h->client_session = ctx_->is_server() ? nullptr : wolfSSL_get1_session(ssl_);
+  h->len = static_cast<std::uint16_t>(n);
+  std::memcpy(h->blob, buf, h->len);
+  explicit_bzero(buf, sizeof buf);
+  hib_.reset(h);
+  wolfSSL_free(ssl_);
+  ssl_ = nullptr;
+  std::vector<std::uint8_t>().swap(rx_);
+  rx_off_ = 0;
+  std::vector<std::uint8_t>().swap(tx_);
+  tx_off_ = 0;
+  ++thread_stats().hibernated;
+  return true;
+}
+
+bool Session::wake() {
+  if (!hib_) return true;
+  std::unique_ptr<Hibernated, HibernatedFree> h = std::move(hib_);
+  ssl_ = wolfSSL_new(wolf_ctx());
+  int err = ssl_ ? tp_wolf_import(ssl_, h->blob, h->len) : MEMORY_E;
+  if (err == 0 && h->client_session) {
+    err = tp_wolf_swap_session(ssl_, h->client_session);
+    if (err == 0) h->client_session = nullptr;  // the WOLFSSL owns it now
+  }
+  if (err != 0) {
+    if (ssl_) wolfSSL_free(ssl_);
+    ssl_ = nullptr;
+    state_ = State::Failed;
+    failure_ = "session wake failed";
+    ++thread_stats().wake_failures;
+    return false;
+  }
+  // Only what records need: the handshake's callbacks, SNI and key share
+  // were for a handshake that is over.
+  wolfSSL_SSLSetIORecv(ssl_, recv_cb);
+  wolfSSL_SSLSetIOSend(ssl_, send_cb);
+  wolfSSL_SetIOReadCtx(ssl_, this);
+  wolfSSL_SetIOWriteCtx(ssl_, this);
+  ++thread_stats().woken;
+  return true;
 }
 
 void Session::feed(const std::uint8_t* p, std::size_t n) {
@@ -227,9 +339,19 @@ int Session::send_cb(WOLFSSL*, char* buf, int sz, void* ctx) {
 
 void Session::fail_from_error(int ret) {
   const int err = wolfSSL_get_error(ssl_, ret);
+  const bool was_open = state_ == State::Open;
   state_ = State::Failed;
   if (!failure_.empty()) return;
   failure_ = describe_error(err);
+  // A handshake message after the handshake from a TLS 1.2 client is a
+  // renegotiation attempt (RFC 5246 §7.4.1.2), refused: a second full
+  // handshake costs the server far more than the client (RFC 5746 makes it
+  // safe, not cheap). wolfSSL answers with a fatal unexpected_message.
+  if (was_open && ctx_->is_server() && wolfSSL_version(ssl_) == TLS1_2_VERSION &&
+      (err == DUPLICATE_MSG_E || err == OUT_OF_ORDER_E)) {
+    failure_ = "renegotiation refused";
+    ++thread_stats().renegotiations_refused;
+  }
   // The peer refused us: say with which alert (RFC 8446 §6.2), e.g. a
   // remote that rejects our client certificate's purpose sends 43.
   WOLFSSL_ALERT_HISTORY h{};
@@ -315,6 +437,14 @@ Session::State Session::step() {
 
 std::size_t Session::read(std::uint8_t* buf, std::size_t n) {
   if (state_ != State::Open) return 0;
+  if (hib_) {
+    // Nothing to decrypt: stay asleep (an owner peeks at idle legs too).
+    if (!bytes_waiting()) {
+      if (eof_) state_ = State::Closed;  // EOF without close_notify
+      return 0;
+    }
+    if (!wake()) return 0;
+  }
   const int r = wolfSSL_read(ssl_, buf, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
   if (r > 0) return static_cast<std::size_t>(r);
   const int err = wolfSSL_get_error(ssl_, r);
@@ -332,6 +462,7 @@ std::size_t Session::read(std::uint8_t* buf, std::size_t n) {
 
 std::size_t Session::write(const std::uint8_t* p, std::size_t n) {
   if (state_ != State::Open || n == 0) return 0;
+  if (hib_ && !wake()) return 0;
   const int r = wolfSSL_write(ssl_, p, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
   if (r > 0) return static_cast<std::size_t>(r);
   fail_from_error(r);
@@ -339,20 +470,24 @@ std::size_t Session::write(const std::uint8_t* p, std::size_t n) {
 }
 
 void Session::close() {
+  if (hib_ && state_ == State::Open && !wake()) return;
   if (close_sent_ || !ssl_) return;
   close_sent_ = true;
   if (state_ == State::Open || state_ == State::Closed) wolfSSL_shutdown(ssl_);
   if (state_ == State::Open) state_ = State::Closed;
 }
 
-std::string Session::version() const { return ssl_ ? wolfSSL_get_version(ssl_) : ""; }
+std::string Session::version() const {
+  const char* v = hib_ ? hib_->version : ssl_ ? wolfSSL_get_version(ssl_) : nullptr;
+  return v ? v : "";
+}
 std::string Session::cipher() const {
-  const char* c = ssl_ ? wolfSSL_get_cipher_name(ssl_) : nullptr;
+  const char* c = hib_ ? hib_->cipher : ssl_ ? wolfSSL_get_cipher_name(ssl_) : nullptr;
   return c ? c : "";
 }
-bool Session::resumed() const { return ssl_ && wolfSSL_session_reused(ssl_); }
+bool Session::resumed() const { return hib_ ? hib_->resumed : ssl_ && wolfSSL_session_reused(ssl_); }
 std::string Session::group() const {
-  const char* g = ssl_ ? wolfSSL_get_curve_name(ssl_) : nullptr;
+  const char* g = hib_ ? hib_->group : ssl_ ? wolfSSL_get_curve_name(ssl_) : nullptr;
   return g ? g : "";
 }
 
@@ -377,16 +512,15 @@ void Session::on_open() {
       peer_ = hs_->resumed_peer;
     }
   }
-  // TLS 1.3 has no second handshake on a connection (RFC 8446 §4.1.2: no
-  // renegotiation; post-handshake authentication is not built in), so its
-  // handshake state goes now. So do wolfSSL's suite lists, which this build
-  // keeps after the handshake only for OPENSSL_EXTRA's getters (turnpike
-  // uses none; without OPENSSL_EXTRA FreeHandshakeResources frees them). A
-  // TLS 1.2 session keeps both for a secure renegotiation (RFC 5746).
-  if (wolfSSL_version(ssl_) == TLS1_3_VERSION) {
-    hs_.reset();
-    FreeSuites(ssl_);
-  }
+  // No second handshake on a connection: TLS 1.3 has none (RFC 8446
+  // §4.1.2; post-handshake authentication is not built in) and this build
+  // refuses a TLS 1.2 renegotiation (deploy/setup-deps.sh: renegotiation_info
+  // is sent and checked, RFC 5746 §3.6, but a renegotiating ClientHello
+  // ends the connection). So the handshake state goes now, and so do
+  // wolfSSL's suite lists, which this build keeps after the handshake only
+  // for OPENSSL_EXTRA's getters (turnpike uses none).
+  hs_.reset();
+  FreeSuites(ssl_);
 }
 
 // Server with several identities: read server_name (RFC 6066 §3) from the
@@ -454,7 +588,7 @@ bool Session::verify_peer(std::span<const std::uint8_t> leaf, std::span<const co
       control::check_peer(certs, *v.trust, v.cache, v.epoch, v.mode, role, std::time(nullptr));
   peer_.cache_hit = r.cache_hit;
   peer_.fp = r.leaf_fp;
-  if (!hs_) hs_ = std::make_unique<Handshake>();  // never after a TLS 1.3 handshake; kept for 1.2
+  if (!hs_) hs_ = std::make_unique<Handshake>();  // never: there is no second handshake
   hs_->full.presented = true;
   hs_->full.facts = r.entry.facts;
   hs_->full.fp = r.leaf_fp;

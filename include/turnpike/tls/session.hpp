@@ -13,6 +13,7 @@
 #include "turnpike/tls/context.hpp"
 
 struct WOLFSSL;
+struct WOLFSSL_CTX;
 struct WOLFSSL_X509_STORE_CTX;
 struct WOLFSSL_SESSION;
 
@@ -49,6 +50,12 @@ struct SavedSession {
   PeerInfo peer;
   explicit operator bool() const { return session != nullptr; }
 };
+
+// Idle time after which an open session hibernates (Session::idle), in
+// microseconds; 0 turns hibernation off. Process-wide, set at start from
+// the configuration (sip.tls_hibernate_ms); default 2 s.
+void set_hibernate_after(std::uint64_t us);
+std::uint64_t hibernate_after();
 
 class Session {
  public:
@@ -101,6 +108,24 @@ class Session {
   // Sends close_notify.
   void close();
 
+  // Hibernation (issue 12: memory per idle connection). An open session
+  // with nothing pending either way exports its record-layer state
+  // (wolf_state.c: keys, sequence numbers, suite, TLS 1.3 traffic secrets)
+  // into a small blob and frees its WOLFSSL; the next read() with bytes to
+  // read, write() or close() re-creates it from the same context and
+  // imports the blob, transparently. Peer identity, SNI choice and the EKU
+  // verdict are turnpike's (peer(), identity()) and stay as they were. A
+  // failed wake fails the session ("session wake failed"). False: not
+  // hibernated (not open, bytes pending, or the export failed).
+  bool hibernate();
+  bool hibernated() const { return hib_ != nullptr; }
+  // The owner's idle pass: hibernates after `idle_us` of no traffic once
+  // it reaches hibernate_after() (0: never).
+  bool idle(std::uint64_t idle_us) {
+    const std::uint64_t after = hibernate_after();
+    return after && idle_us >= after && !hib_ && hibernate();
+  }
+
   State state() const { return state_; }
   // Why the session failed, in the words of the event Detail field.
   const std::string& failure() const { return failure_; }
@@ -121,7 +146,8 @@ class Session {
   // null if the server sent no ticket. With TLS 1.3 the ticket arrives after
   // the handshake: call read() once the server's bytes are fed.
   SavedSession save() const;
-  // Null before the first step() of a server with several identities.
+  // Null before the first step() of a server with several identities, and
+  // while hibernated.
   WOLFSSL* raw() const { return ssl_; }
 
  private:
@@ -138,6 +164,10 @@ class Session {
   void log_keys();
   void fail_from_error(int ret);
   bool verify_peer(std::span<const std::uint8_t> leaf, std::span<const control::Der> chain);
+  WOLFSSL_CTX* wolf_ctx() const;
+  bool wake();
+  // Whether the transport or the feed holds ciphertext not yet read.
+  bool bytes_waiting() const;
 
   std::shared_ptr<const Context> ctx_;
   WOLFSSL* ssl_ = nullptr;
@@ -173,6 +203,13 @@ class Session {
   };
   std::unique_ptr<Handshake> hs_;
   KeyLog* keylog_ = nullptr;  // diagnostics key log armed at creation
+  // While hibernated: the exported state and what the getters report.
+  struct Hibernated;
+  struct HibernatedFree {
+    void operator()(Hibernated* h) const noexcept;
+  };
+  std::unique_ptr<Hibernated, HibernatedFree> hib_;
 };
+
 
 }  // namespace turnpike::tls

@@ -1,0 +1,24 @@
+// Counters of the TLS engine itself (stats.cpp), per thread: each worker
+// writes its own cell (counter.hpp: one writer per cell); readers sum them.
+#pragma once
+#include "turnpike/counter.hpp"
+
+namespace turnpike::tls {
+
+#define TURNPIKE_TLS_COUNTERS(X)                                                           \
+  X(hibernated, "idle sessions whose TLS state was exported and their WOLFSSL freed")     \
+  X(woken, "hibernated sessions re-created on their next record")                         \
+  X(wake_failures, "hibernated sessions that could not be re-created (connection closed)") \
+  X(renegotiations_refused, "TLS 1.2 client-initiated renegotiations refused (connection closed)")
+
+struct Stats {
+  TURNPIKE_COUNTER_FIELDS(TURNPIKE_TLS_COUNTERS)
+};
+
+// The calling thread's cell (claimed on first use; threads beyond the
+// table's size share its last cell).
+Stats& thread_stats();
+// The sum over every thread's cell.
+Stats stats_totals();
+
+}  // namespace turnpike::tls

@@ -1,0 +1,316 @@
+// Hibernation of idle sessions (issue 12 item 4): an open session's
+// WOLFSSL is exported and freed, and re-created on the next record. A woken
+// session must behave exactly like one never hibernated: records both ways
+// in order, TLS 1.3 KeyUpdate in both directions (the traffic secrets the
+// export leaves out), the peer record and getters, resumption tickets
+// issued to a woken client, and a TLS 1.2 renegotiation refused the same
+// way before and after (OpenSSL's s_client "R" over loopback).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include <array>
+#include <cstdio>
+#include <thread>
+
+#include "tls_util.hpp"
+#include "turnpike/tls/stats.hpp"
+
+using namespace turnpike;
+using namespace turnpike::testing;
+using control::EkuMode;
+using State = tls::Session::State;
+
+namespace {
+
+std::shared_ptr<const tls::Context> server_ctx(bool tls12, bool tls13, bool tickets = false) {
+  tls::Options o = leaf_options("both");
+  o.client_cert = tls::ClientCertMode::Require;
+  o.tls12 = tls12;
+  o.tls13 = tls13;
+  if (tickets) o.tickets = std::make_shared<tls::TicketKeys>();
+  auto r = tls::Context::make_server(o, tls::Verifier{test_trust(), nullptr, EkuMode::On, 1});
+  if (!r) throw std::runtime_error(r.error);
+  return *r;
+}
+
+std::shared_ptr<const tls::Context> client_ctx() {
+  auto r = tls::Context::make_client(leaf_options("client"), tls::Verifier{test_trust(), nullptr, EkuMode::On, 1});
+  if (!r) throw std::runtime_error(r.error);
+  return *r;
+}
+
+// `from` writes `msg`, the bytes cross, `to` reads it all back.
+std::string send(tls::Session& from, tls::Session& to, const std::string& msg) {
+  EXPECT_EQ(from.write(reinterpret_cast<const std::uint8_t*>(msg.data()), msg.size()), msg.size());
+  pump(from, to);
+  std::string got;
+  std::uint8_t buf[4096];
+  for (std::size_t n; (n = to.read(buf, sizeof buf)) > 0;) got.append(reinterpret_cast<char*>(buf), n);
+  pump(from, to);  // anything the read answered (a KeyUpdate)
+  return got;
+}
+
+class Hibernate : public ::testing::TestWithParam<int> {};
+
+TEST_P(Hibernate, WokenSessionsCarryRecordsBothWays) {
+  const bool v13 = GetParam() == 13;
+  tls::Session s(server_ctx(!v13, v13)), c(client_ctx(), "both.test");
+  pump(c, s);
+  ASSERT_EQ(s.state(), State::Open) << s.failure();
+  ASSERT_EQ(c.state(), State::Open) << c.failure();
+  EXPECT_EQ(send(c, s, "first"), "first");
+  const std::string version = s.version(), cipher = s.cipher(), group = s.group(), cn = s.peer().cn;
+  ASSERT_FALSE(group.empty());
+  const tls::Stats before = tls::stats_totals();
+
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(round);
+    ASSERT_TRUE(s.hibernate());
+    ASSERT_TRUE(c.hibernate());
+    EXPECT_TRUE(s.hibernated());
+    EXPECT_EQ(s.raw(), nullptr);
+    EXPECT_FALSE(s.hibernate());  // once
+    // What the proxy and the events read stays the same while asleep.
+    EXPECT_EQ(s.version(), version);
+    EXPECT_EQ(s.cipher(), cipher);
+    EXPECT_EQ(s.group(), group);
+    EXPECT_EQ(s.peer().cn, cn);
+    EXPECT_FALSE(s.resumed());
+    // A read with nothing to read does not wake it.
+    std::uint8_t b[16];
+    EXPECT_EQ(s.read(b, sizeof b), 0u);
+    EXPECT_TRUE(s.hibernated());
+    // The client writes first (wakes it), the server wakes on the record.
+    const std::string req = "REGISTER " + std::to_string(round) + std::string(3000, 'x');
+    EXPECT_EQ(send(c, s, req), req);
+    EXPECT_FALSE(s.hibernated());
+    EXPECT_EQ(s.group(), group);  // restored in the woken WOLFSSL
+    EXPECT_EQ(s.version(), version);
+    EXPECT_EQ(send(s, c, "200 OK " + std::to_string(round)), "200 OK " + std::to_string(round));
+  }
+  const tls::Stats after = tls::stats_totals();
+  EXPECT_EQ(after.hibernated - before.hibernated, 6u);
+  EXPECT_EQ(after.woken - before.woken, 6u);
+  EXPECT_EQ(after.wake_failures, before.wake_failures);
+
+  // The server hibernates again and the client ends the connection: the
+  // woken server reads the close_notify (RFC 8446 §6.1).
+  ASSERT_TRUE(s.hibernate());
+  c.close();
+  pump(c, s);
+  std::uint8_t b[16];
+  EXPECT_EQ(s.read(b, sizeof b), 0u);
+  EXPECT_EQ(s.state(), State::Closed);
+}
+
+TEST_P(Hibernate, NotWhilePendingOrHandshaking) {
+  const bool v13 = GetParam() == 13;
+  tls::Session s(server_ctx(!v13, v13)), c(client_ctx(), "both.test");
+  EXPECT_FALSE(s.hibernate());  // handshaking
+  pump(c, s);
+  ASSERT_EQ(s.state(), State::Open);
+  // Ciphertext fed but not read yet: no.
+  const std::string m = "INVITE";
+  c.write(reinterpret_cast<const std::uint8_t*>(m.data()), m.size());
+  auto o = c.output();
+  s.feed(o.data(), o.size());
+  c.consume_output(o.size());
+  EXPECT_FALSE(s.hibernate());
+  std::uint8_t b[64];
+  EXPECT_EQ(s.read(b, sizeof b), m.size());
+  // Ciphertext queued for the peer and not yet taken: no.
+  s.write(reinterpret_cast<const std::uint8_t*>(m.data()), m.size());
+  EXPECT_FALSE(s.hibernate());
+  o = s.output();
+  c.feed(o.data(), o.size());
+  s.consume_output(o.size());
+  EXPECT_TRUE(s.hibernate());
+  // Closed sessions stay as they are.
+  tls::Session s2(server_ctx(!v13, v13)), c2(client_ctx(), "both.test");
+  pump(c2, s2);
+  s2.close();
+  EXPECT_FALSE(s2.hibernate());
+}
+
+TEST_P(Hibernate, IdleFollowsTheSetting) {
+  const bool v13 = GetParam() == 13;
+  tls::Session s(server_ctx(!v13, v13)), c(client_ctx(), "both.test");
+  pump(c, s);
+  ASSERT_EQ(s.state(), State::Open);
+  const std::uint64_t saved = tls::hibernate_after();
+  tls::set_hibernate_after(2'000'000);
+  EXPECT_FALSE(s.idle(1'999'999));
+  EXPECT_TRUE(s.idle(2'000'000));
+  EXPECT_TRUE(s.hibernated());
+  EXPECT_EQ(send(c, s, "x"), "x");
+  tls::set_hibernate_after(0);  // off
+  EXPECT_FALSE(s.idle(3'600'000'000));
+  EXPECT_FALSE(s.hibernated());
+  tls::set_hibernate_after(saved);
+}
+
+INSTANTIATE_TEST_SUITE_P(Tls, Hibernate, ::testing::Values(12, 13),
+                         [](const auto& i) { return "TLS1" + std::to_string(i.param % 10); });
+
+// RFC 8446 §4.6.3: each side's KeyUpdate ratchets its traffic secret; a
+// woken session must still hold the secrets to follow (and answer with
+// update_requested).
+TEST(Hibernate13, KeyUpdateAfterWake) {
+  tls::Session s(server_ctx(false, true)), c(client_ctx(), "both.test");
+  pump(c, s);
+  ASSERT_EQ(s.state(), State::Open);
+  EXPECT_EQ(send(c, s, "a"), "a");
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    // Client updates its keys while the server sleeps.
+    ASSERT_TRUE(s.hibernate());
+    ASSERT_EQ(wolfSSL_update_keys(c.raw()), WOLFSSL_SUCCESS);
+    EXPECT_EQ(send(c, s, "after client update"), "after client update");
+    EXPECT_EQ(send(s, c, "reply"), "reply");
+    // Server updates its keys while the client sleeps.
+    ASSERT_TRUE(c.hibernate());
+    ASSERT_TRUE(s.hibernate());
+    EXPECT_EQ(send(c, s, "wake"), "wake");  // wakes both
+    ASSERT_EQ(wolfSSL_update_keys(s.raw()), WOLFSSL_SUCCESS);
+    EXPECT_EQ(send(s, c, "after server update"), "after server update");
+    EXPECT_EQ(send(c, s, "and back"), "and back");
+  }
+  EXPECT_EQ(s.state(), State::Open);
+  EXPECT_EQ(c.state(), State::Open);
+}
+
+// A client woken after the handshake still takes the server's tickets
+// with the right resumption secret: the next connection resumes.
+TEST(Hibernate13, ClientResumesWithTicketAfterWake) {
+  auto sctx = server_ctx(false, true, /*tickets=*/true);
+  auto cctx = client_ctx();
+  tls::Session s(sctx), c(cctx, "both.test");
+  pump(c, s);
+  ASSERT_EQ(c.state(), State::Open);
+  EXPECT_EQ(send(s, c, "hello"), "hello");  // the NewSessionTicket came with it
+  ASSERT_TRUE(c.hibernate());
+  tls::SavedSession saved = c.save();  // from the hibernated client
+  ASSERT_TRUE(saved);
+  EXPECT_EQ(send(s, c, "more"), "more");  // wakes the client
+  tls::SavedSession again = c.save();
+  ASSERT_TRUE(again);
+  for (auto* sv : {&saved, &again}) {
+    tls::Session s2(sctx), c2(cctx, "both.test", false, *sv);
+    pump(c2, s2);
+    ASSERT_EQ(s2.state(), State::Open) << s2.failure();
+    EXPECT_TRUE(s2.resumed());
+    EXPECT_TRUE(c2.resumed());
+  }
+}
+
+// --- renegotiation, against OpenSSL's s_client -------------------------------
+
+std::string run_cmd(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
+struct Served {
+  State state = State::Handshaking;
+  std::string failure, request;
+  bool hibernated = false;
+};
+
+// One connection over loopback; the session hibernates whenever the
+// socket has been quiet for 50 ms (when `hibernate`).
+Served serve_one(std::shared_ptr<const tls::Context> ctx, int lfd, bool hibernate) {
+  Served r;
+  pollfd lp{lfd, POLLIN, 0};
+  if (poll(&lp, 1, 20000) <= 0) return r;
+  const int c = accept(lfd, nullptr, nullptr);
+  tls::Session s(std::move(ctx));
+  std::array<std::uint8_t, 16384> buf;
+  auto flush = [&] {
+    for (auto o = s.output(); !o.empty(); o = s.output()) {
+      const ssize_t n = send(c, o.data(), o.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      s.consume_output(static_cast<std::size_t>(n));
+    }
+  };
+  for (int iter = 0; iter < 400; ++iter) {
+    s.step();
+    if (s.state() == State::Open)
+      for (std::size_t n; (n = s.read(buf.data(), buf.size())) > 0;)
+        r.request.append(reinterpret_cast<char*>(buf.data()), n);
+    flush();
+    if (s.state() == State::Failed || s.state() == State::Closed) break;
+    pollfd p{c, POLLIN, 0};
+    const int ready = poll(&p, 1, 50);
+    if (ready < 0) break;
+    if (ready == 0) {
+      if (hibernate && s.hibernate()) r.hibernated = true;
+      continue;
+    }
+    const ssize_t n = recv(c, buf.data(), buf.size(), 0);
+    if (n <= 0) {
+      s.feed_eof();
+      s.step();
+      break;
+    }
+    s.feed(buf.data(), static_cast<std::size_t>(n));
+  }
+  r.state = s.state();
+  r.failure = s.failure();
+  shutdown(c, SHUT_RDWR);
+  close(c);
+  return r;
+}
+
+// RFC 5746: the server still signals secure renegotiation (§3.6), but a
+// client-initiated renegotiation is refused: the connection ends with a
+// named failure and a count, never a second handshake. Same answer from a
+// session that was hibernated when the renegotiating ClientHello came.
+TEST(Renegotiation, ClientInitiatedIsRefused) {
+  for (bool hibernate : {false, true}) {
+    SCOPED_TRACE(hibernate ? "hibernated" : "awake");
+    const int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+    listen(lfd, 4);
+    Served res;
+    std::thread t([&] { res = serve_one(server_ctx(true, false), lfd, hibernate); });
+    const std::string d = pki_dir().string();
+    const std::uint64_t refused0 = tls::stats_totals().renegotiations_refused;
+    // One request, a pause (the server hibernates), then "R": renegotiate
+    // (s_client takes commands only without -ign_eof).
+    const std::string out = run_cmd(
+        "(printf 'OPTIONS sip:both.test SIP/2.0\\r\\n\\r\\n'; sleep 0.5; printf 'R\\n'; sleep 1) | timeout 20 "
+        "openssl s_client -tls1_2 -connect 127.0.0.1:" + std::to_string(ntohs(a.sin_port)) +
+        " -servername both.test -CAfile " + d + "/ca.pem -cert " + d + "/client.pem -key " + d +
+        "/client.key -cert_chain " + d + "/inter.pem");
+    t.join();
+    close(lfd);
+    EXPECT_NE(out.find("Secure Renegotiation IS supported"), std::string::npos) << out;
+    EXPECT_NE(out.find("RENEGOTIATING"), std::string::npos) << out;
+    EXPECT_EQ(res.request, "OPTIONS sip:both.test SIP/2.0\r\n\r\n");
+    EXPECT_EQ(res.state, State::Failed);
+    EXPECT_EQ(res.failure, "renegotiation refused");
+    EXPECT_EQ(res.hibernated, hibernate);
+    EXPECT_EQ(tls::stats_totals().renegotiations_refused - refused0, 1u);
+    EXPECT_NE(out.find("alert unexpected message"), std::string::npos) << out;
+  }
+}
+
+}  // namespace
