@@ -52,6 +52,11 @@ mkdir -p "$out"
 cd "$out"
 export OPENSSL_CONF=/dev/null
 
+# Every certificate starts an hour ago (notAfter still counts from now): a
+# test that takes "now" before the PKI is made, or on a clock of one-second
+# granularity, must never see one as not yet valid.
+start=$(date -u -d '1 hour ago' +%Y%m%d%H%M%SZ)
+
 ec()  { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:"${2:-P-256}" -out "$1" 2>/dev/null; }
 rsa() { openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:"$2" -out "$1" 2>/dev/null; }
 
@@ -126,7 +131,7 @@ CNF
 # sign ISSUER NAME EXTSECTION [startdate enddate]
 sign() {
   local iss=$1 name=$2 sect=$3
-  local dates=()
+  local dates=(-startdate "$start")
   if [ $# -ge 5 ]; then dates=(-startdate "$4" -enddate "$5"); fi
   openssl req -new -key "$name.key" -subj "/CN=$name.test" -out "$name.csr" 2>/dev/null
   openssl ca -batch -notext -config "db-$iss/ca.cnf" -in "$name.csr" -out "$name.pem" \
@@ -134,23 +139,36 @@ sign() {
   rm -f "$name.csr"
 }
 
+# selfsign NAME SUBJECT EXTSECTION: a self-signed certificate for 10 years
+# from $start ("req -x509" has no start date before OpenSSL 3.4); its own
+# throw-away database and a random serial, so no CA's serials move.
+selfsign() {
+  local name=$1
+  mkdir -p "db-self-$name"
+  : > "db-self-$name/index.txt"
+  openssl rand -hex 8 > "db-self-$name/serial"
+  sed "s/db-$name/db-self-$name/g" "db-$name/ca.cnf" > "db-self-$name/ca.cnf"
+  openssl req -new -key "$name.key" -subj "$2" -out "$name.csr" 2>/dev/null
+  openssl ca -batch -notext -selfsign -config "db-self-$name/ca.cnf" -keyfile "$name.key" -in "$name.csr" \
+    -out "$name.pem" -extfile ext.cnf -extensions "$3" -startdate "$start" -days 3650 >/dev/null 2>&1
+  rm -f "$name.csr"
+}
+
 ec root.key
-openssl req -x509 -new -key root.key -subj "/CN=Turnpike Test Root" -days 3650 \
-  -config ext.cnf -extensions ca_root -out root.pem 2>/dev/null
-ec other-root.key
-openssl req -x509 -new -key other-root.key -subj "/CN=Other Test Root" -days 3650 \
-  -config ext.cnf -extensions ca_root -out other-root.pem 2>/dev/null
 mkca root
+selfsign root "/CN=Turnpike Test Root" ca_root
+ec other-root.key
 mkca other-root
+selfsign other-root "/CN=Other Test Root" ca_root
 
 ec inter.key
 openssl req -new -key inter.key -subj "/CN=Turnpike Test Intermediate" -out inter.csr 2>/dev/null
 openssl ca -batch -notext -config db-root/ca.cnf -in inter.csr -out inter.pem \
-  -extfile ext.cnf -extensions ca_root >/dev/null 2>&1
+  -extfile ext.cnf -extensions ca_root -startdate "$start" >/dev/null 2>&1
 ec inter-srv.key
 openssl req -new -key inter-srv.key -subj "/CN=Turnpike ServerAuth-only Intermediate" -out inter-srv.csr 2>/dev/null
 openssl ca -batch -notext -config db-root/ca.cnf -in inter-srv.csr -out inter-srv.pem \
-  -extfile ext.cnf -extensions ca_inter_srv >/dev/null 2>&1
+  -extfile ext.cnf -extensions ca_inter_srv -startdate "$start" >/dev/null 2>&1
 rm -f inter.csr inter-srv.csr
 mkca inter
 mkca inter-srv
@@ -210,14 +228,14 @@ for n in multi multi-rsa; do cat "$n.pem" inter.pem > "$n-chain.pem"; done
 ec inter2.key
 openssl req -new -key inter2.key -subj "/CN=Turnpike Test Intermediate 2" -out inter2.csr 2>/dev/null
 openssl ca -batch -notext -config db-inter/ca.cnf -in inter2.csr -out inter2.pem \
-  -extfile ext.cnf -extensions ca_root >/dev/null 2>&1
+  -extfile ext.cnf -extensions ca_root -startdate "$start" >/dev/null 2>&1
 rm -f inter2.csr
 mkca inter2
 ec deep.key;              sign inter2 deep client
 cat deep.pem inter2.pem inter.pem > deep-chain.pem
 ec unrelated.key
-openssl req -x509 -new -key unrelated.key -subj "/CN=unrelated.test" -days 3650 \
-  -config ext.cnf -extensions both -out unrelated.pem 2>/dev/null
+mkca unrelated
+selfsign unrelated "/CN=unrelated.test" both
 ec inter-old.key
 openssl req -new -key inter-old.key -subj "/CN=Turnpike Expired Intermediate" -out inter-old.csr 2>/dev/null
 openssl ca -batch -notext -config db-root/ca.cnf -in inter-old.csr -out inter-old.pem -extfile ext.cnf \

@@ -26,21 +26,47 @@ basicConstraints = CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth, clientAuth
 CNF
+# Every certificate starts an hour ago: a test that takes "now" before this
+# PKI is made must never see one as not yet valid.
+start=$(date -u -d '1 hour ago' +%Y%m%d%H%M%SZ)
+mkdir -p db
+: >db/index.txt
+openssl rand -hex 8 >db/serial
+cat >db/ca.cnf <<'CNF'
+[ca]
+default_ca = d
+[d]
+database = db/index.txt
+serial = db/serial
+new_certs_dir = db
+default_md = sha256
+policy = p
+unique_subject = no
+copy_extensions = none
+[p]
+countryName = optional
+organizationName = optional
+commonName = supplied
+CNF
+# issue ISSUER NAME SUBJECT EXTSECTION DAYS: NAME.pem signed by ISSUER (by
+# itself when ISSUER is NAME), valid DAYS from $start. "openssl ca" is the
+# tool that takes a start date; -preserveDN keeps the subject as written.
+issue() {
+  local iss=$1 n=$2 by=(-cert "$1.pem")
+  [ "$iss" = "$n" ] && by=(-selfsign)
+  openssl req -new -key "$n.key" -subj "$3" -out "$n.csr" 2>/dev/null
+  openssl ca -batch -notext -preserveDN -config db/ca.cnf "${by[@]}" -keyfile "$iss.key" -in "$n.csr" \
+    -out "$n.pem" -extfile ext.cnf -extensions "$4" -startdate "$start" -days "$5" >/dev/null 2>&1
+  rm -f "$n.csr"
+}
 ec pubroot.key
-openssl req -x509 -new -key pubroot.key -subj "/C=US/O=Internet Security Research Group/CN=ISRG Root Test" \
-  -days 3650 -config ext.cnf -extensions ca -out pubroot.pem 2>/dev/null
+issue pubroot pubroot "/C=US/O=Internet Security Research Group/CN=ISRG Root Test" ca 3650
 ec pubinter.key
-openssl req -new -key pubinter.key -subj "/C=US/O=Let's Encrypt/CN=R11 Test" -out pubinter.csr 2>/dev/null
-openssl x509 -req -in pubinter.csr -CA pubroot.pem -CAkey pubroot.key -CAcreateserial -days 1825 \
-  -extfile ext.cnf -extensions ca -out pubinter.pem 2>/dev/null
+issue pubroot pubinter "/C=US/O=Let's Encrypt/CN=R11 Test" ca 1825
 for spec in pub-server:srv pub-server2:srv pub-both:both; do
   n=${spec%%:*}
   ec "$n.key"
-  openssl req -new -key "$n.key" -subj "/CN=$n.example" -out "$n.csr" 2>/dev/null
-  openssl x509 -req -in "$n.csr" -CA pubinter.pem -CAkey pubinter.key -CAcreateserial -days 90 \
-    -extfile ext.cnf -extensions "${spec##*:}" -out "$n.pem" 2>/dev/null
+  issue pubinter "$n" "/CN=$n.example" "${spec##*:}" 90
   cat "$n.pem" pubinter.pem >"$n-chain.pem"
-  rm -f "$n.csr"
 done
-rm -f pubinter.csr
 echo ok
