@@ -28,7 +28,8 @@ inline std::filesystem::path generate_pki(const std::string& script, const std::
   std::string dir = "/tmp/" + prefix + "-XXXXXX";
   if (!mkdtemp(dir.data())) throw std::runtime_error("mkdtemp failed");
   if (std::system(("bash '" + script + "' " + dir + " >/dev/null").c_str()) != 0)
-    throw std::runtime_error(script + " failed");
+    throw std::runtime_error(script + " " + dir + " failed (needs openssl; under CTest the control_pki "
+                             "fixture makes the PKI once and passes it in TURNPIKE_PKI_DIR)");
   static std::vector<std::string> made;
   if (made.empty())
     std::atexit([] {

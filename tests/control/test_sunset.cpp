@@ -86,8 +86,18 @@ const CertReport* cert_of(const AuditReport& r, std::string_view store) {
 }
 
 // The certificates are made now; this VM's clock is past LE's hard stop
-// (2026-05-13), so the report sees the cut-over as done.
-const int64_t kMid2026 = std::max<int64_t>(std::time(nullptr), utc(2026, 6, 1));
+// (2026-05-13), so the report sees the cut-over as done. Taken once both
+// PKIs exist: read at start-up, before a binary run by hand (no control_pki
+// fixture) had made them, it preceded their notBefore and the audit found
+// them not yet valid.
+int64_t mid2026() {
+  static const int64_t t = [] {
+    pki_dir();
+    public_pki();
+    return std::max<int64_t>(std::time(nullptr), utc(2026, 6, 1));
+  }();
+  return t;
+}
 
 }  // namespace
 
@@ -135,10 +145,10 @@ TEST(Sunset, StateByDateAndText) {
   EXPECT_EQ(SunsetTable::state(le, utc(2026, 2, 10)), SunsetState::Announced);
   EXPECT_EQ(SunsetTable::state(le, utc(2026, 2, 11)), SunsetState::DefaultOff);
   EXPECT_EQ(SunsetTable::state(le, utc(2026, 5, 13)), SunsetState::Stopped);
-  EXPECT_EQ(SunsetTable::state(nullptr, kMid2026), SunsetState::Private);
+  EXPECT_EQ(SunsetTable::state(nullptr, mid2026()), SunsetState::Private);
   EXPECT_EQ(sunset_text(*le, utc(2026, 1, 1)),
             "Let's Encrypt: no clientAuth by default from 2026-02-11, none issued from 2026-05-13");
-  EXPECT_EQ(sunset_text(*le, kMid2026), "Let's Encrypt: no clientAuth by default since 2026-02-11, none issued since 2026-05-13");
+  EXPECT_EQ(sunset_text(*le, mid2026()), "Let's Encrypt: no clientAuth by default since 2026-02-11, none issued since 2026-05-13");
   const SunsetEntry* dc = builtin_sunset_table().match("O=DigiCert Inc");
   ASSERT_NE(dc, nullptr);
   EXPECT_EQ(dc->hard_stop.text(), "2027-03");  // known to the month only: shown so
@@ -164,7 +174,7 @@ TEST(Sunset, ParseRefusesBadRows) {
 // ---- one test per deployment scenario (docs/eku-semantics.md) ----------------------
 
 TEST(SunsetAudit, Scenario1UpgradeDualEkuCertFromAPublicCa) {
-  AuditReport r = audit(snap("pub-both", "pub-both"), with_remotes(), kMid2026);
+  AuditReport r = audit(snap("pub-both", "pub-both"), with_remotes(), mid2026());
   EXPECT_EQ(r.scenario.id, "1");
   EXPECT_EQ(r.scenario.fix,
             "Before renewal, put a certificate from a private CA with clientAuth+serverAuth in the client store "
@@ -185,7 +195,7 @@ TEST(SunsetAudit, Scenario1UpgradeDualEkuCertFromAPublicCa) {
 }
 
 TEST(SunsetAudit, Scenario2AllPublicCa) {
-  AuditReport r = audit(snap("pub-server", "pub-server2"), with_remotes(), kMid2026);
+  AuditReport r = audit(snap("pub-server", "pub-server2"), with_remotes(), mid2026());
   EXPECT_EQ(r.scenario.id, "2");
   EXPECT_EQ(r.scenario.fix,
             "Use a client certificate from a private CA with clientAuth+serverAuth (scenario 2.1); peers that "
@@ -197,12 +207,12 @@ TEST(SunsetAudit, Scenario2AllPublicCa) {
   EXPECT_TRUE(r.has("remote-refuses-client"));
   EXPECT_EQ(r.findings.front().severity, Severity::Error);  // worst first
   // No remote configured: the same certificate is a warning only.
-  EXPECT_EQ(audit(snap("pub-server", "pub-server2"), AuditInputs{}, kMid2026).find("client-public-ca-no-clientauth")->severity,
+  EXPECT_EQ(audit(snap("pub-server", "pub-server2"), AuditInputs{}, mid2026()).find("client-public-ca-no-clientauth")->severity,
             Severity::Warning);
 }
 
 TEST(SunsetAudit, Scenario21MixedRecommended) {
-  AuditReport r = audit(snap("pub-server", "both"), with_remotes(), kMid2026);
+  AuditReport r = audit(snap("pub-server", "both"), with_remotes(), mid2026());
   EXPECT_EQ(r.scenario.id, "2.1");
   EXPECT_EQ(r.scenario.fix, "Nothing to change.");
   EXPECT_FALSE(r.has("remote-refuses-client"));
@@ -217,7 +227,7 @@ TEST(SunsetAudit, Scenario21MixedRecommended) {
 }
 
 TEST(SunsetAudit, Scenario3AllPrivateCa) {
-  AuditReport r = audit(snap("both", "client"), with_remotes(), kMid2026);
+  AuditReport r = audit(snap("both", "client"), with_remotes(), mid2026());
   EXPECT_EQ(r.scenario.id, "3");
   EXPECT_EQ(r.scenario.fix, "For public-facing services use a public-CA server certificate (scenario 2.1).");
   for (const auto& c : r.certs) EXPECT_EQ(c.sunset, SunsetState::Private) << c.subject;
@@ -225,7 +235,7 @@ TEST(SunsetAudit, Scenario3AllPrivateCa) {
 }
 
 TEST(SunsetAudit, Scenario4PublicServerCertCopiedIntoClientStore) {
-  AuditReport r = audit(snap("pub-server", "pub-server"), with_remotes(), kMid2026);
+  AuditReport r = audit(snap("pub-server", "pub-server"), with_remotes(), mid2026());
   EXPECT_EQ(r.scenario.id, "4");
   EXPECT_EQ(r.scenario.fix,
             "Upload a client certificate from a private CA with clientAuth+serverAuth to the client store "
@@ -240,7 +250,7 @@ TEST(SunsetAudit, Scenario4PublicServerCertCopiedIntoClientStore) {
 TEST(SunsetAudit, NoListenerNoRemoteRoles) {
   AuditInputs in;
   in.inbound = false;
-  AuditReport r = audit(snap("both", "client"), in, kMid2026);
+  AuditReport r = audit(snap("both", "client"), in, mid2026());
   EXPECT_EQ(cert_of(r, "server")->roles, (std::vector<std::string>{"none (no TLS listener)"}));
   EXPECT_EQ(cert_of(r, "client")->roles,
             (std::vector<std::string>{"none (no egress route or backend TLS configured)"}));
@@ -250,7 +260,7 @@ TEST(SunsetAudit, NoListenerNoRemoteRoles) {
 TEST(SunsetAudit, InboundServerAuthOnlyPeers) {
   AuditInputs in;
   in.peers = {peer("CN=trunk.example", "CN=R11, O=Let's Encrypt, C=US")};
-  AuditReport off = audit(snap("pub-server", "both", EkuMode::Off), in, kMid2026);
+  AuditReport off = audit(snap("pub-server", "both", EkuMode::Off), in, mid2026());
   const Finding* f = off.find("peer-serverauth-only");
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(f->severity, Severity::Warning);
@@ -258,7 +268,7 @@ TEST(SunsetAudit, InboundServerAuthOnlyPeers) {
   EXPECT_NE(f->message.find("SHA-256 AB:00:"), std::string::npos);
   EXPECT_NE(f->message.find("public CA Let's Encrypt"), std::string::npos);
   EXPECT_NE(f->message.find("3 handshakes"), std::string::npos);
-  AuditReport on = audit(snap("pub-server", "both", EkuMode::On), in, kMid2026);
+  AuditReport on = audit(snap("pub-server", "both", EkuMode::On), in, mid2026());
   ASSERT_NE(on.find("peer-serverauth-only-refused"), nullptr);
   EXPECT_EQ(on.find("peer-serverauth-only-refused")->severity, Severity::Error);
 }
@@ -270,7 +280,7 @@ TEST(SunsetAudit, PeersRefusedInModeOn) {
   in.peers = {peer("CN=trunk.example", "CN=R11, O=Let's Encrypt, C=US")};
   in.peers[0].refused = true;
   StoreSnapshot on_snap = snap("pub-server", "both", EkuMode::On);
-  AuditReport on = audit(on_snap, in, kMid2026);
+  AuditReport on = audit(on_snap, in, mid2026());
   const Finding* f = on.find("peer-refused");
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(f->severity, Severity::Error);
@@ -280,15 +290,15 @@ TEST(SunsetAudit, PeersRefusedInModeOn) {
   EXPECT_NE(f->fix.find("clientAuth"), std::string::npos);
   EXPECT_NE(f->fix.find("mode Off accepts it"), std::string::npos);
   EXPECT_FALSE(on.has("peer-serverauth-only-refused"));  // not the mode Off sighting's finding
-  AuditReport off = audit(snap("pub-server", "both", EkuMode::Off), in, kMid2026);
+  AuditReport off = audit(snap("pub-server", "both", EkuMode::Off), in, mid2026());
   ASSERT_NE(off.find("peer-refused-earlier"), nullptr);
   EXPECT_EQ(off.find("peer-refused-earlier")->severity, Severity::Warning);
   StoreSnapshot off_snap = on_snap;
   off_snap.eku_mode = EkuMode::Off;
-  WhatIfReport w = what_if(on_snap, off_snap, in, "EKU checking mode Off", kMid2026);
+  WhatIfReport w = what_if(on_snap, off_snap, in, "EKU checking mode Off", mid2026());
   EXPECT_EQ(w.failures(), 0u);
   EXPECT_TRUE(w.has("peer-accepted"));
-  WhatIfReport stay = what_if(on_snap, on_snap, in, "EKU checking mode On", kMid2026);
+  WhatIfReport stay = what_if(on_snap, on_snap, in, "EKU checking mode On", mid2026());
   EXPECT_EQ(stay.failures(), 1u);
   EXPECT_NE(stay.to_text().find("already refused in mode On"), std::string::npos);
 }
@@ -296,7 +306,7 @@ TEST(SunsetAudit, PeersRefusedInModeOn) {
 TEST(SunsetAudit, TextOneLinePerFindingWorstFirstAndJson) {
   AuditInputs in = with_remotes();
   in.peers = {peer("CN=trunk.example", "CN=Other")};
-  AuditReport r = audit(snap("pub-server", "pub-server", EkuMode::Off), in, kMid2026);
+  AuditReport r = audit(snap("pub-server", "pub-server", EkuMode::Off), in, mid2026());
   std::istringstream t(r.to_text());
   int last = 3, lines = 0;
   bool in_findings = false;
@@ -331,7 +341,7 @@ TEST(SunsetWhatIf, ModeOnListsTheSeenPeers) {
   StoreSnapshot cur = snap("pub-server", "both", EkuMode::Off);
   StoreSnapshot next = cur;
   next.eku_mode = EkuMode::On;
-  WhatIfReport w = what_if(cur, next, in, "EKU checking mode On", kMid2026);
+  WhatIfReport w = what_if(cur, next, in, "EKU checking mode On", mid2026());
   EXPECT_EQ(w.failures(), 2u);
   EXPECT_EQ(w.mode_now, EkuMode::Off);
   EXPECT_EQ(w.mode_then, EkuMode::On);
@@ -340,7 +350,7 @@ TEST(SunsetWhatIf, ModeOnListsTheSeenPeers) {
   EXPECT_NE(w.to_text().find("inbound peer CN=pbx.example"), std::string::npos);
   EXPECT_TRUE(w.has("remote-ok"));  // the client store is unchanged and has clientAuth
   // Back to Off: nobody fails.
-  WhatIfReport off = what_if(next, cur, in, "EKU checking mode Off", kMid2026);
+  WhatIfReport off = what_if(next, cur, in, "EKU checking mode Off", mid2026());
   EXPECT_EQ(off.failures(), 0u);
   EXPECT_TRUE(off.has("peer-accepted"));
   auto j = nlohmann::json::parse(w.to_json());
@@ -352,7 +362,7 @@ TEST(SunsetWhatIf, StagedClientWithoutClientAuthFailsTheRemotes) {
   StoreSnapshot cur = snap("pub-server", "both");
   StoreSnapshot next = cur;
   next.client = cert("pub-server");  // "upload server certificate file as client certificate"
-  WhatIfReport w = what_if(cur, next, with_remotes(), "the staged transaction", kMid2026);
+  WhatIfReport w = what_if(cur, next, with_remotes(), "the staged transaction", mid2026());
   EXPECT_EQ(w.failures(), 2u);  // the egress route and the TLS backend
   EXPECT_EQ(w.scenario_now, "2.1");
   EXPECT_EQ(w.scenario_then, "4");
@@ -368,12 +378,12 @@ TEST(SunsetWhatIf, StagedServerWithoutServerAuthAndCaRemoval) {
   StoreSnapshot next = cur;
   next.server = cert("client");  // clientAuth only: no serverAuth
   next.ca_facts.erase(next.ca_facts.begin());  // the private root leaves the bundle
-  WhatIfReport w = what_if(cur, next, in, "the staged transaction", kMid2026);
+  WhatIfReport w = what_if(cur, next, in, "the staged transaction", mid2026());
   EXPECT_TRUE(w.has("would-fail-inbound"));
   EXPECT_TRUE(w.has("would-fail-peer-untrusted"));
   EXPECT_FALSE(w.has("would-fail-peer"));  // mode stays Off
   // Unchanged stores, unchanged mode: nothing fails.
-  EXPECT_EQ(what_if(cur, cur, in, "nothing", kMid2026).failures(), 0u);
+  EXPECT_EQ(what_if(cur, cur, in, "nothing", mid2026()).failures(), 0u);
 }
 
 TEST(SunsetAudit, RemotesByTheCertificateTheyPresented) {
@@ -394,7 +404,7 @@ TEST(SunsetAudit, RemotesByTheCertificateTheyPresented) {
   be.eku_present = true;
   be.eku = kEkuServerAuth | kEkuClientAuth;
   in.remote_certs = {old, pub, be};
-  AuditReport on = audit(snap("pub-server", "both"), in, kMid2026);
+  AuditReport on = audit(snap("pub-server", "both"), in, mid2026());
   const Finding* f = on.find("remote-serverauth-only");
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(f->severity, Severity::Warning);
@@ -407,6 +417,6 @@ TEST(SunsetAudit, RemotesByTheCertificateTheyPresented) {
   const Finding* n = on.find("remote-not-seen");
   ASSERT_NE(n, nullptr);
   EXPECT_NE(n->message.find("Egress Route 2"), std::string::npos);
-  AuditReport off = audit(snap("pub-server", "both", EkuMode::Off), in, kMid2026);
+  AuditReport off = audit(snap("pub-server", "both", EkuMode::Off), in, mid2026());
   EXPECT_EQ(off.find("remote-serverauth-only")->severity, Severity::Info);
 }
