@@ -111,6 +111,16 @@ void Stack::rack_on_ack(Tcb& t, const Header& h, Seq ack) {
       ++ctr_.rack_reordering;
     }
   }
+  // A D-SACK for data a RACK retransmission resent (not the probe's): the
+  // original was late, not lost (RFC 3708 §2). That is reordering for step 4
+  // (as Linux counts it when a D-SACK undoes a recovery): without it the
+  // window stays 0 once DupThresh segments are SACKed and the wider window
+  // below would never be used.
+  if (dsack && !(t.tlp_on && t.tlp_retrans && dsack_right == t.tlp_end) && dsack_right <= t.rxt_high &&
+      seq_dist(dsack_right, t.rxt_high) < (1u << 30)) {
+    ++ctr_.spurious_retransmits;
+    t.rack_reordering = true;
+  }
   // Step 4: one step wider per round trip that sees a D-SACK.
   if (t.dsack_round_on && ack >= t.dsack_round) t.dsack_round_on = false;
   if (dsack && !t.dsack_round_on) {

@@ -23,7 +23,7 @@ bool Stack::seg_room(Tcb& t) {
 void Stack::seg_push(Tcb& t, Seq start, Seq end) {
   if (!t.rack_init) {  // RACK.fack and RACK.end_seq start at the first data byte
     t.rack_init = true;
-    t.rack_fack = t.rack_end = start;
+    t.rack_fack = t.rack_end = t.rxt_high = start;
     t.xmit_last = static_cast<std::uint32_t>(now_);
   }
   SentSeg& r = seg(t, t.seg_count++);
@@ -148,6 +148,7 @@ void Stack::sack_enter_recovery(Tcb& t) {
     if (resend(t, *r)) {
       ++ctr_.rack_retransmits;
       if (again) ++ctr_.rack_lost_retransmits;
+      if (r->end > t.rxt_high) t.rxt_high = r->end;
     }
   }
 }
@@ -165,6 +166,7 @@ void Stack::sack_output(Tcb& t) {
       } else {
         ++ctr_.rack_retransmits;
         if (was & kSegRetrans) ++ctr_.rack_lost_retransmits;
+        if (r->end > t.rxt_high) t.rxt_high = r->end;
       }
       continue;
     }
@@ -183,6 +185,18 @@ void Stack::sack_output(Tcb& t) {
     if (fin) break;
   }
   if (!t.t_rexmit.armed()) arm_rto(t);
+}
+
+// Receiver side, RFC 2883 §4: a segment brought data we already hold (below
+// RCV.NXT or inside a queued out-of-order range). The next ACK, sent at
+// once, reports it in its first SACK block so the sender can tell a
+// spurious retransmission (RFC 8985 §6.2 step 4 widens its reordering
+// window on it). Only the latest duplicate is kept: each is reported once.
+void Stack::dsack_note(Tcb& t, Seq l, Seq r) noexcept {
+  if (!t.sack_on || !cfg_.dsack || !(l < r)) return;
+  t.dsack = {l, r};
+  t.dsack_pending = true;
+  t.ack_now = true;
 }
 
 }  // namespace turnpike::tcp

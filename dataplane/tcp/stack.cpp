@@ -308,17 +308,32 @@ bool Stack::emit(Tcb& t, Seq seq, std::uint32_t len, std::uint8_t flags) {
     o.ts_val = ts_now(t);
     o.ts_ecr = (flags & flag::ack) ? t.ts_recent : 0;
   }
-  // RFC 2018 §4: SACK blocks on ACKs while holes exist, most recent first.
-  if (t.sack_on && t.ooo_count && (flags & flag::ack) && !syn) {
+  // RFC 2018 §4: SACK blocks on ACKs while holes exist, most recent first;
+  // a D-SACK before them (RFC 2883 §4).
+  if (t.sack_on && (t.ooo_count || t.dsack_pending) && (flags & flag::ack) && !syn) {
     const std::size_t base = options_size(o);
     unsigned room = static_cast<unsigned>((40 - base - 4) / 8);
     // Data segments carry blocks only if the segment still fits the MSS.
     while (room && len && len + base + 4 + 8 * room > t.peer_mss) --room;
     if (room > kMaxSackBlocks) room = kMaxSackBlocks;
     unsigned n = 0;
-    if (room) o.sack[n++] = {t.ooo[t.ooo_latest].left, t.ooo[t.ooo_latest].right};
+    unsigned held = kMaxOoo;  // the queued range holding the duplicate, if any
+    if (t.dsack_pending && room) {
+      // The duplicate first, then the (larger) block it lies in, then the rest.
+      t.dsack_pending = false;
+      ++ctr_.tx_dsacks;
+      o.sack[n++] = {t.dsack.left, t.dsack.right};
+      for (unsigned i = 0; i < t.ooo_count; ++i)
+        if (t.ooo[i].left <= t.dsack.left && t.dsack.right <= t.ooo[i].right) {
+          held = i;
+          if (n < room) o.sack[n++] = {t.ooo[i].left, t.ooo[i].right};
+          break;
+        }
+    }
+    if (n < room && t.ooo_count && t.ooo_latest != held)
+      o.sack[n++] = {t.ooo[t.ooo_latest].left, t.ooo[t.ooo_latest].right};
     for (unsigned i = 0; i < t.ooo_count && n < room; ++i)
-      if (i != t.ooo_latest) o.sack[n++] = {t.ooo[i].left, t.ooo[i].right};
+      if (i != t.ooo_latest && i != held) o.sack[n++] = {t.ooo[i].left, t.ooo[i].right};
     o.sack_count = static_cast<std::uint8_t>(n);
   }
   const std::uint16_t win = advertise_window(t, syn);
@@ -1081,6 +1096,14 @@ void Stack::on_data(Tcb& t, const Header& h) {
     do_abort(t, Term::aborted);
     return;
   }
+  if (t.ooo_count && t.sack_on) {
+    // RFC 2883 §4: bytes of a queued out-of-order range arrived again.
+    for (unsigned i = 0; i < t.ooo_count; ++i)
+      if (t.ooo[i].left < seq + len && seq < t.ooo[i].right) {
+        dsack_note(t, seq_max(seq, t.ooo[i].left), seq_min(seq + len, t.ooo[i].right));
+        break;
+      }
+  }
   if (!t.rcvbuf.write(pool_, seq, h.payload, len)) {
     ++ctr_.rx_no_buffer;
     t.ack_now = true;
@@ -1276,7 +1299,8 @@ bool Stack::on_ack(Tcb& t, const Header& h) {
     return false;
   }
   const std::uint32_t new_wnd = std::uint32_t{h.window} << t.snd_wscale;
-  if (rack_on(t) && (t.seg_count || t.tlp_on)) rack_on_ack(t, h, ack);
+  // (A D-SACK may come when nothing is in flight any more.)
+  if (rack_on(t) && (t.seg_count || t.tlp_on || h.opt.sack_count)) rack_on_ack(t, h, ack);
   if (ack > t.snd_una) {
     on_new_ack(t, h, ack);
   } else if (ack == t.snd_una && h.payload_len == 0 && !h.has(flag::syn) && !h.has(flag::fin) &&
@@ -1362,8 +1386,10 @@ void Stack::on_segment(Tcb& t, Header& h) {
     ++ctr_.rx_out_of_window;
     // Data wholly below RCV.NXT: the peer resent what we had (its ACK or ours was lost).
     if (h.payload_len && seq_dist(h.seq, t.rcv_nxt) < (1u << 30) &&
-        h.seq + static_cast<std::uint32_t>(h.payload_len) <= t.rcv_nxt)
+        h.seq + static_cast<std::uint32_t>(h.payload_len) <= t.rcv_nxt) {
       ++ctr_.rx_dup_segments;
+      dsack_note(t, h.seq, h.seq + static_cast<std::uint32_t>(h.payload_len));  // RFC 2883 §4
+    }
     if (!rst) {
       t.ack_now = true;
       if (t.state == State::time_wait && h.has(flag::fin))
@@ -1383,6 +1409,7 @@ void Stack::on_segment(Tcb& t, Header& h) {
     }
     const std::uint32_t cut = std::min<std::uint32_t>(d, static_cast<std::uint32_t>(h.payload_len));
     if (cut && cut == h.payload_len) ++ctr_.rx_dup_segments;
+    if (cut) dsack_note(t, h.seq, h.seq + cut);  // RFC 2883 §4: the part we had
     h.payload += cut;
     h.payload_len -= cut;
     h.seq += cut;

@@ -164,3 +164,195 @@ TEST(RackMinRtt, WindowedMinimumFollowsARouteChange) {
   EXPECT_EQ(stale.marked_lost, 1u);
   EXPECT_EQ(stale.retransmits, 1u);
 }
+
+// --- D-SACK (RFC 2883) ------------------------------------------------------------
+
+namespace {
+
+// The stack under test as a receiver on a fake wire; the test plays a SACK
+// sender (the harness's segments, one connection).
+struct Receiver : Listener, ConnHandler {
+  explicit Receiver(Config c = Config{}) : cfg(c), stack(cfg, sink, now) { stack.listen(kS, 5060, *this); }
+  Config cfg;
+  VecSink sink;
+  std::uint64_t now = 1'000'000;
+  Stack stack;
+  Seq isn{5000}, iss;
+  std::string got;
+  ConnHandler* on_accept(Stack&, ConnId) override { return this; }
+  void on_readable(Stack& s, ConnId i) override {
+    for (auto r = s.peek(i); !r.empty(); r = s.peek(i)) {
+      got.append(reinterpret_cast<const char*>(r.data()), r.size());
+      s.consume(i, r.size());
+    }
+  }
+  void in(std::uint8_t f, Seq seq, Seq ack, std::string d = {}, OptionsOut o = {}) {
+    auto b = make_segment(kC, kS, SegSpec{.sport = 40000, .dport = 5060, .seq = seq, .ack = ack, .flags = f,
+                                          .data = std::move(d), .opt = o});
+    stack.input(SegmentIn{.src = kC, .dst = kS, .data = b.data(), .len = b.size()}, now);
+  }
+  void open(bool sack) {
+    OptionsOut o;
+    o.sack_permitted = sack;
+    in(flag::syn, isn, Seq(0), {}, o);
+    iss = last().seq;
+    in(flag::ack, isn + 1, iss + 1);
+    sink.out.clear();
+  }
+  Header last() {
+    EXPECT_FALSE(sink.out.empty());
+    if (sink.out.empty()) return Header{};
+    Header h = sink.out.back().h();
+    sink.out.clear();
+    return h;
+  }
+  // Data at stream offset `off` (the first data byte is offset 0).
+  void data(std::uint32_t off, std::size_t n, char c) { in(flag::ack, isn + 1 + off, iss + 1, std::string(n, c)); }
+  Seq at(std::uint32_t off) const { return isn + 1 + off; }
+};
+
+}  // namespace
+
+// A duplicate below the cumulative ACK is the first block, reported once;
+// a duplicate inside a queued range is the first block and that range the
+// second (RFC 2883 §4); a segment partly old reports only the old part.
+TEST(Dsack, ReceiverReportsDuplicatesInTheFirstBlock) {
+  Receiver r;
+  r.open(true);
+  r.data(0, 100, 'a');
+  r.data(0, 100, 'a');  // the whole segment again
+  Header h = r.last();
+  EXPECT_EQ(h.ack, r.at(100));
+  ASSERT_EQ(h.opt.sack_count, 1);
+  EXPECT_EQ(h.opt.sack[0].left, r.at(0));
+  EXPECT_EQ(h.opt.sack[0].right, r.at(100));
+  EXPECT_EQ(r.stack.counters().tx_dsacks, 1u);
+  // Reported once: the next ACK (for a hole) has only the ordinary block.
+  r.data(300, 100, 'c');
+  h = r.last();
+  ASSERT_EQ(h.opt.sack_count, 1);
+  EXPECT_EQ(h.opt.sack[0].left, r.at(300));
+  EXPECT_EQ(h.opt.sack[0].right, r.at(400));
+  // Two queued ranges; part of the older one again: D-SACK, its range, the other.
+  r.data(500, 100, 'e');
+  r.last();
+  r.data(320, 50, 'c');
+  h = r.last();
+  EXPECT_EQ(h.ack, r.at(100));
+  ASSERT_EQ(h.opt.sack_count, 3);
+  EXPECT_EQ(h.opt.sack[0].left, r.at(320));
+  EXPECT_EQ(h.opt.sack[0].right, r.at(370));
+  EXPECT_EQ(h.opt.sack[1].left, r.at(300));
+  EXPECT_EQ(h.opt.sack[1].right, r.at(400));
+  EXPECT_EQ(h.opt.sack[2].left, r.at(500));
+  EXPECT_EQ(h.opt.sack[2].right, r.at(600));
+  EXPECT_EQ(r.stack.counters().tx_dsacks, 2u);
+  // Partly old, partly new: only the old part is a duplicate.
+  r.data(50, 150, 'b');
+  h = r.last();
+  EXPECT_EQ(h.ack, r.at(200));
+  ASSERT_GE(h.opt.sack_count, 1);
+  EXPECT_EQ(h.opt.sack[0].left, r.at(50));
+  EXPECT_EQ(h.opt.sack[0].right, r.at(100));
+  EXPECT_EQ(r.stack.counters().tx_dsacks, 3u);
+  EXPECT_EQ(r.got.size(), 200u);
+}
+
+TEST(Dsack, NoneWithoutSackOrWhenTurnedOff) {
+  Receiver plain;
+  plain.open(false);
+  plain.data(0, 100, 'a');
+  plain.data(0, 100, 'a');
+  EXPECT_EQ(plain.last().opt.sack_count, 0);
+  EXPECT_EQ(plain.stack.counters().tx_dsacks, 0u);
+  EXPECT_EQ(plain.stack.counters().rx_dup_segments, 1u);
+  Config c;
+  c.dsack = false;
+  Receiver off(c);
+  off.open(true);
+  off.data(0, 100, 'a');
+  off.data(0, 100, 'a');
+  EXPECT_EQ(off.last().opt.sack_count, 0);
+  EXPECT_EQ(off.stack.counters().tx_dsacks, 0u);
+}
+
+// Two stacks, 20 ms apart. First a segment held back 8 ms with one segment
+// overtaking it: RACK's window (min_RTT/4 = 5 ms) runs out and it is resent,
+// spuriously. The peer reports the copy it got twice in a D-SACK; the
+// sender counts it, takes it as reordering and doubles reo_wnd (RFC 8985
+// §6.2 step 4). Then the same 8 ms with nine segments overtaking, past
+// DupThresh: waited out, no retransmission, no recovery. Without D-SACKs
+// from the receiver the second episode is resent as well.
+namespace {
+struct DsackRun {
+  Counters a, b;
+  std::uint64_t first_retransmits = 0, second_retransmits = 0, second_recoveries = 0;
+  bool delivered = false;
+};
+
+DsackRun dsack_run(bool receiver_dsack) {
+  Config ca, cb;
+  ca.time_wait_us = cb.time_wait_us = 1'000'000;
+  cb.dsack = receiver_dsack;
+  NetSim net(ca, cb, clean(10'000), 41);
+  DiscardService sink;
+  EXPECT_EQ(net.b->listen(kS, 9, sink), 0);
+  Offsets off;
+  std::uint32_t held_at = UINT32_MAX;
+  net.script = [&](int from, const Header& h) -> std::int64_t {
+    std::uint32_t lo, hi;
+    if (!off.of(from, h, lo, hi) || lo != held_at) return 0;
+    held_at = UINT32_MAX;  // the original only, never its retransmission
+    return 8'000;
+  };
+  ConnHandler quiet;
+  const ConnId id = net.a->connect(kC, 0, kS, 9, quiet);
+  EXPECT_TRUE(net.run([&] { return net.a->state(id) == State::established; }, 1'000'000));
+  std::uint32_t total = 0;
+  auto episode = [&](std::uint32_t segments, std::uint64_t seed) {
+    const std::string out = blob(segments * 1448, seed);
+    held_at = total;
+    EXPECT_EQ(net.a->write(id, out.data(), out.size()), static_cast<long>(out.size()));
+    total += static_cast<std::uint32_t>(out.size());
+    EXPECT_TRUE(net.run([&] { return sink.counters().bytes == total; }, 2'000'000));
+    net.run([] { return false; }, 200'000);  // the D-SACK comes back, everything settles
+  };
+  DsackRun r;
+  episode(2, 1);
+  r.first_retransmits = net.a->counters().retransmits;
+  const std::uint64_t rec = net.a->counters().sack_recoveries;
+  episode(10, 2);
+  r.second_retransmits = net.a->counters().retransmits - r.first_retransmits;
+  r.second_recoveries = net.a->counters().sack_recoveries - rec;
+  r.delivered = sink.counters().bytes == total;
+  r.a = net.a->counters();
+  r.b = net.b->counters();
+  net.a->close(id);
+  net.run([] { return false; }, 3'000'000);
+  EXPECT_EQ(net.a->connections(), 0u);
+  EXPECT_EQ(net.b->connections(), 0u);
+  return r;
+}
+}  // namespace
+
+TEST(Dsack, SpuriousRetransmissionWidensTheReorderingWindow) {
+  const DsackRun r = dsack_run(true);
+  EXPECT_TRUE(r.delivered);
+  EXPECT_EQ(r.first_retransmits, 1u);  // the held-back segment, resent by RACK
+  EXPECT_EQ(r.b.rx_dup_segments, 1u);  // ... arrived twice
+  EXPECT_EQ(r.b.tx_dsacks, 1u);        // ... and was reported
+  EXPECT_EQ(r.a.rack_dsacks, 1u);
+  EXPECT_EQ(r.a.spurious_retransmits, 1u);
+  EXPECT_EQ(r.second_retransmits, 0u);
+  EXPECT_EQ(r.second_recoveries, 0u);
+  EXPECT_EQ(r.a.rto_timeouts, 0u);
+  EXPECT_EQ(r.a.tlp_probes, 0u);
+  // The receiver that stays silent about duplicates: the sender learns nothing.
+  const DsackRun quiet = dsack_run(false);
+  EXPECT_TRUE(quiet.delivered);
+  EXPECT_EQ(quiet.first_retransmits, 1u);
+  EXPECT_EQ(quiet.b.tx_dsacks, 0u);
+  EXPECT_EQ(quiet.a.rack_dsacks, 0u);
+  EXPECT_EQ(quiet.second_retransmits, 1u);
+  EXPECT_EQ(quiet.second_recoveries, 1u);
+}

@@ -121,6 +121,7 @@ struct Config {
   bool timestamps = true;                   // RFC 7323 §3
   bool window_scaling = true;               // RFC 7323 §2
   bool sack = true;                         // RFC 2018 (receiver blocks)
+  bool dsack = true;                        // RFC 2883: duplicates reported in the first block
   bool nagle = false;                       // RFC 9293 §3.7.4, off by default
   bool tx_checksum_offload = false;         // leave pseudo-header sum for the NIC
   bool syn_cookies = true;                  // RFC 4987 when the half-open table is full
@@ -156,6 +157,7 @@ struct Config {
   X(rx_ooo_dropped, "out-of-order segments dropped: too many holes")               \
   X(rx_holes_filled, "in-order segments that filled a hole (a loss repaired by the peer)") \
   X(rx_dup_segments, "segments carrying only data already received (peer retransmitted)") \
+  X(tx_dsacks, "D-SACK blocks sent: duplicate data reported to the peer (RFC 2883 §4)") \
   X(rx_no_buffer, "segments dropped: buffer chunk pool exhausted")                 \
   X(rx_bytes, "in-order payload bytes received")                                   \
   X(rx_dup_acks, "duplicate ACKs (RFC 5681 §2)")                                   \
@@ -175,6 +177,7 @@ struct Config {
   X(rack_reo_timeouts, "RACK reordering timer expirations (RFC 8985 §6.2 step 5)")  \
   X(rack_reordering, "segments delivered below RACK.fack: reordering seen (RFC 8985 §6.2)") \
   X(rack_dsacks, "D-SACK blocks received (RFC 2883): RACK.reo_wnd widened (RFC 8985 §6.2)") \
+  X(spurious_retransmits, "RACK retransmissions a D-SACK showed unneeded (RFC 3708): reordering assumed") \
   X(rack_no_record, "new segments held back: transmit record ring full or record pool empty") \
   X(rto_retransmits, "retransmissions of segments an RTO marked lost (RFC 8985 §6.3)") \
   X(tlp_probes, "tail loss probes sent (RFC 8985 §7.3)")                         \
@@ -392,6 +395,7 @@ class Stack {
   std::uint32_t sack_pipe(const Tcb& t) const noexcept;
   void sack_enter_recovery(Tcb& t);
   void sack_output(Tcb& t);
+  void dsack_note(Tcb& t, Seq l, Seq r) noexcept;
   // RACK-TLP (RFC 8985), rack.cpp; on connections with SACK
   bool rack_on(const Tcb& t) const noexcept { return t.sack_on; }
   void rack_on_ack(Tcb& t, const Header& h, Seq ack);

@@ -79,6 +79,7 @@ struct Tcb {
   bool rtt_timing = false;
   bool persist = false;      // rexmit timer is the persist timer
   bool ack_now = false;
+  bool dsack_pending = false;
   bool want_write = false;   // a write() came back short
   bool in_dispatch = false;
   bool skip_tw = false;      // skip_time_wait(): no TIME_WAIT entry at the end
@@ -114,6 +115,7 @@ struct Tcb {
   std::uint64_t ts_recent_us = 0;
   std::uint64_t last_rx_us = 0;  // keep-alive idleness
   OooRange ooo[kMaxOoo];
+  OooRange dsack;  // RFC 2883: a duplicate to report first in the next ACK (dsack_pending)
 
   // Sender scoreboard (RFC 6675 with RACK's IsLost, RFC 8985): a ring of
   // transmit records held only while data is in flight (SACK connections).
@@ -123,6 +125,7 @@ struct Tcb {
   // RACK (RFC 8985 §6.1)
   std::uint64_t rack_xmit_us = 0;  // send time of the most recently sent delivered segment
   Seq rack_end, rack_fack, dsack_round;
+  Seq rxt_high;  // end of the highest RACK retransmission (RFC 6675 HighRxt), for D-SACKs
   std::uint32_t rack_rtt_us = 0;
   WindowedMin rack_min_rtt;  // µs over Config::rack_min_rtt_window_us, stamped in ms (§6.2 step 1)
   std::uint32_t xmit_last = 0;  // latest transmit stamp given out
