@@ -129,8 +129,61 @@ Frame frame(std::span<const std::uint8_t> buf, const Limits& lim) {
     return f;
   }
   f.is_request = is_request;
-  const auto end = s.find("\r\n\r\n", eol);
-  // A head that is exactly the start line ends at eol; find covers that too.
+  // One walk over the header lines from the start line's CRLF: it finds
+  // the blank line (the first CRLF CRLF: every CRLF is met in order, so two
+  // in a row are it) and reads Content-Length / l (RFC 3261 §7.3.3 compact
+  // form) on the way; what it read counts only once the head is complete
+  // and within the limit.
+  bool have_len = false, bad_len = false;
+  std::uint64_t len = 0;
+  std::size_t end = std::string_view::npos;
+  for (std::size_t pos = eol + 2;;) {
+    std::size_t next = s.find("\r\n", pos);
+    if (next == std::string_view::npos) break;
+    if (next == pos) {  // the blank line
+      end = pos - 2;
+      break;
+    }
+    const char c0 = s[pos];
+    std::string_view line = s.substr(pos, next - pos);
+    pos = next + 2;
+    // Folded continuations (§7.3.1) and names that cannot be Content-Length
+    // or l are passed over without looking for their colon.
+    if (bad_len || c0 == ' ' || c0 == '\t' || ((c0 | 0x20) != 'c' && (c0 | 0x20) != 'l')) continue;
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    const std::string_view name = trim(line.substr(0, colon));
+    if (!ieq(name, "Content-Length") && !ieq(name, "l")) continue;
+    std::string_view v = trim(line.substr(colon + 1));
+    // A folded value continues on the next line(s).
+    bool open_end = false;
+    while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\t')) {
+      next = s.find("\r\n", pos);
+      if (next == std::string_view::npos) {
+        open_end = true;  // the head is not complete yet
+        break;
+      }
+      if (v.empty()) v = trim(s.substr(pos, next - pos));
+      pos = next + 2;
+    }
+    if (open_end) break;
+    std::uint64_t n = 0;
+    bool ok = !v.empty() && v.size() <= 10;
+    for (char c : v) {
+      if (c < '0' || c > '9') {
+        ok = false;
+        break;
+      }
+      n = n * 10 + std::uint64_t(c - '0');
+    }
+    if (!ok || (have_len && n != len)) {
+      bad_len = true;
+      continue;
+    }
+    have_len = true;
+    len = n;
+  }
+  // A head that is exactly the start line ends at eol; the walk covers that too.
   if (end == std::string_view::npos || end + 4 > lim.max_header) {
     if (s.size() >= lim.max_header || (end != std::string_view::npos && end + 4 > lim.max_header)) {
       f.status = Status::Error;
@@ -144,43 +197,11 @@ Frame frame(std::span<const std::uint8_t> buf, const Limits& lim) {
     return f;
   }
   f.header_len = end + 4;
-  // Walk header lines for Content-Length / l (RFC 3261 §7.3.3 compact form).
-  bool have_len = false;
-  std::uint64_t len = 0;
-  std::size_t pos = eol + 2;
-  while (pos < end + 2) {
-    std::size_t next = s.find("\r\n", pos);
-    std::string_view line = s.substr(pos, next - pos);
-    pos = next + 2;
-    if (line.empty() || line[0] == ' ' || line[0] == '\t') continue;  // folded continuation (§7.3.1)
-    const auto colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    const std::string_view name = trim(line.substr(0, colon));
-    if (!ieq(name, "Content-Length") && !ieq(name, "l")) continue;
-    std::string_view v = trim(line.substr(colon + 1));
-    // A folded value continues on the next line(s).
-    while (pos < end + 2 && (s[pos] == ' ' || s[pos] == '\t')) {
-      next = s.find("\r\n", pos);
-      if (v.empty()) v = trim(s.substr(pos, next - pos));
-      pos = next + 2;
-    }
-    std::uint64_t n = 0;
-    bool ok = !v.empty() && v.size() <= 10;
-    for (char c : v) {
-      if (c < '0' || c > '9') {
-        ok = false;
-        break;
-      }
-      n = n * 10 + std::uint64_t(c - '0');
-    }
-    if (!ok || (have_len && n != len)) {
-      f.status = Status::Error;
-      f.error = Error::BadContentLength;
-      f.response_code = is_request ? 400 : 0;
-      return f;
-    }
-    have_len = true;
-    len = n;
+  if (bad_len) {
+    f.status = Status::Error;
+    f.error = Error::BadContentLength;
+    f.response_code = is_request ? 400 : 0;
+    return f;
   }
   if (!have_len) {
     f.status = Status::Error;

@@ -128,6 +128,35 @@ TEST(Framer, ContentLengthRules) {
   EXPECT_EQ(r.response_code, 0);
 }
 
+// The length is judged only once the head is complete and within the limit:
+// a bad Content-Length in a head still arriving waits, one in an oversized
+// head is a 513, and a folded value or the blank line split by TCP waits.
+TEST(Framer, ContentLengthJudgedOnlyOnACompleteHead) {
+  const std::string bad = "MESSAGE sip:a@b SIP/2.0\r\nContent-Length: x\r\nVia: a\r\n";
+  EXPECT_EQ(frame(bad).status, Status::NeedMore);
+  EXPECT_EQ(frame(bad + "\r").status, Status::NeedMore);
+  EXPECT_EQ(frame(bad + "\r\n").error, Error::BadContentLength);
+  Limits lim;
+  lim.max_header = 64;
+  Frame big = frame(bad + "X-Pad: " + std::string(60, 'p') + "\r\n\r\n", lim);
+  EXPECT_EQ(big.error, Error::HeaderTooLarge);
+  EXPECT_EQ(big.response_code, 513);
+  const std::string folded = "MESSAGE sip:a@b SIP/2.0\r\ncontent-length:\r\n ";
+  EXPECT_EQ(frame(folded).status, Status::NeedMore);
+  EXPECT_EQ(frame(folded + "3").status, Status::NeedMore);
+  Frame f = frame(folded + "3\r\n\r\nabcNEXT");
+  ASSERT_EQ(f.status, Status::Message);
+  EXPECT_EQ(f.body_len, 3u);
+  // A header that only starts like Content-Length, and a bad length on a
+  // line after a good one, are told apart.
+  EXPECT_EQ(frame(with_body("Content-Lengthy: 5\r\nContent-Length: 0", "")).status, Status::Message);
+  EXPECT_EQ(frame(with_body("Content-Length: 0\r\nL: 1x", "")).error, Error::BadContentLength);
+  // A start line alone ends its head too.
+  Frame bare = frame(std::string("OPTIONS sip:x SIP/2.0\r\n\r\n"));
+  EXPECT_EQ(bare.error, Error::MissingContentLength);
+  EXPECT_EQ(bare.header_len, 25u);
+}
+
 TEST(Framer, Limits) {
   Limits lim;
   lim.max_header = 256;
