@@ -186,12 +186,14 @@ std::uint64_t Stack::rack_detect_loss(Tcb& t) {
   return timeout;
 }
 
-// After an ACK: losses found start recovery (RFC 8985 §8, one reduction per
-// episode), and the timer becomes the reordering timer, the probe timer or
-// the RTO.
-void Stack::rack_after_ack(Tcb& t) {
+// After an ACK that delivered `delivered` bytes: losses found start
+// recovery (RFC 8985 §8, one reduction per episode), PRR decides what fast
+// recovery may send (RFC 6937), and the timer becomes the reordering timer,
+// the probe timer or the RTO.
+void Stack::rack_after_ack(Tcb& t, std::uint32_t delivered) {
   const std::uint64_t reo = rack_detect_loss(t);
   if (t.lost_bytes && !t.in_recovery) sack_enter_recovery(t);
+  if (t.in_recovery && !t.rto_recovery) prr_update(t, delivered);
   rack_arm(t, reo);
 }
 
@@ -254,6 +256,10 @@ void Stack::rack_timer(Tcb& t) {
   wheel_.arm(t.t_rexmit, std::max(t.rto_at, now_ + 1));  // the RTO stays due when it was
   const std::uint64_t reo = rack_detect_loss(t);
   if (t.lost_bytes && !t.in_recovery) sack_enter_recovery(t);
+  // No ACK, nothing delivered: PRR lets out only what it owes, or one
+  // segment once the pipe is below ssthresh (the reduction bound's SMSS),
+  // so losses found by the timer cannot stall recovery until the RTO.
+  if (t.in_recovery && !t.rto_recovery) prr_update(t, 0);
   output(t);
   rack_arm(t, reo);
 }

@@ -132,11 +132,16 @@ bool Stack::resend(Tcb& t, SentSeg& r) {
 
 void Stack::sack_enter_recovery(Tcb& t) {
   // RFC 6675 §5 step 4 (entered on RACK's loss marks, RFC 8985 §8):
-  // RecoveryPoint = HighData, cwnd = ssthresh, and the first lost segment
-  // goes out now whatever the pipe says.
+  // RecoveryPoint = HighData and the first lost segment goes out now
+  // whatever the pipe says. From here PRR (RFC 6937 §3.1) brings the
+  // flight down to ssthresh in step with what the peer delivers, instead
+  // of cwnd = ssthresh at once (silence for half a round trip, then a
+  // burst as the SACKs drain the pipe).
   ++ctr_.fast_retransmits;
   ++ctr_.sack_recoveries;
   t.ssthresh = reduce(t);
+  t.prr_recover_fs = flight(t);
+  t.prr_delivered = t.prr_out = t.prr_sndcnt = 0;
   t.cwnd = t.ssthresh;
   t.recover = t.snd_max;
   t.in_recovery = true;
@@ -149,18 +154,51 @@ void Stack::sack_enter_recovery(Tcb& t) {
       ++ctr_.rack_retransmits;
       if (again) ++ctr_.rack_lost_retransmits;
       if (r->end > t.rxt_high) t.rxt_high = r->end;
+      t.prr_out += seq_dist(r->start, r->end);
     }
   }
 }
 
-// RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send NextSeg: lost
-// segments first, then new data the peer's window allows.
+// RFC 6937 §3.1 on an ACK (or, with nothing delivered, the reordering
+// timer) in fast recovery: sndcnt, what may be sent now, with the Slow
+// Start Reduction Bound (the RFC's recommended variant). Above ssthresh
+// the sending is prr_delivered * ssthresh / RecoverFS, so the flight falls
+// to ssthresh by the end of the round; at or below it, the flight grows
+// back to ssthresh no faster than slow start. cwnd = pipe + sndcnt.
+void Stack::prr_update(Tcb& t, std::uint32_t delivered) noexcept {
+  t.prr_delivered += delivered;
+  const std::uint32_t pipe = sack_pipe(t);
+  std::int64_t sndcnt;
+  if (pipe > t.ssthresh) {
+    const std::uint64_t fs = std::max<std::uint32_t>(t.prr_recover_fs, 1);
+    const std::uint64_t share = (std::uint64_t{t.prr_delivered} * t.ssthresh + fs - 1) / fs;  // CEIL
+    sndcnt = static_cast<std::int64_t>(share) - t.prr_out;
+  } else {
+    const std::int64_t owed = std::int64_t{t.prr_delivered} - t.prr_out;
+    const std::int64_t limit = std::max<std::int64_t>(owed, delivered) + t.smss;
+    sndcnt = std::min<std::int64_t>(std::int64_t{t.ssthresh} - pipe, limit);
+  }
+  t.prr_sndcnt = sndcnt > 0 ? static_cast<std::uint32_t>(sndcnt) : 0;
+  t.cwnd = pipe + t.prr_sndcnt;
+}
+
+// RFC 6675 §5 step (C): send NextSeg, lost segments first, then new data
+// the peer's window allows, as far as PRR's sndcnt goes (RFC 6937 §3.1) in
+// fast recovery, or while cwnd - pipe >= 1 SMSS in slow start after an RTO
+// (RFC 8985 §6.3).
 void Stack::sack_output(Tcb& t) {
+  const bool prr = !t.rto_recovery;
   for (int guard = 0; guard < 1024; ++guard) {
-    if (sack_pipe(t) + t.smss > t.cwnd) break;
+    if (!prr && sack_pipe(t) + t.smss > t.cwnd) break;
     if (SentSeg* r = first_lost(t)) {
       const std::uint8_t was = r->flags;
+      const std::uint32_t len = seq_dist(r->start, r->end);
+      if (prr && len > t.prr_sndcnt) break;
       if (!resend(t, *r)) break;
+      if (prr) {
+        t.prr_out += len;
+        t.prr_sndcnt -= len;
+      }
       if (was & kSegRtoLost) {
         ++ctr_.rto_retransmits;
       } else {
@@ -178,8 +216,14 @@ void Stack::sack_output(Tcb& t) {
     const std::uint32_t len = std::min<std::uint32_t>({avail, room, t.smss});
     const bool fin = t.wr_shutdown && t.snd_max + len == t.snd_end;
     if (len == 0 && !fin) break;
+    const std::uint32_t cost = len + (fin ? 1 : 0);
+    if (prr && cost > t.prr_sndcnt) break;
     const std::uint8_t fl = flag::ack | (fin ? flag::fin : 0);
     if (!send_new(t, t.snd_max, len, fl)) break;
+    if (prr) {
+      t.prr_out += cost;
+      t.prr_sndcnt -= cost;
+    }
     t.snd_max += len + (fin ? 1 : 0);
     t.snd_nxt = t.snd_max;
     if (fin) break;

@@ -1299,6 +1299,8 @@ bool Stack::on_ack(Tcb& t, const Header& h) {
     return false;
   }
   const std::uint32_t new_wnd = std::uint32_t{h.window} << t.snd_wscale;
+  const Seq una0 = t.snd_una;
+  const std::uint32_t sacked0 = t.sacked_bytes;
   // (A D-SACK may come when nothing is in flight any more.)
   if (rack_on(t) && (t.seg_count || t.tlp_on || h.opt.sack_count)) rack_on_ack(t, h, ack);
   if (ack > t.snd_una) {
@@ -1307,7 +1309,11 @@ bool Stack::on_ack(Tcb& t, const Header& h) {
              new_wnd == t.snd_wnd && t.snd_una != t.snd_max) {
     on_dup_ack(t);  // RFC 5681 §2 duplicate ACK definition
   }
-  if (rack_on(t)) rack_after_ack(t);
+  if (rack_on(t)) {
+    // RFC 6937 DeliveredData: what this ACK newly acknowledged or SACKed.
+    const std::int64_t d = std::int64_t{seq_dist(una0, t.snd_una)} + t.sacked_bytes - sacked0;
+    rack_after_ack(t, d > 0 ? static_cast<std::uint32_t>(d) : 0);
+  }
   // Window update (RFC 9293 §3.10.7.4: SND.WL1/SND.WL2 guard old segments).
   if (t.snd_wl1 < h.seq || (t.snd_wl1 == h.seq && t.snd_wl2 <= ack)) {
     t.snd_wnd = new_wnd;

@@ -396,11 +396,12 @@ class Stack {
   void sack_enter_recovery(Tcb& t);
   void sack_output(Tcb& t);
   void dsack_note(Tcb& t, Seq l, Seq r) noexcept;
+  void prr_update(Tcb& t, std::uint32_t delivered) noexcept;
   // RACK-TLP (RFC 8985), rack.cpp; on connections with SACK
   bool rack_on(const Tcb& t) const noexcept { return t.sack_on; }
   void rack_on_ack(Tcb& t, const Header& h, Seq ack);
   void handshake_rtt(Tcb& t) noexcept;
-  void rack_after_ack(Tcb& t);
+  void rack_after_ack(Tcb& t, std::uint32_t delivered);
   std::uint64_t rack_reo_wnd(const Tcb& t) const noexcept;
   std::uint64_t rack_detect_loss(Tcb& t);
   void rack_arm(Tcb& t, std::uint64_t reo_timeout);

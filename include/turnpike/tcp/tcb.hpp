@@ -135,6 +135,9 @@ struct Tcb {
   bool dsack_round_on = false;
   bool rto_recovery = false;  // loss recovery after an RTO (slow start, RFC 8985 §6.3)
   std::uint8_t reo_wnd_mult = 1, reo_wnd_persist = 0;
+  // PRR in fast recovery (RFC 6937 §3.1): bytes delivered and sent since it
+  // started, FlightSize then, and what the latest ACK lets out.
+  std::uint32_t prr_delivered = 0, prr_out = 0, prr_recover_fs = 0, prr_sndcnt = 0;
   std::uint8_t tmode = kModeRto;
   // TLP (RFC 8985 §7): one probe per episode
   bool tlp_on = false, tlp_retrans = false;
