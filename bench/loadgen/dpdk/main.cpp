@@ -87,6 +87,7 @@ struct Options {
   double think_ms = 0, keepalive_s = 0, ramp_s = 0, rate = 0, retry_ms = 100;
   double duration = 10, timeout_ms = 5000, progress_s = 1, start_delay_s = 0, warmup_s = 0;
   double idle_hold_s = 0;  // > 0: idle mode (one transaction per phone, then keep-alives only)
+  bool open_first = false;  // no transaction before every phone is open
   std::string sample;  // shell command run at the start and end of the measured window
   std::uint64_t count = 0;
   bool eku_on = true, require_cert = false;
@@ -129,6 +130,8 @@ struct Options {
       "  --per-conn N          transactions per connection, then close and reconnect (0: keep open)\n"
       "  --think-ms T          pause after each answer   --keepalive-s K   CRLF ping when idle K s\n"
       "  --ramp-s R            phones start spread over R s   --rate R   transactions/s (0: closed loop)\n"
+      "  --open-first          no transaction before every phone is open; --warmup-s and --duration\n"
+      "                        then count from that moment (all phones open by warmup+duration, or error)\n"
       "  --duration S (default 10, max 3600)  --count N   stop after N transactions\n"
       "  --warmup-s W          run W s before the measured window of --duration S (rates, ops)\n"
       "  --sample CMD          run CMD (sh -c) at the start and end of the measured window; its\n"
@@ -249,6 +252,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--warmup-s") o.warmup_s = num(val(i), "--warmup-s", 0, 600);
     else if (a == "--sample") o.sample = val(i);
     else if (a == "--idle-hold") o.idle_hold_s = num(val(i), "--idle-hold", 0.1, 3600);
+    else if (a == "--open-first") o.open_first = true;
     else if (a == "--start-delay-s") o.start_delay_s = num(val(i), "--start-delay-s", 0, 600);
     else if (a == "--progress-s") o.progress_s = num(val(i), "--progress-s", 0.1, 3600);
     else if (a == "--backend-port") o.backend_port = std::uint16_t(num(val(i), "--backend-port", 1, 65535));
@@ -270,6 +274,7 @@ Options parse(int argc, char** argv) {
   if (!w) usage("--mix: all weights are 0");
   if (o.idle_hold_s > 0 && (o.per_conn || o.rate > 0 || o.count || o.warmup_s > 0 || o.method == "INVITE"))
     usage("--idle-hold: one transaction per phone (no --per-conn, --rate, --count, --warmup-s or INVITE)");
+  if (o.open_first && (o.per_conn || o.idle_hold_s > 0)) usage("--open-first: persistent phones only (no --per-conn or --idle-hold)");
   if (o.pki_dir.empty()) o.pki_dir = "/tmp/turnpike-loadgen-pki." + std::to_string(getpid());
   return o;
 }
@@ -323,6 +328,9 @@ class Phone final : public proxy::StreamOwner {
   void stop(std::uint64_t now);  // no new work: close when idle
   St state() const { return st_; }
   bool idle_open() const { return st_ == St::Ready && answered_on_conn_; }  // idle mode: answered, held
+  // --open-first: open and parked until every phone is; then it starts.
+  bool parked() const { return st_ == St::Ready && next_send_ == ~std::uint64_t(0); }
+  void release(std::uint64_t now);
   bool live() const { return s_ != nullptr; }
   std::uint64_t due = 0;  // when tick() is wanted (0: not scheduled)
   Profile profile() const { return prof_; }
@@ -414,6 +422,7 @@ class Gen {
   std::vector<std::unique_ptr<Phone>> phones;
   std::vector<std::unique_ptr<proxy::Stream>> graveyard;  // closed legs, freed outside their callbacks
   bool stopping = false;
+  bool gate = false;  // --open-first: phones park once open until every phone is
 
   std::uint64_t now_us() const { return static_cast<std::uint64_t>((unsigned __int128)rte_rdtsc() * 1'000'000u / tsc_hz_); }
   void schedule(Phone& p, std::uint64_t at) {
@@ -569,6 +578,12 @@ void Phone::tick(std::uint64_t now) {
   }
 }
 
+void Phone::release(std::uint64_t now) {
+  if (!parked()) return;
+  next_send_ = now;
+  g_.schedule(*this, now);
+}
+
 void Phone::stop(std::uint64_t now) {
   stopping_ = true;
   if (st_ == St::Ready) finish(true, 0);
@@ -589,6 +604,10 @@ void Phone::on_stream(proxy::Stream& s, proxy::StreamEvent e) {
       st_ = St::Ready;
       next_send_ = now;
       if (stopping_ || g_.stopping) return finish(true, 0);
+      if (g_.gate) {
+        next_send_ = ~std::uint64_t(0);  // parked until every phone is open
+        return;
+      }
       send(now);
       return;
     }
@@ -1077,8 +1096,9 @@ int run(const Options& o) {
   if (idle) g.stats.measure_at = t0;
   for (unsigned i = 0; i < o.phones; ++i)
     g.schedule(*g.phones[i], t0 + static_cast<std::uint64_t>(o.ramp_s * 1e6 * i / o.phones));
-  const std::uint64_t warm_at = t0 + static_cast<std::uint64_t>(o.warmup_s * 1e6);
-  const std::uint64_t end_at = warm_at + static_cast<std::uint64_t>(o.duration * 1e6);
+  std::uint64_t warm_at = t0 + static_cast<std::uint64_t>(o.warmup_s * 1e6);
+  std::uint64_t end_at = warm_at + static_cast<std::uint64_t>(o.duration * 1e6);
+  g.gate = o.open_first;
   std::uint64_t idle_until = 0;  // idle mode: when the hold ends (0: not all open yet)
   bool idle_done = false;
   const std::uint64_t period = static_cast<std::uint64_t>(o.progress_s * 1e6);
@@ -1096,6 +1116,24 @@ int run(const Options& o) {
       nw.tick(tsc);
       backend.reap();
       next_tick = tsc + tsc_hz / 1000;
+      if (g.gate && !g.stopping) {
+        const std::uint64_t at = g.now_us();
+        const bool all = std::all_of(g.phones.begin(), g.phones.end(), [](auto& p) { return p->parked(); });
+        if (all || at >= end_at) {
+          // Every phone open: the warm-up and the measured window start now.
+          g.gate = false;
+          if (all) {
+            warm_at = at + static_cast<std::uint64_t>(o.warmup_s * 1e6);
+            end_at = warm_at + static_cast<std::uint64_t>(o.duration * 1e6);
+            std::fprintf(stdout, "all %u phones open after %.2f s\n", o.phones, double(at - t0) / 1e6);
+          } else {
+            unsigned open = 0;
+            for (auto& p : g.phones) open += p->parked();
+            g.error("not_all_open", std::to_string(open) + " of " + std::to_string(o.phones) + " phones open");
+          }
+          for (auto& p : g.phones) p->release(at);
+        }
+      }
       if (idle && !idle_until && !g.stopping &&
           std::all_of(g.phones.begin(), g.phones.end(), [](auto& p) { return p->idle_open(); })) {
         const std::uint64_t at = g.now_us();
@@ -1133,7 +1171,7 @@ int run(const Options& o) {
       for (auto& p : g.phones) p->stop(now);
       drain_until = now + static_cast<std::uint64_t>(o.timeout_ms * 1000) + 500'000;
     }
-    if (!measuring && now >= warm_at && !g.stopping) {
+    if (!measuring && !g.gate && now >= warm_at && !g.stopping) {
       measuring = true;
       g.stats.sample_start = run_sample(o.sample);
       g.stats.measure_at = g.now_us();
