@@ -181,6 +181,42 @@ void BM_MessagePair(benchmark::State& state) {
 }
 BENCHMARK(BM_MessagePair);
 
+// Hibernation (issue 12 item 4): the server's cycles to export and free an
+// idle session (Arg 1 = hibernate) and to re-create it on the next request
+// (the wake alone: the message pair's record work is timed apart and
+// subtracted by comparing with BM_MessagePair). Arg 0: TLS 1.2, 1: TLS 1.3.
+void BM_HibernateWake(benchmark::State& state) {
+  const bool tls13 = state.range(0) != 0;
+  auto srv = server_ctx(tls::ClientCertMode::None, nullptr, nullptr, tls13);
+  auto cli = client_ctx(false, tls13);
+  tls::Session s(srv), c(cli, "both.test");
+  pump(c, s);
+  const std::string req(700, 'R');
+  std::uint8_t buf[4096];
+  std::uint64_t hib = 0, wake = 0, n = 0;
+  for (auto _ : state) {
+    std::uint64_t t0 = __rdtsc();
+    const bool slept = s.hibernate();
+    hib += __rdtsc() - t0;
+    c.write(reinterpret_cast<const std::uint8_t*>(req.data()), req.size());
+    auto oc = c.output();
+    s.feed(oc.data(), oc.size());
+    c.consume_output(oc.size());
+    t0 = __rdtsc();
+    const std::size_t got = s.read(buf, sizeof buf);  // wake + one record
+    wake += __rdtsc() - t0;
+    if (!slept || got != req.size()) {
+      state.SkipWithError("no hibernation or short read");
+      break;
+    }
+    ++n;
+  }
+  const double hz = tsc_hz();
+  state.counters["hibernate_us"] = n ? double(hib) / double(n) / hz * 1e6 : 0;
+  state.counters["wake_read_us"] = n ? double(wake) / double(n) / hz * 1e6 : 0;
+}
+BENCHMARK(BM_HibernateWake)->Arg(0)->Arg(1);
+
 }  // namespace
 
 BENCHMARK_MAIN();

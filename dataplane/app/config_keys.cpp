@@ -543,6 +543,9 @@ const std::vector<Field<Config>>& keys() {
                 "generated keys: a new one this often, the two before still decrypt")),
       live(number<C>("sip", "ticket_lifetime_s", &C::sip_ticket_lifetime_s, 1, 7 * 86400,
                 "at most 7 days (RFC 8446 §4.6.1)")),
+      number<C>("sip", "tls_hibernate_ms", &C::sip_tls_hibernate_ms, 0, 86400000,
+                "a TLS session idle this long keeps only its exported state (~0.4 KiB),\n"
+                "re-created on its next record; 0 = never (checked every 10 ms)"),
       grouped("sip limits", number<C>("sip", "max_header", &C::sip_max_header, 1024, 1 << 20, "RFC 3261 §18.3 framing limits: 513 beyond")),
       grouped("sip limits", number<C>("sip", "max_body", &C::sip_max_body, 0, 16 << 20, "bytes")),
       grouped("sip limits", flag<C>("sip", "keepalive_pong", &C::sip_keepalive_pong, "answer RFC 5626 CRLFCRLF pings at the edge")),

@@ -260,6 +260,7 @@ int run_daemon(Config cfg, const ConfigLoader& reload_config) {
   // Per-core TCP: one stack per worker; rings hand mis-steered segments to
   // their owner when the port cannot steer by symmetric RSS.
   tcp::Config tcfg = tcp_options(cfg);
+  tls::set_hibernate_after(tls_hibernate_after_us(cfg));
   // RFC 6528: the ISN secret is random per boot.
   if (getrandom(&tcfg.secret, sizeof tcfg.secret, 0) != sizeof tcfg.secret)
     log(LogLevel::Warn, "getrandom failed: ISN secret is the compiled default");

@@ -23,6 +23,8 @@ namespace turnpike {
 port::Options port_options(const Config& c);
 // The ISN secret is left at its default: the caller draws it (RFC 6528).
 tcp::Config tcp_options(const Config& c);
+// tls::set_hibernate_after's value (microseconds, 0: off).
+std::uint64_t tls_hibernate_after_us(const Config& c);
 net::NetTimers net_timers(const Config& c, std::uint64_t tsc_hz);
 worker::IdleParams idle_params(const Config& c);
 control::SinkOptions sink_options(const Config& c);

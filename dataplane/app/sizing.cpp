@@ -150,10 +150,12 @@ Needs compute(const Config& c, std::uint64_t hugepage_size) {
     return chunks * t.chunk_size;
   };
   const std::uint64_t windows = 2 * (buffer(t.rcvbuf) + buffer(t.sndbuf));  // client and backend legs
-  n.per_connection_idle = kTlsIdleBytes + 2 * n.tcb_bytes;
+  // An idle connection hibernates its TLS session after sip.tls_hibernate_ms.
+  n.tls_idle = c.sip_tls_hibernate_ms ? kTlsIdleBytes : kTlsAwakeBytes;
+  n.per_connection_idle = n.tls_idle + 2 * n.tcb_bytes;
   n.per_connection_full = n.per_connection_idle + windows;
   n.full_windows = static_cast<std::uint32_t>(std::min<std::uint64_t>(n.tcp_buffers / windows, n.tls_connections));
-  n.tls_at_full_slots = std::uint64_t(n.tls_connections) * kTlsIdleBytes;
+  n.tls_at_full_slots = std::uint64_t(n.tls_connections) * n.tls_idle;
   n.per_worker = n.tcb_table + n.time_wait + n.tcp_buffers + n.tls_at_full_slots;
 
   n.verdict_cache = control::VerdictCache(c.verdict_cache_entries).memory_bytes();
@@ -226,7 +228,8 @@ std::string report(const Config& c, const Needs& n, const Host& h) {
   o << "  connection slots: " << n.tcbs << " TCBs per worker = " << n.tls_connections
     << " SIP-over-TLS connections with their backend leg (" << std::uint64_t(n.tls_connections) * c.workers
     << " in all); TIME_WAIT entries apart (" << c.tcp_max_time_wait << " x " << kTimeWaitEntryBytes << " B per worker)\n";
-  o << "  memory per connection: " << human(n.per_connection_idle) << " idle (TLS " << human(kTlsIdleBytes)
+  o << "  memory per connection: " << human(n.per_connection_idle) << " idle (TLS " << human(n.tls_idle)
+    << (c.sip_tls_hibernate_ms ? " hibernated, " + human(kTlsAwakeBytes) + " awake" : std::string(" awake"))
     << " measured, 2 TCBs x " << n.tcb_bytes << " B); up to " << human(n.per_connection_full)
     << " with both legs' buffers full (tcp.rcvbuf + tcp.sndbuf each); " << n.full_windows
     << " connections per worker can have them full at once (tcp.max_buffer_mb)\n";

@@ -12,13 +12,20 @@
 
 namespace turnpike::sizing {
 
-// Measured, not derivable from the config: one idle established TLS
-// connection's wolfSSL blocks (9,616 B: the WOLFSSL object 5,536 B, two
-// AES-GCM states, small blocks) and turnpike's objects (3,617 B: pair,
-// tls::Session, strings, map node), without its two TCBs; bytes requested,
-// 1,000 connections (bench/ring/bench_ring_sip 1000 rr, 2026-12-04, after the
-// per-thread RNG and the handshake state freed at Open).
-inline constexpr std::uint64_t kTlsIdleBytes = 9616 + 3617;
+// Measured, not derivable from the config, without the two TCBs; bytes
+// requested from the allocators per connection, 1,000 established
+// connections idle after one request/response (bench/ring/bench_ring_sip
+// 1000 rr: the growth of side A's live operator-new and wolfSSL bytes over
+// the batch, divided by 1,000; 2026-12-05).
+// Hibernated (the default, sip.tls_hibernate_ms): wolfSSL holds nothing;
+// turnpike's pair 824 B, tls::Session 384 B, the exported TLS state 393 B
+// (wolf_state.c: record keys, sequence numbers, TLS 1.3 traffic secrets),
+// map node 24 B, allocator rounding.
+inline constexpr std::uint64_t kTlsIdleBytes = 0 + 1760;
+// Awake (hibernation off, or idle for less than sip.tls_hibernate_ms):
+// wolfSSL 9,616 B (the WOLFSSL object 5,536 B, two AES-GCM states, small
+// blocks) and turnpike's objects 3,617 B (with the handshake's buffers).
+inline constexpr std::uint64_t kTlsAwakeBytes = 9616 + 3617;
 // A compact TIME_WAIT entry (tcp::Stack::TwEntry, 16-byte addresses).
 inline constexpr std::uint64_t kTimeWaitEntryBytes = tcp::Stack::time_wait_entry_size();
 // Allowances, not measurements: descriptor rings (NIC PMDs reserve them at
@@ -63,6 +70,7 @@ struct Needs {
   std::uint64_t tcb_table = 0;       // all control blocks + hash buckets (allocated at start)
   std::uint64_t time_wait = 0;       // TIME_WAIT ring + buckets (allocated at start)
   std::uint64_t tcp_buffers = 0;     // chunk pool limit (tcp.max_buffer_mb), taken as used
+  std::uint64_t tls_idle = 0;        // kTlsIdleBytes, or kTlsAwakeBytes without hibernation
   std::uint64_t per_connection_idle = 0;  // TLS + two TCBs
   std::uint64_t per_connection_full = 0;  // + both legs' send and receive buffers full
   std::uint32_t full_windows = 0;    // connections with full buffers the chunk pool holds at once

@@ -50,6 +50,7 @@ struct SipProxy::Pair final : StreamOwner {
   void client_event(StreamEvent e) {
     switch (e) {
       case StreamEvent::Open: {
+        t_io = st.now();  // idle (trim, TLS hibernation) counts from here
         px.stats_.handshakes_ok.add();
         if (tls().resumed()) px.stats_.resumed.add();
         if (tls().peer().cache_hit) px.stats_.verdict_cache_hits.add();
@@ -85,6 +86,7 @@ struct SipProxy::Pair final : StreamOwner {
         from_backend();  // bytes that came with the handshake's end
         return from_client();  // resume what waited for the backend
       case StreamEvent::Readable:
+        t_io = st.now();  // a backend's request to the client is traffic too
         return from_backend();
       case StreamEvent::Writable:
         return from_client();
@@ -404,6 +406,9 @@ void SipProxy::poll(std::uint64_t now_us) {
   for (auto& [idx, p] : pairs_) {
     if (p->cli.expired(now_us)) late.push_back(&p->cli);
     else if (p->be.expired(now_us)) late.push_back(&p->be);
+    // Idle TLS legs keep only their exported state (tls::hibernate_after).
+    p->cli.idle(now_us - p->t_io);
+    p->be.idle(now_us - p->t_io);
     if (trim && now_us - p->t_io > 1'000'000) {  // idle for a second
       p->cli.trim();
       p->be.trim();

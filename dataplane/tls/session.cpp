@@ -230,11 +230,8 @@ bool Session::hibernate() {
     explicit_bzero(buf, sizeof buf);
     return false;
   }
-  auto* h = static_cast<Hibernated*>(::operator new(sizeof(Hibernated) + static_cast<std::size_t>(n), std::nothrow));
-  if (!h) {
-    explicit_bzero(buf, sizeof buf);
-    return false;
-  }
+  // Plain operator new, as for every other object of a connection.
+  auto* h = static_cast<Hibernated*>(::operator new(sizeof(Hibernated) + static_cast<std::size_t>(n)));
   h->version = wolfSSL_get_version(ssl_);
   h->cipher = wolfSSL_get_cipher_name(ssl_);
   h->group = wolfSSL_get_curve_name(ssl_);
@@ -470,7 +467,8 @@ std::size_t Session::write(const std::uint8_t* p, std::size_t n) {
 }
 
 void Session::close() {
-  if (hib_ && state_ == State::Open && !wake()) return;
+  // A hibernated session still answers with its close_notify (RFC 8446 §6.1).
+  if (hib_ && (state_ == State::Open || state_ == State::Closed) && !wake()) return;
   if (close_sent_ || !ssl_) return;
   close_sent_ = true;
   if (state_ == State::Open || state_ == State::Closed) wolfSSL_shutdown(ssl_);

@@ -115,6 +115,15 @@ TEST(Sizing, ConnectionSlotsAndMemoryPerConnection) {
   EXPECT_EQ(n.tcp_buffers, 128 * MiB);
   EXPECT_EQ(n.full_windows, 128u);  // 128 MiB / 1 MiB per connection
   EXPECT_EQ(n.per_worker, n.tcb_table + n.time_wait + n.tcp_buffers + 500 * sizing::kTlsIdleBytes);
+  // Issue 12 item 4: an idle connection, hibernated TLS and both TCBs,
+  // fits in 6 KiB; without hibernation it is the awake figure.
+  EXPECT_LE(n.per_connection_idle, 6u * 1024);
+  c.sip_tls_hibernate_ms = 0;
+  const auto awake = sizing::compute(c, k2M);
+  EXPECT_EQ(awake.tls_idle, sizing::kTlsAwakeBytes);
+  EXPECT_EQ(awake.per_connection_idle, sizing::kTlsAwakeBytes + 2 * n.tcb_bytes);
+  EXPECT_EQ(awake.per_worker, n.tcb_table + n.time_wait + n.tcp_buffers + 500 * sizing::kTlsAwakeBytes);
+  c.sip_tls_hibernate_ms = 2000;
   // Buffers are powers of two of 16 KiB chunks: 100,000 B takes 8 chunks.
   c.tcp_rcvbuf = c.tcp_sndbuf = 100000;
   EXPECT_EQ(sizing::compute(c, k2M).per_connection_full, n.per_connection_idle + 2 * (128 + 128) * 1024);

@@ -83,6 +83,7 @@ struct Config {
   std::string sip_ticket_key_file;           // shared keys (base64 lines); empty: generated, rotated
   std::uint32_t sip_ticket_rotate_s = 43200;
   std::uint32_t sip_ticket_lifetime_s = 7200;
+  std::uint32_t sip_tls_hibernate_ms = 2000;  // idle TLS sessions free their WOLFSSL (0: never)
   struct SniCert {
     std::string chain, key;  // PEM files: extra server certificates chosen by SNI
     bool operator==(const SniCert&) const = default;

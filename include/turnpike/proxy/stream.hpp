@@ -111,6 +111,10 @@ class Stream final : public tcp::ConnHandler {
   bool expired(std::uint64_t now_us) const;
   void time_out();  // Timeout event (failure() "handshake timeout")
   void trim();      // an idle leg gives its empty buffers back
+  // No traffic for idle_us: a TLS leg may hibernate (tls::Session::idle).
+  void idle(std::uint64_t idle_us) {
+    if (session_ && !gone_) session_->idle(idle_us);
+  }
 
   // --- state --------------------------------------------------------------
   bool started() const { return id_.valid() || gone_; }
