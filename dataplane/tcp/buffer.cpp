@@ -52,7 +52,7 @@ bool SeqBuffer::write(ChunkPool& pool, Seq at, const std::uint8_t* src, std::siz
   while (n) {
     const unsigned s = slot(at);
     if (!c_[s] && !(c_[s] = pool.get())) return false;
-    const std::uint32_t off = at.raw() & mask;
+    const std::uint32_t off = pos(at) & mask;
     std::size_t k = (mask + 1) - off;
     if (k > n) k = n;
     std::memcpy(c_[s] + off, src, k);
@@ -75,7 +75,7 @@ void SeqBuffer::read(Seq at, std::uint8_t* dst, std::size_t n) const noexcept {
 
 std::span<const std::uint8_t> SeqBuffer::contiguous(Seq at, std::size_t max) const noexcept {
   const std::uint32_t mask = (1u << shift_) - 1;
-  const std::uint32_t off = at.raw() & mask;
+  const std::uint32_t off = pos(at) & mask;
   std::size_t k = (mask + 1) - off;
   if (k > max) k = max;
   return {c_[slot(at)] + off, k};
@@ -84,7 +84,7 @@ std::span<const std::uint8_t> SeqBuffer::contiguous(Seq at, std::size_t max) con
 void SeqBuffer::release(ChunkPool& pool, Seq old_lo, Seq new_lo, bool empty) noexcept {
   // Chunks from the one holding old_lo up to (not including) the one holding new_lo.
   const std::uint32_t cmask = ~((1u << shift_) - 1);
-  std::uint32_t passed = ((new_lo.raw() & cmask) - (old_lo.raw() & cmask)) >> shift_;  // modulo 2^32
+  std::uint32_t passed = ((pos(new_lo) & cmask) - (pos(old_lo) & cmask)) >> shift_;  // modulo 2^32
   if (passed > n_) passed = n_;
   unsigned s = slot(old_lo);
   for (std::uint32_t i = 0; i < passed; ++i, s = (s + 1) & (n_ - 1)) {
@@ -99,6 +99,7 @@ void SeqBuffer::release(ChunkPool& pool, Seq old_lo, Seq new_lo, bool empty) noe
       pool.put(c_[t]);
       c_[t] = nullptr;
     }
+    if (!chunks_held()) rot_ = 0u - new_lo.raw();
   }
 }
 

@@ -58,7 +58,7 @@ class SeqBuffer {
   // First sequence number past the storage usable while `lo` is the oldest
   // live byte: the chunk holding `lo` must not be shared with newer bytes.
   Seq limit(Seq lo) const noexcept {
-    return Seq(lo.raw() & ~((1u << shift_) - 1)) + capacity();
+    return Seq(((lo.raw() + rot_) & ~((1u << shift_) - 1)) - rot_) + capacity();
   }
 
   // Stores `n` bytes at `at`; returns false (nothing partially promised) if a
@@ -69,16 +69,24 @@ class SeqBuffer {
   std::span<const std::uint8_t> contiguous(Seq at, std::size_t max) const noexcept;
 
   // The live range moved from [old_lo, ..) to [new_lo, hi): return chunks
-  // holding only bytes before new_lo; if the range is now empty, all of them.
+  // holding only bytes before new_lo; if the range is now empty, all of them,
+  // and new_lo becomes the start of a chunk: the next message is stored from
+  // the front of a recently used chunk (few cache lines, likely still in
+  // cache), not at its sequence number's offset in it. limit() then only
+  // grows.
   void release(ChunkPool& pool, Seq old_lo, Seq new_lo, bool empty) noexcept;
   void release_all(ChunkPool& pool) noexcept;
   unsigned chunks_held() const noexcept;
 
  private:
-  unsigned slot(Seq s) const noexcept { return (s.raw() >> shift_) & (n_ - 1); }
+  // Storage is addressed by sequence number + rot_ (changed only while no
+  // chunk is held).
+  std::uint32_t pos(Seq s) const noexcept { return s.raw() + rot_; }
+  unsigned slot(Seq s) const noexcept { return (pos(s) >> shift_) & (n_ - 1); }
   std::uint8_t* c_[kMaxChunks] = {};
   std::uint8_t n_ = 1;
   std::uint8_t shift_ = 12;
+  std::uint32_t rot_ = 0;
 };
 
 }  // namespace turnpike::tcp
