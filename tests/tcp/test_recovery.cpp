@@ -359,45 +359,56 @@ TEST(Dsack, SpuriousRetransmissionWidensTheReorderingWindow) {
 
 // --- PRR (RFC 6937) -----------------------------------------------------------------
 
-// The first of 40 segments (IW40) is lost. Fast recovery starts at the third
-// SACK with RecoverFS = 41 segments (one more went out by limited
-// transmit) and ssthresh = 20.5. From then on every
-// ACK may let out only PRR's sndcnt (RFC 6937 §3.1, slow-start reduction
-// bound): ceil(prr_delivered * ssthresh / RecoverFS) - prr_out while the
-// pipe is above ssthresh, min(ssthresh - pipe, max(prr_delivered - prr_out,
-// DeliveredData) + MSS) below it. The test recomputes sndcnt from what
-// crosses the wire (the ACKs in the order the sender took them, the bytes
-// it sent after each) and checks that each ACK let out whole segments up
-// to sndcnt and no more. Before PRR, cwnd fell to ssthresh at once: nothing
-// went out for the first 19 ACKs (half the round trip), then one segment
-// per ACK.
-TEST(Prr, FastRecoverySendsWhatSndcntAllowsPerAck) {
+// IW40 from a to b, the first `burst` segments lost once. Fast recovery
+// starts at the third SACK (DupThresh: reo_wnd 0, every hole below it lost)
+// with RecoverFS = FlightSize and ssthresh = RecoverFS / 2 (RFC 5681 eq. 4).
+// From then on every ACK may let out only PRR's sndcnt (RFC 6937 §3.1 with
+// the slow-start reduction bound): ceil(prr_delivered * ssthresh /
+// RecoverFS) - prr_out while pipe > ssthresh, else min(ssthresh - pipe,
+// max(prr_delivered - prr_out, DeliveredData) + MSS). The replay
+// recomputes sndcnt from what crossed the wire only (b's ACKs in the order
+// a took them in, what a sent after each) and checks that each ACK let out
+// whole segments up to sndcnt and no more.
+namespace {
+struct PrrReplay {
+  std::uint32_t recover_fs = 0, ssthresh = 0, info_ssthresh = 0;
+  std::uint64_t delivered_at_entry = 0;
+  std::uint32_t acks = 0, proportional = 0, bounded = 0;
+  std::uint32_t new_segments = 0, retransmissions = 0;  // sent in recovery, after the entry's one
+  std::uint32_t max_per_ack = 0;
+  Counters a;
+};
+
+PrrReplay prr_replay(std::uint32_t burst) {
+  constexpr std::uint32_t kMss = 1448;
   Config c;
   c.time_wait_us = 1'000'000;
   c.init_cwnd_segments = 40;
   NetSim net(c, c, clean(5'000), 51);
   DiscardService sink;
-  ASSERT_EQ(net.b->listen(kS, 9, sink), 0);
-  constexpr std::uint32_t kMss = 1448;
+  EXPECT_EQ(net.b->listen(kS, 9, sink), 0);
   struct Sent {
     std::uint32_t lo, hi;
-    std::uint64_t after_rx;  // segments the sender had taken in when it sent this
+    std::uint64_t after_rx;  // segments a had taken in when it sent this
   };
   struct Ack {
-    std::uint32_t ack;       // offset acknowledged
-    std::uint32_t sacked;    // bytes SACKed above it
+    std::uint32_t ack = 0;          // offset acknowledged
+    std::uint32_t l = 0, r = 0;     // the SACK block above it (one hole at a time here)
   };
   std::vector<Sent> sent;
   std::vector<Ack> acks;  // every segment b sent, in order (the wire keeps it)
+  std::vector<bool> dropped(burst, false);
   Offsets off;
-  bool dropped = false;
   net.script = [&](int from, const Header& h) -> std::int64_t {
     if (from == 1) {
-      Ack k{0, 0};
+      Ack k;
       if (off.have && h.has(flag::ack)) {
         k.ack = h.ack > off.iss + 1 ? seq_dist(off.iss + 1, h.ack) : 0;
-        for (unsigned i = 0; i < h.opt.sack_count; ++i)
-          if (h.opt.sack[i].right > h.ack) k.sacked += seq_dist(seq_max(h.opt.sack[i].left, h.ack), h.opt.sack[i].right);
+        EXPECT_LE(h.opt.sack_count, 1u);
+        if (h.opt.sack_count == 1 && h.opt.sack[0].right > h.ack) {
+          k.l = seq_dist(off.iss + 1, h.opt.sack[0].left);
+          k.r = seq_dist(off.iss + 1, h.opt.sack[0].right);
+        }
       }
       acks.push_back(k);
       return 0;
@@ -405,92 +416,135 @@ TEST(Prr, FastRecoverySendsWhatSndcntAllowsPerAck) {
     std::uint32_t lo, hi;
     if (!off.of(from, h, lo, hi)) return 0;
     sent.push_back({lo, hi, net.a->counters().rx_segments});
-    if (lo == 0 && !dropped) {
-      dropped = true;
+    const std::uint32_t i = lo / kMss;
+    if (i < burst && !dropped[i]) {
+      dropped[i] = true;
       return NetSim::kDrop;
     }
     return 0;
   };
+  PrrReplay rp;
   ConnHandler quiet;
   const ConnId id = net.a->connect(kC, 0, kS, 9, quiet);
-  ASSERT_TRUE(net.run([&] { return net.a->state(id) == State::established; }, 1'000'000));
-  const std::uint64_t rx0 = net.a->counters().rx_segments;  // b's SYN-ACK
-  ASSERT_EQ(rx0, 1u);
+  EXPECT_TRUE(net.run([&] { return net.a->state(id) == State::established; }, 1'000'000));
+  EXPECT_EQ(net.a->counters().rx_segments, 1u);  // b's SYN-ACK
   const std::string out = blob(120 * kMss, 7);
-  ASSERT_EQ(net.a->write(id, out.data(), out.size()), static_cast<long>(out.size()));
-  ASSERT_EQ(sent.size(), 40u);  // IW40, the first one dropped
-  ASSERT_TRUE(net.run([&] { return sink.counters().bytes == out.size(); }, 5'000'000));
-  const Counters& a = net.a->counters();
-  EXPECT_EQ(a.sack_recoveries, 1u);
-  EXPECT_EQ(a.retransmits, 1u);
-  EXPECT_EQ(a.rto_timeouts, 0u);
-  // Recovery starts with the retransmission of offset 0, on ACK number `entry`.
-  std::size_t first_rexmit = 0;
-  for (std::size_t i = 1; i < sent.size(); ++i)
-    if (sent[i].lo == 0) {
-      first_rexmit = i;
-      break;
-    }
-  ASSERT_NE(first_rexmit, 0u);
-  const std::uint64_t entry = sent[first_rexmit].after_rx;
-  ASSERT_GE(entry, 2u);
-  auto delivered = [&](std::uint64_t n) {  // after the sender took in n of b's segments
-    const Ack& k = acks[n - 1];
-    return std::uint64_t{k.ack} + k.sacked;
-  };
+  EXPECT_EQ(net.a->write(id, out.data(), out.size()), static_cast<long>(out.size()));
+  EXPECT_EQ(sent.size(), 40u);  // IW40
+  EXPECT_TRUE(net.run([&] { return sink.counters().bytes == out.size(); }, 5'000'000));
+  rp.a = net.a->counters();
+  // Recovery starts with the first retransmission, on ACK number `entry`.
+  std::size_t first = 0;
   std::uint32_t snd_max = 0;
-  for (std::size_t i = 0; i < first_rexmit; ++i) snd_max = std::max(snd_max, sent[i].hi);
-  const std::uint32_t recover_fs = snd_max - acks[entry - 1].ack;
-  // IW40 plus what limited transmit (RFC 3042) let out on the first two SACKs.
-  EXPECT_EQ(recover_fs, 41 * kMss);
-  EXPECT_EQ(delivered(entry), 3u * kMss);  // the third SACKed segment: DupThresh, reo_wnd 0
-  const std::uint32_t ssthresh = recover_fs / 2;  // RFC 5681 eq. (4)
-  const std::uint32_t recovery_point = snd_max;
-  // Replay the ACKs of the recovery.
-  std::uint64_t prr_delivered = 0, prr_out = kMss;  // the retransmission on entry
-  std::size_t next = first_rexmit + 1;
+  for (std::size_t i = 0; i < sent.size() && !first; ++i) {
+    if (sent[i].lo < snd_max) first = i;
+    snd_max = std::max(snd_max, sent[i].hi);
+  }
+  EXPECT_NE(first, 0u);
+  if (!first) return rp;
+  snd_max = 0;
+  for (std::size_t i = 0; i < first; ++i) snd_max = std::max(snd_max, sent[i].hi);
+  const std::uint64_t entry = sent[first].after_rx;
+  EXPECT_GE(entry, 2u);
+  auto delivered = [&](std::uint64_t n) {  // after a took in n of b's segments
+    const Ack& k = acks[n - 1];
+    return std::uint64_t{k.ack} + (k.r - k.l);
+  };
+  rp.recover_fs = snd_max - acks[entry - 1].ack;
+  rp.ssthresh = rp.recover_fs / 2;
+  rp.delivered_at_entry = delivered(entry);
+  std::vector<bool> resent(snd_max / kMss + 1, false);
+  resent[sent[first].lo / kMss] = true;
+  std::uint64_t prr_delivered = 0, prr_out = sent[first].hi - sent[first].lo;  // the entry's retransmission
+  std::size_t next = first + 1;
   std::uint32_t high = snd_max;
-  std::uint32_t acks_checked = 0, sent_in_recovery = 0, proportional = 0, bounded = 0;
   for (std::uint64_t n = entry; n <= acks.size(); ++n) {
     const Ack& k = acks[n - 1];
-    if (k.ack >= recovery_point) break;  // the full ACK ends recovery
+    if (k.ack >= snd_max) break;  // the full ACK ends recovery
     const std::uint64_t dd = delivered(n) - delivered(n - 1);
     prr_delivered += dd;
-    const std::int64_t pipe = std::int64_t{high} - k.ack - k.sacked;  // nothing else is lost
+    // pipe = in flight - SACKed - lost; lost: the holes below the SACK
+    // block not sent again (all marked at the entry, reo_wnd 0).
+    std::int64_t lost = 0;
+    for (std::uint32_t o = k.ack; o < k.l; o += kMss) lost += resent[o / kMss] ? 0 : kMss;
+    const std::int64_t pipe = std::int64_t{high} - k.ack - (k.r - k.l) - lost;
     std::int64_t sndcnt;
-    if (pipe > ssthresh) {
-      sndcnt = static_cast<std::int64_t>((prr_delivered * ssthresh + recover_fs - 1) / recover_fs) -
+    if (pipe > rp.ssthresh) {
+      sndcnt = static_cast<std::int64_t>((prr_delivered * rp.ssthresh + rp.recover_fs - 1) / rp.recover_fs) -
                static_cast<std::int64_t>(prr_out);
-      ++proportional;
+      ++rp.proportional;
     } else {
-      sndcnt = std::min<std::int64_t>(std::int64_t{ssthresh} - pipe,
+      sndcnt = std::min<std::int64_t>(std::int64_t{rp.ssthresh} - pipe,
                                       std::max<std::int64_t>(static_cast<std::int64_t>(prr_delivered - prr_out),
                                                              static_cast<std::int64_t>(dd)) + kMss);
-      ++bounded;
+      ++rp.bounded;
     }
     std::uint64_t now_sent = 0;
     for (; next < sent.size() && sent[next].after_rx == n; ++next) {
-      EXPECT_GE(sent[next].lo, high) << "only new data after the one retransmission";
-      now_sent += sent[next].hi - sent[next].lo;
-      high = std::max(high, sent[next].hi);
+      const Sent& x = sent[next];
+      if (x.lo < high) {
+        EXPECT_FALSE(resent[x.lo / kMss]) << "sent twice in one recovery: " << x.lo;
+        EXPECT_LT(x.lo, k.l) << "a SACKed segment resent";
+        resent[x.lo / kMss] = true;
+        ++rp.retransmissions;
+      } else {
+        EXPECT_EQ(lost, 0) << "new data before the lost segments (RFC 6675 NextSeg)";
+        ++rp.new_segments;
+      }
+      now_sent += x.hi - x.lo;
+      high = std::max(high, x.hi);
     }
-    ASSERT_EQ(now_sent % kMss, 0u);
+    EXPECT_EQ(now_sent % kMss, 0u);
     EXPECT_LE(static_cast<std::int64_t>(now_sent), std::max<std::int64_t>(sndcnt, 0)) << "ACK " << n;
     EXPECT_LT(sndcnt - static_cast<std::int64_t>(now_sent), static_cast<std::int64_t>(kMss)) << "ACK " << n;
     prr_out += now_sent;
-    sent_in_recovery += static_cast<std::uint32_t>(now_sent / kMss);
-    ++acks_checked;
+    rp.max_per_ack = std::max(rp.max_per_ack, static_cast<std::uint32_t>(now_sent / kMss));
+    ++rp.acks;
   }
-  EXPECT_EQ(acks_checked, 38u);  // the SACKs after the entry up to the full ACK
-  EXPECT_GT(proportional, 30u);
-  EXPECT_GT(bounded, 0u);  // the pipe reached ssthresh before the full ACK
-  // Half the delivered data went out again: the flight fell to ssthresh.
-  EXPECT_GE(sent_in_recovery, 18u);
-  EXPECT_LE(sent_in_recovery, 20u);
   ConnInfo ci;
-  ASSERT_TRUE(net.a->info(id, ci));
-  EXPECT_EQ(ci.ssthresh, ssthresh);
+  EXPECT_TRUE(net.a->info(id, ci));
+  rp.info_ssthresh = ci.ssthresh;
   net.a->close(id);
   net.run([] { return false; }, 3'000'000);
   EXPECT_EQ(net.a->connections(), 0u);
+  return rp;
+}
+}  // namespace
+
+// One segment lost: the pipe stays above ssthresh almost to the end, and a
+// sends one new segment for every two delivered, so the flight falls from
+// 41 segments to ssthresh over the round trip. Before PRR, cwnd fell to
+// ssthresh at once: nothing went out for the first 19 ACKs (half the round
+// trip), then one segment per ACK.
+TEST(Prr, OneLossSendsInProportionToWhatIsDelivered) {
+  const PrrReplay r = prr_replay(1);
+  EXPECT_EQ(r.a.sack_recoveries, 1u);
+  EXPECT_EQ(r.a.retransmits, 1u);
+  EXPECT_EQ(r.a.rto_timeouts, 0u);
+  EXPECT_EQ(r.recover_fs, 41u * 1448);  // IW40 and one segment of limited transmit (RFC 3042)
+  EXPECT_EQ(r.delivered_at_entry, 3u * 1448);  // the third SACKed segment: DupThresh
+  EXPECT_EQ(r.info_ssthresh, r.ssthresh);
+  EXPECT_EQ(r.acks, 38u);  // the SACKs after the entry, up to the full ACK
+  EXPECT_GT(r.proportional, 30u);
+  EXPECT_GT(r.bounded, 0u);  // the pipe reached ssthresh just before the full ACK
+  EXPECT_EQ(r.retransmissions, 0u);
+  EXPECT_GE(r.new_segments, 18u);  // about half of the 38 delivered
+  EXPECT_LE(r.new_segments, 20u);
+  EXPECT_LE(r.max_per_ack, 2u);
+}
+
+// The first 25 of 40 segments lost: at the entry the pipe (13 segments) is
+// already below ssthresh (20), and the slow-start reduction bound lets each
+// ACK out at most what it delivered plus one segment: the lost segments go
+// again two per SACK, not all at once as cwnd = ssthresh allowed.
+TEST(Prr, BurstLossCatchesUpNoFasterThanSlowStart) {
+  const PrrReplay r = prr_replay(25);
+  EXPECT_EQ(r.a.sack_recoveries, 1u);
+  EXPECT_EQ(r.a.rto_timeouts, 0u);
+  EXPECT_EQ(r.a.retransmits, 25u);  // each lost segment once
+  EXPECT_EQ(r.info_ssthresh, r.ssthresh);
+  EXPECT_GT(r.bounded, 0u);
+  EXPECT_EQ(r.proportional, 0u);
+  EXPECT_EQ(r.retransmissions, 24u);  // after the one on entry
+  EXPECT_LE(r.max_per_ack, 2u);
 }
