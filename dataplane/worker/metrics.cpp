@@ -10,6 +10,7 @@
 
 #include "turnpike/control/expiry.hpp"
 #include "turnpike/control/metrics.hpp"
+#include "turnpike/tls/stats.hpp"
 #include "turnpike/worker/metrics.hpp"
 
 namespace turnpike::worker {
@@ -249,6 +250,11 @@ void sip(Writer& m, const Runtime& rt) {
       sp.stats().for_each([&](std::string_view n, std::string_view, std::uint64_t v) { m.sample(sip_family(n), l, v); });
       details(m, kFail, kFailHelp, sp.refusals(), l);
     }
+  // The TLS engine's own counters (tls::Stats: hibernation, refused
+  // renegotiations), per thread inside the engine: one process-wide sum.
+  tls::stats_totals().for_each([&](std::string_view n, std::string_view d, std::uint64_t v) {
+    m.counter("turnpike_tls_" + std::string(n) + "_total", d, {}, v);
+  });
   // Backends (per worker: each worker has its own pool and health checks).
   proxy::BackendStats{}.for_each([&](std::string_view n, std::string_view d, std::uint64_t) {
     m.family(backend_family(n), Type::Counter, help_with_key(d, "/turnpike/sip", n));
