@@ -99,7 +99,10 @@ void SeqBuffer::release(ChunkPool& pool, Seq old_lo, Seq new_lo, bool empty) noe
       pool.put(c_[t]);
       c_[t] = nullptr;
     }
-    if (!chunks_held()) rot_ = 0u - new_lo.raw();
+    // No live byte is left to keep its place (a chunk still held, from a
+    // write that could not finish, holds none): rotate. chunks_held() is
+    // not asked: its 16 pointers span lines of the TCB seldom in cache.
+    rot_ = 0u - new_lo.raw();
   }
 }
 

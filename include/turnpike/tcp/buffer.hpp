@@ -80,7 +80,7 @@ class SeqBuffer {
 
  private:
   // Storage is addressed by sequence number + rot_ (changed only while no
-  // chunk is held).
+  // byte is live).
   std::uint32_t pos(Seq s) const noexcept { return s.raw() + rot_; }
   unsigned slot(Seq s) const noexcept { return (pos(s) >> shift_) & (n_ - 1); }
   std::uint8_t* c_[kMaxChunks] = {};
