@@ -15,7 +15,7 @@
 
 #include "turnpike/control/peer.hpp"
 #include "turnpike/tls/stats.hpp"
-#include "wolf_state.h"
+#include "turnpike/tls/wolf_state.hpp"
 
 // wolfSSL's own alert sender: internal (WOLFSSL_LOCAL) but present in the
 // static library. Used so a policy reject carries the alert the spec names

@@ -14,7 +14,7 @@
 #include <wolfssl/internal.h>
 #include <string.h>
 
-#include "wolf_state.h"
+#include "turnpike/tls/wolf_state.hpp"
 
 enum { kExtra = 1 + 1 + 4 + 2 + 4 + 1 };  /* minor, secret len, msgs, group, curve OID, trailer */
 

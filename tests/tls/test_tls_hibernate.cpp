@@ -14,6 +14,7 @@
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/memory.h>
 
 #include <array>
 #include <cstdio>
@@ -208,6 +209,38 @@ TEST(Hibernate13, ClientResumesWithTicketAfterWake) {
     EXPECT_TRUE(s2.resumed());
     EXPECT_TRUE(c2.resumed());
   }
+}
+
+// A wake that cannot re-create its WOLFSSL (here: wolfSSL's allocator
+// fails) fails the session with a named reason and a count; it never goes
+// on half made.
+TEST(Hibernate13, FailedWakeFailsTheSessionWithAReason) {
+  tls::Session s(server_ctx(false, true)), c(client_ctx(), "both.test");
+  pump(c, s);
+  ASSERT_EQ(s.state(), State::Open);
+  ASSERT_TRUE(s.hibernate());
+  const std::string m = "OPTIONS";
+  c.write(reinterpret_cast<const std::uint8_t*>(m.data()), m.size());
+  auto o = c.output();
+  s.feed(o.data(), o.size());
+  c.consume_output(o.size());
+  wolfSSL_Malloc_cb mf = nullptr;
+  wolfSSL_Free_cb ff = nullptr;
+  wolfSSL_Realloc_cb rf = nullptr;
+  ASSERT_EQ(wolfSSL_GetAllocators(&mf, &ff, &rf), 0);
+  const std::uint64_t failed0 = tls::stats_totals().wake_failures;
+  wolfSSL_SetAllocators([](size_t) -> void* { return nullptr; }, ff, [](void*, size_t) -> void* { return nullptr; });
+  std::uint8_t b[64];
+  const std::size_t n = s.read(b, sizeof b);
+  wolfSSL_SetAllocators(mf, ff, rf);
+  EXPECT_EQ(n, 0u);
+  EXPECT_EQ(s.state(), State::Failed);
+  EXPECT_EQ(s.failure(), "session wake failed");
+  EXPECT_FALSE(s.hibernated());
+  EXPECT_EQ(s.raw(), nullptr);
+  EXPECT_EQ(tls::stats_totals().wake_failures - failed0, 1u);
+  s.close();  // nothing to send, nothing to crash on
+  EXPECT_TRUE(s.output().empty());
 }
 
 // --- renegotiation, against OpenSSL's s_client -------------------------------

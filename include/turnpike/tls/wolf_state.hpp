@@ -1,4 +1,5 @@
-/* wolf_state.c: hibernation's access to wolfSSL internals (C linkage). */
+/* wolf_state.c: hibernation's access to wolfSSL internals. C linkage and C
+ * syntax: the C file that reads the internals includes it too. */
 #pragma once
 
 #ifdef __cplusplus
