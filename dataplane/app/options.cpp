@@ -34,7 +34,9 @@ tcp::Config tcp_options(const Config& c) {
 std::uint64_t tls_hibernate_after_us(const Config& c) { return std::uint64_t(c.sip_tls_hibernate_ms) * 1000; }
 
 net::NetTimers net_timers(const Config& c, std::uint64_t tsc_hz) {
-  return {c.arp_retry_ms * tsc_hz / 1000, c.arp_resolve_timeout_ms * tsc_hz / 1000};
+  net::NetTimers t{c.arp_retry_ms * tsc_hz / 1000, c.arp_resolve_timeout_ms * tsc_hz / 1000};
+  t.announce_interval = 2 * tsc_hz;  // RFC 5227 §1.1 ANNOUNCE_INTERVAL
+  return t;
 }
 
 worker::IdleParams idle_params(const Config& c) {

@@ -14,6 +14,7 @@ NetWorker::NetWorker(std::vector<PortNet> ports, rte_mempool* pool, TxFn tx, std
     : ports_(std::move(ports)), pool_(pool), tx_fn_(std::move(tx)), timers_(timers) {
   for (std::size_t i = 0; i < ports_.size(); ++i) stats_.push_back(std::make_unique<PortStats>());
   tx_.resize(ports_.size());
+  links_.resize(ports_.size());
   pending_.resize(pending_max ? pending_max : 1);
 }
 
@@ -227,6 +228,7 @@ bool NetWorker::hold(std::uint16_t port, rte_mbuf* m, Ipv4Addr nexthop, std::uin
 
 void NetWorker::tick(std::uint64_t now) {
   if (!dad_.empty()) tick_dad(now);
+  if (announcing_) tick_announce(now);
   if (!pending_n_) return;
   std::uint64_t gen = 0;
   for (auto& p : ports_) gen += p.neigh->generation() + (p.v6 ? p.v6->neigh().generation() : 0);
@@ -281,9 +283,55 @@ bool NetWorker::announce(std::uint16_t port) {
     stats_[port]->drop(Drop::mbuf_alloc);
     return false;
   }
+  // Straight to the queue, not batched: whether it went out decides whether
+  // it is tried again (a memif link is up a moment before its peer posts
+  // receive buffers, and the queue refuses the frame).
+  const std::uint32_t len = rte_pktmbuf_pkt_len(m);
+  if (tx_fn_(port, &m, 1) != 1) {
+    drop(port, m, Drop::tx_full);
+    return false;
+  }
+  stats_[port]->tx_packets.add();
+  stats_[port]->tx_bytes.add(len);
   stats_[port]->arp_gratuitous_sent.add();
-  enqueue_tx(port, m);
   return true;
+}
+
+void NetWorker::link_state(std::uint16_t port, bool up, std::uint64_t now) {
+  Link& l = links_[port];
+  if (up == l.up) return;
+  l.up = up;
+  if (l.announce_left) --announcing_;
+  l.announce_left = 0;  // a link going down takes the rest with it; up starts again
+  if (!up) return;
+  stats_[port]->link_ups.add();
+  // RFC 5227 §2.3: ANNOUNCE_NUM announcements, ANNOUNCE_INTERVAL apart.
+  l.announce_left = kAnnounceNum;
+  l.refused = 0;
+  l.next_announce = now;
+  ++announcing_;
+  tick_announce(now);
+  if (ports_[port].gateway) solicit(port, ports_[port].gateway);
+  // RFC 4862 §5.4: DAD needs a working link; probes into a down one prove nothing.
+  if (!l.ever_up) start_ipv6(port, now);
+  l.ever_up = true;
+}
+
+void NetWorker::tick_announce(std::uint64_t now) {
+  const std::uint64_t every = timers_.announce_interval ? timers_.announce_interval : timers_.arp_retry;
+  for (std::uint16_t p = 0; p < links_.size(); ++p) {
+    Link& l = links_[p];
+    if (!l.announce_left || now < l.next_announce) continue;
+    if (announce(p)) {
+      l.next_announce = now + every;
+      if (!--l.announce_left) --announcing_;
+    } else if (++l.refused < kAnnounceTries) {
+      l.next_announce = now + every / 16;  // refused (counted): soon again
+    } else {
+      l.announce_left = 0;  // the queue never took them: given up, each refusal counted
+      --announcing_;
+    }
+  }
 }
 
 bool NetWorker::solicit(std::uint16_t port, Ipv4Addr ip) {

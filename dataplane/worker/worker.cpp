@@ -19,6 +19,16 @@ void sleep_us(std::uint64_t us) {
   timespec ts{0, static_cast<long>(us * 1000)};
   nanosleep(&ts, nullptr);
 }
+
+// The links as their drivers report them (memif: down until the peer
+// connects): each one coming up is announced (NetWorker::link_state).
+void poll_links(Worker& w, std::uint64_t now) {
+  for (std::uint16_t p = 0; p < w.port_ids.size(); ++p) {
+    rte_eth_link link{};
+    if (rte_eth_link_get_nowait(w.port_ids[p], &link) != 0) continue;
+    w.net->link_state(p, link.link_status == RTE_ETH_LINK_UP, now);
+  }
+}
 }  // namespace
 
 int run(void* arg) {
@@ -26,16 +36,13 @@ int run(void* arg) {
   net::NetWorker& nw = *w.net;
   tls::bind_worker_heap();  // wolfSSL allocations of this worker stay on its heap
   std::uint64_t now = rte_rdtsc();
-  if (w.announce) {
-    for (std::uint16_t p = 0; p < w.port_ids.size(); ++p) {
-      nw.announce(p);
-      nw.start_ipv6(p, now);  // DAD of the port's IPv6 addresses, if it has IPv6 (RFC 4862 §5.4)
-      if (nw.port(p).gateway) nw.solicit(p, nw.port(p).gateway);
-    }
-    nw.flush();
-  }
+  // Gratuitous ARP, the gateway's ARP and IPv6 DAD once a link is up.
+  if (w.announce) poll_links(w, now);
+  nw.flush();
   const std::uint64_t tick_every = w.tsc_hz / 1000;  // timers at 1 ms granularity
   std::uint64_t next_tick = now + tick_every;
+  const std::uint64_t link_every = w.tsc_hz / 10;  // a driver call (af_packet: an ioctl) 10 times a second
+  std::uint64_t next_link = now + link_every;
   unsigned empty = 0;
   std::uint64_t sleep_for = 1;
   rte_mbuf* pkts[net::NetWorker::kBurst];
@@ -82,6 +89,10 @@ int run(void* arg) {
       for (auto& s : w.sip) s->poll(w.tcp->stack().now());
       for (auto& r : w.relays) r->poll();
       for (auto& e : w.egress) e->poll(w.tcp->stack().now());
+      if (w.announce && t0 >= next_link) {
+        poll_links(w, t0);
+        next_link = t0 + link_every;
+      }
       next_tick = t0 + tick_every;
     }
     nw.flush();

@@ -25,8 +25,15 @@ replies=$(json_get "$stats" 'd["/turnpike/stats"]["demo0"]["icmp_echo_replies"]'
 check "telemetry counts >= 105 echo replies (got $replies)" test "$replies" -ge 105
 answered=$(json_get "$stats" 'd["/turnpike/stats"]["demo0"]["arp_requests_answered"]')
 check "telemetry counts answered ARP requests (got $answered)" test "$answered" -ge 1
-gratuitous=$(json_get "$stats" 'd["/turnpike/stats"]["demo0"]["arp_gratuitous_sent"]')
-check "gratuitous ARP sent at start" test "$gratuitous" -eq 1
+# RFC 5227 §2.3: two announcements 2 s apart once the link is up.
+for i in $(seq 1 30); do
+  stats=$(tp_telemetry /turnpike/stats)
+  gratuitous=$(json_get "$stats" 'd["/turnpike/stats"]["demo0"]["arp_gratuitous_sent"]')
+  [ "$gratuitous" -ge 2 ] && break
+  sleep 0.2
+done
+check "gratuitous ARP sent at start: two announcements, one link-up ($gratuitous)" \
+  test "$gratuitous/$(json_get "$stats" 'd["/turnpike/stats"]["demo0"]["link_ups"]')" = 2/1
 workers=$(tp_telemetry /turnpike/workers)
 busy=$(json_get "$workers" 'd["/turnpike/workers"]["worker0"]["busy_cycles"] + d["/turnpike/workers"]["worker1"]["busy_cycles"]')
 check "cycle accounting reports busy cycles" test "$busy" -gt 0

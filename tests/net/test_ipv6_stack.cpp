@@ -189,6 +189,30 @@ TEST(Ipv6Stack, DadProbesThenTheAddressesBecomeUsable) {
   EXPECT_EQ(n.stats().nd_duplicates.load(), 0u);
 }
 
+// RFC 4862 §5.4: DAD on a link that is down proves nothing (its probes are
+// lost), so it starts when the link first comes up, and only then.
+TEST(Ipv6Stack, DadStartsWhenTheLinkFirstComesUp) {
+  Node n(kMacA, opts(kGlobalA, 1));
+  Ipv6Port& v6 = *n.v6;
+  n.nw->link_state(0, false, 0);
+  n.nw->tick(5 * kRetrans);
+  n.nw->flush();
+  EXPECT_TRUE(n.sent.empty());
+  EXPECT_EQ(v6.state(0), Ipv6Port::State::Tentative);
+  n.nw->link_state(0, true, 1000);
+  n.nw->flush();
+  EXPECT_EQ(n.stats().nd_solicitations_sent.load(), 2u);  // one probe per address
+  EXPECT_EQ(n.stats().mld_reports_sent.load(), 1u);
+  n.nw->tick(1000 + kRetrans);
+  EXPECT_TRUE(v6.usable(0));
+  EXPECT_TRUE(v6.usable(1));
+  n.nw->link_state(0, false, 2000);  // a flap: ARP announces again, DAD is not rerun
+  n.nw->link_state(0, true, 2100);
+  n.nw->flush();
+  EXPECT_EQ(n.stats().nd_solicitations_sent.load(), 2u);
+  EXPECT_EQ(n.stats().link_ups.load(), 2u);
+}
+
 TEST(Ipv6Stack, DadFindsDuplicatesByNaAndByNs) {
   // An NA for the tentative global address: that one is duplicate, the
   // link-local one goes on.

@@ -312,6 +312,89 @@ TEST_F(Fixture, GratuitousArpAnnouncement) {
   EXPECT_TRUE(a.tha.is_zero());
 }
 
+// On memif the link is down until the peer connects, and turnpike's one
+// announcement at start was lost. Announcements follow the link instead:
+// RFC 5227 §2.3 ANNOUNCE_NUM (2) each time it comes up, ANNOUNCE_INTERVAL
+// apart (here the 100-tick ARP retry), with the gateway asked again.
+TEST_F(Fixture, LinkUpSendsTwoAnnouncementsApartAndAgainAfterDown) {
+  auto gratuitous = [&] {
+    unsigned n = 0;
+    for (auto& f : sent) {
+      ArpPkt a;
+      if (f.size() >= kEthHdrLen + kArpLen && parse_arp(f.data() + kEthHdrLen, kArpLen, a) == ArpParse::Ok &&
+          a.spa == kOurIp && a.tpa == kOurIp && a.tha.is_zero())
+        ++n;
+    }
+    return n;
+  };
+  auto gateway_requests = [&] {
+    unsigned n = 0;
+    for (auto& f : sent) {
+      ArpPkt a;
+      if (parse_arp(f.data() + kEthHdrLen, kArpLen, a) == ArpParse::Ok && a.tpa == kGw) ++n;
+    }
+    return n;
+  };
+  nw->link_state(0, false, 0);  // down at start: nothing sent into it
+  nw->tick(500);
+  nw->flush();
+  EXPECT_TRUE(sent.empty());
+  EXPECT_FALSE(nw->link_up(0));
+  nw->link_state(0, true, 1000);
+  nw->flush();
+  EXPECT_EQ(gratuitous(), 1u);
+  EXPECT_EQ(gateway_requests(), 1u);
+  nw->link_state(0, true, 1050);  // no change: nothing more
+  nw->tick(1099);
+  nw->flush();
+  EXPECT_EQ(gratuitous(), 1u);
+  nw->tick(1100);  // ANNOUNCE_INTERVAL later: the second one
+  nw->flush();
+  EXPECT_EQ(gratuitous(), 2u);
+  nw->tick(5000);  // and no third
+  nw->flush();
+  EXPECT_EQ(gratuitous(), 2u);
+  EXPECT_EQ(nw->stats(0).arp_gratuitous_sent.load(), 2u);
+  EXPECT_EQ(nw->stats(0).link_ups.load(), 1u);
+  // Down before the second announcement: it is not sent into the down link;
+  // up again starts the pair over.
+  nw->link_state(0, false, 6000);
+  nw->link_state(0, true, 7000);
+  nw->link_state(0, false, 7010);
+  nw->tick(7100);
+  nw->flush();
+  EXPECT_EQ(gratuitous(), 3u);
+  nw->link_state(0, true, 8000);
+  nw->tick(8100);
+  nw->flush();
+  EXPECT_EQ(gratuitous(), 5u);
+  EXPECT_EQ(gateway_requests(), 3u);
+  EXPECT_EQ(nw->stats(0).link_ups.load(), 3u);
+}
+
+// memif reports its link up a moment before the peer posts receive
+// buffers: the first announcement is refused by the queue. It is counted
+// as a drop, not as sent, and tried again shortly, then the pair goes out.
+TEST_F(Fixture, RefusedAnnouncementIsRepeated) {
+  accept_tx = 0;
+  nw->link_state(0, true, 1000);
+  EXPECT_EQ(nw->stats(0).arp_gratuitous_sent.load(), 0u);
+  EXPECT_EQ(drops(Drop::tx_full), 1u);
+  accept_tx = 0xffff;
+  nw->tick(1000 + 100 / 16);
+  nw->flush();
+  EXPECT_EQ(nw->stats(0).arp_gratuitous_sent.load(), 1u);
+  nw->tick(1000 + 100 / 16 + 100);
+  EXPECT_EQ(nw->stats(0).arp_gratuitous_sent.load(), 2u);
+  // A queue that never takes them: given up after kAnnounceTries refusals.
+  accept_tx = 0;
+  nw->link_state(0, false, 2000);
+  nw->link_state(0, true, 3000);
+  for (int i = 1; i <= 40; ++i) nw->tick(3000 + i * 10);
+  EXPECT_EQ(drops(Drop::tx_full), 1u + NetWorker::kAnnounceTries);
+  EXPECT_EQ(nw->stats(0).arp_gratuitous_sent.load(), 2u);
+}
+
 TEST_F(Fixture, TxRefusalIsCountedNotLeaked) {
   neigh.update(kPeerIp, kPeerMac, 0, true);
   accept_tx = 0;

@@ -80,6 +80,7 @@ std::string_view drop_description(Drop d) noexcept;
   X(arp_learned, "neighbour entries created or refreshed")           \
   X(arp_requests_sent, "ARP requests sent to resolve next hops")     \
   X(arp_gratuitous_sent, "gratuitous ARP announcements sent")        \
+  X(link_ups, "times the link came up (announcements sent again)")   \
   X(icmp_echo_replies, "ICMP echo replies sent")                     \
   X(icmp6_echo_replies, "ICMPv6 echo replies sent")                  \
   X(nd_advertisements_sent, "ND neighbor advertisements sent")       \

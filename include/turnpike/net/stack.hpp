@@ -42,6 +42,7 @@ struct NetTimers {
   std::uint64_t arp_retry = 0;        // between ARP requests for one next hop
   std::uint64_t resolve_timeout = 0;  // a held frame is dropped after this
   std::uint64_t nd_retrans = 0;       // RFC 4861 RetransTimer (DAD); 0: arp_retry
+  std::uint64_t announce_interval = 0;  // RFC 5227 ANNOUNCE_INTERVAL (2 s); 0: arp_retry
 };
 
 class NetWorker {
@@ -68,8 +69,22 @@ class NetWorker {
   void flush();
   // Timers: retries ARP for held frames, drops those that timed out.
   void tick(std::uint64_t now);
-  // RFC 5227 §2.3 announcement (gratuitous ARP request).
+  // RFC 5227 §2.3 announcement (gratuitous ARP request), handed to the TX
+  // queue at once; false if the queue refused it (dropped, counted tx_full).
   bool announce(std::uint16_t port);
+  // RFC 5227 §2.3 ANNOUNCE_NUM: announcements sent each time a link comes up.
+  static constexpr std::uint8_t kAnnounceNum = 2;
+  // Refusals by the TX queue (each retried after announce_interval / 16)
+  // before the announcements of one link-up are given up.
+  static constexpr std::uint8_t kAnnounceTries = 16;
+  // The port's link as its driver reports it, polled by the worker that
+  // announces. Frames sent on a down link are lost (memif before its peer
+  // connects), so a link coming up (the first time too) sends kAnnounceNum
+  // announcements announce_interval apart (tick() sends the later ones and
+  // repeats one the queue refused) and asks for the gateway again; the
+  // first time, it also starts IPv6 DAD.
+  void link_state(std::uint16_t port, bool up, std::uint64_t now);
+  bool link_up(std::uint16_t port) const noexcept { return links_[port].up; }
   // Sends an ARP request for `ip` (used for gateways at start and for held frames).
   bool solicit(std::uint16_t port, Ipv4Addr ip);
   // Routes an IPv4 packet whose IP header is complete: picks the next hop,
@@ -116,6 +131,13 @@ class NetWorker {
     std::uint8_t sent;
     std::uint64_t next;
   };
+  struct Link {  // per port, as link_state() last saw it
+    bool up = false;
+    bool ever_up = false;
+    std::uint8_t announce_left = 0;
+    std::uint8_t refused = 0;  // TX refusals since the link came up
+    std::uint64_t next_announce = 0;
+  };
   struct TxBuf {
     std::array<rte_mbuf*, kBurst> pkts;
     std::uint16_t n = 0;
@@ -132,6 +154,7 @@ class NetWorker {
   void handle_mld(std::uint16_t port, rte_mbuf* m, const Ipv6Hdr& ip);
   bool send_mld_report(std::uint16_t port, const Ipv6Addr* groups, unsigned n, std::uint8_t record, bool v1);
   void tick_dad(std::uint64_t now);
+  void tick_announce(std::uint64_t now);
   bool hold6(std::uint16_t port, rte_mbuf* m, const Ipv6Addr& nexthop, std::uint64_t now);
   bool resolve_pending(const Pending& e, std::uint64_t now, MacAddr& mac) const;
   void solicit_pending(const Pending& e);
@@ -149,6 +172,8 @@ class NetWorker {
   NetTimers timers_;
   std::vector<Pending> pending_;
   std::vector<Dad> dad_;
+  std::vector<Link> links_;
+  std::uint32_t announcing_ = 0;  // ports with announcements left
   std::uint32_t pending_n_ = 0;
   std::atomic<std::uint32_t> pending_pub_{0};  // pending_n_ for readers on other threads
   std::uint64_t seen_generation_ = 0;

@@ -67,7 +67,7 @@ struct Worker {
   Cycles cycles;
   IdleParams idle;
   std::uint64_t tsc_hz = 0;
-  bool announce = false;  // send gratuitous ARP / solicit gateways at start
+  bool announce = false;  // watch the links: gratuitous ARP, gateway ARP, DAD when one comes up
   // Snapshot publication: `snap` is loaded from `pub` at the top of every
   // loop iteration and valid until the quiescent state reported at its end;
   // only this worker's code (its SIP edge, egress) reads it.
