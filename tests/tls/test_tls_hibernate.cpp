@@ -211,6 +211,33 @@ TEST(Hibernate13, ClientResumesWithTicketAfterWake) {
   }
 }
 
+// A server with several identities wakes from the context SNI chose
+// (here an RSA certificate: ECDHE-RSA suites over TLS 1.2).
+TEST(Hibernate, SniIdentityKeptAcrossTheWake) {
+  for (bool tls13 : {true, false}) {
+    SCOPED_TRACE(tls13 ? "TLS 1.3" : "TLS 1.2");
+    tls::Options o = leaf_options("both");
+    for (const char* n : {"multi", "multi-rsa"})
+      o.identities.push_back({pki_file(std::string(n) + "-chain.pem"), pki_file(std::string(n) + ".key")});
+    o.tls13 = tls13;
+    o.client_cert = tls::ClientCertMode::None;
+    auto srv = tls::Context::make_server(o, tls::Verifier{test_trust(), nullptr, EkuMode::On, 1});
+    ASSERT_TRUE(srv) << srv.error;
+    auto cli = tls::Context::make_client(tls::Options{}, tls::Verifier{test_trust(), nullptr, EkuMode::On, 1});
+    ASSERT_TRUE(cli) << cli.error;
+    tls::Session s(*srv), c(*cli, "rsa.sni.test");
+    pump(c, s);
+    ASSERT_EQ(c.state(), State::Open) << c.failure();
+    ASSERT_EQ(s.identity(), 2u);
+    const std::string cipher = s.cipher();
+    ASSERT_TRUE(s.hibernate());
+    EXPECT_EQ(send(c, s, "REGISTER"), "REGISTER");
+    EXPECT_EQ(send(s, c, "SIP/2.0 200 OK"), "SIP/2.0 200 OK");
+    EXPECT_EQ(s.identity(), 2u);
+    EXPECT_EQ(s.cipher(), cipher);
+  }
+}
+
 // A wake that cannot re-create its WOLFSSL (here: wolfSSL's allocator
 // fails) fails the session with a named reason and a count; it never goes
 // on half made.
