@@ -33,6 +33,27 @@ for line in open(sys.argv[2]):
     hist[sym] += 1
     total += 1
 print(f"{total} samples in A's busy rounds")
+# By module (libc's memmove/memchr counted apart: their callers are in TCP,
+# TLS and the proxy alike).
+def module(sym):
+    if 'turnpike::tcp::' in sym: return 'tcp'
+    if 'turnpike::glue::' in sym: return 'glue'
+    if 'turnpike::net::' in sym: return 'net (NetWorker)'
+    if 'turnpike::proxy::' in sym: return 'proxy'
+    if 'turnpike::sip::' in sym: return 'sip framer'
+    if 'turnpike::tls::' in sym: return 'tls::Session'
+    if 'libc.so' in sym and ('memmove' in sym or 'memcpy' in sym): return 'libc memmove'
+    if 'libc.so' in sym and 'memchr' in sym: return 'libc memchr'
+    if 'libc.so' in sym: return 'libc other'
+    if 'mimalloc' in sym or 'mi_' in sym.split('(')[0]: return 'malloc'
+    if 'rte_' in sym or 'dpdk' in sym or 'mempool' in sym: return 'dpdk (mbufs, ring PMD)'
+    if 'AES' in sym or 'Aes' in sym or 'GCM' in sym or 'ghash' in sym.lower(): return 'AES-GCM'
+    if 'kernel' in sym: return 'kernel'
+    if 'bench_ring_sip' in sym: return 'wolfSSL record layer'
+    return 'other'
+mods = collections.Counter()
+for sym, n in hist.items(): mods[module(sym)] += n
+for m, n in mods.most_common(): print(f"{100.0 * n / total:6.2f}%  [{m}]")
 for sym, n in hist.most_common(60):
     print(f"{100.0 * n / total:6.2f}%  {sym}")
 PY
