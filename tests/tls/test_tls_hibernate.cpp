@@ -211,6 +211,45 @@ TEST(Hibernate13, ClientResumesWithTicketAfterWake) {
   }
 }
 
+// Every AEAD suite turnpike offers wakes the same way (ChaCha20-Poly1305's
+// state and SHA-384's 48-byte traffic secrets included).
+TEST(Hibernate, EverySuiteWakes) {
+  struct {
+    const char* suite;
+    bool tls13;
+  } cases[] = {{"TLS13-AES128-GCM-SHA256", true},         {"TLS13-AES256-GCM-SHA384", true},
+               {"TLS13-CHACHA20-POLY1305-SHA256", true},  {"ECDHE-ECDSA-AES128-GCM-SHA256", false},
+               {"ECDHE-ECDSA-AES256-GCM-SHA384", false},  {"ECDHE-ECDSA-CHACHA20-POLY1305", false}};
+  for (auto& k : cases) {
+    SCOPED_TRACE(k.suite);
+    tls::Options o = leaf_options("both");
+    o.client_cert = tls::ClientCertMode::None;
+    o.tls12 = !k.tls13;
+    o.tls13 = k.tls13;
+    o.ciphersuites = k.suite;
+    auto srv = tls::Context::make_server(o, tls::Verifier{test_trust(), nullptr, EkuMode::On, 1});
+    ASSERT_TRUE(srv) << srv.error;
+    tls::Session s(*srv), c(client_ctx(), "both.test");
+    pump(c, s);
+    ASSERT_EQ(s.state(), State::Open) << s.failure();
+    const std::string cipher = s.cipher();
+    EXPECT_EQ(cipher, k.suite);
+    for (int round = 0; round < 2; ++round) {
+      ASSERT_TRUE(s.hibernate());
+      ASSERT_TRUE(c.hibernate());
+      EXPECT_EQ(s.cipher(), cipher);
+      EXPECT_EQ(send(c, s, "REGISTER " + std::to_string(round)), "REGISTER " + std::to_string(round));
+      EXPECT_EQ(send(s, c, "200 " + std::to_string(round)), "200 " + std::to_string(round));
+      if (k.tls13) {
+        ASSERT_EQ(wolfSSL_update_keys(s.raw()), WOLFSSL_SUCCESS);
+        EXPECT_EQ(send(s, c, "updated"), "updated");
+        EXPECT_EQ(send(c, s, "seen"), "seen");
+      }
+    }
+    EXPECT_EQ(s.cipher(), cipher);
+  }
+}
+
 // A server with several identities wakes from the context SNI chose
 // (here an RSA certificate: ECDHE-RSA suites over TLS 1.2).
 TEST(Hibernate, SniIdentityKeptAcrossTheWake) {
