@@ -16,17 +16,20 @@ std::string addr_text(const tcp::Addr& a) { return a.is_v4() ? net::ipv4_to_stri
 // outbound TLS error.
 struct Egress::Pair final : StreamOwner {
   Egress& eg;
+  tcp::Stack& st;
   std::uint32_t key;
   Stream in, out;
   bool dead = false;
+  std::uint64_t t_io;  // last traffic either way: the remote's TLS leg hibernates after tls::hibernate_after()
 
-  Pair(Egress& e, tcp::Stack& st, tcp::ConnId id)
-      : eg(e), key(id.idx), in(st, *this, e.opt_.max_buffer), out(st, *this, e.opt_.max_buffer) {
+  Pair(Egress& e, tcp::Stack& s, tcp::ConnId id)
+      : eg(e), st(s), key(id.idx), in(s, *this, e.opt_.max_buffer), out(s, *this, e.opt_.max_buffer), t_io(s.now()) {
     in.accept(id);
   }
 
   void on_stream(Stream& s, StreamEvent e) override {
     const bool remote = &s == &out;
+    if (e == StreamEvent::Open || e == StreamEvent::Readable) t_io = st.now();
     switch (e) {
       case StreamEvent::Open:
         eg.stats_.handshakes_ok.add();
@@ -154,8 +157,10 @@ void Egress::poll(std::uint64_t now_us) {
   if (now_us - last_scan_us_ < 10'000) return;  // timeouts at 10 ms grain
   last_scan_us_ = now_us;
   std::vector<Pair*> late;
-  for (auto& [idx, p] : pairs_)
+  for (auto& [idx, p] : pairs_) {
     if (p->out.expired(now_us)) late.push_back(p.get());
+    p->out.idle(now_us - p->t_io);  // an idle remote leg keeps only its exported TLS state
+  }
   for (Pair* p : late) p->out.time_out();
 }
 
