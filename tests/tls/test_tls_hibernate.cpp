@@ -325,7 +325,7 @@ std::string run_cmd(const std::string& cmd) {
 struct Served {
   State state = State::Handshaking;
   std::string failure, request;
-  bool hibernated = false;
+  int hibernations = 0;
 };
 
 // One connection over loopback; the session hibernates whenever the
@@ -344,18 +344,25 @@ Served serve_one(std::shared_ptr<const tls::Context> ctx, int lfd, bool hibernat
       s.consume_output(static_cast<std::size_t>(n));
     }
   };
+  std::size_t answered = 0;
   for (int iter = 0; iter < 400; ++iter) {
     s.step();
     if (s.state() == State::Open)
       for (std::size_t n; (n = s.read(buf.data(), buf.size())) > 0;)
         r.request.append(reinterpret_cast<char*>(buf.data()), n);
+    // One answer per request (blank line): records from a woken session.
+    for (std::size_t at = 0, k = 0; (at = r.request.find("\r\n\r\n", at)) != std::string::npos; at += 4, ++k)
+      if (k == answered && s.state() == State::Open) {
+        const std::string ok = "SIP/2.0 200 OK #" + std::to_string(++answered) + "\r\n\r\n";
+        s.write(reinterpret_cast<const std::uint8_t*>(ok.data()), ok.size());
+      }
     flush();
     if (s.state() == State::Failed || s.state() == State::Closed) break;
     pollfd p{c, POLLIN, 0};
     const int ready = poll(&p, 1, 50);
     if (ready < 0) break;
     if (ready == 0) {
-      if (hibernate && s.hibernate()) r.hibernated = true;
+      if (hibernate && s.hibernate()) ++r.hibernations;
       continue;
     }
     const ssize_t n = recv(c, buf.data(), buf.size(), 0);
@@ -392,10 +399,12 @@ TEST(Renegotiation, ClientInitiatedIsRefused) {
     std::thread t([&] { res = serve_one(server_ctx(true, false), lfd, hibernate); });
     const std::string d = pki_dir().string();
     const std::uint64_t refused0 = tls::stats_totals().renegotiations_refused;
-    // One request, a pause (the server hibernates), then "R": renegotiate
-    // (s_client takes commands only without -ign_eof).
+    // A request, a pause (the server hibernates), a second request (it
+    // wakes, answers, sleeps again), then "R": renegotiate (s_client takes
+    // commands only without -ign_eof).
     const std::string out = run_cmd(
-        "(printf 'OPTIONS sip:both.test SIP/2.0\\r\\n\\r\\n'; sleep 0.5; printf 'R\\n'; sleep 1) | timeout 20 "
+        "(printf 'OPTIONS sip:both.test SIP/2.0\\r\\n\\r\\n'; sleep 0.5; printf 'OPTIONS 2\\r\\n\\r\\n'; sleep 0.5; "
+        "printf 'R\\n'; sleep 1) | timeout 20 "
         "openssl s_client -tls1_2 -connect 127.0.0.1:" + std::to_string(ntohs(a.sin_port)) +
         " -servername both.test -CAfile " + d + "/ca.pem -cert " + d + "/client.pem -key " + d +
         "/client.key -cert_chain " + d + "/inter.pem");
@@ -403,10 +412,14 @@ TEST(Renegotiation, ClientInitiatedIsRefused) {
     close(lfd);
     EXPECT_NE(out.find("Secure Renegotiation IS supported"), std::string::npos) << out;
     EXPECT_NE(out.find("RENEGOTIATING"), std::string::npos) << out;
-    EXPECT_EQ(res.request, "OPTIONS sip:both.test SIP/2.0\r\n\r\n");
+    EXPECT_EQ(res.request, "OPTIONS sip:both.test SIP/2.0\r\n\r\nOPTIONS 2\r\n\r\n");
+    EXPECT_NE(out.find("SIP/2.0 200 OK #1"), std::string::npos) << out;
+    EXPECT_NE(out.find("SIP/2.0 200 OK #2"), std::string::npos) << out;
     EXPECT_EQ(res.state, State::Failed);
     EXPECT_EQ(res.failure, "renegotiation refused");
-    EXPECT_EQ(res.hibernated, hibernate);
+    // Asleep before the second request and before the "R".
+    if (hibernate) EXPECT_GE(res.hibernations, 2);
+    else EXPECT_EQ(res.hibernations, 0);
     EXPECT_EQ(tls::stats_totals().renegotiations_refused - refused0, 1u);
     EXPECT_NE(out.find("alert unexpected message"), std::string::npos) << out;
   }
