@@ -27,6 +27,7 @@ struct SipProxy::Pair final : StreamOwner {
   Stream cli, be;
   tcp::ConnInfo ci;      // the client connection's addresses
   std::uint64_t t_io = 0;
+  std::uint64_t look_at = 0;  // when poll() looks at this pair next (SipProxy::schedule)
   int backend = -1;      // index in the worker's pool while held
   std::size_t tries = 0;  // backends tried for this client
   // The backend leg's context, taken at accept from the same snapshot as the
@@ -233,6 +234,7 @@ struct SipProxy::Pair final : StreamOwner {
       }
       be.start_tls(be_ctx, by_ip ? b.host() : px.opt_.backend_tls_name, by_ip);
       be.set_deadline(st.now() + px.opt_.handshake_timeout_us);
+      if (be.deadline() < look_at) px.schedule(*this, be.deadline(), st.now());
     }
   }
 
@@ -386,32 +388,67 @@ tcp::ConnHandler* SipProxy::on_accept(tcp::Stack& st, tcp::ConnId id) {
   auto p = std::make_unique<Pair>(*this, st, id, std::move(ctx));
   if (opt_.backend_tls) p->be_ctx = opt_.backend_tls();
   Stream* handler = &p->cli;
+  schedule(*p, p->cli.deadline(), st.now());
   pairs_[id.idx] = std::move(p);
   live_.store(pairs_.size(), std::memory_order_relaxed);
   return handler;
 }
 
+void SipProxy::schedule(Pair& p, std::uint64_t at, std::uint64_t now_us) {
+  // Within the wheel's second, and never in a slot already handled.
+  at = std::clamp(at, now_us + 1, now_us + (kSlots - 1) * kSlotUs);
+  p.look_at = at;
+  std::uint64_t t = at / kSlotUs;
+  if (wheel_tick_ != kNoTick) t = std::max(t, wheel_tick_ + 1);  // not a slot already handled
+  wheel_[t % kSlots].push_back({p.key, at});
+}
+
+// What the pass over all pairs did for one pair: handshake timeouts, TLS
+// hibernation after tls::hibernate_after() without traffic, and buffers
+// given back after a second idle (an idle connection holds only TLS and TCP
+// state, a busy one keeps its buffers: no allocation per message).
+void SipProxy::look(Pair& p, std::uint64_t now_us, std::vector<Stream*>& late) {
+  if (p.cli.expired(now_us)) late.push_back(&p.cli);
+  else if (p.be.expired(now_us)) late.push_back(&p.be);
+  const std::uint64_t idle = now_us - p.t_io;
+  p.cli.idle(idle);
+  p.be.idle(idle);
+  if (idle > 1'000'000) {
+    p.cli.trim();
+    p.be.trim();
+  }
+  std::uint64_t next = now_us + (kSlots - 1) * kSlotUs;
+  for (std::uint64_t d : {p.cli.deadline(), p.be.deadline()})
+    if (d) next = std::min(next, d + 1);  // expired() wants now past the deadline
+  const std::uint64_t after = tls::hibernate_after();
+  if (after && p.t_io + after > now_us) next = std::min(next, p.t_io + after);
+  if (p.t_io + 1'000'001 > now_us) next = std::min(next, p.t_io + 1'000'001);
+  schedule(p, next, now_us);
+}
+
 void SipProxy::poll(std::uint64_t now_us) {
   graveyard_.clear();
-  // Timeouts need no finer grain than 10 ms: one pass over the pairs then,
-  // not every tick.
-  if (now_us - last_scan_us_ < 10'000) return;
+  // Timeouts need no finer grain than 10 ms.
+  if (now_us - last_scan_us_ < kSlotUs) return;
   last_scan_us_ = now_us;
-  // Once a second, connections idle for a second with nothing buffered give
-  // their message buffers back: an idle connection holds only TLS and TCP
-  // state, a busy one keeps its buffers (no allocation per message).
-  const bool trim = now_us - last_trim_us_ > 1'000'000;
-  if (trim) last_trim_us_ = now_us;
+  const std::uint64_t tick = now_us / kSlotUs;
+  // Every slot after the last one handled up to this one (the whole wheel at most).
+  std::uint64_t from = wheel_tick_ == kNoTick || wheel_tick_ >= tick ? tick : wheel_tick_ + 1;
+  if (tick - from >= kSlots) from = tick - kSlots + 1;
   std::vector<Stream*> late;
-  for (auto& [idx, p] : pairs_) {
-    if (p->cli.expired(now_us)) late.push_back(&p->cli);
-    else if (p->be.expired(now_us)) late.push_back(&p->be);
-    // Idle TLS legs keep only their exported state (tls::hibernate_after).
-    p->cli.idle(now_us - p->t_io);
-    p->be.idle(now_us - p->t_io);
-    if (trim && now_us - p->t_io > 1'000'000) {  // idle for a second
-      p->cli.trim();
-      p->be.trim();
+  std::vector<Due> slot;
+  for (std::uint64_t t = from; t <= tick; ++t) {
+    slot.clear();
+    slot.swap(wheel_[t % kSlots]);
+    wheel_tick_ = t;  // what look() schedules goes to a later slot
+    for (const Due& d : slot) {
+      const auto it = pairs_.find(d.key);
+      if (it == pairs_.end() || it->second->look_at != d.at) continue;  // gone, or looked at later
+      if (d.at > now_us) {
+        wheel_[(tick + 1) % kSlots].push_back(d);  // not yet (this pass came early in its slot)
+        continue;
+      }
+      look(*it->second, now_us, late);
     }
   }
   // Pairs that finish here stay alive in graveyard_ until the next poll.

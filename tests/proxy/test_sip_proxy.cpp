@@ -11,6 +11,8 @@
 #include "turnpike/proxy/proxy_v2.hpp"
 #include "turnpike/proxy/sip_proxy.hpp"
 #include "turnpike/proxy/tcp_relay.hpp"
+#include "turnpike/tls/session.hpp"
+#include "turnpike/tls/stats.hpp"
 
 using namespace proxytest;
 using tcptest::Impairment;
@@ -86,6 +88,41 @@ struct SipRig {
 };
 
 }  // namespace
+
+// poll() looks at each pair when it is due, not at every pair each 10 ms:
+// an idle client leg still hibernates once tls::hibernate_after() has
+// passed (within a pass), a leg with traffic every 200 ms never does, and
+// the sleeping one answers its next request.
+TEST(SipProxy, IdleLegHibernatesOnTimeWhileABusyOneStaysAwake) {
+  const std::uint64_t after0 = tls::hibernate_after();
+  tls::set_hibernate_after(500'000);
+  SipRig r;
+  auto idle = r.client(), busy = r.client();
+  ASSERT_TRUE(r.run([&] { return idle->tls_open && busy->tls_open; }));
+  idle->send(request(1));
+  busy->send(request(2));
+  ASSERT_TRUE(r.run([&] { return r.backends.peers.size() == 2; }));
+  for (auto& b : r.backends.peers) ASSERT_TRUE(r.run([&] { return !b->got.empty(); }));
+  const auto hib0 = tls::thread_stats().hibernated.load(), woken0 = tls::thread_stats().woken.load();
+  const std::uint64_t t0 = r.net.now();
+  unsigned n = 2;
+  while (r.net.now() - t0 < 1'500'000) {
+    busy->send(request(++n));
+    r.run([] { return false; }, 200'000);
+    if (tls::thread_stats().hibernated.load() == hib0) {
+      EXPECT_LT(r.net.now() - t0, 500'000u + 200'000u);
+    }
+  }
+  EXPECT_EQ(tls::thread_stats().hibernated.load(), hib0 + 1);  // the idle one only
+  idle->send(request(99));
+  ASSERT_TRUE(r.run([&] {
+    for (auto& b : r.backends.peers)
+      if (b->got.find("Call-ID: 99@") != std::string::npos) return true;
+    return false;
+  }));
+  EXPECT_EQ(tls::thread_stats().woken.load(), woken0 + 1);
+  tls::set_hibernate_after(after0);
+}
 
 TEST(SipProxy, RequestsAndResponsesWithProxyV2AndKeepAlive) {
   auto o = SipRig::opts();

@@ -109,6 +109,8 @@ class Stream final : public tcp::ConnHandler {
 
   // --- timers and memory --------------------------------------------------
   bool expired(std::uint64_t now_us) const;
+  // The handshake deadline while the leg may still expire (0: none).
+  std::uint64_t deadline() const { return deadline_ && !open_ && !gone_ ? deadline_ : 0; }
   void time_out();  // Timeout event (failure() "handshake timeout")
   void trim();      // an idle leg gives its empty buffers back
   // No traffic for idle_us: a TLS leg may hibernate (tls::Session::idle).
