@@ -9,7 +9,7 @@
 #             at its configuration defaults)
 # Kernel proxies: CPU = utime+stime of all their processes/threads
 # (/proc/PID/stat) over the measured window; turnpike: worker busy TSC cycles
-# from DPDK telemetry. Memory: PSS delta over --idle-conns idle connections
+# from DPDK telemetry. Memory: anonymous+shared PSS delta over --idle-conns idle connections
 # with CRLF keep-alives (turnpike-loadgen --idle-hold).
 # usage: compare.sh [--loadgen-dir DIR] [--turnpike BIN] [--proxies "..."]
 #                   [--modes "..."] [--duration S] [--idle-conns N] [--hs-conns N]
