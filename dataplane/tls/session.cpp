@@ -171,6 +171,9 @@ void Session::init_ssl(WOLFSSL_CTX* wctx) {
     // Key share for the preferred group (RFC 8446 §4.2.8); others by HRR.
     wolfSSL_UseKeyShare(ssl_, static_cast<word16>(ctx_->groups_.front()));
     wolfSSL_UseSessionTicket(ssl_);  // RFC 5077 §3.2: ask for a 1.2 ticket
+    // RFC 5746 §3.4: a client sends the empty renegotiation_info (this
+    // build never renegotiates; a server's HelloRequest gets no_renegotiation).
+    wolfSSL_UseSecureRenegotiation(ssl_);
   }
 }
 

@@ -309,6 +309,17 @@ TEST(Hibernate13, FailedWakeFailsTheSessionWithAReason) {
   EXPECT_TRUE(s.output().empty());
 }
 
+// RFC 5746 §3.4/§3.6: turnpike's client sends the empty renegotiation_info
+// and its server answers it, so both ends know renegotiation would be
+// secure (and both refuse to do one).
+TEST(Renegotiation, IndicationBothWays) {
+  tls::Session s(server_ctx(true, false)), c(client_ctx(), "both.test");
+  pump(c, s);
+  ASSERT_EQ(s.state(), State::Open) << s.failure();
+  EXPECT_EQ(wolfSSL_SSL_get_secure_renegotiation_support(s.raw()), 1);
+  EXPECT_EQ(wolfSSL_SSL_get_secure_renegotiation_support(c.raw()), 1);
+}
+
 // --- renegotiation, against OpenSSL's s_client -------------------------------
 
 std::string run_cmd(const std::string& cmd) {
