@@ -12,10 +12,25 @@ constexpr std::size_t kRecord = 16384;  // TLS plaintext record size (RFC 8446 Â
 const std::string kNoFailure;
 }  // namespace
 
+// One record's plaintext, shared by the thread's TLS legs: a leg with
+// nothing buffered decrypts into it and its owner reads the message from
+// there, so the usual whole message costs no copy into the leg's own
+// buffer, whose lines are seldom in cache with thousands of connections.
+// What the owner leaves is moved into its own buffer (stash()) before
+// another leg decrypts into it. While a leg owns it, its in_ is empty.
+struct Stream::Scratch {
+  std::uint8_t buf[kRecord];
+  Stream* owner = nullptr;
+  std::size_t off = 0, len = 0;
+};
+thread_local Stream::Scratch Stream::scratch_;
+
 Stream::Stream(tcp::Stack& st, StreamOwner& owner, std::size_t max_buffer)
     : st_(st), owner_(owner), max_(max_buffer), read_limit_(max_buffer) {}
 
-Stream::~Stream() = default;
+Stream::~Stream() {
+  if (scratch_.owner == this) scratch_.owner = nullptr;
+}
 
 // --- set-up -----------------------------------------------------------------
 
@@ -53,6 +68,7 @@ void Stream::reset_connection() {
   info_ = {};
   session_.reset();
   preamble_.clear();
+  if (scratch_.owner == this) scratch_.owner = nullptr;
   in_.clear();
   in_off_ = 0;
   deadline_ = 0;
@@ -80,12 +96,18 @@ std::size_t Stream::Io::write(const std::uint8_t* p, std::size_t n) {
 std::span<const std::uint8_t> Stream::peek() {
   if (!session_) return gone_ || !id_.valid() ? std::span<const std::uint8_t>{} : st_.peek(id_);
   pull();
+  if (scratch_.owner == this) return {scratch_.buf + scratch_.off, scratch_.len - scratch_.off};
   return {in_.data() + in_off_, in_.size() - in_off_};
 }
 
 void Stream::consume(std::size_t n) {
   if (!session_) {
     if (!gone_) st_.consume(id_, n);
+    return;
+  }
+  if (scratch_.owner == this) {
+    scratch_.off = std::min(scratch_.off + n, scratch_.len);
+    if (scratch_.off == scratch_.len) scratch_.owner = nullptr;
     return;
   }
   in_off_ = std::min(in_off_ + n, in_.size());
@@ -95,13 +117,22 @@ void Stream::consume(std::size_t n) {
   }
 }
 
-// Decrypts records into in_ up to the read limit. Consumed bytes are
-// dropped from the front only once they are at least half the buffer, so
+// This leg's rest in the scratch goes to its own buffer.
+void Stream::stash() {
+  if (scratch_.owner != this) return;
+  in_.insert(in_.end(), scratch_.buf + scratch_.off, scratch_.buf + scratch_.len);
+  scratch_.owner = nullptr;
+}
+
+// Decrypts records up to the read limit: the first into the scratch when
+// nothing is buffered, any more into in_ after it. Consumed bytes are
+// dropped from in_'s front only once they are at least half the buffer, so
 // a pipelining peer costs linear, not quadratic, copying.
 void Stream::pull() {
   if (!session_ || !open_ || session_->state() != tls::Session::State::Open) return;
-  std::uint8_t buf[kRecord];
-  while (in_.size() - in_off_ < read_limit_) {
+  for (;;) {
+    const std::size_t held = (scratch_.owner == this ? scratch_.len - scratch_.off : 0) + in_.size() - in_off_;
+    if (held >= read_limit_) break;
     // A read that can only end in WANT_READ is not made: wolfSSL (built
     // with its OpenSSL layer) formats an error string for every one. It is
     // certain once no fed handshake bytes are left (a read came back empty
@@ -109,17 +140,25 @@ void Stream::pull() {
     // TLS records exactly, never past one) and the TCP buffer is empty; a
     // FIN still gets its read (the session sees the EOF there).
     if (rx_drained_ && !fin_ && (gone_ || st_.peek(id_).empty()) && !wolfSSL_has_pending(session_->raw())) break;
-    const std::size_t n = session_->read(buf, sizeof buf);
+    if (scratch_.owner == this) stash();  // a second record: in order, both in in_
+    else if (scratch_.owner) scratch_.owner->stash();
+    const std::size_t n = session_->read(scratch_.buf, kRecord);
     if (!n) {
       rx_drained_ = true;
       break;
+    }
+    received_ += n;
+    if (in_.empty()) {
+      scratch_.owner = this;
+      scratch_.off = 0;
+      scratch_.len = n;
+      continue;
     }
     if (in_off_ && in_off_ >= in_.size() / 2) {
       in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_off_));
       in_off_ = 0;
     }
-    in_.insert(in_.end(), buf, buf + n);
-    received_ += n;
+    in_.insert(in_.end(), scratch_.buf, scratch_.buf + n);
   }
 }
 

@@ -186,6 +186,39 @@ TEST(Stream, TlsLegReadsBoundedAndEndsWithCloseNotify) {
   EXPECT_FALSE(c->reset);
 }
 
+// TLS legs of one thread share the record the last one decrypted: reading
+// two legs in turn, each taking part of what it sees, moves each one's rest
+// to its own buffer when the other decrypts, and both read their bytes
+// whole and in order.
+TEST(Stream, TwoTlsLegsReadInTurnKeepTheirOwnBytes) {
+  NetSim net(tcp::Config{}, tcp::Config{}, Impairment{}, 27);
+  Owner o;
+  StreamListener l(*net.a, o, server_ctx("both"));
+  ASSERT_EQ(net.a->listen(kA, kTlsPort, l), 0);
+  auto c0 = connect_peer(*net.b, kTlsPort, client_ctx("client"));
+  auto c1 = connect_peer(*net.b, kTlsPort, client_ctx("client"));
+  const std::string want[2] = {tcptest::blob(60'000, 8), tcptest::blob(45'000, 9)};
+  ASSERT_TRUE(net.run([&] { return c0->tls_open && c1->tls_open && l.legs.size() == 2; }, 1'000'000));
+  c0->send(want[0]);
+  c1->send(want[1]);
+  std::string got[2];
+  for (int i = 0; i < 20000 && (got[0].size() < want[0].size() || got[1].size() < want[1].size()); ++i) {
+    const int k = i % 2;
+    const auto d = l.legs[k]->peek();
+    if (d.empty()) {
+      net.run([] { return false; }, 500);
+      continue;
+    }
+    const std::size_t n = std::min<std::size_t>(d.size(), k ? 1500 : 333);  // leaves a rest each time
+    got[k].append(reinterpret_cast<const char*>(d.data()), n);
+    l.legs[k]->consume(n);
+  }
+  EXPECT_TRUE(got[0] == want[0]) << got[0].size();
+  EXPECT_TRUE(got[1] == want[1]) << got[1].size();
+  EXPECT_EQ(l.legs[0]->received(), want[0].size());
+  EXPECT_EQ(l.legs[1]->received(), want[1].size());
+}
+
 TEST(Stream, HandshakeDeadline) {
   NetSim net(tcp::Config{}, tcp::Config{}, Impairment{}, 26);
   Owner o;

@@ -11,8 +11,10 @@
 // reading the other leg until Writable.
 //
 // Reading: peek() is the plaintext ready now (plain: the TCP buffer's
-// contiguous run, no copy; TLS: records decrypted into the leg's buffer up
-// to read_limit), consume() takes bytes by offset.
+// contiguous run, no copy; TLS: records decrypted up to read_limit, the
+// first into a per-thread scratch record when nothing was buffered, the
+// rest into the leg's buffer), consume() takes bytes by offset. What peek()
+// returned holds until consume() or another leg's peek().
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -156,6 +158,7 @@ class Stream final : public tcp::ConnHandler {
   void opened();
   void flush();
   void pull();
+  void stash();
   void after_read();
   void emit(StreamEvent e);
   void reset_connection();
@@ -170,7 +173,9 @@ class Stream final : public tcp::ConnHandler {
   std::string preamble_;
   std::string out_;           // plaintext queued by write(); sent from out_off_
   std::size_t out_off_ = 0;
-  std::vector<std::uint8_t> in_;  // decrypted plaintext (TLS legs); read from in_off_
+  struct Scratch;
+  static thread_local Scratch scratch_;  // the record just decrypted, if this leg owns it (stream.cpp)
+  std::vector<std::uint8_t> in_;  // decrypted plaintext (TLS legs) not in the scratch; read from in_off_
   std::size_t in_off_ = 0;
   std::uint64_t received_ = 0;
   std::uint64_t deadline_ = 0;
