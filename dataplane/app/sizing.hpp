@@ -18,10 +18,10 @@ namespace turnpike::sizing {
 // 1000 rr: the growth of side A's live operator-new and wolfSSL bytes over
 // the batch, divided by 1,000; 2026-12-05).
 // Hibernated (the default, sip.tls_hibernate_ms): wolfSSL holds nothing;
-// turnpike's pair 824 B, tls::Session 384 B, the exported TLS state 393 B
+// turnpike's pair 832 B, tls::Session 384 B, the exported TLS state 393 B
 // (wolf_state.c: record keys, sequence numbers, TLS 1.3 traffic secrets),
 // map node 24 B, allocator rounding.
-inline constexpr std::uint64_t kTlsIdleBytes = 0 + 1760;
+inline constexpr std::uint64_t kTlsIdleBytes = 0 + 1762;
 // Awake (hibernation off, or idle for less than sip.tls_hibernate_ms):
 // wolfSSL 9,616 B (the WOLFSSL object 5,536 B, two AES-GCM states, small
 // blocks) and turnpike's objects 3,617 B (with the handshake's buffers).
