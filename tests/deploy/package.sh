@@ -119,9 +119,14 @@ wait "$victim" 2>/dev/null
 score=$(systemd-analyze security --offline=yes /lib/systemd/system/turnpike.service 2>/dev/null | tail -1)
 echo "     ${score#→ }"
 
+check "the unit filters system calls and denies write+execute memory" \
+  bash -c 'grep -q "^SystemCallFilter=@system-service" "$1" && grep -qx "MemoryDenyWriteExecute=yes" "$1"' \
+  _ /lib/systemd/system/turnpike.service
+
 # --- the daemon under the unit's identity -------------------------------------
 # What systemd would do (User=, AmbientCapabilities=, CapabilityBoundingSet=,
-# NoNewPrivileges=) done with setpriv, in a private network namespace with a
+# NoNewPrivileges=) done with setpriv, SystemCallFilter= and
+# MemoryDenyWriteExecute= with unit_sandbox.py, in a private network namespace with a
 # net_tap port and no hugepages: the non-root EAL and the PMD must come up
 # with that capability set alone. Bounded: 20 s for the ready line.
 caps=$(sed -n 's/^AmbientCapabilities=//p' /lib/systemd/system/turnpike.service)
@@ -148,6 +153,7 @@ chmod 644 "$tmp/unit-test.toml"
 : >"$tmp/daemon.log"
 unshare -n env XDG_RUNTIME_DIR="$tmp/run" setpriv --reuid=turnpike --regid=turnpike --init-groups \
   --inh-caps="-all,$capl" --ambient-caps="-all,$capl" --bounding-set="-all,$capl" --no-new-privs \
+  /usr/bin/python3 "$src/tests/deploy/unit_sandbox.py" /lib/systemd/system/turnpike.service -- \
   /usr/sbin/turnpike --config "$tmp/unit-test.toml" >"$tmp/daemon.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do
@@ -156,7 +162,7 @@ for _ in $(seq 1 200); do
   sleep 0.1
 done
 if grep -q 'ready:' "$tmp/daemon.log"; then
-  ok "turnpike starts as user turnpike with the unit's capabilities only ($caps)"
+  ok "turnpike starts as user turnpike with the unit's capabilities only ($caps) and its system-call filter"
   kill -TERM "$pid"
   wait "$pid"
   check "and stops cleanly on SIGTERM" test $? -eq 0
