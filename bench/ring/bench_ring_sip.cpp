@@ -8,8 +8,8 @@
 //   bench_ring_sip [N [CASES]]   N: connections per handshake batch (default 1000;
 //                                each case runs 3 batches and reports the least
 //                                disturbed); CASES: floor, hs, mtls, resume,
-//                                fixed or rr (default: all); rr2000 [PER_CONN]: the
-//                                2,000-connection pairs alone (PER_CONN requests each)
+//                                fixed or rr (default: all); rrN [PER_CONN]: the pairs
+//                                over N connections alone (PER_CONN requests each, 10)
 //
 // Memory per idle established connection on A: every allocation made while
 // A's pump runs is counted (operator new/delete here by malloc_usable_size;
@@ -29,6 +29,7 @@
 #include <wolfssl/wolfcrypt/random.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
@@ -482,6 +483,9 @@ int main(int argc, char** argv) {
     reqresp(1000, 20, true);
     reqresp(2000, 10, false);
   }
-  if (only == "rr2000") reqresp(2000, argc > 3 ? static_cast<unsigned>(std::atoi(argv[3])) : 10, false);
+  // rrN [PER_CONN]: the pairs over N connections alone (e.g. rr100, rr2000).
+  if (only.size() > 2 && only.rfind("rr", 0) == 0 && std::isdigit(static_cast<unsigned char>(only[2])))
+    reqresp(static_cast<unsigned>(std::atoi(only.c_str() + 2)), argc > 3 ? static_cast<unsigned>(std::atoi(argv[3])) : 10,
+            false);
   return 0;
 }
