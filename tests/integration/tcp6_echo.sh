@@ -94,6 +94,8 @@ check "turnpike retransmitted (recovery exercised): $(t retransmits)" test "$(t 
 check "out-of-order segments were reassembled: $(t rx_ooo_segments)" test "$(t rx_ooo_segments)" -gt 0
 check "no bad checksums (IPv6 pseudo header): $(t rx_bad_checksum)" test "$(t rx_bad_checksum)" = 0
 check "all 202 accepted" test "$(t accepted)" -ge 202
+check "no SYN cookie sent, none counted bad (late ACKs: rx_no_conn $(t rx_no_conn))" \
+  test "$(t syn_cookies_sent)/$(t syn_cookies_bad)" = 0/0
 check "no segment without a port to send from ($(t tx_no_port))" test "$(t tx_no_port)" = 0
 check "no connection objects left" wait_no_connections
 check "no buffer chunks left" test "$(tcp_field buffer_chunks_in_use)" = 0
