@@ -1,7 +1,8 @@
 // Loss recovery beyond RACK-TLP's basics: the windowed RACK.min_RTT
 // (RFC 8985 §6.2 step 1), D-SACK sent and used (RFC 2883, RFC 8985 §6.2
-// step 4) and Proportional Rate Reduction in fast recovery (RFC 6937), on
-// the netsim fake wire with scripted delays and drops.
+// step 4), Proportional Rate Reduction in fast recovery (RFC 6937) and the
+// probe timeout on a sub-millisecond path (RFC 8985 §7.2), on the netsim
+// fake wire with scripted delays and drops.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -547,4 +548,175 @@ TEST(Prr, BurstLossCatchesUpNoFasterThanSlowStart) {
   EXPECT_EQ(r.proportional, 0u);
   EXPECT_EQ(r.retransmissions, 24u);  // after the one on entry
   EXPECT_LE(r.max_per_ack, 2u);
+}
+
+// --- probe timeout on a sub-millisecond path (RFC 8985 §7.2) -------------------
+
+namespace {
+
+// The receiving side: echoes while `echo` is set (the echo carries the ACK
+// at once, so the sender's SRTT is the 0.2 ms path), else reads silently and
+// leaves the ACK to its delayed-ACK timer or the wire script.
+struct Responder : Listener, ConnHandler {
+  bool echo = true;
+  std::uint64_t bytes = 0;
+  ConnHandler* on_accept(Stack&, ConnId) override { return this; }
+  void on_readable(Stack& s, ConnId i) override {
+    for (auto r = s.peek(i); !r.empty(); r = s.peek(i)) {
+      bytes += r.size();
+      if (echo) s.write(i, r.data(), r.size());
+      s.consume(i, r.size());
+    }
+  }
+  void on_peer_closed(Stack& s, ConnId i) override { s.close(i); }
+};
+
+struct ProbeRun {
+  std::uint64_t probes = 0, spurious = 0, tlp_recoveries = 0, retransmits = 0, rtos = 0, rack_retransmits = 0;
+  std::uint64_t ack_at_us = 0;    // the first ACK after the flight reaches the sender (from the flight)
+  std::uint64_t probe_at_us = 0;  // the first segment sent twice (from the flight; 0: none)
+  std::uint64_t acked_at_us = 0;  // everything ACKed (from the flight)
+  std::uint32_t srtt_us = 0;      // the sender's SRTT before the flight
+};
+
+// One app-limited flight (segments of `sizes` bytes, written one by one)
+// after a warm-up on a 0.2 ms round trip. The receiver's delayed-ACK timer
+// is `delack_us`; its pure ACKs after the flight are held `hold_us` more on
+// the wire (a Linux receiver whose application has not read yet ACKs only
+// when it reads or its delayed-ACK timer fires, however many segments came);
+// the flight's segments at the indexes in `drop` are lost once.
+ProbeRun probe_flight(const std::vector<std::uint32_t>& sizes, std::uint32_t delack_us, std::int64_t hold_us,
+                      const std::vector<unsigned>& drop) {
+  Config ca, cb;
+  ca.time_wait_us = cb.time_wait_us = 1'000'000;
+  cb.delack_us = delack_us;
+  NetSim net(ca, cb, clean(100), 41);
+  Responder resp;
+  EXPECT_EQ(net.b->listen(kS, 7, resp), 0);
+  Collect cl;
+  const ConnId id = net.a->connect(kC, 0, kS, 7, cl);
+  EXPECT_TRUE(net.run([&] { return net.a->state(id) == State::established; }, 1'000'000));
+  std::size_t echoed = 0;
+  for (int i = 0; i < 8; ++i) {  // RTT samples from the echoes
+    const std::string req = blob(300, 500 + i);
+    EXPECT_EQ(net.a->write(id, req.data(), req.size()), static_cast<long>(req.size()));
+    echoed += req.size();
+    EXPECT_TRUE(net.run([&] { return cl.got.size() == echoed; }, 1'000'000));
+    net.run([] { return false; }, 5'000);
+  }
+  resp.echo = false;
+  ProbeRun r;
+  ConnInfo info;
+  EXPECT_TRUE(net.a->info(id, info));
+  r.srtt_us = info.srtt_us;
+  const Counters before = net.a->counters();
+  std::uint32_t total = 0;
+  for (std::uint32_t s : sizes) total += s;
+  const std::uint64_t t0 = net.now();
+  bool started = false;
+  Seq first;  // the flight's first sequence number
+  std::vector<int> sends(sizes.size(), 0);
+  net.script = [&](int from, const Header& h) -> std::int64_t {
+    if (from == 1) {
+      if (h.payload_len) return 0;
+      const std::uint64_t arrives = net.now() + static_cast<std::uint64_t>(hold_us) + 100 - t0;
+      if (!r.ack_at_us) r.ack_at_us = arrives;
+      if (started && !r.acked_at_us && h.ack >= first + total) r.acked_at_us = arrives;
+      return hold_us;
+    }
+    if (h.payload_len == 0) return 0;
+    if (!started) {
+      started = true;
+      first = h.seq;
+    }
+    const std::uint32_t at = seq_dist(first, h.seq);
+    unsigned k = 0;
+    for (std::uint32_t lo = 0; k < sizes.size() && lo + sizes[k] <= at; lo += sizes[k++]) {
+    }
+    if (k == sizes.size()) return 0;
+    if (++sends[k] > 1 && !r.probe_at_us) r.probe_at_us = net.now() - t0;
+    for (unsigned d : drop)
+      if (d == k && sends[k] == 1) return NetSim::kDrop;
+    return 0;
+  };
+  const std::string data = blob(total, 777);
+  std::uint32_t o = 0;
+  for (std::uint32_t s : sizes) {
+    EXPECT_EQ(net.a->write(id, data.data() + o, s), static_cast<long>(s));
+    o += s;
+  }
+  EXPECT_TRUE(net.run([&] { return resp.bytes == echoed + total && r.acked_at_us && net.now() - t0 > r.acked_at_us; },
+                      2'000'000));
+  net.run([] { return false; }, 300'000);  // anything late (a probe, an RTO) would show now
+  const Counters& a = net.a->counters();
+  r.probes = a.tlp_probes - before.tlp_probes;
+  r.spurious = a.tlp_spurious - before.tlp_spurious;
+  r.tlp_recoveries = a.tlp_recoveries - before.tlp_recoveries;
+  r.retransmits = a.retransmits - before.retransmits;
+  r.rtos = a.rto_timeouts - before.rto_timeouts;
+  r.rack_retransmits = a.rack_retransmits - before.rack_retransmits;
+  net.script = nullptr;
+  net.a->close(id);
+  net.run([] { return false; }, 3'000'000);
+  EXPECT_EQ(net.a->connections(), 0u);
+  return r;
+}
+
+}  // namespace
+
+// One segment on a 0.2 ms round trip whose ACK the receiver delays 30 ms:
+// PTO = 2 SRTT + WCDelAckT, capped by the RTO (RFC 8985 §7.2), so no probe
+// goes before the delayed ACK.
+TEST(TlpTimeout, OneSegmentWaitsForTheDelayedAck) {
+  const ProbeRun r = probe_flight({1000}, 30'000, 0, {});
+  EXPECT_LT(r.srtt_us, 5'000u);        // 2 SRTT alone would fire well before the ACK
+  EXPECT_GE(r.ack_at_us, 30'000u);     // the ACK really came late
+  EXPECT_EQ(r.probes, 0u);
+  EXPECT_EQ(r.retransmits, 0u);
+  EXPECT_EQ(r.rtos, 0u);
+}
+
+// A full and a short segment whose ACK comes 30 ms late (a receiver need not
+// ACK before the second full-sized segment, RFC 5681 §4.2; Linux holds it
+// until the application reads): read as "one segment" for the delayed-ACK
+// allowance, so no probe either. Counting segments (FlightSize == 2) would
+// probe at the floor, 10 ms.
+TEST(TlpTimeout, FullAndShortSegmentWaitForALateAck) {
+  const ProbeRun r = probe_flight({1448, 500}, 40'000, 30'000, {});
+  EXPECT_LT(r.srtt_us, 5'000u);
+  EXPECT_GE(r.ack_at_us, 30'000u);
+  EXPECT_EQ(r.probes, 0u);
+  EXPECT_EQ(r.retransmits, 0u);
+  EXPECT_EQ(r.rtos, 0u);
+}
+
+// Three full segments whose ACKs are held 30 ms: RFC 8985 §7.2 gives 2 SRTT
+// (0.4 ms); the 10 ms floor (Config::tlp_min_pto_us) delays the probe to
+// 10 ms, and then exactly one goes (the last segment again, nothing new to
+// send). The receiver's D-SACK shows it was not needed: no cwnd cut, no RTO.
+TEST(TlpTimeout, HeldAcksOfAFullFlightDrawOneProbeAtTheFloor) {
+  const ProbeRun r = probe_flight({1448, 1448, 1448}, 40'000, 30'000, {});
+  EXPECT_LT(r.srtt_us, 5'000u);
+  EXPECT_EQ(r.probes, 1u);
+  EXPECT_GE(r.probe_at_us, 10'000u);
+  EXPECT_LT(r.probe_at_us, r.ack_at_us);
+  EXPECT_EQ(r.spurious, 1u);
+  EXPECT_EQ(r.tlp_recoveries, 0u);
+  EXPECT_EQ(r.retransmits, 1u);
+  EXPECT_EQ(r.rtos, 0u);
+}
+
+// A real tail loss on the same path (the last two of four segments): the
+// first two are ACKed at once, the probe goes at the 10 ms floor and its SACK
+// lets RACK resend the other; all is repaired long before the 200 ms RTO.
+TEST(TlpTimeout, TailLossOnAShortPathIsProbedAtTheFloor) {
+  const ProbeRun r = probe_flight({1448, 1448, 1448, 1448}, 40'000, 0, {2, 3});
+  EXPECT_LT(r.srtt_us, 5'000u);
+  EXPECT_EQ(r.probes, 1u);
+  EXPECT_GE(r.probe_at_us, 10'000u);
+  EXPECT_LT(r.probe_at_us, 13'000u);
+  EXPECT_EQ(r.rack_retransmits, 1u);
+  EXPECT_EQ(r.retransmits, 2u);
+  EXPECT_EQ(r.rtos, 0u);
+  EXPECT_LT(r.acked_at_us, 20'000u);
 }
