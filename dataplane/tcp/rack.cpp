@@ -235,6 +235,9 @@ bool Stack::tlp_eligible(const Tcb& t) const noexcept {
 // read as less than two full-sized ones: a receiver need not ACK before the
 // second full-sized segment (RFC 5681 §4.2), so a full segment and a short
 // one may also wait for its delayed-ACK timer (seen with Linux peers).
+// §7.2 sets no floor; ours (tlp_min_pto_us, 10 ms) is longer than Linux's
+// 2 SRTT + TCP_TIMEOUT_MIN (2 ms) below 4 ms of SRTT, so on a LAN the probe
+// waits out host scheduling delays Linux's would not.
 void Stack::tlp_arm(Tcb& t) {
   std::uint64_t pto = t.srtt_us ? 2ull * t.srtt_us : kPtoNoRtt;
   if (flight(t) < 2u * t.smss) pto += cfg_.tlp_max_ack_delay_us;
