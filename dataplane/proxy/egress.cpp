@@ -1,5 +1,7 @@
 #include "turnpike/proxy/egress.hpp"
 
+#include <algorithm>
+
 #include "turnpike/net/wire.hpp"
 #include "turnpike/proxy/stream.hpp"
 
@@ -21,6 +23,7 @@ struct Egress::Pair final : StreamOwner {
   Stream in, out;
   bool dead = false;
   std::uint64_t t_io;  // last traffic either way: the remote's TLS leg hibernates after tls::hibernate_after()
+  std::uint64_t look_at = 0;  // when poll() looks at this pair next (Egress::schedule)
 
   Pair(Egress& e, tcp::Stack& s, tcp::ConnId id)
       : eg(e), st(s), key(id.idx), in(s, *this, e.opt_.max_buffer), out(s, *this, e.opt_.max_buffer), t_io(s.now()) {
@@ -146,20 +149,57 @@ tcp::ConnHandler* Egress::on_accept(tcp::Stack& st, tcp::ConnId id) {
   p->out.start_tls(std::move(ctx), by_ip ? addr_text(opt_.remote_ip) : opt_.name, by_ip);
   p->out.set_deadline(st.now() + opt_.handshake_timeout_us);  // connect and handshake
   stats_.accepted.add();
+  schedule(*p, p->out.deadline(), st.now());
   Stream* handler = &p->in;
   pairs_[id.idx] = std::move(p);
   live_.store(pairs_.size(), std::memory_order_relaxed);
   return handler;
 }
 
+void Egress::schedule(Pair& p, std::uint64_t at, std::uint64_t now_us) {
+  // Within the wheel's second, and never in a slot already handled.
+  at = std::clamp(at, now_us + 1, now_us + (kSlots - 1) * kSlotUs);
+  p.look_at = at;
+  std::uint64_t t = at / kSlotUs;
+  if (wheel_tick_ != kNoTick) t = std::max(t, wheel_tick_ + 1);
+  wheel_[t % kSlots].push_back({p.key, at});
+}
+
+// What the pass over all pairs did for one pair: the remote leg's handshake
+// timeout, and its TLS hibernation after tls::hibernate_after() idle.
+void Egress::look(Pair& p, std::uint64_t now_us, std::vector<Pair*>& late) {
+  if (p.out.expired(now_us)) late.push_back(&p);
+  p.out.idle(now_us - p.t_io);  // an idle remote leg keeps only its exported TLS state
+  std::uint64_t next = now_us + (kSlots - 1) * kSlotUs;
+  if (const std::uint64_t d = p.out.deadline()) next = std::min(next, d + 1);  // expired() wants now past it
+  const std::uint64_t after = tls::hibernate_after();
+  if (after && p.t_io + after > now_us) next = std::min(next, p.t_io + after);
+  schedule(p, next, now_us);
+}
+
 void Egress::poll(std::uint64_t now_us) {
   graveyard_.clear();
-  if (now_us - last_scan_us_ < 10'000) return;  // timeouts at 10 ms grain
+  if (now_us - last_scan_us_ < kSlotUs) return;  // timeouts at 10 ms grain
   last_scan_us_ = now_us;
+  const std::uint64_t tick = now_us / kSlotUs;
+  // Every slot after the last one handled up to this one (the whole wheel at most).
+  std::uint64_t from = wheel_tick_ == kNoTick || wheel_tick_ >= tick ? tick : wheel_tick_ + 1;
+  if (tick - from >= kSlots) from = tick - kSlots + 1;
   std::vector<Pair*> late;
-  for (auto& [idx, p] : pairs_) {
-    if (p->out.expired(now_us)) late.push_back(p.get());
-    p->out.idle(now_us - p->t_io);  // an idle remote leg keeps only its exported TLS state
+  std::vector<Due> slot;
+  for (std::uint64_t t = from; t <= tick; ++t) {
+    slot.clear();
+    slot.swap(wheel_[t % kSlots]);
+    wheel_tick_ = t;  // what look() schedules goes to a later slot
+    for (const Due& d : slot) {
+      const auto it = pairs_.find(d.key);
+      if (it == pairs_.end() || it->second->look_at != d.at) continue;  // gone, or looked at later
+      if (d.at > now_us) {
+        wheel_[(tick + 1) % kSlots].push_back(d);  // not yet (this pass came early in its slot)
+        continue;
+      }
+      look(*it->second, now_us, late);
+    }
   }
   for (Pair* p : late) p->out.time_out();
 }

@@ -4,6 +4,8 @@
 // errors, back-pressure, resets and refused connects on each leg.
 #include "harness.hpp"
 #include "turnpike/proxy/egress.hpp"
+#include "turnpike/tls/session.hpp"
+#include "turnpike/tls/stats.hpp"
 
 using namespace proxytest;
 using tcptest::Impairment;
@@ -201,4 +203,39 @@ TEST(Egress, BackPressureFromTheInsideHoldsTheRemote) {
     return c->got.size() == big.size();
   }, 10'000'000));
   EXPECT_TRUE(c->got == big) << c->got.size();
+}
+
+// poll() looks at each pair when it is due, not at every pair each 10 ms:
+// an idle remote leg still hibernates once tls::hibernate_after() has
+// passed (within a pass), one with traffic every 200 ms never does, and
+// the sleeping one carries the inside's next bytes.
+TEST(Egress, IdleRemoteLegHibernatesOnTimeWhileABusyOneStaysAwake) {
+  const std::uint64_t after0 = tls::hibernate_after();
+  tls::set_hibernate_after(500'000);
+  EgressRig r;
+  auto idle = connect_peer(*r.net.b, kInside);
+  ASSERT_TRUE(r.run([&] { return r.remotes.peers.size() == 1 && r.remote()->tls_open; }));
+  auto busy = connect_peer(*r.net.b, kInside);
+  ASSERT_TRUE(r.run([&] { return r.remotes.peers.size() == 2 && r.remote()->tls_open; }));
+  Peer* busy_remote = r.remote();
+  Peer* idle_remote = r.remotes.peers[0].get();
+  idle->send("hello");
+  ASSERT_TRUE(r.run([&] { return idle_remote->got == "hello"; }));
+  const auto hib0 = tls::thread_stats().hibernated.load(), woken0 = tls::thread_stats().woken.load();
+  const std::uint64_t t0 = r.net.now();
+  std::size_t sent = 0;
+  while (r.net.now() - t0 < 1'500'000) {
+    busy->send("x");
+    ++sent;
+    r.run([] { return false; }, 200'000);
+    if (tls::thread_stats().hibernated.load() == hib0) {
+      EXPECT_LT(r.net.now() - t0, 500'000u + 200'000u);
+    }
+  }
+  EXPECT_EQ(tls::thread_stats().hibernated.load(), hib0 + 1);  // the idle one only
+  EXPECT_EQ(busy_remote->got.size(), sent);
+  idle->send(" again");
+  ASSERT_TRUE(r.run([&] { return idle_remote->got == "hello again"; }));
+  EXPECT_EQ(tls::thread_stats().woken.load(), woken0 + 1);
+  tls::set_hibernate_after(after0);
 }
