@@ -184,7 +184,9 @@ std::size_t Stream::write_some(const void* p, std::size_t n) {
   // Records go straight into the TCP send buffer; what it cannot take waits
   // in the session's output, bounded here.
   if (session_->state() != tls::Session::State::Open || session_->output().size() >= max_) return 0;
-  return session_->write(static_cast<const std::uint8_t*>(p), std::min(n, kRecord));
+  const std::size_t w = session_->write(static_cast<const std::uint8_t*>(p), std::min(n, kRecord));
+  if (!w) report_failure();
+  return w;
 }
 
 void Stream::write(const void* p, std::size_t n) {
@@ -205,6 +207,7 @@ void Stream::write(const void* p, std::size_t n) {
     out_.append(b, n);
   }
   flush();
+  report_failure();
 }
 
 std::string Stream::take_unsent() {
@@ -268,6 +271,7 @@ void Stream::shutdown() {
   if (gone_ || shut_) return;
   shut_pending_ = true;
   flush();
+  report_failure();  // a hibernated session that could not wake for its close_notify
 }
 
 void Stream::close() {
@@ -375,6 +379,16 @@ void Stream::handshake() {
   } else if (session_->state() == tls::Session::State::Open) {
     opened();
   }
+}
+
+// A session that failed on the way out (a hibernated one that could not
+// wake to encrypt, tls::Session::wake): the owner hears it now, not at the
+// leg's next inbound byte, which may never come on an idle leg.
+void Stream::report_failure() {
+  if (gone_ || !open_ || fail_reported_ || !tls_failed()) return;
+  fail_reported_ = true;
+  flush();  // an alert, if the session queued one
+  emit(StreamEvent::TlsFailed);
 }
 
 // After the owner read: a session that failed (an alert after the

@@ -2,6 +2,9 @@
 // sees. Queued writes before the connection is up, the preamble first, a
 // reconnect carrying the queue, the read limit, half-close after queued
 // data, close_notify, the deadline, FIN, RST and orderly close.
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
 #include <functional>
 
 #include "harness.hpp"
@@ -254,4 +257,47 @@ TEST(Stream, NotTlsFailsAtOnce) {
   EXPECT_EQ(s.failure(), "malformed TLS record");
   EXPECT_EQ(o.count(StreamEvent::Open), 0);
   s.refuse();
+}
+
+// A hibernated leg whose session cannot wake (wolfSSL's allocator fails)
+// when its owner writes or half-closes: TlsFailed comes from inside that
+// write() or shutdown(), with the reason named, so the owner closes the
+// leg now instead of when the peer next sends a byte, which on an idle
+// leg may be never. Regression: before, only a read reported the failure.
+TEST(Stream, FailedWakeOnTheWayOutIsReportedAtOnce) {
+  NetSim net(tcp::Config{}, tcp::Config{}, Impairment{}, 28);
+  Owner o;
+  StreamListener l(*net.a, o, server_ctx("both"));
+  ASSERT_EQ(net.a->listen(kA, kTlsPort, l), 0);
+  auto c0 = connect_peer(*net.b, kTlsPort, client_ctx("client"));
+  auto c1 = connect_peer(*net.b, kTlsPort, client_ctx("client"));
+  ASSERT_TRUE(net.run([&] { return c0->tls_open && c1->tls_open && l.legs.size() == 2 && l.legs[0]->open() &&
+                                   l.legs[1]->open(); },
+                      1'000'000));
+  std::vector<std::string> failures;
+  o.hook = [&](Stream& leg, StreamEvent e) {
+    if (e != StreamEvent::TlsFailed) return;
+    failures.push_back(leg.failure());
+    leg.close();  // what an owner does: FIN, the peer learns now
+  };
+  for (auto& leg : l.legs) ASSERT_TRUE(leg->session()->hibernate());
+  wolfSSL_Malloc_cb mf = nullptr;
+  wolfSSL_Free_cb ff = nullptr;
+  wolfSSL_Realloc_cb rf = nullptr;
+  ASSERT_EQ(wolfSSL_GetAllocators(&mf, &ff, &rf), 0);
+  wolfSSL_SetAllocators([](size_t) -> void* { return nullptr; }, ff, [](void*, size_t) -> void* { return nullptr; });
+  l.legs[0]->write(std::string_view("SIP/2.0 200 OK\r\n\r\n"));
+  const int after_write = o.count(StreamEvent::TlsFailed);
+  l.legs[1]->shutdown();
+  const int after_shutdown = o.count(StreamEvent::TlsFailed);
+  wolfSSL_SetAllocators(mf, ff, rf);
+  EXPECT_EQ(after_write, 1);
+  EXPECT_EQ(after_shutdown, 2);
+  EXPECT_EQ(failures, (std::vector<std::string>{"session wake failed", "session wake failed"}));
+  EXPECT_TRUE(l.legs[0]->gone());
+  EXPECT_TRUE(l.legs[1]->gone());
+  // The peers, which sent nothing, see the connection end.
+  ASSERT_TRUE(net.run([&] { return c0->eof && c1->eof; }, 1'000'000));
+  EXPECT_EQ(c0->got, "");
+  EXPECT_EQ(o.count(StreamEvent::TlsFailed), 2);
 }

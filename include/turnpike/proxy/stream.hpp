@@ -34,7 +34,10 @@ enum class StreamEvent : std::uint8_t {
   Readable,   // plaintext may be ready: peek()
   Writable,   // room again after a short write_some() or a full() queue
   PeerEof,    // FIN from the peer: no bytes after those still readable
-  TlsFailed,  // handshake refused or a broken record; failure() names it
+  // Handshake refused, a broken record, or a hibernated session that could
+  // not wake (also raised from inside write(), write_some() or shutdown());
+  // failure() names it.
+  TlsFailed,
   Timeout,    // handshake not done by the deadline; failure() is "handshake timeout"
   Reset,      // RST from the peer (final: the leg is gone)
   Error,      // TCP error, e.g. connect refused or retries ran out; tcp_error() (final)
@@ -160,6 +163,7 @@ class Stream final : public tcp::ConnHandler {
   void pull();
   void stash();
   void after_read();
+  void report_failure();
   void emit(StreamEvent e);
   void reset_connection();
 
