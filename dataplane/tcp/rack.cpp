@@ -52,7 +52,7 @@ void Stack::rack_on_ack(Tcb& t, const Header& h, Seq ack) {
   Block blk[kMaxSackBlocks];
   unsigned nb = 0;
   bool dsack = false;
-  Seq dsack_right;
+  Seq dsack_left, dsack_right;
   Seq top = ack;  // records above this can't be newly delivered
   for (unsigned b = 0; b < h.opt.sack_count; ++b) {
     const Seq l = h.opt.sack[b].left, r = h.opt.sack[b].right;
@@ -63,6 +63,7 @@ void Stack::rack_on_ack(Tcb& t, const Header& h, Seq ack) {
                                 r <= h.opt.sack[1].right && l < h.opt.sack[1].right))) {
       if (r <= t.snd_max && seq_dist(r, t.snd_max) < (1u << 30)) {
         dsack = true;
+        dsack_left = l;
         dsack_right = r;
         ++ctr_.rack_dsacks;
       }
@@ -120,6 +121,7 @@ void Stack::rack_on_ack(Tcb& t, const Header& h, Seq ack) {
       seq_dist(dsack_right, t.rxt_high) < (1u << 30)) {
     ++ctr_.spurious_retransmits;
     t.rack_reordering = true;
+    undo_dsack(t, dsack_left, dsack_right);
   }
   // Step 4: one step wider per round trip that sees a D-SACK.
   if (t.dsack_round_on && ack >= t.dsack_round) t.dsack_round_on = false;
@@ -139,6 +141,7 @@ void Stack::rack_on_ack(Tcb& t, const Header& h, Seq ack) {
     } else if (ack > t.tlp_end) {
       t.tlp_on = false;  // the probe plugged the only hole: a loss all the same
       ++ctr_.tlp_recoveries;
+      t.undo_on = false;  // a loss all the same: no older reduction is undone past it
       t.ssthresh = reduce(t);
       t.cwnd = t.ssthresh;
       t.ca_acc = 0;
@@ -302,6 +305,7 @@ void Stack::tlp_send(Tcb& t) {
 // segment (RFC 5681 §3.1) and grows by slow start.
 void Stack::rack_rto(Tcb& t) {
   ++ctr_.rto_timeouts;
+  t.undo_on = false;  // RTO episodes are not undone (no F-RTO, RFC 5682)
   if (t.backoff == 0) t.ssthresh = reduce(t);
   t.cwnd = t.smss;
   t.ca_acc = 0;

@@ -139,6 +139,7 @@ void Stack::sack_enter_recovery(Tcb& t) {
   // burst as the SACKs drain the pipe).
   ++ctr_.fast_retransmits;
   ++ctr_.sack_recoveries;
+  undo_start(t);
   t.ssthresh = reduce(t);
   t.prr_recover_fs = flight(t);
   t.prr_delivered = t.prr_out = t.prr_sndcnt = 0;
@@ -155,6 +156,7 @@ void Stack::sack_enter_recovery(Tcb& t) {
       if (again) ++ctr_.rack_lost_retransmits;
       if (r->end > t.rxt_high) t.rxt_high = r->end;
       t.prr_out += seq_dist(r->start, r->end);
+      undo_note_rxt(t, r->start, r->end);
     }
   }
 }
@@ -205,6 +207,7 @@ void Stack::sack_output(Tcb& t) {
         ++ctr_.rack_retransmits;
         if (was & kSegRetrans) ++ctr_.rack_lost_retransmits;
         if (r->end > t.rxt_high) t.rxt_high = r->end;
+        undo_note_rxt(t, r->start, r->end);
       }
       continue;
     }
@@ -229,6 +232,81 @@ void Stack::sack_output(Tcb& t) {
     if (fin) break;
   }
   if (!t.t_rexmit.armed()) arm_rto(t);
+}
+
+// --- Undo of a spurious fast recovery ------------------------------------------
+//
+// A fast recovery (RACK's or NewReno's) whose retransmissions all turn out
+// unneeded was reordering, not congestion: cwnd and ssthresh go back to what
+// they were before it (RFC 4015 §3's response, as Linux's
+// tcp_undo_cwnd_reduction: the larger of now and then). Evidence, either:
+// every byte the episode resent comes back in a D-SACK (RFC 3708 §3,
+// RFC 2883 §4), or, with timestamps, the episode resent one segment and the
+// ACK that first covers it echoes a TSval older than the retransmission's
+// (RFC 3522 §3.2: the original arrived). RTO episodes are never undone here:
+// telling a spurious timeout apart needs F-RTO (RFC 5682) or Eifel's
+// response to timeouts, out of scope; an RTO cancels a pending undo.
+
+void Stack::undo_start(Tcb& t) noexcept {
+  t.undo_on = true;
+  t.undo_cwnd = t.cwnd;
+  t.undo_ssthresh = t.ssthresh;
+  t.undo_bytes = 0;
+  t.undo_segs = 0;
+  t.undo_eifel_done = false;
+  t.undo_lo = t.undo_hi = t.snd_una;
+}
+
+// A retransmission of the episode under way.
+void Stack::undo_note_rxt(Tcb& t, Seq start, Seq end) noexcept {
+  if (!t.undo_on || !(start < end)) return;
+  if (t.undo_segs == 0) {
+    t.undo_ts = ts_now(t);  // the TSval it carried (RFC 3522 §3.1 RetransmitTS)
+    t.undo_first_end = end;
+    t.undo_lo = start;
+    t.undo_hi = end;
+  }
+  if (start < t.undo_lo) t.undo_lo = start;
+  if (end > t.undo_hi) t.undo_hi = end;
+  if (t.undo_segs < UINT16_MAX) ++t.undo_segs;
+  t.undo_bytes += seq_dist(start, end);
+}
+
+// A D-SACK for [l, r) (RFC 2883 §4): the part of it the episode resent
+// arrived twice.
+void Stack::undo_dsack(Tcb& t, Seq l, Seq r) noexcept {
+  if (!t.undo_on || !t.undo_segs) return;
+  const Seq lo = seq_max(l, t.undo_lo), hi = seq_min(r, t.undo_hi);
+  if (!(lo < hi)) return;
+  const std::uint32_t n = seq_dist(lo, hi);
+  t.undo_bytes = n < t.undo_bytes ? t.undo_bytes - n : 0;
+}
+
+// After an ACK's SACK/D-SACK and cumulative parts are taken in, before RACK
+// looks for new losses: undo once the evidence is complete and nothing
+// marked lost is still waiting to be resent.
+void Stack::undo_check(Tcb& t, const Header& h) {
+  if (!t.undo_on || !t.undo_segs || t.lost_bytes) return;
+  bool eifel = false;
+  if (!t.undo_eifel_done && t.snd_una >= t.undo_first_end) {
+    // RFC 3522 §3.2 steps 3-4: the first ACK covering the retransmission.
+    t.undo_eifel_done = true;
+    eifel = t.undo_segs == 1 && t.ts_on && h.opt.has_ts && h.opt.ts_ecr &&
+            ts_before(h.opt.ts_ecr, t.undo_ts);
+  }
+  if (t.undo_bytes && !eifel) return;
+  if (t.undo_bytes == 0)
+    ++ctr_.undo_dsack;
+  else
+    ++ctr_.undo_eifel;
+  t.undo_on = false;
+  t.ssthresh = std::max(t.ssthresh, t.undo_ssthresh);
+  t.cwnd = std::max(t.cwnd, t.undo_cwnd);
+  t.ca_acc = 0;
+  if (t.in_recovery && !t.rto_recovery) {
+    t.in_recovery = false;  // what is left in flight is the old window's
+    t.dupacks = 0;
+  }
 }
 
 // Receiver side, RFC 2883 §4: a segment brought data we already hold (below

@@ -622,6 +622,7 @@ void Stack::on_rto(Tcb& t) {
     return;
   }
   ++ctr_.rto_timeouts;
+  t.undo_on = false;  // RTO episodes are not undone (no F-RTO, RFC 5682)
   // RFC 5681 §3.1 eq. (4) on the first timeout; RFC 6298 §5.5 back off.
   if (t.backoff == 0) t.ssthresh = reduce(t);
   t.cwnd = t.smss;  // loss window
@@ -1208,10 +1209,12 @@ void Stack::on_dup_ack(Tcb& t) {
   // RFC 6582 §3.2 step 2: enter only if the ACK covers more than recover.
   if (t.snd_una < t.recover) return;  // recover is one past the highest byte sent
   ++ctr_.fast_retransmits;
+  undo_start(t);
   t.ssthresh = reduce(t);
   t.recover = t.snd_max;
   t.in_recovery = true;
-  retransmit_first(t);
+  const Seq lo = data_lo(t);
+  undo_note_rxt(t, lo, retransmit_first(t));
   t.cwnd = t.ssthresh + 3u * t.smss;
 }
 
@@ -1245,7 +1248,8 @@ void Stack::on_new_ack(Tcb& t, const Header& h, Seq ack) {
       ++ctr_.partial_acks;
       const Seq old = t.snd_una;
       t.snd_una = ack;
-      retransmit_first(t);
+      const Seq lo = data_lo(t);
+      undo_note_rxt(t, lo, retransmit_first(t));
       t.snd_una = old;
       t.cwnd = t.cwnd > acked ? t.cwnd - acked : 0;
       if (acked >= t.smss) t.cwnd += t.smss;
@@ -1333,6 +1337,7 @@ bool Stack::on_ack(Tcb& t, const Header& h) {
              new_wnd == t.snd_wnd && t.snd_una != t.snd_max) {
     on_dup_ack(t);  // RFC 5681 §2 duplicate ACK definition
   }
+  if (t.undo_on) undo_check(t, h);
   if (rack_on(t)) {
     // RFC 6937 DeliveredData: what this ACK newly acknowledged or SACKed.
     const std::int64_t d = std::int64_t{seq_dist(una0, t.snd_una)} + t.sacked_bytes - sacked0;

@@ -720,3 +720,102 @@ TEST(TlpTimeout, TailLossOnAShortPathIsProbedAtTheFloor) {
   EXPECT_EQ(r.rtos, 0u);
   EXPECT_LT(r.acked_at_us, 20'000u);
 }
+
+// --- undo of a spurious fast recovery (RFC 3708, RFC 3522, RFC 4015) ----------------
+
+// Two stacks 20 ms apart; ten segments, the first held back 8 ms (or lost
+// once). Nine overtake it: NewReno's three duplicate ACKs or RACK with
+// DupThresh SACKed (no reordering seen yet, reo_wnd 0) resend it at once,
+// and fast recovery halves ssthresh. When the original was only late, the
+// peer's D-SACK for the copy (RFC 3708 §3) or the echo of the original's
+// older TSval (RFC 3522 §3.2) proves the episode spurious, and cwnd and
+// ssthresh go back to their values before it (RFC 4015 §3).
+namespace {
+struct UndoRun {
+  Counters a;
+  ConnInfo before, after;
+  bool delivered = false;
+};
+
+UndoRun undo_run(bool sack, bool ts, bool dsack, bool lost) {
+  Config ca, cb;
+  ca.time_wait_us = cb.time_wait_us = 1'000'000;
+  ca.sack = cb.sack = sack;
+  ca.timestamps = cb.timestamps = ts;
+  cb.dsack = dsack;
+  NetSim net(ca, cb, clean(10'000), 43);
+  DiscardService sink;
+  EXPECT_EQ(net.b->listen(kS, 9, sink), 0);
+  Offsets off;
+  bool hold = false;
+  net.script = [&](int from, const Header& h) -> std::int64_t {
+    std::uint32_t lo, hi;
+    if (!off.of(from, h, lo, hi) || lo != 0 || !hold) return 0;
+    hold = false;  // the original only, never its retransmission
+    return lost ? NetSim::kDrop : 8'000;
+  };
+  ConnHandler quiet;
+  const ConnId id = net.a->connect(kC, 0, kS, 9, quiet);
+  EXPECT_TRUE(net.run([&] { return net.a->state(id) == State::established; }, 1'000'000));
+  UndoRun r;
+  EXPECT_TRUE(net.a->info(id, r.before));
+  const std::string out = blob(10 * 1448, 7);
+  hold = true;
+  EXPECT_EQ(net.a->write(id, out.data(), out.size()), static_cast<long>(out.size()));
+  r.delivered = net.run([&] { return sink.counters().bytes == out.size(); }, 2'000'000);
+  net.run([] { return false; }, 200'000);  // the D-SACK comes back, everything settles
+  EXPECT_TRUE(net.a->info(id, r.after));
+  r.a = net.a->counters();
+  net.a->close(id);
+  net.run([] { return false; }, 3'000'000);
+  EXPECT_EQ(net.a->connections(), 0u);
+  EXPECT_EQ(net.b->connections(), 0u);
+  return r;
+}
+}  // namespace
+
+TEST(Undo, DsackOfEveryRetransmissionRestoresCwndAndSsthresh) {
+  const UndoRun r = undo_run(/*sack=*/true, /*ts=*/false, /*dsack=*/true, /*lost=*/false);
+  EXPECT_TRUE(r.delivered);
+  EXPECT_EQ(r.a.sack_recoveries, 1u);
+  EXPECT_EQ(r.a.rack_retransmits, 1u);
+  EXPECT_EQ(r.a.spurious_retransmits, 1u);
+  EXPECT_EQ(r.a.undo_dsack, 1u);
+  EXPECT_EQ(r.a.undo_eifel, 0u);
+  EXPECT_EQ(r.after.ssthresh, r.before.ssthresh);
+  EXPECT_GE(r.after.cwnd, 10u * r.before.smss);
+}
+
+TEST(Undo, EifelTimestampEchoRestoresCwndAndSsthresh) {
+  // No D-SACK from the receiver: the timestamps alone tell.
+  for (const bool sack : {true, false}) {
+    SCOPED_TRACE(sack ? "SACK" : "NewReno");
+    const UndoRun r = undo_run(sack, /*ts=*/true, /*dsack=*/false, /*lost=*/false);
+    EXPECT_TRUE(r.delivered);
+    EXPECT_EQ(r.a.fast_retransmits, 1u);
+    EXPECT_EQ(r.a.retransmits, 1u);
+    EXPECT_EQ(r.a.undo_eifel, 1u);
+    EXPECT_EQ(r.a.undo_dsack, 0u);
+    EXPECT_EQ(r.after.ssthresh, r.before.ssthresh);
+    EXPECT_GE(r.after.cwnd, 10u * r.before.smss);
+  }
+}
+
+TEST(Undo, NoUndoWithoutEvidenceOrAfterARealLoss) {
+  // Late, but neither D-SACK nor timestamps: the reduction stands.
+  const UndoRun blind = undo_run(/*sack=*/true, /*ts=*/false, /*dsack=*/false, /*lost=*/false);
+  EXPECT_TRUE(blind.delivered);
+  EXPECT_EQ(blind.a.fast_retransmits, 1u);
+  EXPECT_EQ(blind.a.undo_dsack + blind.a.undo_eifel, 0u);
+  EXPECT_LT(blind.after.ssthresh, blind.before.ssthresh);
+  EXPECT_LE(blind.after.ssthresh, 5u * blind.before.smss);
+  // Really lost: the retransmission's own TSval comes back, no D-SACK.
+  for (const bool sack : {true, false}) {
+    SCOPED_TRACE(sack ? "SACK" : "NewReno");
+    const UndoRun r = undo_run(sack, /*ts=*/true, /*dsack=*/true, /*lost=*/true);
+    EXPECT_TRUE(r.delivered);
+    EXPECT_EQ(r.a.fast_retransmits, 1u);
+    EXPECT_EQ(r.a.undo_dsack + r.a.undo_eifel, 0u);
+    EXPECT_LE(r.after.ssthresh, 5u * r.before.smss);
+  }
+}

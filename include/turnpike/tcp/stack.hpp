@@ -178,6 +178,8 @@ struct Config {
   X(rack_reordering, "segments delivered below RACK.fack: reordering seen (RFC 8985 §6.2)") \
   X(rack_dsacks, "D-SACK blocks received (RFC 2883): RACK.reo_wnd widened (RFC 8985 §6.2)") \
   X(spurious_retransmits, "RACK retransmissions a D-SACK showed unneeded (RFC 3708): reordering assumed") \
+  X(undo_dsack, "fast recoveries undone: every retransmission D-SACKed (RFC 3708 §3); cwnd/ssthresh restored (RFC 4015)") \
+  X(undo_eifel, "fast recoveries undone: the ACK of the only retransmission echoed an older TSval (RFC 3522 §3.2)") \
   X(rack_no_record, "new segments held back: transmit record ring full or record pool empty") \
   X(rto_retransmits, "retransmissions of segments an RTO marked lost (RFC 8985 §6.3)") \
   X(tlp_probes, "tail loss probes sent (RFC 8985 §7.3)")                         \
@@ -394,6 +396,11 @@ class Stack {
   bool resend(Tcb& t, SentSeg& r);
   std::uint32_t sack_pipe(const Tcb& t) const noexcept;
   void sack_enter_recovery(Tcb& t);
+  // Undo of a spurious fast recovery (sack.cpp).
+  void undo_start(Tcb& t) noexcept;
+  void undo_note_rxt(Tcb& t, Seq start, Seq end) noexcept;
+  void undo_dsack(Tcb& t, Seq l, Seq r) noexcept;
+  void undo_check(Tcb& t, const Header& h);
   void sack_output(Tcb& t);
   void dsack_note(Tcb& t, Seq l, Seq r) noexcept;
   void prr_update(Tcb& t, std::uint32_t delivered) noexcept;

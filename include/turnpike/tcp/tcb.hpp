@@ -138,6 +138,14 @@ struct Tcb {
   // PRR in fast recovery (RFC 6937 §3.1): bytes delivered and sent since it
   // started, FlightSize then, and what the latest ACK lets out.
   std::uint32_t prr_delivered = 0, prr_out = 0, prr_recover_fs = 0, prr_sndcnt = 0;
+  // Undo of a spurious fast recovery (RFC 3708 / RFC 3522 detection, RFC 4015
+  // response): cwnd and ssthresh before the episode, the bytes it resent that
+  // no D-SACK has reported yet, the range they lie in, the TSval of its first
+  // retransmission and where that one ended (for the Eifel check).
+  std::uint32_t undo_cwnd = 0, undo_ssthresh = 0, undo_bytes = 0, undo_ts = 0;
+  Seq undo_lo, undo_hi, undo_first_end;
+  std::uint16_t undo_segs = 0;
+  bool undo_on = false, undo_eifel_done = false;
   std::uint8_t tmode = kModeRto;
   // TLP (RFC 8985 §7): one probe per episode
   bool tlp_on = false, tlp_retrans = false;
