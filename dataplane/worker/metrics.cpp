@@ -253,7 +253,8 @@ void sip(Writer& m, const Runtime& rt) {
   // The TLS engine's own counters (tls::Stats: hibernation, refused
   // renegotiations), per thread inside the engine: one process-wide sum.
   tls::stats_totals().for_each([&](std::string_view n, std::string_view d, std::uint64_t v) {
-    m.counter("turnpike_tls_" + std::string(n) + "_total", d, {}, v);
+    m.counter("turnpike_tls_" + std::string(n) + "_total",
+              help_with_key(d, "/turnpike/sip", std::string(tls::kTelemetryPrefix) + std::string(n)), {}, v);
   });
   // Backends (per worker: each worker has its own pool and health checks).
   proxy::BackendStats{}.for_each([&](std::string_view n, std::string_view d, std::uint64_t) {

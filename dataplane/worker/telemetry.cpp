@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "turnpike/tls/stats.hpp"
 #include "turnpike/worker/telemetry.hpp"
 
 namespace turnpike::worker {
@@ -339,6 +340,11 @@ int cmd_sip(const char*, const char*, rte_tel_data* d) {
   for (auto& w : rt.workers)
     if (w->backends) backends.add(w->backends->stats());
   fill(d, backends);
+  // The TLS engine's own counters (hibernation, refused renegotiations),
+  // summed over its per-thread cells: egress legs count here too.
+  tls::stats_totals().for_each([&](std::string_view n, std::string_view, std::uint64_t v) {
+    rte_tel_data_add_dict_u64(d, (std::string(tls::kTelemetryPrefix) + std::string(n)).c_str(), v);
+  });
   add_details_dict(d, "refused_by_detail", by);
   // Per listener (1-based, the order of xConfiguration SIP TLS Listener N):
   // handshakes EKU mode Off accepted that mode On would refuse.
@@ -435,6 +441,10 @@ std::string format_stats(const Runtime& rt) {
       o << " " << k << "=" << tcp[k];
     o << "\n";
   }
+  o << "tls:";
+  tls::stats_totals().for_each(
+      [&](std::string_view n, std::string_view, std::uint64_t v) { o << " " << tls::kTelemetryPrefix << n << "=" << v; });
+  o << "\n";
   for (auto& w : rt.workers) {
     const std::uint64_t rx = rx_packets(*w);
     o << "worker " << w->index << " (lcore " << w->lcore << ", cpu " << lcore_cpu(w->lcore) << "):";

@@ -11,7 +11,10 @@
 #include "turnpike/counter.hpp"
 #include "turnpike/glue/tcp_glue.hpp"
 #include "turnpike/net/counters.hpp"
+#include "turnpike/proxy/backends.hpp"
+#include "turnpike/proxy/sip_proxy.hpp"
 #include "turnpike/tcp/stack.hpp"
+#include "turnpike/tls/stats.hpp"
 
 namespace {
 
@@ -141,6 +144,25 @@ TEST(ModuleCounters, TcpAndGlueNamesAreDistinctInTheirSharedDictionary) {
   EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
   EXPECT_TRUE(std::binary_search(names.begin(), names.end(), "steered_to_owner"));  // metrics.sh asks for it
   EXPECT_TRUE(std::binary_search(names.begin(), names.end(), "retransmits"));
+}
+
+TEST(ModuleCounters, TlsEngineCountersHaveDistinctNamesInTheSipDictionary) {
+  // /turnpike/sip shows the SIP edge's counters, the backends' and the TLS
+  // engine's (as tls_<name>; /metrics turnpike_tls_<name>_total names that
+  // key in its HELP, metrics_check.py compares them): no name twice.
+  std::vector<std::string> names{"connections"};
+  for (const auto& r : rows(turnpike::proxy::SipProxyStats{})) names.push_back(r.name);
+  for (const auto& r : rows(turnpike::proxy::BackendStats{})) names.push_back(r.name);
+  std::vector<std::string> tls;
+  for (const auto& r : rows(turnpike::tls::Stats{})) {
+    EXPECT_FALSE(r.description.empty()) << r.name;
+    tls.push_back(std::string(turnpike::tls::kTelemetryPrefix) + r.name);
+  }
+  EXPECT_EQ(tls, (std::vector<std::string>{"tls_hibernated", "tls_woken", "tls_wake_failures",
+                                           "tls_renegotiations_refused"}));
+  names.insert(names.end(), tls.begin(), tls.end());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Counters of the TLS engine itself (stats.cpp), per thread: each worker
 // writes its own cell (counter.hpp: one writer per cell); readers sum them.
 #pragma once
+#include <string_view>
+
 #include "turnpike/counter.hpp"
 
 namespace turnpike::tls {
@@ -14,6 +16,10 @@ namespace turnpike::tls {
 struct Stats {
   TURNPIKE_COUNTER_FIELDS(TURNPIKE_TLS_COUNTERS)
 };
+
+// Telemetry shows them in /turnpike/sip, a dictionary shared with the SIP
+// and backend counters, as tls_<name> (like /metrics' turnpike_tls_<name>_total).
+inline constexpr std::string_view kTelemetryPrefix = "tls_";
 
 // The calling thread's cell (claimed on first use; threads beyond the
 // table's size share its last cell).
