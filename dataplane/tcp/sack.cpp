@@ -167,9 +167,13 @@ void Stack::sack_enter_recovery(Tcb& t) {
 // the sending is prr_delivered * ssthresh / RecoverFS, so the flight falls
 // to ssthresh by the end of the round; at or below it, the flight grows
 // back to ssthresh no faster than slow start. cwnd = pipe + sndcnt.
+// Without SACK, pipe is estimated as the flight less what duplicate ACKs
+// said arrived (RFC 6937 §5), and cwnd = flight + sndcnt (output() counts
+// the flight, not the pipe).
 void Stack::prr_update(Tcb& t, std::uint32_t delivered) noexcept {
   t.prr_delivered += delivered;
-  const std::uint32_t pipe = sack_pipe(t);
+  const std::uint32_t fl = flight(t);
+  const std::uint32_t pipe = t.sack_on ? sack_pipe(t) : fl - std::min(fl, t.prr_dup_bytes);
   std::int64_t sndcnt;
   if (pipe > t.ssthresh) {
     const std::uint64_t fs = std::max<std::uint32_t>(t.prr_recover_fs, 1);
@@ -181,7 +185,7 @@ void Stack::prr_update(Tcb& t, std::uint32_t delivered) noexcept {
     sndcnt = std::min<std::int64_t>(std::int64_t{t.ssthresh} - pipe, limit);
   }
   t.prr_sndcnt = sndcnt > 0 ? static_cast<std::uint32_t>(sndcnt) : 0;
-  t.cwnd = pipe + t.prr_sndcnt;
+  t.cwnd = (t.sack_on ? pipe : fl) + t.prr_sndcnt;
 }
 
 // RFC 6675 §5 step (C): send NextSeg, lost segments first, then new data

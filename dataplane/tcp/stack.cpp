@@ -475,6 +475,7 @@ void Stack::output(Tcb& t, bool force) {
       ++ctr_.retransmits;
       ++t.retransmits;
     }
+    if (t.in_recovery && !rack) t.prr_out += len + (fin ? 1 : 0);  // NewReno's PRR (RFC 6937 §3.1)
     t.snd_nxt += len + (fin ? 1 : 0);
     if (t.snd_nxt > t.snd_max) t.snd_max = t.snd_nxt;
     // RFC 6298 §3 timing of one segment at a time when timestamps are off;
@@ -1199,23 +1200,29 @@ void Stack::on_dup_ack(Tcb& t) {
     if (!t.in_recovery && t.dupacks < 2) ++t.dupacks;
     return;
   }
-  if (t.in_recovery) {
-    // RFC 6582 §3.2 step 3 / RFC 5681 §3.2 step 4: inflate (SACK uses pipe).
-    if (!t.sack_on) t.cwnd += t.smss;
-    return;
-  }
+  if (t.in_recovery) return;  // PRR counts it (on_ack), no cwnd inflation
   if (++t.dupacks < 3) return;  // RFC 3042 limited transmit handled in output()
   if (t.dupacks > 3) return;
   // RFC 6582 §3.2 step 2: enter only if the ACK covers more than recover.
   if (t.snd_una < t.recover) return;  // recover is one past the highest byte sent
+  // Fast retransmit, then PRR (RFC 6937, which applies to NewReno too)
+  // instead of cwnd = ssthresh + 3 SMSS at once and inflation (RFC 6582
+  // §3.2 steps 2-3): nothing would go out for half a round trip, then one
+  // segment per duplicate ACK. The two earlier duplicate ACKs count as
+  // delivered data the cumulative ACK will cover; this one is counted in
+  // on_ack.
   ++ctr_.fast_retransmits;
   undo_start(t);
   t.ssthresh = reduce(t);
   t.recover = t.snd_max;
   t.in_recovery = true;
+  t.prr_recover_fs = flight(t);
+  t.prr_delivered = t.prr_out = t.prr_sndcnt = 0;
+  t.prr_dup_bytes = 2u * t.smss;
   const Seq lo = data_lo(t);
-  undo_note_rxt(t, lo, retransmit_first(t));
-  t.cwnd = t.ssthresh + 3u * t.smss;
+  const Seq hi = retransmit_first(t);
+  undo_note_rxt(t, lo, hi);
+  t.prr_out += seq_dist(lo, hi);
 }
 
 void Stack::on_new_ack(Tcb& t, const Header& h, Seq ack) {
@@ -1244,16 +1251,15 @@ void Stack::on_new_ack(Tcb& t, const Header& h, Seq ack) {
         t.cwnd = std::min(t.ssthresh, std::max(fl, std::uint32_t{t.smss}) + t.smss);
     } else if (t.sack_on) {  // RFC 6675: pipe decides what goes out next
       ++ctr_.partial_acks;
-    } else {  // partial ACK: retransmit the next hole, deflate
+    } else {  // partial ACK: retransmit the next hole (RFC 6582 §3.2 step 3); PRR sets cwnd (on_ack)
       ++ctr_.partial_acks;
       const Seq old = t.snd_una;
       t.snd_una = ack;
       const Seq lo = data_lo(t);
-      undo_note_rxt(t, lo, retransmit_first(t));
+      const Seq hi = retransmit_first(t);
       t.snd_una = old;
-      t.cwnd = t.cwnd > acked ? t.cwnd - acked : 0;
-      if (acked >= t.smss) t.cwnd += t.smss;
-      if (t.cwnd < t.smss) t.cwnd = t.smss;
+      undo_note_rxt(t, lo, hi);
+      t.prr_out += seq_dist(lo, hi);
     }
   } else if (acked) {
     t.dupacks = 0;
@@ -1331,13 +1337,31 @@ bool Stack::on_ack(Tcb& t, const Header& h) {
   const std::uint32_t sacked0 = t.sacked_bytes;
   // (A D-SACK may come when nothing is in flight any more.)
   if (rack_on(t) && (t.seg_count || t.tlp_on || h.opt.sack_count)) rack_on_ack(t, h, ack);
+  bool dup = false;
   if (ack > t.snd_una) {
     on_new_ack(t, h, ack);
   } else if (ack == t.snd_una && h.payload_len == 0 && !h.has(flag::syn) && !h.has(flag::fin) &&
              new_wnd == t.snd_wnd && t.snd_una != t.snd_max) {
     on_dup_ack(t);  // RFC 5681 §2 duplicate ACK definition
+    dup = true;
   }
   if (t.undo_on) undo_check(t, h);
+  if (!t.sack_on && t.in_recovery) {
+    // RFC 6937 §3 without SACK: DeliveredData is one SMSS per duplicate
+    // ACK, and what the cumulative ACK covers beyond the bytes those
+    // already counted.
+    std::uint32_t d = 0;
+    if (t.snd_una != una0) {
+      const std::uint32_t acked = seq_dist(una0, t.snd_una);
+      const std::uint32_t known = std::min(acked, t.prr_dup_bytes);
+      t.prr_dup_bytes -= known;
+      d = acked - known;
+    } else if (dup) {
+      t.prr_dup_bytes += t.smss;
+      d = t.smss;
+    }
+    prr_update(t, d);
+  }
   if (rack_on(t)) {
     // RFC 6937 DeliveredData: what this ACK newly acknowledged or SACKed.
     const std::int64_t d = std::int64_t{seq_dist(una0, t.snd_una)} + t.sacked_bytes - sacked0;

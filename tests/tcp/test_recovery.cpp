@@ -819,3 +819,109 @@ TEST(Undo, NoUndoWithoutEvidenceOrAfterARealLoss) {
     EXPECT_LE(r.after.ssthresh, 5u * r.before.smss);
   }
 }
+
+// --- PRR without SACK (RFC 6937 §3, §5) --------------------------------------------
+
+// IW40 without SACK, the first segment lost once. Three duplicate ACKs
+// start NewReno's fast recovery (ssthresh = 20.5 segments); PRR then counts
+// each further duplicate ACK as one segment delivered and lets out
+// ceil(prr_delivered * ssthresh / RecoverFS) - prr_out: about one new
+// segment per two duplicate ACKs from the start. Before, cwnd became
+// ssthresh + 3 SMSS at once and grew one SMSS per duplicate ACK: nothing
+// went out until the inflated cwnd passed the 41 segments in flight, then
+// one segment per duplicate ACK.
+namespace {
+struct RenoPrr {
+  std::uint32_t dup_acks = 0;             // duplicate ACKs a took in after the entry
+  std::uint32_t new_first_half = 0;       // new segments sent on the first half of them
+  std::uint32_t new_total = 0, max_per_ack = 0;
+  std::uint32_t after_ssthresh = 0, smss = 0;
+  Counters a;
+};
+
+RenoPrr reno_prr() {
+  constexpr std::uint32_t kMss = 1448;
+  Config c;
+  c.time_wait_us = 1'000'000;
+  c.init_cwnd_segments = 40;
+  c.sack = false;
+  NetSim net(c, c, clean(5'000), 53);
+  DiscardService sink;
+  EXPECT_EQ(net.b->listen(kS, 9, sink), 0);
+  struct Sent {
+    std::uint32_t lo, hi;
+    std::uint64_t after_rx;
+  };
+  std::vector<Sent> sent;
+  std::vector<std::uint32_t> acks;  // b's cumulative ACK offsets, in order
+  bool dropped = false;
+  Offsets off;
+  net.script = [&](int from, const Header& h) -> std::int64_t {
+    if (from == 1) {
+      acks.push_back(off.have && h.ack > off.iss + 1 ? seq_dist(off.iss + 1, h.ack) : 0);
+      return 0;
+    }
+    std::uint32_t lo, hi;
+    if (!off.of(from, h, lo, hi)) return 0;
+    sent.push_back({lo, hi, net.a->counters().rx_segments});
+    if (lo == 0 && !dropped) {
+      dropped = true;
+      return NetSim::kDrop;
+    }
+    return 0;
+  };
+  RenoPrr rp;
+  ConnHandler quiet;
+  const ConnId id = net.a->connect(kC, 0, kS, 9, quiet);
+  EXPECT_TRUE(net.run([&] { return net.a->state(id) == State::established; }, 1'000'000));
+  const std::string out = blob(120 * kMss, 9);
+  EXPECT_EQ(net.a->write(id, out.data(), out.size()), static_cast<long>(out.size()));
+  EXPECT_TRUE(net.run([&] { return sink.counters().bytes == out.size(); }, 5'000'000));
+  rp.a = net.a->counters();
+  // The retransmission, and the ACK a had taken in when it went.
+  std::size_t first = 0;
+  std::uint32_t snd_max = 0;
+  for (std::size_t i = 0; i < sent.size() && !first; ++i) {
+    if (sent[i].lo < snd_max) first = i;
+    snd_max = std::max(snd_max, sent[i].hi);
+  }
+  EXPECT_NE(first, 0u);
+  if (!first) return rp;
+  const std::uint64_t entry = sent[first].after_rx;
+  std::uint64_t end = entry;  // the first ACK past the loss (it ends recovery)
+  while (end < acks.size() && acks[end] == 0) ++end;
+  rp.dup_acks = static_cast<std::uint32_t>(end - entry);
+  std::size_t next = first + 1;
+  for (std::uint64_t n = entry + 1; n <= end; ++n) {
+    std::uint32_t now_sent = 0;
+    for (; next < sent.size() && sent[next].after_rx == n; ++next) {
+      EXPECT_GE(sent[next].lo, snd_max) << "only new data until the full ACK";
+      ++now_sent;
+    }
+    rp.new_total += now_sent;
+    if (n <= entry + rp.dup_acks / 2) rp.new_first_half += now_sent;
+    rp.max_per_ack = std::max(rp.max_per_ack, now_sent);
+  }
+  ConnInfo ci;
+  EXPECT_TRUE(net.a->info(id, ci));
+  rp.after_ssthresh = ci.ssthresh;
+  rp.smss = ci.smss;
+  net.a->close(id);
+  net.run([] { return false; }, 3'000'000);
+  EXPECT_EQ(net.a->connections(), 0u);
+  return rp;
+}
+}  // namespace
+
+TEST(Prr, NewRenoSendsInProportionFromTheFirstDuplicateAck) {
+  const RenoPrr r = reno_prr();
+  EXPECT_EQ(r.a.fast_retransmits, 1u);
+  EXPECT_EQ(r.a.retransmits, 1u);
+  EXPECT_EQ(r.a.rto_timeouts, 0u);
+  EXPECT_EQ(r.a.sack_recoveries, 0u);
+  EXPECT_GE(r.dup_acks, 36u);
+  EXPECT_GE(r.new_first_half, r.dup_acks / 4 - 1);  // about one per two duplicate ACKs
+  EXPECT_LE(r.new_first_half, r.dup_acks / 4 + 1);
+  EXPECT_LE(r.new_total, r.dup_acks / 2 + 2);
+  EXPECT_LE(r.max_per_ack, 2u);
+}

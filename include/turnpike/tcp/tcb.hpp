@@ -138,6 +138,9 @@ struct Tcb {
   // PRR in fast recovery (RFC 6937 §3.1): bytes delivered and sent since it
   // started, FlightSize then, and what the latest ACK lets out.
   std::uint32_t prr_delivered = 0, prr_out = 0, prr_recover_fs = 0, prr_sndcnt = 0;
+  // Without SACK (RFC 6937 §3): bytes counted as delivered by duplicate ACKs
+  // that the cumulative ACK has not covered yet.
+  std::uint32_t prr_dup_bytes = 0;
   // Undo of a spurious fast recovery (RFC 3708 / RFC 3522 detection, RFC 4015
   // response): cwnd and ssthresh before the episode, the bytes it resent that
   // no D-SACK has reported yet, the range they lie in, the TSval of its first
