@@ -839,7 +839,7 @@ struct RenoPrr {
   Counters a;
 };
 
-RenoPrr reno_prr() {
+RenoPrr reno_prr(std::uint32_t second_loss = 0) {
   constexpr std::uint32_t kMss = 1448;
   Config c;
   c.time_wait_us = 1'000'000;
@@ -866,6 +866,10 @@ RenoPrr reno_prr() {
     sent.push_back({lo, hi, net.a->counters().rx_segments});
     if (lo == 0 && !dropped) {
       dropped = true;
+      return NetSim::kDrop;
+    }
+    if (second_loss && lo == second_loss * kMss) {
+      second_loss = 0;
       return NetSim::kDrop;
     }
     return 0;
@@ -923,5 +927,16 @@ TEST(Prr, NewRenoSendsInProportionFromTheFirstDuplicateAck) {
   EXPECT_GE(r.new_first_half, r.dup_acks / 4 - 1);  // about one per two duplicate ACKs
   EXPECT_LE(r.new_first_half, r.dup_acks / 4 + 1);
   EXPECT_LE(r.new_total, r.dup_acks / 2 + 2);
+  EXPECT_LE(r.max_per_ack, 2u);
+}
+
+// A second loss in the same window: the partial ACK resends it at once
+// (RFC 6582 §3.2 step 3) and PRR goes on to the full ACK, no RTO.
+TEST(Prr, NewRenoPartialAckResendsTheNextHole) {
+  const RenoPrr r = reno_prr(20);
+  EXPECT_EQ(r.a.fast_retransmits, 1u);
+  EXPECT_EQ(r.a.partial_acks, 1u);
+  EXPECT_EQ(r.a.retransmits, 2u);
+  EXPECT_EQ(r.a.rto_timeouts, 0u);
   EXPECT_LE(r.max_per_ack, 2u);
 }
