@@ -98,6 +98,11 @@ class Session {
     ~Transport() = default;
   };
   void set_transport(Transport* t) { transport_ = t; }
+  // Heap bytes of the session's own ciphertext queues (feed() and
+  // output()). With a transport, an open session holds none while nothing
+  // waits in them: the handshake's go when it opens (sizing.hpp
+  // kTlsAwakeBytes counts on it).
+  std::size_t queue_bytes() const { return rx_.capacity() + tx_.capacity(); }
 
   // Progresses the handshake with what has been fed; returns the new state.
   State step();
