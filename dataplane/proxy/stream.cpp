@@ -183,7 +183,11 @@ std::size_t Stream::write_some(const void* p, std::size_t n) {
   }
   // Records go straight into the TCP send buffer; what it cannot take waits
   // in the session's output, bounded here.
-  if (session_->state() != tls::Session::State::Open || session_->output().size() >= max_) return 0;
+  if (session_->state() != tls::Session::State::Open) {
+    report_failure();  // failed in a flush that could not say so
+    return 0;
+  }
+  if (session_->output().size() >= max_) return 0;
   const std::size_t w = session_->write(static_cast<const std::uint8_t*>(p), std::min(n, kRecord));
   if (!w) report_failure();
   return w;
@@ -430,7 +434,9 @@ void Stream::on_readable(tcp::Stack&, tcp::ConnId) {
 
 void Stream::on_writable(tcp::Stack&, tcp::ConnId) {
   if (gone_) return;
-  flush();
+  flush();  // queued plaintext: may wake a hibernated session
+  report_failure();
+  if (gone_) return;
   emit(StreamEvent::Writable);
 }
 
