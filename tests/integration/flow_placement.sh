@@ -9,7 +9,8 @@
 #     equals the computed count per worker), and segments that arrived on the
 #     other worker's queue were handed over (steered_to_owner == steered_in,
 #     no steering ring full);
-#   - nothing reordered or lost on the way: no out-of-order segment, no PAWS
+#   - nothing reordered or lost on the way: no out-of-order segment (unless
+#     the client retransmitted: Linux re-hashes a timed-out flow), no PAWS
 #     drop, no loss below turnpike, and no out-of-window segment other than
 #     the client's own retransmissions (nstat in its namespace).
 # net_af_xdp: both veth ends get 2 queues (RIG_QUEUES) and the kernel end a
@@ -81,7 +82,13 @@ run() {  # run af_packet|af_xdp 4|6
     "rollovers=$(stat_field kernel_ring_rollovers)"
   check "[$tag] every steered segment reached its owner" test "$to" = "$ti"
   check "[$tag] no steering ring full" test "$(tcp_field steer_ring_full)" = 0
-  check "[$tag] no out-of-order segment" test "$(tcp_field rx_ooo_segments)" = 0
+  # Out of order only after the client retransmitted: Linux gives a flow a
+  # new hash when it times out (sk_rethink_txhash), the kernel's fanout
+  # follows that hash to the other queue, and the two queues' order is lost.
+  # A worker starved of its CPU (a loaded 2-core box) makes the client time
+  # out; without a retransmission nothing may arrive out of order.
+  check "[$tag] no out-of-order segment unless the client retransmitted" \
+    test "$(tcp_field rx_ooo_segments)" = 0 -o "${retx:-0}" -gt 0
   check "[$tag] no PAWS drop" test "$(tcp_field rx_paws)" = 0
   # A segment below the window is the client's retransmission (a tail loss
   # probe when a worker was off its CPU), one for a connection already
