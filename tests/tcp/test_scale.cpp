@@ -139,6 +139,10 @@ TEST(Scale, ThousandRequestResponseConnectionsImpaired) {
               u(a.rto_retransmits), u(b.rto_retransmits), u(a.rack_retransmits), u(b.rack_retransmits),
               u(a.rack_lost_retransmits), u(b.rack_lost_retransmits), u(a.tlp_probes), u(b.tlp_probes),
               u(a.tlp_recoveries), u(b.tlp_recoveries), u(a.tlp_spurious), u(b.tlp_spurious));
+  std::printf("[1000 req/resp] recoveries %llu+%llu, spurious rack retransmits %llu+%llu, undone by d-sack "
+              "%llu+%llu, by timestamps %llu+%llu\n",
+              u(a.sack_recoveries), u(b.sack_recoveries), u(a.spurious_retransmits), u(b.spurious_retransmits),
+              u(a.undo_dsack), u(b.undo_dsack), u(a.undo_eifel), u(b.undo_eifel));
 }
 
 // Spoofed SYNs fill the half-open table; cookies keep the listener open to
