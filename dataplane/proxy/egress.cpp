@@ -157,12 +157,7 @@ tcp::ConnHandler* Egress::on_accept(tcp::Stack& st, tcp::ConnId id) {
 }
 
 void Egress::schedule(Pair& p, std::uint64_t at, std::uint64_t now_us) {
-  // Within the wheel's second, and never in a slot already handled.
-  at = std::clamp(at, now_us + 1, now_us + (kSlots - 1) * kSlotUs);
-  p.look_at = at;
-  std::uint64_t t = at / kSlotUs;
-  if (wheel_tick_ != kNoTick) t = std::max(t, wheel_tick_ + 1);
-  wheel_[t % kSlots].push_back({p.key, at});
+  p.look_at = wheel_.schedule(p.key, at, now_us);
 }
 
 // What the pass over all pairs did for one pair: the remote leg's handshake
@@ -170,7 +165,7 @@ void Egress::schedule(Pair& p, std::uint64_t at, std::uint64_t now_us) {
 void Egress::look(Pair& p, std::uint64_t now_us, std::vector<Pair*>& late) {
   if (p.out.expired(now_us)) late.push_back(&p);
   p.out.idle(now_us - p.t_io);  // an idle remote leg keeps only its exported TLS state
-  std::uint64_t next = now_us + (kSlots - 1) * kSlotUs;
+  std::uint64_t next = now_us + DueWheel::kHorizonUs;
   if (const std::uint64_t d = p.out.deadline()) next = std::min(next, d + 1);  // expired() wants now past it
   const std::uint64_t after = tls::hibernate_after();
   if (after && p.t_io + after > now_us) next = std::min(next, p.t_io + after);
@@ -179,28 +174,14 @@ void Egress::look(Pair& p, std::uint64_t now_us, std::vector<Pair*>& late) {
 
 void Egress::poll(std::uint64_t now_us) {
   graveyard_.clear();
-  if (now_us - last_scan_us_ < kSlotUs) return;  // timeouts at 10 ms grain
-  last_scan_us_ = now_us;
-  const std::uint64_t tick = now_us / kSlotUs;
-  // Every slot after the last one handled up to this one (the whole wheel at most).
-  std::uint64_t from = wheel_tick_ == kNoTick || wheel_tick_ >= tick ? tick : wheel_tick_ + 1;
-  if (tick - from >= kSlots) from = tick - kSlots + 1;
   std::vector<Pair*> late;
-  std::vector<Due> slot;
-  for (std::uint64_t t = from; t <= tick; ++t) {
-    slot.clear();
-    slot.swap(wheel_[t % kSlots]);
-    wheel_tick_ = t;  // what look() schedules goes to a later slot
-    for (const Due& d : slot) {
-      const auto it = pairs_.find(d.key);
-      if (it == pairs_.end() || it->second->look_at != d.at) continue;  // gone, or looked at later
-      if (d.at > now_us) {
-        wheel_[(tick + 1) % kSlots].push_back(d);  // not yet (this pass came early in its slot)
-        continue;
-      }
-      look(*it->second, now_us, late);
-    }
-  }
+  wheel_.advance(  // timeouts at 10 ms grain
+      now_us,
+      [&](std::uint32_t key, std::uint64_t at) {
+        const auto it = pairs_.find(key);
+        return it != pairs_.end() && it->second->look_at == at;  // not gone, not looked at later
+      },
+      [&](std::uint32_t key) { look(*pairs_.find(key)->second, now_us, late); });
   for (Pair* p : late) p->out.time_out();
 }
 

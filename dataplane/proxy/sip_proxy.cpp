@@ -395,12 +395,7 @@ tcp::ConnHandler* SipProxy::on_accept(tcp::Stack& st, tcp::ConnId id) {
 }
 
 void SipProxy::schedule(Pair& p, std::uint64_t at, std::uint64_t now_us) {
-  // Within the wheel's second, and never in a slot already handled.
-  at = std::clamp(at, now_us + 1, now_us + (kSlots - 1) * kSlotUs);
-  p.look_at = at;
-  std::uint64_t t = at / kSlotUs;
-  if (wheel_tick_ != kNoTick) t = std::max(t, wheel_tick_ + 1);  // not a slot already handled
-  wheel_[t % kSlots].push_back({p.key, at});
+  p.look_at = wheel_.schedule(p.key, at, now_us);
 }
 
 // What the pass over all pairs did for one pair: handshake timeouts, TLS
@@ -417,7 +412,7 @@ void SipProxy::look(Pair& p, std::uint64_t now_us, std::vector<Stream*>& late) {
     p.cli.trim();
     p.be.trim();
   }
-  std::uint64_t next = now_us + (kSlots - 1) * kSlotUs;
+  std::uint64_t next = now_us + DueWheel::kHorizonUs;
   for (std::uint64_t d : {p.cli.deadline(), p.be.deadline()})
     if (d) next = std::min(next, d + 1);  // expired() wants now past the deadline
   const std::uint64_t after = tls::hibernate_after();
@@ -428,29 +423,14 @@ void SipProxy::look(Pair& p, std::uint64_t now_us, std::vector<Stream*>& late) {
 
 void SipProxy::poll(std::uint64_t now_us) {
   graveyard_.clear();
-  // Timeouts need no finer grain than 10 ms.
-  if (now_us - last_scan_us_ < kSlotUs) return;
-  last_scan_us_ = now_us;
-  const std::uint64_t tick = now_us / kSlotUs;
-  // Every slot after the last one handled up to this one (the whole wheel at most).
-  std::uint64_t from = wheel_tick_ == kNoTick || wheel_tick_ >= tick ? tick : wheel_tick_ + 1;
-  if (tick - from >= kSlots) from = tick - kSlots + 1;
   std::vector<Stream*> late;
-  std::vector<Due> slot;
-  for (std::uint64_t t = from; t <= tick; ++t) {
-    slot.clear();
-    slot.swap(wheel_[t % kSlots]);
-    wheel_tick_ = t;  // what look() schedules goes to a later slot
-    for (const Due& d : slot) {
-      const auto it = pairs_.find(d.key);
-      if (it == pairs_.end() || it->second->look_at != d.at) continue;  // gone, or looked at later
-      if (d.at > now_us) {
-        wheel_[(tick + 1) % kSlots].push_back(d);  // not yet (this pass came early in its slot)
-        continue;
-      }
-      look(*it->second, now_us, late);
-    }
-  }
+  wheel_.advance(  // timeouts need no finer grain than 10 ms
+      now_us,
+      [&](std::uint32_t key, std::uint64_t at) {
+        const auto it = pairs_.find(key);
+        return it != pairs_.end() && it->second->look_at == at;  // not gone, not looked at later
+      },
+      [&](std::uint32_t key) { look(*pairs_.find(key)->second, now_us, late); });
   // Pairs that finish here stay alive in graveyard_ until the next poll.
   for (Stream* s : late) s->time_out();
 }

@@ -20,6 +20,7 @@
 #include "turnpike/control/would_fail.hpp"
 #include "turnpike/counter.hpp"
 #include "turnpike/proxy/detail_counters.hpp"
+#include "turnpike/proxy/due_wheel.hpp"
 #include "turnpike/proxy/remote_seen.hpp"
 #include "turnpike/tcp/stack.hpp"
 #include "turnpike/tls/engine.hpp"
@@ -82,22 +83,11 @@ class Egress final : public tcp::Listener {
   std::vector<std::unique_ptr<Pair>> graveyard_;
   EgressStats stats_;
   DetailCounters refusals_;
-  // The 10 ms pass looks only at pairs due then (as SipProxy's): a wheel of
-  // one second in 10 ms slots. A pair is due at its remote leg's handshake
-  // deadline, when that leg may hibernate, and at least once a second; each
-  // has one live entry (Pair::look_at), older ones are dropped when met.
-  struct Due {
-    std::uint32_t key;
-    std::uint64_t at;
-  };
-  static constexpr std::uint64_t kSlotUs = 10'000;
-  static constexpr std::size_t kSlots = 100;
-  static constexpr std::uint64_t kNoTick = ~std::uint64_t{0};
+  // The 10 ms pass looks only at pairs due (DueWheel): at the remote leg's
+  // handshake deadline, when that leg may hibernate, and at least once a second.
   void schedule(Pair& p, std::uint64_t at, std::uint64_t now_us);
   void look(Pair& p, std::uint64_t now_us, std::vector<Pair*>& late);
-  std::vector<std::vector<Due>> wheel_ = std::vector<std::vector<Due>>(kSlots);
-  std::uint64_t wheel_tick_ = kNoTick;  // the last 10 ms slot handled (now_us / kSlotUs)
-  std::uint64_t last_scan_us_ = 0;
+  DueWheel wheel_;
 };
 
 }  // namespace turnpike::proxy

@@ -19,6 +19,7 @@
 #include "turnpike/counter.hpp"
 #include "turnpike/proxy/backends.hpp"
 #include "turnpike/proxy/detail_counters.hpp"
+#include "turnpike/proxy/due_wheel.hpp"
 #include "turnpike/proxy/remote_seen.hpp"
 #include "turnpike/sip/framer.hpp"
 #include "turnpike/tcp/stack.hpp"
@@ -103,24 +104,12 @@ class SipProxy final : public tcp::Listener {
   std::unordered_map<std::uint32_t, std::unique_ptr<Pair>> pairs_;  // by client control block index
   std::atomic<std::size_t> live_{0};  // pairs_.size() for readers on other threads
   std::vector<std::unique_ptr<Pair>> graveyard_;  // freed in poll(), never inside a callback
-  // The 10 ms pass looks only at pairs due then, not at every pair (with
-  // thousands of them, a pass over all touched each one's cold state every
-  // 10 ms): a wheel of one second in 10 ms slots. A pair is due at its
-  // legs' handshake deadlines, when it may hibernate or trim, and at least
-  // once a second; each has one live entry (Pair::look_at), older ones are
-  // dropped when met.
-  struct Due {
-    std::uint32_t key;
-    std::uint64_t at;
-  };
-  static constexpr std::uint64_t kSlotUs = 10'000;
-  static constexpr std::size_t kSlots = 100;
+  // The 10 ms pass looks only at pairs due (DueWheel): at their legs'
+  // handshake deadlines, when they may hibernate or trim, and at least once a
+  // second.
   void schedule(Pair& p, std::uint64_t at, std::uint64_t now_us);
   void look(Pair& p, std::uint64_t now_us, std::vector<Stream*>& late);
-  std::vector<std::vector<Due>> wheel_ = std::vector<std::vector<Due>>(kSlots);
-  static constexpr std::uint64_t kNoTick = ~std::uint64_t{0};
-  std::uint64_t wheel_tick_ = kNoTick;  // the last 10 ms slot handled (now_us / kSlotUs)
-  std::uint64_t last_scan_us_ = 0;
+  DueWheel wheel_;
   SipProxyStats stats_;
   DetailCounters refusals_;
   RemoteReporter remotes_;  // TLS backends' certificates, for the audit
