@@ -333,10 +333,12 @@ run_mode() {
     reqresp100) args+=(--phones 100 --ramp-s 1 --open-first --warmup-s 2 --method REGISTER --body 700) ;;
     reqresp2000) args+=(--phones 2000 --ramp-s 4 --open-first --warmup-s 3 --timeout-ms 15000 --method REGISTER --body 700) ;;
     # One OPTIONS per connection, then only RFC 5626 CRLF keep-alives every
-    # second; sampled before the first connection and after all have been
-    # open for 3 s (--duration bounds the opening).
+    # 30 s, as phones send them (§4.4.1 suggests 95-120 s on TCP; many ship
+    # 30); sampled before the first connection and after all have been open
+    # for 6 s, longer than turnpike's default 2 s before an idle session
+    # hibernates (--duration bounds the opening).
     idle) args=(--tls 1.3 --groups P-256 --mix nocert=1 --phones "$IDLE_CONNS" --ramp-s 2 --method OPTIONS
-                --idle-hold 3 --keepalive-s 1 --timeout-ms 15000 --duration 60) ;;
+                --idle-hold 6 --keepalive-s 30 --timeout-ms 15000 --duration 60) ;;
   esac
   echo "== $p $m" >&2
   ip netns exec "$NS_PEER" "$TPLG" --device "net_af_packet0,iface=$IF_PEER" --ipv4 "$TP_NET.3/24" \

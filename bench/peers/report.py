@@ -10,7 +10,7 @@ import sys
 res_dir, versions, proxies, modes = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
 
 REF = {"handshake": "870", "resume": "660", "mtls": "2,340", "reqresp100": "23", "reqresp2000": "35", "idle": "~21"}
-TARGET = {"handshake": "<= 300", "resume": "<= 200", "mtls": "<= 400", "reqresp2000": "<= 3", "idle": "<= 8"}
+TARGET = {"handshake": "<= 130", "resume": "<= 90", "mtls": "<= 200", "reqresp2000": "<= 2", "idle": "<= 6"}  # issue 12
 TITLE = {"handshake": "full handshake, us", "resume": "resumed, us", "mtls": "mTLS full, us",
          "reqresp100": "req+resp @100, us", "reqresp2000": "req+resp @2000, us", "idle": "idle conn, KiB"}
 
