@@ -256,4 +256,30 @@ inline std::string blob(std::size_t n, std::uint64_t seed) {
   return b;
 }
 
+// A clean path: only a one-way delay.
+inline Impairment clean(std::uint64_t one_way_us = 1000) {
+  Impairment imp;
+  imp.delay_us = one_way_us;
+  return imp;
+}
+
+// Stream offsets [lo, hi) of the client's (side 0) data segments on the
+// wire, for scripts that drop or hold a given byte range; its SYN gives ISS.
+struct Offsets {
+  turnpike::tcp::Seq iss;
+  bool have = false;
+  bool of(int from, const turnpike::tcp::Header& h, std::uint32_t& lo, std::uint32_t& hi) {
+    if (from != 0) return false;
+    if (h.has(turnpike::tcp::flag::syn)) {
+      iss = h.seq;
+      have = true;
+      return false;
+    }
+    if (!have || h.payload_len == 0) return false;
+    lo = turnpike::tcp::seq_dist(iss + 1, h.seq);
+    hi = lo + static_cast<std::uint32_t>(h.payload_len);
+    return true;
+  }
+};
+
 }  // namespace tcptest

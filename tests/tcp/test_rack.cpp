@@ -15,31 +15,6 @@ namespace {
 
 constexpr std::uint32_t kC = 0xc6120001, kS = 0xc6120002;
 
-Impairment clean() {
-  Impairment imp;
-  imp.delay_us = 1000;
-  return imp;
-}
-
-// Offset of a data segment from the client's first data byte (its SYN gives ISS).
-struct Offsets {
-  Seq iss;
-  bool have = false;
-  // [lo, hi) of the client's segment in stream offsets; false if not client data.
-  bool of(int from, const Header& h, std::uint32_t& lo, std::uint32_t& hi) {
-    if (from != 0) return false;
-    if (h.has(flag::syn)) {
-      iss = h.seq;
-      have = true;
-      return false;
-    }
-    if (!have || h.payload_len == 0) return false;
-    lo = seq_dist(iss + 1, h.seq);
-    hi = lo + static_cast<std::uint32_t>(h.payload_len);
-    return true;
-  }
-};
-
 bool all_done(const StreamClient& c) { return c.closed || c.failed; }
 
 void expect_drained(NetSim& net) {

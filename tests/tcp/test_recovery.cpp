@@ -19,29 +19,6 @@ namespace {
 
 constexpr std::uint32_t kC = 0xc6120001, kS = 0xc6120002;
 
-Impairment clean(std::uint64_t one_way_us = 1000) {
-  Impairment imp;
-  imp.delay_us = one_way_us;
-  return imp;
-}
-
-// Stream offset of the client's (side 0) data segments; its SYN gives ISS.
-struct Offsets {
-  Seq iss;
-  bool have = false;
-  bool of(int from, const Header& h, std::uint32_t& lo, std::uint32_t& hi) {
-    if (from != 0) return false;
-    if (h.has(flag::syn)) {
-      iss = h.seq;
-      have = true;
-      return false;
-    }
-    if (!have || h.payload_len == 0) return false;
-    lo = seq_dist(iss + 1, h.seq);
-    hi = lo + static_cast<std::uint32_t>(h.payload_len);
-    return true;
-  }
-};
 
 // Collects what the echo service sends back.
 struct Collect : ConnHandler {
