@@ -250,11 +250,13 @@ void Stack::sack_output(Tcb& t) {
 // (RFC 3522 §3.2: the original arrived). RTO episodes are never undone here:
 // telling a spurious timeout apart needs F-RTO (RFC 5682) or Eifel's
 // response to timeouts, out of scope; an RTO cancels a pending undo.
+// CUBIC's W_max, K and epoch are restored with them (RFC 9438 §4.9).
 
 void Stack::undo_start(Tcb& t) noexcept {
   t.undo_on = true;
   t.undo_cwnd = t.cwnd;
   t.undo_ssthresh = t.ssthresh;
+  t.undo_cubic = t.cubic;
   t.undo_bytes = 0;
   t.undo_segs = 0;
   t.undo_eifel_done = false;
@@ -306,6 +308,10 @@ void Stack::undo_check(Tcb& t, const Header& h) {
   t.undo_on = false;
   t.ssthresh = std::max(t.ssthresh, t.undo_ssthresh);
   t.cwnd = std::max(t.cwnd, t.undo_cwnd);
+  // RFC 9438 §4.9: CUBIC's state before the congestion event comes back
+  // too, or the next epoch would start from the reduced W_max (a spurious
+  // event would still cost the growth curve its plateau).
+  t.cubic = t.undo_cubic;
   t.ca_acc = 0;
   if (t.in_recovery && !t.rto_recovery) {
     t.in_recovery = false;  // what is left in flight is the old window's

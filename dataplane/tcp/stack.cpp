@@ -2010,6 +2010,7 @@ bool Stack::info(ConnId id, ConnInfo& o) const {
   o.rto_us = t->rto_us;
   o.cwnd = t->cwnd;
   o.ssthresh = t->ssthresh;
+  o.cubic_w_max = t->cubic.w_max;
   o.snd_wnd = t->snd_wnd;
   o.smss = t->smss;
   o.snd_wscale = t->snd_wscale;

@@ -714,8 +714,10 @@ struct UndoRun {
   bool delivered = false;
 };
 
-UndoRun undo_run(bool sack, bool ts, bool dsack, bool lost) {
+UndoRun undo_run(bool sack, bool ts, bool dsack, bool lost,
+                 CongestionControl cc = CongestionControl::newreno) {
   Config ca, cb;
+  ca.cc = cc;
   ca.time_wait_us = cb.time_wait_us = 1'000'000;
   ca.sack = cb.sack = sack;
   ca.timestamps = cb.timestamps = ts;
@@ -795,6 +797,28 @@ TEST(Undo, NoUndoWithoutEvidenceOrAfterARealLoss) {
     EXPECT_EQ(r.a.undo_dsack + r.a.undo_eifel, 0u);
     EXPECT_LE(r.after.ssthresh, 5u * r.before.smss);
   }
+}
+
+TEST(Undo, CubicStateRestoredWithTheWindow) {
+  // RFC 9438 §4.9: W_max (and K, the epoch) from before the spurious event
+  // come back with cwnd and ssthresh. Before it the connection is in slow
+  // start (no reduction yet, W_max 0); the reduction sets W_max to the
+  // window at the event, and the undo must take it back.
+  for (const bool sack : {true, false}) {
+    SCOPED_TRACE(sack ? "SACK" : "NewReno");
+    const UndoRun r = undo_run(sack, /*ts=*/true, /*dsack=*/false, /*lost=*/false, CongestionControl::cubic);
+    EXPECT_TRUE(r.delivered);
+    EXPECT_EQ(r.a.fast_retransmits, 1u);
+    EXPECT_EQ(r.a.undo_eifel, 1u);
+    EXPECT_EQ(r.after.ssthresh, r.before.ssthresh);
+    EXPECT_EQ(r.after.cubic_w_max, r.before.cubic_w_max);
+  }
+  // A reduction that stands keeps its W_max (the check above can fail).
+  const UndoRun lost = undo_run(/*sack=*/true, /*ts=*/true, /*dsack=*/true, /*lost=*/true, CongestionControl::cubic);
+  EXPECT_TRUE(lost.delivered);
+  EXPECT_EQ(lost.a.undo_dsack + lost.a.undo_eifel, 0u);
+  EXPECT_GT(lost.after.cubic_w_max, 0.0f);
+  EXPECT_EQ(lost.before.cubic_w_max, 0.0f);
 }
 
 // --- PRR without SACK (RFC 6937 §3, §5) --------------------------------------------

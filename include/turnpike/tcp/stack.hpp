@@ -231,6 +231,7 @@ struct ConnInfo {
   std::uint32_t rto_us = 0;
   std::uint32_t cwnd = 0;
   std::uint32_t ssthresh = 0;
+  float cubic_w_max = 0;  // CUBIC's W_max in bytes (RFC 9438 §4.2; 0 before any reduction)
   std::uint32_t snd_wnd = 0;
   std::uint16_t smss = 0;
   std::uint8_t snd_wscale = 0;

@@ -147,6 +147,7 @@ struct Tcb {
   // retransmission and where that one ended (for the Eifel check).
   std::uint32_t undo_cwnd = 0, undo_ssthresh = 0, undo_bytes = 0, undo_ts = 0;
   Seq undo_lo, undo_hi, undo_first_end;
+  Cubic undo_cubic;  // CUBIC's W_max, K, W_est and epoch before the episode (RFC 9438 §4.9)
   std::uint16_t undo_segs = 0;
   bool undo_on = false, undo_eifel_done = false;
   std::uint8_t tmode = kModeRto;
