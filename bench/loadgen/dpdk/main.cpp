@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
@@ -43,9 +44,9 @@
 #include <string_view>
 #include <vector>
 
-#include "../sipmsg.hpp"
 #include "hist.hpp"
 #include "pki.hpp"
+#include "sipfast.hpp"
 #include "turnpike/control/trust.hpp"
 #include "turnpike/glue/tcp_glue.hpp"
 #include "turnpike/net/neighbor.hpp"
@@ -339,7 +340,9 @@ class Phone final : public proxy::StreamOwner {
   void connect(std::uint64_t now);
   void send(std::uint64_t now);
   void read(std::uint64_t now);
-  void answer(std::string_view m, std::uint64_t now);
+  int check(std::string_view m);
+  void answered(int code, std::uint64_t now);
+  std::string_view next_request();
   void ended(const char* why, std::uint64_t now);
   void finish(bool graceful, std::uint64_t next);
   std::string request(const std::string& method, unsigned cseq, const std::string& branch) const;
@@ -349,45 +352,71 @@ class Phone final : public proxy::StreamOwner {
   Profile prof_;
   std::shared_ptr<const tls::Context> ctx_;
   bool tls12_;
+  std::string scratch_;  // a request formatted outside the templates
   std::unique_ptr<proxy::Stream> s_;
   St st_ = St::Idle;
   bool stopping_ = false, answered_on_conn_ = false, offered_ = false, bye_pending_ = false;
   unsigned pings_out_ = 0;  // keep-alive pings not yet ponged
   unsigned conn_no_ = 0, cseq_ = 0, on_conn_ = 0;
   std::uint64_t t_conn_ = 0, t_txn_ = 0, next_send_ = 0, last_io_ = 0;
-  std::string call_id_, branch_, method_;
+  std::string call_id_, branch_, method_, cseq_text_;  // what the answer must carry
+  std::string call_tag_, branch_tag_;  // "lg<phone>-<conn>-" and "z9hG4bK-lg<phone>x<conn>x": per connection
+  std::array<loadgen::RequestTemplate, 2> tmpl_;  // REGISTER, OPTIONS on this connection
   tls::SavedSession saved_;
 };
 
 // --- the plain SIP backend (for a turnpike reached without a kernel) ------------
 
 struct BackendConn final : tcp::ConnHandler {
-  std::string in;
+  std::string in;  // a message split across the stack's buffer runs
   Stats* stats;
   bool gone = false;
   void on_readable(tcp::Stack& st, tcp::ConnId id) override {
-    for (auto d = st.peek(id); !d.empty(); d = st.peek(id)) {
-      in.append(reinterpret_cast<const char*>(d.data()), d.size());
-      st.consume(id, d.size());
+    // Whole messages are answered where the stack holds them (no copy);
+    // only a message's start that the run ends inside is gathered in `in`.
+    for (auto d = st.peek(id); !d.empty() && !gone; d = st.peek(id)) {
+      const std::string_view v(reinterpret_cast<const char*>(d.data()), d.size());
+      if (!in.empty()) {
+        in.append(v);
+        st.consume(id, v.size());
+        const std::size_t used = serve(st, id, in);
+        if (!gone) in.erase(0, used);
+        continue;
+      }
+      const std::size_t used = serve(st, id, v);
+      if (gone) return;
+      in.append(v.substr(used));
+      st.consume(id, v.size());
     }
+  }
+  // Answers the complete messages at the start of buf; returns the bytes they took.
+  std::size_t serve(tcp::Stack& st, tcp::ConnId id, std::string_view buf) {
     std::size_t off = 0;
     for (;;) {
-      const sip::Frame f = sip::frame(std::string_view(in).substr(off));
+      const sip::Frame f = sip::frame(buf.substr(off));
       if (f.status == sip::Status::NeedMore) break;
       if (f.status == sip::Status::Error) {
         st.abort(id);
         gone = true;
-        return;
+        return off;
       }
       if (f.status == sip::Status::KeepAlivePing) st.write(id, "\r\n", 2);
-      const bool ack = std::string_view(in).substr(off, 4) == "ACK ";  // never answered (RFC 3261 §17)
+      const bool ack = buf.substr(off, 4) == "ACK ";  // never answered (RFC 3261 §17)
       if (f.status == sip::Status::Message && f.is_request && !ack) {
-        const std::string r = sip::build_response(std::string_view(in).substr(off, f.header_len), 200, "OK");
-        if (!r.empty() && st.write(id, r.data(), r.size()) == static_cast<long>(r.size())) ++stats->backend_answered;
+        const std::string_view head = buf.substr(off, f.header_len);
+        char out[4096];
+        std::size_t n = loadgen::answer_200(head, out, sizeof out);
+        std::string big;  // an answer larger than out (many Vias)
+        if (!n) {
+          big = sip::build_response(head, 200, "OK");
+          n = big.size();
+        }
+        const char* r = big.empty() ? out : big.data();
+        if (n && st.write(id, r, n) == static_cast<long>(n)) ++stats->backend_answered;
       }
       off += f.length;
     }
-    in.erase(0, off);
+    return off;
   }
   void on_peer_closed(tcp::Stack& st, tcp::ConnId id) override {
     st.close(id);
@@ -486,6 +515,9 @@ void Phone::connect(std::uint64_t now) {
   s_ = std::make_unique<proxy::Stream>(g_.st, *this, 256 * 1024);
   ++conn_no_;
   on_conn_ = 0;
+  call_tag_.assign("lg").append(std::to_string(idx_)).append("-").append(std::to_string(conn_no_)).append("-");
+  branch_tag_.assign("z9hG4bK-lg").append(std::to_string(idx_)).append("x").append(std::to_string(conn_no_)).append("x");
+  for (auto& t : tmpl_) t.clear();
   answered_on_conn_ = false;
   pings_out_ = 0;
   t_conn_ = last_io_ = now;
@@ -527,6 +559,28 @@ std::string Phone::request(const std::string& method, unsigned cseq, const std::
   return r;
 }
 
+// This transaction's request. REGISTER and OPTIONS come from a template of
+// this connection whose CSeq digits (in Call-ID, branch and CSeq) are
+// patched; the rest of a call (INVITE, ACK, BYE) is formatted each time.
+std::string_view Phone::next_request() {
+  const bool reg = method_ == "REGISTER";
+  if (!reg && method_ != "OPTIONS") {
+    scratch_ = request(method_, cseq_, branch_);
+    return scratch_;
+  }
+  loadgen::RequestTemplate& t = tmpl_[reg ? 0 : 1];
+  if (!t.fits(cseq_)) {
+    std::string r = request(method_, cseq_, branch_);
+    const std::size_t cid = r.find("\r\nCall-ID: "), br = r.find(";branch="), cs = r.find("\r\nCSeq: ");
+    if (cid == std::string::npos || br == std::string::npos || cs == std::string::npos) {
+      scratch_ = std::move(r);  // not expected: request() writes all three
+      return scratch_;
+    }
+    t.set(std::move(r), cseq_, {cid + 11 + call_tag_.size(), br + 8 + branch_tag_.size(), cs + 8, 0}, 3);
+  }
+  return t.patch(cseq_);
+}
+
 void Phone::send(std::uint64_t now) {
   // A call's BYE goes right after its ACK, outside --rate and --count: the
   // INVITE that opened the call was counted (RFC 3261 §15: the caller ends it).
@@ -540,16 +594,19 @@ void Phone::send(std::uint64_t now) {
     }
   }
   ++cseq_;
-  const std::string n = std::to_string(idx_), c = std::to_string(cseq_), k = std::to_string(conn_no_);
+  // Assigned in place: no allocation once the strings have their capacity.
+  char cb[10];
+  const std::string_view c(cb, std::size_t(std::to_chars(cb, cb + sizeof cb, cseq_).ptr - cb));
   if (bye) {
     method_ = "BYE";  // same Call-ID as the INVITE (one dialog)
     bye_pending_ = false;
   } else {
     method_ = g_.o.method == "mix" ? (cseq_ % 2 ? "REGISTER" : "OPTIONS") : g_.o.method;
-    call_id_ = "lg" + n + "-" + k + "-" + c + "@loadgen.test";
+    call_id_.assign(call_tag_).append(c).append("@loadgen.test");
   }
-  branch_ = "z9hG4bK-lg" + n + "x" + k + "x" + c;  // RFC 3261 §8.1.1.7 magic cookie
-  s_->write(request(method_, cseq_, branch_));
+  branch_.assign(branch_tag_).append(c);  // RFC 3261 §8.1.1.7 magic cookie
+  cseq_text_.assign(c).append(" ").append(method_);
+  s_->write(next_request());
   ++g_.stats.sent;
   t_txn_ = last_io_ = now;
   st_ = St::Waiting;
@@ -654,10 +711,9 @@ void Phone::read(std::uint64_t now) {
       g_.error("bad_framing", std::string(sip::error_name(f.error)));
       return finish(false, now + static_cast<std::uint64_t>(g_.o.retry_ms * 1000));
     }
-    const std::string m(reinterpret_cast<const char*>(d.data()), f.length);
-    s_->consume(f.length);
     last_io_ = now;
     if (f.status == sip::Status::Ignore) {  // a pong
+      s_->consume(f.length);
       if (pings_out_) {
         --pings_out_;
         ++g_.stats.pongs;
@@ -665,33 +721,43 @@ void Phone::read(std::uint64_t now) {
       continue;
     }
     if (f.status == sip::Status::KeepAlivePing) {
+      s_->consume(f.length);
       s_->write("\r\n");  // the server's ping: pong (RFC 5626 §4.4.1)
       continue;
     }
-    answer(m, now);
+    // Checked where it lies (no copy); what follows may write, so after consume().
+    const int code = check(std::string_view(reinterpret_cast<const char*>(d.data()), f.length));
+    s_->consume(f.length);
+    if (code) answered(code, now);
   }
   if (s_ && s_->eof() && st_ != St::Idle) ended("peer closed", now);
 }
 
-void Phone::answer(std::string_view m, std::uint64_t now) {
-  auto& ps = g_.stats.profile[unsigned(prof_)];
-  if (st_ != St::Waiting) return g_.error("unsolicited_message", std::string(m.substr(0, m.find('\r'))));
+// The answer's status code when it answers the request in flight; 0 (an
+// error counted) when not.
+int Phone::check(std::string_view m) {
+  if (st_ != St::Waiting) {
+    g_.error("unsolicited_message", std::string(m.substr(0, m.find('\r'))));
+    return 0;
+  }
   // RFC 3261 §17.1.3: the response matches the client transaction by the
   // top Via's branch and the CSeq method; Call-ID and CSeq number too.
-  std::string_view via = tpbench::header(m, "Via", "v");
-  via = via.substr(0, via.find(','));
-  const bool is_response = m.starts_with("SIP/2.0 ") && m.size() > 12;
-  const int code = is_response ? std::atoi(std::string(m.substr(8, 3)).c_str()) : 0;
-  const std::string cseq = std::to_string(cseq_) + " " + method_;
+  const loadgen::AnswerView a = loadgen::view_answer(m);
   const char* kind = nullptr;
-  if (!is_response) kind = "not_a_response";
-  else if (tpbench::header(m, "Call-ID", "i") != call_id_) kind = "callid_mismatch";
-  else if (tpbench::header(m, "CSeq") != cseq) kind = "cseq_mismatch";
-  else if (via.find("branch=" + branch_) == std::string_view::npos) kind = "via_branch_mismatch";
+  if (!a.code) kind = "not_a_response";
+  else if (a.call_id != call_id_) kind = "callid_mismatch";
+  else if (a.cseq != cseq_text_) kind = "cseq_mismatch";
+  else if (!loadgen::via_has_branch(a.via, branch_)) kind = "via_branch_mismatch";
   if (kind) {
     // Not the answer to our request: the transaction stays open (its timeout).
-    return g_.error(kind, std::string(m.substr(0, 200)));
+    g_.error(kind, std::string(m.substr(0, 200)));
+    return 0;
   }
+  return a.code;
+}
+
+void Phone::answered(int code, std::uint64_t now) {
+  auto& ps = g_.stats.profile[unsigned(prof_)];
   if (code >= 100 && code < 200) return;  // provisional: the final answer follows
   if (code < 200 || code > 299) {
     ++g_.stats.txn_failed;

@@ -16,6 +16,7 @@
 
 #include "hist.hpp"
 #include "pki.hpp"
+#include "sipfast.hpp"
 #include "turnpike/control/certs.hpp"
 
 namespace turnpike::loadgen {
@@ -141,6 +142,92 @@ TEST(Pki, LeavesPerProfileWithTheirEkuDatesAndIssuer) {
   const std::string r2((std::istreambuf_iterator<char>(f2)), {});
   EXPECT_EQ(r1, r2);
   std::filesystem::remove_all(dir);
+}
+
+// The backend's 200 OK: every Via in order, then the first From, To,
+// Call-ID and CSeq (compact forms too), folded lines and the body left out.
+TEST(SipFast, AnswerCopiesViasInOrderThenTheDialogHeaders) {
+  const std::string head =
+      "REGISTER sip:r SIP/2.0\r\n"
+      "Via: SIP/2.0/TCP 198.18.0.1;branch=z9hG4bK-p\r\n"
+      "f: <sip:a@x>;tag=1\r\n"
+      "v: SIP/2.0/TLS 198.18.0.2;branch=z9hG4bK-a\r\n"
+      " ;folded=1\r\n"
+      "To: <sip:a@x>\r\n"
+      "From: <sip:second@x>\r\n"
+      "i: c1@x\r\n"
+      "CSeq: 7 REGISTER\r\n"
+      "X-Pad: xxx\r\n"
+      "\r\n";
+  char out[1024];
+  const std::size_t n = answer_200(head, out, sizeof out);
+  EXPECT_EQ(std::string(out, n),
+            "SIP/2.0 200 OK\r\n"
+            "Via: SIP/2.0/TCP 198.18.0.1;branch=z9hG4bK-p\r\n"
+            "v: SIP/2.0/TLS 198.18.0.2;branch=z9hG4bK-a\r\n"
+            "f: <sip:a@x>;tag=1\r\n"
+            "To: <sip:a@x>\r\n"
+            "i: c1@x\r\n"
+            "CSeq: 7 REGISTER\r\n"
+            "Server: turnpike\r\nContent-Length: 0\r\n\r\n");
+  // Too small a buffer at any point, or a header missing: no answer.
+  for (std::size_t cap = 0; cap < n; cap += 7) EXPECT_EQ(answer_200(head, out, cap), 0u) << cap;
+  EXPECT_EQ(answer_200(head, out, n), n);
+  std::string no_cid = head;
+  no_cid.erase(no_cid.find("i: c1@x\r\n"), 9);
+  EXPECT_EQ(answer_200(no_cid, out, sizeof out), 0u);
+  std::string no_via = head;
+  no_via.erase(no_via.find("Via: "), no_via.find("f: ") - no_via.find("Via: "));
+  no_via.erase(no_via.find("v: "), no_via.find("To: ") - no_via.find("v: "));
+  EXPECT_EQ(answer_200(no_via, out, sizeof out), 0u);
+}
+
+// An answer is matched by its first Via's first value, Call-ID and CSeq
+// (RFC 3261 §17.1.3); the body is not searched.
+TEST(SipFast, AnswerViewTakesTheFirstOfEachHeader) {
+  const std::string m =
+      "SIP/2.0 486 Busy Here\r\n"
+      "via: SIP/2.0/TLS a;branch=z9hG4bK-1 , SIP/2.0/TLS b;branch=z9hG4bK-2\r\n"
+      "Via: SIP/2.0/TLS c;branch=z9hG4bK-3\r\n"
+      "I:  id-1@x \r\n"
+      "Call-ID: id-2@x\r\n"
+      "cseq: 4 OPTIONS\r\n"
+      "Content-Length: 14\r\n"
+      "\r\n"
+      "CSeq: 5 BYE\r\n";
+  const AnswerView a = view_answer(m);
+  EXPECT_EQ(a.code, 486);
+  EXPECT_EQ(a.via, "SIP/2.0/TLS a;branch=z9hG4bK-1 ");
+  EXPECT_EQ(a.call_id, "id-1@x");
+  EXPECT_EQ(a.cseq, "4 OPTIONS");
+  EXPECT_TRUE(via_has_branch(a.via, "z9hG4bK-1"));
+  EXPECT_FALSE(via_has_branch(a.via, "z9hG4bK-"));    // a prefix of the branch is not it
+  EXPECT_FALSE(via_has_branch(a.via, "z9hG4bK-12"));
+  EXPECT_FALSE(via_has_branch(a.via, "z9hG4bK-2"));   // the second Via value
+  EXPECT_TRUE(via_has_branch("SIP/2.0/TLS a;branch=b1;received=x", "b1"));
+  EXPECT_EQ(view_answer("REGISTER sip:x SIP/2.0\r\n\r\n").code, 0);
+  EXPECT_EQ(view_answer("SIP/2.0 2x0 OK\r\n\r\n").code, 0);
+  const AnswerView none = view_answer("SIP/2.0 200 OK\r\nTo: <sip:a@x>\r\n\r\n");
+  EXPECT_EQ(none.code, 200);
+  EXPECT_TRUE(none.call_id.empty() && none.cseq.empty() && none.via.empty());
+}
+
+// A template's CSeq digits are patched in every slot; a number of another
+// width does not fit (the request is made again).
+TEST(SipFast, RequestTemplatePatchesEverySlot) {
+  RequestTemplate t;
+  EXPECT_FALSE(t.fits(1));
+  const std::string r = "Call-ID: lg1-2-10@x\r\nVia: b=z9x10\r\nCSeq: 10 REGISTER\r\n";
+  t.set(r, 10, {r.find("10@"), r.find("10\r\nCSeq"), r.find("10 REG"), 0}, 3);
+  EXPECT_TRUE(t.fits(99));
+  EXPECT_FALSE(t.fits(9));
+  EXPECT_FALSE(t.fits(100));
+  EXPECT_EQ(t.patch(47), "Call-ID: lg1-2-47@x\r\nVia: b=z9x47\r\nCSeq: 47 REGISTER\r\n");
+  EXPECT_EQ(t.patch(10), r);
+  t.clear();
+  EXPECT_FALSE(t.fits(10));
+  EXPECT_EQ(RequestTemplate::ndigits(0), 1u);
+  EXPECT_EQ(RequestTemplate::ndigits(4294967295u), 10u);
 }
 
 }  // namespace
