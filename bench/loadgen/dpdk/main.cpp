@@ -333,7 +333,8 @@ class Phone final : public proxy::StreamOwner {
   bool parked() const { return st_ == St::Ready && next_send_ == ~std::uint64_t(0); }
   void release(std::uint64_t now);
   bool live() const { return s_ != nullptr; }
-  std::uint64_t due = 0;  // when tick() is wanted (0: not scheduled)
+  std::uint64_t due = 0;     // when tick() is wanted (0: not scheduled)
+  std::uint64_t queued = 0;  // the time of its entry in Gen's heap (0: none)
   Profile profile() const { return prof_; }
 
  private:
@@ -462,8 +463,13 @@ class Gen {
   // inside the iteration see as now.
   std::uint64_t set_now(std::uint64_t tsc) { return now_ = us(tsc); }
   std::uint64_t now() const { return now_; }
+  // A phone has at most one live heap entry, at or before its due time: a
+  // later time only moves `due` (each transaction's timeout would otherwise
+  // add an entry that outlives its answer, a heap of rate x timeout).
   void schedule(Phone& p, std::uint64_t at) {
     p.due = at;
+    if (p.queued && p.queued <= at) return;  // run_due queues it again for `due`
+    p.queued = at;
     heap_.push({at, &p});
   }
   void error(const std::string& kind, const std::string& detail = {}) {
@@ -488,7 +494,14 @@ class Gen {
     while (!heap_.empty() && heap_.top().at <= now) {
       const Entry e = heap_.top();
       heap_.pop();
-      if (e.p->due != e.at) continue;  // rescheduled since
+      if (e.p->queued != e.at) continue;  // an earlier entry took its place
+      e.p->queued = 0;
+      if (!e.p->due) continue;  // cancelled
+      if (e.p->due > now) {     // moved later since
+        e.p->queued = e.p->due;
+        heap_.push({e.p->due, e.p});
+        continue;
+      }
       e.p->due = 0;
       e.p->tick(now);
     }
