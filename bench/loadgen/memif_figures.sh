@@ -5,7 +5,10 @@
 # close), resumed handshakes/s (the same with the last ticket), and
 # REGISTER request+response pairs/s on persistent connections, with the
 # loadgen's latency percentiles. Prints a table; the JSON of each run stays
-# in OUT (default: a temp dir, printed).
+# in OUT (default: a temp dir, printed). RUNS (environment) picks runs
+# (default "full resumed register"). Both sides' busy cycles per operation
+# are printed: on a shared box they say more than the rates do, which
+# drop whenever another process takes either CPU (the load is printed).
 # usage: memif_figures.sh TURNPIKE LOADGEN PKI_SCRIPT [SECONDS] [OUT]
 set -uo pipefail
 tp=${1:?turnpike binary} lg=${2:?turnpike-loadgen binary} pki_script=${3:?make-pki.sh}
@@ -65,18 +68,28 @@ run() {  # run NAME [loadgen args...]
     --json "$out/$name.json" "$@" >"$out/$name.out" 2>&1 || { echo "$name: loadgen failed"; tail -20 "$out/$name.out"; }
   busy >"$out/$name.busy1"
 }
-run full --phones 64 --per-conn 1 --method OPTIONS --tls 1.3 --groups P-256
-run resumed --phones 64 --per-conn 1 --method OPTIONS --tls 1.3 --groups P-256 --resume 100
-run register --phones 200 --ramp-s 1 --method REGISTER --tls 1.3 --body 700
-python3 - "$out" <<'PY'
+runs=${RUNS:-full resumed register}
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+for r in $runs; do
+  case $r in
+    full) run full --phones 64 --per-conn 1 --method OPTIONS --tls 1.3 --groups P-256 ;;
+    resumed) run resumed --phones 64 --per-conn 1 --method OPTIONS --tls 1.3 --groups P-256 --resume 100 ;;
+    register) run register --phones 200 --ramp-s 1 --method REGISTER --tls 1.3 --body 700 ;;
+    *) echo "unknown run '$r' (full, resumed, register)"; exit 2 ;;
+  esac
+done
+echo "load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 - "$out" "$runs" <<'PY'
 import json, sys
 d = sys.argv[1]
 rows = []
 for name, key in (("full", "full_handshakes_per_s"), ("resumed", "resumed_handshakes_per_s"), ("register", "transactions_per_s")):
+    if name not in sys.argv[2].split():
+        continue
     try:
         j = json.load(open(f"{d}/{name}.json"))
     except OSError:
-        rows.append((name, "-", "-", "-", "-", "-")); continue
+        rows.append((name,) + ("-",) * 8); continue
     hs = j["handshake_resumed_us" if name == "resumed" else "handshake_full_us"]
     ops = j[key] * j["elapsed_s"]
     try:

@@ -951,6 +951,7 @@ void write_json(const Options& o, const Stats& s, double elapsed, bool ok, const
   kv("rate", rate);
   std::snprintf(rate, sizeof rate, "%.2f", ops && s.tsc_hz ? double(s.busy_cycles) * 1e6 / double(s.tsc_hz) / double(ops) : 0.0);
   kv("loadgen_busy_us_per_op", rate);
+  kv("loadgen_busy_cycles_per_op", std::to_string(ops ? s.busy_cycles / ops : 0));
   std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 && s.tsc_hz ? double(s.busy_cycles) / double(s.tsc_hz) / elapsed * 100 : 0.0);
   kv("loadgen_busy_percent", rate);
   kv("seconds", std::to_string(elapsed));
@@ -1360,6 +1361,15 @@ int run(const Options& o) {
   std::printf("errors %" PRIu64 "%s\n", s.errors, s.errors ? ":" : "");
   for (auto& [k, v] : s.by_kind) std::printf("  %-24s %" PRIu64 "\n", k.c_str(), v);
   if (o.backend_port) std::printf("backend answered %" PRIu64 "\n", s.backend_answered);
+  {
+    // The loop's own cost (busy iterations in the measured window): what one
+    // loadgen core can drive, whatever the target's speed.
+    const std::uint64_t ops = s.answered - s.base_answered;
+    const double cyc = ops ? double(s.busy_cycles) / double(ops) : 0;
+    std::printf("loadgen busy %.0f cycles = %.2f us per transaction, %.1f%% of the window\n", cyc,
+                s.tsc_hz ? cyc * 1e6 / double(s.tsc_hz) : 0.0,
+                elapsed > 0 && s.tsc_hz ? double(s.busy_cycles) / double(s.tsc_hz) / elapsed * 100 : 0.0);
+  }
   std::printf("loadgen stack: tcp retransmits %" PRIu64 " (RTO %" PRIu64 ", tail loss probes %" PRIu64 "), frame drops",
               s.retransmits, s.rto_timeouts, s.tlp_probes);
   for (auto& [k, v] : s.net_drops) std::printf(" %s=%" PRIu64, k.c_str(), v);
