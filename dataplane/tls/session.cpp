@@ -9,12 +9,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <cstring>
 #include <ctime>
 #include <new>
 
 #include "turnpike/control/peer.hpp"
 #include "turnpike/tls/stats.hpp"
+#include "turnpike/tls/wolf_record.hpp"
 #include "turnpike/tls/wolf_state.hpp"
 
 // wolfSSL's own alert sender: internal (WOLFSSL_LOCAL) but present in the
@@ -210,6 +212,80 @@ void set_hibernate_after(std::uint64_t us) { g_hibernate_after.store(us, std::me
 std::uint64_t hibernate_after() { return g_hibernate_after.load(std::memory_order_relaxed); }
 
 
+// --- the application-data fast path ------------------------------------------
+
+namespace {
+// Checked once: wolf_record.c reads the WOLFSSL with the library's layout.
+const bool g_layout_ok = tp_wolf_layout_ok() != 0;
+// relaxed: a switch read per record; no data hangs off it.
+std::atomic<bool> g_fast_records{true};
+// Per thread, constant-initialised (no TLS init wrapper): one record being
+// sealed, and a whole inner plaintext for a record larger than the reader's
+// buffer. Both hold ciphertext or nothing between calls (wolf_record.c
+// zeroes what it leaves).
+alignas(64) thread_local std::uint8_t t_seal[TP_TLS_SEAL_MAX];
+alignas(64) thread_local std::uint8_t t_bounce[TP_TLS_INNER_MAX];
+constexpr std::size_t kMaxFragment = 16384;  // RFC 8446 §5.1; this build has no max_fragment_length
+}  // namespace
+
+void set_fast_records(bool on) { g_fast_records.store(on, std::memory_order_relaxed); }
+bool fast_records() { return g_layout_ok && g_fast_records.load(std::memory_order_relaxed); }
+
+void Session::send_out(const std::uint8_t* p, std::size_t n) {
+  std::size_t done = 0;
+  // Handshake flights stay together in output() (one TCP write, fewer
+  // segments); records of an open session go straight to the transport.
+  if (transport_ && state_ != State::Handshaking && tx_off_ == tx_.size()) done = transport_->write(p, n);
+  // What the transport did not take waits in output(), in order.
+  tx_.insert(tx_.end(), p + done, p + n);
+}
+
+// The next whole record, where wolfSSL's recv_cb would take it from (fed
+// bytes first, then the transport), opened here if it is application data
+// (wolf_record.c decides; wolfSSL's input buffer is empty, so both sources
+// start at a record boundary). A record split in the transport's ring, or
+// not all here yet, is left to wolfSSL.
+std::size_t Session::read_fast(std::uint8_t* buf, std::size_t n) {
+  if (!fast_records() || !tp_wolf_fast_read_ok(ssl_)) return 0;
+  const bool fed = rx_off_ != rx_.size();
+  std::span<const std::uint8_t> d;
+  if (fed) d = {rx_.data() + rx_off_, rx_.size() - rx_off_};
+  else if (transport_) d = transport_->peek();
+  if (d.size() < TP_TLS_HEADER) return 0;
+  const int r = tp_wolf_open(ssl_, d.data(), static_cast<unsigned>(std::min<std::size_t>(d.size(), UINT_MAX)), buf,
+                             static_cast<unsigned>(std::min<std::size_t>(n, UINT_MAX)), t_bounce);
+  if (r <= 0) return 0;
+  const std::size_t used = TP_TLS_HEADER + (std::size_t(d[3]) << 8 | d[4]);
+  if (fed) {
+    rx_off_ += used;
+    if (rx_off_ == rx_.size() && transport_) {
+      std::vector<std::uint8_t>().swap(rx_);  // as recv_cb: the handshake's buffer is no longer needed
+      rx_off_ = 0;
+    }
+  } else {
+    transport_->consume(used);
+  }
+  ++thread_stats().fast_records_in;
+  return static_cast<std::size_t>(r);
+}
+
+// Seals records of at most the fragment size wolfSSL would use while
+// wolfSSL has nothing queued, no alert and no KeyUpdate pending; returns
+// the bytes sent (the rest, if any, is wolfSSL's).
+std::size_t Session::write_fast(const std::uint8_t* p, std::size_t n) {
+  if (!fast_records()) return 0;
+  std::size_t done = 0;
+  while (done < n && tp_wolf_fast_write_ok(ssl_)) {
+    const std::size_t frag = std::min(n - done, kMaxFragment);
+    const int len = tp_wolf_seal(ssl_, p + done, static_cast<unsigned>(frag), t_seal);
+    if (len <= 0) break;
+    send_out(t_seal, static_cast<std::size_t>(len));
+    ++thread_stats().fast_records_out;
+    done += frag;
+  }
+  return done;
+}
+
 void Session::HibernatedFree::operator()(Hibernated* h) const noexcept {
   if (h->client_session) wolfSSL_SESSION_free(h->client_session);
   explicit_bzero(h->blob, h->len);  // traffic keys and secrets
@@ -326,14 +402,7 @@ int Session::recv_cb(WOLFSSL*, char* buf, int sz, void* ctx) {
 }
 
 int Session::send_cb(WOLFSSL*, char* buf, int sz, void* ctx) {
-  auto* s = static_cast<Session*>(ctx);
-  std::size_t done = 0;
-  // Handshake flights stay together in output() (one TCP write, fewer
-  // segments); records of an open session go straight to the transport.
-  if (s->transport_ && s->state_ != State::Handshaking && s->tx_off_ == s->tx_.size())
-    done = s->transport_->write(reinterpret_cast<const std::uint8_t*>(buf), static_cast<std::size_t>(sz));
-  // What the transport did not take waits in output(), in order.
-  s->tx_.insert(s->tx_.end(), buf + done, buf + sz);
+  static_cast<Session*>(ctx)->send_out(reinterpret_cast<const std::uint8_t*>(buf), static_cast<std::size_t>(sz));
   return sz;
 }
 
@@ -445,6 +514,7 @@ std::size_t Session::read(std::uint8_t* buf, std::size_t n) {
     }
     if (!wake()) return 0;
   }
+  if (const std::size_t got = read_fast(buf, n)) return got;
   const int r = wolfSSL_read(ssl_, buf, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
   if (r > 0) return static_cast<std::size_t>(r);
   const int err = wolfSSL_get_error(ssl_, r);
@@ -463,10 +533,12 @@ std::size_t Session::read(std::uint8_t* buf, std::size_t n) {
 std::size_t Session::write(const std::uint8_t* p, std::size_t n) {
   if (state_ != State::Open || n == 0) return 0;
   if (hib_ && !wake()) return 0;
-  const int r = wolfSSL_write(ssl_, p, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
-  if (r > 0) return static_cast<std::size_t>(r);
+  const std::size_t fast = write_fast(p, n);
+  if (fast == n) return n;
+  const int r = wolfSSL_write(ssl_, p + fast, static_cast<int>(std::min<std::size_t>(n - fast, 1 << 30)));
+  if (r > 0) return fast + static_cast<std::size_t>(r);
   fail_from_error(r);
-  return 0;
+  return fast;
 }
 
 void Session::close() {

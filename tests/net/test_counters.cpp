@@ -159,7 +159,8 @@ TEST(ModuleCounters, TlsEngineCountersHaveDistinctNamesInTheSipDictionary) {
     tls.push_back(std::string(turnpike::tls::kTelemetryPrefix) + r.name);
   }
   EXPECT_EQ(tls, (std::vector<std::string>{"tls_hibernated", "tls_woken", "tls_wake_failures",
-                                           "tls_renegotiations_refused"}));
+                                           "tls_renegotiations_refused", "tls_fast_records_in",
+                                           "tls_fast_records_out"}));
   names.insert(names.end(), tls.begin(), tls.end());
   std::sort(names.begin(), names.end());
   EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());

@@ -26,7 +26,9 @@ TEST(Surfaces, TlsEngineCountersInTheDumpAndTheScrape) {
   const std::string want = "tls: tls_hibernated=" + std::to_string(now.hibernated.load()) +
                            " tls_woken=" + std::to_string(now.woken.load()) +
                            " tls_wake_failures=" + std::to_string(now.wake_failures.load()) +
-                           " tls_renegotiations_refused=" + std::to_string(now.renegotiations_refused.load()) + "\n";
+                           " tls_renegotiations_refused=" + std::to_string(now.renegotiations_refused.load()) +
+                           " tls_fast_records_in=" + std::to_string(now.fast_records_in.load()) +
+                           " tls_fast_records_out=" + std::to_string(now.fast_records_out.load()) + "\n";
   EXPECT_NE(dump.find(want), std::string::npos) << dump;
   const std::string page = worker::render_metrics(rt);
   now.for_each([&](std::string_view n, std::string_view, std::uint64_t v) {

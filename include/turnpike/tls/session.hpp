@@ -57,6 +57,16 @@ struct SavedSession {
 void set_hibernate_after(std::uint64_t us);
 std::uint64_t hibernate_after();
 
+// The application-data fast path (wolf_record.c): an open TLS 1.3 AES-GCM
+// session opens and seals plain application-data records itself, on the
+// WOLFSSL's own keys and sequence numbers, with no copy into wolfSSL's
+// buffers; anything else (handshake messages, alerts, a record that does
+// not authenticate, wolfSSL holding bytes either way) goes through wolfSSL
+// as before. Off when wolfSSL's layout check failed. Process-wide; on by
+// default (tests and comparisons turn it off).
+void set_fast_records(bool on);
+bool fast_records();
+
 class Session {
  public:
   enum class State : std::uint8_t { Handshaking, Open, Closed, Failed };
@@ -173,6 +183,12 @@ class Session {
   bool wake();
   // Whether the transport or the feed holds ciphertext not yet read.
   bool bytes_waiting() const;
+  // Ciphertext out: to the transport when it may take it, else output().
+  void send_out(const std::uint8_t* p, std::size_t n);
+  // The fast path (set_fast_records): plaintext bytes read, or 0 for
+  // wolfSSL to read; bytes of p sealed and sent.
+  std::size_t read_fast(std::uint8_t* buf, std::size_t n);
+  std::size_t write_fast(const std::uint8_t* p, std::size_t n);
 
   std::shared_ptr<const Context> ctx_;
   WOLFSSL* ssl_ = nullptr;
