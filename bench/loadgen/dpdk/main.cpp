@@ -341,7 +341,7 @@ class Phone final : public proxy::StreamOwner {
   void connect(std::uint64_t now);
   void send(std::uint64_t now);
   void read(std::uint64_t now);
-  int check(std::string_view m);
+  int check(std::string_view m, const loadgen::AnswerView& a);
   void answered(int code, std::uint64_t now);
   std::string_view next_request();
   void ended(const char* why, std::uint64_t now);
@@ -394,7 +394,23 @@ struct BackendConn final : tcp::ConnHandler {
   std::size_t serve(tcp::Stack& st, tcp::ConnId id, std::string_view buf) {
     std::size_t off = 0;
     for (;;) {
-      const sip::Frame f = sip::frame(buf.substr(off));
+      const std::string_view rest = buf.substr(off);
+      const bool ack = rest.substr(0, 4) == "ACK ";  // never answered (RFC 3261 §17)
+      {
+        // A plain request is framed and answered in one pass (into out);
+        // the rest (and an answer larger than out) as the proxy frames it.
+        char out[4096];
+        loadgen::Answer200 b(out, sizeof out);
+        if (const std::size_t len = loadgen::quick_frame(rest, true, b)) {
+          const std::size_t n = ack ? 0 : b.finish();
+          if (ack || n) {
+            if (n && st.write(id, out, n) == static_cast<long>(n)) ++stats->backend_answered;
+            off += len;
+            continue;
+          }
+        }
+      }
+      const sip::Frame f = sip::frame(rest);
       if (f.status == sip::Status::NeedMore) break;
       if (f.status == sip::Status::Error) {
         st.abort(id);
@@ -402,18 +418,9 @@ struct BackendConn final : tcp::ConnHandler {
         return off;
       }
       if (f.status == sip::Status::KeepAlivePing) st.write(id, "\r\n", 2);
-      const bool ack = buf.substr(off, 4) == "ACK ";  // never answered (RFC 3261 §17)
       if (f.status == sip::Status::Message && f.is_request && !ack) {
-        const std::string_view head = buf.substr(off, f.header_len);
-        char out[4096];
-        std::size_t n = loadgen::answer_200(head, out, sizeof out);
-        std::string big;  // an answer larger than out (many Vias)
-        if (!n) {
-          big = sip::build_response(head, 200, "OK");
-          n = big.size();
-        }
-        const char* r = big.empty() ? out : big.data();
-        if (n && st.write(id, r, n) == static_cast<long>(n)) ++stats->backend_answered;
+        const std::string r = sip::build_response(rest.substr(0, f.header_len), 200, "OK");
+        if (!r.empty() && st.write(id, r.data(), r.size()) == static_cast<long>(r.size())) ++stats->backend_answered;
       }
       off += f.length;
     }
@@ -718,6 +725,18 @@ void Phone::read(std::uint64_t now) {
       ++g_.stats.pongs;
       continue;
     }
+    // A plain answer is framed and viewed in one pass; the rest by the
+    // proxy's framer.
+    const std::string_view v(reinterpret_cast<const char*>(d.data()), d.size());
+    loadgen::AnswerCollector ac;
+    if (const std::size_t len = loadgen::quick_frame(v, false, ac)) {
+      ac.a.code = loadgen::AnswerCollector::code_of(v);
+      last_io_ = now;
+      const int code = check(v.substr(0, len), ac.a);
+      s_->consume(len);
+      if (code) answered(code, now);
+      continue;
+    }
     const sip::Frame f = sip::frame(d);
     if (f.status == sip::Status::NeedMore) break;
     if (f.status == sip::Status::Error) {
@@ -739,7 +758,8 @@ void Phone::read(std::uint64_t now) {
       continue;
     }
     // Checked where it lies (no copy); what follows may write, so after consume().
-    const int code = check(std::string_view(reinterpret_cast<const char*>(d.data()), f.length));
+    const std::string_view m = v.substr(0, f.length);
+    const int code = check(m, loadgen::view_answer(m));
     s_->consume(f.length);
     if (code) answered(code, now);
   }
@@ -748,14 +768,13 @@ void Phone::read(std::uint64_t now) {
 
 // The answer's status code when it answers the request in flight; 0 (an
 // error counted) when not.
-int Phone::check(std::string_view m) {
+int Phone::check(std::string_view m, const loadgen::AnswerView& a) {
   if (st_ != St::Waiting) {
     g_.error("unsolicited_message", std::string(m.substr(0, m.find('\r'))));
     return 0;
   }
   // RFC 3261 §17.1.3: the response matches the client transaction by the
   // top Via's branch and the CSeq method; Call-ID and CSeq number too.
-  const loadgen::AnswerView a = loadgen::view_answer(m);
   const char* kind = nullptr;
   if (!a.code) kind = "not_a_response";
   else if (a.call_id != call_id_) kind = "callid_mismatch";

@@ -62,17 +62,21 @@ struct AnswerView {
   std::string_view via, call_id, cseq;
 };
 
-inline AnswerView view_answer(std::string_view m) {
+// Takes the header lines of an answer (view_answer, frame_answer).
+struct AnswerCollector {
   AnswerView a;
-  if (m.size() <= 12 || m.substr(0, 8) != "SIP/2.0 ") return a;
-  int code = 0;
-  for (std::size_t i = 8; i < 11; ++i) {
-    if (m[i] < '0' || m[i] > '9') return a;
-    code = code * 10 + (m[i] - '0');
-  }
-  a.code = code;
   bool via = false, cid = false, cseq = false;
-  for_each_header(m, [&](std::string_view n, std::string_view v, std::string_view) {
+  // The status code of a start line (0: not a response).
+  static int code_of(std::string_view m) {
+    if (m.size() <= 12 || m.substr(0, 8) != "SIP/2.0 ") return 0;
+    int code = 0;
+    for (std::size_t i = 8; i < 11; ++i) {
+      if (m[i] < '0' || m[i] > '9') return 0;
+      code = code * 10 + (m[i] - '0');
+    }
+    return code;
+  }
+  bool operator()(std::string_view n, std::string_view v, std::string_view) {
     if (!via && (name_is(n, "via") || name_is(n, "v"))) {
       via = true;
       a.via = v.substr(0, v.find(','));
@@ -84,8 +88,14 @@ inline AnswerView view_answer(std::string_view m) {
       a.cseq = v;
     }
     return !(via && cid && cseq);
-  });
-  return a;
+  }
+};
+
+inline AnswerView view_answer(std::string_view m) {
+  AnswerCollector c;
+  c.a.code = AnswerCollector::code_of(m);
+  if (c.a.code) for_each_header(m, c);
+  return c.a;
 }
 
 // "branch=<b>" as a whole parameter of a Via value (not a prefix of a longer branch).
@@ -103,37 +113,95 @@ inline bool via_has_branch(std::string_view via, std::string_view b) {
 // Via in order, From, To, Call-ID, CSeq), written to out; the same bytes as
 // sip::build_response(head, 200, "OK"). Returns its length, 0 when a
 // header is missing or it does not fit.
-inline std::size_t answer_200(std::string_view head, char* out, std::size_t cap) {
+class Answer200 {
+ public:
+  Answer200(char* out, std::size_t cap) : out_(out), cap_(cap), fits_(cap >= kStart.size()) {
+    if (fits_) std::memcpy(out_, kStart.data(), kStart.size());
+  }
+  // Vias are copied as they come; the others are kept for after them.
+  bool operator()(std::string_view n, std::string_view, std::string_view line) {
+    if (name_is(n, "via") || name_is(n, "v")) {
+      via_ = true;
+      fits_ = fits_ && put(line);
+    } else if (from_.empty() && (name_is(n, "from") || name_is(n, "f"))) from_ = line;
+    else if (to_.empty() && (name_is(n, "to") || name_is(n, "t"))) to_ = line;
+    else if (cid_.empty() && (name_is(n, "call-id") || name_is(n, "i"))) cid_ = line;
+    else if (cseq_.empty() && name_is(n, "cseq")) cseq_ = line;
+    return true;
+  }
+  // The answer's length (0: a header missing or no room).
+  std::size_t finish() {
+    if (!fits_ || !via_ || from_.empty() || to_.empty() || cid_.empty() || cseq_.empty()) return 0;
+    for (std::string_view l : {from_, to_, cid_, cseq_})
+      if (!put(l)) return 0;
+    if (len_ + kTail.size() > cap_) return 0;
+    std::memcpy(out_ + len_, kTail.data(), kTail.size());
+    return len_ + kTail.size();
+  }
+
+ private:
   static constexpr std::string_view kStart = "SIP/2.0 200 OK\r\n";
   static constexpr std::string_view kTail = "Server: turnpike\r\nContent-Length: 0\r\n\r\n";
-  std::string_view from, to, cid, cseq;
-  std::size_t len = kStart.size();
-  bool fits = cap >= len, via = false;
-  if (fits) std::memcpy(out, kStart.data(), kStart.size());
-  // Vias are copied as they come; the others are kept for after them.
-  for_each_header(head, [&](std::string_view n, std::string_view, std::string_view line) {
-    if (name_is(n, "via") || name_is(n, "v")) {
-      via = true;
-      if (len + line.size() + 2 > cap) return fits = false;
-      std::memcpy(out + len, line.data(), line.size());
-      std::memcpy(out + len + line.size(), "\r\n", 2);
-      len += line.size() + 2;
-    } else if (from.empty() && (name_is(n, "from") || name_is(n, "f"))) from = line;
-    else if (to.empty() && (name_is(n, "to") || name_is(n, "t"))) to = line;
-    else if (cid.empty() && (name_is(n, "call-id") || name_is(n, "i"))) cid = line;
-    else if (cseq.empty() && name_is(n, "cseq")) cseq = line;
+  bool put(std::string_view line) {
+    if (len_ + line.size() + 2 > cap_) return false;
+    std::memcpy(out_ + len_, line.data(), line.size());
+    std::memcpy(out_ + len_ + line.size(), "\r\n", 2);
+    len_ += line.size() + 2;
     return true;
-  });
-  if (!fits || !via || from.empty() || to.empty() || cid.empty() || cseq.empty()) return 0;
-  for (std::string_view l : {from, to, cid, cseq}) {
-    if (len + l.size() + 2 > cap) return 0;
-    std::memcpy(out + len, l.data(), l.size());
-    std::memcpy(out + len + l.size(), "\r\n", 2);
-    len += l.size() + 2;
   }
-  if (len + kTail.size() > cap) return 0;
-  std::memcpy(out + len, kTail.data(), kTail.size());
-  return len + kTail.size();
+  char* out_;
+  std::size_t cap_, len_ = kStart.size();
+  bool fits_, via_ = false;
+  std::string_view from_, to_, cid_, cseq_;
+};
+
+inline std::size_t answer_200(std::string_view head, char* out, std::size_t cap) {
+  Answer200 b(out, cap);
+  for_each_header(head, b);
+  return b.finish();
+}
+
+// One pass over a whole message at the start of buf that is plain: a
+// request (or a response: `request` false) start line, header lines without
+// folding, one Content-Length of digits (RFC 3261 §18.3: required on a
+// stream), head and body within sip::Limits' defaults and all in buf. Each
+// header line goes to f as in for_each_header; returns the message's length.
+// 0 for anything else (incomplete too): the caller frames it with
+// sip::frame, which tells more from less and broken.
+template <class F>
+std::size_t quick_frame(std::string_view buf, bool request, F&& f) {
+  static constexpr std::size_t kMaxHead = 16 * 1024, kMaxBody = 64 * 1024;
+  const std::size_t eol = buf.find("\r\n");
+  if (eol == std::string_view::npos) return 0;
+  const std::string_view start = buf.substr(0, eol);
+  if (request ? !(start.size() > 12 && start[0] >= 'A' && start[0] <= 'Z' && start.ends_with(" SIP/2.0"))
+              : !(start.size() >= 12 && start.starts_with("SIP/2.0 ")))
+    return 0;
+  std::size_t pos = eol + 2, clen = 0;
+  bool have_len = false;
+  for (;;) {
+    const std::size_t next = buf.find("\r\n", pos);
+    if (next == std::string_view::npos || next > kMaxHead) return 0;
+    if (next == pos) break;  // the blank line
+    const std::string_view line = buf.substr(pos, next - pos);
+    pos = next + 2;
+    if (line[0] == ' ' || line[0] == '\t') return 0;  // folding
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) return 0;
+    const std::string_view n = trim_ws(line.substr(0, colon)), v = trim_ws(line.substr(colon + 1));
+    if (name_is(n, "content-length") || name_is(n, "l")) {
+      if (have_len || v.empty() || v.size() > 5) return 0;
+      for (char c : v) {
+        if (c < '0' || c > '9') return 0;
+        clen = clen * 10 + std::size_t(c - '0');
+      }
+      have_len = true;
+    }
+    f(n, v, line);
+  }
+  if (!have_len || clen > kMaxBody) return 0;
+  const std::size_t len = pos + 2 + clen;
+  return len <= buf.size() ? len : 0;
 }
 
 // A request kept as its bytes, with the places where the transaction's

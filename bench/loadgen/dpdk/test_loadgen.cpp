@@ -230,5 +230,46 @@ TEST(SipFast, RequestTemplatePatchesEverySlot) {
   EXPECT_EQ(RequestTemplate::ndigits(4294967295u), 10u);
 }
 
+// The one-pass framer takes only whole, plain messages; everything else is
+// left to sip::frame (0).
+TEST(SipFast, QuickFrameTakesOnlyWholePlainMessages) {
+  const std::string req =
+      "REGISTER sip:r SIP/2.0\r\nVia: SIP/2.0/TLS a;branch=z9hG4bK-1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:a@x>\r\n"
+      "Call-ID: c@x\r\nCSeq: 2 REGISTER\r\nl: 4\r\n\r\nbody";
+  const auto none = [](std::string_view, std::string_view, std::string_view) { return true; };
+  EXPECT_EQ(quick_frame(req, true, none), req.size());
+  EXPECT_EQ(quick_frame(req + "OPTIONS sip:r SIP/2.0\r\n", true, none), req.size());  // the first of two
+  for (std::size_t cut = 0; cut < req.size(); ++cut) EXPECT_EQ(quick_frame(req.substr(0, cut), true, none), 0u) << cut;
+  EXPECT_EQ(quick_frame(req, false, none), 0u);  // not a response
+  // One pass gives the answer answer_200 makes from the head.
+  char a[512], b[512];
+  Answer200 ab(a, sizeof a);
+  ASSERT_EQ(quick_frame(req, true, ab), req.size());
+  const std::size_t n = ab.finish();
+  ASSERT_GT(n, 0u);
+  EXPECT_EQ(std::string(a, n), std::string(b, answer_200(req.substr(0, req.size() - 4), b, sizeof b)));
+  auto with = [&](std::string_view from, std::string_view to) {
+    std::string r = req;
+    r.replace(r.find(from), from.size(), to);
+    return r;
+  };
+  EXPECT_EQ(quick_frame(with("l: 4\r\n", ""), true, none), 0u);                    // no Content-Length (§18.3)
+  EXPECT_EQ(quick_frame(with("l: 4\r\n", "l: 4\r\nContent-Length: 4\r\n"), true, none), 0u);  // two
+  EXPECT_EQ(quick_frame(with("l: 4", "l: 4x"), true, none), 0u);
+  EXPECT_EQ(quick_frame(with("l: 4", "l: 999999"), true, none), 0u);
+  EXPECT_EQ(quick_frame(with("To: <sip:a@x>\r\n", "To: <sip:a@x>\r\n  ;folded\r\n"), true, none), 0u);
+  EXPECT_EQ(quick_frame(with("To: <sip:a@x>", "To"), true, none), 0u);  // no colon
+  EXPECT_EQ(quick_frame("\r\n\r\n" + req, true, none), 0u);                        // a keep-alive first
+  EXPECT_EQ(quick_frame(with(" SIP/2.0\r\n", " SIP/3.0\r\n"), true, none), 0u);
+  const std::string resp = "SIP/2.0 200 OK\r\nv: SIP/2.0/TLS a;branch=b\r\ni: c@x\r\nCSeq: 2 REGISTER\r\nContent-Length: 0\r\n\r\n";
+  AnswerCollector c;
+  EXPECT_EQ(quick_frame(resp, false, c), resp.size());
+  EXPECT_EQ(c.a.call_id, "c@x");
+  EXPECT_EQ(c.a.cseq, "2 REGISTER");
+  EXPECT_EQ(c.a.via, "SIP/2.0/TLS a;branch=b");
+  EXPECT_EQ(AnswerCollector::code_of(resp), 200);
+  EXPECT_EQ(quick_frame(resp, true, none), 0u);  // not a request
+}
+
 }  // namespace
 }  // namespace turnpike::loadgen
