@@ -359,7 +359,7 @@ bool Stack::emit(Tcb& t, Seq seq, std::uint32_t len, std::uint8_t flags) {
     t.last_ack_sent = t.rcv_nxt;
     t.ack_now = false;
     t.unacked_segs = 0;
-    wheel_.cancel(t.t_delack);
+    wheel_.disarm(t.t_delack);  // left linked: the next segment re-arms it in place
   }
   return true;
 }
@@ -1287,7 +1287,7 @@ void Stack::on_new_ack(Tcb& t, const Header& h, Seq ack) {
   // RFC 6298 §5.2/5.3: stop the timer when all is acked, else restart it.
   t.persist = false;
   if (t.snd_una == t.snd_max)
-    wheel_.cancel(t.t_rexmit);
+    wheel_.disarm(t.t_rexmit);  // left linked: the next flight re-arms it in place
   else
     arm_rto(t);
   if (t.want_write && t.handler && !t.wr_shutdown) {

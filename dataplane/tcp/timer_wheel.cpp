@@ -18,6 +18,12 @@ void TimerWheel::link(Head& h, Timer& t) noexcept {
   h.node.prev = &t;
 }
 
+void TimerWheel::unlink(Timer& t) noexcept {
+  t.prev->next = t.next;
+  t.next->prev = t.prev;
+  t.next = t.prev = nullptr;
+}
+
 void TimerWheel::place(Timer& t) noexcept {
   std::uint64_t at = t.expires < next_ ? next_ : t.expires;
   std::uint64_t delta = at - next_;
@@ -33,21 +39,38 @@ void TimerWheel::place(Timer& t) noexcept {
     const unsigned shift = kBits0 + kBitsN * lv;
     link(ln_[lv][(at >> shift) & (kSlotsN - 1)], t);
   }
-  ++count_;
+  t.slot = at;
+  ++linked_;
 }
 
 void TimerWheel::arm(Timer& t, std::uint64_t at_us) noexcept {
-  if (t.armed()) cancel(t);
   // Round up so a timer never fires before its time.
-  t.expires = (at_us + tick_us_ - 1) / tick_us_;
+  const std::uint64_t e = (at_us + tick_us_ - 1) / tick_us_;
+  if (!t.pending) {
+    t.pending = true;
+    ++count_;
+  }
+  t.expires = e;
+  // Linked in a slot reached by then (level 0 at `slot`, an upper level
+  // cascaded before it): advance() re-places it from there.
+  if (t.next && e >= t.slot) return;
+  if (t.next) {
+    unlink(t);
+    --linked_;
+  }
   place(t);
 }
 
 void TimerWheel::cancel(Timer& t) noexcept {
-  if (!t.armed()) return;
-  t.prev->next = t.next;
-  t.next->prev = t.prev;
-  t.next = t.prev = nullptr;
+  disarm(t);
+  if (!t.next) return;
+  unlink(t);
+  --linked_;
+}
+
+void TimerWheel::disarm(Timer& t) noexcept {
+  if (!t.pending) return;
+  t.pending = false;
   --count_;
 }
 
@@ -58,8 +81,8 @@ void TimerWheel::cascade(unsigned level, unsigned idx) noexcept {
   while (t != &h.node) {
     Timer* nx = t->next;
     t->next = t->prev = nullptr;
-    --count_;
-    place(*t);
+    --linked_;
+    if (t->pending) place(*t);  // a disarmed one is dropped here
     t = nx;
   }
 }

@@ -102,3 +102,87 @@ TEST(TimerWheel, RearmMovesTimer) {
   w.advance(100'000, [&](Timer&) { ++n; });
   EXPECT_EQ(n, 1);
 }
+
+// arm() leaves a timer linked when its slot is reached no later than the new
+// time (it moves on from there), and disarm() leaves it linked but silent:
+// neither may change when, or whether, it fires.
+TEST(TimerWheel, PushedBackOrDisarmedInPlaceFireExactly) {
+  TimerWheel w(1000, 0);
+  Timer a, b, c, d, e;
+  w.arm(a, 10'000);
+  w.arm(a, 50'000);  // later: stays in its slot
+  w.arm(b, 50'000);
+  w.arm(b, 5'000);  // earlier: moved
+  w.arm(c, 20'000);
+  w.disarm(c);
+  w.arm(d, 20'000);
+  w.disarm(d);
+  w.arm(d, 40'000);   // re-armed later while still linked
+  w.arm(e, 300'000);  // level 1
+  w.arm(e, 900'000);
+  EXPECT_EQ(w.armed_count(), 4u);
+  EXPECT_FALSE(c.armed());
+  EXPECT_EQ(w.linked_count(), 5u);
+  std::vector<std::pair<Timer*, std::uint64_t>> fired;
+  for (std::uint64_t now = 0; now <= 1'000'000; now += 1000)
+    w.advance(now, [&](Timer& t) { fired.emplace_back(&t, now); });
+  const std::vector<std::pair<Timer*, std::uint64_t>> want = {
+      {&b, 5'000}, {&d, 40'000}, {&a, 50'000}, {&e, 900'000}};
+  EXPECT_EQ(fired, want);
+  EXPECT_EQ(w.armed_count(), 0u);
+  EXPECT_EQ(w.linked_count(), 0u);
+  // cancel() of a disarmed, linked timer unlinks it.
+  w.arm(c, 2'000'000);
+  w.disarm(c);
+  EXPECT_EQ(w.linked_count(), 1u);
+  w.cancel(c);
+  EXPECT_EQ(w.linked_count(), 0u);
+}
+
+// Random arm / disarm / cancel against a model: every timer fires once, at
+// the first advance() at or after its latest deadline, and only if armed.
+TEST(TimerWheel, LazyRearmMatchesModel) {
+  constexpr std::uint32_t kTick = 1000;
+  TimerWheel w(kTick, 0);
+  std::vector<Timer> ts(300);
+  std::vector<std::uint64_t> due(ts.size(), 0);  // 0: not armed (deadlines are > 0)
+  for (std::size_t i = 0; i < ts.size(); ++i) ts[i].owner = static_cast<std::uint32_t>(i);
+  std::mt19937_64 rng(11);
+  std::uint64_t now = 0, prev = 0;
+  std::size_t fires = 0, bad = 0;
+  for (int step = 0; step < 20000; ++step) {
+    for (int k = 0; k < 4; ++k) {
+      const std::size_t i = rng() % ts.size();
+      const unsigned op = static_cast<unsigned>(rng() % 8);
+      if (op < 5) {
+        const std::uint64_t spans[] = {5'000, 60'000, 400'000, 3'000'000, 40'000'000};
+        const std::uint64_t at = now + 1 + rng() % spans[rng() % 5];
+        w.arm(ts[i], at);
+        due[i] = (at + kTick - 1) / kTick * kTick;
+      } else if (op < 7) {
+        w.disarm(ts[i]);
+        due[i] = 0;
+      } else {
+        w.cancel(ts[i]);
+        due[i] = 0;
+      }
+    }
+    prev = now;
+    now += kTick * (1 + rng() % 5);
+    w.advance(now, [&](Timer& t) {
+      ++fires;
+      const std::uint64_t d = due[t.owner];
+      if (d == 0 || d > now || d <= prev) ++bad;  // not armed, early, or late
+      due[t.owner] = 0;
+    });
+    for (std::size_t i = 0; i < ts.size(); ++i)
+      if (due[i] && due[i] <= now) ++bad;  // due but not fired
+    std::uint64_t pending = 0;
+    for (auto x : due) pending += x != 0;
+    if (pending != w.armed_count()) ++bad;
+  }
+  EXPECT_EQ(bad, 0u);
+  EXPECT_GT(fires, 10000u);
+  for (auto& t : ts) w.cancel(t);
+  EXPECT_EQ(w.linked_count(), 0u);
+}

@@ -8,13 +8,15 @@
 namespace turnpike::tcp {
 
 struct Timer {
-  Timer* next = nullptr;  // nullptr when not armed
+  Timer* next = nullptr;  // nullptr when not linked into a slot
   Timer* prev = nullptr;
-  std::uint64_t expires = 0;  // tick
+  std::uint64_t expires = 0;  // tick it is due
+  std::uint64_t slot = 0;     // tick of the slot it is linked in (reached no later)
   std::uint32_t owner = 0;    // free for the user (e.g. connection index)
   std::uint8_t kind = 0;      // free for the user
+  bool pending = false;       // will fire (a disarmed timer may stay linked)
 
-  bool armed() const noexcept { return next != nullptr; }
+  bool armed() const noexcept { return pending; }
 };
 
 class TimerWheel {
@@ -32,9 +34,18 @@ class TimerWheel {
   TimerWheel& operator=(const TimerWheel&) = delete;
 
   // Arms (or re-arms) `t` to fire at the first tick at or after `at_us`.
-  // A time in the past fires on the next advance().
+  // A time in the past fires on the next advance(). A timer still linked in
+  // a slot reached no later than the new time stays where it is (only its
+  // due tick changes; it moves on when its slot comes): an RTO or delayed
+  // ACK pushed back on every segment costs no list operation, which would
+  // touch the neighbours' nodes, other connections' control blocks.
   void arm(Timer& t, std::uint64_t at_us) noexcept;
+  // Unlinks `t`: it may be destroyed or reused afterwards.
   void cancel(Timer& t) noexcept;
+  // `t` will not fire but may stay linked until its slot comes (or it is
+  // armed again): for timers that live as long as the wheel and are
+  // stopped and restarted often. cancel() before destroying it.
+  void disarm(Timer& t) noexcept;
 
   // Fires, in tick order, every timer due at `now_us`. `fire(Timer&)` may arm
   // or cancel any timer, including the one it was given.
@@ -42,7 +53,8 @@ class TimerWheel {
   void advance(std::uint64_t now_us, F&& fire);
 
   std::uint32_t tick_us() const noexcept { return tick_us_; }
-  std::uint64_t armed_count() const noexcept { return count_; }
+  std::uint64_t armed_count() const noexcept { return count_; }  // pending timers
+  std::uint64_t linked_count() const noexcept { return linked_; }  // disarmed ones not yet unlinked too
   std::uint64_t current_tick() const noexcept { return next_ - 1; }
 
  private:
@@ -55,8 +67,10 @@ class TimerWheel {
   static void init(Head& h) noexcept;
 
   std::uint32_t tick_us_;
+  static void unlink(Timer& t) noexcept;
   std::uint64_t next_;  // next tick to process
-  std::uint64_t count_ = 0;
+  std::uint64_t count_ = 0;   // pending
+  std::uint64_t linked_ = 0;  // in a slot (pending or disarmed)
   Head l0_[kSlots0];
   Head ln_[kLevels - 1][kSlotsN];
 };
@@ -65,7 +79,7 @@ template <class F>
 void TimerWheel::advance(std::uint64_t now_us, F&& fire) {
   const std::uint64_t target = now_us / tick_us_;
   while (next_ <= target) {
-    if (count_ == 0) {  // nothing armed: jump straight to now
+    if (linked_ == 0) {  // nothing linked: jump straight to now
       next_ = target + 1;
       return;
     }
@@ -94,14 +108,15 @@ void TimerWheel::advance(std::uint64_t now_us, F&& fire) {
     }
     while (local.node.next != &local.node) {
       Timer& t = *local.node.next;
-      t.prev->next = t.next;
-      t.next->prev = t.prev;
-      t.next = t.prev = nullptr;
-      --count_;
-      if (t.expires > tick) {  // parked beyond the wheel's span: re-place
+      unlink(t);
+      --linked_;
+      if (!t.pending) continue;  // disarmed: dropped here
+      if (t.expires > tick) {    // pushed back, or parked beyond the wheel's span: re-place
         place(t);
         continue;
       }
+      t.pending = false;
+      --count_;
       fire(t);
     }
   }
