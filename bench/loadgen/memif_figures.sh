@@ -58,15 +58,22 @@ for i, ch in enumerate(t[s:], s):
         j = json.loads(t[s:i + 1])["/turnpike/workers"]; break
 print(j["worker0"]["busy_cycles"], j["tsc_hz"])'
 }
+# Turnpike's involuntary context switches (all its threads): another
+# process took its CPU.
+preempted() {
+  cat /proc/"$TP_PID"/task/*/status 2>/dev/null | awk '/^nonvoluntary_ctxt_switches/ {n += $2} END {print n + 0}'
+}
 run() {  # run NAME [loadgen args...]
   local name=$1
   shift
   busy >"$out/$name.busy0"
+  preempted >"$out/$name.pre0"
   "$lg" --device "net_memif0,role=client,socket=$sock,socket-abstract=no" --ipv4 198.18.199.2/24 \
     --target 198.18.199.1:5061 --cpu "$lg_cpu" --file-prefix "$lg_prefix" --server-ca "$out/pki/ca.pem" \
     --pki-dir "$out/lgpki" --backend-port 5060 --start-delay-s 2 --busy-poll --duration "$secs" \
     --json "$out/$name.json" "$@" >"$out/$name.out" 2>&1 || { echo "$name: loadgen failed"; tail -20 "$out/$name.out"; }
   busy >"$out/$name.busy1"
+  preempted >"$out/$name.pre1"
 }
 runs=${RUNS:-full resumed register}
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -89,7 +96,7 @@ for name, key in (("full", "full_handshakes_per_s"), ("resumed", "resumed_handsh
     try:
         j = json.load(open(f"{d}/{name}.json"))
     except OSError:
-        rows.append((name,) + ("-",) * 8); continue
+        rows.append((name,) + ("-",) * 9); continue
     hs = j["handshake_resumed_us" if name == "resumed" else "handshake_full_us"]
     ops = j[key] * j["elapsed_s"]
     try:
@@ -99,14 +106,21 @@ for name, key in (("full", "full_handshakes_per_s"), ("resumed", "resumed_handsh
         share = f"{(b1 - b0) / hz / j['elapsed_s'] * 100:.0f}%"
     except (OSError, ValueError):
         busy_us, share = "-", "-"
+    try:
+        tp_pre = int(open(f"{d}/{name}.pre1").read()) - int(open(f"{d}/{name}.pre0").read())
+    except (OSError, ValueError):
+        tp_pre = "-"
+    pre = f'{tp_pre}/{j.get("loadgen_preempted", "-")}'
+
     rows.append((name, f'{j[key]:.0f}', f'{j["latency_us"]["p50"]}', f'{j["latency_us"]["p99"]}',
                  f'{hs["p50"]}/{hs["p99"]}', busy_us, share, f'{j["loadgen_busy_us_per_op"]}',
-                 f'{j["errors"]}'))
-print(f"{'run':10} {'per s':>8} {'txn p50 us':>11} {'txn p99 us':>11} {'hs p50/p99 us':>15} {'tp busy us/op':>14} {'tp busy':>8} {'lg us/op':>9} {'errors':>7}")
+                 f'{j["errors"]}', pre))
+print(f"{'run':10} {'per s':>8} {'txn p50 us':>11} {'txn p99 us':>11} {'hs p50/p99 us':>15} {'tp busy us/op':>14} {'tp busy':>8} {'lg us/op':>9} {'errors':>7} {'preempted':>10}")
 for r in rows:
-    print(f"{r[0]:10} {r[1]:>8} {r[2]:>11} {r[3]:>11} {r[4]:>15} {r[5]:>14} {r[6]:>8} {r[7]:>9} {r[8]:>7}")
+    print(f"{r[0]:10} {r[1]:>8} {r[2]:>11} {r[3]:>11} {r[4]:>15} {r[5]:>14} {r[6]:>8} {r[7]:>9} {r[8]:>7} {r[9]:>10}")
 print("per s: full or resumed handshakes (each with one OPTIONS and a close), or REGISTER pairs;")
 print("tp busy: turnpike worker busy cycles per operation and as a share of the run (incl. the backend leg);")
 print("lg us/op: the loadgen loop's busy cycles per operation (its own cost; incl. serving the backend);")
+print("preempted: involuntary context switches of turnpike / of the loadgen loop in the run (0/0: nobody else ran on their CPUs);")
 print(f"JSON in {d}")
 PY

@@ -23,6 +23,7 @@
 #include <rte_mbuf.h>
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "hist.hpp"
@@ -306,6 +308,11 @@ struct Stats {
   // The measured window (after --warmup-s): rates count from these.
   std::uint64_t measure_at = 0, base_answered = 0, base_full = 0, base_resumed = 0;
   std::uint64_t busy_cycles = 0, tsc_hz = 0;
+  // The loop thread's CPU time and involuntary context switches in the
+  // measured window: on a shared box, whether another process took its CPU
+  // (busy_cycles count wall time, preemption included).
+  double cpu_s = 0;
+  std::int64_t preempted = 0;
   double idle_open_s = -1;  // idle mode: when every phone had its answer (-1: never)
   std::string sample_start, sample_end;
   std::uint64_t backend_answered = 0;
@@ -971,6 +978,9 @@ void write_json(const Options& o, const Stats& s, double elapsed, bool ok, const
   std::snprintf(rate, sizeof rate, "%.2f", ops && s.tsc_hz ? double(s.busy_cycles) * 1e6 / double(s.tsc_hz) / double(ops) : 0.0);
   kv("loadgen_busy_us_per_op", rate);
   kv("loadgen_busy_cycles_per_op", std::to_string(ops ? s.busy_cycles / ops : 0));
+  std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? s.cpu_s / elapsed * 100 : 0.0);
+  kv("loadgen_cpu_percent", rate);
+  kv("loadgen_preempted", std::to_string(s.preempted));
   std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 && s.tsc_hz ? double(s.busy_cycles) / double(s.tsc_hz) / elapsed * 100 : 0.0);
   kv("loadgen_busy_percent", rate);
   kv("seconds", std::to_string(elapsed));
@@ -1028,6 +1038,14 @@ std::vector<std::string> eal_args(const Options& o) {
   }
   a.insert(a.end(), o.eal.begin(), o.eal.end());
   return a;
+}
+
+// The calling thread's CPU time (s) and involuntary context switches so far.
+std::pair<double, std::int64_t> thread_usage() {
+  rusage ru{};
+  if (getrusage(RUSAGE_THREAD, &ru) != 0) return {0, 0};
+  return {double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
+          ru.ru_nivcsw};
 }
 
 void sleep_us(std::uint64_t us) {
@@ -1194,7 +1212,9 @@ int run(const Options& o) {
   }
   const bool idle = o.idle_hold_s > 0;
   bool measuring = false;
+  std::pair<double, std::int64_t> usage0{}, usage1{};
   if (idle) {
+    usage0 = thread_usage();
     // Idle mode measures the target's memory: the first sample is taken
     // before any connection, the second after they are all open and held.
     g.stats.sample_start = run_sample(o.sample);
@@ -1276,12 +1296,14 @@ int run(const Options& o) {
                         (o.max_errors && g.stats.errors > o.max_errors * 10 + 1000))) {
       g.stopping = true;
       stop_at = now;
+      usage1 = thread_usage();
       if (measuring && !idle) g.stats.sample_end = run_sample(o.sample);
       for (auto& p : g.phones) p->stop(now);
       drain_until = now + static_cast<std::uint64_t>(o.timeout_ms * 1000) + 500'000;
     }
     if (!measuring && !g.gate && now >= warm_at && !g.stopping) {
       measuring = true;
+      usage0 = thread_usage();
       g.stats.sample_start = run_sample(o.sample);
       g.stats.measure_at = g.now_us();
       g.stats.base_answered = g.stats.answered, g.stats.base_full = g.stats.full, g.stats.base_resumed = g.stats.resumed;
@@ -1330,6 +1352,9 @@ int run(const Options& o) {
     }
   }
   if (!g.stats.measure_at) g.stats.measure_at = t0;
+  if (!stop_at) usage1 = thread_usage();
+  g.stats.cpu_s = usage1.first - usage0.first;
+  g.stats.preempted = usage1.second - usage0.second;
   const double elapsed = double((stop_at ? stop_at : g.now_us()) - g.stats.measure_at) / 1e6;
   for (auto& p : g.phones)
     if (p->live() && p->state() == Phone::St::Waiting) {
@@ -1385,9 +1410,11 @@ int run(const Options& o) {
     // loadgen core can drive, whatever the target's speed.
     const std::uint64_t ops = s.answered - s.base_answered;
     const double cyc = ops ? double(s.busy_cycles) / double(ops) : 0;
-    std::printf("loadgen busy %.0f cycles = %.2f us per transaction, %.1f%% of the window\n", cyc,
-                s.tsc_hz ? cyc * 1e6 / double(s.tsc_hz) : 0.0,
-                elapsed > 0 && s.tsc_hz ? double(s.busy_cycles) / double(s.tsc_hz) / elapsed * 100 : 0.0);
+    std::printf("loadgen busy %.0f cycles = %.2f us per transaction, %.1f%% of the window; CPU %.1f%% of the window, "
+                "preempted %" PRId64 " times\n",
+                cyc, s.tsc_hz ? cyc * 1e6 / double(s.tsc_hz) : 0.0,
+                elapsed > 0 && s.tsc_hz ? double(s.busy_cycles) / double(s.tsc_hz) / elapsed * 100 : 0.0,
+                elapsed > 0 ? s.cpu_s / elapsed * 100 : 0.0, s.preempted);
   }
   std::printf("loadgen stack: tcp retransmits %" PRIu64 " (RTO %" PRIu64 ", tail loss probes %" PRIu64 "), frame drops",
               s.retransmits, s.rto_timeouts, s.tlp_probes);
