@@ -99,6 +99,7 @@ for p in serverauth expired untrusted; do
   check "mode On: $p refused, never accepted" test "$(j on "int(d['profiles']['$p']['refused'] > 0 and d['profiles']['$p']['accepted'] == 0)")" = 1
 done
 check "latency percentiles present" test "$(j on 'int(0 < d["latency_us"]["p50"] <= d["latency_us"]["p99"] <= d["latency_us"]["max"])')" = 1
+check "the loop's own cost reported (busy cycles per transaction, CPU share, preemptions)" test "$(j on 'int(d["loadgen_busy_cycles_per_op"] > 0 and 0 < d["loadgen_cpu_percent"] <= 105 and d["loadgen_preempted"] >= 0)')" = 1
 tp_stop TERM
 
 # Mode Off: the serverAuth-only phone is accepted (docs/eku-semantics.md); a
