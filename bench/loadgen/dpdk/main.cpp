@@ -313,6 +313,7 @@ struct Stats {
   // (busy_cycles count wall time, preemption included).
   double cpu_s = 0;
   std::int64_t preempted = 0;
+  std::uint64_t rx_packets = 0, tx_packets = 0;  // the port's, in the measured window
   double idle_open_s = -1;  // idle mode: when every phone had its answer (-1: never)
   std::string sample_start, sample_end;
   std::uint64_t backend_answered = 0;
@@ -981,6 +982,8 @@ void write_json(const Options& o, const Stats& s, double elapsed, bool ok, const
   std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? s.cpu_s / elapsed * 100 : 0.0);
   kv("loadgen_cpu_percent", rate);
   kv("loadgen_preempted", std::to_string(s.preempted));
+  kv("loadgen_rx_packets", std::to_string(s.rx_packets));
+  kv("loadgen_tx_packets", std::to_string(s.tx_packets));
   std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 && s.tsc_hz ? double(s.busy_cycles) / double(s.tsc_hz) / elapsed * 100 : 0.0);
   kv("loadgen_busy_percent", rate);
   kv("seconds", std::to_string(elapsed));
@@ -1213,8 +1216,10 @@ int run(const Options& o) {
   const bool idle = o.idle_hold_s > 0;
   bool measuring = false;
   std::pair<double, std::int64_t> usage0{}, usage1{};
+  rte_eth_stats ps0{}, ps1{};
   if (idle) {
     usage0 = thread_usage();
+    rte_eth_stats_get(pid, &ps0);
     // Idle mode measures the target's memory: the first sample is taken
     // before any connection, the second after they are all open and held.
     g.stats.sample_start = run_sample(o.sample);
@@ -1297,6 +1302,7 @@ int run(const Options& o) {
       g.stopping = true;
       stop_at = now;
       usage1 = thread_usage();
+      rte_eth_stats_get(pid, &ps1);
       if (measuring && !idle) g.stats.sample_end = run_sample(o.sample);
       for (auto& p : g.phones) p->stop(now);
       drain_until = now + static_cast<std::uint64_t>(o.timeout_ms * 1000) + 500'000;
@@ -1304,6 +1310,7 @@ int run(const Options& o) {
     if (!measuring && !g.gate && now >= warm_at && !g.stopping) {
       measuring = true;
       usage0 = thread_usage();
+    rte_eth_stats_get(pid, &ps0);
       g.stats.sample_start = run_sample(o.sample);
       g.stats.measure_at = g.now_us();
       g.stats.base_answered = g.stats.answered, g.stats.base_full = g.stats.full, g.stats.base_resumed = g.stats.resumed;
@@ -1352,7 +1359,12 @@ int run(const Options& o) {
     }
   }
   if (!g.stats.measure_at) g.stats.measure_at = t0;
-  if (!stop_at) usage1 = thread_usage();
+  if (!stop_at) {
+    usage1 = thread_usage();
+    rte_eth_stats_get(pid, &ps1);
+  }
+  g.stats.rx_packets = ps1.ipackets - ps0.ipackets;
+  g.stats.tx_packets = ps1.opackets - ps0.opackets;
   g.stats.cpu_s = usage1.first - usage0.first;
   g.stats.preempted = usage1.second - usage0.second;
   const double elapsed = double((stop_at ? stop_at : g.now_us()) - g.stats.measure_at) / 1e6;
@@ -1411,10 +1423,11 @@ int run(const Options& o) {
     const std::uint64_t ops = s.answered - s.base_answered;
     const double cyc = ops ? double(s.busy_cycles) / double(ops) : 0;
     std::printf("loadgen busy %.0f cycles = %.2f us per transaction, %.1f%% of the window; CPU %.1f%% of the window, "
-                "preempted %" PRId64 " times\n",
+                "preempted %" PRId64 " times; packets in %.2f, out %.2f per transaction\n",
                 cyc, s.tsc_hz ? cyc * 1e6 / double(s.tsc_hz) : 0.0,
                 elapsed > 0 && s.tsc_hz ? double(s.busy_cycles) / double(s.tsc_hz) / elapsed * 100 : 0.0,
-                elapsed > 0 ? s.cpu_s / elapsed * 100 : 0.0, s.preempted);
+                elapsed > 0 ? s.cpu_s / elapsed * 100 : 0.0, s.preempted, ops ? double(s.rx_packets) / double(ops) : 0.0,
+                ops ? double(s.tx_packets) / double(ops) : 0.0);
   }
   std::printf("loadgen stack: tcp retransmits %" PRIu64 " (RTO %" PRIu64 ", tail loss probes %" PRIu64 "), frame drops",
               s.retransmits, s.rto_timeouts, s.tlp_probes);
