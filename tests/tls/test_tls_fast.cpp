@@ -1,11 +1,13 @@
 // The application-data fast path (tls::set_fast_records, wolf_record.c):
-// an open TLS 1.3 AES-GCM session opens and seals application-data
-// records itself on the WOLFSSL's keys and sequence numbers. These tests
-// hold it to wolfSSL's behaviour: records both ways around KeyUpdates from
-// either side and a NewSessionTicket mid-stream, maximum-size records, a
-// tampered tag or an oversized record failing exactly as with the fast path
-// off, hibernation in between, suites it must leave alone, and against
-// OpenSSL's s_client (padded records, its KeyUpdates) over loopback.
+// an open TLS 1.3 or 1.2 AES-GCM session opens and seals application-data
+// records itself on the WOLFSSL's keys, nonces and sequence numbers. These
+// tests hold it to wolfSSL's behaviour: records both ways around
+// KeyUpdates from either side and a NewSessionTicket mid-stream,
+// maximum-size records, a tampered tag or an oversized record failing
+// exactly as with the fast path off, hibernation in between, suites it
+// must leave alone, and against OpenSSL's s_client (padded records, its
+// KeyUpdates; TLS 1.2) over loopback and a plain wolfSSL server (a
+// NewSessionTicket whenever asked).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -19,6 +21,7 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -294,9 +297,9 @@ struct Outcome {
 
 // The client's next record, altered by `mutate`, reaches the server.
 template <class F>
-Outcome broken_record(bool fast, F mutate) {
+Outcome broken_record(bool fast, F mutate, bool tls12 = false) {
   FastSwitch sw(fast);
-  Pair p(server_ctx(false, true));
+  Pair p(server_ctx(tls12, !tls12));
   EXPECT_EQ(p.s.state(), State::Open);
   EXPECT_EQ(send(p.c, p.s, "good"), "good");
   p.c.write(bytes("INVITE"), 6);
@@ -341,6 +344,15 @@ TEST(FastRecords, TamperedTagFailsAsBefore) {
   // And a flipped ciphertext byte the same way.
   auto flip_body = [](std::vector<std::uint8_t>& r) { r[6] ^= 0x80; };
   expect_same(broken_record(true, flip_body), broken_record(false, flip_body));
+  // TLS 1.2 (RFC 5246 §7.2.2): the same alert, through wolfSSL, for a bad
+  // tag, ciphertext or explicit nonce.
+  auto flip_ciphertext = [](std::vector<std::uint8_t>& r) { r[5 + 8] ^= 0x80; };
+  const Outcome on12 = broken_record(true, flip_tag, true);
+  EXPECT_EQ(on12.server, State::Failed);
+  EXPECT_EQ(on12.client_failure, "alert received: bad record mac");
+  expect_same(on12, broken_record(false, flip_tag, true));
+  expect_same(broken_record(true, flip_body, true), broken_record(false, flip_body, true));
+  expect_same(broken_record(true, flip_ciphertext, true), broken_record(false, flip_ciphertext, true));
 }
 
 // §5.2: more than 2^14 + 256 bytes of ciphertext is record_overflow, from
@@ -364,6 +376,21 @@ TEST(FastRecords, MalformedRecordsFailAsBefore) {
     r[4] = 16;  // a tag and no inner plaintext
   };
   expect_same(broken_record(true, short_record), broken_record(false, short_record));
+  // TLS 1.2: more than 2^14 bytes of plaintext (RFC 5246 §6.2.3), a
+  // record with no room for its explicit nonce and tag, a wrong version.
+  auto overflow12 = [](std::vector<std::uint8_t>& r) {
+    const std::size_t len = 8 + 16384 + 1 + 16;
+    r.assign(5 + len, 0);
+    r[0] = 23;
+    r[1] = r[2] = 3;
+    r[3] = static_cast<std::uint8_t>(len >> 8);
+    r[4] = static_cast<std::uint8_t>(len);
+  };
+  const Outcome on12 = broken_record(true, overflow12, true);
+  EXPECT_EQ(on12.server, State::Failed);
+  expect_same(on12, broken_record(false, overflow12, true));
+  expect_same(broken_record(true, short_record, true), broken_record(false, short_record, true));
+  expect_same(broken_record(true, version, true), broken_record(false, version, true));
 }
 
 // The sequence numbers live in the WOLFSSL: a hibernated session exports
@@ -391,9 +418,7 @@ TEST(FastRecords, OtherSuitesStayOnWolfSSL) {
   struct {
     const char* suite;
     bool tls13;
-  } cases[] = {{"TLS13-CHACHA20-POLY1305-SHA256", true},
-               {"ECDHE-ECDSA-AES128-GCM-SHA256", false},
-               {"ECDHE-ECDSA-CHACHA20-POLY1305", false}};
+  } cases[] = {{"TLS13-CHACHA20-POLY1305-SHA256", true}, {"ECDHE-ECDSA-CHACHA20-POLY1305", false}};
   for (auto& k : cases) {
     SCOPED_TRACE(k.suite);
     Pair p(server_ctx(!k.tls13, k.tls13, k.suite));
@@ -405,6 +430,79 @@ TEST(FastRecords, OtherSuitesStayOnWolfSSL) {
     const Fast d = Fast::now() - f0;
     EXPECT_EQ(d.in, 0u);
     EXPECT_EQ(d.out, 0u);
+  }
+}
+
+// The explicit nonces (RFC 5288 §3) of the TLS 1.2 records `s` queued,
+// added to `seen`; false if one was there already.
+bool nonces_unique(const tls::Session& s, std::set<std::string>& seen) {
+  const auto o = s.output();
+  bool unique = true;
+  for (std::size_t at = 0; at + 13 <= o.size();) {
+    const std::size_t len = std::size_t(o[at + 3]) << 8 | o[at + 4];
+    unique &= seen.emplace(reinterpret_cast<const char*>(o.data() + at + 5), 8).second;
+    at += 5 + len;
+  }
+  return unique;
+}
+
+// TLS 1.2 AES-GCM (RFC 5288): records both ways, of every size up to 2^14
+// bytes (no inner type: a 2^14-byte buffer takes a whole record), with
+// hibernation in between; records sealed here and by wolfSSL (the switch
+// off) interleave on one connection and never share a nonce (§3: "MUST be
+// distinct for each invocation").
+TEST(FastRecords, Tls12) {
+  for (const char* suite : {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384"}) {
+    SCOPED_TRACE(suite);
+    Pair p(server_ctx(true, false, suite));
+    ASSERT_EQ(p.s.state(), State::Open) << p.s.failure();
+    ASSERT_EQ(p.s.version(), "TLSv1.2");
+    ASSERT_EQ(p.s.cipher(), suite);
+    std::string big(2 * 16384 + 3, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('A' + i * 5 % 26);
+    std::set<std::string> nonces;
+    auto sent_by_client = [&](const std::string& m) {
+      EXPECT_EQ(p.c.write(bytes(m), m.size()), m.size());
+      EXPECT_TRUE(nonces_unique(p.c, nonces));
+      cross(p.c, p.s);
+      return read_all(p.s);
+    };
+    for (int round = 0; round < 3; ++round) {
+      SCOPED_TRACE(round);
+      Fast f0 = Fast::now();
+      EXPECT_EQ(sent_by_client("REGISTER " + std::to_string(round)), "REGISTER " + std::to_string(round));
+      EXPECT_EQ(send(p.s, p.c, "200 OK"), "200 OK");
+      ASSERT_EQ(p.c.write(bytes(big), big.size()), big.size());
+      EXPECT_EQ(p.c.output().size(), 2 * (5 + 8 + 16384 + 16) + (5 + 8 + 3 + 16));
+      EXPECT_TRUE(nonces_unique(p.c, nonces));
+      cross(p.c, p.s);
+      EXPECT_EQ(read_all(p.s, 16384), big);
+      Fast d = Fast::now() - f0;
+      EXPECT_EQ(d.in, 5u);
+      EXPECT_EQ(d.out, 5u);
+      {
+        FastSwitch off(false);  // wolfSSL's records in between
+        EXPECT_EQ(sent_by_client("slow"), "slow");
+        EXPECT_EQ(sent_by_client("slow again"), "slow again");
+        EXPECT_EQ(send(p.s, p.c, "slow too"), "slow too");
+      }
+      f0 = Fast::now();
+      EXPECT_EQ(sent_by_client("fast"), "fast");
+      EXPECT_EQ(send(p.s, p.c, "fast too"), "fast too");
+      d = Fast::now() - f0;
+      EXPECT_EQ(d.in, 2u);
+      EXPECT_EQ(d.out, 2u);
+      ASSERT_TRUE(p.s.hibernate());
+      ASSERT_TRUE(p.c.hibernate());
+    }
+    EXPECT_EQ(sent_by_client("last"), "last");
+    // A reader's buffer smaller than the record: wolfSSL's path.
+    const Fast f0 = Fast::now();
+    ASSERT_EQ(p.s.write(bytes(big), 5000), 5000u);
+    cross(p.s, p.c);
+    EXPECT_EQ(read_all(p.c, 1000), big.substr(0, 5000));
+    EXPECT_EQ((Fast::now() - f0).in, 0u);
+    EXPECT_EQ(nonces.size(), 3u * 7 + 1);  // every record of the client, none twice
   }
 }
 
@@ -437,8 +535,8 @@ std::string run_cmd(const std::string& cmd) {
 }
 
 // Echoes each line back as "echo <line>" until the peer closes. After the
-// second line it sends a KeyUpdate (update_requested) and one more line
-// under its new key.
+// second line it sends a KeyUpdate (update_requested, TLS 1.3) and one
+// more line under its new key.
 class EchoServer {
  public:
   explicit EchoServer(std::shared_ptr<const tls::Context> ctx) : ctx_(std::move(ctx)) {
@@ -492,7 +590,7 @@ class EchoServer {
           pending.erase(0, eol + 1);
           s.write(reinterpret_cast<const std::uint8_t*>(reply.data()), reply.size());
           if (++lines == 2) {
-            wolfSSL_update_keys(s.raw());
+            if (wolfSSL_version(s.raw()) == TLS1_3_VERSION) wolfSSL_update_keys(s.raw());
             const std::string more = "after server update\n";
             s.write(reinterpret_cast<const std::uint8_t*>(more.data()), more.size());
           }
@@ -547,6 +645,30 @@ TEST(FastRecordsOpenSsl, PaddedRecordsAndKeyUpdatesBothWays) {
   const Fast d1 = Fast::now() - f0;
   EXPECT_GE(d1.in, 3u);   // the lines, padded; each KeyUpdate went to wolfSSL
   EXPECT_GE(d1.out, 3u);  // the echoes not right after a KeyUpdate
+}
+
+// TLS 1.2 AES-GCM with OpenSSL: its records opened here, ours opened there.
+TEST(FastRecordsOpenSsl, Tls12) {
+  for (const char* suite : {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384"}) {
+    SCOPED_TRACE(suite);
+    auto ctx = server_ctx(true, false, suite);
+    const Fast f0 = Fast::now();
+    EchoServer srv(ctx);
+    const std::string d = pki_dir().string();
+    const std::string out = run_cmd(
+        "(printf 'line one\\n'; sleep 0.3; printf 'line two\\n'; sleep 0.3; printf 'line three\\n'; sleep 0.6)"
+        " | timeout 20 openssl s_client -tls1_2 -connect 127.0.0.1:" +
+        std::to_string(srv.port()) + " -servername both.test -CAfile " + d + "/ca.pem -cert " + d +
+        "/client.pem -key " + d + "/client.key -cert_chain " + d + "/inter.pem");
+    srv.join();
+    EXPECT_EQ(srv.got, "line one\nline two\nline three\n") << out;
+    EXPECT_NE(srv.state, State::Failed) << srv.failure;
+    for (const char* want : {"echo line one", "echo line two", "after server update", "echo line three"})
+      EXPECT_NE(out.find(want), std::string::npos) << want << "\n" << out;
+    const Fast d1 = Fast::now() - f0;
+    EXPECT_EQ(d1.in, 3u);
+    EXPECT_EQ(d1.out, 4u);
+  }
 }
 
 }  // namespace

@@ -57,10 +57,10 @@ struct SavedSession {
 void set_hibernate_after(std::uint64_t us);
 std::uint64_t hibernate_after();
 
-// The application-data fast path (wolf_record.c): an open TLS 1.3 AES-GCM
-// session opens and seals plain application-data records itself, on the
-// WOLFSSL's own keys and sequence numbers, with no copy into wolfSSL's
-// buffers; anything else (handshake messages, alerts, a record that does
+// The application-data fast path (wolf_record.c): an open TLS 1.3 or 1.2
+// AES-GCM session opens and seals plain application-data records itself,
+// on the WOLFSSL's own keys, nonces and sequence numbers, with no copy into
+// wolfSSL's buffers; anything else (handshake messages, alerts, a record that does
 // not authenticate, wolfSSL holding bytes either way) goes through wolfSSL
 // as before. Off when wolfSSL's layout check failed. Process-wide; on by
 // default (tests and comparisons turn it off).

@@ -12,8 +12,8 @@ namespace turnpike::tls {
   X(woken, "hibernated sessions re-created on their next record")                         \
   X(wake_failures, "hibernated sessions that could not be re-created (connection closed)") \
   X(renegotiations_refused, "TLS 1.2 client-initiated renegotiations refused (connection closed)")  \
-  X(fast_records_in, "TLS 1.3 AES-GCM application-data records opened by the fast path, not wolfSSL") \
-  X(fast_records_out, "TLS 1.3 AES-GCM application-data records sealed by the fast path, not wolfSSL")
+  X(fast_records_in, "AES-GCM application-data records (TLS 1.3, 1.2) opened by the fast path, not wolfSSL") \
+  X(fast_records_out, "AES-GCM application-data records (TLS 1.3, 1.2) sealed by the fast path, not wolfSSL")
 
 struct Stats {
   TURNPIKE_COUNTER_FIELDS(TURNPIKE_TLS_COUNTERS)

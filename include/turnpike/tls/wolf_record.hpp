@@ -1,5 +1,5 @@
-/* wolf_record.c: the application-data fast path of an open TLS 1.3
- * AES-GCM session, on the WOLFSSL's own keys and sequence numbers. C
+/* wolf_record.c: the application-data fast path of an open TLS 1.3 or
+ * TLS 1.2 AES-GCM session, on the WOLFSSL's own keys and sequence numbers. C
  * linkage and C syntax: the C file that reads wolfSSL's internals includes
  * it too. Every function assumes tp_wolf_layout_ok() (wolf_state.hpp). */
 #pragma once
@@ -13,14 +13,16 @@ struct WOLFSSL;
 enum {
   TP_TLS_HEADER = 5, /* RFC 8446 §5.1 record header */
   TP_TLS_TAG = 16,   /* AES-GCM tag */
-  /* One sealed record of 2^14 bytes of content: header, content, inner type, tag. */
-  TP_TLS_SEAL_MAX = 5 + 16384 + 1 + 16,
+  /* One sealed record of 2^14 bytes of content: header, content, tag and
+   * TLS 1.3's inner type or TLS 1.2's explicit nonce (the longer). */
+  TP_TLS_SEAL_MAX = 5 + 8 + 16384 + 16,
   /* The bounce buffer tp_wolf_open needs: a whole TLSInnerPlaintext (§5.2). */
   TP_TLS_INNER_MAX = 16384 + 1,
 };
 
 /* Nothing of wolfSSL's own pending on the way in (resp. out), the session
- * is open and its suite is TLS 1.3 AES-GCM: records may bypass wolfSSL. */
+ * is open and its suite is TLS 1.3 or 1.2 AES-GCM: records may bypass
+ * wolfSSL. */
 int tp_wolf_fast_read_ok(const struct WOLFSSL* ssl);
 int tp_wolf_fast_write_ok(const struct WOLFSSL* ssl);
 
@@ -29,7 +31,7 @@ int tp_wolf_fast_write_ok(const struct WOLFSSL* ssl);
  * peer's sequence number advances, and the content's length is returned;
  * the record is 5 + (rec[3] << 8 | rec[4]) bytes. 0: not taken, nothing
  * changed (wolfSSL reads it). bounce: TP_TLS_INNER_MAX bytes of scratch
- * for a record whose inner plaintext exceeds cap. */
+ * for a TLS 1.3 record whose inner plaintext exceeds cap. */
 int tp_wolf_open(struct WOLFSSL* ssl, const unsigned char* rec, unsigned int avail, unsigned char* out,
                  unsigned int cap, unsigned char* bounce);
 
