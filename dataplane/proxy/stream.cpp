@@ -10,7 +10,6 @@ namespace turnpike::proxy {
 namespace {
 constexpr std::size_t kRecord = 16384;  // TLS plaintext record size (RFC 8446 §5.1)
 const std::string kNoFailure;
-}  // namespace
 
 // One record's plaintext, shared by the thread's TLS legs: a leg with
 // nothing buffered decrypts into it and its owner reads the message from
@@ -18,18 +17,24 @@ const std::string kNoFailure;
 // buffer, whose lines are seldom in cache with thousands of connections.
 // What the owner leaves is moved into its own buffer (stash()) before
 // another leg decrypts into it. While a leg owns it, its in_ is empty.
-struct Stream::Scratch {
-  std::uint8_t buf[kRecord];
+// One byte more than a record's content: a whole TLSInnerPlaintext (RFC
+// 8446 §5.2, content, type and padding, at most 2^14 + 1 bytes) fits, so
+// the session's fast path opens any record in place.
+struct Scratch {
+  std::uint8_t buf[kRecord + 1]{};
   Stream* owner = nullptr;
   std::size_t off = 0, len = 0;
 };
-thread_local Stream::Scratch Stream::scratch_;
+// Internal linkage and constant initialisation: each use is a plain
+// thread-pointer access, with no TLS init wrapper call.
+constinit thread_local Scratch t_scratch;
+}  // namespace
 
 Stream::Stream(tcp::Stack& st, StreamOwner& owner, std::size_t max_buffer)
     : st_(st), owner_(owner), max_(max_buffer), read_limit_(max_buffer) {}
 
 Stream::~Stream() {
-  if (scratch_.owner == this) scratch_.owner = nullptr;
+  if (t_scratch.owner == this) t_scratch.owner = nullptr;
 }
 
 // --- set-up -----------------------------------------------------------------
@@ -68,7 +73,7 @@ void Stream::reset_connection() {
   info_ = {};
   session_.reset();
   preamble_.clear();
-  if (scratch_.owner == this) scratch_.owner = nullptr;
+  if (t_scratch.owner == this) t_scratch.owner = nullptr;
   in_.clear();
   in_off_ = 0;
   deadline_ = 0;
@@ -96,7 +101,7 @@ std::size_t Stream::Io::write(const std::uint8_t* p, std::size_t n) {
 std::span<const std::uint8_t> Stream::peek() {
   if (!session_) return gone_ || !id_.valid() ? std::span<const std::uint8_t>{} : st_.peek(id_);
   pull();
-  if (scratch_.owner == this) return {scratch_.buf + scratch_.off, scratch_.len - scratch_.off};
+  if (t_scratch.owner == this) return {t_scratch.buf + t_scratch.off, t_scratch.len - t_scratch.off};
   return {in_.data() + in_off_, in_.size() - in_off_};
 }
 
@@ -105,9 +110,9 @@ void Stream::consume(std::size_t n) {
     if (!gone_) st_.consume(id_, n);
     return;
   }
-  if (scratch_.owner == this) {
-    scratch_.off = std::min(scratch_.off + n, scratch_.len);
-    if (scratch_.off == scratch_.len) scratch_.owner = nullptr;
+  if (t_scratch.owner == this) {
+    t_scratch.off = std::min(t_scratch.off + n, t_scratch.len);
+    if (t_scratch.off == t_scratch.len) t_scratch.owner = nullptr;
     return;
   }
   in_off_ = std::min(in_off_ + n, in_.size());
@@ -119,9 +124,9 @@ void Stream::consume(std::size_t n) {
 
 // This leg's rest in the scratch goes to its own buffer.
 void Stream::stash() {
-  if (scratch_.owner != this) return;
-  in_.insert(in_.end(), scratch_.buf + scratch_.off, scratch_.buf + scratch_.len);
-  scratch_.owner = nullptr;
+  if (t_scratch.owner != this) return;
+  in_.insert(in_.end(), t_scratch.buf + t_scratch.off, t_scratch.buf + t_scratch.len);
+  t_scratch.owner = nullptr;
 }
 
 // Decrypts records up to the read limit: the first into the scratch when
@@ -131,7 +136,7 @@ void Stream::stash() {
 void Stream::pull() {
   if (!session_ || !open_ || session_->state() != tls::Session::State::Open) return;
   for (;;) {
-    const std::size_t held = (scratch_.owner == this ? scratch_.len - scratch_.off : 0) + in_.size() - in_off_;
+    const std::size_t held = (t_scratch.owner == this ? t_scratch.len - t_scratch.off : 0) + in_.size() - in_off_;
     if (held >= read_limit_) break;
     // A read that can only end in WANT_READ is not made: wolfSSL (built
     // with its OpenSSL layer) formats an error string for every one. It is
@@ -140,25 +145,25 @@ void Stream::pull() {
     // TLS records exactly, never past one) and the TCP buffer is empty; a
     // FIN still gets its read (the session sees the EOF there).
     if (rx_drained_ && !fin_ && (gone_ || st_.peek(id_).empty()) && !wolfSSL_has_pending(session_->raw())) break;
-    if (scratch_.owner == this) stash();  // a second record: in order, both in in_
-    else if (scratch_.owner) scratch_.owner->stash();
-    const std::size_t n = session_->read(scratch_.buf, kRecord);
+    if (t_scratch.owner == this) stash();  // a second record: in order, both in in_
+    else if (t_scratch.owner) t_scratch.owner->stash();
+    const std::size_t n = session_->read(t_scratch.buf, sizeof t_scratch.buf);
     if (!n) {
       rx_drained_ = true;
       break;
     }
     received_ += n;
     if (in_.empty()) {
-      scratch_.owner = this;
-      scratch_.off = 0;
-      scratch_.len = n;
+      t_scratch.owner = this;
+      t_scratch.off = 0;
+      t_scratch.len = n;
       continue;
     }
     if (in_off_ && in_off_ >= in_.size() / 2) {
       in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_off_));
       in_off_ = 0;
     }
-    in_.insert(in_.end(), scratch_.buf, scratch_.buf + n);
+    in_.insert(in_.end(), t_scratch.buf, t_scratch.buf + n);
   }
 }
 

@@ -177,8 +177,6 @@ class Stream final : public tcp::ConnHandler {
   std::string preamble_;
   std::string out_;           // plaintext queued by write(); sent from out_off_
   std::size_t out_off_ = 0;
-  struct Scratch;
-  static thread_local Scratch scratch_;  // the record just decrypted, if this leg owns it (stream.cpp)
   std::vector<std::uint8_t> in_;  // decrypted plaintext (TLS legs) not in the scratch; read from in_off_
   std::size_t in_off_ = 0;
   std::uint64_t received_ = 0;
