@@ -246,7 +246,7 @@ void Session::send_out(const std::uint8_t* p, std::size_t n) {
 // start at a record boundary). A record split in the transport's ring, or
 // not all here yet, is left to wolfSSL.
 std::size_t Session::read_fast(std::uint8_t* buf, std::size_t n) {
-  if (!fast_records() || !tp_wolf_fast_read_ok(ssl_)) return 0;
+  if (!fast_capable_ || !fast_records() || !tp_wolf_fast_read_ok(ssl_)) return 0;
   const bool fed = rx_off_ != rx_.size();
   std::span<const std::uint8_t> d;
   if (fed) d = {rx_.data() + rx_off_, rx_.size() - rx_off_};
@@ -273,7 +273,7 @@ std::size_t Session::read_fast(std::uint8_t* buf, std::size_t n) {
 // wolfSSL has nothing queued, no alert and no KeyUpdate pending; returns
 // the bytes sent (the rest, if any, is wolfSSL's).
 std::size_t Session::write_fast(const std::uint8_t* p, std::size_t n) {
-  if (!fast_records()) return 0;
+  if (!fast_capable_ || !fast_records()) return 0;
   std::size_t done = 0;
   while (done < n && tp_wolf_fast_write_ok(ssl_)) {
     const std::size_t frag = std::min(n - done, kMaxFragment);
@@ -324,6 +324,7 @@ bool Session::hibernate() {
   hib_.reset(h);
   wolfSSL_free(ssl_);
   ssl_ = nullptr;
+  fast_capable_ = false;
   std::vector<std::uint8_t>().swap(rx_);
   rx_off_ = 0;
   std::vector<std::uint8_t>().swap(tx_);
@@ -355,6 +356,7 @@ bool Session::wake() {
   wolfSSL_SSLSetIOSend(ssl_, send_cb);
   wolfSSL_SetIOReadCtx(ssl_, this);
   wolfSSL_SetIOWriteCtx(ssl_, this);
+  fast_capable_ = g_layout_ok && tp_wolf_fast_capable(ssl_);
   ++thread_stats().woken;
   return true;
 }
@@ -594,6 +596,7 @@ void Session::on_open() {
   // for OPENSSL_EXTRA's getters (turnpike uses none).
   hs_.reset();
   FreeSuites(ssl_);
+  fast_capable_ = g_layout_ok && tp_wolf_fast_capable(ssl_);
   // The handshake's own buffers: with a transport, records go straight
   // between wolfSSL and the TCP buffers from now on, so what the handshake
   // was fed (the ClientHello or the server's flight) and the queue its

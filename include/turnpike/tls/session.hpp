@@ -206,6 +206,7 @@ class Session {
   bool not_tls_ = false;
   Transport* transport_ = nullptr;
   bool close_sent_ = false;
+  bool fast_capable_ = false;  // tp_wolf_fast_capable, decided when the WOLFSSL opens or wakes
   // What a ticket binds about the client certificate (docs/eku-semantics.md:
   // a mode change also applies to resumed sessions).
   struct Binding {

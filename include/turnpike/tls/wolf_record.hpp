@@ -20,9 +20,13 @@ enum {
   TP_TLS_INNER_MAX = 16384 + 1,
 };
 
-/* Nothing of wolfSSL's own pending on the way in (resp. out), the session
- * is open and its suite is TLS 1.3 or 1.2 AES-GCM: records may bypass
- * wolfSSL. */
+/* An open session whose records the fast path may handle: TLS 1.3 or
+ * TLS 1.2, an AES-GCM suite, no user callback replacing record crypto.
+ * Fixed once the handshake is done (no renegotiation in this build), so
+ * decided once per WOLFSSL. */
+int tp_wolf_fast_capable(const struct WOLFSSL* ssl);
+/* For a capable session: nothing of wolfSSL's own pending on the way in
+ * (resp. out): records may bypass wolfSSL now. */
 int tp_wolf_fast_read_ok(const struct WOLFSSL* ssl);
 int tp_wolf_fast_write_ok(const struct WOLFSSL* ssl);
 
