@@ -521,6 +521,71 @@ TEST(FastRecords, SwitchedOff) {
   EXPECT_EQ(send(p.c, p.s, "fast"), "fast");
 }
 
+// A transport like the worker's TCP buffers (Session::Transport): peek()
+// gives at most `run` bytes at a time (a ring's contiguous run: a record
+// may be split), write() takes at most `room` bytes per call (the rest
+// waits in output()).
+struct ChoppyTransport final : tls::Session::Transport {
+  std::string rx, tx;
+  std::size_t run = 0, room = 0;
+  std::span<const std::uint8_t> peek() override {
+    return {reinterpret_cast<const std::uint8_t*>(rx.data()), std::min(rx.size(), run)};
+  }
+  void consume(std::size_t n) override { rx.erase(0, n); }
+  std::size_t write(const std::uint8_t* p, std::size_t n) override {
+    const std::size_t w = std::min(n, room);
+    tx.append(reinterpret_cast<const char*>(p), w);
+    return w;
+  }
+};
+
+// Records straight from and to the transport: one split by the ring goes
+// to wolfSSL, the ones after it come back to the fast path; a send the
+// transport takes only in part keeps its order through output().
+TEST(FastRecords, OverATransport) {
+  for (bool v13 : {true, false}) {
+    SCOPED_TRACE(v13 ? "TLS 1.3" : "TLS 1.2");
+    Pair p(server_ctx(!v13, v13));
+    ASSERT_EQ(p.s.state(), State::Open) << p.s.failure();
+    ChoppyTransport t;
+    p.s.set_transport(&t);
+    std::string sent, got;
+    const Fast f0 = Fast::now();
+    for (int i = 0; i < 40; ++i) {
+      const std::string m = "MESSAGE " + std::to_string(i) + " " + std::string(std::size_t(i) * 37, char('a' + i % 26));
+      ASSERT_EQ(p.c.write(bytes(m), m.size()), m.size());
+      sent += m;
+      auto o = p.c.output();
+      t.rx.append(reinterpret_cast<const char*>(o.data()), o.size());
+      p.c.consume_output(o.size());
+      // Every fifth round the ring's run ends inside a record.
+      t.run = i % 5 == 4 ? t.rx.size() / 2 + 1 : t.rx.size();
+      got += read_all(p.s);
+      t.run = t.rx.size();
+      got += read_all(p.s);
+    }
+    EXPECT_EQ(got, sent);
+    EXPECT_TRUE(t.rx.empty());
+    const Fast d = Fast::now() - f0;
+    EXPECT_GE(d.in, 30u);  // the split ones, and the records wolfSSL read after them, excepted
+    EXPECT_LT(d.in, 40u);
+    // The other way: a transport with little room.
+    std::string back;
+    for (int i = 0; i < 20; ++i) {
+      const std::string m = "RESPONSE " + std::to_string(i) + std::string(std::size_t(i) * 11, 'r');
+      t.room = i % 3 == 0 ? 7 : 1 << 20;
+      ASSERT_EQ(p.s.write(bytes(m), m.size()), m.size());
+      back += m;
+    }
+    // What waited in output() goes after what the transport took.
+    auto o = p.s.output();
+    t.tx.append(reinterpret_cast<const char*>(o.data()), o.size());
+    p.s.consume_output(o.size());
+    p.c.feed(reinterpret_cast<const std::uint8_t*>(t.tx.data()), t.tx.size());
+    EXPECT_EQ(read_all(p.c), back);
+  }
+}
+
 // --- against OpenSSL's s_client --------------------------------------------
 
 std::string run_cmd(const std::string& cmd) {
