@@ -83,10 +83,15 @@ class SeqBuffer {
   // byte is live).
   std::uint32_t pos(Seq s) const noexcept { return s.raw() + rot_; }
   unsigned slot(Seq s) const noexcept { return (pos(s) >> shift_) & (n_ - 1); }
-  std::uint8_t* c_[kMaxChunks] = {};
+  // Head first: the rotation, sizes and the chunk a message after the
+  // buffer ran empty starts in (slot 0) share kHeadBytes.
+  std::uint32_t rot_ = 0;
   std::uint8_t n_ = 1;
   std::uint8_t shift_ = 12;
-  std::uint32_t rot_ = 0;
+  std::uint8_t* c_[kMaxChunks] = {};
+
+ public:
+  static constexpr std::size_t kHeadBytes = 16;
 };
 
 }  // namespace turnpike::tcp
