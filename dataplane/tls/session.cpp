@@ -246,12 +246,13 @@ void Session::send_out(const std::uint8_t* p, std::size_t n) {
 // start at a record boundary). A record split in the transport's ring, or
 // not all here yet, is left to wolfSSL.
 std::size_t Session::read_fast(std::uint8_t* buf, std::size_t n) {
-  if (!fast_capable_ || !fast_records() || !tp_wolf_fast_read_ok(ssl_)) return 0;
+  if (!fast_capable_ || !fast_records()) return 0;
+  tp_wolf_prefetch(ssl_, 1);  // while the transport finds the bytes
   const bool fed = rx_off_ != rx_.size();
   std::span<const std::uint8_t> d;
   if (fed) d = {rx_.data() + rx_off_, rx_.size() - rx_off_};
   else if (transport_) d = transport_->peek();
-  if (d.size() < TP_TLS_HEADER) return 0;
+  if (d.size() < TP_TLS_HEADER || !tp_wolf_fast_read_ok(ssl_)) return 0;
   const int r = tp_wolf_open(ssl_, d.data(), static_cast<unsigned>(std::min<std::size_t>(d.size(), UINT_MAX)), buf,
                              static_cast<unsigned>(std::min<std::size_t>(n, UINT_MAX)), t_bounce);
   if (r <= 0) return 0;
@@ -274,6 +275,7 @@ std::size_t Session::read_fast(std::uint8_t* buf, std::size_t n) {
 // the bytes sent (the rest, if any, is wolfSSL's).
 std::size_t Session::write_fast(const std::uint8_t* p, std::size_t n) {
   if (!fast_capable_ || !fast_records()) return 0;
+  tp_wolf_prefetch(ssl_, 0);
   std::size_t done = 0;
   while (done < n && tp_wolf_fast_write_ok(ssl_)) {
     const std::size_t frag = std::min(n - done, kMaxFragment);

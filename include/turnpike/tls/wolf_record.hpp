@@ -25,6 +25,9 @@ enum {
  * Fixed once the handshake is done (no renegotiation in this build), so
  * decided once per WOLFSSL. */
 int tp_wolf_fast_capable(const struct WOLFSSL* ssl);
+/* Prefetches the WOLFSSL lines the read (read != 0) or write checks and
+ * crypto below will touch. */
+void tp_wolf_prefetch(const struct WOLFSSL* ssl, int read);
 /* For a capable session: nothing of wolfSSL's own pending on the way in
  * (resp. out): records may bypass wolfSSL now. */
 int tp_wolf_fast_read_ok(const struct WOLFSSL* ssl);
