@@ -113,14 +113,15 @@ for name, key in (("full", "full_handshakes_per_s"), ("resumed", "resumed_handsh
     pre = f'{tp_pre}/{j.get("loadgen_preempted", "-")}'
 
     rows.append((name, f'{j[key]:.0f}', f'{j["latency_us"]["p50"]}', f'{j["latency_us"]["p99"]}',
-                 f'{hs["p50"]}/{hs["p99"]}', busy_us, share, f'{j["loadgen_busy_us_per_op"]}',
+                 f'{hs["p50"]}/{hs["p99"]}', busy_us, share, f'{j["loadgen_busy_us_per_op"]}/{j.get("loadgen_busy_us_per_op_short", "-")}',
                  f'{j["errors"]}', pre))
-print(f"{'run':10} {'per s':>8} {'txn p50 us':>11} {'txn p99 us':>11} {'hs p50/p99 us':>15} {'tp busy us/op':>14} {'tp busy':>8} {'lg us/op':>9} {'errors':>7} {'preempted':>10}")
+print(f"{'run':10} {'per s':>8} {'txn p50 us':>11} {'txn p99 us':>11} {'hs p50/p99 us':>15} {'tp busy us/op':>14} {'tp busy':>8} {'lg us/op':>13} {'errors':>7} {'preempted':>10}")
 for r in rows:
-    print(f"{r[0]:10} {r[1]:>8} {r[2]:>11} {r[3]:>11} {r[4]:>15} {r[5]:>14} {r[6]:>8} {r[7]:>9} {r[8]:>7} {r[9]:>10}")
+    print(f"{r[0]:10} {r[1]:>8} {r[2]:>11} {r[3]:>11} {r[4]:>15} {r[5]:>14} {r[6]:>8} {r[7]:>13} {r[8]:>7} {r[9]:>10}")
 print("per s: full or resumed handshakes (each with one OPTIONS and a close), or REGISTER pairs;")
 print("tp busy: turnpike worker busy cycles per operation and as a share of the run (incl. the backend leg);")
-print("lg us/op: the loadgen loop's busy cycles per operation (its own cost; incl. serving the backend);")
+print("lg us/op: the loadgen loop's busy cycles per operation (its own cost; incl. serving the backend),")
+print("  all / without busy iterations over 200 us (mostly another process's time slice);")
 print("preempted: involuntary context switches of turnpike / of the loadgen loop in the run (0/0: nobody else ran on their CPUs);")
 print(f"JSON in {d}")
 PY

@@ -313,6 +313,10 @@ struct Stats {
   // (busy_cycles count wall time, preemption included).
   double cpu_s = 0;
   std::int64_t preempted = 0;
+  // Busy iterations longer than kLongIteration (in busy_cycles too): one
+  // iteration's work is tens of us, so these are mostly another process's
+  // time slice; busy_cycles - long_cycles is the loop's cost without them.
+  std::uint64_t long_iterations = 0, long_cycles = 0;
   std::uint64_t rx_packets = 0, tx_packets = 0;  // the port's, in the measured window
   double idle_open_s = -1;  // idle mode: when every phone had its answer (-1: never)
   std::string sample_start, sample_end;
@@ -979,6 +983,10 @@ void write_json(const Options& o, const Stats& s, double elapsed, bool ok, const
   std::snprintf(rate, sizeof rate, "%.2f", ops && s.tsc_hz ? double(s.busy_cycles) * 1e6 / double(s.tsc_hz) / double(ops) : 0.0);
   kv("loadgen_busy_us_per_op", rate);
   kv("loadgen_busy_cycles_per_op", std::to_string(ops ? s.busy_cycles / ops : 0));
+  std::snprintf(rate, sizeof rate, "%.2f",
+                ops && s.tsc_hz ? double(s.busy_cycles - s.long_cycles) * 1e6 / double(s.tsc_hz) / double(ops) : 0.0);
+  kv("loadgen_busy_us_per_op_short", rate);  // without busy iterations over kLongIterationUs (preempted)
+  kv("loadgen_long_iterations", std::to_string(s.long_iterations));
   std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? s.cpu_s / elapsed * 100 : 0.0);
   kv("loadgen_cpu_percent", rate);
   kv("loadgen_preempted", std::to_string(s.preempted));
@@ -1042,6 +1050,9 @@ std::vector<std::string> eal_args(const Options& o) {
   a.insert(a.end(), o.eal.begin(), o.eal.end());
   return a;
 }
+
+// A busy loop iteration longer than this was most likely preempted (Stats).
+constexpr std::uint64_t kLongIterationUs = 200;
 
 // The calling thread's CPU time (s) and involuntary context switches so far.
 std::pair<double, std::int64_t> thread_usage() {
@@ -1240,6 +1251,7 @@ int run(const Options& o) {
                 last_res = 0, last_err = 0;
   unsigned empty = 0;
   std::uint64_t sleep_for = 1;
+  const std::uint64_t long_iteration = tsc_hz / 1'000'000 * kLongIterationUs;
   std::uint64_t stop_at = 0;
   for (;;) {
     const std::uint64_t tsc = rte_rdtsc();
@@ -1346,7 +1358,14 @@ int run(const Options& o) {
     }
     // The loop's busy cycles inside the measured window: what one loadgen
     // core spends per operation (its capacity, independent of the target).
-    if (work && measuring && !g.stopping) g.stats.busy_cycles += rte_rdtsc() - tsc;
+    if (work && measuring && !g.stopping) {
+      const std::uint64_t c = rte_rdtsc() - tsc;
+      g.stats.busy_cycles += c;
+      if (c > long_iteration) {
+        ++g.stats.long_iterations;
+        g.stats.long_cycles += c;
+      }
+    }
     if (work || o.busy_poll) {
       empty = 0;
       sleep_for = 1;
@@ -1422,12 +1441,14 @@ int run(const Options& o) {
     // loadgen core can drive, whatever the target's speed.
     const std::uint64_t ops = s.answered - s.base_answered;
     const double cyc = ops ? double(s.busy_cycles) / double(ops) : 0;
+    const double cyc_short = ops ? double(s.busy_cycles - s.long_cycles) / double(ops) : 0;
+    const double us = s.tsc_hz ? 1e6 / double(s.tsc_hz) : 0.0;
     std::printf("loadgen busy %.0f cycles = %.2f us per transaction, %.1f%% of the window; CPU %.1f%% of the window, "
-                "preempted %" PRId64 " times; packets in %.2f, out %.2f per transaction\n",
-                cyc, s.tsc_hz ? cyc * 1e6 / double(s.tsc_hz) : 0.0,
-                elapsed > 0 && s.tsc_hz ? double(s.busy_cycles) / double(s.tsc_hz) / elapsed * 100 : 0.0,
-                elapsed > 0 ? s.cpu_s / elapsed * 100 : 0.0, s.preempted, ops ? double(s.rx_packets) / double(ops) : 0.0,
-                ops ? double(s.tx_packets) / double(ops) : 0.0);
+                "preempted %" PRId64 " times; %" PRIu64 " busy iterations over %" PRIu64 " us, without them %.2f us per "
+                "transaction; packets in %.2f, out %.2f per transaction\n",
+                cyc, cyc * us, elapsed > 0 && s.tsc_hz ? double(s.busy_cycles) / double(s.tsc_hz) / elapsed * 100 : 0.0,
+                elapsed > 0 ? s.cpu_s / elapsed * 100 : 0.0, s.preempted, s.long_iterations, kLongIterationUs,
+                cyc_short * us, ops ? double(s.rx_packets) / double(ops) : 0.0, ops ? double(s.tx_packets) / double(ops) : 0.0);
   }
   std::printf("loadgen stack: tcp retransmits %" PRIu64 " (RTO %" PRIu64 ", tail loss probes %" PRIu64 "), frame drops",
               s.retransmits, s.rto_timeouts, s.tlp_probes);
