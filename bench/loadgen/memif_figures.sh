@@ -44,7 +44,7 @@ cat "$out/pki/ca.pem" "$out/lgpki/ca.pem" >"$out/stores/ca.pem"
   --set "stores.dir=$out/stores" --set 'sip.backends=["198.18.199.2:5060"]' \
   --set sip.health_check_interval_ms=200 --set sip.backend_retry_ms=200 >"$out/turnpike.log" 2>&1 &
 TP_PID=$!
-for _ in $(seq 1 100); do grep -q "ready:" "$out/turnpike.log" && break; sleep 0.1; done
+for _ in $(seq 1 100); do grep -qs "ready:" "$out/turnpike.log" && break; sleep 0.1; done
 grep -q "ready:" "$out/turnpike.log" || { cat "$out/turnpike.log"; exit 1; }
 
 # Turnpike's worker busy cycles (iterations that moved packets), from DPDK telemetry.
@@ -113,7 +113,7 @@ for name, key in (("full", "full_handshakes_per_s"), ("resumed", "resumed_handsh
     pre = f'{tp_pre}/{j.get("loadgen_preempted", "-")}'
 
     rows.append((name, f'{j[key]:.0f}', f'{j["latency_us"]["p50"]}', f'{j["latency_us"]["p99"]}',
-                 f'{hs["p50"]}/{hs["p99"]}', busy_us, share, f'{j["loadgen_busy_us_per_op"]}/{j.get("loadgen_busy_us_per_op_short", "-")}',
+                 f'{hs["p50"]}/{hs["p99"]}', busy_us, share, f'{j["loadgen_busy_us_per_op"]}' + (f'/{j["loadgen_busy_us_per_op_short"]}' if j.get("loadgen_busy_us_per_op_short") else ""),
                  f'{j["errors"]}', pre))
 print(f"{'run':10} {'per s':>8} {'txn p50 us':>11} {'txn p99 us':>11} {'hs p50/p99 us':>15} {'tp busy us/op':>14} {'tp busy':>8} {'lg us/op':>13} {'errors':>7} {'preempted':>10}")
 for r in rows:
@@ -121,7 +121,7 @@ for r in rows:
 print("per s: full or resumed handshakes (each with one OPTIONS and a close), or REGISTER pairs;")
 print("tp busy: turnpike worker busy cycles per operation and as a share of the run (incl. the backend leg);")
 print("lg us/op: the loadgen loop's busy cycles per operation (its own cost; incl. serving the backend),")
-print("  all / without busy iterations over 200 us (mostly another process's time slice);")
+print("  REGISTER: all / without busy iterations over 200 us (mostly another process's time slice);")
 print("preempted: involuntary context switches of turnpike / of the loadgen loop in the run (0/0: nobody else ran on their CPUs);")
 print(f"JSON in {d}")
 PY

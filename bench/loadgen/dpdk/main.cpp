@@ -313,9 +313,10 @@ struct Stats {
   // (busy_cycles count wall time, preemption included).
   double cpu_s = 0;
   std::int64_t preempted = 0;
-  // Busy iterations longer than kLongIteration (in busy_cycles too): one
-  // iteration's work is tens of us, so these are mostly another process's
-  // time slice; busy_cycles - long_cycles is the loop's cost without them.
+  // Busy iterations longer than kLongIterationUs (in busy_cycles too): on
+  // open connections one iteration's work is tens of us, so these are
+  // mostly another process's time slice; busy_cycles - long_cycles is the
+  // loop's cost without them (not with --per-conn: handshakes take longer).
   std::uint64_t long_iterations = 0, long_cycles = 0;
   std::uint64_t rx_packets = 0, tx_packets = 0;  // the port's, in the measured window
   double idle_open_s = -1;  // idle mode: when every phone had its answer (-1: never)
@@ -985,7 +986,9 @@ void write_json(const Options& o, const Stats& s, double elapsed, bool ok, const
   kv("loadgen_busy_cycles_per_op", std::to_string(ops ? s.busy_cycles / ops : 0));
   std::snprintf(rate, sizeof rate, "%.2f",
                 ops && s.tsc_hz ? double(s.busy_cycles - s.long_cycles) * 1e6 / double(s.tsc_hz) / double(ops) : 0.0);
-  kv("loadgen_busy_us_per_op_short", rate);  // without busy iterations over kLongIterationUs (preempted)
+  // Without busy iterations over kLongIterationUs (preempted); not where
+  // handshakes take much of the time (--per-conn).
+  kv("loadgen_busy_us_per_op_short", o.per_conn ? "null" : rate);
   kv("loadgen_long_iterations", std::to_string(s.long_iterations));
   std::snprintf(rate, sizeof rate, "%.1f", elapsed > 0 ? s.cpu_s / elapsed * 100 : 0.0);
   kv("loadgen_cpu_percent", rate);
@@ -1444,11 +1447,13 @@ int run(const Options& o) {
     const double cyc_short = ops ? double(s.busy_cycles - s.long_cycles) / double(ops) : 0;
     const double us = s.tsc_hz ? 1e6 / double(s.tsc_hz) : 0.0;
     std::printf("loadgen busy %.0f cycles = %.2f us per transaction, %.1f%% of the window; CPU %.1f%% of the window, "
-                "preempted %" PRId64 " times; %" PRIu64 " busy iterations over %" PRIu64 " us, without them %.2f us per "
-                "transaction; packets in %.2f, out %.2f per transaction\n",
+                "preempted %" PRId64 " times; packets in %.2f, out %.2f per transaction\n",
                 cyc, cyc * us, elapsed > 0 && s.tsc_hz ? double(s.busy_cycles) / double(s.tsc_hz) / elapsed * 100 : 0.0,
-                elapsed > 0 ? s.cpu_s / elapsed * 100 : 0.0, s.preempted, s.long_iterations, kLongIterationUs,
-                cyc_short * us, ops ? double(s.rx_packets) / double(ops) : 0.0, ops ? double(s.tx_packets) / double(ops) : 0.0);
+                elapsed > 0 ? s.cpu_s / elapsed * 100 : 0.0, s.preempted, ops ? double(s.rx_packets) / double(ops) : 0.0,
+                ops ? double(s.tx_packets) / double(ops) : 0.0);
+    if (!o.per_conn)
+      std::printf("  %" PRIu64 " busy iterations over %" PRIu64 " us (preempted); without them %.2f us per transaction\n",
+                  s.long_iterations, kLongIterationUs, cyc_short * us);
   }
   std::printf("loadgen stack: tcp retransmits %" PRIu64 " (RTO %" PRIu64 ", tail loss probes %" PRIu64 "), frame drops",
               s.retransmits, s.rto_timeouts, s.tlp_probes);
