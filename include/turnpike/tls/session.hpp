@@ -190,23 +190,33 @@ class Session {
   std::size_t read_fast(std::uint8_t* buf, std::size_t n);
   std::size_t write_fast(const std::uint8_t* p, std::size_t n);
 
+  // While hibernated: the exported state and what the getters report.
+  struct Hibernated;
+  struct HibernatedFree {
+    void operator()(Hibernated* h) const noexcept;
+  };
+
   std::shared_ptr<const Context> ctx_;
+  // What every record reads, together in the object's first lines (with
+  // thousands of connections each line is likely a cache miss).
   WOLFSSL* ssl_ = nullptr;
-  std::string peer_name_;
-  bool name_is_ip_ = false;
+  Transport* transport_ = nullptr;
   std::vector<std::uint8_t> rx_, tx_;
   std::size_t rx_off_ = 0, tx_off_ = 0;
   bool eof_ = false;
   State state_ = State::Handshaking;
+  bool close_sent_ = false;
+  bool fast_capable_ = false;  // tp_wolf_fast_capable, decided when the WOLFSSL opens or wakes
+  std::unique_ptr<Hibernated, HibernatedFree> hib_;
+
+  std::string peer_name_;
+  bool name_is_ip_ = false;
   std::string failure_;
   int alert_sent_ = 0;
   PeerInfo peer_;
   std::size_t identity_ = 0;
   bool hello_seen_ = false;  // server: first record looked at (SNI, groups)
   bool not_tls_ = false;
-  Transport* transport_ = nullptr;
-  bool close_sent_ = false;
-  bool fast_capable_ = false;  // tp_wolf_fast_capable, decided when the WOLFSSL opens or wakes
   // What a ticket binds about the client certificate (docs/eku-semantics.md:
   // a mode change also applies to resumed sessions).
   struct Binding {
@@ -225,12 +235,6 @@ class Session {
   };
   std::unique_ptr<Handshake> hs_;
   KeyLog* keylog_ = nullptr;  // diagnostics key log armed at creation
-  // While hibernated: the exported state and what the getters report.
-  struct Hibernated;
-  struct HibernatedFree {
-    void operator()(Hibernated* h) const noexcept;
-  };
-  std::unique_ptr<Hibernated, HibernatedFree> hib_;
 };
 
 
