@@ -171,23 +171,25 @@ class Stream final : public tcp::ConnHandler {
   StreamOwner& owner_;
   std::size_t max_;
   std::size_t read_limit_;
+  // What every record and event reads, together in the object's first
+  // lines (with thousands of connections each line is likely a miss).
   tcp::ConnId id_;
-  tcp::ConnInfo info_;
   std::unique_ptr<tls::Session> session_;
-  std::string preamble_;
+  Io io_{*this};
+  bool connected_ = false, open_ = false, gone_ = false, fin_ = false;
+  bool shut_pending_ = false, shut_ = false, fail_reported_ = false, eof_reported_ = false;
+  bool rx_drained_ = false;  // a read came back empty while open: no fed bytes left in the session
   std::string out_;           // plaintext queued by write(); sent from out_off_
   std::size_t out_off_ = 0;
   std::vector<std::uint8_t> in_;  // decrypted plaintext (TLS legs) not in the scratch; read from in_off_
   std::size_t in_off_ = 0;
   std::uint64_t received_ = 0;
+  std::string preamble_;
+  // Set-up, deadline and failure details.
+  tcp::ConnInfo info_;
   std::uint64_t deadline_ = 0;
   std::string timeout_failure_;
   tcp::Error err_ = tcp::Error::none;
-  bool connected_ = false, open_ = false, gone_ = false, fin_ = false;
-  bool shut_pending_ = false, shut_ = false, fail_reported_ = false, eof_reported_ = false;
-  bool rx_drained_ = false;  // a read came back empty while open: no fed bytes left in the session
-
-  Io io_{*this};
 };
 
 }  // namespace turnpike::proxy
