@@ -19,7 +19,8 @@
 // the batch size, after an identical warm-up batch has grown every pool
 // (TCP chunk slabs, hash tables). To that are added the two TCP control
 // blocks (client leg and backend leg; preallocated, so not in the delta) and
-// the TCP buffer chunks still in use.
+// the TCP buffer chunks still in use. TP_BENCH_AWAKE=1 turns hibernation
+// off (sip.tls_hibernate_ms = 0) for the figure of an awake connection.
 #include <malloc.h>
 #include <mimalloc.h>
 #include <rte_cycles.h>
@@ -440,6 +441,9 @@ int main(int argc, char** argv) {
   testing::init_test_eal();
   tls::init_library();
   wolfSSL_SetAllocators(wc_malloc, wc_free, wc_realloc);  // count wolfSSL's blocks (still mimalloc)
+  // TP_BENCH_AWAKE=1: idle sessions never hibernate (sip.tls_hibernate_ms = 0),
+  // so the memory figure is that of an awake connection.
+  if (const char* a = std::getenv("TP_BENCH_AWAKE"); a && *a == '1') tls::set_hibernate_after(0);
   g_tsc_hz = double(rte_get_tsc_hz());
   std::printf("TSC %.3f GHz; virtual time; A busy cycles per operation in us (B = load: TLS clients + SIP backend)\n",
               g_tsc_hz / 1e9);

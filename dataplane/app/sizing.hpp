@@ -18,16 +18,16 @@ namespace turnpike::sizing {
 // 1000 rr: the growth of side A's live operator-new and wolfSSL bytes over
 // the batch, divided by 1,000; 2026-12-05).
 // Hibernated (the default, sip.tls_hibernate_ms): wolfSSL holds nothing;
-// turnpike's pair 832 B, tls::Session 384 B, the exported TLS state 393 B
+// turnpike's pair 848 B, tls::Session 376 B, the exported TLS state 393 B
 // (wolf_state.c: record keys, sequence numbers, TLS 1.3 traffic secrets),
 // map node 24 B, allocator rounding.
-inline constexpr std::uint64_t kTlsIdleBytes = 0 + 1762;
+inline constexpr std::uint64_t kTlsIdleBytes = 0 + 1833;
 // Awake (hibernation off, or idle for less than sip.tls_hibernate_ms):
 // wolfSSL 9,616 B (the WOLFSSL object 5,536 B, two AES-GCM states, small
-// blocks) and turnpike's objects 1,314 B (pair 832 B, tls::Session 384 B,
+// blocks) and turnpike's objects 1,393 B (pair 848 B, tls::Session 376 B,
 // map node 24 B; the handshake's buffers, 1,988 B and 246 B, are freed
 // when it opens since 2026-12-05: they made it 3,617 B).
-inline constexpr std::uint64_t kTlsAwakeBytes = 9616 + 1314;
+inline constexpr std::uint64_t kTlsAwakeBytes = 9616 + 1393;
 // A compact TIME_WAIT entry (tcp::Stack::TwEntry, 16-byte addresses).
 inline constexpr std::uint64_t kTimeWaitEntryBytes = tcp::Stack::time_wait_entry_size();
 // Allowances, not measurements: descriptor rings (NIC PMDs reserve them at
