@@ -269,7 +269,9 @@ struct SipProxy::Pair final : StreamOwner {
       respond(v.substr(0, f.header_len), f.is_request, f.response_code,
               f.response_code == 513 ? "Message Too Large" : "Bad Request");
     emit_sip(kEventSipError, sip::error_name(f.error));
-    finish();  // close_notify after the response
+    // close_notify after the response; the client may still be sending the
+    // rest of a message too large, so a lingering close: discarded, not reset.
+    finish(true);
   }
 
   void handshake_failed(const std::string& detail) {
@@ -355,13 +357,13 @@ struct SipProxy::Pair final : StreamOwner {
 
   // Ends both legs once; the object is freed later by poll(), never inside
   // one of its own callbacks.
-  void finish() {
+  void finish(bool linger = false) {
     if (dead) return;
     dead = true;
     // close_notify before the FIN (RFC 8446 §6.1), unless the handshake
     // never completed: then a refusal's close.
     const auto state = tls().state();
-    if (state == tls::Session::State::Open || state == tls::Session::State::Closed) cli.close();
+    if (state == tls::Session::State::Open || state == tls::Session::State::Closed) cli.close(linger);
     else cli.refuse();
     be.close();
     if (backend >= 0) px.pool_.release(backend);

@@ -283,11 +283,12 @@ void Stream::shutdown() {
   report_failure();  // a hibernated session that could not wake for its close_notify
 }
 
-void Stream::close() {
+void Stream::close(bool linger) {
   if (gone_ || !id_.valid()) {
     gone_ = true;
     return;
   }
+  if (linger) st_.linger(id_);
   flush();
   if (session_) {
     const auto s = session_->state();

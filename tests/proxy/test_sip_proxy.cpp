@@ -233,6 +233,29 @@ TEST(SipProxy, MalformedSipIsAnswered400AndClosed) {
   EXPECT_TRUE(r.backend() == nullptr || r.backend()->got.empty());  // nothing of it forwarded
 }
 
+// A body over the limit: 513 from the head alone (RFC 3261 §21.5.14), then
+// close_notify and a lingering close, so the body the client is still
+// sending is discarded, not answered with a RST that would make its kernel
+// drop the 513 (RFC 1122 4.2.2.13).
+TEST(SipProxy, MessageTooLargeIsAnswered513AndTheRestIsDiscardedNotReset) {
+  SipRig r;
+  auto c = r.client();
+  ASSERT_TRUE(r.run([&] { return c->tls_open; }));
+  std::string big = request(4);
+  big.replace(big.find("Content-Length: 0"), 17, "Content-Length: 70000");
+  c->send(big + std::string(8000, 'x'));
+  for (int i = 0; i < 6; ++i) c->send(std::string(8000, 'x'));  // the rest of the body, still on its way
+  ASSERT_TRUE(r.run([&] { return c->got.find("\r\n\r\n") != std::string::npos && r.px.live() == 0; }));
+  EXPECT_TRUE(c->got.starts_with("SIP/2.0 513 Message Too Large\r\n")) << c->got;
+  EXPECT_NE(c->got.find("CSeq: 4 REGISTER"), std::string::npos);
+  r.run([] { return false; }, 200'000);
+  EXPECT_FALSE(c->reset);
+  EXPECT_GT(r.net.a->counters().linger_discarded.load(), 0u);
+  EXPECT_EQ(r.net.a->counters().data_after_close.load(), 0u);
+  ASSERT_EQ(r.sip_events.size(), 1u);
+  EXPECT_TRUE(r.backend() == nullptr || r.backend()->got.empty());
+}
+
 // A client without a certificate on a listener that requires one: the
 // inbound event with its reason, counted by reason, and no TIME_WAIT.
 TEST(SipProxy, RefusedHandshakeIsAnEventAndLeavesNoTimeWait) {

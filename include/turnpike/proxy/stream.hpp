@@ -106,7 +106,11 @@ class Stream final : public tcp::ConnHandler {
   // TLS leg (RFC 8446 §6.1).
   void shutdown();
   // close_notify if the session is up, what is queued, FIN. No events after.
-  void close();
+  // linger: what the peer still sends is discarded, not reset (after an
+  // error reply to a peer that may still be sending, e.g. a 513 for a body
+  // too large: a RST would make its kernel drop the reply, RFC 1122
+  // 4.2.2.13).
+  void close(bool linger = false);
   // For a connection refused at its handshake (it carried no application
   // byte): the alert, then FIN with no TIME_WAIT and a lingering close.
   void refuse();
