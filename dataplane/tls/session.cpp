@@ -219,12 +219,32 @@ namespace {
 const bool g_layout_ok = tp_wolf_layout_ok() != 0;
 // relaxed: a switch read per record; no data hangs off it.
 std::atomic<bool> g_fast_records{true};
-// Per thread, constant-initialised (no TLS init wrapper): one record being
-// sealed, and a whole inner plaintext for a record larger than the reader's
-// buffer. Both hold ciphertext or nothing between calls (wolf_record.c
-// zeroes what it leaves).
-alignas(64) thread_local std::uint8_t t_seal[TP_TLS_SEAL_MAX];
-alignas(64) thread_local std::uint8_t t_bounce[TP_TLS_INNER_MAX];
+// Per thread, on the heap at first use: one record being sealed, and a
+// whole inner plaintext for a record larger than the reader's buffer. Both
+// hold ciphertext or nothing between calls (wolf_record.c zeroes what it
+// leaves). Not static thread_local arrays: 32 KiB in every thread's static
+// TLS block overflowed the small stacks of threads turnpike does not own
+// (civetweb's /metrics thread crashed). The pointer is constant-initialised
+// (no TLS init wrapper per record); the owner frees it when the thread ends.
+struct FastBuffers {
+  alignas(64) std::uint8_t seal[TP_TLS_SEAL_MAX];
+  alignas(64) std::uint8_t bounce[TP_TLS_INNER_MAX];
+};
+constinit thread_local FastBuffers* t_fast = nullptr;
+struct FastBuffersOwner {
+  ~FastBuffersOwner() {
+    delete t_fast;
+    t_fast = nullptr;
+  }
+};
+// nullptr if it cannot be had: the record goes through wolfSSL.
+FastBuffers* fast_buffers() {
+  if (t_fast) [[likely]] return t_fast;
+  thread_local FastBuffersOwner owner;  // registered once per thread
+  (void)owner;
+  t_fast = new (std::nothrow) FastBuffers;
+  return t_fast;
+}
 constexpr std::size_t kMaxFragment = 16384;  // RFC 8446 §5.1; this build has no max_fragment_length
 }  // namespace
 
@@ -253,8 +273,10 @@ std::size_t Session::read_fast(std::uint8_t* buf, std::size_t n) {
   if (fed) d = {rx_.data() + rx_off_, rx_.size() - rx_off_};
   else if (transport_) d = transport_->peek();
   if (d.size() < TP_TLS_HEADER || !tp_wolf_fast_read_ok(ssl_)) return 0;
+  FastBuffers* fb = fast_buffers();
+  if (!fb) [[unlikely]] return 0;
   const int r = tp_wolf_open(ssl_, d.data(), static_cast<unsigned>(std::min<std::size_t>(d.size(), UINT_MAX)), buf,
-                             static_cast<unsigned>(std::min<std::size_t>(n, UINT_MAX)), t_bounce);
+                             static_cast<unsigned>(std::min<std::size_t>(n, UINT_MAX)), fb->bounce);
   if (r <= 0) return 0;
   const std::size_t used = TP_TLS_HEADER + (std::size_t(d[3]) << 8 | d[4]);
   if (fed) {
@@ -276,12 +298,14 @@ std::size_t Session::read_fast(std::uint8_t* buf, std::size_t n) {
 std::size_t Session::write_fast(const std::uint8_t* p, std::size_t n) {
   if (!fast_capable_ || !fast_records()) return 0;
   tp_wolf_prefetch(ssl_, 0);
+  FastBuffers* fb = fast_buffers();
+  if (!fb) [[unlikely]] return 0;
   std::size_t done = 0;
   while (done < n && tp_wolf_fast_write_ok(ssl_)) {
     const std::size_t frag = std::min(n - done, kMaxFragment);
-    const int len = tp_wolf_seal(ssl_, p + done, static_cast<unsigned>(frag), t_seal);
+    const int len = tp_wolf_seal(ssl_, p + done, static_cast<unsigned>(frag), fb->seal);
     if (len <= 0) break;
-    send_out(t_seal, static_cast<std::size_t>(len));
+    send_out(fb->seal, static_cast<std::size_t>(len));
     ++thread_stats().fast_records_out;
     done += frag;
   }
