@@ -588,16 +588,6 @@ TEST(FastRecords, OverATransport) {
 
 // --- against OpenSSL's s_client --------------------------------------------
 
-std::string run_cmd(const std::string& cmd) {
-  std::string out;
-  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
-  if (!f) return out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  pclose(f);
-  return out;
-}
 
 // Echoes each line back as "echo <line>" until the peer closes. After the
 // second line it sends a KeyUpdate (update_requested, TLS 1.3) and one
@@ -605,15 +595,7 @@ std::string run_cmd(const std::string& cmd) {
 class EchoServer {
  public:
   explicit EchoServer(std::shared_ptr<const tls::Context> ctx) : ctx_(std::move(ctx)) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    listen(fd_, 4);
+    fd_ = listen_loopback(port_);
     thread_ = std::thread([this] { serve(); });
   }
   ~EchoServer() {

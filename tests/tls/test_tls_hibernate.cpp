@@ -324,16 +324,6 @@ TEST(Renegotiation, IndicationBothWays) {
 
 // --- renegotiation, against OpenSSL's s_client -------------------------------
 
-std::string run_cmd(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
 
 struct Served {
   State state = State::Handshaking;
@@ -400,14 +390,9 @@ Served serve_one(std::shared_ptr<const tls::Context> ctx, int lfd, bool hibernat
 TEST(Renegotiation, ClientInitiatedIsRefused) {
   for (bool hibernate : {false, true}) {
     SCOPED_TRACE(hibernate ? "hibernated" : "awake");
-    const int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    socklen_t len = sizeof a;
-    getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
-    listen(lfd, 4);
+    int port = 0;
+    const int lfd = listen_loopback(port);
+    ASSERT_GE(lfd, 0);
     Served res;
     std::thread t([&] { res = serve_one(server_ctx(true, false), lfd, hibernate); });
     const std::string d = pki_dir().string();
@@ -418,7 +403,7 @@ TEST(Renegotiation, ClientInitiatedIsRefused) {
     const std::string out = run_cmd(
         "(printf 'OPTIONS sip:both.test SIP/2.0\\r\\n\\r\\n'; sleep 0.5; printf 'OPTIONS 2\\r\\n\\r\\n'; sleep 0.5; "
         "printf 'R\\n'; sleep 1) | timeout 20 "
-        "openssl s_client -tls1_2 -connect 127.0.0.1:" + std::to_string(ntohs(a.sin_port)) +
+        "openssl s_client -tls1_2 -connect 127.0.0.1:" + std::to_string(port) +
         " -servername both.test -CAfile " + d + "/ca.pem -cert " + d + "/client.pem -key " + d +
         "/client.key -cert_chain " + d + "/inter.pem");
     t.join();

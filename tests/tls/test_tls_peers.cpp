@@ -33,15 +33,7 @@ struct ServerResult {
 class OneShotServer {
  public:
   explicit OneShotServer(std::shared_ptr<const tls::Context> ctx) : ctx_(std::move(ctx)) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    listen(fd_, 4);
+    fd_ = listen_loopback(port_);
     thread_ = std::thread([this] { serve(); });
   }
   ~OneShotServer() {
@@ -107,16 +99,6 @@ class OneShotServer {
   ServerResult res_;
 };
 
-std::string run_cmd(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
 
 std::shared_ptr<const tls::Context> server(EkuMode mode) {
   tls::Options o = leaf_options("both");
